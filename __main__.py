@@ -1,0 +1,17 @@
+"""ai-platform: load the stack config, build the platform, export what operators need."""
+
+import pulumi
+
+from components.platform import Platform, PlatformArgs
+from config import load
+
+loaded = load()
+platform = Platform("ai", PlatformArgs(config=loaded.config, plan=loaded.plan, hf_token=loaded.hf_token))
+
+pulumi.export("clusterName", platform.cluster_name)
+pulumi.export("clusterEndpoint", platform.cluster.endpoint)
+pulumi.export("nodePools", platform.cluster.node_pool_names)
+if platform.kubeconfig is not None:
+    pulumi.export("kubeconfig", platform.kubeconfig)
+pulumi.export("capacity", platform.capacity)
+pulumi.export("monthlyCost", platform.monthly_cost)

@@ -1,0 +1,61 @@
+"""Cluster components: one per `cluster.provider`, all yielding a Kubernetes provider.
+
+Every later component is created through `Cluster.provider`, so nothing touches the cluster
+before it exists, and a bring-your-own cluster looks the same to the rest of the program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.capacity import CapacityPlan
+from config.models import ClusterConfig, NodePoolsConfig
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """Inputs of every cluster component."""
+
+    cluster: ClusterConfig
+    """`ai-platform:cluster`."""
+    node_pools: NodePoolsConfig
+    """`ai-platform:nodePools` (system pool + GPU pools)."""
+    plan: CapacityPlan
+    """Capacity plan (machine types per pool)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """User labels for cloud resources."""
+
+
+class Cluster(pulumi.ComponentResource):
+    """What the rest of the program needs from a cluster, whatever created it."""
+
+    name: pulumi.Output[str]
+    """Cluster name."""
+    endpoint: pulumi.Output[str]
+    """API server endpoint (https URL), or the kubeconfig context for existing clusters."""
+    kubeconfig: Optional[pulumi.Output[str]]
+    """Secret kubeconfig (None for existing clusters: the user's own kubeconfig is used)."""
+    provider: k8s.Provider
+    """Kubernetes provider bound to this cluster."""
+    node_pool_names: pulumi.Output[list]
+    """Names of the node pools / node groups (GPU pools are labels only on existing clusters)."""
+
+
+def create_cluster(name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> Cluster:
+    """The cluster component for `args.cluster.provider`."""
+    provider = args.cluster.provider
+    if provider == "gke":
+        from .gke import GkeCluster
+
+        return GkeCluster(name, args, opts)
+    if provider == "eks":
+        from .eks import EksCluster
+
+        return EksCluster(name, args, opts)
+    from .existing import ExistingCluster
+
+    return ExistingCluster(name, args, opts)

@@ -1,0 +1,82 @@
+"""The whole platform: cluster -> GPU stack -> tenancy -> serving / RAG / observability.
+
+`Platform` is the only component `__main__.py` creates. It owns the order of things: the
+cluster first, then everything else through the cluster's Kubernetes provider.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.capacity import CapacityPlan
+from config.models import StackConfig
+
+from .cluster import ClusterArgs, create_cluster
+from .labels import standard_labels
+
+CAPACITY_CONFIGMAP = "ai-platform-capacity"
+"""In-cluster copy of the capacity plan and budget; the policy pack's gpu-budget rule reads it."""
+PLATFORM_NAMESPACE = "kube-system"
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    """Everything the platform is built from (validated before any resource exists)."""
+
+    config: StackConfig
+    """Typed stack configuration."""
+    plan: CapacityPlan
+    """Capacity plan derived from the config."""
+    hf_token: Optional[pulumi.Output[str]] = None
+    """Hugging Face token (secret) for gated models."""
+
+
+class Platform(pulumi.ComponentResource):
+    """A production GPU inference platform on one Kubernetes cluster."""
+
+    def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:platform:Platform", name, None, opts)
+        cfg = args.config
+        self.cluster = create_cluster(
+            f"{name}-cluster",
+            ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels),
+            pulumi.ResourceOptions(parent=self),
+        )
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
+
+        plan_output = args.plan.to_output()
+        self.capacity_config_map = k8s.core.v1.ConfigMap(
+            f"{name}-capacity",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=CAPACITY_CONFIGMAP,
+                namespace=PLATFORM_NAMESPACE,
+                labels=standard_labels(CAPACITY_CONFIGMAP, "capacity-plan", cfg.labels),
+            ),
+            data={
+                "plan.json": json.dumps(plan_output, sort_keys=True),
+                "budget.json": json.dumps(cfg.budget.model_dump(by_alias=True), sort_keys=True),
+            },
+            opts=k8s_opts,
+        )
+
+        self.cluster_name = self.cluster.name
+        self.kubeconfig = self.cluster.kubeconfig
+        self.capacity = plan_output
+        self.monthly_cost = {
+            "minUsd": round(args.plan.monthly_usd_min, 2),
+            "maxUsd": round(args.plan.monthly_usd_max, 2),
+            "onDemandMaxUsd": round(args.plan.monthly_usd_on_demand_max, 2),
+            "spotMaxUsd": round(args.plan.monthly_usd_spot_max, 2),
+            "pricesAsOf": args.plan.prices_as_of,
+        }
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "kubeconfig": self.kubeconfig,
+            "capacity": self.capacity,
+            "monthly_cost": self.monthly_cost,
+        })

@@ -1,0 +1,53 @@
+"""One error type for every bad stack configuration.
+
+`ConfigError` subclasses `pulumi.RunError` so that under the real CLI the program exits with the
+message alone (no Python traceback, no source dump); the offline plan tool catches it and exits 2.
+All problems found in one pass are reported together, each with its full key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence, Union
+
+import pulumi
+
+PROJECT = "ai-platform"
+
+PathPart = Union[str, int]
+
+
+def key_path(key: str, *parts: PathPart) -> str:
+    """`ai-platform:nodePools.gpu[1].sharing` from ("nodePools", "gpu", 1, "sharing")."""
+    out = f"{PROJECT}:{key}"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem: where (full key path) and what is wrong / what is allowed."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration; raised before any resource is registered."""
+
+    def __init__(self, stack_file: str, issues: Sequence[Issue]):
+        self.stack_file = stack_file
+        self.issues = tuple(issues)
+        lines = [f"invalid stack configuration in {stack_file} ({len(self.issues)} problem(s)):"]
+        lines += [f"  - {issue}" for issue in self.issues]
+        super().__init__("\n".join(lines))
+
+
+def raise_if(stack_file: str, issues: Iterable[Issue]) -> None:
+    found = list(issues)
+    if found:
+        raise ConfigError(stack_file, found)

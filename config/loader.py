@@ -1,0 +1,175 @@
+"""Read the stack config from `pulumi.Config`, validate it completely, derive the capacity plan.
+
+`load()` is the only place the program reads config. It either returns a fully validated
+`Loaded` (typed config + capacity plan + secret HF token) or raises one `ConfigError` listing
+every problem with the stack file name and key path, before any resource exists.
+`validate()` is the pure core (raw dict in, typed config + plan out) used by tests and tools.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+
+from . import catalog, semantics
+from .capacity import CapacityPlan, plan, served_models, shape_of
+from .errors import PROJECT, ConfigError, Issue, key_path
+from .models import CONFIG_KEYS, SECRET_KEYS, StackConfig
+
+_STRATEGY_TAGS = {"exclusive", "mig", "time-slicing", "mps"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Validated stack configuration and everything derived from it."""
+
+    stack_file: str
+    """`Pulumi.<stack>.yaml`, for messages."""
+    config: StackConfig
+    """The typed config."""
+    plan: CapacityPlan
+    """The capacity plan."""
+    hf_token: Optional[pulumi.Output[str]]
+    """Hugging Face token as a secret Output (None when unset)."""
+
+
+def stack_file_name(stack: Optional[str] = None) -> str:
+    return f"Pulumi.{stack or pulumi.get_stack()}.yaml"
+
+
+def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, CapacityPlan]:
+    """Validate raw config values (keys without the project prefix). Raises ConfigError."""
+    issues = [Issue(key_path(k), f"unknown key; allowed keys: {', '.join(CONFIG_KEYS)}")
+              for k in raw if k not in CONFIG_KEYS]
+    values = {k: v for k, v in raw.items() if k in CONFIG_KEYS and k not in SECRET_KEYS}
+    try:
+        cfg = StackConfig.model_validate(values)
+    except ValidationError as exc:
+        issues += [_pydantic_issue(err) for err in exc.errors(include_url=False)]
+        raise ConfigError(stack_file, issues) from None
+    issues += semantics.check(cfg)
+    if issues:  # the plan assumes a structurally sound config
+        raise ConfigError(stack_file, issues)
+    capacity, fit_issues = plan(cfg)
+    if fit_issues:
+        raise ConfigError(stack_file, fit_issues)
+    return cfg, capacity
+
+
+def read_raw() -> dict[str, Any]:
+    """Every `ai-platform:*` config value of the running stack, objects decoded from JSON."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    raw: dict[str, Any] = {}
+    for full in sorted(keys):
+        project, _, key = full.partition(":")
+        if project != PROJECT:
+            continue
+        value = runtime_config.get_config(full)
+        if key in SECRET_KEYS:
+            raw[key] = "<secret>"  # never decoded here; read with get_secret below
+            continue
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raw[key] = value  # a plain string; the model reports the type error with its path
+    return raw
+
+
+def load(stack: Optional[str] = None) -> Loaded:
+    """Load, validate and plan the running stack's config (raises ConfigError)."""
+    stack_file = stack_file_name(stack)
+    raw = read_raw()
+    cfg, capacity = validate(raw, stack_file)
+    token, issues = _hf_token(cfg)
+    if issues:
+        raise ConfigError(stack_file, issues)
+    return Loaded(stack_file, cfg, capacity, token)
+
+
+def _hf_token(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issue]]:
+    from pulumi.runtime import config as runtime_config
+
+    conf = pulumi.Config(PROJECT)
+    full = f"{PROJECT}:hfToken"
+    if conf.get("hfToken") is not None and not runtime_config.is_config_secret(full):
+        return None, [Issue(full, "must be a secret: `pulumi config set --secret ai-platform:hfToken <token>`")]
+    gated = [m.model for _, m in served_models(cfg) if (s := shape_of(m)) is not None and s.gated]
+    if gated:
+        if conf.get("hfToken") is None:
+            return None, [Issue(full, (f"required: {', '.join(gated)} is gated on Hugging Face; run "
+                                       "`pulumi config set --secret ai-platform:hfToken <token>`"))]
+        return conf.require_secret("hfToken"), []
+    return conf.get_secret("hfToken"), []
+
+
+def _pydantic_issue(err: dict) -> Issue:
+    loc = [p for p in err["loc"] if p not in _STRATEGY_TAGS]
+    if loc and isinstance(loc[-1], str) and loc[-1].startswith(("function-after", "function-before")):
+        loc = loc[:-1]
+    top, rest = (loc[0], loc[1:]) if loc else ("", [])
+    path = key_path(str(top), *rest)
+    kind = err["type"]
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind in ("string_pattern_mismatch",):
+        msg = f"{err['input']!r} does not match {err['ctx']['pattern']}"
+    elif kind not in ("union_tag_invalid", "union_tag_not_found") and "input" in err and _short(err["input"]):
+        msg = f"{msg} (got {err['input']!r})"
+    return Issue(path, msg)
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60
+
+
+def _allowed_keys(loc: list) -> list[str]:
+    """camelCase keys the model at `loc` accepts (walks StackConfig by alias)."""
+    import typing
+
+    model: Any = StackConfig
+    skip = False
+    for part in loc:
+        if isinstance(part, int) or skip:
+            skip = False
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        skip = typing.get_origin(field.annotation) is dict  # next part is a user key (a namespace name)
+        model = _model_in(field.annotation)
+    if model == "sharing":
+        return ["strategy", "profile (mig)", "replicas (time-slicing, mps)"]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside Optional[...]/tuple[...]/dict[str, ...]/discriminated unions."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is dict and len(args) == 2:
+        return _model_in(args[1])
+    models = [m for m in (_model_in(a) for a in args) if m is not None]
+    if len(models) > 1 and all(issubclass(m, BaseModel) for m in models):
+        return "sharing"
+    return models[0] if models else None
+
+
+__all__ = ["Loaded", "load", "validate", "read_raw", "stack_file_name", "ConfigError", "catalog"]

@@ -1,0 +1,596 @@
+"""Typed stack configuration: the contract between `Pulumi.<stack>.yaml` and the program.
+
+One pydantic model per config group (`ai-platform:<group>`). Field names are snake_case in Python
+and camelCase in YAML (the alias). Every model forbids unknown keys. Shape and range checks live
+here; checks that need the catalog or several groups at once live in `config.semantics`.
+Field docstrings become the descriptions in the generated JSON schema (`config/stack.schema.json`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Optional, Union
+
+import ipaddress
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$"
+IMAGE_REF = r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9](@sha256:[a-f0-9]{64})?$"
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IPv4 CIDR with host bits zero ({exc})") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+GpuKey = Literal["t4", "l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-80gb"]
+
+
+class Model(BaseModel):
+    """Base for every config model: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+# --------------------------------------------------------------------------------------- cluster
+
+
+class GcpConfig(Model):
+    """GKE-specific cluster settings (`cluster.gcp`)."""
+
+    project: str = Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+    """GCP project id that owns the cluster."""
+    network: Optional[str] = None
+    """Existing VPC network name; omitted: the program creates one."""
+    subnetwork: Optional[str] = None
+    """Existing subnetwork name (needs secondary ranges `pods` and `services`); requires `network`."""
+    subnet_cidr: Cidr = "10.10.0.0/20"
+    """Primary range of the created subnetwork (nodes)."""
+    pods_cidr: Cidr = "10.16.0.0/14"
+    """Secondary range for pods (VPC-native)."""
+    services_cidr: Cidr = "10.20.0.0/20"
+    """Secondary range for services."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    """GKE release channel."""
+    private_nodes: bool = True
+    """Nodes get no public IPs (egress through Cloud NAT)."""
+    master_ipv4_cidr: Cidr = "172.16.0.0/28"
+    """/28 for the control plane peering when `privateNodes` is on."""
+    reservation: Optional[str] = None
+    """Compute Engine reservation name GPU pools consume (SPECIFIC_RESERVATION affinity)."""
+
+    @model_validator(mode="after")
+    def _existing_network(self) -> "GcpConfig":
+        if self.subnetwork and not self.network:
+            raise ValueError("'subnetwork' names an existing subnetwork: set 'network' too")
+        return self
+
+
+class EksConfig(Model):
+    """EKS-specific cluster settings (`cluster.eks`)."""
+
+    vpc_cidr: Cidr = "10.0.0.0/16"
+    """CIDR of the created VPC (ignored when `subnetIds` is set)."""
+    subnet_ids: tuple[str, ...] = ()
+    """Existing private subnet ids for nodes; empty: the program creates a VPC."""
+    ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
+    """AMI for GPU node groups: AL2023 NVIDIA (driver + toolkit baked in) or Bottlerocket NVIDIA."""
+    public_endpoint: bool = False
+    """Expose the API server endpoint publicly (private endpoint is always on)."""
+    public_access_cidrs: tuple[Cidr, ...] = ()
+    """CIDRs allowed to reach a public endpoint; required when `publicEndpoint` is true."""
+
+    @model_validator(mode="after")
+    def _public(self) -> "EksConfig":
+        if self.public_endpoint and not self.public_access_cidrs:
+            raise ValueError("publicEndpoint needs publicAccessCidrs (0.0.0.0/0 must be explicit)")
+        return self
+
+
+class ExistingConfig(Model):
+    """Bring-your-own cluster (`cluster.existing`)."""
+
+    context: str = Field(min_length=1)
+    """kubeconfig context to deploy into (kind-ai, minikube, k3d-ai, ...)."""
+    kubeconfig: Optional[str] = None
+    """Path of the kubeconfig file; default: $KUBECONFIG or ~/.kube/config."""
+
+
+class ClusterConfig(Model):
+    """`ai-platform:cluster`: which Kubernetes cluster the platform lives in."""
+
+    provider: Literal["gke", "eks", "existing"]
+    """gke and eks create the cluster; existing deploys into a kubeconfig context."""
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    """Cluster name (DNS label, at most 40 characters)."""
+    region: Optional[str] = Field(None, pattern=r"^[a-z]+(-[a-z]+)+[0-9]$")
+    """Cloud region (us-central1, us-east-1); required for gke and eks."""
+    zones: tuple[str, ...] = ()
+    """Zones inside `region` for nodes; required for gke and eks (at least 2 for eks)."""
+    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
+    """Kubernetes minor version (e.g. "1.33")."""
+    deletion_protection: bool = True
+    """Protect the cluster (and stateful data) from deletion."""
+    gcp: Optional[GcpConfig] = None
+    """GKE settings; required when provider is gke."""
+    eks: Optional[EksConfig] = None
+    """EKS settings (optional) when provider is eks."""
+    existing: Optional[ExistingConfig] = None
+    """Context settings; required when provider is existing."""
+
+    @model_validator(mode="after")
+    def _provider_block(self) -> "ClusterConfig":
+        blocks = {"gke": "gcp", "eks": "eks", "existing": "existing"}
+        own = blocks[self.provider]
+        for provider, block in blocks.items():
+            if block != own and getattr(self, block) is not None:
+                raise ValueError(f"block '{block}' belongs to provider {provider}, not {self.provider}")
+        if self.provider == "gke" and self.gcp is None:
+            raise ValueError("provider gke needs a 'gcp' block with at least 'project'")
+        if self.provider == "existing" and self.existing is None:
+            raise ValueError("provider existing needs an 'existing' block with 'context'")
+        if self.provider in ("gke", "eks"):
+            if not self.region:
+                raise ValueError(f"provider {self.provider} needs 'region'")
+            if not self.zones:
+                raise ValueError(f"provider {self.provider} needs 'zones' inside region {self.region}")
+        return self
+
+
+# ------------------------------------------------------------------------------------ node pools
+
+
+class SystemPool(Model):
+    """CPU pool for system and data workloads (no GPUs)."""
+
+    machine_type: str = Field(min_length=2)
+    """Machine/instance type (e2-standard-8, m6i.2xlarge); ignored for existing clusters."""
+    min: int = Field(1, ge=0, le=100)
+    """Minimum nodes (per cluster)."""
+    max: int = Field(3, ge=1, le=200)
+    """Maximum nodes (per cluster)."""
+    disk_gi: int = Field(100, ge=20, le=4096)
+    """Boot disk size in GiB."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "SystemPool":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class Exclusive(Model):
+    """Whole GPUs, one container per GPU."""
+
+    strategy: Literal["exclusive"]
+
+
+class Mig(Model):
+    """Multi-Instance GPU: every GPU of the pool is split into `profile` instances."""
+
+    strategy: Literal["mig"]
+    profile: str = Field(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")
+    """MIG profile from the catalog for the pool's GPU model (e.g. 1g.10gb on a100-80gb)."""
+
+
+class TimeSlicing(Model):
+    """Time-slicing: each GPU is advertised `replicas` times; no memory or fault isolation."""
+
+    strategy: Literal["time-slicing"]
+    replicas: int = Field(ge=2, le=48)
+    """Virtual GPUs per physical GPU."""
+
+
+class Mps(Model):
+    """CUDA MPS: `replicas` clients per GPU with a memory limit each."""
+
+    strategy: Literal["mps"]
+    replicas: int = Field(ge=2, le=48)
+    """Clients per physical GPU."""
+
+
+Sharing = Annotated[Union[Exclusive, Mig, TimeSlicing, Mps], Field(discriminator="strategy")]
+
+
+class GpuPool(Model):
+    """One GPU node pool / managed node group."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=24)
+    """Pool name (DNS label, at most 24 characters); models refer to it."""
+    gpu: GpuKey
+    """GPU model (catalog key)."""
+    gpus_per_node: int = Field(1, ge=1, le=16)
+    """GPUs per node; must match a machine type of that GPU on the cloud."""
+    capacity: Literal["on-demand", "spot"] = "on-demand"
+    """on-demand or spot (preemptible) capacity."""
+    min: int = Field(0, ge=0, le=500)
+    """Minimum nodes (whole pool)."""
+    max: int = Field(1, ge=1, le=500)
+    """Maximum nodes (whole pool)."""
+    sharing: Sharing = Field(default_factory=lambda: Exclusive(strategy="exclusive"))
+    """How the GPUs are shared: exclusive | mig | time-slicing | mps."""
+    machine_type: Optional[str] = None
+    """Override the catalog's machine/instance type (must carry `gpusPerNode` of this GPU)."""
+    spot_instance_types: tuple[str, ...] = ()
+    """EKS spot pools: extra instance types of the same GPU count to widen the spot market."""
+    disk_gi: int = Field(300, ge=50, le=8192)
+    """Node boot disk in GiB (images and model weights)."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "GpuPool":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class NodePoolsConfig(Model):
+    """`ai-platform:nodePools`."""
+
+    system: Optional[SystemPool] = None
+    """The CPU system pool; required for gke and eks (existing clusters bring their own nodes)."""
+    gpu: tuple[GpuPool, ...] = ()
+    """GPU pools; names must be unique."""
+
+
+# -------------------------------------------------------------------------------------- GPU stack
+
+
+class GpuStackConfig(Model):
+    """`ai-platform:gpuStack`: the NVIDIA software stack."""
+
+    operator: bool = True
+    """Install the NVIDIA GPU Operator (device plugin, DCGM exporter, MIG manager, GFD)."""
+    mig_strategy: Literal["single", "mixed"] = "single"
+    """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile>."""
+    dcgm_exporter: bool = True
+    """Export GPU metrics with DCGM exporter."""
+
+
+# ---------------------------------------------------------------------------------------- serving
+
+
+class Replicas(Model):
+    """Replica bounds of a model server."""
+
+    min: int = Field(1, ge=0, le=1000)
+    """Minimum replicas (0 only with autoscaling.scaleToZero)."""
+    max: int = Field(1, ge=1, le=1000)
+    """Maximum replicas."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Replicas":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class Autoscaling(Model):
+    """Queue-depth and KV-cache driven autoscaling."""
+
+    engine: Literal["keda", "hpa"] = "keda"
+    """keda: ScaledObject on Prometheus; hpa: HPA through prometheus-adapter."""
+    queue_depth: float = Field(10, gt=0, le=10000)
+    """Target waiting requests per replica."""
+    kv_cache_usage: float = Field(0.8, gt=0, le=1)
+    """Target KV-cache usage fraction per replica."""
+    scale_to_zero: bool = False
+    """Allow 0 replicas when idle (not for critical models)."""
+    scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
+    """Window before scaling down."""
+
+
+class Architecture(Model):
+    """Transformer shape for models not in the catalog (improves the KV-cache estimate)."""
+
+    layers: int = Field(ge=1, le=512)
+    """num_hidden_layers."""
+    hidden: int = Field(ge=64, le=65536)
+    """hidden_size."""
+    kv_heads: int = Field(ge=1, le=1024)
+    """num_key_value_heads."""
+    head_dim: int = Field(ge=16, le=1024)
+    """Attention head dimension."""
+    vocab: int = Field(32000, ge=1000, le=1_000_000)
+    """vocab_size."""
+    tied_embeddings: bool = False
+    """tie_word_embeddings."""
+
+
+Engine = Literal["vllm", "tgi", "triton", "ollama"]
+Quantization = Literal["none", "awq", "gptq", "fp8", "int8", "gguf"]
+
+
+class ServedModel(Model):
+    """One model server (`serving.models[]`)."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    """Server name (DNS label); also the served model name."""
+    engine: Engine
+    """vllm | tgi | triton | ollama (ollama: CPU-friendly, GGUF)."""
+    model: str = Field(min_length=1)
+    """Hugging Face repo id (Qwen/Qwen2.5-7B-Instruct-AWQ) or Ollama tag (qwen2.5:0.5b)."""
+    quantization: Optional[Quantization] = None
+    """Weight format; default none (gguf for ollama)."""
+    max_model_len: int = Field(4096, ge=256, le=1_048_576)
+    """Context length the server must hold for one full sequence."""
+    pool: Optional[str] = None
+    """GPU pool name; required except for ollama (omitted: CPU)."""
+    fallback_pool: Optional[str] = None
+    """On-demand pool used when the spot `pool` has no capacity (critical models)."""
+    tensor_parallel: Literal[1, 2, 4, 8, 16] = 1
+    """GPUs per replica (tensor-parallel degree)."""
+    gpu_memory_utilization: float = Field(0.9, ge=0.3, le=0.98)
+    """Fraction of each GPU (or slice) the engine may use."""
+    replicas: Replicas = Field(default_factory=Replicas)
+    """Replica bounds."""
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    """Autoscaling targets."""
+    critical: bool = False
+    """Critical models must have on-demand capacity (a spot-only pool is rejected)."""
+    params_b: Optional[float] = Field(None, gt=0, le=2000)
+    """Parameters in billions, for models not in the catalog."""
+    architecture: Optional[Architecture] = None
+    """Transformer shape, for models not in the catalog."""
+
+    @model_validator(mode="after")
+    def _defaults(self) -> "ServedModel":
+        if self.quantization is None:
+            object.__setattr__(self, "quantization", "gguf" if self.engine == "ollama" else "none")
+        if self.engine == "ollama" and self.quantization != "gguf":
+            raise ValueError("engine ollama serves GGUF weights: quantization must be gguf")
+        if self.engine != "ollama" and self.quantization == "gguf":
+            raise ValueError(f"quantization gguf is served by ollama, not {self.engine}")
+        if self.engine != "ollama" and self.pool is None:
+            raise ValueError(f"engine {self.engine} needs 'pool' (a GPU pool name)")
+        if self.replicas.min == 0 and not self.autoscaling.scale_to_zero:
+            raise ValueError("replicas.min 0 needs autoscaling.scaleToZero: true")
+        if self.critical and self.autoscaling.scale_to_zero:
+            raise ValueError("critical models cannot scale to zero")
+        return self
+
+
+class ServingConfig(Model):
+    """`ai-platform:serving`."""
+
+    models: tuple[ServedModel, ...] = ()
+    """Model servers; names must be unique."""
+    storage_class: Optional[str] = None
+    """StorageClass of model-cache PVCs; default: the cluster default."""
+
+
+# -------------------------------------------------------------------------------------------- RAG
+
+
+class VectorStore(Model):
+    """Vector database."""
+
+    engine: Literal["milvus", "weaviate", "qdrant"] = "milvus"
+    """milvus | weaviate | qdrant."""
+    mode: Literal["standalone", "cluster"] = "standalone"
+    """Milvus deployment mode (cluster: etcd x3, object storage, query/data/index nodes)."""
+    storage_gi: int = Field(50, ge=1, le=65536)
+    """Persistent storage in GiB."""
+    replicas: int = Field(1, ge=1, le=15)
+    """Replicas (weaviate/qdrant) or query nodes (milvus cluster)."""
+
+    @model_validator(mode="after")
+    def _mode(self) -> "VectorStore":
+        if self.engine != "milvus" and self.mode == "cluster":
+            raise ValueError(f"mode cluster is a milvus setting; {self.engine} scales with 'replicas'")
+        return self
+
+
+class FullText(Model):
+    """Full-text search."""
+
+    engine: Literal["elasticsearch"] = "elasticsearch"
+    """elasticsearch (via ECK)."""
+    replicas: int = Field(1, ge=1, le=15)
+    """Elasticsearch nodes."""
+    storage_gi: int = Field(50, ge=1, le=65536)
+    """Storage per node in GiB."""
+    heap_gi: int = Field(2, ge=1, le=31)
+    """JVM heap per node in GiB (at most 31 for compressed oops)."""
+
+
+class Embedding(Model):
+    """Embedding server for the RAG pipeline."""
+
+    model: str = "BAAI/bge-m3"
+    """Embedding model repo id."""
+    engine: Literal["tei", "vllm"] = "tei"
+    """Text Embeddings Inference or vLLM."""
+    pool: Optional[str] = None
+    """GPU pool; omitted: CPU."""
+    replicas: int = Field(1, ge=1, le=100)
+    """Replicas."""
+    max_model_len: int = Field(8192, ge=128, le=131072)
+    """Maximum input tokens."""
+
+
+class Cache(Model):
+    """Semantic cache."""
+
+    engine: Literal["redis"] = "redis"
+    """redis."""
+    persistence: bool = True
+    """Persist to a volume."""
+    storage_gi: int = Field(8, ge=1, le=4096)
+    """Volume size in GiB."""
+
+
+class Gateway(Model):
+    """The AI gateway application behind TLS ingress."""
+
+    image: str = Field(pattern=IMAGE_REF)
+    """Pinned image reference (tag or digest; never :latest)."""
+    host: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
+    """Public host name of the ingress."""
+    replicas: int = Field(2, ge=1, le=100)
+    """Minimum replicas."""
+    tls_secret: Optional[str] = None
+    """Existing TLS secret; omitted: cert-manager issues one."""
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        last = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+            raise ValueError(f"image {value!r} must be pinned to a tag other than latest, or a digest")
+        return value
+
+
+class RagConfig(Model):
+    """`ai-platform:rag`: the retrieval data layer; omitted groups are not deployed."""
+
+    vector_store: Optional[VectorStore] = None
+    """Vector database."""
+    full_text: Optional[FullText] = None
+    """Full-text search."""
+    embedding: Optional[Embedding] = None
+    """Embedding server."""
+    cache: Optional[Cache] = None
+    """Semantic cache."""
+    gateway: Optional[Gateway] = None
+    """AI gateway."""
+
+
+# ---------------------------------------------------------------------------------- observability
+
+
+class Metrics(Model):
+    """Prometheus."""
+
+    retention: str = Field("15d", pattern=r"^[0-9]+(h|d|w|y)$")
+    """Retention (Prometheus duration: 12h, 15d, 4w)."""
+    storage_gi: int = Field(50, ge=1, le=65536)
+    """Prometheus volume in GiB."""
+
+
+class Alerts(Model):
+    """Alert thresholds."""
+
+    queue_depth: float = Field(20, gt=0)
+    """Waiting requests per replica that page."""
+    p99_latency_seconds: float = Field(30, gt=0)
+    """End-to-end P99 latency."""
+    ttft_p99_seconds: float = Field(2, gt=0)
+    """Time-to-first-token P99."""
+    kv_cache_usage: float = Field(0.95, gt=0, le=1)
+    """KV-cache usage fraction."""
+    gpu_utilization_low: float = Field(0.1, ge=0, le=1)
+    """GPU utilisation below which GPUs are wasted."""
+    gpu_utilization_high: float = Field(0.95, ge=0, le=1)
+    """GPU utilisation above which capacity is short."""
+    error_rate: float = Field(0.05, ge=0, le=1)
+    """Failed request ratio."""
+
+
+class ObservabilityConfig(Model):
+    """`ai-platform:observability`."""
+
+    enabled: bool = True
+    """Deploy the observability stack."""
+    metrics: Metrics = Field(default_factory=Metrics)
+    """Prometheus settings."""
+    dashboards: bool = True
+    """Provision Grafana dashboards."""
+    tracing: Literal["tempo", "jaeger", "none"] = "tempo"
+    """Trace backend."""
+    logs: Literal["loki", "none"] = "loki"
+    """Log backend."""
+    alerts: Alerts = Field(default_factory=Alerts)
+    """Alert thresholds."""
+
+
+# ------------------------------------------------------------------------------------- tenancy
+
+
+class TenantNamespace(Model):
+    """Quota of one workload namespace."""
+
+    gpu_quota: Optional[int] = Field(None, ge=0, le=10000)
+    """Max GPUs requested in the namespace (omitted: no GPU pods allowed unless 0 is unset)."""
+    cpu_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    """CPU requests quota (e.g. "64")."""
+    memory_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    """Memory requests quota (e.g. 512Gi)."""
+    storage_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    """PVC storage quota."""
+    pvc_quota: Optional[int] = Field(None, ge=0, le=10000)
+    """Number of PVCs."""
+
+
+class TenancyConfig(Model):
+    """`ai-platform:tenancy`."""
+
+    namespaces: dict[str, TenantNamespace] = Field(default_factory=dict)
+    """Workload namespaces by name."""
+
+    @field_validator("namespaces")
+    @classmethod
+    def _names(cls, value: dict[str, TenantNamespace]) -> dict[str, TenantNamespace]:
+        for name in value:
+            if not re.match(DNS_LABEL, name) or len(name) > 63:
+                raise ValueError(f"namespace name {name!r} is not a DNS label (a-z, 0-9, '-', at most 63)")
+        return value
+
+
+# -------------------------------------------------------------------------------------- budget
+
+
+class BudgetConfig(Model):
+    """`ai-platform:budget`: enforced by the policy pack (gpu-budget), reported by the plan."""
+
+    max_gpus: Optional[int] = Field(None, ge=0, le=100000)
+    """GPUs across all pools at max scale."""
+    max_monthly_usd: Optional[float] = Field(None, ge=0)
+    """Monthly cost at max scale, USD."""
+
+
+# --------------------------------------------------------------------------------------- stack
+
+
+class StackConfig(Model):
+    """The whole stack configuration (every `ai-platform:*` key)."""
+
+    cluster: ClusterConfig
+    """`ai-platform:cluster`."""
+    node_pools: NodePoolsConfig = Field(default_factory=NodePoolsConfig)
+    """`ai-platform:nodePools`."""
+    gpu_stack: GpuStackConfig = Field(default_factory=GpuStackConfig)
+    """`ai-platform:gpuStack`."""
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    """`ai-platform:serving`."""
+    rag: RagConfig = Field(default_factory=RagConfig)
+    """`ai-platform:rag`."""
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    """`ai-platform:observability`."""
+    tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
+    """`ai-platform:tenancy`."""
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    """`ai-platform:budget`."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels on every Kubernetes object and cloud resource (user labels win)."""
+
+    def pool(self, name: str) -> Optional[GpuPool]:
+        return next((p for p in self.node_pools.gpu if p.name == name), None)
+
+
+# Top-level keys the program reads, in the order the README documents them. hfToken is a secret
+# and read separately (never part of the pydantic model, so it can never leak into plan output).
+CONFIG_KEYS = tuple(to_camel(k) for k in StackConfig.model_fields) + ("hfToken",)
+SECRET_KEYS = ("hfToken",)

@@ -1,0 +1,161 @@
+"""Checks that need the catalog or more than one config group.
+
+Each check returns `Issue`s (full key path + what is allowed) instead of raising, so one run
+reports every problem of a stack file at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator
+
+from . import catalog
+from .capacity import shape_of
+from .errors import Issue, key_path
+from .models import GpuPool, StackConfig
+
+
+def _choices(values) -> str:
+    values = list(values)
+    return ", ".join(str(v) for v in values) if values else "(none)"
+
+
+def check(cfg: StackConfig) -> list[Issue]:
+    return [*_cluster(cfg), *_pools(cfg), *_models(cfg), *_rag(cfg)]
+
+
+def _cluster(cfg: StackConfig) -> Iterator[Issue]:
+    c = cfg.cluster
+    if c.provider in ("gke", "eks"):
+        sep = "-" if c.provider == "gke" else ""
+        for i, zone in enumerate(c.zones):
+            suffix = zone[len(c.region) + len(sep):] if zone.startswith(c.region + sep) else ""
+            if not (len(suffix) == 1 and suffix.isalpha()):
+                example = f"{c.region}{sep}a"
+                yield Issue(key_path("cluster", "zones", i), f"zone {zone!r} is not in region {c.region} (e.g. {example})")
+        dupes = [z for z, n in Counter(c.zones).items() if n > 1]
+        if dupes:
+            yield Issue(key_path("cluster", "zones"), f"duplicate zones: {_choices(dupes)}")
+    if c.provider in ("gke", "eks") and cfg.node_pools.system is None:
+        yield Issue(key_path("nodePools", "system"), f"provider {c.provider} needs a system pool: {{machineType, min, max}}")
+    if c.provider == "existing" and cfg.node_pools.system is not None:
+        yield Issue(key_path("nodePools", "system"), "existing clusters bring their own CPU nodes; remove it")
+    if c.provider == "eks" and len(set(c.zones)) < 2:
+        yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
+
+
+def _pools(cfg: StackConfig) -> Iterator[Issue]:
+    provider = cfg.cluster.provider
+    names = [p.name for p in cfg.node_pools.gpu]
+    for name, n in Counter(names).items():
+        if n > 1:
+            yield Issue(key_path("nodePools", "gpu"), f"pool name '{name}' is used {n} times; names must be unique")
+    if "system" in names:
+        yield Issue(key_path("nodePools", "gpu"), "'system' is reserved for the CPU pool")
+    for i, pool in enumerate(cfg.node_pools.gpu):
+        yield from _pool(provider, i, pool)
+
+
+def _pool(provider: str, i: int, pool: GpuPool) -> Iterator[Issue]:
+    gpu = catalog.GPUS[pool.gpu]
+    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    s = pool.sharing
+    if s.strategy == "mig":
+        if not gpu.mig_profiles:
+            with_mig = [k for k, g in catalog.GPUS.items() if g.mig_profiles]
+            yield Issue(path("sharing", "strategy"), f"{pool.gpu} has no MIG; GPUs with MIG: {_choices(with_mig)}")
+        elif s.profile not in gpu.mig_profiles:
+            yield Issue(path("sharing", "profile"),
+                        f"{s.profile!r} is not a MIG profile of {pool.gpu}; allowed: {_choices(gpu.mig_profiles)}")
+        elif provider == "gke" and s.profile not in gpu.gke_partition_sizes:
+            yield Issue(path("sharing", "profile"), (f"GKE does not offer gpu_partition_size {s.profile!r} on "
+                        f"{pool.gpu}; allowed on GKE: {_choices(sorted(gpu.gke_partition_sizes))}"))
+    if provider == "gke" and s.strategy in ("time-slicing", "mps"):
+        wanted = {"time-slicing": "TIME_SHARING", "mps": "MPS"}[s.strategy]
+        if wanted not in gpu.gke_sharing:
+            yield Issue(path("sharing", "strategy"), f"GKE does not offer {wanted} on {pool.gpu}")
+    if provider == "existing":
+        if pool.machine_type or pool.spot_instance_types:
+            yield Issue(path("machineType"), "existing clusters have no machine types to choose; remove it")
+        return
+    cloud = {"gke": "GKE", "eks": "EKS"}[provider]
+    offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
+    if not offered:
+        here = [k for k, g in catalog.GPUS.items() if (g.gke_machine_types if provider == "gke" else g.eks_instance_types)]
+        yield Issue(path("gpu"), f"{pool.gpu} is not offered on {cloud}; {cloud} GPUs: {_choices(here)}")
+        return
+    counts = sorted({m.gpus for m in offered})
+    if pool.gpus_per_node not in counts:
+        yield Issue(path("gpusPerNode"),
+                    f"{pool.gpu} on {cloud} comes with {_choices(counts)} GPUs per node, not {pool.gpus_per_node}")
+    elif pool.machine_type and not any(m.name == pool.machine_type and m.gpus == pool.gpus_per_node for m in offered):
+        fit = [m.name for m in offered if m.gpus == pool.gpus_per_node]
+        yield Issue(path("machineType"), (f"{pool.machine_type!r} is not a {cloud} machine with {pool.gpus_per_node}x "
+                    f"{pool.gpu}; allowed: {_choices(fit)}"))
+    if pool.spot_instance_types:
+        if provider != "eks" or pool.capacity != "spot":
+            yield Issue(path("spotInstanceTypes"), "only EKS spot pools can list extra spot instance types")
+        else:
+            same = [m.name for m in offered if m.gpus == pool.gpus_per_node]
+            for j, name in enumerate(pool.spot_instance_types):
+                if name not in same:
+                    yield Issue(path("spotInstanceTypes", j),
+                                f"{name!r} is not an instance type with {pool.gpus_per_node}x {pool.gpu}; allowed: {_choices(same)}")
+
+
+def _models(cfg: StackConfig) -> Iterator[Issue]:
+    names = Counter(m.name for m in cfg.serving.models)
+    for name, n in names.items():
+        if n > 1:
+            yield Issue(key_path("serving", "models"), f"model name '{name}' is used {n} times; names must be unique")
+    pools = {p.name: p for p in cfg.node_pools.gpu}
+    for i, model in enumerate(cfg.serving.models):
+        path = lambda *p: key_path("serving", "models", i, *p)  # noqa: E731
+        shape = shape_of(model)
+        if shape is None:
+            yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
+                        f"architecture) or use one of: {_choices(sorted(catalog.MODELS))}"))
+        elif shape.max_context and model.max_model_len > shape.max_context:
+            yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
+        if model.pool is not None and model.pool not in pools:
+            yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
+            continue
+        if model.fallback_pool is not None:
+            fb = pools.get(model.fallback_pool)
+            if fb is None:
+                yield Issue(path("fallbackPool"), f"no GPU pool named '{model.fallback_pool}'; pools: {_choices(pools)}")
+                continue
+            if fb.capacity != "on-demand":
+                yield Issue(path("fallbackPool"), f"fallback pool '{fb.name}' must be on-demand, it is {fb.capacity}")
+            if model.pool is None or fb.name == model.pool:
+                yield Issue(path("fallbackPool"), "fallbackPool must differ from pool")
+        pool = pools.get(model.pool) if model.pool else None
+        if pool is None:
+            continue
+        if model.critical and pool.capacity == "spot" and model.fallback_pool is None:
+            on_demand = [p.name for p in cfg.node_pools.gpu if p.capacity == "on-demand"]
+            yield Issue(path("critical"), (f"critical model on spot-only pool '{pool.name}': set fallbackPool to an "
+                        f"on-demand pool ({_choices(on_demand)}) or use an on-demand pool"))
+        if model.tensor_parallel > pool.gpus_per_node:
+            yield Issue(path("tensorParallel"), (f"{model.tensor_parallel} exceeds the {pool.gpus_per_node} GPUs per node "
+                        f"of pool '{pool.name}'; allowed: 1..{pool.gpus_per_node}"))
+        elif model.tensor_parallel > 1 and pool.sharing.strategy != "exclusive":
+            yield Issue(path("tensorParallel"), (f"tensor parallelism needs whole GPUs; pool '{pool.name}' shares GPUs "
+                        f"({pool.sharing.strategy}); use 1 or an exclusive pool"))
+        if model.fallback_pool and model.tensor_parallel > pools[model.fallback_pool].gpus_per_node:
+            yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than tensorParallel")
+
+
+def _rag(cfg: StackConfig) -> Iterator[Issue]:
+    emb = cfg.rag.embedding
+    pools = {p.name: p for p in cfg.node_pools.gpu}
+    if emb is not None:
+        if emb.pool is not None and emb.pool not in pools:
+            yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: {_choices(pools)}")
+        known = catalog.find_model(emb.model)
+        if known is None:
+            embedders = [k for k, m in catalog.MODELS.items() if m.task == "embed"]
+            yield Issue(key_path("rag", "embedding", "model"),
+                        f"{emb.model!r} is not in the model catalog; embedding models: {_choices(embedders)}")
+        elif known.task != "embed":
+            yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")

@@ -1,0 +1,288 @@
+"""Run the real program (`__main__.py`) in-process under Pulumi's mock engine.
+
+Used by the offline plan (`tools.plan`), the test harness and the benchmark. Nothing here talks
+to a cloud or a cluster: resources are recorded (type, name, parent, inputs, dependencies,
+options) and answered with realistic outputs (endpoints, CA data, ARNs, names) so code that
+consumes them (kubeconfig, IAM trust policies, providers) really runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "ai-platform"
+SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
+SECRET_VALUE = rpc._special_secret_sig
+REDACTED = "[secret]"
+FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC-mock-ca\n-----END CERTIFICATE-----\n").decode()
+
+
+@dataclass
+class Recorded:
+    """One registered resource as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: Optional[str]
+    custom: bool
+    inputs: dict
+    dependencies: list[str]
+    provider: Optional[str]
+    protect: bool
+    ignore_changes: list[str]
+    outputs: dict = field(default_factory=dict)
+
+    @property
+    def parent_type(self) -> Optional[str]:
+        return self.parent.split("::")[2].split("$")[-1] if self.parent else None
+
+
+@dataclass
+class RunResult:
+    """What one mock run produced."""
+
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    error: Optional[Exception] = None
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_urn(self) -> dict[str, Recorded]:
+        return {r.urn: r for r in self.resources}
+
+    def named(self, name: str) -> Recorded:
+        return next(r for r in self.resources if r.name == name)
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+def redact(value: Any) -> Any:
+    """Replace every secret-wrapped value with a marker (for printing and rendering)."""
+    if is_secret(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def unwrap(value: Any) -> Any:
+    """Replace every secret wrapper with its plain value (for assertions in tests only)."""
+    if is_secret(value):
+        return unwrap(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def _suffix(name: str) -> str:
+    return hashlib.sha1(name.encode()).hexdigest()[:7]
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Realistic provider answers for the resource types the program uses."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        t, name = args.typ, args.name
+        state = dict(inputs)
+        rid = f"{name}-{_suffix(t + name)}"
+        if t.startswith("kubernetes:") and not t.startswith("kubernetes:helm.sh"):
+            meta = dict(state.get("metadata") or {})
+            meta.setdefault("name", f"{name}-{_suffix(name)}")
+            if not t.startswith(("kubernetes:core/v1:Namespace", "kubernetes:rbac.authorization.k8s.io/v1:Cluster",
+                                 "kubernetes:storage.k8s.io", "kubernetes:scheduling.k8s.io",
+                                 "kubernetes:apiextensions.k8s.io")):
+                meta.setdefault("namespace", "default")
+            state["metadata"] = meta
+            rid = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
+        elif t == "gcp:container/cluster:Cluster":
+            state.update(endpoint="34.118.12.7", masterAuth={"clusterCaCertificate": FAKE_CA},
+                         selfLink=f"https://container.googleapis.com/v1/projects/p/locations/l/clusters/{inputs.get('name', name)}")
+            state.setdefault("name", name)
+        elif t == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
+            state["name"] = f"projects/-/serviceAccounts/{state['email']}"
+        elif t.startswith("gcp:compute/"):
+            state.setdefault("name", name)
+            state["selfLink"] = f"https://www.googleapis.com/compute/v1/projects/p/{t.split(':')[-1].lower()}s/{state['name']}"
+            rid = state["selfLink"]
+        elif t == "aws:eks/cluster:Cluster":
+            state.update(endpoint="https://0A1B2C3D4E5F67890.gr7.us-east-1.eks.amazonaws.com",
+                         certificateAuthority={"data": FAKE_CA},
+                         identities=[{"oidcs": [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"}]}],
+                         arn=f"arn:aws:eks:us-east-1:123456789012:cluster/{inputs.get('name', name)}")
+            state.setdefault("name", name)
+        elif t.startswith("aws:"):
+            service, kind = t.split(":")[1].split("/")[0], t.split(":")[-1].lower()
+            state.setdefault("name", name)
+            if t.startswith("aws:ec2/"):
+                prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",
+                          "routetable": "rtb", "eip": "eipalloc", "securitygroup": "sg"}.get(kind, kind)
+                rid = f"{prefix}-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+            state["arn"] = f"arn:aws:{service}::123456789012:{kind}/{state['name']}"
+            if t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+                state["arn"] = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"
+        else:
+            state.setdefault("name", name)
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "AIDAMOCK"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}
+        if token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": "mock-project", "region": "us-central1", "accessToken": "mock"}
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that keeps every registration request (mocks do not catch duplicate URNs)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.recorded: list[Recorded] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        self.recorded.append(Recorded(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            inputs=_plain(inputs),
+            dependencies=list(request.dependencies),
+            provider=request.provider or None,
+            protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
+            outputs=_plain(self.resources[response.urn].state) if response.urn in self.resources else {},
+        ))
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties as plain JSON-like data (unknowns as None, secrets kept wrapped)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, str) and value == rpc.UNKNOWN:
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return None  # unknowns and resource references
+
+
+def stack_file(stack: str, root: Path = ROOT) -> Path:
+    return root / f"Pulumi.{stack}.yaml"
+
+
+def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], list[str]]:
+    """The `config:` of Pulumi.<stack>.yaml as {key without project prefix: value}, and secret keys.
+
+    `secure:` values cannot be decrypted without the CLI; they become a redacted placeholder that
+    the program still sees as a secret.
+    """
+    path = stack_file(stack, root)
+    data = yaml.safe_load(path.read_text()) or {}
+    raw = data.get("config") or {}
+    values: dict[str, Any] = {}
+    secrets: list[str] = []
+    for full, value in raw.items():
+        key = full.split(":", 1)[1] if full.startswith(f"{PROJECT}:") else full
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = REDACTED
+            secrets.append(key)
+        else:
+            values[key] = value
+    return values, secrets
+
+
+def _pulumi_config(values: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in values.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        out[full] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def _reset() -> None:
+    settings.set_root_resource(None)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+
+
+def run_program(
+    stack: str = "dev",
+    values: Optional[Mapping[str, Any]] = None,
+    secrets: Optional[list[str]] = None,
+    preview: bool = True,
+    program: Path = ROOT / "__main__.py",
+) -> RunResult:
+    """Run `__main__.py` for a stack: config from Pulumi.<stack>.yaml unless `values` is given.
+
+    A ConfigError (or any other exception) is returned in `RunResult.error`, not raised.
+    """
+    if values is None:
+        values, secrets = stack_config(stack)
+    secrets = list(secrets or [])
+    _reset()
+    set_all_config(_pulumi_config(values), [k if ":" in k else f"{PROJECT}:{k}" for k in secrets])
+    monitor = RecordingMonitor(PlatformMocks())
+    pulumi.runtime.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    monitor.mocks = PlatformMocks()
+    error: Optional[Exception] = None
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    except Exception as exc:  # noqa: BLE001 - reported to the caller
+        error = exc
+    outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+    root = settings.get_root_resource()
+    if error is None and root is not None:
+        for name, value in getattr(root, "outputs", {}).items():
+            out = pulumi.Output.from_input(value)
+            outputs[name] = _sync_await(out.future(with_unknowns=True))
+            if _sync_await(out.is_secret()):
+                secret_outputs.add(name)
+    result = RunResult(stack, list(monitor.recorded), outputs, secret_outputs, error)
+    _reset()
+    return result
+
+
+def available_stacks(root: Path = ROOT) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in root.glob("Pulumi.*.yaml"))

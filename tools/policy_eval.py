@@ -1,0 +1,144 @@
+"""Evaluate the CrossGuard pack (policy/rules) over resources recorded by a mock run.
+
+This is what `pulumi preview --policy-pack policy` does with the real engine, done in-process so
+that pull requests from forks (no credentials) get the same verdicts. Resource policies see each
+custom resource's inputs; stack policies see every resource with its (mock) outputs, parents and
+dependencies. Secrets are unwrapped as the real analyzer hands them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .mockrun import Recorded, unwrap
+
+
+@dataclass
+class Violation:
+    message: str
+    urn: Optional[str] = None
+
+
+@dataclass
+class Verdict:
+    """One policy's result over the stack."""
+
+    name: str
+    description: str
+    enforcement: str          # mandatory | advisory | disabled
+    violations: list[Violation] = field(default_factory=list)
+    not_applicable: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return not self.violations
+
+    @property
+    def blocking(self) -> bool:
+        return bool(self.violations) and self.enforcement == "mandatory"
+
+
+def load_policies() -> list:
+    from policy.rules import ALL_POLICIES
+
+    return list(ALL_POLICIES)
+
+
+def _opts(r: Recorded) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=r.protect, ignore_changes=r.ignore_changes, delete_before_replace=None, aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[], parent=r.parent)
+
+
+def _finish(result: Any) -> None:
+    if result is not None and inspect.isawaitable(result):
+        asyncio.run(_await(result))
+
+
+async def _await(result: Any) -> None:
+    await result
+
+
+def _level(policy, overrides: Mapping[str, Any]) -> str:
+    override = overrides.get(policy.name, {})
+    if isinstance(override, str):
+        return override
+    if isinstance(override, Mapping) and "enforcementLevel" in override:
+        return str(override["enforcementLevel"])
+    level = policy.enforcement_level or EnforcementLevel.MANDATORY
+    return level.value
+
+
+def _policy_config(policy, pack_config: Mapping[str, Any]) -> dict:
+    """Pack config for one policy with its schema defaults applied (what the engine passes)."""
+    config: dict = {}
+    schema = getattr(policy, "config_schema", None)
+    for key, prop in ((schema.properties if schema else None) or {}).items():
+        if isinstance(prop, Mapping) and "default" in prop:
+            config[key] = prop["default"]
+    own = pack_config.get(policy.name, {})
+    if isinstance(own, Mapping):
+        config.update({k: v for k, v in own.items() if k != "enforcementLevel"})
+    return config
+
+
+def evaluate(resources: Iterable[Recorded], pack_config: Optional[Mapping[str, Any]] = None,
+             policies: Optional[list] = None) -> list[Verdict]:
+    """Run every policy; `pack_config` has the `--policy-pack-config` JSON shape."""
+    pack_config = pack_config or {}
+    resources = list(resources)
+    policies = load_policies() if policies is None else policies
+    verdicts = []
+    policy_resources = _stack_resources(resources)
+    for policy in policies:
+        verdict = Verdict(policy.name, policy.description, _level(policy, pack_config))
+        if verdict.enforcement == "disabled":
+            verdicts.append(verdict)
+            continue
+        config = _policy_config(policy, pack_config)
+
+        def report(message: str, urn: Optional[str] = None, _v: Verdict = verdict, _default: Optional[str] = None):
+            _v.violations.append(Violation(message, urn or _default))
+
+        try:
+            if isinstance(policy, ResourceValidationPolicy):
+                for r in resources:
+                    if not r.custom or r.type.startswith("pulumi:providers:"):
+                        continue
+                    args = ResourceValidationArgs(r.type, unwrap(r.inputs), r.urn, r.name, _opts(r), None, config)
+                    _finish(policy.validate(args, lambda m, urn=None, _u=r.urn: report(m, urn or _u)))
+            elif isinstance(policy, StackValidationPolicy):
+                _finish(policy.validate(StackValidationArgs(policy_resources, config), report))
+        except Exception as exc:  # noqa: BLE001 - pulumi_policy's _NotApplicableError and real bugs
+            if type(exc).__name__ == "_NotApplicableError":
+                verdict.not_applicable = True
+            else:
+                verdict.violations.append(Violation(f"policy raised {type(exc).__name__}: {exc}"))
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _stack_resources(resources: list[Recorded]) -> list[PolicyResource]:
+    by_urn: dict[str, PolicyResource] = {}
+    for r in resources:
+        props = unwrap({**r.inputs, **r.outputs}) if r.custom else unwrap(r.inputs)
+        by_urn[r.urn] = PolicyResource(r.type, props, r.urn, r.name, _opts(r), None, None, [], {})
+    for r in resources:
+        pr = by_urn[r.urn]
+        pr.parent = by_urn.get(r.parent) if r.parent else None
+        pr.dependencies = [by_urn[d] for d in r.dependencies if d in by_urn]
+    return list(by_urn.values())
