@@ -116,7 +116,7 @@ class ClusterConfig(Model):
     """gke and eks create the cluster; existing deploys into a kubeconfig context."""
     name: str = Field(pattern=DNS_LABEL, max_length=40)
     """Cluster name (DNS label, at most 40 characters)."""
-    region: Optional[str] = Field(None, pattern=r"^[a-z]+(-[a-z]+)+[0-9]$")
+    region: Optional[str] = Field(None, pattern=r"^[a-z]+(-[a-z]+)+-?[0-9]+$")
     """Cloud region (us-central1, us-east-1); required for gke and eks."""
     zones: tuple[str, ...] = ()
     """Zones inside `region` for nodes; required for gke and eks (at least 2 for eks)."""
@@ -523,7 +523,7 @@ class TenantNamespace(Model):
     """Quota of one workload namespace."""
 
     gpu_quota: Optional[int] = Field(None, ge=0, le=10000)
-    """Max GPUs requested in the namespace (omitted: no GPU pods allowed unless 0 is unset)."""
+    """GPUs (requests.nvidia.com/gpu) the namespace may request; omitted: no GPU quota object."""
     cpu_quota: Optional[str] = Field(None, pattern=QUANTITY)
     """CPU requests quota (e.g. "64")."""
     memory_quota: Optional[str] = Field(None, pattern=QUANTITY)

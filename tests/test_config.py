@@ -125,7 +125,7 @@ def test_all_problems_reported_together():
 
 
 def test_70b_fp16_on_one_a100_80gb_is_rejected_with_the_numbers():
-    values = _prod()
+    values = _dev()  # GKE sells A100-80GB one per node (a2-ultragpu-1g)
     values["serving"]["models"] = [{
         "name": "llama70", "engine": "vllm", "model": "meta-llama/Llama-3.1-70B-Instruct", "maxModelLen": 8192,
         "pool": "a100-od", "tensorParallel": 1, "replicas": {"min": 1, "max": 1}}]

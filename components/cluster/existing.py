@@ -32,7 +32,7 @@ class ExistingCluster(Cluster):
         self.name = pulumi.Output.from_input(args.cluster.name)
         self.endpoint = pulumi.Output.from_input(f"context:{existing.context}")
         self.kubeconfig = None
-        self.node_pool_names = pulumi.Output.from_input(["system"] + [p.name for p in args.node_pools.gpu])
+        self.node_pool_names = pulumi.Output.from_input([p.name for p in args.node_pools.gpu])
         self.register_outputs({
             "name": self.name,
             "endpoint": self.endpoint,

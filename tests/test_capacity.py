@@ -1,0 +1,150 @@
+"""Capacity math against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from config import catalog, validate
+from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, plan, shape_of, weights_gib
+from config.models import ServedModel, StackConfig
+
+CUSTOM_ARCH = {"layers": 32, "hidden": 4096, "kvHeads": 8, "headDim": 128, "vocab": 32000, "tiedEmbeddings": False}
+
+
+def gke(pools, models, **extra):
+    values = {"cluster": {"provider": "gke", "name": "ai-t", "region": "us-central1", "zones": ["us-central1-a"],
+                          "gcp": {"project": "acme-ai-test"}},
+              "nodePools": {"system": {"machineType": "e2-standard-4"}, "gpu": pools},
+              "serving": {"models": models}}
+    values.update(extra)
+    return values
+
+
+def model(name="m", pool="p", **kw):
+    base = {"name": name, "engine": "vllm", "model": "acme/custom-7b", "paramsB": 7, "architecture": CUSTOM_ARCH,
+            "maxModelLen": 8192, "pool": pool, "replicas": {"min": 1, "max": 1}}
+    base.update(kw)
+    return base
+
+
+def test_kv_cache_and_weights_by_hand():
+    m = ServedModel.model_validate(model())
+    shape = shape_of(m)
+    # K and V x 32 layers x 8 KV heads x 128 dims x 2 bytes = 131072 bytes per token; x 8192 = 1 GiB
+    assert kv_cache_gib(shape, 8192) == pytest.approx(1.0)
+    embed = 32000 * 4096 * 2  # untied: input embeddings + LM head
+    assert weights_gib(shape, "none") == pytest.approx(7e9 * 2 / GIB)
+    assert weights_gib(shape, "awq") == pytest.approx(((7e9 - embed) * (0.5 + 1 / 32) + embed * 2) / GIB)
+    assert weights_gib(shape, "fp8") == pytest.approx(((7e9 - embed) * 1 + embed * 2) / GIB)
+
+
+def test_catalog_model_shape_qwen7b():
+    qwen = catalog.find_model("Qwen/Qwen2.5-7B-Instruct-AWQ")
+    assert qwen is not None and qwen.repo == "Qwen/Qwen2.5-7B-Instruct"
+    per_token = 2 * qwen.layers * qwen.kv_heads * qwen.head_dim * 2
+    assert per_token == 2 * 28 * 4 * 128 * 2  # Qwen2.5-7B: 28 layers, 4 KV heads (GQA), head_dim 128
+
+
+def test_fit_per_gpu_and_tensor_parallel_split():
+    pools = [{"name": "p", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 0, "max": 2}]
+    cfg, capacity = validate(gke(pools, [model(tensorParallel=2, replicas={"min": 3, "max": 8})]), "Pulumi.t.yaml")
+    m = capacity.model("m")
+    weights = 7e9 * 2 / GIB
+    expected = (weights + 1.0) / 2 + 1.0 + 0.1 * weights / 2
+    assert m.need_per_unit_gib == pytest.approx(expected)
+    assert m.usable_per_unit_gib == pytest.approx(catalog.GPUS["h100-80gb"].memory_gib * 0.9)
+    assert m.units_per_replica == 2 and m.replicas_per_node == 4
+    assert (m.nodes_at_min, m.nodes_at_max) == (1, 2)  # 3 replicas -> 1 node, 8 replicas -> 2 nodes
+    pool = capacity.pool("p")
+    assert (pool.nodes_needed_min, pool.nodes_needed_max) == (1, 2)
+
+
+def test_mig_units_per_node_come_from_the_catalog():
+    pools = [{"name": "p", "gpu": "a100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 1,
+              "sharing": {"strategy": "mig", "profile": "1g.10gb"}}]
+    cfg, capacity = validate(gke(pools, [model(model="Qwen/Qwen2.5-0.5B-Instruct", paramsB=None, architecture=None,
+                                               maxModelLen=4096, replicas={"min": 1, "max": 56})]), "Pulumi.t.yaml")
+    profile = catalog.GPUS["a100-80gb"].mig_profiles["1g.10gb"]
+    assert profile.max_instances == 7
+    assert capacity.pool("p").units_per_node == 8 * 7
+    assert capacity.model("m").usable_per_unit_gib == pytest.approx(profile.memory_gib * 0.9)
+    assert capacity.pool("p").nodes_needed_max == 1
+
+
+def test_time_slicing_does_not_create_memory():
+    pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 4,
+              "sharing": {"strategy": "time-slicing", "replicas": 4}}]
+    cfg, capacity = validate(gke(pools, [model(model="Qwen/Qwen2.5-0.5B-Instruct", paramsB=None, architecture=None,
+                                               maxModelLen=2048)]), "Pulumi.t.yaml")
+    l4 = catalog.GPUS["l4"].memory_gib
+    assert capacity.model("m").usable_per_unit_gib == pytest.approx(l4 / 4 * 0.9)
+    assert capacity.pool("p").units_per_node == 4
+    assert capacity.pool("p").gpus_max == 4  # 4 nodes x 1 physical GPU, not 16
+
+
+def test_time_sliced_share_too_small_is_rejected():
+    pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 4,
+              "sharing": {"strategy": "time-slicing", "replicas": 4}}]
+    with pytest.raises(Exception) as info:
+        validate(gke(pools, [model()]), "Pulumi.t.yaml")
+    assert "per 1/4 of l4" in str(info.value)
+
+
+def test_monthly_cost_is_price_times_730_hours():
+    pools = [{"name": "od", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 1, "max": 3},
+             {"name": "sp", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 2}]
+    cfg, capacity = validate(gke(pools, []), "Pulumi.t.yaml")
+    machine = next(m for m in catalog.GPUS["h100-80gb"].gke_machine_types if m.gpus == 8)
+    od, sp = capacity.pool("od"), capacity.pool("sp")
+    assert od.machine_type == machine.name
+    assert od.monthly_usd_min == pytest.approx(machine.on_demand_usd_hour * HOURS_PER_MONTH)
+    assert od.monthly_usd_max == pytest.approx(3 * machine.on_demand_usd_hour * HOURS_PER_MONTH)
+    assert sp.monthly_usd_max == pytest.approx(2 * machine.spot_usd_hour * HOURS_PER_MONTH)
+    assert capacity.monthly_usd_max == pytest.approx(od.monthly_usd_max + sp.monthly_usd_max)
+    assert capacity.monthly_usd_spot_max == pytest.approx(sp.monthly_usd_max)
+    assert capacity.gpus_max == 40 and capacity.gpus_min == 8
+
+
+def test_model_cost_share_and_spot_on_demand_split():
+    pools = [{"name": "p", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 0, "max": 2}]
+    cfg, capacity = validate(gke(pools, [model(tensorParallel=2, replicas={"min": 2, "max": 4})]), "Pulumi.t.yaml")
+    price = next(m for m in catalog.GPUS["h100-80gb"].gke_machine_types if m.gpus == 8).on_demand_usd_hour
+    # 2 replicas x 2 GPUs = half of an 8-GPU node
+    assert capacity.model("m").monthly_usd_min == pytest.approx(price * HOURS_PER_MONTH * 4 / 8)
+    assert capacity.model("m").monthly_usd_max == pytest.approx(price * HOURS_PER_MONTH * 8 / 8)
+
+
+def test_unknown_model_with_params_only_is_a_conservative_estimate():
+    m = ServedModel.model_validate({"name": "x", "engine": "vllm", "model": "acme/x", "paramsB": 7, "pool": "p"})
+    shape = shape_of(m)
+    assert shape.estimated and shape.layers == round((7e9 / (12 * 128**2)) ** (1 / 3))
+    known = shape_of(ServedModel.model_validate({"name": "y", "engine": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct", "pool": "p"}))
+    assert kv_cache_gib(shape, 8192) > kv_cache_gib(known, 8192)  # no GQA assumed -> larger
+
+
+def test_embedding_server_is_planned_on_its_pool():
+    pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 2}]
+    values = gke(pools, [], rag={"embedding": {"model": "BAAI/bge-m3", "pool": "p", "replicas": 2}})
+    cfg, capacity = validate(values, "Pulumi.t.yaml")
+    emb = capacity.model("embedding")
+    assert emb.kv_cache_gib == 0 and emb.pool == "p"
+    assert capacity.pool("p").nodes_needed_max == 2
+
+
+def test_cache_volume_rounds_up_to_10gi():
+    assert cache_volume_gi(0.0) == 10
+    assert cache_volume_gi(13.04) == math.ceil((13.04 * 1.25 + 5) / 10) * 10
+
+
+def test_plan_output_is_json_ready():
+    import json
+
+    from .conftest import stack_values
+
+    cfg, capacity = validate(stack_values("prod"), "Pulumi.prod.yaml")
+    out = json.loads(json.dumps(capacity.to_output()))
+    assert set(out) == {"models", "pools", "totals", "pricesAsOf"}
+    assert out["totals"]["gpusMax"] == 40
+    assert out["models"]["qwen7b"]["resource"] == "nvidia.com/mig-3g.40gb"  # mixed MIG strategy
