@@ -21,7 +21,16 @@ def _choices(values) -> str:
 
 
 def check(cfg: StackConfig) -> list[Issue]:
-    return [*_cluster(cfg), *_pools(cfg), *_models(cfg), *_rag(cfg)]
+    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg)]
+
+
+def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:
+    # On GKE the GPU driver and device plugin are GKE-managed (COS): MIG partitions created from
+    # gpu_partition_size are advertised as nvidia.com/gpu, i.e. the single strategy.
+    has_mig = any(p.sharing.strategy == "mig" for p in cfg.node_pools.gpu)
+    if cfg.cluster.provider == "gke" and has_mig and cfg.gpu_stack.mig_strategy == "mixed":
+        yield Issue(key_path("gpuStack", "migStrategy"),
+                    "GKE advertises MIG partitions as nvidia.com/gpu; use single on gke")
 
 
 def _cluster(cfg: StackConfig) -> Iterator[Issue]:

@@ -85,6 +85,8 @@ BAD = [
      "ai-platform:tenancy.namespaces", "'AI_Inference' is not a DNS label"),
     ("bad CIDR", lambda v: _set(v, ["cluster", "gcp", "podsCidr"], "10.16.0.1/14"),
      "ai-platform:cluster.gcp.podsCidr", "host bits zero"),
+    ("mixed MIG strategy on GKE", lambda v: _set(v, ["gpuStack", "migStrategy"], "mixed"),
+     "ai-platform:gpuStack.migStrategy", "use single on gke"),
     ("pool too small for max replicas", lambda v: _set(v, ["serving", "models", 0, "replicas"], {"min": 1, "max": 40}),
      "ai-platform:nodePools.gpu[0].max", "needs 6 nodes for its models at max replicas"),
 ]
@@ -206,7 +208,7 @@ def valid_gke_stacks(draw):
         if strategy == "time-slicing":
             sharing["replicas"] = draw(st.integers(2, 4))
         pools.append({"name": f"p{i}", "gpu": gpu, "gpusPerNode": n, "capacity": draw(st.sampled_from(["spot", "on-demand"])),
-                      "min": lo, "max": lo + draw(st.integers(1, 20)), "sharing": sharing})
+                      "min": lo, "max": lo + draw(st.integers(6, 20)), "sharing": sharing})
     models = []
     for j in range(draw(st.integers(0, 3))):
         pool = draw(st.sampled_from(pools))

@@ -29,6 +29,7 @@ PROJECT = "ai-platform"
 SECRET_SIG = rpc._special_sig_key  # "4dabf18193072939515e22adb298388d"
 SECRET_VALUE = rpc._special_secret_sig
 REDACTED = "[secret]"
+UNKNOWN_OUTPUT = "[unknown]"
 FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC-mock-ca\n-----END CERTIFICATE-----\n").decode()
 
 
@@ -207,6 +208,17 @@ def _plain(value: Any) -> Any:
     return None  # unknowns and resource references
 
 
+def _known(value: Any) -> Any:
+    """Stack outputs with values unknown at preview shown as Pulumi shows them."""
+    if isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN_OUTPUT
+    if isinstance(value, dict):
+        return {k: _known(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_known(v) for v in value]
+    return value
+
+
 def stack_file(stack: str, root: Path = ROOT) -> Path:
     return root / f"Pulumi.{stack}.yaml"
 
@@ -276,7 +288,7 @@ def run_program(
     if error is None and root is not None:
         for name, value in getattr(root, "outputs", {}).items():
             out = pulumi.Output.from_input(value)
-            outputs[name] = _sync_await(out.future(with_unknowns=True))
+            outputs[name] = _known(_sync_await(out.future(with_unknowns=True)))
             if _sync_await(out.is_secret()):
                 secret_outputs.add(name)
     result = RunResult(stack, list(monitor.recorded), outputs, secret_outputs, error)

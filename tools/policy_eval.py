@@ -26,6 +26,8 @@ from pulumi_policy import (
 
 from .mockrun import Recorded, unwrap
 
+HELM_V4_CHART = "kubernetes:helm.sh/v4:Chart"
+
 
 @dataclass
 class Violation:
@@ -74,7 +76,8 @@ async def _await(result: Any) -> None:
 
 
 def _level(policy, overrides: Mapping[str, Any]) -> str:
-    override = overrides.get(policy.name, {})
+    # As the CLI does: a policy's own entry wins over "all", which wins over the pack default.
+    override = overrides.get(policy.name, overrides.get("all", {}))
     if isinstance(override, str):
         return override
     if isinstance(override, Mapping) and "enforcementLevel" in override:
@@ -117,7 +120,8 @@ def evaluate(resources: Iterable[Recorded], pack_config: Optional[Mapping[str, A
         try:
             if isinstance(policy, ResourceValidationPolicy):
                 for r in resources:
-                    if not r.custom or r.type.startswith("pulumi:providers:"):
+                    # helm.sh/v4:Chart registers as a component but carries its chart inputs.
+                    if r.type.startswith("pulumi:providers:") or not (r.custom or r.type == HELM_V4_CHART):
                         continue
                     args = ResourceValidationArgs(r.type, unwrap(r.inputs), r.urn, r.name, _opts(r), None, config)
                     _finish(policy.validate(args, lambda m, urn=None, _u=r.urn: report(m, urn or _u)))
