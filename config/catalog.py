@@ -1,0 +1,438 @@
+"""GPU and model catalog: the verified facts the capacity planner and the cluster components rely on.
+
+Pure data plus two tiny helpers; standard library only.
+
+Sources (stored copies, read on PRICES_AS_OF):
+
+MIG profiles
+  * NVIDIA MIG User Guide, "Supported MIG Profiles" (A100-SXM4-40GB, A100-SXM4-80GB, H100-SXM5-80GB tables)
+    https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html
+  * `nvidia-smi mig -lgip` / `-lgipp` outputs (instance memory in MiB, placements => memory slices) quoted in
+    the MIG user guide, GKE/GCE docs and NVIDIA/mig-parted + NVIDIA/gpu-operator default mig configs
+    (https://github.com/NVIDIA/mig-parted, https://github.com/NVIDIA/gpu-operator).
+  * Per-instance memory differs by a few hundred MiB between driver releases (e.g. 2g.10gb 9.62-9.75 GiB on
+    A100-40GB); the LOWER reported value is used so memory estimates stay conservative.
+
+GKE
+  * GPUs on Compute Engine / machine types: https://cloud.google.com/compute/docs/gpus
+    and https://cloud.google.com/compute/docs/accelerator-optimized-machines
+  * Multi-instance GPUs: https://cloud.google.com/kubernetes-engine/docs/how-to/gpus-multi
+  * Time-sharing: https://cloud.google.com/kubernetes-engine/docs/how-to/timesharing-gpus
+  * MPS: https://cloud.google.com/kubernetes-engine/docs/how-to/nvidia-mps-gpus
+  * GKE's partitioner: https://github.com/GoogleCloudPlatform/container-engine-accelerators
+    (partition_gpu/partition_gpu.go)
+
+EKS / EC2
+  * https://aws.amazon.com/ec2/instance-types/ (g4dn, g5, g6, g6e, p4d, p4de, p5)
+  * https://aws.amazon.com/ec2/pricing/on-demand/ and https://aws.amazon.com/ec2/spot/pricing/
+
+Prices
+  * EC2 us-east-1 on-demand and spot: SkyPilot catalog v8 (AWS Pricing API + DescribeSpotPriceHistory snapshot)
+    https://github.com/skypilot-org/skypilot-catalog/blob/master/catalogs/v8/aws/vms.csv
+    Spot = median over the us-east-1 availability zones (Local Zones excluded).  p5.48xlarge on-demand is the
+    post-June-2025 price ($55.04).
+  * GCE us-central1: Google Cloud pricing, https://cloud.google.com/compute/gpus-pricing and
+    https://cloud.google.com/products/compute/pricing/accelerator-optimized (whole-machine figures for
+    g2-standard-4/-48, a2-highgpu-1g/-8g, a2-ultragpu-*, a3-highgpu-*), completed with the SkyPilot GCP catalog
+    (VM + GPU SKU prices) https://github.com/skypilot-org/skypilot-catalog/blob/master/catalogs/v8/gcp/vms.csv
+    Note: that SkyPilot GCP file lists DWS flex-start prices as "on-demand" for A100-80GB and H100 in
+    us-central1 -- those figures are NOT used here.
+  * SPOT PRICES ARE INDICATIVE ONLY.  AWS spot moves continuously per AZ; GCE Spot prices are dynamic and are
+    revised periodically.  Use them for rough monthly estimates, never for billing.
+  * Prices are per whole machine/instance per hour, Linux, no sustained/committed-use discount.
+
+Models
+  * Each architecture comes from the model's config.json on the Hugging Face Hub (copies found in the code
+    corpus / HF docs); the comment on each entry names the file it was read from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, Mapping
+
+PRICES_AS_OF = "2026-11-22"
+PRICE_REGIONS = {"gke": "us-central1", "eks": "us-east-1"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MigProfile:
+    name: str            # exact NVIDIA GPU-instance profile name, e.g. "1g.10gb"
+    memory_gib: float    # memory of one instance as nvidia-smi reports it (MiB / 1024)
+    compute_slices: int  # the "Ng" part (GPCs / compute slices out of 7)
+    memory_slices: int   # memory slices out of 8
+    max_instances: int   # max instances of this profile on one GPU (homogeneous layout)
+
+
+@dataclass(frozen=True)
+class MachineType:
+    name: str                    # "a2-ultragpu-1g" / "p4de.24xlarge"
+    gpus: int
+    vcpus: int
+    memory_gib: float            # GCE "GB" in machine-type tables are binary GiB (2^30 bytes)
+    on_demand_usd_hour: float    # whole machine, in PRICE_REGIONS region, Linux
+    spot_usd_hour: float | None  # None where spot is not offered / no price published
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    key: str
+    display: str
+    memory_gib: float                           # usable memory per GPU (nvidia-smi total, MiB/1024)
+    architecture: str                           # "ampere", "hopper", "ada", "turing"
+    mig_profiles: Mapping[str, MigProfile]      # empty when the GPU has no MIG
+    gke_accelerator: str | None                 # GKE guest_accelerators type
+    gke_machine_types: tuple[MachineType, ...]  # ascending gpus; within a GPU count the first one is the default
+    gke_partition_sizes: frozenset[str]         # values GKE accepts for guest_accelerators.gpu_partition_size
+    gke_sharing: frozenset[str]                 # subset of {"TIME_SHARING", "MPS"}
+    eks_instance_types: tuple[MachineType, ...]  # ascending gpus; within a GPU count the first one is the default
+    fp8: bool                                   # hardware FP8 tensor cores (Ada / Hopper)
+
+
+def _mig(*profiles: MigProfile) -> Mapping[str, MigProfile]:
+    return MappingProxyType({p.name: p for p in profiles})
+
+
+_NO_MIG: Mapping[str, MigProfile] = MappingProxyType({})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MIG profiles (NVIDIA MIG user guide, "Supported MIG Profiles")
+#
+# Decisions:
+#  * "+me" (media extensions: the GPU's NVDEC/NVJPG/OFA engines) profiles are included because nvidia-smi and
+#    the NVIDIA device plugin expose them (resource nvidia.com/mig-1g.5gb+me etc.).  Only ONE +me instance fits
+#    a GPU (there is one set of media engines), so max_instances is 1.  GKE does not offer them.
+#  * 1g.10gb on A100-40GB (1 GPC, 2 memory slices, max 4) needs driver R525+; 1g.20gb on 80GB parts likewise.
+#  * Memory slices are read from `nvidia-smi mig -lgipp` placements (e.g. A100-80GB 1g.10gb places at 0..6 with
+#    size 1, 1g.20gb at 0,2,4,6 with size 2).  NVIDIA's own summary table prints "1/8" memory for 1g.10gb on the
+#    40GB part -- it is really 2/8 (10 GB of 40 GB).
+# ---------------------------------------------------------------------------------------------------------------
+
+_A100_40GB_MIG = _mig(
+    MigProfile("1g.5gb", 4.75, 1, 1, 7),       # 4864 MiB
+    MigProfile("1g.5gb+me", 4.75, 1, 1, 1),    # same slice + all media engines; one per GPU
+    MigProfile("1g.10gb", 9.62, 1, 2, 4),      # 9856 MiB; R525+ drivers; NOT 7 per GPU (only 8 memory slices)
+    MigProfile("2g.10gb", 9.62, 2, 2, 3),      # 9856-9984 MiB depending on driver
+    MigProfile("3g.20gb", 19.50, 3, 4, 2),     # 19968-20096 MiB
+    MigProfile("4g.20gb", 19.50, 4, 4, 1),     # 19968 MiB
+    MigProfile("7g.40gb", 39.25, 7, 8, 1),     # 40192 MiB
+)
+
+_A100_80GB_MIG = _mig(
+    MigProfile("1g.10gb", 9.50, 1, 1, 7),      # 9728 MiB
+    MigProfile("1g.10gb+me", 9.50, 1, 1, 1),   # one per GPU
+    MigProfile("1g.20gb", 19.50, 1, 2, 4),     # 19968 MiB; R525+ drivers
+    MigProfile("2g.20gb", 19.50, 2, 2, 3),     # 19968 MiB
+    MigProfile("3g.40gb", 39.25, 3, 4, 2),     # 40192-40448 MiB
+    MigProfile("4g.40gb", 39.25, 4, 4, 1),     # 40192 MiB
+    MigProfile("7g.80gb", 78.75, 7, 8, 1),     # 80640-81152 MiB depending on driver
+)
+
+_H100_80GB_MIG = _mig(
+    MigProfile("1g.10gb", 9.62, 1, 1, 7),      # 9856-9984 MiB
+    MigProfile("1g.10gb+me", 9.62, 1, 1, 1),   # one per GPU
+    MigProfile("1g.20gb", 19.50, 1, 2, 4),     # 19968-20096 MiB
+    MigProfile("2g.20gb", 19.50, 2, 2, 3),     # 19968-20096 MiB
+    MigProfile("3g.40gb", 39.25, 3, 4, 2),     # 40192-40448 MiB
+    MigProfile("4g.40gb", 39.25, 4, 4, 1),     # 40192-40448 MiB
+    MigProfile("7g.80gb", 79.25, 7, 8, 1),     # 81152 MiB
+)
+
+# GKE time-sharing: "all NVIDIA GPU models" (GKE >= 1.23.7-gke.1400).  MPS: "you can enable NVIDIA MPS for all
+# NVIDIA GPU types" on Standard clusters, GKE >= 1.27.7-gke.1088000 (older doc versions say "all NVIDIA Tesla
+# GPU types").
+_GKE_SHARING = frozenset({"TIME_SHARING", "MPS"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GKE machine types (us-central1).  Specs: cloud.google.com/compute/docs/gpus + accelerator-optimized-machines.
+# ---------------------------------------------------------------------------------------------------------------
+
+# T4 is attached to N1 VMs.  GKE/GCE allow 1, 2 or 4 T4 per N1 VM; 1-2 GPUs -> up to 48 vCPU / 312 GB,
+# 4 GPUs -> up to 96 vCPU / 624 GB.  Price = N1 VM (0.0475 USD/vCPU-h incl. memory for n1-standard;
+# spot 0.01306) + T4 0.35 USD/h (spot 0.175).
+_GKE_T4 = (
+    MachineType("n1-standard-4", 1, 4, 15.0, 0.54, 0.22723),
+    MachineType("n1-standard-8", 1, 8, 30.0, 0.73, 0.27946),
+    MachineType("n1-standard-16", 2, 16, 60.0, 1.46, 0.55892),
+    MachineType("n1-standard-32", 4, 32, 120.0, 2.92, 1.11784),
+)
+
+# G2 = L4.  On-demand = g2 VM SKU + L4 0.56004 USD/h (matches Google's published g2-standard-4 0.706832 and
+# g2-standard-48 4.001665).  Spot: Google publishes 0.424056 (g2-standard-4) and 2.400672 (g2-standard-48),
+# i.e. 60 % of on-demand; the other sizes use that same 60 %.
+_GKE_L4 = (
+    MachineType("g2-standard-4", 1, 4, 16.0, 0.70683, 0.42406),
+    MachineType("g2-standard-8", 1, 8, 32.0, 0.85363, 0.51218),    # unverified: spot derived (60 % of OD)
+    MachineType("g2-standard-12", 1, 12, 48.0, 1.00042, 0.60025),  # unverified: spot derived (60 % of OD)
+    MachineType("g2-standard-16", 1, 16, 64.0, 1.14721, 0.68833),  # unverified: spot derived (60 % of OD)
+    MachineType("g2-standard-32", 1, 32, 128.0, 1.73438, 1.04063),  # unverified: spot derived (60 % of OD)
+    MachineType("g2-standard-24", 2, 24, 96.0, 2.00083, 1.20050),  # unverified: spot derived (60 % of OD)
+    MachineType("g2-standard-48", 4, 48, 192.0, 4.00167, 2.40067),
+    MachineType("g2-standard-96", 8, 96, 384.0, 8.00334, 4.80200),  # unverified: spot derived (60 % of OD)
+)
+
+# A2 Standard ("highgpu"/"megagpu") = A100 40GB.  Published: a2-highgpu-1g 3.673385 / spot 2.20401,
+# a2-highgpu-8g 29.38708 / spot 17.63208; the 2g/4g sizes are exactly linear between them.
+_GKE_A100_40GB = (
+    MachineType("a2-highgpu-1g", 1, 12, 85.0, 3.67339, 2.20401),
+    MachineType("a2-highgpu-2g", 2, 24, 170.0, 7.34677, 4.40802),
+    MachineType("a2-highgpu-4g", 4, 48, 340.0, 14.69354, 8.81604),
+    MachineType("a2-highgpu-8g", 8, 96, 680.0, 29.38708, 17.63208),
+    # unverified: on-demand = SKU sum (VM 8.79698 + 16 x 2.93391); spot derived as 60 % of on-demand.
+    MachineType("a2-megagpu-16g", 16, 96, 1360.0, 55.73951, 33.44371),
+)
+
+# A2 Ultra = A100 80GB.  Published on-demand and spot figures for every size.
+_GKE_A100_80GB = (
+    MachineType("a2-ultragpu-1g", 1, 12, 170.0, 5.06880, 3.04124),
+    MachineType("a2-ultragpu-2g", 2, 24, 340.0, 10.13760, 6.08248),
+    MachineType("a2-ultragpu-4g", 4, 48, 680.0, 20.27520, 12.16495),
+    MachineType("a2-ultragpu-8g", 8, 96, 1360.0, 40.55040, 24.32990),
+)
+
+# A3 High = H100 80GB (accelerator nvidia-h100-80gb); A3 Edge uses the same accelerator.  A3 Mega
+# (a3-megagpu-8g) uses a DIFFERENT accelerator type, nvidia-h100-mega-80gb, so it is not listed here.
+# a3-highgpu-1g/-2g/-4g exist but are NOT sold on-demand (Spot or DWS Flex-start only, see
+# SPOT_OR_FLEX_ONLY_MACHINE_TYPES); their on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of
+# a3-highgpu-8g) so that plans using them still get a sensible non-spot number.
+_GKE_H100_80GB = (
+    MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029),
+    MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057),
+    MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115),
+    MachineType("a3-highgpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
+    # unverified: a3-edgegpu-8g price assumed equal to a3-highgpu-8g (same VM and GPU SKU prices in the
+    # billing catalog); it is only offered in a few regions and may not be orderable in us-central1.
+    MachineType("a3-edgegpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
+)
+
+# GKE machine types that cannot be created as on-demand (Spot or Flex-start provisioning only).
+SPOT_OR_FLEX_ONLY_MACHINE_TYPES: frozenset[str] = frozenset({"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# EC2 instance types (us-east-1).  Specs and prices: SkyPilot catalog v8 aws/vms.csv (AWS Pricing API);
+# spot = median of the us-east-1 AZs.
+# ---------------------------------------------------------------------------------------------------------------
+
+_EKS_T4 = (  # g4dn
+    MachineType("g4dn.xlarge", 1, 4, 16.0, 0.526, 0.2039),
+    MachineType("g4dn.2xlarge", 1, 8, 32.0, 0.752, 0.3145),
+    MachineType("g4dn.4xlarge", 1, 16, 64.0, 1.204, 0.4498),
+    MachineType("g4dn.8xlarge", 1, 32, 128.0, 2.176, 0.6947),
+    MachineType("g4dn.16xlarge", 1, 64, 256.0, 4.352, 0.9668),
+    MachineType("g4dn.12xlarge", 4, 48, 192.0, 3.912, 1.3211),
+    MachineType("g4dn.metal", 8, 96, 384.0, 7.824, 2.9633),
+)
+
+_EKS_L4 = (  # g6
+    MachineType("g6.xlarge", 1, 4, 16.0, 0.8048, 0.3820),
+    MachineType("g6.2xlarge", 1, 8, 32.0, 0.9776, 0.4765),
+    MachineType("g6.4xlarge", 1, 16, 64.0, 1.3232, 0.6820),
+    MachineType("g6.8xlarge", 1, 32, 128.0, 2.0144, 0.9544),
+    MachineType("g6.16xlarge", 1, 64, 256.0, 3.3968, 1.1594),
+    MachineType("g6.12xlarge", 4, 48, 192.0, 4.6016, 1.9992),
+    MachineType("g6.24xlarge", 4, 96, 384.0, 6.6752, 2.9160),
+    MachineType("g6.48xlarge", 8, 192, 768.0, 13.3504, 5.5119),
+)
+
+_EKS_A10G = (  # g5
+    MachineType("g5.xlarge", 1, 4, 16.0, 1.006, 0.4360),
+    MachineType("g5.2xlarge", 1, 8, 32.0, 1.212, 0.4985),
+    MachineType("g5.4xlarge", 1, 16, 64.0, 1.624, 0.6603),
+    MachineType("g5.8xlarge", 1, 32, 128.0, 2.448, 0.9401),
+    MachineType("g5.16xlarge", 1, 64, 256.0, 4.096, 1.2446),
+    MachineType("g5.12xlarge", 4, 48, 192.0, 5.672, 2.1824),
+    MachineType("g5.24xlarge", 4, 96, 384.0, 8.144, 3.1697),
+    MachineType("g5.48xlarge", 8, 192, 768.0, 16.288, 5.8671),
+)
+
+_EKS_L40S = (  # g6e -- every size up to 16xlarge has ONE GPU (g6e.2xlarge is 1x L40S, not 2)
+    MachineType("g6e.xlarge", 1, 4, 32.0, 1.861, 1.0046),
+    MachineType("g6e.2xlarge", 1, 8, 64.0, 2.24208, 0.9180),
+    MachineType("g6e.4xlarge", 1, 16, 128.0, 3.00424, 1.1459),
+    MachineType("g6e.8xlarge", 1, 32, 256.0, 4.52856, 1.3280),
+    MachineType("g6e.16xlarge", 1, 64, 512.0, 7.57719, 1.6389),
+    MachineType("g6e.12xlarge", 4, 48, 384.0, 10.49264, 5.2764),
+    MachineType("g6e.24xlarge", 4, 96, 768.0, 15.06559, 5.4375),
+    MachineType("g6e.48xlarge", 8, 192, 1536.0, 30.13118, 10.3727),
+)
+
+# p4d / p4de are the ONLY A100 instances on EC2 and come only with 8 GPUs.
+_EKS_A100_40GB = (MachineType("p4d.24xlarge", 8, 96, 1152.0, 21.957642, 8.0001),)
+_EKS_A100_80GB = (MachineType("p4de.24xlarge", 8, 96, 1152.0, 27.44705, 9.3120),)
+
+# p5.4xlarge (1x H100 80GB, 16 vCPU, 256 GiB) exists since 2025; no spot price is published for it in
+# us-east-1, hence None.  p5.48xlarge on-demand is the June-2025 reduced price; spot median of 6 AZs
+# (two AZs sat at the on-demand cap).
+_EKS_H100_80GB = (
+    MachineType("p5.4xlarge", 1, 16, 256.0, 6.88, None),
+    MachineType("p5.48xlarge", 8, 192, 2048.0, 55.04, 23.45),
+)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPUs
+# memory_gib = nvidia-smi "memory.total" / 1024: T4 15360 MiB, L4 23034, A10G 23028, L40S 46068,
+# A100-SXM4-40GB 40960, A100-SXM4-80GB 81920, H100 80GB HBM3 81559.
+# ---------------------------------------------------------------------------------------------------------------
+
+GPUS: Mapping[str, GpuModel] = MappingProxyType({
+    "t4": GpuModel(
+        key="t4", display="NVIDIA T4 16GB", memory_gib=15.0, architecture="turing",
+        mig_profiles=_NO_MIG,
+        gke_accelerator="nvidia-tesla-t4", gke_machine_types=_GKE_T4,
+        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_T4, fp8=False,
+    ),
+    "l4": GpuModel(
+        key="l4", display="NVIDIA L4 24GB", memory_gib=22.49, architecture="ada",
+        mig_profiles=_NO_MIG,
+        gke_accelerator="nvidia-l4", gke_machine_types=_GKE_L4,
+        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_L4, fp8=True,
+    ),
+    "a10g": GpuModel(  # AWS-only part (g5); not offered on Google Cloud
+        key="a10g", display="NVIDIA A10G 24GB", memory_gib=22.49, architecture="ampere",
+        mig_profiles=_NO_MIG,
+        gke_accelerator=None, gke_machine_types=(),
+        gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
+        eks_instance_types=_EKS_A10G, fp8=False,
+    ),
+    "l40s": GpuModel(  # not offered on Google Cloud (no GCE accelerator type)
+        key="l40s", display="NVIDIA L40S 48GB", memory_gib=44.99, architecture="ada",
+        mig_profiles=_NO_MIG,
+        gke_accelerator=None, gke_machine_types=(),
+        gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
+        eks_instance_types=_EKS_L40S, fp8=True,
+    ),
+    "a100-40gb": GpuModel(
+        key="a100-40gb", display="NVIDIA A100 40GB", memory_gib=40.0, architecture="ampere",
+        mig_profiles=_A100_40GB_MIG,
+        gke_accelerator="nvidia-tesla-a100", gke_machine_types=_GKE_A100_40GB,
+        # GKE "Running multi-instance GPUs" table for nvidia-tesla-a100.
+        gke_partition_sizes=frozenset({"1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"}),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_A100_40GB, fp8=False,
+    ),
+    "a100-80gb": GpuModel(
+        key="a100-80gb", display="NVIDIA A100 80GB", memory_gib=80.0, architecture="ampere",
+        mig_profiles=_A100_80GB_MIG,
+        gke_accelerator="nvidia-a100-80gb", gke_machine_types=_GKE_A100_80GB,
+        # GKE doc table for nvidia-a100-80gb.  # unverified: GKE's partitioner source also knows 1g.20gb and
+        # 4g.40gb, but the documented list has only these four; keep to the documented ones.
+        gke_partition_sizes=frozenset({"1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_A100_80GB, fp8=False,
+    ),
+    "h100-80gb": GpuModel(
+        key="h100-80gb", display="NVIDIA H100 80GB", memory_gib=79.65, architecture="hopper",
+        mig_profiles=_H100_80GB_MIG,
+        gke_accelerator="nvidia-h100-80gb", gke_machine_types=_GKE_H100_80GB,
+        # GKE doc table for nvidia-h100-80gb (1g.20gb is H100-only on GKE).  # unverified: 4g.40gb is not in
+        # the documented list although the partitioner code maps it.
+        gke_partition_sizes=frozenset({"1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_H100_80GB, fp8=True,
+    ),
+})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelArch:
+    repo: str              # canonical Hugging Face repo id
+    params_b: float        # total parameters, billions
+    layers: int            # num_hidden_layers
+    hidden: int            # hidden_size
+    kv_heads: int          # num_key_value_heads
+    head_dim: int          # hidden_size / num_attention_heads unless config says otherwise
+    vocab: int             # vocab_size
+    tied_embeddings: bool  # tie_word_embeddings
+    max_context: int       # max_position_embeddings
+    gated: bool            # HF repo requires accepting a licence / a token
+    task: Literal["generate", "embed"]
+    aliases: tuple[str, ...] = field(default=())  # quantized variants / Ollama tags sharing this architecture
+
+
+_MODEL_LIST = (
+    # --- Qwen2.5 (Apache-2.0, not gated; Qwen2.5-72B uses the Qwen licence but is not gated either) ---------
+    # config.json of Qwen/Qwen2.5-7B-Instruct: 28 layers, hidden 3584, 28 heads, 4 KV heads, vocab 152064,
+    # tie false, max_position_embeddings 32768 (128K only with YaRN rope_scaling).
+    ModelArch("Qwen/Qwen2.5-7B-Instruct", 7.62, 28, 3584, 4, 128, 152064, False, 32768, False, "generate",
+              aliases=("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4",
+                       "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8", "Qwen/Qwen2.5-7B-Instruct-GGUF", "qwen2.5:7b")),
+    # config.json of Qwen/Qwen2.5-72B-Instruct: 80 layers, hidden 8192, 64 heads, 8 KV heads, vocab 152064.
+    ModelArch("Qwen/Qwen2.5-72B-Instruct", 72.7, 80, 8192, 8, 128, 152064, False, 32768, False, "generate",
+              aliases=("Qwen/Qwen2.5-72B-Instruct-AWQ", "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int4",
+                       "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "qwen2.5:72b")),
+    # config.json of Qwen/Qwen2.5-0.5B-Instruct: 24 layers, hidden 896, 14 heads (head_dim 64), 2 KV heads,
+    # vocab 151936, tie true.  Ollama qwen2.5:0.5b is this model (GGUF, ~400 MB at Q4_K_M) -- CPU-friendly.
+    ModelArch("Qwen/Qwen2.5-0.5B-Instruct", 0.49, 24, 896, 2, 64, 151936, True, 32768, False, "generate",
+              aliases=("Qwen/Qwen2.5-0.5B-Instruct-AWQ", "Qwen/Qwen2.5-0.5B-Instruct-GPTQ-Int4",
+                       "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5:0.5b")),
+    # unverified: exact Qwen2.5-1.5B-Instruct config.json not found; values match the Qwen2.5 tech report
+    # table and the identical-shape Qwen2.5-Coder-1.5B config (28 layers, 1536, 12 heads, 2 KV, tie true).
+    ModelArch("Qwen/Qwen2.5-1.5B-Instruct", 1.54, 28, 1536, 2, 128, 151936, True, 32768, False, "generate",
+              aliases=("Qwen/Qwen2.5-1.5B-Instruct-AWQ", "Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5:1.5b")),
+    # unverified: exact Qwen2.5-3B-Instruct config.json not found; values match the Qwen2.5 tech report and
+    # the Qwen2.5-Omni-3B thinker text config (36 layers, 2048, 16 heads, 2 KV heads, tie true).
+    ModelArch("Qwen/Qwen2.5-3B-Instruct", 3.09, 36, 2048, 2, 128, 151936, True, 32768, False, "generate",
+              aliases=("Qwen/Qwen2.5-3B-Instruct-AWQ", "Qwen/Qwen2.5-3B-Instruct-GGUF", "qwen2.5:3b")),
+    # --- Llama 3.x (gated: Llama community licence must be accepted on the Hub) ---------------------------
+    # config.json of meta-llama/Llama-3.1-8B-Instruct: 32 layers, 4096, 32 heads, 8 KV, vocab 128256,
+    # max_position_embeddings 131072, tie false.
+    ModelArch("meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 4096, 8, 128, 128256, False, 131072, True, "generate",
+              aliases=("meta-llama/Meta-Llama-3.1-8B-Instruct", "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4",
+                       "llama3.1:8b")),
+    # config.json of meta-llama/Llama-3.1-70B-Instruct: 80 layers, 8192, 64 heads, 8 KV, vocab 128256.
+    ModelArch("meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8192, 8, 128, 128256, False, 131072, True, "generate",
+              aliases=("meta-llama/Meta-Llama-3.1-70B-Instruct", "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
+                       "llama3.1:70b")),
+    # config.json of meta-llama/Llama-3.2-1B-Instruct: 16 layers, 2048, 32 heads, 8 KV, head_dim 64,
+    # vocab 128256, tie true.  Ollama llama3.2:1b (~1.3 GB) -- CPU-friendly.
+    ModelArch("meta-llama/Llama-3.2-1B-Instruct", 1.24, 16, 2048, 8, 64, 128256, True, 131072, True, "generate",
+              aliases=("llama3.2:1b",)),
+    # --- Mistral (gated: click-through on the Hub) ---------------------------------------------------------
+    # config.json of mistralai/Mistral-7B-Instruct-v0.3: 32 layers, 4096, 32 heads, 8 KV, vocab 32768 (v0.3
+    # extended vocabulary), max_position_embeddings 32768, tie false, no sliding window.
+    ModelArch("mistralai/Mistral-7B-Instruct-v0.3", 7.25, 32, 4096, 8, 128, 32768, False, 32768, True, "generate",
+              aliases=("mistral:7b",)),
+    # --- Embeddings ------------------------------------------------------------------------------------------
+    # config.json of BAAI/bge-m3 (XLMRobertaModel): 24 layers, hidden 1024, 16 heads (no GQA -> 16 KV heads),
+    # vocab 250002, max_position_embeddings 8194 (8192 usable tokens), 568M parameters.
+    ModelArch("BAAI/bge-m3", 0.568, 24, 1024, 16, 64, 250002, True, 8194, False, "embed",
+              aliases=("bge-m3",)),
+)
+
+MODELS: Mapping[str, ModelArch] = MappingProxyType({m.repo: m for m in _MODEL_LIST})
+
+_LOOKUP: Mapping[str, ModelArch] = MappingProxyType(
+    {name.lower(): m for m in _MODEL_LIST for name in (m.repo, *m.aliases)}
+)
+assert len(_LOOKUP) == sum(1 + len(m.aliases) for m in _MODEL_LIST), "duplicate model name or alias"
+
+
+def find_model(repo: str) -> ModelArch | None:
+    """The catalog entry for a repo id or alias (case-insensitive), or None."""
+    return _LOOKUP.get(repo.strip().lower())
+
+
+def gpu_keys() -> tuple[str, ...]:
+    """Catalog GPU keys in catalog order."""
+    return tuple(GPUS)
+
+
+__all__ = [
+    "PRICES_AS_OF", "PRICE_REGIONS", "SPOT_OR_FLEX_ONLY_MACHINE_TYPES",
+    "MigProfile", "MachineType", "GpuModel", "ModelArch",
+    "GPUS", "MODELS", "find_model", "gpu_keys",
+]
