@@ -248,7 +248,7 @@ class GkeCluster(Cluster):
                 autoscaling=gcp.container.NodePoolAutoscalingArgs(
                     total_min_node_count=pool.min,
                     total_max_node_count=pool.max,
-                    location_policy="BALANCED",
+                    location_policy="ANY" if spot else "BALANCED",
                 ),
                 initial_node_count=initial_nodes_per_zone(pool.min, len(zones)),
                 node_config=self._node_config(
