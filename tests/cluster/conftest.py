@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pulumi
-import pytest
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -267,8 +266,3 @@ def run_cluster(values: dict, name: str = "test") -> Run:
     finally:
         _reset()
     return run
-
-
-@pytest.fixture(scope="session")
-def cluster_runner() -> Callable[[dict], Run]:
-    return run_cluster
