@@ -6,6 +6,8 @@ before it exists, and a bring-your-own cluster looks the same to the rest of the
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -43,6 +45,19 @@ class Cluster(pulumi.ComponentResource):
     """Kubernetes provider bound to this cluster."""
     node_pool_names: pulumi.Output[list]
     """Names of the node pools / node groups (GPU pools are labels only on existing clusters)."""
+
+
+def exec_kubeconfig(context: str, endpoint: str, ca_data: str, exec_spec: Mapping[str, object]) -> str:
+    """A kubeconfig (JSON is valid YAML) whose user authenticates with an exec credential plugin."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+        "users": [{"name": context, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", **exec_spec}}}],
+    }, indent=2)
 
 
 def create_cluster(name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> Cluster:

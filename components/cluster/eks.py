@@ -40,7 +40,7 @@ from components.labels import (
     pool_labels,
 )
 
-from . import Cluster, ClusterArgs
+from . import Cluster, ClusterArgs, exec_kubeconfig
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = (
@@ -94,20 +94,11 @@ def autoscaler_tags(pool: GpuPool) -> dict[str, str]:
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
-    """A kubeconfig (JSON is valid YAML) that authenticates with `aws eks get-token`."""
-    context = f"eks-{cluster_name}"
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-        "current-context": context,
-        "users": [{"name": context, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-        }}}],
-    }, indent=2)
+    """A kubeconfig that authenticates with `aws eks get-token`."""
+    return exec_kubeconfig(f"eks-{cluster_name}", endpoint, ca_data, {
+        "command": "aws",
+        "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+    })
 
 
 def _assume_role(service: str) -> str:

@@ -22,7 +22,6 @@ on-demand pools with BALANCED. Pool `min`/`max` are whole-pool numbers, so they 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Optional
 
@@ -41,7 +40,7 @@ from components.labels import (
     pool_labels,
 )
 
-from . import Cluster, ClusterArgs
+from . import Cluster, ClusterArgs, exec_kubeconfig
 
 # Least privilege for node VMs: write logs and metrics, read Artifact Registry. Workloads that
 # need more use Workload Identity with their own service accounts, never the node's.
@@ -96,21 +95,12 @@ def initial_nodes_per_zone(total_min: int, zones: int) -> int:
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
-    """A kubeconfig (JSON is valid YAML) that authenticates with gke-gcloud-auth-plugin."""
-    context = f"gke-{cluster_name}"
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-        "current-context": context,
-        "users": [{"name": context, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "gke-gcloud-auth-plugin",
-            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
-            "provideClusterInfo": True,
-        }}}],
-    }, indent=2)
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin."""
+    return exec_kubeconfig(f"gke-{cluster_name}", endpoint, ca_data, {
+        "command": "gke-gcloud-auth-plugin",
+        "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+        "provideClusterInfo": True,
+    })
 
 
 def _account_id(cluster_name: str) -> str:
