@@ -14,7 +14,7 @@ import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 import yaml
@@ -47,7 +47,9 @@ class Recorded:
     provider: Optional[str]
     protect: bool
     ignore_changes: list[str]
+    delete_before_replace: bool = False
     outputs: dict = field(default_factory=dict)
+    """What the mocks answered (ids, names, ARNs, endpoints)."""
 
     @property
     def parent_type(self) -> Optional[str]:
@@ -70,8 +72,23 @@ class RunResult:
     def by_urn(self) -> dict[str, Recorded]:
         return {r.urn: r for r in self.resources}
 
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
     def named(self, name: str) -> Recorded:
-        return next(r for r in self.resources if r.name == name)
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def ancestors(self, res: Recorded) -> list[str]:
+        """URNs of the parent chain of a resource (nearest first)."""
+        urns, chain, parent = self.by_urn(), [], res.parent
+        while parent:
+            chain.append(parent)
+            parent = urns[parent].parent if parent in urns else None
+        return chain
 
 
 def is_secret(value: Any) -> bool:
@@ -104,8 +121,24 @@ def _suffix(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:7]
 
 
+GKE_ENDPOINT_IP = "34.118.12.7"
+EKS_ENDPOINT = "https://0A1B2C3D4E5F67890.gr7.us-east-1.eks.amazonaws.com"
+EKS_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"
+ACCOUNT = "123456789012"
+_CLUSTER_SCOPED_KUBERNETES = (
+    "kubernetes:core/v1:Namespace", "kubernetes:rbac.authorization.k8s.io/v1:Cluster",
+    "kubernetes:storage.k8s.io", "kubernetes:scheduling.k8s.io", "kubernetes:apiextensions.k8s.io",
+    "kubernetes:admissionregistration.k8s.io", "kubernetes:nfd.k8s-sigs.io/v1alpha1:NodeFeatureRule",
+)
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
-    """Realistic provider answers for the resource types the program uses."""
+    """Realistic provider answers for the resource types the program uses.
+
+    GKE: cluster endpoint IP + CA, node pool names, service account emails, compute selfLinks.
+    EKS: https endpoint, CA data, OIDC issuer, node group ASGs, role names/ARNs, EC2 ids.
+    Kubernetes: metadata.name/namespace defaulted the way the API server would.
+    """
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = dict(args.inputs)
@@ -115,39 +148,56 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if t.startswith("kubernetes:") and not t.startswith("kubernetes:helm.sh"):
             meta = dict(state.get("metadata") or {})
             meta.setdefault("name", f"{name}-{_suffix(name)}")
-            if not t.startswith(("kubernetes:core/v1:Namespace", "kubernetes:rbac.authorization.k8s.io/v1:Cluster",
-                                 "kubernetes:storage.k8s.io", "kubernetes:scheduling.k8s.io",
-                                 "kubernetes:apiextensions.k8s.io")):
+            if not t.startswith(_CLUSTER_SCOPED_KUBERNETES):
                 meta.setdefault("namespace", "default")
             state["metadata"] = meta
             rid = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
         elif t == "gcp:container/cluster:Cluster":
-            state.update(endpoint="34.118.12.7", masterAuth={"clusterCaCertificate": FAKE_CA},
-                         selfLink=f"https://container.googleapis.com/v1/projects/p/locations/l/clusters/{inputs.get('name', name)}")
             state.setdefault("name", name)
+            state.update(endpoint=GKE_ENDPOINT_IP, masterAuth={"clusterCaCertificate": FAKE_CA},
+                         selfLink=f"https://container.googleapis.com/v1/projects/{inputs.get('project')}"
+                                  f"/locations/{inputs.get('location')}/clusters/{state['name']}")
+            rid = f"projects/{inputs.get('project')}/locations/{inputs.get('location')}/clusters/{state['name']}"
+        elif t == "gcp:container/nodePool:NodePool":
+            state.setdefault("name", f"{name}-{_suffix(name)}")
         elif t == "gcp:serviceaccount/account:Account":
             state["email"] = f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
-            state["name"] = f"projects/-/serviceAccounts/{state['email']}"
+            state["name"] = f"projects/{inputs.get('project', '-')}/serviceAccounts/{state['email']}"
         elif t.startswith("gcp:compute/"):
             state.setdefault("name", name)
-            state["selfLink"] = f"https://www.googleapis.com/compute/v1/projects/p/{t.split(':')[-1].lower()}s/{state['name']}"
-            rid = state["selfLink"]
+            kind = t.split(":")[-1].lower()
+            rid = f"projects/{inputs.get('project')}/{kind}s/{state['name']}"
+            state["selfLink"] = f"https://www.googleapis.com/compute/v1/{rid}"
         elif t == "aws:eks/cluster:Cluster":
-            state.update(endpoint="https://0A1B2C3D4E5F67890.gr7.us-east-1.eks.amazonaws.com",
-                         certificateAuthority={"data": FAKE_CA},
-                         identities=[{"oidcs": [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"}]}],
-                         arn=f"arn:aws:eks:us-east-1:123456789012:cluster/{inputs.get('name', name)}")
             state.setdefault("name", name)
+            state.update(endpoint=EKS_ENDPOINT, certificateAuthority={"data": FAKE_CA},
+                         identities=[{"oidcs": [{"issuer": EKS_ISSUER}]}],
+                         arn=f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{state['name']}")
+            rid = state["name"]
+        elif t == "aws:eks/nodeGroup:NodeGroup":
+            group = inputs.get("nodeGroupName") or f"{name}-{_suffix(name)}"
+            state["nodeGroupName"] = group
+            state["arn"] = (f"arn:aws:eks:us-east-1:{ACCOUNT}:nodegroup/{inputs.get('clusterName')}/{group}/"
+                            f"{_suffix(group)}")
+            state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{group}-{_suffix(group)}"}]}]
+            rid = f"{inputs.get('clusterName')}:{group}"
+        elif t == "aws:iam/role:Role":
+            state.setdefault("name", f"{name}-{_suffix(name)}")
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{state['name']}"
+            rid = state["name"]
+        elif t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+            rid = state["arn"]
+        elif t.startswith("aws:ec2/"):
+            kind = t.split(":")[-1].lower()
+            prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",
+                      "routetable": "rtb", "eip": "eipalloc", "securitygroup": "sg"}.get(kind, kind)
+            rid = f"{prefix}-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+            state["arn"] = f"arn:aws:ec2:us-east-1:{ACCOUNT}:{kind}/{rid}"
         elif t.startswith("aws:"):
             service, kind = t.split(":")[1].split("/")[0], t.split(":")[-1].lower()
             state.setdefault("name", name)
-            if t.startswith("aws:ec2/"):
-                prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",
-                          "routetable": "rtb", "eip": "eipalloc", "securitygroup": "sg"}.get(kind, kind)
-                rid = f"{prefix}-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
-            state["arn"] = f"arn:aws:{service}::123456789012:{kind}/{state['name']}"
-            if t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-                state["arn"] = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"
+            state["arn"] = f"arn:aws:{service}:us-east-1:{ACCOUNT}:{kind}/{state['name']}"
         else:
             state.setdefault("name", name)
         return rid, state
@@ -155,11 +205,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs):
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "userId": "AIDAMOCK"}
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDAMOCK"}
         if token == "aws:index/getRegion:getRegion":
             return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}
         if token == "gcp:organizations/getClientConfig:getClientConfig":
@@ -173,6 +223,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.recorded: list[Recorded] = []
+        self.output_keys: dict[str, list[str]] = {}
+        """Keys each component registered with register_outputs, by URN."""
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -190,9 +242,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider or None,
             protect=bool(request.protect),
             ignore_changes=list(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
             outputs=_plain(self.resources[response.urn].state) if response.urn in self.resources else {},
         ))
         return response
+
+    def RegisterResourceOutputs(self, request):
+        self.output_keys[request.urn] = sorted(request.outputs.fields.keys())
+        return super().RegisterResourceOutputs(request)
 
 
 def _plain(value: Any) -> Any:
@@ -294,6 +351,38 @@ def run_program(
     result = RunResult(stack, list(monitor.recorded), outputs, secret_outputs, error)
     _reset()
     return result
+
+
+@dataclass
+class ComponentRun(RunResult):
+    """A `run_component` result: the component object, its attribute values and registered outputs."""
+
+    component: Any = None
+    values: dict[str, Any] = field(default_factory=dict)
+    secret: dict[str, bool] = field(default_factory=dict)
+    output_keys: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run_component(factory: Callable[[], Any], attributes: tuple[str, ...] = (), stack: str = "test") -> ComponentRun:
+    """Build one component (`factory()` inside a mock program) and resolve the named Output attributes.
+
+    For unit tests of a single component without the whole program; errors propagate.
+    """
+    _reset()
+    monitor = RecordingMonitor(PlatformMocks())
+    pulumi.runtime.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    holder: dict[str, Any] = {}
+    try:
+        _sync_await(run_pulumi_func(lambda: holder.setdefault("component", factory())))
+        run = ComponentRun(stack, list(monitor.recorded), {}, set(), component=holder["component"],
+                           output_keys=dict(monitor.output_keys))
+        for attr in attributes:
+            out = pulumi.Output.from_input(getattr(run.component, attr))
+            run.values[attr] = _sync_await(out.future())
+            run.secret[attr] = _sync_await(out.is_secret())
+    finally:
+        _reset()
+    return run
 
 
 def available_stacks(root: Path = ROOT) -> list[str]:

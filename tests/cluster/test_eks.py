@@ -14,7 +14,9 @@ from config import catalog
 from config.capacity import machine_for
 from config.models import GpuPool
 
-from .conftest import EKS_ENDPOINT, EKS_ISSUER, FAKE_CA, Run, is_secret, run_cluster, unwrap
+from tools.mockrun import ComponentRun
+
+from .conftest import EKS_ENDPOINT, EKS_ISSUER, FAKE_CA, is_secret, run_cluster, unwrap
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -67,16 +69,16 @@ def values() -> dict:
 
 
 @pytest.fixture(scope="module")
-def eks(values) -> Run:
+def eks(values) -> ComponentRun:
     return run_cluster(values)
 
 
-def groups(run: Run) -> dict[str, object]:
+def groups(run: ComponentRun) -> dict[str, object]:
     """Node groups (recorded) by their pool label."""
     return {r.inputs["labels"]["ai-platform/pool"]: r for r in run.of_type(NODE_GROUP)}
 
 
-def gpu_groups(run: Run) -> dict[str, object]:
+def gpu_groups(run: ComponentRun) -> dict[str, object]:
     return {k: v for k, v in groups(run).items() if k != "system"}
 
 
@@ -145,14 +147,14 @@ def test_carve_subnets():
 # ---------------------------------------------------------------------------------------- IAM
 
 
-def role_by_trust(run: Run, service: str):
+def role_by_trust(run: ComponentRun, service: str):
     found = [r for r in run.of_type("aws:iam/role:Role")
              if json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Principal"].get("Service") == service]
     assert len(found) == 1, f"expected one role trusted by {service}"
     return found[0]
 
 
-def policies_of(run: Run, role) -> set[str]:
+def policies_of(run: ComponentRun, role) -> set[str]:
     return {a.inputs["policyArn"] for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
             if a.inputs["role"] == role.outputs["name"]}
 
@@ -344,7 +346,7 @@ def test_default_gp3_storage_class(eks):
 
 def test_kubeconfig_is_secret_and_uses_aws_get_token(eks):
     assert eks.secret["kubeconfig"] is True
-    config = json.loads(eks.outputs["kubeconfig"])
+    config = json.loads(eks.values["kubeconfig"])
     cluster = config["clusters"][0]["cluster"]
     assert cluster["server"] == EKS_ENDPOINT
     assert cluster["certificate-authority-data"] == FAKE_CA
@@ -358,10 +360,10 @@ def test_kubeconfig_is_secret_and_uses_aws_get_token(eks):
 
 
 def test_outputs(eks):
-    assert eks.outputs["endpoint"] == EKS_ENDPOINT
-    assert eks.outputs["name"] == "ai-prod"
-    assert {"h100-od", "a100-spot", "l4-spot"} <= set(eks.outputs["node_pool_names"])
-    assert len(eks.outputs["node_pool_names"]) == 4
+    assert eks.values["endpoint"] == EKS_ENDPOINT
+    assert eks.values["name"] == "ai-prod"
+    assert {"h100-od", "a100-spot", "l4-spot"} <= set(eks.values["node_pool_names"])
+    assert len(eks.values["node_pool_names"]) == 4
 
 
 def test_provider_gets_the_secret_kubeconfig_and_waits_for_node_groups(eks):

@@ -11,7 +11,9 @@ from components.labels import pool_labels
 from config import catalog
 from config.capacity import machine_for
 
-from .conftest import FAKE_CA, GKE_ENDPOINT_IP, Run, is_secret, run_cluster, unwrap
+from tools.mockrun import ComponentRun
+
+from .conftest import FAKE_CA, GKE_ENDPOINT_IP, is_secret, run_cluster, unwrap
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -58,16 +60,16 @@ def variant(**cluster_changes) -> dict:
 
 
 @pytest.fixture(scope="module")
-def gke() -> Run:
+def gke() -> ComponentRun:
     return run_cluster(GKE)
 
 
 @pytest.fixture(scope="module")
-def gke_reserved() -> Run:
+def gke_reserved() -> ComponentRun:
     return run_cluster(variant(gcp={"reservation": "h100-reservation"}))
 
 
-def gpu_pools(run: Run) -> dict[str, dict]:
+def gpu_pools(run: ComponentRun) -> dict[str, dict]:
     """GPU node pools by config pool name (the pool label), from the recorded inputs."""
     out = {}
     for r in run.of_type(NODE_POOL):
@@ -77,7 +79,7 @@ def gpu_pools(run: Run) -> dict[str, dict]:
     return out
 
 
-def system_pool(run: Run) -> dict:
+def system_pool(run: ComponentRun) -> dict:
     pools = [r.inputs for r in run.of_type(NODE_POOL) if r.inputs["nodeConfig"]["labels"].get("ai-platform/pool") == "system"]
     assert len(pools) == 1
     return pools[0]
@@ -282,7 +284,7 @@ def test_created_network_has_secondary_ranges(gke):
     assert gke.one(CLUSTER).inputs["subnetwork"].endswith(subnet["name"])
 
 
-def subnet_urn(run: Run) -> str:
+def subnet_urn(run: ComponentRun) -> str:
     return run.one("gcp:compute/subnetwork:Subnetwork").urn
 
 
@@ -339,7 +341,7 @@ def test_service_account_id_is_valid_for_long_cluster_names():
 
 def test_kubeconfig_is_secret_and_uses_the_auth_plugin(gke):
     assert gke.secret["kubeconfig"] is True
-    config = json.loads(gke.outputs["kubeconfig"])
+    config = json.loads(gke.values["kubeconfig"])
     cluster = config["clusters"][0]["cluster"]
     assert cluster["server"] == f"https://{GKE_ENDPOINT_IP}"
     assert cluster["certificate-authority-data"] == FAKE_CA
@@ -351,10 +353,10 @@ def test_kubeconfig_is_secret_and_uses_the_auth_plugin(gke):
 
 
 def test_outputs(gke):
-    assert gke.outputs["endpoint"] == f"https://{GKE_ENDPOINT_IP}"
-    assert gke.outputs["name"] == "ai-prod"
-    assert set(GPU_POOLS) <= set(gke.outputs["node_pool_names"])
-    assert len(gke.outputs["node_pool_names"]) == len(GPU_POOLS) + 1
+    assert gke.values["endpoint"] == f"https://{GKE_ENDPOINT_IP}"
+    assert gke.values["name"] == "ai-prod"
+    assert set(GPU_POOLS) <= set(gke.values["node_pool_names"])
+    assert len(gke.values["node_pool_names"]) == len(GPU_POOLS) + 1
     assert gke.secret["endpoint"] is False
 
 
