@@ -168,6 +168,8 @@ class ModelPlan:
     cache_gi: int
     monthly_usd_min: float
     monthly_usd_max: float
+    critical: bool = False
+    fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             models.append(ModelPlan(
                 model.name, model.engine, model.model, model.quantization, None, "cpu", "cpu", None,
                 weights, kv, overhead, need, 0.0, True, shape.estimated, 0, 0,
-                model.replicas.min, model.replicas.max, 0, 0, cache_volume_gi(weights), 0.0, 0.0))
+                model.replicas.min, model.replicas.max, 0, 0, cache_volume_gi(weights), 0.0, 0.0,
+                critical=model.critical))
             continue
         unit = unit_of(pool)
         usable = unit.memory_gib * model.gpu_memory_utilization
@@ -310,7 +313,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             resource_name(cfg, pool), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
             model.replicas.min, model.replicas.max,
             _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node),
-            cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max))
+            cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
+            critical=model.critical, fallback_pool=model.fallback_pool))
         if model.fallback_pool:
             fallback = cfg.pool(model.fallback_pool)
             assert fallback is not None

@@ -6,11 +6,14 @@ import json
 
 import pytest
 
+from policy.rules import POLICIES_BY_NAME
 from tools import mockrun
 from tools.plan import k8s_object
 from tools.policy_eval import evaluate
 
 from .conftest import STACKS, run_stack
+
+ROOT = mockrun.ROOT
 
 
 def test_the_three_stacks_ship():
@@ -46,9 +49,13 @@ def test_outputs_capacity_and_cost(stack_name):
     assert cost["maxUsd"] == pytest.approx(cost["onDemandMaxUsd"] + cost["spotMaxUsd"], abs=0.05)
 
 
-def test_mandatory_policies_pass(stack_name):
-    verdicts = evaluate(run_stack(stack_name).resources)
-    assert verdicts, "no policies loaded"
+@pytest.mark.parametrize("pack_config", ["defaults", "stack"])
+def test_mandatory_policies_pass(stack_name, pack_config):
+    """With the pack defaults and with the stack's own policy/config/<stack>.json (as CI runs it)."""
+    config = {} if pack_config == "defaults" else json.loads((ROOT / "policy" / "config" / f"{stack_name}.json").read_text())
+    verdicts = evaluate(run_stack(stack_name).resources, config)
+    assert {v.name for v in verdicts} == set(POLICIES_BY_NAME)
+    assert all(v.enforcement == "mandatory" for v in verdicts)
     failing = {v.name: [x.message for x in v.violations] for v in verdicts if v.blocking}
     assert not failing
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pulumi_policy import Policy
 
 from .budget import gpu_budget
+from .critical import critical_models_on_demand
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_pinned
+from .protection import cluster_deletion_protection
 from .workloads import gpu_workloads_tolerate_gpu_taint
 
 ALL_POLICIES: list[Policy] = [
@@ -19,6 +21,8 @@ ALL_POLICIES: list[Policy] = [
     gpu_node_pool_tainted,
     gpu_workloads_tolerate_gpu_taint,
     gpu_budget,
+    cluster_deletion_protection,
+    critical_models_on_demand,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

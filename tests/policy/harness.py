@@ -29,15 +29,15 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy.rules import POLICIES_BY_NAME
 
-STACK = "urn:pulumi:test::ai-platform"
+STACK = "test"
 
 
-def urn(resource_type: str, name: str) -> str:
-    return f"{STACK}::{resource_type}::{name}"
+def urn(resource_type: str, name: str, stack: str = STACK) -> str:
+    return f"urn:pulumi:{stack}::ai-platform::{resource_type}::{name}"
 
 
-def options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+def options(protect: bool = False) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
 
 
 def _struct_round_trip(value: dict) -> dict:
@@ -78,20 +78,22 @@ def _finish(result: Any) -> None:
         asyncio.run(result)
 
 
-def _resource_once(policy, resource_type: str, props: Any, config: Optional[dict], name: str) -> list[Violation]:
+def _resource_once(policy, resource_type: str, props: Any, config: Optional[dict], name: str,
+                   stack: str, protect: bool) -> list[Violation]:
     collector = Collector()
-    args = ResourceValidationArgs(resource_type, props, urn(resource_type, name), name, options(), None, config)
+    args = ResourceValidationArgs(resource_type, props, urn(resource_type, name, stack), name, options(protect),
+                                  None, config)
     _finish(policy.validate(args, collector))
     return collector.violations
 
 
 def run_resource(policy_name: str, resource_type: str, props: dict, config: Optional[dict] = None,
-                 name: str = "res") -> list[str]:
-    """Violation messages of a resource policy for one resource."""
+                 name: str = "res", stack: str = STACK, protect: bool = False) -> list[str]:
+    """Violation messages of a resource policy for one resource (in `stack`, with Pulumi `protect`)."""
     policy = POLICIES_BY_NAME[policy_name]
     assert isinstance(policy, ResourceValidationPolicy)
-    plain = _resource_once(policy, resource_type, props, config, name)
-    engine = _resource_once(policy, resource_type, engine_form(props), engine_config(config), name)
+    plain = _resource_once(policy, resource_type, props, config, name, stack, protect)
+    engine = _resource_once(policy, resource_type, engine_form(props), engine_config(config), name, stack, protect)
     assert [v.message for v in plain] == [v.message for v in engine], "engine-form props changed the verdict"
     return [v.message for v in plain]
 

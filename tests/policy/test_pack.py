@@ -79,7 +79,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert len(names) == len(set(names))
     assert all(KEBAB.match(n) for n in names), names
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
-    assert names == ["helm-chart-pinned", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget"]
+    assert names == ["helm-chart-pinned", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
+                     "cluster-deletion-protection", "critical-models-on-demand"]
 
 
 def test_policies_are_mandatory_and_described():
@@ -90,8 +91,11 @@ def test_policies_are_mandatory_and_described():
 
 def test_policy_kinds_and_config_schemas():
     kinds = {p.name: type(p) for p in ALL_POLICIES}
-    assert kinds["gpu-budget"] is StackValidationPolicy
-    assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n != "gpu-budget")
+    stack_policies = {"gpu-budget", "critical-models-on-demand"}
+    assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
+    assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
+    stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
+    assert stacks["type"] == "array" and "prod" in stacks["default"]
     helm = POLICIES_BY_NAME["helm-chart-pinned"].config_schema.properties
     assert helm["allowedLocalCharts"]["type"] == "array" and helm["allowedLocalCharts"]["default"] == []
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
@@ -102,11 +106,19 @@ def _exercised_policy_names() -> set[str]:
     """Policy names passed as literals to run_resource / run_stack in the test modules."""
     names = set()
     for module in TESTS.glob("test_*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
+        tree = ast.parse(module.read_text())
+        # Module-level string constants (NAME = "policy-name") resolve too.
+        constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                     and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+                     for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in ("run_resource", "run_stack") and node.args
-                    and isinstance(node.args[0], ast.Constant)):
-                names.add(node.args[0].value)
+                    and node.func.id in ("run_resource", "run_stack", "run_policy") and node.args):
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    names.add(first.value)
+                elif isinstance(first, ast.Name) and first.id in constants:
+                    names.add(constants[first.id])
     return names
 
 

@@ -1,0 +1,111 @@
+"""critical-models-on-demand: a model marked `critical: true` never depends on spot capacity alone.
+
+The program publishes its capacity plan in the ConfigMap `ai-platform-capacity` (key `plan.json`,
+`models.<name>` with `pool`, `fallbackPool`, `capacity` and `critical`). For every critical model
+the policy looks at its pool and its fallback pool and requires at least one of them to be
+on-demand capacity that can run nodes:
+
+- the pool's node pool / node group is found by its node label `ai-platform/pool=<pool>`
+  (GKE `nodeConfig.labels`, EKS `labels`). Spot means GKE `nodeConfig.spot` or
+  `nodeConfig.preemptible` true, EKS `capacityType` SPOT; anything else is on-demand. An on-demand
+  pool whose max node count is 0 gives no capacity.
+- a pool with no node pool resource (an existing cluster, where pools are node labels) is judged
+  by the `capacity` the plan records for it (`pools.<name>.capacity`).
+
+A critical model whose pools are all spot (or unknown) is a violation, reported on the ConfigMap.
+A plan.json that is not a JSON object is a violation too (the published plan is broken).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+from .budget import CAPACITY_CONFIGMAP, CONFIGMAP_TYPE, eks_pool, gke_pool
+from .helpers import EKS_NODE_GROUP, GKE_NODE_POOL, get, is_map
+
+NAME = "critical-models-on-demand"
+PLAN_KEY = "plan.json"
+POOL_LABEL = "ai-platform/pool"
+
+
+def pool_resources(resources) -> dict[str, list]:
+    """Node pool / node group resources by their `ai-platform/pool` node label."""
+    found: dict[str, list] = {}
+    for r in resources:
+        if r.resource_type == GKE_NODE_POOL:
+            label = get(r.props, "nodeConfig", "labels", POOL_LABEL)
+        elif r.resource_type == EKS_NODE_GROUP:
+            label = get(r.props, "labels", POOL_LABEL)
+        else:
+            continue
+        if isinstance(label, str):
+            found.setdefault(label, []).append(r)
+    return found
+
+
+def resource_capacity(r) -> tuple[str, Optional[float]]:
+    """('spot' | 'on-demand', max nodes or None) of a node pool / node group resource."""
+    if r.resource_type == GKE_NODE_POOL:
+        spot = get(r.props, "nodeConfig", "spot") is True or get(r.props, "nodeConfig", "preemptible") is True
+        return ("spot" if spot else "on-demand"), gke_pool(r.props, r.name, r.urn).nodes
+    capacity = str(get(r.props, "capacityType", default="ON_DEMAND")).upper()
+    return ("spot" if capacity == "SPOT" else "on-demand"), eks_pool(r.props, r.name, r.urn).nodes
+
+
+def describe_pool(name: str, plan: Any, resources: dict[str, list]) -> tuple[bool, str]:
+    """(gives on-demand capacity, how the pool was judged)."""
+    found = resources.get(name, [])
+    if found:
+        parts, usable = [], False
+        for r in found:
+            capacity, nodes = resource_capacity(r)
+            scalable = nodes is None or nodes > 0
+            usable = usable or (capacity == "on-demand" and scalable)
+            parts.append(f"{r.name} {capacity}" + ("" if scalable else " with max 0 nodes"))
+        return usable, f"'{name}' ({', '.join(parts)})"
+    capacity = get(plan, "pools", name, "capacity")
+    if capacity is None:
+        return False, f"'{name}' (no node pool labelled {POOL_LABEL}={name} and not in the plan)"
+    return capacity == "on-demand", f"'{name}' ({capacity} per the plan)"
+
+
+def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    resources = pool_resources(args.resources)
+    for r in args.resources:
+        if r.resource_type != CONFIGMAP_TYPE or get(r.props, "metadata", "name") != CAPACITY_CONFIGMAP:
+            continue
+        raw = get(r.props, "data", PLAN_KEY)
+        if raw is None:
+            continue
+        try:
+            plan = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            plan = None
+        if not is_map(plan):
+            report_violation(f"ConfigMap {CAPACITY_CONFIGMAP} data[{PLAN_KEY!r}] is not a JSON object: "
+                             f"{str(raw)[:80]!r}", r.urn)
+            continue
+        models = get(plan, "models", default={})
+        for model_name in sorted(models) if is_map(models) else []:
+            model = models[model_name]
+            if get(model, "critical") is not True or get(model, "capacity") == "cpu":
+                continue
+            pools = [p for p in (get(model, "pool"), get(model, "fallbackPool")) if isinstance(p, str)]
+            verdicts = [describe_pool(p, plan, resources) for p in pools]
+            if any(ok for ok, _ in verdicts):
+                continue
+            seen = "; ".join(text for _, text in verdicts) or "no pool"
+            report_violation(
+                f"critical model '{model_name}' has no on-demand capacity: {seen}. Set its fallbackPool to an "
+                f"on-demand GPU pool (or move it to one) so losing spot capacity cannot take it down.", r.urn)
+
+
+critical_models_on_demand = StackValidationPolicy(
+    name=NAME,
+    description="Models marked critical have on-demand capacity (their pool or fallbackPool), never spot alone.",
+    validate=_validate,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
