@@ -18,6 +18,9 @@ CAPACITY_LABEL = "ai-platform/capacity"
 SHARING_LABEL = "ai-platform/sharing"
 GPUS_PER_NODE_LABEL = "ai-platform/gpus-per-node"
 
+# ServiceMonitors / PodMonitors carrying these labels are scraped by the platform's Prometheus.
+SCRAPE_LABELS = {"ai-platform/scrape": "true"}
+
 # GKE puts exactly this taint on GPU nodes itself; we declare the same one on every cloud so
 # tolerations and the policy pack have one form to check.
 GPU_TAINT_KEY = "nvidia.com/gpu"

@@ -16,7 +16,10 @@ import pulumi_kubernetes as k8s
 from config.capacity import CapacityPlan
 from config.models import StackConfig
 
+from config.gpu_stack import operator_node_labels
+
 from .cluster import ClusterArgs, create_cluster
+from .gpu_stack import GpuStack, GpuStackArgs
 from .labels import standard_labels
 
 CAPACITY_CONFIGMAP = "ai-platform-capacity"
@@ -44,10 +47,15 @@ class Platform(pulumi.ComponentResource):
         cfg = args.config
         self.cluster = create_cluster(
             f"{name}-cluster",
-            ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels),
+            ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels,
+                        pool_node_labels={p.name: operator_node_labels(cfg, p) for p in cfg.node_pools.gpu}),
             pulumi.ResourceOptions(parent=self),
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
+
+        # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.
+        self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(cfg),
+                                  pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.cluster])))
 
         plan_output = args.plan.to_output()
         self.capacity_config_map = k8s.core.v1.ConfigMap(

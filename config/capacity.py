@@ -25,6 +25,7 @@ from typing import Optional
 
 from . import catalog
 from .errors import Issue, key_path
+from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
 
 GIB = float(2**30)
@@ -101,18 +102,34 @@ class Unit:
     memory_gib: float    # memory one unit can use (before gpuMemoryUtilization)
     per_node: int        # units per node
     label: str           # human form: "1x a100-80gb", "1g.10gb slice", "1/4 of l4"
+    profile: Optional[str] = None  # MIG profile of a slice
+    node_fraction: float = 0.0     # share of a node's cost one unit carries (by compute slices for MIG)
 
 
-def unit_of(pool: GpuPool) -> Unit:
+def unit_of(pool: GpuPool, profile: Optional[str] = None) -> Unit:
+    """One schedulable unit of a pool; on a MIG pool, an instance of `profile` (default: its first)."""
     gpu = catalog.GPUS[pool.gpu]
     sharing = pool.sharing
     if sharing.strategy == "mig":
-        profile = gpu.mig_profiles[sharing.profile]
-        return Unit("mig", profile.memory_gib, pool.gpus_per_node * profile.max_instances, f"{profile.name} slice")
+        devices = mig_devices(pool.gpu, sharing)
+        name = profile if profile in devices else next(iter(devices))
+        mig = gpu.mig_profiles[name]
+        slices = sum(gpu.mig_profiles[p].compute_slices * n for p, n in devices.items())
+        return Unit("mig", mig.memory_gib, pool.gpus_per_node * devices[name], f"{mig.name} slice", mig.name,
+                    mig.compute_slices / slices / pool.gpus_per_node)
     if sharing.strategy in ("time-slicing", "mps"):
-        return Unit(sharing.strategy, gpu.memory_gib / sharing.replicas, pool.gpus_per_node * sharing.replicas,
-                    f"1/{sharing.replicas} of {pool.gpu}")
-    return Unit("gpu", gpu.memory_gib, pool.gpus_per_node, f"1x {pool.gpu}")
+        # Sharing divides one GPU's memory; it adds none.
+        per_node = pool.gpus_per_node * sharing.replicas
+        return Unit(sharing.strategy, gpu.memory_gib / sharing.replicas, per_node,
+                    f"1/{sharing.replicas} of {pool.gpu}", None, 1 / per_node)
+    return Unit("gpu", gpu.memory_gib, pool.gpus_per_node, f"1x {pool.gpu}", None, 1 / pool.gpus_per_node)
+
+
+def pool_units(pool: GpuPool) -> list[Unit]:
+    """Every kind of unit a pool's nodes offer (several for a mixed MIG layout)."""
+    if pool.sharing.strategy == "mig":
+        return [unit_of(pool, p) for p in mig_devices(pool.gpu, pool.sharing)]
+    return [unit_of(pool)]
 
 
 def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
@@ -133,11 +150,9 @@ def node_price(provider: str, pool: GpuPool) -> float:
     return machine.on_demand_usd_hour
 
 
-def resource_name(cfg: StackConfig, pool: GpuPool) -> str:
+def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
     """Extended resource a container requests on this pool (mixed MIG names the profile)."""
-    if pool.sharing.strategy == "mig" and cfg.gpu_stack.mig_strategy == "mixed":
-        return f"nvidia.com/mig-{pool.sharing.profile}"
-    return "nvidia.com/gpu"
+    return resource_for(cfg, pool, profile)
 
 
 @dataclass(frozen=True)
@@ -239,6 +254,10 @@ def _rounded(d: dict) -> dict:
     return out
 
 
+def _add(counts: dict[str, int], key: str, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
 def _model_issue(path: str, model: ServedModel, message: str) -> Issue:
     return Issue(path, f"model '{model.name}': {message}")
 
@@ -254,7 +273,8 @@ def served_models(cfg: StackConfig) -> list[tuple[str, ServedModel]]:
             name="embedding", engine=emb.engine, model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
-            autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None)))
+            autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
+            mig_profile=emb.mig_profile)))
     return entries
 
 
@@ -266,8 +286,9 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     provider = cfg.cluster.provider
     issues: list[Issue] = []
     models: list[ModelPlan] = []
-    units_min: dict[str, int] = {p.name: 0 for p in cfg.node_pools.gpu}
-    units_max: dict[str, int] = {p.name: 0 for p in cfg.node_pools.gpu}
+    # Units asked of each pool, per kind of unit (a mixed MIG layout offers several).
+    units_min: dict[str, dict[str, int]] = {p.name: {} for p in cfg.node_pools.gpu}
+    units_max: dict[str, dict[str, int]] = {p.name: {} for p in cfg.node_pools.gpu}
     on_pool: dict[str, list[str]] = {p.name: [] for p in cfg.node_pools.gpu}
 
     for path, model in served_models(cfg):
@@ -286,7 +307,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
                 model.replicas.min, model.replicas.max, 0, 0, cache_volume_gi(weights), 0.0, 0.0,
                 critical=model.critical))
             continue
-        unit = unit_of(pool)
+        unit = unit_of(pool, model.mig_profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
         fits = need <= usable
         if not fits:
@@ -303,14 +324,14 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
                 f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
         per_node = unit.per_node // tp
         price = node_price(provider, pool)
-        units_min[pool.name] += tp * model.replicas.min
-        units_max[pool.name] += tp * model.replicas.max
+        _add(units_min[pool.name], unit.label, tp * model.replicas.min)
+        _add(units_max[pool.name], unit.label, tp * model.replicas.max)
         on_pool[pool.name].append(model.name)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
-        share = price * HOURS_PER_MONTH / unit.per_node * tp
+        share = price * HOURS_PER_MONTH * unit.node_fraction * tp
         models.append(ModelPlan(
             model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
-            resource_name(cfg, pool), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
+            resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
             model.replicas.min, model.replicas.max,
             _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node),
             cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
@@ -318,8 +339,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         if model.fallback_pool:
             fallback = cfg.pool(model.fallback_pool)
             assert fallback is not None
-            fb_unit = unit_of(fallback)
-            units_min[fallback.name] += tp * model.replicas.min
+            fb_unit = unit_of(fallback, model.mig_profile)
+            _add(units_min[fallback.name], fb_unit.label, tp * model.replicas.min)
             on_pool[fallback.name].append(f"{model.name} (fallback)")
             if need > fb_unit.memory_gib * model.gpu_memory_utilization:
                 issues.append(_model_issue(path, model, (
@@ -328,13 +349,20 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
 
     pools: list[PoolPlan] = []
     for index, pool in enumerate(cfg.node_pools.gpu):
-        unit = unit_of(pool)
-        need_min = _ceil_div(units_min[pool.name], unit.per_node)
-        need_max = _ceil_div(units_max[pool.name], unit.per_node)
+        units = pool_units(pool)
+        need_min = max(_ceil_div(units_min[pool.name].get(u.label, 0), u.per_node) for u in units)
+        need_max = max(_ceil_div(units_max[pool.name].get(u.label, 0), u.per_node) for u in units)
+        asked = ", ".join(f"{units_max[pool.name].get(u.label, 0)} x {u.label} ({u.per_node} per node)"
+                          for u in units)
+        if len(units) == 1:
+            unit_label, per_node = units[0].label, units[0].per_node
+        else:
+            unit_label = f"{layout_name(pool.gpu, pool.sharing)} layout"
+            per_node = sum(u.per_node for u in units)
         if need_max > pool.max:
             issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
                 f"pool '{pool.name}' needs {need_max} nodes for its models at max replicas "
-                f"({units_max[pool.name]} x {unit.label}, {unit.per_node} per node) but max is {pool.max}; "
+                f"({asked}) but max is {pool.max}; "
                 f"raise max or lower serving.models[].replicas.max")))
         elif need_min > pool.max:
             issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
@@ -343,7 +371,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         price = node_price(provider, pool)
         pools.append(PoolPlan(
             pool.name, pool.gpu, pool.capacity, machine.name if machine else None, pool.gpus_per_node,
-            unit.label, unit.per_node, pool.min, pool.max, need_min, need_max, price,
+            unit_label, per_node, pool.min, pool.max, need_min, need_max, price,
             pool.min * pool.gpus_per_node, pool.max * pool.gpus_per_node,
             pool.min * price * HOURS_PER_MONTH, pool.max * price * HOURS_PER_MONTH, tuple(on_pool[pool.name])))
 

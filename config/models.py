@@ -178,12 +178,32 @@ class Exclusive(Model):
     strategy: Literal["exclusive"]
 
 
+MigProfileName = Annotated[str, Field(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")]
+
+
 class Mig(Model):
-    """Multi-Instance GPU: every GPU of the pool is split into `profile` instances."""
+    """Multi-Instance GPU: set `profile` (every GPU split into as many instances of it as fit, the
+    layout all-<profile>) or `layout` (every GPU split into these instances, mixed profiles)."""
 
     strategy: Literal["mig"]
-    profile: str = Field(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")
-    """MIG profile from the catalog for the pool's GPU model (e.g. 1g.10gb on a100-80gb)."""
+    profile: Optional[MigProfileName] = None
+    """Single-profile layout: MIG profile of the pool's GPU model (e.g. 1g.10gb on a100-80gb)."""
+    layout: Optional[dict[MigProfileName, Annotated[int, Field(ge=1, le=7)]]] = None
+    """Mixed layout per GPU, profile -> instances (e.g. {3g.40gb: 1, 2g.20gb: 2}); needs gpuStack.migStrategy mixed
+    when it has several profiles."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Mig":
+        if (self.profile is None) == (self.layout is None):
+            raise ValueError("set exactly one of 'profile' (single-profile layout) or 'layout' (mixed layout)")
+        if self.layout is not None and not self.layout:
+            raise ValueError("layout needs at least one profile")
+        return self
+
+    @property
+    def devices(self) -> dict[str, int]:
+        """The layout as profile -> instances per GPU ({} for `profile`: the catalog's max count)."""
+        return dict(self.layout or {})
 
 
 class TimeSlicing(Model):
@@ -257,6 +277,9 @@ class GpuStackConfig(Model):
     """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile>."""
     dcgm_exporter: bool = True
     """Export GPU metrics with DCGM exporter."""
+    host_driver: bool = False
+    """Existing clusters: the nodes already have the NVIDIA driver and container toolkit (the operator skips
+    both). GKE and EKS decide this from the node image."""
 
 
 # ---------------------------------------------------------------------------------------- serving
@@ -340,6 +363,8 @@ class ServedModel(Model):
     """Autoscaling targets."""
     critical: bool = False
     """Critical models must have on-demand capacity (a spot-only pool is rejected)."""
+    mig_profile: Optional[MigProfileName] = None
+    """MIG profile to request on a pool with a mixed MIG layout (defaults to the pool's only profile)."""
     params_b: Optional[float] = Field(None, gt=0, le=2000)
     """Parameters in billions, for models not in the catalog."""
     architecture: Optional[Architecture] = None
@@ -419,6 +444,8 @@ class Embedding(Model):
     """Replicas."""
     max_model_len: int = Field(8192, ge=128, le=131072)
     """Maximum input tokens."""
+    mig_profile: Optional[MigProfileName] = None
+    """MIG profile to request on a pool with a mixed MIG layout."""
 
 
 class Cache(Model):

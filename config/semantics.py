@@ -12,6 +12,7 @@ from typing import Iterator
 from . import catalog
 from .capacity import shape_of
 from .errors import Issue, key_path
+from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, StackConfig
 
 
@@ -31,6 +32,22 @@ def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:
     if cfg.cluster.provider == "gke" and has_mig and cfg.gpu_stack.mig_strategy == "mixed":
         yield Issue(key_path("gpuStack", "migStrategy"),
                     "GKE advertises MIG partitions as nvidia.com/gpu; use single on gke")
+    if cfg.gpu_stack.host_driver and cfg.cluster.provider != "existing":
+        yield Issue(key_path("gpuStack", "hostDriver"),
+                    f"only for provider existing; on {cfg.cluster.provider} the node image decides who installs the driver")
+    owner = ownership(cfg)
+    for i, pool in enumerate(cfg.node_pools.gpu):
+        strategy = pool.sharing.strategy
+        if strategy == "exclusive":
+            continue
+        if owner.image == "eks-bottlerocket":
+            yield Issue(key_path("nodePools", "gpu", i, "sharing", "strategy"), (
+                f"{strategy} on Bottlerocket is configured through Bottlerocket's own device plugin settings, which "
+                "this program does not manage; use cluster.eks.amiType AL2023_x86_64_NVIDIA or strategy exclusive"))
+        elif owner.operator_owns_sharing and not cfg.gpu_stack.operator:
+            yield Issue(key_path("gpuStack", "operator"), (
+                f"pool '{pool.name}' uses {strategy}, which the GPU Operator's device plugin / MIG manager apply on "
+                f"{owner.image} nodes; set operator: true or make the pool exclusive"))
 
 
 def _cluster(cfg: StackConfig) -> Iterator[Issue]:
@@ -62,10 +79,10 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
     if "system" in names:
         yield Issue(key_path("nodePools", "gpu"), "'system' is reserved for the CPU pool")
     for i, pool in enumerate(cfg.node_pools.gpu):
-        yield from _pool(provider, i, pool)
+        yield from _pool(provider, i, pool, cfg.gpu_stack.mig_strategy)
 
 
-def _pool(provider: str, i: int, pool: GpuPool) -> Iterator[Issue]:
+def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:
     gpu = catalog.GPUS[pool.gpu]
     path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
     s = pool.sharing
@@ -73,6 +90,17 @@ def _pool(provider: str, i: int, pool: GpuPool) -> Iterator[Issue]:
         if not gpu.mig_profiles:
             with_mig = [k for k, g in catalog.GPUS.items() if g.mig_profiles]
             yield Issue(path("sharing", "strategy"), f"{pool.gpu} has no MIG; GPUs with MIG: {_choices(with_mig)}")
+        elif s.layout is not None:
+            for problem in layout_problems(pool.gpu, s.layout):
+                yield Issue(path("sharing", "layout"), f"invalid MIG layout for {pool.gpu}: {problem}")
+            if provider == "gke":
+                yield Issue(path("sharing", "layout"), (
+                    "GKE partitions every GPU into one profile (gpu_partition_size); use profile on gke, "
+                    f"allowed: {_choices(sorted(gpu.gke_partition_sizes))}"))
+            elif len(s.layout) > 1 and mig_strategy == "single":
+                yield Issue(path("sharing", "layout"), (
+                    f"a layout of {len(s.layout)} profiles needs gpuStack.migStrategy: mixed (the single strategy "
+                    "advertises every slice as nvidia.com/gpu and requires one profile per node)"))
         elif s.profile not in gpu.mig_profiles:
             yield Issue(path("sharing", "profile"),
                         f"{s.profile!r} is not a MIG profile of {pool.gpu}; allowed: {_choices(gpu.mig_profiles)}")
@@ -140,6 +168,8 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
                 yield Issue(path("fallbackPool"), "fallbackPool must differ from pool")
         pool = pools.get(model.pool) if model.pool else None
         if pool is None:
+            if model.mig_profile is not None:
+                yield Issue(path("migProfile"), "the model runs on CPU (no pool); remove migProfile")
             continue
         if model.critical and pool.capacity == "spot" and model.fallback_pool is None:
             on_demand = [p.name for p in cfg.node_pools.gpu if p.capacity == "on-demand"]
@@ -153,6 +183,25 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
                         f"({pool.sharing.strategy}); use 1 or an exclusive pool"))
         if model.fallback_pool and model.tensor_parallel > pools[model.fallback_pool].gpus_per_node:
             yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than tensorParallel")
+        yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
+
+
+def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
+    """A model's migProfile must name a profile of its pool's layout; mixed layouts require one."""
+    profiles = pool_profiles(pool)
+    if profile is None:
+        if len(profiles) > 1:
+            yield Issue(path("migProfile"), (f"pool '{pool.name}' has a mixed MIG layout; choose the slice to run on: "
+                                             f"{_choices(profiles)}"))
+        return
+    if not profiles:
+        yield Issue(path("migProfile"), f"pool '{pool.name}' is not a MIG pool ({pool.sharing.strategy}); remove migProfile")
+    elif profile not in profiles:
+        yield Issue(path("migProfile"), f"{profile!r} is not in pool '{pool.name}' layout; allowed: {_choices(profiles)}")
+    fb_profiles = pool_profiles(fallback) if fallback is not None else []
+    if len(fb_profiles) > 1 and profile not in fb_profiles:
+        yield Issue(path("migProfile"), (f"{profile!r} is not in fallback pool '{fallback.name}' layout; "
+                                         f"allowed: {_choices(fb_profiles)}"))
 
 
 def _rag(cfg: StackConfig) -> Iterator[Issue]:
@@ -161,6 +210,10 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
     if emb is not None:
         if emb.pool is not None and emb.pool not in pools:
             yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: {_choices(pools)}")
+        elif emb.pool is not None:
+            yield from _mig_profile(lambda *p: key_path("rag", "embedding", *p), emb.mig_profile, pools[emb.pool], None)
+        elif emb.mig_profile is not None:
+            yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); remove migProfile")
         known = catalog.find_model(emb.model)
         if known is None:
             embedders = [k for k, m in catalog.MODELS.items() if m.task == "embed"]

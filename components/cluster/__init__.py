@@ -30,6 +30,14 @@ class ClusterArgs:
     """Capacity plan (machine types per pool)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """User labels for cloud resources."""
+    pool_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Extra node labels per GPU pool name (the GPU stack's MIG layout / device-plugin config selectors)."""
+
+    def node_labels(self, pool) -> dict[str, str]:
+        """All node labels of a GPU pool: ai-platform/* plus the GPU stack's selectors."""
+        from components.labels import pool_labels
+
+        return {**pool_labels(pool), **self.pool_node_labels.get(pool.name, {})}
 
 
 class Cluster(pulumi.ComponentResource):

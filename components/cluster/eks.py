@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -85,10 +85,11 @@ def carve_subnets(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(n) for n in private], [str(n) for n in public]
 
 
-def autoscaler_tags(pool: GpuPool) -> dict[str, str]:
+def autoscaler_tags(pool: GpuPool, node_labels: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """Cluster Autoscaler node-template hints: it can scale a pool up from zero only if it knows
     the labels and the taint a new node will carry."""
-    tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in pool_labels(pool).items()}
+    labels = node_labels if node_labels is not None else pool_labels(pool)
+    tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
     return tags
 
@@ -250,7 +251,8 @@ class EksCluster(Cluster):
             instance_types = [machine.name]
             if spot:
                 instance_types += [t for t in pool.spot_instance_types if t != machine.name]
-            ca_tags = autoscaler_tags(pool)
+            node_labels = args.node_labels(pool)
+            ca_tags = autoscaler_tags(pool, node_labels)
             group = aws.eks.NodeGroup(
                 f"{name}-gpu-{pool.name}",
                 node_group_name=pool.name,
@@ -264,7 +266,7 @@ class EksCluster(Cluster):
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=pool.min, max_size=pool.max,
                                                                   desired_size=pool.min),
                 update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-                labels=pool_labels(pool),
+                labels=node_labels,
                 taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=TAINT_EFFECT)],
                 tags={**cloud_labels("gpu-pool", args.labels), **ca_tags},
                 # A fixed name, and delete before replace: GPU capacity (quota, scarce p-family

@@ -37,7 +37,6 @@ from components.labels import (
     GPU_TAINT_VALUE,
     POOL_LABEL,
     cloud_labels,
-    pool_labels,
 )
 
 from . import Cluster, ClusterArgs, exec_kubeconfig
@@ -243,7 +242,7 @@ class GkeCluster(Cluster):
                 initial_node_count=initial_nodes_per_zone(pool.min, len(zones)),
                 node_config=self._node_config(
                     node_sa.email, machine.name, pool.disk_gi,
-                    labels=pool_labels(pool),
+                    labels=args.node_labels(pool),
                     resource_labels=cloud_labels("gpu-pool", args.labels),
                     guest_accelerators=[gpu_accelerator(pool)],
                     taints=[gpu_taint()],

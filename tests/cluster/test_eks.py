@@ -289,6 +289,8 @@ def test_system_group_is_cpu_only(eks):
 def test_bottlerocket_applies_to_gpu_groups_only(values):
     custom = copy.deepcopy(values)
     custom["cluster"]["eks"]["amiType"] = "BOTTLEROCKET_x86_64_NVIDIA"
+    for gpu_pool in custom["nodePools"]["gpu"]:  # Bottlerocket pools share GPUs through its own settings
+        gpu_pool["sharing"] = {"strategy": "exclusive"}
     run = run_cluster(custom)
     amis = {name: g.inputs["amiType"] for name, g in groups(run).items()}
     assert amis == {"system": "AL2023_x86_64_STANDARD", "h100-od": "BOTTLEROCKET_x86_64_NVIDIA",

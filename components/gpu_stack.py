@@ -1,0 +1,212 @@
+"""GpuStack: the NVIDIA GPU Operator, its MIG and sharing configs, and the platform PriorityClasses.
+
+Installed through the cluster's provider after the cluster and its node pools exist, and before
+any GPU workload: later components pass `GpuStack.ready` to `depends_on`.
+
+Who installs what on each node image is decided in `config.gpu_stack.ownership` (documented
+there): exactly one device plugin advertises `nvidia.com/gpu` per node, GKE's on GKE, the
+operator's on EKS AL2023 and existing clusters, Bottlerocket's own on Bottlerocket.
+
+Chart: `gpu-operator` CHART_VERSION from NVIDIA's NGC Helm repository. The chart has no
+values.schema.json, so Helm would accept a misspelt key silently; every key set here is checked
+against that version's values.yaml in tests/gpu/test_chart_values.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.gpu_stack import (
+    DEVICE_PLUGIN_CONFIGMAP,
+    EXCLUSIVE_CONFIG,
+    MIG_CONFIGMAP,
+    MIG_CONFIGMAP_KEY,
+    MIG_DISABLED,
+    OPERATOR_NAMESPACE,
+    Ownership,
+    device_plugin_configs,
+    mig_parted_config,
+    ownership,
+)
+from config.models import StackConfig
+
+from .labels import SCRAPE_LABELS, standard_labels
+
+CHART = "gpu-operator"
+CHART_VERSION = "v26.7.0"
+CHART_REPO = "https://helm.ngc.nvidia.com/nvidia"
+
+# GKE's COS driver and toolkit live here (NVIDIA's GKE guide, "Using the Google driver installer").
+GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
+
+
+@dataclass(frozen=True)
+class PriorityTier:
+    name: str
+    value: int
+    preempts: bool
+    description: str
+
+
+# Highest first. Serving preempts everything below it; RAG/data preempts batch; batch preempts
+# nothing and is the first to go. All stay far below system-cluster-critical (2000000000).
+PRIORITY_CLASSES: tuple[PriorityTier, ...] = (
+    PriorityTier("ai-platform-serving", 100000, True,
+                 "Online model serving: preempts RAG/data and batch pods when GPUs or nodes run short."),
+    PriorityTier("ai-platform-rag", 50000, True,
+                 "RAG data layer (vector stores, search, cache, embeddings, gateway): preempts batch only."),
+    PriorityTier("ai-platform-batch", 1000, False,
+                 "Batch and offline jobs: never preempts, first to be preempted."),
+)
+
+
+@dataclass(frozen=True)
+class GpuStackArgs:
+    config: StackConfig
+
+
+def chart_values(cfg: StackConfig, owner: Optional[Ownership] = None) -> dict[str, Any]:
+    """Values for the gpu-operator chart, per node image (see config.gpu_stack.ownership)."""
+    owner = owner or ownership(cfg)
+    operator_sharing = owner.operator_owns_sharing
+    values: dict[str, Any] = {
+        "cdi": {"enabled": True},
+        "nfd": {"enabled": True},
+        "gfd": {"enabled": True},
+        "mig": {"strategy": cfg.gpu_stack.mig_strategy},
+        "driver": {"enabled": owner.driver == "operator"},
+        "toolkit": {"enabled": owner.toolkit == "operator"},
+        # The operator's plugin only where nothing else advertises nvidia.com/gpu.
+        "devicePlugin": {"enabled": owner.device_plugin == "operator"},
+        # Off on GKE (it would label MIG-capable nodes all-disabled and undo gpu_partition_size)
+        # and on Bottlerocket (which runs its own MIG manager).
+        "migManager": {"enabled": owner.mig == "operator"},
+        "dcgmExporter": {
+            "enabled": cfg.gpu_stack.dcgm_exporter,
+            "serviceMonitor": {
+                "enabled": cfg.gpu_stack.dcgm_exporter and cfg.observability.enabled,
+                "interval": "15s",
+                "additionalLabels": dict(SCRAPE_LABELS),
+            },
+        },
+    }
+    if owner.image == "gke-cos":
+        values["hostPaths"] = {"driverInstallDir": GKE_NVIDIA_DIR}
+        values["toolkit"].update(
+            installDir=GKE_NVIDIA_DIR,
+            # GKE >= 1.33: let the toolkit read containerd's config file, not `containerd config dump`.
+            env=[{"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}],
+        )
+    if operator_sharing:
+        values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "default": EXCLUSIVE_CONFIG}
+        values["migManager"]["config"] = {"name": MIG_CONFIGMAP, "default": MIG_DISABLED}
+    return values
+
+
+def _yaml(data: dict) -> str:
+    """JSON is YAML; sorted keys keep the ConfigMap stable between runs."""
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+class GpuStack(pulumi.ComponentResource):
+    """NVIDIA GPU Operator + MIG-parted and device-plugin ConfigMaps + PriorityClasses."""
+
+    def __init__(self, name: str, args: GpuStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:gpu:GpuStack", name, None, opts)
+        cfg = args.config
+        owner = ownership(cfg)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = cfg.labels
+
+        self.priority_classes = [
+            k8s.scheduling.v1.PriorityClass(
+                f"{name}-{tier.name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=tier.name,
+                                                    labels=standard_labels(tier.name, "priority", labels)),
+                value=tier.value,
+                preemption_policy="PreemptLowerPriority" if tier.preempts else "Never",
+                global_default=False,
+                description=tier.description,
+                opts=child,
+            )
+            for tier in PRIORITY_CLASSES
+        ]
+        self.ownership = owner
+        self.release: Optional[k8s.helm.v3.Release] = None
+        self.ready: list[pulumi.Resource] = list(self.priority_classes)
+        if not cfg.gpu_stack.operator:
+            self.register_outputs({})
+            return
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=OPERATOR_NAMESPACE,
+                # Operator daemonsets mount host paths and run privileged.
+                labels={**standard_labels(OPERATOR_NAMESPACE, "gpu-stack", labels),
+                        "pod-security.kubernetes.io/enforce": "privileged"},
+            ),
+            opts=child,
+        )
+        ns = self.namespace.metadata.name
+        before_release: list[pulumi.Resource] = [self.namespace]
+
+        if owner.image == "gke-cos":
+            # GKE admits system-node-critical / system-cluster-critical pods outside kube-system
+            # only against a ResourceQuota scoped to those classes (NVIDIA's GKE guide).
+            before_release.append(k8s.core.v1.ResourceQuota(
+                f"{name}-critical-pods",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="gpu-operator-quota", namespace=ns,
+                                                    labels=standard_labels("gpu-operator-quota", "gpu-stack", labels)),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                    hard={"pods": "100"},
+                    scope_selector=k8s.core.v1.ScopeSelectorArgs(match_expressions=[
+                        k8s.core.v1.ScopedResourceSelectorRequirementArgs(
+                            scope_name="PriorityClass", operator="In",
+                            values=["system-node-critical", "system-cluster-critical"]),
+                    ]),
+                ),
+                opts=child,
+            ))
+
+        self.mig_config_map: Optional[k8s.core.v1.ConfigMap] = None
+        self.device_plugin_config_map: Optional[k8s.core.v1.ConfigMap] = None
+        if owner.operator_owns_sharing:
+            self.mig_config_map = k8s.core.v1.ConfigMap(
+                f"{name}-mig-parted",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=MIG_CONFIGMAP, namespace=ns,
+                                                    labels=standard_labels(MIG_CONFIGMAP, "gpu-stack", labels)),
+                data={MIG_CONFIGMAP_KEY: _yaml(mig_parted_config(cfg))},
+                opts=child,
+            )
+            self.device_plugin_config_map = k8s.core.v1.ConfigMap(
+                f"{name}-device-plugin",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=DEVICE_PLUGIN_CONFIGMAP, namespace=ns,
+                                                    labels=standard_labels(DEVICE_PLUGIN_CONFIGMAP, "gpu-stack", labels)),
+                data={key: _yaml(config) for key, config in device_plugin_configs(cfg).items()},
+                opts=child,
+            )
+            before_release += [self.mig_config_map, self.device_plugin_config_map]
+
+        self.release = k8s.helm.v3.Release(
+            f"{name}-operator",
+            name="gpu-operator",
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=ns,
+            values=chart_values(cfg, owner),
+            # Roll back a failed upgrade instead of leaving half-updated daemonsets on GPU nodes.
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            max_history=10,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=before_release),
+        )
+        self.ready.append(self.release)
+        self.register_outputs({"namespace": ns, "chart_version": CHART_VERSION})
