@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -68,6 +68,9 @@ PRIORITY_CLASSES: tuple[PriorityTier, ...] = (
 @dataclass(frozen=True)
 class GpuStackArgs:
     config: StackConfig
+    """Typed stack configuration."""
+    after: Sequence[pulumi.Resource] = ()
+    """What must exist first (the cluster component: its node pools carry the labels the operator reads)."""
 
 
 def chart_values(cfg: StackConfig, owner: Optional[Ownership] = None) -> dict[str, Any]:
@@ -121,6 +124,7 @@ class GpuStack(pulumi.ComponentResource):
         cfg = args.config
         owner = ownership(cfg)
         child = pulumi.ResourceOptions(parent=self)
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         labels = cfg.labels
 
         self.priority_classes = [
@@ -151,7 +155,7 @@ class GpuStack(pulumi.ComponentResource):
                 labels={**standard_labels(OPERATOR_NAMESPACE, "gpu-stack", labels),
                         "pod-security.kubernetes.io/enforce": "privileged"},
             ),
-            opts=child,
+            opts=after,
         )
         ns = self.namespace.metadata.name
         before_release: list[pulumi.Resource] = [self.namespace]
@@ -206,7 +210,7 @@ class GpuStack(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=900,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=before_release),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *before_release]),
         )
         self.ready.append(self.release)
         self.register_outputs({"namespace": ns, "chart_version": CHART_VERSION})

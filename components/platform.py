@@ -54,8 +54,7 @@ class Platform(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
 
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.
-        self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(cfg),
-                                  pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.cluster])))
+        self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(cfg, after=[self.cluster]), k8s_opts)
 
         plan_output = args.plan.to_output()
         self.capacity_config_map = k8s.core.v1.ConfigMap(

@@ -148,3 +148,39 @@ def test_plan_output_is_json_ready():
     assert set(out) == {"models", "pools", "totals", "pricesAsOf"}
     assert out["totals"]["gpusMax"] == 40
     assert out["models"]["qwen7b"]["resource"] == "nvidia.com/mig-3g.40gb"  # mixed MIG strategy
+
+
+def eks_mixed(models, layout=None, max_nodes=2):
+    pools = [{"name": "p", "gpu": "a100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 0, "max": max_nodes,
+              "sharing": {"strategy": "mig", "layout": layout or {"3g.40gb": 1, "2g.20gb": 2}}}]
+    return {"cluster": {"provider": "eks", "name": "ai-t", "region": "us-east-1", "zones": ["us-east-1a", "us-east-1b"]},
+            "nodePools": {"system": {"machineType": "m6i.xlarge"}, "gpu": pools},
+            "gpuStack": {"migStrategy": "mixed"},
+            "serving": {"models": models}}
+
+
+def test_mixed_layout_counts_each_profile_separately():
+    """Per node: 8 GPUs x (1x 3g.40gb + 2x 2g.20gb) = 8 big and 16 small slices."""
+    small = model(name="small", model="Qwen/Qwen2.5-0.5B-Instruct", paramsB=None, architecture=None, maxModelLen=4096,
+                  migProfile="2g.20gb", replicas={"min": 1, "max": 16})
+    big = model(name="big", migProfile="3g.40gb", replicas={"min": 1, "max": 9})
+    cfg, capacity = validate(eks_mixed([small, big]), "Pulumi.t.yaml")
+    assert capacity.model("small").replicas_per_node == 16 and capacity.model("small").nodes_at_max == 1
+    assert capacity.model("big").replicas_per_node == 8 and capacity.model("big").nodes_at_max == 2
+    assert capacity.model("big").usable_per_unit_gib == pytest.approx(
+        catalog.GPUS["a100-80gb"].mig_profiles["3g.40gb"].memory_gib * 0.9)
+    pool = capacity.pool("p")
+    assert pool.nodes_needed_max == 2          # the 3g.40gb demand decides, not the sum of slices
+    assert pool.units_per_node == 24 and pool.unit == "mixed-1x3g.40gb-2x2g.20gb layout"
+    # Cost shares by compute slices: a 3g slice carries 3/7 of a GPU, a 2g slice 2/7.
+    price = capacity.pool("p").usd_per_node_hour
+    assert capacity.model("big").monthly_usd_max == pytest.approx(price * HOURS_PER_MONTH * 9 * 3 / 7 / 8, rel=1e-3)
+    assert capacity.model("small").monthly_usd_max == pytest.approx(price * HOURS_PER_MONTH * 16 * 2 / 7 / 8, rel=1e-3)
+
+
+def test_mixed_layout_overflow_names_the_profile():
+    big = model(name="big", migProfile="3g.40gb", replicas={"min": 1, "max": 17})
+    with pytest.raises(Exception) as info:
+        validate(eks_mixed([big]), "Pulumi.t.yaml")
+    assert "ai-platform:nodePools.gpu[0].max" in str(info.value)
+    assert "17 x 3g.40gb slice (8 per node)" in str(info.value)
