@@ -13,6 +13,7 @@ from .budget import gpu_budget
 from .critical import critical_models_on_demand
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_pinned
+from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .protection import cluster_deletion_protection
 from .workloads import gpu_workloads_tolerate_gpu_taint
 
@@ -23,6 +24,8 @@ ALL_POLICIES: list[Policy] = [
     gpu_budget,
     cluster_deletion_protection,
     critical_models_on_demand,
+    mig_requests_match_layouts,
+    mig_workloads_select_mig_pool,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

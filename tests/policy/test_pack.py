@@ -80,7 +80,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert all(KEBAB.match(n) for n in names), names
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
     assert names == ["helm-chart-pinned", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
-                     "cluster-deletion-protection", "critical-models-on-demand"]
+                     "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
+                     "mig-workloads-select-mig-pool"]
 
 
 def test_policies_are_mandatory_and_described():
@@ -91,7 +92,8 @@ def test_policies_are_mandatory_and_described():
 
 def test_policy_kinds_and_config_schemas():
     kinds = {p.name: type(p) for p in ALL_POLICIES}
-    stack_policies = {"gpu-budget", "critical-models-on-demand"}
+    stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
+                      "mig-workloads-select-mig-pool"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
