@@ -71,6 +71,10 @@ class GpuStackArgs:
     """Typed stack configuration."""
     after: Sequence[pulumi.Resource] = ()
     """What must exist first (the cluster component: its node pools carry the labels the operator reads)."""
+    namespace: Optional[k8s.core.v1.Namespace] = None
+    """The `gpu-operator` namespace (created by the Tenancy component, privileged); required with the operator."""
+    monitoring_crds: Sequence[pulumi.Resource] = ()
+    """The monitoring.coreos.com CRDs: the chart's DCGM ServiceMonitor is installed after them."""
 
 
 def chart_values(cfg: StackConfig, owner: Optional[Ownership] = None) -> dict[str, Any]:
@@ -147,16 +151,8 @@ class GpuStack(pulumi.ComponentResource):
             self.register_outputs({})
             return
 
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=OPERATOR_NAMESPACE,
-                # Operator daemonsets mount host paths and run privileged.
-                labels={**standard_labels(OPERATOR_NAMESPACE, "gpu-stack", labels),
-                        "pod-security.kubernetes.io/enforce": "privileged"},
-            ),
-            opts=after,
-        )
+        assert args.namespace is not None, "the GPU Operator needs the gpu-operator namespace from Tenancy"
+        self.namespace = args.namespace
         ns = self.namespace.metadata.name
         before_release: list[pulumi.Resource] = [self.namespace]
 
@@ -210,7 +206,7 @@ class GpuStack(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=900,
             max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *before_release]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.monitoring_crds, *before_release]),
         )
         self.ready.append(self.release)
         self.register_outputs({"namespace": ns, "chart_version": CHART_VERSION})

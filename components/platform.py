@@ -1,4 +1,4 @@
-"""The whole platform: cluster -> GPU stack -> tenancy -> serving / RAG / observability.
+"""The whole platform: cluster -> tenancy -> observability -> GPU stack -> serving / RAG.
 
 `Platform` is the only component `__main__.py` creates. It owns the order of things: the
 cluster first, then everything else through the cluster's Kubernetes provider.
@@ -17,10 +17,13 @@ from config.capacity import CapacityPlan
 from config.models import StackConfig
 
 from config.gpu_stack import operator_node_labels
+from config.namespaces import GPU_OPERATOR
 
 from .cluster import ClusterArgs, create_cluster
+from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
 from .labels import standard_labels
+from .tenancy import Tenancy, TenancyArgs
 
 CAPACITY_CONFIGMAP = "ai-platform-capacity"
 """In-cluster copy of the capacity plan and budget; the policy pack's gpu-budget rule reads it."""
@@ -53,8 +56,18 @@ class Platform(pulumi.ComponentResource):
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
 
+        # Every namespace first: nothing deploys into a namespace that does not exist yet.
+        self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, after=[self.cluster]), k8s_opts)
+        monitoring_crds: list[pulumi.Resource] = []
+
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.
-        self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(cfg, after=[self.cluster]), k8s_opts)
+        self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(
+            cfg, after=[self.cluster], namespace=self.tenancy.namespaces.get(GPU_OPERATOR),
+            monitoring_crds=monitoring_crds), k8s_opts)
+
+        self.context = PlatformContext(
+            config=cfg, plan=args.plan, namespaces=self.tenancy.namespaces, monitoring_crds=monitoring_crds,
+            gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token)
 
         plan_output = args.plan.to_output()
         self.capacity_config_map = k8s.core.v1.ConfigMap(

@@ -394,6 +394,8 @@ class ServingConfig(Model):
     """Model servers; names must be unique."""
     storage_class: Optional[str] = None
     """StorageClass of model-cache PVCs; default: the cluster default."""
+    namespace: str = Field("ai-inference", pattern=DNS_LABEL, max_length=63)
+    """Namespace of the model servers and the embedding server (one of tenancy.namespaces)."""
 
 
 # -------------------------------------------------------------------------------------------- RAG
@@ -470,6 +472,8 @@ class Gateway(Model):
     """Minimum replicas."""
     tls_secret: Optional[str] = None
     """Existing TLS secret; omitted: cert-manager issues one."""
+    namespace: str = Field("ai-app", pattern=DNS_LABEL, max_length=63)
+    """Namespace of the gateway (one of tenancy.namespaces)."""
 
     @field_validator("image")
     @classmethod
@@ -493,6 +497,8 @@ class RagConfig(Model):
     """Semantic cache."""
     gateway: Optional[Gateway] = None
     """AI gateway."""
+    namespace: str = Field("ai-rag", pattern=DNS_LABEL, max_length=63)
+    """Namespace of the data layer: vector store, search, cache (one of tenancy.namespaces)."""
 
 
 # ---------------------------------------------------------------------------------- observability
@@ -541,31 +547,69 @@ class ObservabilityConfig(Model):
     """Log backend."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert thresholds."""
+    namespace: str = Field("observability", pattern=DNS_LABEL, max_length=63)
+    """Namespace of Prometheus, Grafana, Loki, Tempo and the OpenTelemetry Collector (one of tenancy.namespaces)."""
 
 
 # ------------------------------------------------------------------------------------- tenancy
 
 
+class ContainerDefaults(Model):
+    """LimitRange defaults for containers that set no requests/limits of their own."""
+
+    cpu_request: str = Field("100m", pattern=QUANTITY)
+    """Default CPU request."""
+    memory_request: str = Field("128Mi", pattern=QUANTITY)
+    """Default memory request."""
+    cpu_limit: str = Field("1", pattern=QUANTITY)
+    """Default CPU limit."""
+    memory_limit: str = Field("512Mi", pattern=QUANTITY)
+    """Default memory limit."""
+
+
 class TenantNamespace(Model):
-    """Quota of one workload namespace."""
+    """One workload namespace: quotas, LimitRange defaults, Pod Security level, who may deploy."""
 
     gpu_quota: Optional[int] = Field(None, ge=0, le=10000)
-    """GPUs (requests.nvidia.com/gpu) the namespace may request; omitted: no GPU quota object."""
+    """GPUs (requests.nvidia.com/gpu) the namespace may request; omitted: no GPU quota entry (MIG slices are
+    quota'd from the capacity plan)."""
     cpu_quota: Optional[str] = Field(None, pattern=QUANTITY)
     """CPU requests quota (e.g. "64")."""
     memory_quota: Optional[str] = Field(None, pattern=QUANTITY)
     """Memory requests quota (e.g. 512Gi)."""
+    cpu_limit_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    """CPU limits quota; omitted: no limits.cpu entry."""
+    memory_limit_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    """Memory limits quota; omitted: no limits.memory entry."""
     storage_quota: Optional[str] = Field(None, pattern=QUANTITY)
     """PVC storage quota."""
     pvc_quota: Optional[int] = Field(None, ge=0, le=10000)
     """Number of PVCs."""
+    pod_quota: Optional[int] = Field(None, ge=1, le=100000)
+    """Number of pods."""
+    pod_security: Literal["restricted", "baseline", "privileged"] = "restricted"
+    """Pod Security Admission level enforced in the namespace (warn and audit are always restricted)."""
+    container_defaults: ContainerDefaults = Field(default_factory=ContainerDefaults)
+    """LimitRange defaults for containers without requests/limits."""
+    deployers: tuple[str, ...] = ()
+    """Groups bound to the namespace's deployer Role (e.g. an IdP group or gke-security-groups member)."""
+
+
+DEFAULT_NAMESPACES = ("ai-inference", "ai-rag", "ai-app", "observability")
 
 
 class TenancyConfig(Model):
     """`ai-platform:tenancy`."""
 
-    namespaces: dict[str, TenantNamespace] = Field(default_factory=dict)
-    """Workload namespaces by name."""
+    namespaces: dict[str, TenantNamespace] = Field(
+        default_factory=lambda: {n: TenantNamespace() for n in DEFAULT_NAMESPACES})
+    """Workload namespaces by name; every namespace a component deploys into (serving.namespace, rag.namespace,
+    rag.gateway.namespace, observability.namespace) must be one of them."""
+    viewers: tuple[str, ...] = ()
+    """Groups bound to the read-only viewer ClusterRole."""
+    internet_egress: bool = False
+    """Let workload pods reach the internet on 443. Off (the default): only model-download jobs may (model
+    weights come from the Hugging Face Hub once, into the model cache)."""
 
     @field_validator("namespaces")
     @classmethod

@@ -13,6 +13,7 @@ from . import catalog
 from .capacity import shape_of
 from .errors import Issue, key_path
 from .gpu_stack import layout_problems, ownership, pool_profiles
+from .namespaces import component_namespaces, platform_namespace_names
 from .models import GpuPool, StackConfig
 
 
@@ -22,7 +23,26 @@ def _choices(values) -> str:
 
 
 def check(cfg: StackConfig) -> list[Issue]:
-    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg)]
+    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_namespaces(cfg)]
+
+
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def _namespaces(cfg: StackConfig) -> Iterator[Issue]:
+    tenants = cfg.tenancy.namespaces
+    reserved = RESERVED_NAMESPACES | platform_namespace_names()
+    for name in tenants:
+        if name in reserved:
+            yield Issue(f"{key_path('tenancy', 'namespaces')}.{name}",
+                        f"'{name}' is reserved for Kubernetes or a platform operator; reserved: {_choices(sorted(reserved))}")
+    paths = {"serving": ("serving", "namespace"), "rag": ("rag", "namespace"),
+             "gateway": ("rag", "gateway", "namespace"), "observability": ("observability", "namespace")}
+    for role, ns in component_namespaces(cfg).items():
+        if ns not in tenants:
+            yield Issue(key_path(*paths[role]), (
+                f"'{ns}' is not a workload namespace; add it to tenancy.namespaces (with its quotas) or use one of: "
+                f"{_choices(tenants)}"))
 
 
 def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:

@@ -165,6 +165,10 @@ def test_operator_comes_after_the_cluster_and_its_configs(eks_all):
     for r in result.of_type(CONFIGMAP):
         if r.inputs["metadata"].get("namespace") == "gpu-operator":
             assert r.urn in deps, r.name
+    [namespace] = [r for r in result.of_type("kubernetes:core/v1:Namespace")
+                   if r.inputs["metadata"]["name"] == "gpu-operator"]
+    assert namespace.urn in deps
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
     assert release.provider.split("::")[-1].startswith("ai-cluster-k8s")
     assert "ai-platform:gpu:GpuStack" in release.parent
 
@@ -225,7 +229,8 @@ def test_existing_cluster_operator_owns_everything_unless_the_host_has_the_drive
 
 def test_operator_off_keeps_priority_classes_only():
     result = run_stack("local")
-    assert not result.of_type(RELEASE) and not result.of_type("kubernetes:core/v1:Namespace")
+    assert not result.of_type(RELEASE)
+    assert "gpu-operator" not in {r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:core/v1:Namespace")}
     assert len(result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")) == 3
 
 

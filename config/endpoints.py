@@ -1,0 +1,120 @@
+"""In-cluster endpoints of every service the platform runs: one source of names and ports.
+
+Pure functions of the typed config. The components create Services with exactly these names and
+ports (charts through `fullnameOverride`-style values), the gateway's environment and the stack
+outputs use the URLs, the KEDA/HPA queries and Grafana datasources use the monitoring URLs, and
+the Tenancy component's NetworkPolicies open exactly these *target* ports (a NetworkPolicy port
+is the pod's port, not the Service's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .models import StackConfig
+
+# Container ports of the serving engines (the OpenAI-compatible HTTP API; metrics on the same
+# port except Triton's separate metrics port).
+ENGINE_PORTS: dict[str, int] = {"vllm": 8000, "tgi": 8000, "triton": 8000, "ollama": 11434, "tei": 8000}
+TRITON_METRICS_PORT = 8002
+
+
+@dataclass(frozen=True)
+class Port:
+    """One port of a Service."""
+
+    name: str
+    port: int
+    """Service port."""
+    target_port: int
+    """Container port behind it (what NetworkPolicies open)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A Service in the cluster."""
+
+    key: str
+    """model/<name>, embedding, vector-store, full-text, cache, gateway, prometheus, grafana, alertmanager,
+    loki, tempo, otel-collector."""
+    service: str
+    namespace: str
+    ports: tuple[Port, ...]
+    """First is the primary (API) port."""
+    scheme: str = "http"
+    """URL scheme of the primary port: http, https, grpc, redis."""
+    path: str = ""
+    """Base path of the API on the primary port (e.g. /v1)."""
+
+    @property
+    def host(self) -> str:
+        return f"{self.service}.{self.namespace}.svc.cluster.local"
+
+    @property
+    def port(self) -> int:
+        return self.ports[0].port
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{self.path}"
+
+    def target_ports(self) -> tuple[int, ...]:
+        return tuple(sorted({p.target_port for p in self.ports}))
+
+
+def _model(name: str, engine: str, namespace: str) -> Endpoint:
+    port = ENGINE_PORTS[engine]
+    ports = [Port("http", port, port)]
+    if engine == "triton":
+        ports.append(Port("metrics", TRITON_METRICS_PORT, TRITON_METRICS_PORT))
+    return Endpoint(f"model/{name}", name, namespace, tuple(ports), "http", "/v1")
+
+
+def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
+    """Every endpoint the config deploys, by key."""
+    found: dict[str, Endpoint] = {}
+    serving_ns = cfg.serving.namespace
+    for model in cfg.serving.models:
+        found[f"model/{model.name}"] = _model(model.name, model.engine, serving_ns)
+    rag = cfg.rag
+    if rag.embedding is not None:
+        port = ENGINE_PORTS["tei"] if rag.embedding.engine == "tei" else ENGINE_PORTS["vllm"]
+        found["embedding"] = Endpoint("embedding", "embedding", serving_ns, (Port("http", port, port),), "http", "/v1")
+    ns = rag.namespace
+    store = rag.vector_store
+    if store is not None:
+        if store.engine == "milvus":
+            found["vector-store"] = Endpoint("vector-store", "milvus", ns,
+                                             (Port("grpc", 19530, 19530), Port("metrics", 9091, 9091)), "grpc")
+        elif store.engine == "qdrant":
+            found["vector-store"] = Endpoint("vector-store", "qdrant", ns,
+                                             (Port("http", 6333, 6333), Port("grpc", 6334, 6334)), "http")
+        else:
+            found["vector-store"] = Endpoint("vector-store", "weaviate", ns,
+                                             (Port("http", 80, 8080), Port("grpc", 50051, 50051)), "http")
+    if rag.full_text is not None:
+        found["full-text"] = Endpoint("full-text", "search-es-http", ns, (Port("https", 9200, 9200),), "https")
+    if rag.cache is not None:
+        found["cache"] = Endpoint("cache", "redis", ns, (Port("redis", 6379, 6379),), "redis")
+    if rag.gateway is not None:
+        found["gateway"] = Endpoint("gateway", "ai-gateway", rag.gateway.namespace, (Port("http", 80, 8080),), "http")
+    obs = cfg.observability
+    if obs.enabled:
+        ons = obs.namespace
+        found["prometheus"] = Endpoint("prometheus", "prometheus", ons, (Port("http", 9090, 9090),))
+        found["alertmanager"] = Endpoint("alertmanager", "alertmanager", ons, (Port("http", 9093, 9093),))
+        found["grafana"] = Endpoint("grafana", "grafana", ons, (Port("http", 80, 3000),))
+        if obs.logs == "loki":
+            found["loki"] = Endpoint("loki", "loki", ons, (Port("http", 3100, 3100),))
+        if obs.tracing != "none":
+            found["otel-collector"] = Endpoint("otel-collector", "otel-collector", ons,
+                                               (Port("otlp-grpc", 4317, 4317), Port("otlp-http", 4318, 4318)), "grpc")
+        if obs.tracing == "tempo":
+            found["tempo"] = Endpoint("tempo", "tempo", ons, (Port("http", 3200, 3200), Port("otlp-grpc", 4317, 4317),
+                                                              Port("otlp-http", 4318, 4318)))
+    return found
+
+
+def endpoint(cfg: StackConfig, key: str) -> Optional[Endpoint]:
+    return endpoints(cfg).get(key)

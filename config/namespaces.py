@@ -1,0 +1,135 @@
+"""Which namespaces the platform creates, who lives in each, and at which Pod Security level.
+
+Pure functions of the typed config, shared by the Tenancy component (which creates every
+namespace first, so every later component only references one), the other components (which
+deploy into them) and the config checks.
+
+Two kinds:
+
+- **workload** namespaces are `tenancy.namespaces` (ai-inference, ai-rag, ai-app, observability by
+  default): each gets a ResourceQuota, a LimitRange, default-deny NetworkPolicies with explicit
+  allows, a deployer Role, and the Pod Security level of its config (restricted by default).
+- **platform** namespaces hold third-party operators that the config switches on. Their Pod
+  Security level is fixed here, with the reason for every exception to `restricted`:
+
+  | namespace      | level      | why                                                                   |
+  |----------------|------------|-----------------------------------------------------------------------|
+  | gpu-operator   | privileged | driver/toolkit/device-plugin/MIG-manager daemonsets mount host paths  |
+  |                |            | and run privileged (they install into and configure the node)         |
+  | node-exporter  | privileged | node-exporter reads the host's /proc and /sys with hostNetwork/hostPID |
+  | keda           | restricted | KEDA's operator and metrics server run non-root, read-only            |
+  | cert-manager   | restricted | cert-manager's pods run non-root, no capabilities                     |
+  | ingress-nginx  | baseline   | the controller binds :80/:443 with NET_BIND_SERVICE and needs         |
+  |                |            | allowPrivilegeEscalation for that capability                          |
+  | elastic-system | restricted | the ECK operator runs non-root, read-only                             |
+
+Platform namespaces are in the policy pack's system-namespace allow-list; workload namespaces
+never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from .models import StackConfig
+
+PodSecurity = Literal["restricted", "baseline", "privileged"]
+
+GPU_OPERATOR = "gpu-operator"
+NODE_EXPORTER = "node-exporter"
+KEDA = "keda"
+CERT_MANAGER = "cert-manager"
+INGRESS_NGINX = "ingress-nginx"
+ELASTIC_SYSTEM = "elastic-system"
+
+_PLATFORM: dict[str, tuple[PodSecurity, str]] = {
+    GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host paths"),
+    NODE_EXPORTER: ("privileged", "node-exporter reads the host's /proc and /sys with hostNetwork and hostPID"),
+    KEDA: ("restricted", ""),
+    CERT_MANAGER: ("restricted", ""),
+    INGRESS_NGINX: ("baseline", "the controller binds :80/:443 with NET_BIND_SERVICE (allowPrivilegeEscalation)"),
+    ELASTIC_SYSTEM: ("restricted", ""),
+}
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """One namespace the platform creates."""
+
+    name: str
+    kind: Literal["workload", "platform"]
+    pod_security: PodSecurity
+    """Pod Security Admission level enforced (warn/audit are always restricted)."""
+    reason: str
+    """Why the level is not restricted (empty when it is)."""
+    roles: tuple[str, ...]
+    """What runs there: serving, rag, gateway, observability, gpu-operator, keda, ..."""
+
+
+def component_namespaces(cfg: StackConfig) -> dict[str, str]:
+    """role -> namespace for the platform's own workloads that the config deploys."""
+    roles: dict[str, str] = {}
+    if cfg.serving.models or cfg.rag.embedding is not None:
+        roles["serving"] = cfg.serving.namespace
+    rag = cfg.rag
+    if rag.vector_store or rag.full_text or rag.cache:
+        roles["rag"] = rag.namespace
+    if rag.gateway is not None:
+        roles["gateway"] = rag.gateway.namespace
+    if cfg.observability.enabled:
+        roles["observability"] = cfg.observability.namespace
+    return roles
+
+
+def uses_keda(cfg: StackConfig) -> bool:
+    return any(m.autoscaling.engine == "keda" and (m.replicas.max > m.replicas.min or m.autoscaling.scale_to_zero)
+               for m in cfg.serving.models)
+
+
+def platform_roles(cfg: StackConfig) -> dict[str, str]:
+    """platform namespace -> role, for the operators the config switches on."""
+    found: dict[str, str] = {}
+    if cfg.gpu_stack.operator:
+        found[GPU_OPERATOR] = "gpu-operator"
+    if cfg.observability.enabled:
+        found[NODE_EXPORTER] = "node-exporter"
+    if uses_keda(cfg):
+        found[KEDA] = "keda"
+    gateway = cfg.rag.gateway
+    if gateway is not None:
+        found[INGRESS_NGINX] = "ingress-controller"
+        if gateway.tls_secret is None:
+            found[CERT_MANAGER] = "cert-manager"
+    if cfg.rag.full_text is not None:
+        found[ELASTIC_SYSTEM] = "eck-operator"
+    return found
+
+
+def namespaces(cfg: StackConfig) -> list[NamespaceSpec]:
+    """Every namespace the platform creates: workload namespaces first, then platform ones."""
+    roles_by_ns: dict[str, list[str]] = {}
+    for role, ns in component_namespaces(cfg).items():
+        roles_by_ns.setdefault(ns, []).append(role)
+    specs = []
+    for name, tenant in cfg.tenancy.namespaces.items():
+        level = tenant.pod_security
+        reason = "" if level == "restricted" else f"tenancy.namespaces.{name}.podSecurity is {level}"
+        specs.append(NamespaceSpec(name, "workload", level, reason, tuple(roles_by_ns.get(name, ()))))
+    for name, role in platform_roles(cfg).items():
+        level, reason = _PLATFORM[name]
+        specs.append(NamespaceSpec(name, "platform", level, reason, (role,)))
+    return specs
+
+
+def platform_namespace_names() -> frozenset[str]:
+    """Every namespace name the platform may reserve for operators (not usable as a tenant name)."""
+    return frozenset(_PLATFORM)
+
+
+def namespace_of(cfg: StackConfig, role: str) -> Optional[str]:
+    """The namespace of a role (serving, rag, gateway, observability, or a platform role)."""
+    found = component_namespaces(cfg).get(role)
+    if found is not None:
+        return found
+    return next((ns for ns, r in platform_roles(cfg).items() if r == role), None)
