@@ -16,7 +16,8 @@ Two kinds:
   |----------------|------------|-----------------------------------------------------------------------|
   | gpu-operator   | privileged | driver/toolkit/device-plugin/MIG-manager daemonsets mount host paths  |
   |                |            | and run privileged (they install into and configure the node)         |
-  | node-exporter  | privileged | node-exporter reads the host's /proc and /sys with hostNetwork/hostPID |
+  | observability- | privileged | node agents: node-exporter reads the host's /proc and /sys with       |
+  | node           |            | hostNetwork/hostPID; a log collector reads /var/log/pods (hostPath)   |
   | keda           | restricted | KEDA's operator and metrics server run non-root, read-only            |
   | cert-manager   | restricted | cert-manager's pods run non-root, no capabilities                     |
   | ingress-nginx  | baseline   | the controller binds :80/:443 with NET_BIND_SERVICE and needs         |
@@ -37,7 +38,7 @@ from .models import StackConfig
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 
 GPU_OPERATOR = "gpu-operator"
-NODE_EXPORTER = "node-exporter"
+NODE_AGENTS = "observability-node"
 KEDA = "keda"
 CERT_MANAGER = "cert-manager"
 INGRESS_NGINX = "ingress-nginx"
@@ -45,7 +46,8 @@ ELASTIC_SYSTEM = "elastic-system"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host paths"),
-    NODE_EXPORTER: ("privileged", "node-exporter reads the host's /proc and /sys with hostNetwork and hostPID"),
+    NODE_AGENTS: ("privileged", "node agents: node-exporter (host /proc, /sys, hostNetwork, hostPID) and the node "
+                               "log collector (hostPath /var/log/pods)"),
     KEDA: ("restricted", ""),
     CERT_MANAGER: ("restricted", ""),
     INGRESS_NGINX: ("baseline", "the controller binds :80/:443 with NET_BIND_SERVICE (allowPrivilegeEscalation)"),
@@ -93,7 +95,7 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
     if cfg.gpu_stack.operator:
         found[GPU_OPERATOR] = "gpu-operator"
     if cfg.observability.enabled:
-        found[NODE_EXPORTER] = "node-exporter"
+        found[NODE_AGENTS] = "node-agents"
     if uses_keda(cfg):
         found[KEDA] = "keda"
     gateway = cfg.rag.gateway
