@@ -57,7 +57,7 @@ class Platform(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
 
         # Every namespace first: nothing deploys into a namespace that does not exist yet.
-        self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, after=[self.cluster]), k8s_opts)
+        self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, args.plan, after=[self.cluster]), k8s_opts)
         monitoring_crds: list[pulumi.Resource] = []
 
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.

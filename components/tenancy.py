@@ -1,23 +1,82 @@
-"""Tenancy: every namespace of the platform, with Pod Security labels.
+"""Tenancy: every namespace of the platform, and the fences around the workload namespaces.
 
-Created right after the cluster, before anything deploys into a namespace. (Quotas,
-LimitRanges, NetworkPolicies and RBAC per workload namespace: see issue 5.)
+Created right after the cluster, before anything deploys into a namespace. Per workload
+namespace (`tenancy.namespaces`):
+
+- Pod Security Admission labels: the namespace's level enforced (restricted by default), warn and
+  audit always at restricted, so a relaxed namespace still reports every gap;
+- a ResourceQuota (CPU/memory requests and limits, storage, PVCs, pods, and GPUs as
+  `requests.<extended resource>` sized from the capacity plan: see `config.quotas`), and a
+  LimitRange giving containers without requests/limits the configured defaults;
+- NetworkPolicies: deny all ingress and egress, then one policy per allowed flow of
+  `config.network` (egress side in the source namespace, ingress side in the destination), so
+  `kubectl get networkpolicy` reads as the list of what may talk to what;
+- a deployer Role (workloads, services, config, jobs, autoscalers, monitors; Secrets with explicit
+  verbs, never a wildcard; not NetworkPolicies, ResourceQuotas or RBAC, which the platform owns)
+  bound to the namespace's `deployers` groups.
+
+Platform namespaces (operators) get their Pod Security level from `config.namespaces`; the only
+one whose traffic is fenced is the ingress controller's, whose egress is limited to the gateway,
+DNS and the API server. A read-only `ai-platform-viewer` ClusterRole (no Secrets) is bound to
+`tenancy.viewers`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config.capacity import CapacityPlan
 from config.models import StackConfig
 from config.namespaces import NamespaceSpec, namespaces
+from config.network import ANY_NAMESPACE, Flow, Peer, egress_restricted_namespaces, flows
+from config.quotas import quota_hard
 
 from .labels import standard_labels
 
 NAMESPACE_KIND_LABEL = "ai-platform/namespace-kind"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+RBAC_GROUP = "rbac.authorization.k8s.io"
+VIEWER_ROLE = "ai-platform-viewer"
+DEPLOYER_ROLE = "ai-platform-deployer"
+
+_WRITE = ["get", "list", "watch", "create", "update", "patch", "delete"]
+_READ = ["get", "list", "watch"]
+
+# What a namespace's deployers may manage. Explicit resources and verbs only (no "*"):
+# NetworkPolicies, quotas, LimitRanges and RBAC stay with the platform.
+DEPLOYER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], list[str]], ...] = (
+    (("apps",), ("deployments", "statefulsets"), _WRITE),
+    (("apps",), ("replicasets",), _READ),
+    (("",), ("services", "configmaps", "persistentvolumeclaims", "serviceaccounts"), _WRITE),
+    (("",), ("secrets",), _WRITE),
+    (("",), ("pods",), ["get", "list", "watch", "delete"]),
+    (("",), ("pods/log", "events", "endpoints", "resourcequotas", "limitranges"), _READ),
+    (("batch",), ("jobs", "cronjobs"), _WRITE),
+    (("autoscaling",), ("horizontalpodautoscalers",), _WRITE),
+    (("policy",), ("poddisruptionbudgets",), _WRITE),
+    (("networking.k8s.io",), ("ingresses",), _WRITE),
+    (("networking.k8s.io",), ("networkpolicies",), _READ),
+    (("keda.sh",), ("scaledobjects", "triggerauthentications"), _WRITE),
+    (("monitoring.coreos.com",), ("servicemonitors", "podmonitors", "prometheusrules"), _WRITE),
+)
+
+# Read-only across the cluster; Secrets deliberately absent.
+VIEWER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], list[str]], ...] = (
+    (("",), ("pods", "pods/log", "services", "endpoints", "configmaps", "persistentvolumeclaims", "events",
+             "namespaces", "nodes", "resourcequotas", "limitranges", "serviceaccounts"), _READ),
+    (("apps",), ("deployments", "statefulsets", "daemonsets", "replicasets"), _READ),
+    (("batch",), ("jobs", "cronjobs"), _READ),
+    (("autoscaling",), ("horizontalpodautoscalers",), _READ),
+    (("policy",), ("poddisruptionbudgets",), _READ),
+    (("networking.k8s.io",), ("ingresses", "networkpolicies"), _READ),
+    (("scheduling.k8s.io",), ("priorityclasses",), _READ),
+    (("keda.sh",), ("scaledobjects", "triggerauthentications"), _READ),
+    (("monitoring.coreos.com",), ("servicemonitors", "podmonitors", "prometheusrules"), _READ),
+)
 
 
 def pod_security_labels(spec: NamespaceSpec) -> dict[str, str]:
@@ -30,25 +89,130 @@ def pod_security_labels(spec: NamespaceSpec) -> dict[str, str]:
     }
 
 
+# ------------------------------------------------------------------------ NetworkPolicy rendering
+
+
+def _selector(labels: dict, labels_in: dict) -> dict:
+    out: dict[str, Any] = {}
+    if labels:
+        out["matchLabels"] = dict(labels)
+    if labels_in:
+        out["matchExpressions"] = [{"key": k, "operator": "In", "values": list(v)} for k, v in labels_in.items()]
+    return out
+
+
+def _peer(peer: Peer) -> dict:
+    """A NetworkPolicyPeer (from / to entry)."""
+    if peer.is_ip:
+        raise ValueError("IP peers render through _ip_peers")
+    entry: dict[str, Any] = {}
+    if peer.namespace == ANY_NAMESPACE:
+        entry["namespaceSelector"] = {}
+    else:
+        entry["namespaceSelector"] = {"matchLabels": {NAMESPACE_NAME_LABEL: peer.namespace}}
+    if peer.pods or peer.pods_in:
+        entry["podSelector"] = _selector(dict(peer.pods), dict(peer.pods_in))
+    return entry
+
+
+def _ip_peers(peer: Peer) -> list[dict]:
+    return [{"ipBlock": {"cidr": cidr, **({"except": list(peer.except_cidrs)} if peer.except_cidrs else {})}}
+            for cidr in peer.cidrs]
+
+
+def _ports(flow: Flow) -> Optional[list[dict]]:
+    return [{"port": p.port, "protocol": p.protocol} for p in flow.ports] or None
+
+
+def egress_rule(flow: Flow) -> dict:
+    peers = _ip_peers(flow.dest) if flow.dest.is_ip else [_peer(flow.dest)]
+    rule: dict[str, Any] = {"to": peers}
+    if (ports := _ports(flow)) is not None:
+        rule["ports"] = ports
+    return rule
+
+
+def ingress_rule(flow: Flow) -> dict:
+    rule: dict[str, Any] = {"from": [_peer(flow.source)]}
+    if (ports := _ports(flow)) is not None:
+        rule["ports"] = ports
+    return rule
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """One NetworkPolicy to create (plain dicts: the same data the tests evaluate)."""
+
+    namespace: str
+    name: str
+    pod_selector: dict
+    policy_types: tuple[str, ...]
+    ingress: tuple[dict, ...] = ()
+    egress: tuple[dict, ...] = ()
+    why: str = ""
+
+
+def network_policies(cfg: StackConfig) -> list[PolicySpec]:
+    """Every NetworkPolicy of the stack: default deny per workload namespace, then one per flow side."""
+    workload = list(cfg.tenancy.namespaces)
+    egress_fenced = set(egress_restricted_namespaces(cfg))
+    specs = [PolicySpec(ns, "default-deny", {}, ("Ingress", "Egress"), why="deny everything not allowed below")
+             for ns in workload]
+    for flow in flows(cfg):
+        source, dest = flow.source, flow.dest
+        if source.namespace in egress_fenced:
+            target = "" if dest.is_ip else "-to-" + ("all" if dest.namespace == ANY_NAMESPACE else dest.namespace)
+            specs.append(PolicySpec(source.namespace, f"allow-{flow.name}{target}",
+                                    _selector(dict(source.pods), dict(source.pods_in)), ("Egress",),
+                                    egress=(egress_rule(flow),), why=flow.why))
+        if dest.is_ip:
+            continue
+        dest_namespaces = workload if dest.namespace == ANY_NAMESPACE else [dest.namespace]
+        for ns in dest_namespaces:
+            if ns not in workload or (dest.namespace == ANY_NAMESPACE and ns == source.namespace):
+                continue
+            specs.append(PolicySpec(ns, f"allow-{flow.name}-from-{source.namespace}",
+                                    _selector(dict(dest.pods), dict(dest.pods_in)), ("Ingress",),
+                                    ingress=(ingress_rule(flow),), why=flow.why))
+    return specs
+
+
+# ------------------------------------------------------------------------------------- component
+
+
+def _rules(rules) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+    return [k8s.rbac.v1.PolicyRuleArgs(api_groups=list(groups), resources=list(resources), verbs=list(verbs))
+            for groups, resources, verbs in rules]
+
+
+def _groups(names: Sequence[str]) -> list[k8s.rbac.v1.SubjectArgs]:
+    return [k8s.rbac.v1.SubjectArgs(kind="Group", name=g, api_group=RBAC_GROUP) for g in names]
+
+
 @dataclass(frozen=True)
 class TenancyArgs:
     config: StackConfig
     """Typed stack configuration."""
+    plan: CapacityPlan
+    """Capacity plan: sizes the GPU quotas of the namespaces that run model servers."""
     after: Sequence[pulumi.Resource] = ()
     """What must exist first (the cluster component)."""
 
 
 class Tenancy(pulumi.ComponentResource):
-    """Namespaces (workload and platform) of the platform."""
+    """Namespaces with Pod Security levels, quotas, LimitRanges, NetworkPolicies and RBAC."""
 
     def __init__(self, name: str, args: TenancyArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ai-platform:tenancy:Tenancy", name, None, opts)
         cfg = args.config
+        user = cfg.labels
         after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        child = pulumi.ResourceOptions(parent=self)
         self.specs = {s.name: s for s in namespaces(cfg)}
+
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         for spec in self.specs.values():
-            labels = {**standard_labels(spec.name, "namespace", cfg.labels), NAMESPACE_KIND_LABEL: spec.kind,
+            labels = {**standard_labels(spec.name, "namespace", user), NAMESPACE_KIND_LABEL: spec.kind,
                       **pod_security_labels(spec)}
             annotations = {"ai-platform/pod-security-reason": spec.reason} if spec.reason else None
             self.namespaces[spec.name] = k8s.core.v1.Namespace(
@@ -56,4 +220,70 @@ class Tenancy(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, labels=labels, annotations=annotations),
                 opts=after,
             )
-        self.register_outputs({"namespaces": {n: ns.metadata.name for n, ns in self.namespaces.items()}})
+
+        def meta(object_name: str, ns: str, component: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=self.namespaces[ns].metadata.name,
+                                              labels=standard_labels(object_name, component, user))
+
+        self.quotas: dict[str, k8s.core.v1.ResourceQuota] = {}
+        self.limit_ranges: dict[str, k8s.core.v1.LimitRange] = {}
+        self.deployer_roles: dict[str, k8s.rbac.v1.Role] = {}
+        for ns, tenant in cfg.tenancy.namespaces.items():
+            self.quotas[ns] = k8s.core.v1.ResourceQuota(
+                f"{name}-quota-{ns}", metadata=meta("ai-platform-quota", ns, "quota"),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=quota_hard(cfg, args.plan, ns)), opts=child)
+            defaults = tenant.container_defaults
+            self.limit_ranges[ns] = k8s.core.v1.LimitRange(
+                f"{name}-limits-{ns}", metadata=meta("ai-platform-defaults", ns, "quota"),
+                spec=k8s.core.v1.LimitRangeSpecArgs(limits=[k8s.core.v1.LimitRangeItemArgs(
+                    type="Container",
+                    default_request={"cpu": defaults.cpu_request, "memory": defaults.memory_request},
+                    default={"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
+                )]), opts=child)
+            self.deployer_roles[ns] = k8s.rbac.v1.Role(
+                f"{name}-deployer-{ns}", metadata=meta(DEPLOYER_ROLE, ns, "rbac"), rules=_rules(DEPLOYER_RULES),
+                opts=child)
+            if tenant.deployers:
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-deployer-binding-{ns}", metadata=meta(DEPLOYER_ROLE, ns, "rbac"),
+                    role_ref=k8s.rbac.v1.RoleRefArgs(api_group=RBAC_GROUP, kind="Role", name=DEPLOYER_ROLE),
+                    subjects=_groups(tenant.deployers), opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[self.deployer_roles[ns]]))
+
+        self.network_policies: list[k8s.networking.v1.NetworkPolicy] = []
+        for policy in network_policies(cfg):
+            self.network_policies.append(k8s.networking.v1.NetworkPolicy(
+                f"{name}-netpol-{policy.namespace}-{policy.name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=policy.name, namespace=self.namespaces[policy.namespace].metadata.name,
+                    labels=standard_labels(policy.name, "network-policy", user),
+                    annotations={"ai-platform/why": policy.why} if policy.why else None),
+                spec={"podSelector": policy.pod_selector, "policyTypes": list(policy.policy_types),
+                      **({"ingress": list(policy.ingress)} if policy.ingress else {}),
+                      **({"egress": list(policy.egress)} if policy.egress else {})},
+                opts=child))
+
+        self.viewer_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-viewer", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=VIEWER_ROLE, labels=standard_labels(VIEWER_ROLE, "rbac", user)),
+            rules=_rules(VIEWER_RULES), opts=after)
+        if cfg.tenancy.viewers:
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-viewer-binding", metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=VIEWER_ROLE, labels=standard_labels(VIEWER_ROLE, "rbac", user)),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group=RBAC_GROUP, kind="ClusterRole", name=VIEWER_ROLE),
+                subjects=_groups(cfg.tenancy.viewers), opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.viewer_role]))
+
+        # Everything a workload needs before it starts: its namespace, quota (pods are admitted
+        # against it) and LimitRange (defaults are applied at admission).
+        self.ready: list[pulumi.Resource] = [*self.namespaces.values(), *self.quotas.values(),
+                                             *self.limit_ranges.values()]
+        self.register_outputs({
+            "namespaces": {n: ns.metadata.name for n, ns in self.namespaces.items()},
+            "quotas": {n: q.metadata.name for n, q in self.quotas.items()},
+            "limit_ranges": {n: r.metadata.name for n, r in self.limit_ranges.items()},
+            "deployer_roles": {n: r.metadata.name for n, r in self.deployer_roles.items()},
+            "network_policies": [p.metadata.name for p in self.network_policies],
+            "viewer_role": self.viewer_role.metadata.name,
+        })

@@ -185,6 +185,7 @@ class ModelPlan:
     monthly_usd_max: float
     critical: bool = False
     fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
+    fallback_resource: Optional[str] = None  # extended resource the fallback replicas request there
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,9 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             model.replicas.min, model.replicas.max,
             _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node),
             cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
-            critical=model.critical, fallback_pool=model.fallback_pool))
+            critical=model.critical, fallback_pool=model.fallback_pool,
+            fallback_resource=(resource_name(cfg, fb_pool, unit_of(fb_pool, model.mig_profile).profile)
+                               if (fb_pool := cfg.pool(model.fallback_pool or "")) else None)))
         if model.fallback_pool:
             fallback = cfg.pool(model.fallback_pool)
             assert fallback is not None

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 import pulumi
 from pydantic import BaseModel, ValidationError
 
-from . import catalog, semantics
+from . import catalog, quotas, semantics
 from .capacity import CapacityPlan, plan, served_models, shape_of
 from .errors import PROJECT, ConfigError, Issue, key_path
 from .models import CONFIG_KEYS, SECRET_KEYS, StackConfig
@@ -55,6 +55,7 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
     if issues:  # the plan assumes a structurally sound config
         raise ConfigError(stack_file, issues)
     capacity, fit_issues = plan(cfg)
+    fit_issues += quotas.check(cfg, capacity)
     if fit_issues:
         raise ConfigError(stack_file, fit_issues)
     return cfg, capacity

@@ -107,6 +107,11 @@ class ExistingConfig(Model):
     """kubeconfig context to deploy into (kind-ai, minikube, k3d-ai, ...)."""
     kubeconfig: Optional[str] = None
     """Path of the kubeconfig file; default: $KUBECONFIG or ~/.kube/config."""
+    api_server_cidr: Optional[Cidr] = None
+    """Where pods reach the API server after the `kubernetes` Service (e.g. kind's docker network 172.18.0.0/16);
+    NetworkPolicies allow egress to it on 443/6443. Omitted: any address on those ports."""
+    node_cidr: Optional[Cidr] = None
+    """Where the nodes live (Prometheus scrapes kubelets there). Omitted: any address."""
 
 
 class ClusterConfig(Model):

@@ -46,7 +46,18 @@ def k8s_object(r: mockrun.Recorded) -> Optional[dict]:
     meta.setdefault("name", out_meta.get("name", r.name))
     if "namespace" in out_meta:
         meta.setdefault("namespace", out_meta["namespace"])
-    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **body}
+    return _integers({"apiVersion": api_version, "kind": kind, "metadata": meta, **body})
+
+
+def _integers(value: Any) -> Any:
+    """The engine sends every number as a float; Kubernetes objects hold integers (ports, replicas)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return value
 
 
 def render(resources: list[mockrun.Recorded], directory: Path) -> list[Path]:

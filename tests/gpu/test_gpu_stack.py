@@ -196,7 +196,8 @@ def test_gke_keeps_its_own_device_plugin_and_mig():
     assert not [r for r in result.of_type(CONFIGMAP) if r.inputs["metadata"].get("namespace") == "gpu-operator"]
     for p in result.of_type(GKE_POOL):
         assert not [k for k in p.inputs["nodeConfig"].get("labels", {}) if k.startswith("nvidia.com/")]
-    [quota] = result.of_type("kubernetes:core/v1:ResourceQuota")
+    [quota] = [q for q in result.of_type("kubernetes:core/v1:ResourceQuota")
+               if q.inputs["metadata"]["namespace"] == "gpu-operator"]
     scope = quota.inputs["spec"]["scopeSelector"]["matchExpressions"][0]
     assert quota.inputs["metadata"]["namespace"] == "gpu-operator"
     assert scope == {"scopeName": "PriorityClass", "operator": "In",

@@ -1,0 +1,185 @@
+"""Tenancy component: namespaces and their Pod Security levels, quotas, LimitRanges, RBAC, ordering."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.tenancy import DEPLOYER_RULES, VIEWER_RULES
+from config import ConfigError, validate
+from tests.conftest import run_config, run_stack, stack_values
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+QUOTA = "kubernetes:core/v1:ResourceQuota"
+LIMITS = "kubernetes:core/v1:LimitRange"
+ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
+BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+CLUSTER_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+
+
+def namespaces(result) -> dict[str, dict]:
+    return {r.inputs["metadata"]["name"]: r.inputs["metadata"] for r in result.of_type(NAMESPACE)}
+
+
+def in_namespace(result, type_: str) -> dict[str, dict]:
+    return {r.inputs["metadata"]["namespace"]: r.inputs for r in result.of_type(type_)
+            if r.parent and "Tenancy" in r.parent}
+
+
+def test_workload_namespaces_enforce_their_level_and_warn_at_restricted(stack_name):
+    result = run_stack(stack_name)
+    found = namespaces(result)
+    for name, meta in found.items():
+        labels = meta["labels"]
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+        assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+        kind = labels["ai-platform/namespace-kind"]
+        if kind == "workload":
+            assert labels["pod-security.kubernetes.io/enforce"] == "restricted", name
+        elif labels["pod-security.kubernetes.io/enforce"] != "restricted":
+            assert meta["annotations"]["ai-platform/pod-security-reason"], f"{name}: exception without a reason"
+
+
+@pytest.mark.parametrize("stack, platform", [
+    ("dev", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager"}),
+    ("prod", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager", "elastic-system"}),
+    ("local", {"observability-node"}),
+])
+def test_platform_namespaces_follow_the_features(stack, platform):
+    found = namespaces(run_stack(stack))
+    workload = {n for n, m in found.items() if m["labels"]["ai-platform/namespace-kind"] == "workload"}
+    assert workload == set(stack_values(stack)["tenancy"]["namespaces"])
+    assert set(found) - workload == platform
+    assert found.get("gpu-operator", {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}})[
+        "labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_prod_quotas_hold_gpus_and_mig_slices_the_models_need():
+    quotas = in_namespace(run_stack("prod"), QUOTA)
+    assert set(quotas) == {"ai-inference", "ai-rag", "ai-app", "observability"}
+    # qwen72b: TP2 x 8 max; qwen7b's on-demand floor: 1 x 2 min on h100-od; configured 40 wins.
+    # qwen7b: 16 x 3g.40gb at max; embedding: 2 x 2g.20gb.
+    assert quotas["ai-inference"]["spec"]["hard"] == {
+        "requests.memory": "1024Gi", "requests.nvidia.com/gpu": "40",
+        "requests.nvidia.com/mig-3g.40gb": "16", "requests.nvidia.com/mig-2g.20gb": "2"}
+    assert quotas["ai-rag"]["spec"]["hard"] == {"requests.memory": "256Gi"}
+    for hard in (q["spec"]["hard"] for q in quotas.values()):
+        assert not any(k.startswith("limits.nvidia.com") or k == "nvidia.com/gpu" for k in hard)
+
+
+def test_omitted_gpu_quota_is_sized_from_the_plan():
+    values = stack_values("prod")
+    del values["tenancy"]["namespaces"]["ai-inference"]["gpuQuota"]
+    quotas = in_namespace(run_config(values), QUOTA)
+    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "18"  # 2 x 8 + 1 x 2
+
+
+def test_gpu_quota_below_the_need_is_a_config_error_with_the_numbers():
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"]["ai-inference"]["gpuQuota"] = 10
+    with pytest.raises(ConfigError) as err:
+        validate(values, "Pulumi.prod.yaml")
+    message = str(err.value)
+    assert "Pulumi.prod.yaml" in message
+    assert "ai-platform:tenancy.namespaces.ai-inference.gpuQuota: 10 is below the 18 nvidia.com/gpu" in message
+    assert "qwen72b (2 x 8 max replicas)" in message and "qwen7b fallback (1 x 2 min replicas on h100-od)" in message
+
+
+def test_local_blocks_gpus_with_a_zero_quota_and_keeps_a_quota_everywhere():
+    quotas = in_namespace(run_stack("local"), QUOTA)
+    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "0"
+    values = stack_values("local")
+    values["tenancy"]["namespaces"]["ai-app"] = {}
+    assert in_namespace(run_config(values), QUOTA)["ai-app"]["spec"]["hard"] == {"pods": "500"}
+
+
+def test_quota_keys_from_config():
+    values = stack_values("dev")
+    values["tenancy"]["namespaces"]["ai-rag"] = {"cpuQuota": "16", "memoryQuota": "64Gi", "cpuLimitQuota": "32",
+                                                 "memoryLimitQuota": "96Gi", "storageQuota": "500Gi",
+                                                 "pvcQuota": 20, "podQuota": 50}
+    hard = in_namespace(run_config(values), QUOTA)["ai-rag"]["spec"]["hard"]
+    assert hard == {"requests.cpu": "16", "requests.memory": "64Gi", "limits.cpu": "32", "limits.memory": "96Gi",
+                    "requests.storage": "500Gi", "persistentvolumeclaims": "20", "pods": "50"}
+
+
+def test_limit_ranges_default_every_container():
+    values = stack_values("dev")
+    values["tenancy"]["namespaces"]["ai-app"]["containerDefaults"] = {"cpuRequest": "250m", "memoryLimit": "1Gi"}
+    limits = in_namespace(run_config(values), LIMITS)
+    assert set(limits) == set(values["tenancy"]["namespaces"])
+    [item] = limits["ai-app"]["spec"]["limits"]
+    assert item == {"type": "Container", "defaultRequest": {"cpu": "250m", "memory": "128Mi"},
+                    "default": {"cpu": "1", "memory": "1Gi"}}
+
+
+def test_rbac_has_no_wildcards_and_viewers_never_read_secrets():
+    for groups, resources, verbs in DEPLOYER_RULES + VIEWER_RULES:
+        assert "*" not in verbs and "*" not in resources and "*" not in groups
+    assert not any("secrets" in resources for _, resources, _ in VIEWER_RULES)
+    secrets = [verbs for _, resources, verbs in DEPLOYER_RULES if "secrets" in resources]
+    assert secrets == [["get", "list", "watch", "create", "update", "patch", "delete"]]
+    platform_owned = {"roles", "rolebindings", "resourcequotas", "limitranges", "networkpolicies", "namespaces"}
+    writes = {"create", "update", "patch", "delete"}
+    for _, resources, verbs in DEPLOYER_RULES:
+        assert not (platform_owned & set(resources) and writes & set(verbs)), resources
+
+
+def test_roles_are_recorded_and_bound_only_to_configured_groups():
+    result = run_stack("prod")
+    roles = in_namespace(result, ROLE)
+    assert set(roles) == set(stack_values("prod")["tenancy"]["namespaces"])
+    for role in roles.values():
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+    assert not result.of_type(BINDING) and not result.of_type(CLUSTER_BINDING)
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"]["ai-app"]["deployers"] = ["team-app"]
+    values["tenancy"]["viewers"] = ["oncall", "auditors"]
+    result = run_config(values)
+    [binding] = result.of_type(BINDING)
+    assert binding.inputs["metadata"]["namespace"] == "ai-app"
+    assert binding.inputs["subjects"] == [{"kind": "Group", "name": "team-app", "apiGroup": "rbac.authorization.k8s.io"}]
+    assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                         "name": "ai-platform-deployer"}
+    [viewer] = result.of_type(CLUSTER_BINDING)
+    assert [s["name"] for s in viewer.inputs["subjects"]] == ["oncall", "auditors"]
+    [role] = [r for r in result.of_type(CLUSTER_ROLE) if r.inputs["metadata"]["name"] == "ai-platform-viewer"]
+    assert not any("secrets" in rule["resources"] for rule in role.inputs["rules"])
+
+
+def test_everything_namespaced_depends_on_its_namespace(stack_name):
+    result = run_stack(stack_name)
+    ns_urns = {r.inputs["metadata"]["name"]: r.urn for r in result.of_type(NAMESPACE)}
+    checked = 0
+    for r in result.resources:
+        if not (r.custom and r.type.startswith("kubernetes:")) or r.type.startswith("kubernetes:helm.sh"):
+            continue
+        ns = (r.inputs.get("metadata") or {}).get("namespace")
+        if ns in ns_urns:
+            assert ns_urns[ns] in r.dependencies, f"{r.type} {r.name} does not depend on namespace {ns}"
+            checked += 1
+    for release in result.of_type("kubernetes:helm.sh/v3:Release"):
+        if release.inputs.get("namespace") in ns_urns:
+            assert ns_urns[release.inputs["namespace"]] in release.dependencies, release.name
+    assert checked
+
+
+@pytest.mark.parametrize("change, path, text", [
+    (lambda v: v["tenancy"]["namespaces"].pop("ai-rag"), "ai-platform:rag.namespace",
+     "'ai-rag' is not a workload namespace; add it to tenancy.namespaces"),
+    (lambda v: v["serving"].__setitem__("namespace", "models"), "ai-platform:serving.namespace",
+     "'models' is not a workload namespace"),
+    (lambda v: v["tenancy"]["namespaces"].__setitem__("kube-system", {}), "ai-platform:tenancy.namespaces.kube-system",
+     "'kube-system' is reserved"),
+    (lambda v: v["tenancy"]["namespaces"].__setitem__("gpu-operator", {}),
+     "ai-platform:tenancy.namespaces.gpu-operator", "reserved for Kubernetes or a platform operator"),
+    (lambda v: v["tenancy"]["namespaces"]["ai-app"].__setitem__("podSecurity", "lenient"),
+     "ai-platform:tenancy.namespaces.ai-app.podSecurity", "restricted"),
+])
+def test_bad_namespaces_are_config_errors(change, path, text):
+    values = stack_values("prod")
+    change(values)
+    with pytest.raises(ConfigError) as err:
+        validate(values, "Pulumi.prod.yaml")
+    assert any(i.path == path and text in i.message for i in err.value.issues), err.value
