@@ -132,16 +132,18 @@ def test_roles_are_recorded_and_bound_only_to_configured_groups():
     for role in roles.values():
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"]
-    assert not result.of_type(BINDING) and not result.of_type(CLUSTER_BINDING)
+    bindings = {r.inputs["metadata"]["namespace"]: r.inputs for r in result.of_type(BINDING)}
+    assert set(bindings) == {"ai-inference", "ai-app"}, "only namespaces with deployers get a binding"
+    assert bindings["ai-app"]["subjects"] == [{"kind": "Group", "name": "ai-app-deployers",
+                                                "apiGroup": "rbac.authorization.k8s.io"}]
+    assert bindings["ai-app"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                             "name": "ai-platform-deployer"}
     values = stack_values("prod")
-    values["tenancy"]["namespaces"]["ai-app"]["deployers"] = ["team-app"]
+    for tenant in values["tenancy"]["namespaces"].values():
+        tenant.pop("deployers", None)
     values["tenancy"]["viewers"] = ["oncall", "auditors"]
     result = run_config(values)
-    [binding] = result.of_type(BINDING)
-    assert binding.inputs["metadata"]["namespace"] == "ai-app"
-    assert binding.inputs["subjects"] == [{"kind": "Group", "name": "team-app", "apiGroup": "rbac.authorization.k8s.io"}]
-    assert binding.inputs["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                         "name": "ai-platform-deployer"}
+    assert not result.of_type(BINDING)
     [viewer] = result.of_type(CLUSTER_BINDING)
     assert [s["name"] for s in viewer.inputs["subjects"]] == ["oncall", "auditors"]
     [role] = [r for r in result.of_type(CLUSTER_ROLE) if r.inputs["metadata"]["name"] == "ai-platform-viewer"]
