@@ -1,0 +1,452 @@
+"""GitHub workflows: zizmor passes, and the gating is structurally intact.
+
+zizmor (pinned in requirements-dev.txt; its wheel ships the binary, so it runs offline) validates
+each workflow and the composite action against GitHub's schema (`--strict-collection`) and audits
+them. The structural checks below are plain functions returning problems, so the tests can also
+show that they catch a broken gate (a workflow with the fork guard, the policy pack or the prod
+approval removed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+GITHUB = ROOT / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
+ZIZMOR_CONFIG = GITHUB / "zizmor.yml"
+SHA = re.compile(r"^[0-9a-f]{40}$")
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+# Every third-party action the workflows use: the commit pinned, the tag it is, and the inputs we
+# pass, each checked in that tag's action.yml (repository, action.yml, tag). Bumping a pin means
+# re-reading that action.yml and updating this table.
+PINNED_ACTIONS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", {"persist-credentials"}),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0",
+                             {"python-version", "cache", "cache-dependency-path"}),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0",
+                                {"name", "path", "if-no-files-found", "retention-days"}),
+    "google-github-actions/auth": ("7c6bc770dae815cd3e89ee6cdf493a5fab2cc093", "v3.0.0",
+                                   {"workload_identity_provider", "service_account"}),
+    "google-github-actions/setup-gcloud": ("aa5489c8933f4cc7a4f7d45035b3b1440c9c10db", "v3.0.1",
+                                           {"install_components"}),
+    # aws-region is the one input action.yml marks required.
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3",
+                                              {"role-to-assume", "aws-region"}),
+    # command and stack-name are required by src/config.ts (makeConfig) at that tag.
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0",
+                       {"command", "stack-name", "pulumi-version", "comment-on-pr", "policyPacks",
+                        "policyPackConfigs"}),
+}
+REQUIRED_INPUTS = {
+    "aws-actions/configure-aws-credentials": {"aws-region"},
+    "pulumi/actions": {"command", "stack-name"},
+}
+CLOUD_STACKS = {"dev", "prod"}
+FORK_GUARD = "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def load(path: Path) -> dict:
+    doc = yaml.safe_load(path.read_text())
+    if True in doc:  # YAML 1.1 reads the key `on` as the boolean True
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def expr(value) -> str:
+    """An `if:`/expression string without `${{ }}` and with single spaces."""
+    text = str(value or "").strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    return " ".join(text.split())
+
+
+def steps_using(job: dict, action: str) -> list[dict]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def truthy(value) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def environment_name(job: dict):
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def project_name() -> str:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def stacks() -> set[str]:
+    return {p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml")}
+
+
+def readme_test_command() -> str:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return blocks[1].strip()
+
+
+def pulumi_pin() -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("pulumi=="):
+            return line.split("==")[1].strip()
+    raise AssertionError("pulumi is not pinned in requirements.txt")
+
+
+def pulumi_step_problems(job: dict, job_name: str, command: str, stack: str) -> list[str]:
+    """The pulumi/actions step of a job runs `command` on `stack` with the policy pack."""
+    steps = steps_using(job, "pulumi/actions")
+    if len(steps) != 1:
+        return [f"{job_name}: expected one pulumi/actions step, found {len(steps)}"]
+    step, problems = steps[0], []
+    with_ = step.get("with", {})
+    if with_.get("command") != command:
+        problems.append(f"{job_name}: pulumi/actions command is {with_.get('command')!r}, expected {command!r}")
+    if with_.get("policyPacks") != "policy":
+        problems.append(f"{job_name}: pulumi/actions must run the pack: policyPacks: policy")
+    if with_.get("policyPackConfigs") != f"policy/config/{stack}.json":
+        problems.append(f"{job_name}: policyPackConfigs must be policy/config/{stack}.json")
+    if not str(with_.get("stack-name", "")).endswith(f"/{project_name()}/{stack}"):
+        problems.append(f"{job_name}: stack-name must be <org>/{project_name()}/{stack}")
+    if str(with_.get("pulumi-version")) != pulumi_pin():
+        problems.append(f"{job_name}: pulumi-version must be {pulumi_pin()} (the SDK pinned in requirements.txt)")
+    if step.get("env", {}).get("PULUMI_ACCESS_TOKEN") != "${{ secrets.PULUMI_ACCESS_TOKEN }}":
+        problems.append(f"{job_name}: PULUMI_ACCESS_TOKEN must come from secrets.PULUMI_ACCESS_TOKEN")
+    # The CLI does not build the venv of a local pack: the setup step must, before pulumi runs.
+    index = job["steps"].index(step)
+    if not any(str(s.get("uses", "")) == "./.github/actions/setup" and truthy(s.get("with", {}).get("policy-venv"))
+               for s in job["steps"][:index]):
+        problems.append(f"{job_name}: policy/venv is not created before pulumi runs (setup with policy-venv: 'true')")
+    if job.get("permissions", {}).get("id-token") != "write":
+        problems.append(f"{job_name}: needs permissions id-token: write for cloud OIDC")
+    return problems
+
+
+# ------------------------------------------------------------------------- structural checks
+
+
+def preview_problems(doc: dict) -> list[str]:
+    problems = []
+    on = doc.get("on") or {}
+    if "pull_request" not in on:
+        return ["preview: does not run on pull_request"]
+    branches = (on.get("pull_request") or {}).get("branches")
+    if branches is not None and "main" not in branches:
+        problems.append("preview: pull_request must cover PRs to main")
+    if "pull_request_target" in on:
+        problems.append("preview: pull_request_target would hand secrets to fork code")
+    jobs = doc.get("jobs", {})
+
+    tests = jobs.get("tests", {})
+    if not any(s.get("run", "").strip() == readme_test_command() for s in tests.get("steps", [])):
+        problems.append(f"tests: must run the README's test command {readme_test_command()!r}")
+
+    gate = jobs.get("offline-gate")
+    if gate is None:
+        return problems + ["preview: no offline-gate job"]
+    gate_stacks = set(gate.get("strategy", {}).get("matrix", {}).get("stack", []))
+    if gate_stacks != stacks():
+        problems.append(f"offline-gate: matrix stacks {sorted(gate_stacks)} != stack files {sorted(stacks())}")
+    runs = " ".join(s.get("run", "") for s in gate.get("steps", []))
+    if ("-m tools.plan --stack ${{ matrix.stack }} --policy-config policy/config/${{ matrix.stack }}.json"
+            not in runs):
+        problems.append("offline-gate: must run tools.plan for the matrix stack with its policy config")
+    if not steps_using(gate, "actions/upload-artifact"):
+        problems.append("offline-gate: the rendered objects and JSON plan are not uploaded")
+    if "secrets." in yaml.safe_dump(gate) or gate.get("permissions", {}).get("id-token"):
+        problems.append("offline-gate: must use no secrets and no OIDC (it is the gate for forks)")
+
+    preview = jobs.get("preview")
+    if preview is None:
+        return problems + ["preview: no preview job"]
+    needs = preview.get("needs", [])
+    needs = [needs] if isinstance(needs, str) else needs
+    if not {"offline-gate", "tests"} <= set(needs):
+        problems.append("preview: must need the offline-gate and tests jobs")
+    if expr(preview.get("if")) != FORK_GUARD:
+        problems.append(f"preview: must be skipped for forks: if: {FORK_GUARD}")
+    matrix = preview.get("strategy", {}).get("matrix", {})
+    preview_stacks = {entry["stack"] for entry in matrix.get("include", [])} | set(matrix.get("stack", []))
+    if preview_stacks != CLOUD_STACKS:
+        problems.append(f"preview: matrix stacks {sorted(preview_stacks)} != {sorted(CLOUD_STACKS)}")
+    problems += pulumi_step_problems(preview, "preview", "preview", "${{ matrix.stack }}")
+    step = (steps_using(preview, "pulumi/actions") or [{}])[0]
+    if not truthy(step.get("with", {}).get("comment-on-pr")):
+        problems.append("preview: pulumi/actions must post the preview: comment-on-pr: true")
+    if preview.get("permissions", {}).get("pull-requests") != "write":
+        problems.append("preview: needs permissions pull-requests: write to comment")
+    group = str(preview.get("concurrency", {}).get("group", ""))
+    if "github.event.pull_request.number" not in group or "matrix.stack" not in group:
+        problems.append("preview: concurrency group must be per PR and stack")
+    return problems
+
+
+def deploy_problems(doc: dict) -> list[str]:
+    problems = []
+    on = doc.get("on") or {}
+    if "main" not in ((on.get("push") or {}).get("branches") or []):
+        problems.append("deploy: must run on push to main")
+    if "workflow_dispatch" not in on:
+        problems.append("deploy: must allow workflow_dispatch")
+    jobs = doc.get("jobs", {})
+    dev, prod = jobs.get("dev"), jobs.get("prod")
+    if dev is None or prod is None:
+        return problems + ["deploy: needs jobs dev and prod"]
+    if "refs/heads/main" not in expr(dev.get("if")):
+        problems.append("deploy: dev must only deploy main (workflow_dispatch can name any branch)")
+    needs = prod.get("needs", [])
+    if "dev" not in ([needs] if isinstance(needs, str) else needs):
+        problems.append("deploy: prod must need dev")
+    if environment_name(prod) != "production":
+        problems.append("deploy: prod must run in environment production (required reviewers)")
+    if environment_name(dev) != "dev":
+        problems.append("deploy: dev must run in environment dev")
+    groups = []
+    for name, stack in (("dev", "dev"), ("prod", "prod")):
+        job = jobs[name]
+        problems += pulumi_step_problems(job, name, "up", stack)
+        concurrency = job.get("concurrency") or {}
+        groups.append(concurrency.get("group"))
+        if concurrency.get("cancel-in-progress") is not False:
+            problems.append(f"deploy: {name} must never cancel a running update (cancel-in-progress: false)")
+    if None in groups or len(set(groups)) != 2:
+        problems.append("deploy: each stack needs its own concurrency group")
+    return problems
+
+
+def pin_problems(text: str, label: str) -> list[str]:
+    """Every remote `uses:` is pinned to the recorded commit SHA (with its tag as a comment)."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        match = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)\s*(?:#\s*(\S+))?", line)
+        if not match:
+            continue
+        ref, comment = match.groups()
+        where = f"{label}:{number}"
+        if ref.startswith("./"):
+            continue
+        action, _, version = ref.partition("@")
+        if not (SHA.match(version) or EXACT_VERSION.match(version)):
+            problems.append(f"{where}: {ref} is not pinned to a commit SHA or an exact version")
+            continue
+        if action not in PINNED_ACTIONS:
+            problems.append(f"{where}: {action} is not in PINNED_ACTIONS (record its SHA, tag and inputs)")
+            continue
+        sha, tag, _ = PINNED_ACTIONS[action]
+        if version != sha or comment != tag:
+            problems.append(f"{where}: {ref} # {comment} != recorded {action}@{sha} # {tag}")
+    return problems
+
+
+def all_steps(doc: dict) -> list[dict]:
+    if "runs" in doc:
+        return doc["runs"].get("steps", [])
+    return [s for job in doc.get("jobs", {}).values() for s in job.get("steps", [])]
+
+
+def secret_problems(doc: dict, name: str) -> list[str]:
+    """Secrets reach only the env of an action step, never a shell script or a job/workflow env."""
+    problems = []
+    for scope_name, env in [("workflow", doc.get("env"))] + [
+            (f"job {j}", job.get("env")) for j, job in doc.get("jobs", {}).items()]:
+        if "secrets." in yaml.safe_dump(env or {}):
+            problems.append(f"{name}: {scope_name} env exposes a secret to every step")
+    secret_env = set()
+    for step in all_steps(doc):
+        for key, value in (step.get("env") or {}).items():
+            if "secrets." in str(value):
+                secret_env.add(key)
+                if "run" in step:
+                    problems.append(f"{name}: step {step.get('name')!r} passes {key} to a shell script")
+    for step in all_steps(doc):
+        script = step.get("run", "")
+        if "secrets." in script:
+            problems.append(f"{name}: step {step.get('name')!r} expands a secret into a shell script")
+        for key in secret_env:
+            if re.search(rf"\${{?{key}\b", script):
+                problems.append(f"{name}: step {step.get('name')!r} reads ${key}")
+    return problems
+
+
+# ------------------------------------------------------------------------------------ zizmor
+
+
+def zizmor() -> str:
+    candidate = Path(sys.executable).parent / "zizmor"
+    found = str(candidate) if candidate.exists() else shutil.which("zizmor")
+    assert found, "zizmor is not installed: pip install -r requirements-dev.txt"
+    return found
+
+
+def run_zizmor(*paths: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN")}
+    return subprocess.run(
+        [zizmor(), "--offline", "--strict-collection", "--no-progress", "--color", "never",
+         "--config", str(ZIZMOR_CONFIG), *map(str, paths)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_workflow_files_exist():
+    assert {p.name for p in WORKFLOWS} >= {"preview.yml", "deploy.yml"}
+    assert ACTIONS, "the shared composite action .github/actions/setup/action.yml is missing"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_zizmor_passes(path):
+    result = run_zizmor(path)
+    assert result.returncode == 0, f"zizmor {path.relative_to(ROOT)}:\n{result.stdout}\n{result.stderr}"
+
+
+def test_zizmor_rejects_a_broken_workflow(tmp_path):
+    """The linter is not a no-op: a schema error and an unpinned third-party action both fail."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    typo = workflows / "typo.yml"
+    typo.write_text("on: pull_request\npermissions: {}\njobs:\n  a:\n    runs-onn: ubuntu-24.04\n"
+                    "    steps:\n      - run: echo hi\n")
+    assert run_zizmor(typo).returncode != 0
+    unpinned = workflows / "unpinned.yml"
+    unpinned.write_text("on: pull_request\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-24.04\n"
+                        "    steps:\n      - uses: pulumi/actions@main\n        with: {command: preview}\n")
+    result = run_zizmor(unpinned)
+    assert result.returncode != 0 and "unpinned-uses" in result.stdout
+
+
+def test_zizmor_is_pinned():
+    assert re.search(r"^zizmor==\d+\.\d+\.\d+$", (ROOT / "requirements-dev.txt").read_text(), re.M)
+
+
+# ------------------------------------------------------------------------- structure: gating
+
+
+def test_preview_gates_every_pull_request():
+    assert preview_problems(load(GITHUB / "workflows" / "preview.yml")) == []
+
+
+def test_deploy_gates_prod_behind_dev_and_approval():
+    assert deploy_problems(load(GITHUB / "workflows" / "deploy.yml")) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_action_is_pinned_to_a_recorded_commit(path):
+    assert pin_problems(path.read_text(), str(path.relative_to(ROOT))) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_action_inputs_are_ones_the_action_declares(path):
+    for step in all_steps(load(path)):
+        action = str(step.get("uses", "")).split("@")[0]
+        if action not in PINNED_ACTIONS:
+            continue
+        given = set(step.get("with") or {})
+        unknown = given - PINNED_ACTIONS[action][2]
+        assert not unknown, f"{path.name}: {action} inputs {sorted(unknown)} not checked against its action.yml"
+        missing = REQUIRED_INPUTS.get(action, set()) - given
+        assert not missing, f"{path.name}: {action} needs {sorted(missing)}"
+
+
+def test_local_action_inputs_are_declared():
+    declared = {p.parent.name: set((load(p).get("inputs") or {})) for p in ACTIONS}
+    for path in WORKFLOWS:
+        for step in all_steps(load(path)):
+            uses = str(step.get("uses", ""))
+            if uses.startswith("./.github/actions/"):
+                name = uses.rstrip("/").split("/")[-1]
+                assert name in declared, f"{path.name}: {uses} does not exist"
+                assert set(step.get("with") or {}) <= declared[name], f"{path.name}: {uses} {step.get('with')}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_secret_is_echoed(path):
+    assert secret_problems(load(path), path.name) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_jobs_have_timeouts_and_least_privilege(path):
+    doc = load(path)
+    assert doc.get("permissions") == {}, f"{path.name}: default the token to no permissions; grant per job"
+    for name, job in doc["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), f"{path.name}: job {name} has no timeout-minutes"
+        assert "permissions" in job, f"{path.name}: job {name} must declare its permissions"
+        for step in steps_using(job, "actions/checkout"):
+            assert step.get("with", {}).get("persist-credentials") is False, f"{path.name}: {name} checkout"
+
+
+def test_setup_action_matches_the_readme_and_the_pack():
+    """The composite action installs .venv as the README does and builds policy/venv from the pack."""
+    steps = load(GITHUB / "actions" / "setup" / "action.yml")["runs"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    assert any("python3 -m venv .venv && .venv/bin/pip install -q -r requirements-dev.txt" in r for r in runs)
+    venv = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    assert any(f"cd policy && python3 -m venv {venv} && {venv}/bin/pip install" in r and "requirements.txt" in r
+               for r in runs)
+    python = steps_using({"steps": steps}, "actions/setup-python")[0]["with"]
+    assert str(python["python-version"]) == "3.11" and python["cache"] == "pip"
+
+
+def test_every_stack_has_a_policy_config():
+    for stack in stacks():
+        assert (ROOT / "policy" / "config" / f"{stack}.json").exists(), stack
+
+
+# ------------------------------------------------------- the checks catch a broken gate
+
+
+def mutated(path: str, change) -> dict:
+    doc = load(GITHUB / "workflows" / path)
+    change(doc)
+    return doc
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["jobs"]["preview"].pop("if"), "skipped for forks"),
+    (lambda d: d["jobs"]["preview"]["steps"][-1]["with"].pop("policyPacks"), "policyPacks: policy"),
+    (lambda d: d["jobs"]["preview"]["steps"][-1]["with"].update({"comment-on-pr": False}), "comment-on-pr"),
+    (lambda d: d["jobs"]["preview"]["steps"][-1]["with"].pop("policyPackConfigs"), "policyPackConfigs"),
+    (lambda d: d["jobs"]["offline-gate"]["strategy"]["matrix"]["stack"].remove("local"), "matrix stacks"),
+    (lambda d: d["jobs"]["preview"].update({"needs": ["tests"]}), "need the offline-gate"),
+    (lambda d: d.update({"on": {"pull_request_target": {}}}), "does not run on pull_request"),
+])
+def test_preview_checks_catch_a_broken_gate(change, expected):
+    problems = preview_problems(mutated("preview.yml", change))
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["jobs"]["prod"].pop("environment"), "environment production"),
+    (lambda d: d["jobs"]["prod"].pop("needs"), "prod must need dev"),
+    (lambda d: d["jobs"]["prod"]["concurrency"].update({"cancel-in-progress": True}), "never cancel"),
+    (lambda d: d["jobs"]["dev"]["steps"][-1]["with"].pop("policyPacks"), "policyPacks: policy"),
+])
+def test_deploy_checks_catch_a_broken_gate(change, expected):
+    problems = deploy_problems(mutated("deploy.yml", change))
+    assert any(expected in p for p in problems), problems
+
+
+def test_pin_and_secret_checks_catch_violations():
+    text = ("jobs:\n  a:\n    env:\n      T: ${{ secrets.T }}\n    steps:\n"
+            "      - uses: pulumi/actions@main\n"
+            "      - uses: pulumi/actions@v7 # v7\n"
+            "      - uses: pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d # v6.6.1\n"
+            "      - run: echo ${{ secrets.PULUMI_ACCESS_TOKEN }}\n"
+            "      - run: echo $TOKEN\n        env:\n          TOKEN: ${{ secrets.X }}\n")
+    pins = pin_problems(text, "bad.yml")
+    assert [p.split(":")[1] for p in pins] == ["6", "7", "8"], pins
+    secrets = secret_problems(yaml.safe_load(text), "bad.yml")
+    assert any("job a env" in p for p in secrets)
+    assert any("expands a secret" in p for p in secrets)
+    assert any("passes TOKEN" in p for p in secrets)
