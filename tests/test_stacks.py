@@ -63,7 +63,8 @@ def test_mandatory_policies_pass(stack_name, pack_config):
     verdicts = evaluate(run_stack(stack_name).resources, config)
     assert {v.name for v in verdicts} == set(POLICIES_BY_NAME)
     # Each policy at its pack default level unless the stack's config sets one.
-    levels = {name: value if isinstance(value, str) else value.get("enforcementLevel") for name, value in config.items()}
+    levels = {name: value if isinstance(value, str) else value.get("enforcementLevel")
+              for name, value in config.items()}
     expected = {name: levels.get(name) or policy.enforcement_level.value for name, policy in POLICIES_BY_NAME.items()}
     assert {v.name: v.enforcement for v in verdicts} == expected
     failing = {v.name: [x.message for x in v.violations] for v in verdicts if v.blocking}

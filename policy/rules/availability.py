@@ -171,9 +171,9 @@ def _validate_pdb(args: StackValidationArgs, report_violation: ReportViolation) 
             continue
         shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
         report_violation(
-            f"{label(r)} can run {fmt(bounds.high)} replicas ({bounds.source}) but no PodDisruptionBudget in {namespace} selects its "
-            f"pods (labels: {shown}): add one (e.g. maxUnavailable: 1) whose selector.matchLabels are the pod "
-            f"template's, so a node drain cannot evict every replica at once.", r.urn)
+            f"{label(r)} can run {fmt(bounds.high)} replicas ({bounds.source}) but no PodDisruptionBudget in "
+            f"{namespace} selects its pods (labels: {shown}): add one (e.g. maxUnavailable: 1) whose "
+            f"selector.matchLabels are the pod template's, so a node drain cannot evict every replica at once.", r.urn)
 
 
 pdb_for_multi_replica = StackValidationPolicy(

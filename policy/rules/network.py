@@ -19,8 +19,6 @@ where TLS and the Ingress rules apply). The namespace is `metadata.namespace`; a
 
 from __future__ import annotations
 
-from typing import Any
-
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,

@@ -228,7 +228,8 @@ def test_autoscaler_maximum_decides():
     assert len(run_stack(PDB, [workload(replicas=3), hpa(low=1, high=None)])) == 1  # absent max: spec.replicas
 
 
-@pytest.mark.parametrize("props", [{}, {"metadata": {"name": "x"}}, {"spec": {}}], ids=["empty", "no-spec", "no-replicas"])
+@pytest.mark.parametrize("props", [{}, {"metadata": {"name": "x"}}, {"spec": {}}],
+                         ids=["empty", "no-spec", "no-replicas"])
 def test_missing_properties_mean_one_replica(props):
     assert run_stack(PDB, [StackRes(DEPLOYMENT, "w", props)]) == []
 

@@ -68,7 +68,8 @@ def test_cert_manager_ingress_with_tls_hosts_and_secret_name_is_compliant():
 
 def test_ingress_without_tls_is_a_violation_naming_the_hosts():
     [message] = check_tls(ingress(hosts=("ai-api.example.com", "chat.example.com"), tls=[]))
-    assert message.startswith("Ingress ai-app/ai-gateway: no spec.tls entry covers ai-api.example.com, chat.example.com")
+    assert message.startswith("Ingress ai-app/ai-gateway: no spec.tls entry covers "
+                              "ai-api.example.com, chat.example.com")
     assert "list each host in a spec.tls entry with a secretName" in message
     assert "cert-manager.io/cluster-issuer" in message
 

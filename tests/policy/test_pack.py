@@ -106,7 +106,8 @@ def test_policy_kinds_and_config_schemas():
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
     assert schemas == {
-        "helm-chart-pinned": {"allowedLocalCharts"}, "gpu-budget": {"maxGpus"}, "cluster-deletion-protection": {"stacks"},
+        "helm-chart-pinned": {"allowedLocalCharts"}, "gpu-budget": {"maxGpus"},
+        "cluster-deletion-protection": {"stacks"},
         "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"systemNamespaces"},
         "container-resources": {"requireCpuLimit"}, "image-pinned": {"allowedRegistries"},
         "no-host-access": {"systemNamespaces"}, "run-as-non-root": {"rootImages"},
@@ -132,7 +133,8 @@ def test_policy_kinds_and_config_schemas():
         prop = POLICIES_BY_NAME[name].config_schema.properties[key]
         assert prop["type"] == "array" and prop["default"] == []
     patterns = POLICIES_BY_NAME["no-plain-secret-env"].config_schema.properties["secretNamePatterns"]["default"]
-    assert patterns == ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "PRIVATE_KEY", "CREDENTIALS?"]
+    assert patterns == ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "PRIVATE_KEY",
+                        "CREDENTIALS?"]
     lb = POLICIES_BY_NAME["loadbalancer-services-allowed"].config_schema.properties["allowedNamespaces"]
     assert lb["default"] == ["ingress-nginx"]
     cost = POLICIES_BY_NAME["cost-budget"].config_schema.properties["maxMonthlyUsd"]

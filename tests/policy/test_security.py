@@ -95,7 +95,8 @@ def test_everything_is_listed_in_one_message():
 
 @pytest.mark.parametrize("namespace", ["gpu-operator", "observability-node", "kube-system", "ingress-nginx"])
 def test_system_namespaces_may_reach_the_host(namespace):
-    props = workload(namespace, kind=DAEMONSET, hostNetwork=True, volumes=[{"name": "dev", "hostPath": {"path": "/dev"}}],
+    props = workload(namespace, kind=DAEMONSET, hostNetwork=True,
+                     volumes=[{"name": "dev", "hostPath": {"path": "/dev"}}],
                      containers=[container(securityContext={"privileged": True})])
     assert check_host(props, kind=DAEMONSET) == []
 
@@ -146,7 +147,8 @@ def test_container_overrides_the_pod():
     props = workload(pod_context=NON_ROOT_POD, containers=[container(securityContext={"runAsNonRoot": False})])
     [message] = check_non_root(props)
     assert "container 'vllm' may run as root (runAsNonRoot false)" in message
-    props = workload(pod_context={"runAsNonRoot": False}, containers=[container(securityContext={"runAsNonRoot": True})])
+    props = workload(pod_context={"runAsNonRoot": False},
+                     containers=[container(securityContext={"runAsNonRoot": True})])
     assert check_non_root(props) == []
 
 

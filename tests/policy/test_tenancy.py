@@ -98,7 +98,8 @@ def test_platform_namespaces_need_no_quota():
 
 
 def test_workload_namespace_without_quota_is_a_violation_on_it():
-    resources = [r for r in platform() if not (r.type == RESOURCE_QUOTA and r.props["metadata"]["namespace"] == "ai-rag")]
+    resources = [r for r in platform()
+                 if not (r.type == RESOURCE_QUOTA and r.props["metadata"]["namespace"] == "ai-rag")]
     [violation] = run_stack(QUOTA, resources)
     assert violation.urn == namespace("ai-rag").urn
     assert "Namespace ai-rag has no ResourceQuota" in violation.message and "spec.hard" in violation.message
@@ -175,8 +176,8 @@ def test_namespace_without_network_policy_is_a_violation_naming_the_fix():
     ({"podSelector": {}, "policyTypes": ["Ingress"]}, "Egress", "policyTypes lacks Egress"),
     ({"podSelector": {}}, "Egress", "policyTypes lacks Egress"),
     ({"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}]}, "Ingress", "has ingress rules"),
-    ({"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
-     "Egress", "has egress rules"),
+    ({"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+      "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}, "Egress", "has egress rules"),
     ({"podSelector": {}, "egress": [{}]}, "Egress", "has egress rules"),
 ], ids=["selects-some-pods", "ingress-only", "types-default-to-ingress", "allow-all-ingress", "egress-rules",
         "defaulted-types-with-egress-rules"])
