@@ -6,7 +6,8 @@ one more label: `a.example.com`, not `example.com` or `a.b.example.com`), and ev
 entry has `hosts` and a `secretName`. With a cert-manager annotation (`cert-manager.io/cluster-issuer`
 or `cert-manager.io/issuer`) the secret need not exist yet, since cert-manager creates it, but the entry
 still needs both: cert-manager's ingress-shim skips TLS entries without hosts or secretName
-(cert-manager `pkg/controller/certificate-shim/sync.go`, validateIngressTLSBlock). A rule without
+(cert-manager `pkg/controller/certificate-shim/sync.go` at 036b016, validateIngressTLSBlock:
+"Skipped a TLS block" when hosts or secretName is empty). A rule without
 a host, or a `spec.defaultBackend`, serves every host name, which no certificate covers: a
 violation. Absent `spec`/`rules` without defaultBackend: nothing is routed, compliant.
 

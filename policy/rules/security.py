@@ -73,9 +73,11 @@ HOST_ACCESS_NAMESPACES = tuple(ns for ns in SYSTEM_NAMESPACES if ns != "default"
 DEFAULT_SECRET_NAME_PATTERNS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "PRIVATE_KEY",
                                 "CREDENTIALS?")
 
-# Credential formats: Hugging Face user access tokens (hf_...), AWS access key ids (AKIA + 16
-# upper-case letters/digits), GitHub tokens (ghp_/gho_/ghu_/ghs_/ghr_ + 36, fine-grained
-# github_pat_), and PEM private keys (RSA, EC, OPENSSH, ENCRYPTED or plain PKCS#8).
+# Credential formats: Hugging Face user access tokens start with hf_ (huggingface.co docs, "User
+# access tokens"); AWS long-term access key ids are AKIA + 16 upper-case letters/digits (AWS IAM
+# docs, "Managing access keys"); GitHub tokens are ghp_/gho_/ghu_/ghs_/ghr_ + 36 characters and
+# fine-grained ones github_pat_... (GitHub blog "Behind GitHub's new authentication token formats");
+# PEM private keys (RSA, EC, OPENSSH, ENCRYPTED or plain PKCS#8) open with -----BEGIN ... PRIVATE KEY-----.
 CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern], ...] = (
     ("a Hugging Face token", re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
     ("an AWS access key id", re.compile(r"(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])")),
