@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
+from .availability import pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
+from .containers import container_resources, image_pinned
+from .cost import cost_budget
 from .critical import critical_models_on_demand
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
+from .network import ingress_tls, loadbalancer_services_allowed
 from .protection import cluster_deletion_protection
+from .security import no_host_access, no_plain_secret_env, run_as_non_root
+from .tenancy import gpu_quota_for_gpu_namespaces, namespace_default_deny, namespace_resource_quota
 from .workloads import gpu_workloads_tolerate_gpu_taint
 
 ALL_POLICIES: list[Policy] = [
@@ -26,6 +32,19 @@ ALL_POLICIES: list[Policy] = [
     critical_models_on_demand,
     mig_requests_match_layouts,
     mig_workloads_select_mig_pool,
+    namespace_resource_quota,
+    namespace_default_deny,
+    gpu_quota_for_gpu_namespaces,
+    container_resources,
+    image_pinned,
+    no_host_access,
+    run_as_non_root,
+    no_plain_secret_env,
+    ingress_tls,
+    loadbalancer_services_allowed,
+    cost_budget,
+    serving_replicas_ha,
+    pdb_for_multi_replica,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

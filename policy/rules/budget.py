@@ -57,6 +57,7 @@ NAME = "gpu-budget"
 CAPACITY_CONFIGMAP = "ai-platform-capacity"
 CONFIGMAP_TYPE = "kubernetes:core/v1:ConfigMap"
 BUDGET_KEY = "budget.json"
+PLAN_KEY = "plan.json"
 GPUS_PER_NODE_LABEL = "ai-platform/gpus-per-node"
 
 # NVIDIA GPUs per EC2 instance (AWS instance type pages: P3, P4, P5, P6, G4dn, G5, G5g, G6, G6e, Gr6).
@@ -175,29 +176,43 @@ def gpu_pools(resources) -> list[PoolGpus]:
     return pools
 
 
-def budget_limit(config: Mapping, resources, report_violation: ReportViolation) -> tuple[Optional[float], str]:
-    """(max GPUs, where it came from); (None, "") when no budget applies."""
-    configured = number(get(config, "maxGpus"))
-    if configured is not None:
-        return configured, "pack config maxGpus"
-    limits: list[tuple[float, str]] = []
+def capacity_configmaps(resources):
+    """(resource, "ConfigMap <namespace>/ai-platform-capacity") of every capacity ConfigMap of the stack."""
     for r in resources:
-        if r.resource_type != CONFIGMAP_TYPE or get(r.props, "metadata", "name") != CAPACITY_CONFIGMAP:
-            continue
-        where = f"ConfigMap {get(r.props, 'metadata', 'namespace', default='default')}/{CAPACITY_CONFIGMAP}"
-        raw = get(r.props, "data", BUDGET_KEY)
-        if raw is None:
-            continue
-        try:
-            budget = json.loads(raw) if isinstance(raw, str) else None
-        except ValueError:
-            budget = None
-        if not isinstance(budget, dict):
-            report_violation(f"{where} data[{BUDGET_KEY!r}] is not a JSON object: {str(raw)[:80]!r}", r.urn)
-            continue
-        limit = number(budget.get("maxGpus"))
+        if r.resource_type == CONFIGMAP_TYPE and get(r.props, "metadata", "name") == CAPACITY_CONFIGMAP:
+            yield r, f"ConfigMap {get(r.props, 'metadata', 'namespace', default='default')}/{CAPACITY_CONFIGMAP}"
+
+
+def capacity_json(r, where: str, key: str, report_violation: ReportViolation) -> Optional[Mapping]:
+    """The JSON object in `data[key]` of a capacity ConfigMap; None when absent or reported as broken."""
+    raw = get(r.props, "data", key)
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        report_violation(f"{where} data[{key!r}] is not a JSON object: {str(raw)[:80]!r}", r.urn)
+        return None
+    return parsed
+
+
+def budget_limit(config: Mapping, resources, report_violation: ReportViolation,
+                 key: str = "maxGpus") -> tuple[Optional[float], str]:
+    """(limit, where it came from) for a budget key (`maxGpus`, `maxMonthlyUsd`); (None, "") when none applies.
+
+    The pack config key wins; otherwise the smallest `key` of budget.json over the capacity ConfigMaps.
+    """
+    configured = number(get(config, key))
+    if configured is not None:
+        return configured, f"pack config {key}"
+    limits: list[tuple[float, str]] = []
+    for r, where in capacity_configmaps(resources):
+        budget = capacity_json(r, where, BUDGET_KEY, report_violation)
+        limit = number(budget.get(key)) if budget is not None else None
         if limit is not None:
-            limits.append((limit, f"{where} {BUDGET_KEY} maxGpus"))
+            limits.append((limit, f"{where} {BUDGET_KEY} {key}"))
     return min(limits) if limits else (None, "")
 
 

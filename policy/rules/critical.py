@@ -18,16 +18,14 @@ A plan.json that is not a JSON object is a violation too (the published plan is 
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .budget import CAPACITY_CONFIGMAP, CONFIGMAP_TYPE, eks_pool, gke_pool
+from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool
 from .helpers import EKS_NODE_GROUP, GKE_NODE_POOL, get, is_map
 
 NAME = "critical-models-on-demand"
-PLAN_KEY = "plan.json"
 POOL_LABEL = "ai-platform/pool"
 
 
@@ -74,19 +72,9 @@ def describe_pool(name: str, plan: Any, resources: dict[str, list]) -> tuple[boo
 
 def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     resources = pool_resources(args.resources)
-    for r in args.resources:
-        if r.resource_type != CONFIGMAP_TYPE or get(r.props, "metadata", "name") != CAPACITY_CONFIGMAP:
-            continue
-        raw = get(r.props, "data", PLAN_KEY)
-        if raw is None:
-            continue
-        try:
-            plan = json.loads(raw) if isinstance(raw, str) else None
-        except ValueError:
-            plan = None
-        if not is_map(plan):
-            report_violation(f"ConfigMap {CAPACITY_CONFIGMAP} data[{PLAN_KEY!r}] is not a JSON object: "
-                             f"{str(raw)[:80]!r}", r.urn)
+    for r, where in capacity_configmaps(args.resources):
+        plan = capacity_json(r, where, PLAN_KEY, report_violation)
+        if plan is None:
             continue
         models = get(plan, "models", default={})
         for model_name in sorted(models) if is_map(models) else []:

@@ -245,3 +245,83 @@ def pool_label(props: Any, name: str) -> str:
     """A readable name for a node pool in messages (cloud name if set, else the Pulumi name)."""
     cloud_name = get(props, "name") or get(props, "nodeGroupName")
     return f"{cloud_name} ({name})" if isinstance(cloud_name, str) and cloud_name != name else name
+
+
+# ------------------------------------------------------------------------------- kinds / names
+
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+RESOURCE_QUOTA_TYPE = "kubernetes:core/v1:ResourceQuota"
+NETWORK_POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+STATEFULSET_TYPE = "kubernetes:apps/v1:StatefulSet"
+
+# Namespaces of the cluster itself and of the third-party operators the platform installs
+# (config/namespaces.py: the platform namespaces). Workload namespaces are every other one.
+SYSTEM_NAMESPACES = (
+    "kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
+    "cert-manager", "ingress-nginx", "elastic-system",
+)
+
+SYSTEM_NAMESPACES_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string"},
+    "default": list(SYSTEM_NAMESPACES),
+    "description": "Namespaces of the cluster and of platform operators; every other namespace is a workload "
+                   "namespace.",
+}
+
+
+def kind_of(resource_type: str) -> str:
+    """'kubernetes:apps/v1:Deployment' -> 'Deployment'."""
+    return resource_type.rsplit(":", 1)[-1]
+
+
+def namespace_of(props: Any) -> str:
+    """`metadata.namespace` of a namespaced object; absent means the namespace `default`."""
+    namespace = get(props, "metadata", "namespace")
+    return namespace if isinstance(namespace, str) and namespace else "default"
+
+
+def object_name(props: Any, fallback: str) -> str:
+    """`metadata.name`, else `fallback` (the Pulumi resource name) for messages."""
+    name = get(props, "metadata", "name")
+    return name if isinstance(name, str) and name else fallback
+
+
+def config_list(config: Any, key: str, default: Sequence[str]) -> list[str]:
+    """A list-of-strings pack config value; absent (not configured) means `default`."""
+    configured = get(config, key)
+    return strings(configured) if configured is not None else list(default)
+
+
+def selector_matches(selector: Any, labels: Any) -> bool:
+    """Kubernetes label selector semantics (matchLabels AND matchExpressions) against a label map.
+
+    An empty selector ({}) matches every label set; the caller decides what an absent one means.
+    Unknown operators match nothing, as the API server would reject them.
+    """
+    labels = labels if is_map(labels) else {}
+    match_labels = get(selector, "matchLabels")
+    if is_map(match_labels) and any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    for expression in maps(get(selector, "matchExpressions")):
+        key, operator, values = get(expression, "key"), get(expression, "operator"), strings(get(expression, "values"))
+        present = key in labels
+        if operator == "In":
+            ok = present and labels[key] in values
+        elif operator == "NotIn":
+            ok = not present or labels[key] not in values
+        elif operator == "Exists":
+            ok = present
+        elif operator == "DoesNotExist":
+            ok = not present
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def object_ref(resource_type: str, props: Any, name: str) -> str:
+    """'Deployment ai-inference/qwen7b' for messages (the Pulumi name when metadata.name is absent)."""
+    return f"{kind_of(resource_type)} {namespace_of(props)}/{object_name(props, name)}"

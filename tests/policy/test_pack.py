@@ -81,27 +81,66 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
     assert names == ["helm-chart-pinned", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
                      "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
-                     "mig-workloads-select-mig-pool"]
+                     "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
+                     "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
+                     "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
+                     "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica"]
 
 
-def test_policies_are_mandatory_and_described():
+ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
+
+
+def test_policies_are_mandatory_unless_advisory_and_described():
     for policy in ALL_POLICIES:
-        assert policy.enforcement_level == EnforcementLevel.MANDATORY, policy.name
+        expected = EnforcementLevel.ADVISORY if policy.name in ADVISORY else EnforcementLevel.MANDATORY
+        assert policy.enforcement_level == expected, policy.name
         assert policy.description and len(policy.description) > 20, policy.name
 
 
 def test_policy_kinds_and_config_schemas():
     kinds = {p.name: type(p) for p in ALL_POLICIES}
     stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
-                      "mig-workloads-select-mig-pool"}
+                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
+                      "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
+    schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
+    assert schemas == {
+        "helm-chart-pinned": {"allowedLocalCharts"}, "gpu-budget": {"maxGpus"},
+        "cluster-deletion-protection": {"stacks"},
+        "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"systemNamespaces"},
+        "container-resources": {"requireCpuLimit"}, "image-pinned": {"allowedRegistries"},
+        "no-host-access": {"systemNamespaces"}, "run-as-non-root": {"rootImages"},
+        "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
+        "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
+    }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
     helm = POLICIES_BY_NAME["helm-chart-pinned"].config_schema.properties
     assert helm["allowedLocalCharts"]["type"] == "array" and helm["allowedLocalCharts"]["default"] == []
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
+    system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
+              "cert-manager", "ingress-nginx", "elastic-system"]
+    for name in ("namespace-resource-quota", "namespace-default-deny"):
+        assert POLICIES_BY_NAME[name].config_schema.properties["systemNamespaces"]["default"] == system
+    # A workload that names no namespace lands in `default`: host access is never allowed there.
+    host = POLICIES_BY_NAME["no-host-access"].config_schema.properties["systemNamespaces"]["default"]
+    assert host == [n for n in system if n != "default"]
+    cpu = POLICIES_BY_NAME["container-resources"].config_schema.properties["requireCpuLimit"]
+    assert cpu == {**cpu, "type": "boolean", "default": True}
+    for name, key in (("image-pinned", "allowedRegistries"), ("run-as-non-root", "rootImages")):
+        prop = POLICIES_BY_NAME[name].config_schema.properties[key]
+        assert prop["type"] == "array" and prop["default"] == []
+    patterns = POLICIES_BY_NAME["no-plain-secret-env"].config_schema.properties["secretNamePatterns"]["default"]
+    assert patterns == ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "PRIVATE_KEY",
+                        "CREDENTIALS?"]
+    lb = POLICIES_BY_NAME["loadbalancer-services-allowed"].config_schema.properties["allowedNamespaces"]
+    assert lb["default"] == ["ingress-nginx"]
+    cost = POLICIES_BY_NAME["cost-budget"].config_schema.properties["maxMonthlyUsd"]
+    assert cost["type"] == "number" and cost["minimum"] == 0 and "default" not in cost
+    ha = POLICIES_BY_NAME["serving-replicas-ha"].config_schema.properties["stacks"]
+    assert ha["default"] == stacks["default"]
 
 
 def _exercised_policy_names() -> set[str]:
@@ -160,6 +199,15 @@ def test_config_schema_rejects_bad_values():
         jsonschema.validate({"maxGpus": -1}, _schema(POLICIES_BY_NAME["gpu-budget"]))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"allowedLocalCharts": "charts/*"}, _schema(POLICIES_BY_NAME["helm-chart-pinned"]))
+    bad = [("container-resources", {"requireCpuLimit": "no"}), ("image-pinned", {"allowedRegistries": "docker.io/"}),
+           ("image-pinned", {"allowedRegistries": [""]}), ("run-as-non-root", {"rootImages": [1]}),
+           ("no-plain-secret-env", {"secretNamePatterns": "TOKEN"}), ("cost-budget", {"maxMonthlyUsd": -1}),
+           ("cost-budget", {"maxMonthlyUsd": "60000"}), ("loadbalancer-services-allowed", {"allowedNamespaces": "x"}),
+           ("namespace-resource-quota", {"systemNamespaces": "kube-system"})]
+    for name, config in bad:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(config, _schema(POLICIES_BY_NAME[name]))
+    jsonschema.validate({"maxMonthlyUsd": 60000.5}, _schema(POLICIES_BY_NAME["cost-budget"]))
 
 
 # ------------------------------------------------------------------- the pack over real gRPC
@@ -196,7 +244,9 @@ def test_pack_reports_its_policies_over_grpc(analyzer):
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "ai-platform"
     assert {p.name for p in info.policies} == set(POLICIES_BY_NAME)
-    assert all(p.enforcementLevel == analyzer_pb2.MANDATORY for p in info.policies)
+    levels = {p.name: p.enforcementLevel for p in info.policies}
+    assert levels == {name: analyzer_pb2.ADVISORY if name in ADVISORY else analyzer_pb2.MANDATORY
+                      for name in POLICIES_BY_NAME}
     budget = next(p for p in info.policies if p.name == "gpu-budget")
     assert budget.policy_type == analyzer_pb2.POLICY_TYPE_STACK
     assert "maxGpus" in budget.configSchema.properties

@@ -1,0 +1,184 @@
+"""serving-replicas-ha and pdb-for-multi-replica (advisory stack policies): survive a node going away.
+
+Both look at Deployments and StatefulSets and at what scales them. A scaler targets a workload
+when it is in the same namespace (`metadata.namespace`, absent: `default`) and its
+`spec.scaleTargetRef` names the workload's `metadata.name` and kind: a KEDA
+`kubernetes:keda.sh/v1alpha1:ScaledObject` (`scaleTargetRef.kind` defaults to Deployment) wins over
+a `kubernetes:autoscaling/v2:HorizontalPodAutoscaler` (or v1). Replica bounds, with the
+defaults of each API for absent fields (KEDA ScaledObject spec reference: minReplicaCount 0,
+maxReplicaCount 100):
+
+- ScaledObject: min `spec.minReplicaCount` (absent: 0), max `spec.maxReplicaCount` (absent: 100);
+- HPA: min `spec.minReplicas` (absent: 1), max `spec.maxReplicas` (absent: the workload's replicas);
+- no scaler: min = max = the workload's `spec.replicas` (absent: 1).
+
+**serving-replicas-ha**: in a protected stack (the stack segment of the workload's URN matches a
+glob of the pack config `stacks`; default prod, prod-*, production, production-*, the same
+mechanism and default as cluster-deletion-protection), every model server (a Deployment or
+StatefulSet whose pod template has the label `app.kubernetes.io/component: model-server`) runs at
+least 2 replicas at its minimum, so a node loss, a spot reclaim or a rollout does not take the model
+down. Absent template labels: not a model server.
+
+**pdb-for-multi-replica**: every Deployment and StatefulSet that can run 2 or more replicas (its
+max above) has a `kubernetes:policy/v1:PodDisruptionBudget` in its namespace whose `spec.selector`
+matches its pod template labels (matchLabels and matchExpressions with In, NotIn, Exists,
+DoesNotExist; an empty selector `{}` matches every pod, policy/v1 semantics; an absent selector
+matches none). Without one, a node drain may evict every replica at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .helpers import (
+    DEPLOYMENT_TYPE,
+    STATEFULSET_TYPE,
+    config_list,
+    fmt,
+    get,
+    is_map,
+    kind_of,
+    namespace_of,
+    number,
+    object_name,
+    selector_matches,
+)
+from .protection import DEFAULT_STACKS, protected_stack, stack_of
+
+HA_NAME = "serving-replicas-ha"
+PDB_NAME = "pdb-for-multi-replica"
+
+SCALED_OBJECT_TYPE = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+HPA_TYPES = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler")
+PDB_TYPE = "kubernetes:policy/v1:PodDisruptionBudget"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MODEL_SERVER = "model-server"
+MIN_SERVING_REPLICAS = 2
+
+# KEDA ScaledObject defaults (keda.sh/docs/2.x/reference/scaledobject-spec).
+KEDA_MIN_DEFAULT = 0.0
+KEDA_MAX_DEFAULT = 100.0
+
+
+def template_labels(props: Any) -> Any:
+    labels = get(props, "spec", "template", "metadata", "labels")
+    return labels if is_map(labels) else {}
+
+
+def _targets(scaler, workload, default_kind: Optional[str]) -> bool:
+    ref = get(scaler.props, "spec", "scaleTargetRef")
+    name = get(workload.props, "metadata", "name")
+    return (isinstance(name, str) and get(ref, "name") == name
+            and get(ref, "kind", default=default_kind) == kind_of(workload.resource_type)
+            and namespace_of(scaler.props) == namespace_of(workload.props))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Replica bounds of a workload and where they come from."""
+
+    low: float
+    high: float
+    source: str
+    """'ScaledObject <name>', 'HorizontalPodAutoscaler <name>', 'spec.replicas' or 'spec.replicas absent'."""
+    min_field: str
+    """The field that sets the minimum (what to change)."""
+
+
+def replica_bounds(workload, resources) -> Bounds:
+    """Min and max replicas of a Deployment / StatefulSet."""
+    replicas = number(get(workload.props, "spec", "replicas"))
+    own = replicas if replicas is not None else 1.0
+    for r in resources:
+        if r.resource_type == SCALED_OBJECT_TYPE and _targets(r, workload, "Deployment"):
+            low = number(get(r.props, "spec", "minReplicaCount"))
+            high = number(get(r.props, "spec", "maxReplicaCount"))
+            return Bounds(low if low is not None else KEDA_MIN_DEFAULT, high if high is not None else KEDA_MAX_DEFAULT,
+                          f"ScaledObject {object_name(r.props, r.name)}", "the ScaledObject's minReplicaCount")
+    for r in resources:
+        if r.resource_type in HPA_TYPES and _targets(r, workload, None):
+            low = number(get(r.props, "spec", "minReplicas"))
+            high = number(get(r.props, "spec", "maxReplicas"))
+            return Bounds(low if low is not None else 1.0, high if high is not None else own,
+                          f"HorizontalPodAutoscaler {object_name(r.props, r.name)}", "the HPA's minReplicas")
+    return Bounds(own, own, "spec.replicas" if replicas is not None else "spec.replicas absent", "spec.replicas")
+
+
+def workloads(resources) -> list:
+    return [r for r in resources if r.resource_type in (DEPLOYMENT_TYPE, STATEFULSET_TYPE)]
+
+
+def label(r) -> str:
+    return f"{kind_of(r.resource_type)} {namespace_of(r.props)}/{object_name(r.props, r.name)}"
+
+
+# ------------------------------------------------------------------------------------- serving HA
+
+
+def _validate_ha(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    patterns = config_list(args.get_config(), "stacks", DEFAULT_STACKS)
+    for r in workloads(args.resources):
+        if get(template_labels(r.props), COMPONENT_LABEL) != MODEL_SERVER or not protected_stack(r.urn, patterns):
+            continue
+        bounds = replica_bounds(r, args.resources)
+        if bounds.low >= MIN_SERVING_REPLICAS:
+            continue
+        report_violation(
+            f"model server {label(r)} runs {fmt(bounds.low)} replica(s) at its minimum ({bounds.source}) in protected "
+            f"stack '{stack_of(r.urn)}': set {bounds.min_field} to at least {MIN_SERVING_REPLICAS} "
+            f"(serving.models[].replicas.min) so a node loss, spot reclaim or rollout does not take the model down.",
+            r.urn)
+
+
+serving_replicas_ha = StackValidationPolicy(
+    name=HA_NAME,
+    description="Model servers of production stacks keep at least 2 replicas at their minimum scale.",
+    validate=_validate_ha,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    config_schema=PolicyConfigSchema(properties={
+        "stacks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(DEFAULT_STACKS),
+            "description": "Glob patterns of stack names whose model servers must be highly available.",
+        },
+    }),
+)
+
+
+# ------------------------------------------------------------------------------------------ PDBs
+
+
+def _validate_pdb(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    budgets = [r for r in args.resources if r.resource_type == PDB_TYPE]
+    for r in workloads(args.resources):
+        bounds = replica_bounds(r, args.resources)
+        if bounds.high < 2:
+            continue
+        labels = template_labels(r.props)
+        namespace = namespace_of(r.props)
+        if any(namespace_of(b.props) == namespace and get(b.props, "spec", "selector") is not None
+               and selector_matches(get(b.props, "spec", "selector"), labels) for b in budgets):
+            continue
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none"
+        report_violation(
+            f"{label(r)} can run {fmt(bounds.high)} replicas ({bounds.source}) but no PodDisruptionBudget in "
+            f"{namespace} selects its pods (labels: {shown}): add one (e.g. maxUnavailable: 1) whose "
+            f"selector.matchLabels are the pod template's, so a node drain cannot evict every replica at once.", r.urn)
+
+
+pdb_for_multi_replica = StackValidationPolicy(
+    name=PDB_NAME,
+    description="Deployments and StatefulSets that can run 2+ replicas have a PodDisruptionBudget selecting them.",
+    validate=_validate_pdb,
+    enforcement_level=EnforcementLevel.ADVISORY,
+)

@@ -1,0 +1,119 @@
+"""ingress-tls and loadbalancer-services-allowed: how traffic enters the cluster.
+
+**ingress-tls** (`kubernetes:networking.k8s.io/v1:Ingress`): every `spec.rules[].host` is covered
+by a host of some `spec.tls[]` entry (case-insensitive; a wildcard `*.example.com` covers exactly
+one more label: `a.example.com`, not `example.com` or `a.b.example.com`), and every `spec.tls[]`
+entry has `hosts` and a `secretName`. With a cert-manager annotation (`cert-manager.io/cluster-issuer`
+or `cert-manager.io/issuer`) the secret need not exist yet, since cert-manager creates it, but the entry
+still needs both: cert-manager's ingress-shim skips TLS entries without hosts or secretName
+(cert-manager `pkg/controller/certificate-shim/sync.go` at 036b016, validateIngressTLSBlock:
+"Skipped a TLS block" when hosts or secretName is empty). A rule without
+a host, or a `spec.defaultBackend`, serves every host name, which no certificate covers: a
+violation. Absent `spec`/`rules` without defaultBackend: nothing is routed, compliant.
+
+**loadbalancer-services-allowed** (`kubernetes:core/v1:Service`): a Service with
+`spec.type: LoadBalancer` is only allowed in the namespaces of the pack config
+`allowedNamespaces` (default `["ingress-nginx"]`: traffic enters through the ingress controller,
+where TLS and the Ingress rules apply). The namespace is `metadata.namespace`; absent means
+`default`. Absent `spec.type` is ClusterIP: compliant.
+"""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from .helpers import config_list, get, maps, namespace_of, object_name, strings
+
+TLS_NAME = "ingress-tls"
+LB_NAME = "loadbalancer-services-allowed"
+
+INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
+SERVICE_TYPE = "kubernetes:core/v1:Service"
+CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
+DEFAULT_LB_NAMESPACES = ("ingress-nginx",)
+
+
+def host_covered(host: str, tls_host: str) -> bool:
+    """Whether a certificate host (maybe `*.domain`) covers a rule host."""
+    host, tls_host = host.lower().rstrip("."), tls_host.lower().rstrip(".")
+    if host == tls_host:
+        return True
+    if tls_host.startswith("*."):
+        label, dot, rest = host.partition(".")
+        return bool(label) and label != "*" and bool(dot) and rest == tls_host[2:]
+    return False
+
+
+def _validate_tls(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != INGRESS_TYPE:
+        return
+    spec = get(args.props, "spec")
+    annotations = get(args.props, "metadata", "annotations")
+    cert_manager = any(get(annotations, key) for key in CERT_MANAGER_ANNOTATIONS)
+    problems = []
+    if get(spec, "defaultBackend") is not None:
+        problems.append("spec.defaultBackend serves every host name")
+    rules = maps(get(spec, "rules"))
+    hosts = [get(rule, "host") for rule in rules]
+    if any(not isinstance(h, str) or not h for h in hosts):
+        problems.append("a rule has no host (it serves every host name)")
+    tls = maps(get(spec, "tls"))
+    tls_hosts = [h for entry in tls for h in strings(get(entry, "hosts"))]
+    uncovered = [h for h in hosts if isinstance(h, str) and h and not any(host_covered(h, t) for t in tls_hosts)]
+    if uncovered:
+        problems.append(f"no spec.tls entry covers {', '.join(uncovered)}")
+    for index, entry in enumerate(tls):
+        missing = [field for field in ("hosts", "secretName")
+                   if not (strings(get(entry, "hosts")) if field == "hosts" else get(entry, "secretName"))]
+        if missing:
+            problems.append(f"spec.tls[{index}] has no {' and no '.join(missing)}")
+    if not problems:
+        return
+    how = ("cert-manager (annotated) creates the secret named by secretName" if cert_manager else
+           f"name an existing TLS secret, or add a cert-manager annotation ({' or '.join(CERT_MANAGER_ANNOTATIONS)}) "
+           f"so cert-manager creates it")
+    report_violation(f"Ingress {namespace_of(args.props)}/{object_name(args.props, args.name)}: {'; '.join(problems)}. "
+                     f"Give every rule a host and list each host in a spec.tls entry with a secretName ({how}).")
+
+
+ingress_tls = ResourceValidationPolicy(
+    name=TLS_NAME,
+    description="Every Ingress host is covered by a TLS entry with a secret (or a cert-manager issuer).",
+    validate=_validate_tls,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
+
+
+def _validate_lb(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != SERVICE_TYPE or get(args.props, "spec", "type") != "LoadBalancer":
+        return
+    allowed = config_list(args.get_config(), "allowedNamespaces", DEFAULT_LB_NAMESPACES)
+    namespace = namespace_of(args.props)
+    if namespace in allowed:
+        return
+    report_violation(
+        f"Service {namespace}/{object_name(args.props, args.name)} is of type LoadBalancer, which exposes it outside "
+        f"the cluster; only allowed in {', '.join(allowed) or 'no namespace'} (allowedNamespaces). Use ClusterIP "
+        f"behind an Ingress.")
+
+
+loadbalancer_services_allowed = ResourceValidationPolicy(
+    name=LB_NAME,
+    description="Services of type LoadBalancer only in allowed namespaces (the ingress controller's).",
+    validate=_validate_lb,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PolicyConfigSchema(properties={
+        "allowedNamespaces": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(DEFAULT_LB_NAMESPACES),
+            "description": "Namespaces where Services of type LoadBalancer are allowed.",
+        },
+    }),
+)
