@@ -12,7 +12,6 @@ import yaml
 
 from tools import mockrun
 
-from .test_stacks import PENDING_TENANCY_POLICIES
 
 ROOT = mockrun.ROOT
 
@@ -21,16 +20,9 @@ def plan(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tools.plan", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def interim_config(tmp_path: Path, extra: dict | None = None) -> str:
-    """INTERIM (issue 5, see tests/test_stacks.py): the pending Tenancy rules as advisory; remove with them."""
-    path = tmp_path / "interim-policy.json"
-    path.write_text(json.dumps({**{name: "advisory" for name in PENDING_TENANCY_POLICIES}, **(extra or {})}))
-    return str(path)
-
-
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])
 def test_plan_succeeds_for_shipped_stacks(stack, tmp_path):
-    out = plan("--stack", stack, "--policy-config", interim_config(tmp_path))
+    out = plan("--stack", stack)
     assert out.returncode == 0, out.stderr + out.stdout
     for section in ("resource tree:", "resources by type:", "capacity and cost:", "policies:", "result: ok"):
         assert section in out.stdout
@@ -38,7 +30,7 @@ def test_plan_succeeds_for_shipped_stacks(stack, tmp_path):
 
 
 def test_json_and_render(tmp_path):
-    out = plan("--stack", "dev", "--json", "--render", str(tmp_path / "r"), "--policy-config", interim_config(tmp_path))
+    out = plan("--stack", "dev", "--json", "--render", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["ok"] is True and data["stack"] == "dev"
@@ -98,7 +90,8 @@ def test_mandatory_policy_failure_exits_1(tmp_path):
 
 def test_policy_config_can_downgrade_to_advisory(tmp_path):
     path = _broken(tmp_path, lambda c: c.update({"ai-platform:budget": {"maxGpus": 2}}))
-    conf = interim_config(tmp_path, {"gpu-budget": {"enforcementLevel": "advisory"}})
+    conf = tmp_path / "advisory-budget.json"
+    conf.write_text(json.dumps({"gpu-budget": {"enforcementLevel": "advisory"}}))
     out = plan("--stack-file", str(path), "--policy-config", conf)
     assert out.returncode == 0, out.stdout
     assert "[warn] gpu-budget (advisory)" in out.stdout
@@ -109,8 +102,7 @@ def test_secrets_never_printed(tmp_path):
     values["config"]["ai-platform:hfToken"] = {"secure": "v1:AAAAsupersecretciphertext"}
     path = tmp_path / "Pulumi.sec.yaml"
     path.write_text(yaml.safe_dump(values))
-    out = plan("--stack-file", str(path), "--json", "--render", str(tmp_path / "r"), "--policy-config",
-               interim_config(tmp_path))
+    out = plan("--stack-file", str(path), "--json", "--render", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr + "".join(f.read_text() for f in (tmp_path / "r").glob("*.yaml"))
     assert "supersecret" not in text

@@ -50,12 +50,6 @@ def test_outputs_capacity_and_cost(stack_name):
 
 
 # INTERIM (issue 5): the shipped stacks' workload namespaces get their ResourceQuotas and default-deny
-# NetworkPolicies from the Tenancy component, which is still being completed; until then these two
-# mandatory-by-default rules fail with the pack defaults (the stack files set them to advisory).
-# Remove this exclusion when the Tenancy quotas and NetworkPolicies land.
-PENDING_TENANCY_POLICIES = {"namespace-resource-quota", "namespace-default-deny"}
-
-
 @pytest.mark.parametrize("pack_config", ["defaults", "stack"])
 def test_mandatory_policies_pass(stack_name, pack_config):
     """With the pack defaults and with the stack's own policy/config/<stack>.json (as CI runs it)."""
@@ -68,8 +62,6 @@ def test_mandatory_policies_pass(stack_name, pack_config):
     expected = {name: levels.get(name) or policy.enforcement_level.value for name, policy in POLICIES_BY_NAME.items()}
     assert {v.name: v.enforcement for v in verdicts} == expected
     failing = {v.name: [x.message for x in v.violations] for v in verdicts if v.blocking}
-    if pack_config == "defaults":
-        failing = {name: messages for name, messages in failing.items() if name not in PENDING_TENANCY_POLICIES}
     assert not failing
 
 

@@ -34,7 +34,6 @@ from policy.rules.helpers import (
 from policy.rules.security import HOST_ACCESS_NAMESPACES
 from policy.rules.tenancy import denied_directions
 from tests.conftest import run_stack as run_shipped, stack_values
-from tests.test_stacks import PENDING_TENANCY_POLICIES
 from tools import mockrun
 from tools.mockrun import Recorded
 from tools.policy_eval import evaluate
@@ -255,7 +254,7 @@ CASES = [pytest.param(stack, m, id=f"{stack}-{m.name}") for stack in STACKS for 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_unmodified_stack_passes_every_mandatory_policy(stack):
-    for config in (pack_config(stack), {name: "advisory" for name in PENDING_TENANCY_POLICIES}):
+    for config in (pack_config(stack), {}):
         verdicts = evaluate(copy.deepcopy(run_shipped(stack).resources), config)
         blocking = {v.name: [x.message for x in v.violations] for v in verdicts if v.blocking}
         assert not blocking, blocking
@@ -276,7 +275,7 @@ def test_the_pack_catches_the_mutation(stack, mutation):
         new = [x.message for x in verdict.violations if x.message not in before[policy]]
         assert any(text in message for message in new), f"{policy} did not catch {mutation.name}: {new}"
         assert POLICIES_BY_NAME[policy].enforcement_level.value == "mandatory"
-        assert verdict.blocking or policy in PENDING_TENANCY_POLICIES, f"{policy} reported but does not block"
+        assert verdict.blocking, f"{policy} reported but does not block"
 
 
 # ------------------------------------------------- the same mutations on a stack with every kind built
@@ -299,7 +298,8 @@ def stand_ins(stack: str, resources: list[Recorded]) -> list[Recorded]:
     namespaces = [r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:core/v1:Namespace"
                   and r.inputs["metadata"]["name"] not in SYSTEM_NAMESPACES]
     added = []
-    for ns in namespaces:
+    tenancy_built = any(r.type == RESOURCE_QUOTA for r in resources)
+    for ns in namespaces if not tenancy_built else []:
         hard = {"requests.cpu": "64", "requests.memory": "512Gi", "limits.memory": "512Gi"}
         if ns == "ai-inference":
             hard["requests.nvidia.com/gpu"] = "16"
@@ -337,8 +337,8 @@ COMPLETED = "prod"
 
 
 def completed_config() -> dict:
-    """prod's pack config with the pending Tenancy rules back at their pack default (mandatory)."""
-    return {**pack_config(COMPLETED), **{name: "mandatory" for name in PENDING_TENANCY_POLICIES}}
+    """prod's pack config."""
+    return pack_config(COMPLETED)
 
 
 def test_stand_ins_pass_the_whole_pack():
