@@ -15,3 +15,6 @@ if platform.kubeconfig is not None:
     pulumi.export("kubeconfig", platform.kubeconfig)
 pulumi.export("capacity", platform.capacity)
 pulumi.export("monthlyCost", platform.monthly_cost)
+if platform.gateway_url is not None:
+    pulumi.export("gatewayUrl", platform.gateway_url)
+pulumi.export("dataEndpoints", platform.data_endpoints)

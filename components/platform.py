@@ -23,6 +23,7 @@ from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
 from .labels import standard_labels
+from .rag import Rag, RagArgs
 from .tenancy import Tenancy, TenancyArgs
 
 CAPACITY_CONFIGMAP = "ai-platform-capacity"
@@ -94,9 +95,20 @@ class Platform(pulumi.ComponentResource):
             "spotMaxUsd": round(args.plan.monthly_usd_spot_max, 2),
             "pricesAsOf": args.plan.prices_as_of,
         }
+
+        # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
+        rag = cfg.rag
+        self.rag: Optional[Rag] = None
+        if rag.vector_store or rag.full_text or rag.cache or rag.gateway:
+            self.rag = Rag(f"{name}-rag", RagArgs(self.context, self.cluster), k8s_opts)
+        self.gateway_url = self.rag.gateway_url if self.rag else None
+        self.data_endpoints = self.rag.data_endpoints if self.rag else {}
+
         self.register_outputs({
             "cluster_name": self.cluster_name,
             "kubeconfig": self.kubeconfig,
             "capacity": self.capacity,
             "monthly_cost": self.monthly_cost,
+            "gateway_url": self.gateway_url,
+            "data_endpoints": self.data_endpoints,
         })

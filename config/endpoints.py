@@ -96,9 +96,14 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
     if rag.full_text is not None:
         found["full-text"] = Endpoint("full-text", "search-es-http", ns, (Port("https", 9200, 9200),), "https")
     if rag.cache is not None:
-        found["cache"] = Endpoint("cache", "redis", ns, (Port("redis", 6379, 6379),), "redis")
+        # One server: the chart's headless `redis` Service is that pod. Several: HAProxy's Service always points at
+        # the Sentinel-elected master (the headless Service would also return read-only replicas).
+        service = "redis-haproxy" if rag.cache.replicas > 1 else "redis"
+        found["cache"] = Endpoint("cache", service, ns, (Port("redis", 6379, 6379),), "redis")
     if rag.gateway is not None:
-        found["gateway"] = Endpoint("gateway", "ai-gateway", rag.gateway.namespace, (Port("http", 80, 8080),), "http")
+        # 8081 is the Spring Boot management port (actuator health probes and /actuator/prometheus).
+        found["gateway"] = Endpoint("gateway", "ai-gateway", rag.gateway.namespace,
+                                    (Port("http", 80, 8080), Port("management", 8081, 8081)), "http")
     obs = cfg.observability
     if obs.enabled:
         ons = obs.namespace

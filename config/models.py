@@ -406,23 +406,75 @@ class ServingConfig(Model):
 # -------------------------------------------------------------------------------------------- RAG
 
 
+class Resources(Model):
+    """CPU and memory requests and limits of one container (Kubernetes quantities)."""
+
+    cpu: str = Field("500m", pattern=QUANTITY)
+    """CPU request."""
+    memory: str = Field("1Gi", pattern=QUANTITY)
+    """Memory request."""
+    cpu_limit: Optional[str] = Field(None, pattern=QUANTITY)
+    """CPU limit; omitted: twice the request."""
+    memory_limit: Optional[str] = Field(None, pattern=QUANTITY)
+    """Memory limit; omitted: equal to the request (memory is not compressible)."""
+
+
+class MilvusCluster(Model):
+    """Milvus 2.6 cluster topology (mode cluster). Coordinators run merged as mixCoord and index building runs
+    inside the data nodes (Milvus 2.6 folded index nodes into data nodes); query nodes are `vectorStore.replicas`."""
+
+    proxies: int = Field(2, ge=1, le=32)
+    """Proxy replicas (the gRPC/REST entry point behind the `milvus` Service)."""
+    data_nodes: int = Field(2, ge=1, le=64)
+    """Data node replicas (flush, compaction and index building)."""
+    streaming_nodes: int = Field(2, ge=1, le=64)
+    """Streaming node replicas (the write-ahead log on Woodpecker, stored in the object storage)."""
+    coordinators: int = Field(2, ge=1, le=3)
+    """mixCoord replicas; more than one runs active-standby."""
+    etcd_replicas: int = Field(3, ge=1, le=7)
+    """etcd members holding Milvus' metadata (odd; 3 survives the loss of one)."""
+    etcd_storage_gi: int = Field(10, ge=1, le=1024)
+    """etcd volume per member in GiB."""
+    object_storage: Literal["bucket", "minio"] = "bucket"
+    """Where segments, indexes and the write-ahead log live: `bucket` (S3 on eks, GCS on gke, created by the
+    program, accessed by workload identity) or `minio` (in-cluster distributed MinIO; see the README on its images)."""
+    minio_replicas: int = Field(4, ge=4, le=32)
+    """MinIO servers in distributed mode (at least 4)."""
+    minio_storage_gi: int = Field(100, ge=1, le=65536)
+    """MinIO volume per server in GiB."""
+
+
 class VectorStore(Model):
     """Vector database."""
 
     engine: Literal["milvus", "weaviate", "qdrant"] = "milvus"
     """milvus | weaviate | qdrant."""
-    mode: Literal["standalone", "cluster"] = "standalone"
-    """Milvus deployment mode (cluster: etcd x3, object storage, query/data/index nodes)."""
+    mode: Optional[Literal["standalone", "cluster"]] = None
+    """Milvus deployment mode: standalone (one pod, embedded etcd, local storage on its volume; the default) or
+    cluster (etcd x3, object storage, proxies, query/data/streaming nodes). Weaviate and Qdrant: leave unset."""
     storage_gi: int = Field(50, ge=1, le=65536)
-    """Persistent storage in GiB."""
+    """Persistent storage in GiB (per replica for weaviate/qdrant; Milvus cluster: local cache of each query node
+    is ephemeral, data lives in the object storage)."""
     replicas: int = Field(1, ge=1, le=15)
     """Replicas (weaviate/qdrant) or query nodes (milvus cluster)."""
+    replication_factor: Optional[int] = Field(None, ge=1, le=15)
+    """Weaviate/Qdrant: default replication factor of new collections (at most `replicas`); omitted: 1."""
+    cluster: Optional[MilvusCluster] = None
+    """Milvus cluster topology (mode cluster only); omitted: the defaults."""
+    resources: Optional[Resources] = None
+    """Requests/limits of the main data pods (Milvus standalone or query nodes, Weaviate, Qdrant); omitted: sized
+    for small collections (2 CPU, 4Gi)."""
 
     @model_validator(mode="after")
     def _mode(self) -> "VectorStore":
-        if self.engine != "milvus" and self.mode == "cluster":
-            raise ValueError(f"mode cluster is a milvus setting; {self.engine} scales with 'replicas'")
+        if self.engine != "milvus" and self.mode is not None:
+            raise ValueError(f"mode is a milvus setting; {self.engine} scales with 'replicas' (remove mode)")
         return self
+
+    @property
+    def milvus_mode(self) -> str:
+        """standalone | cluster (Milvus only)."""
+        return self.mode or "standalone"
 
 
 class FullText(Model):
@@ -436,6 +488,13 @@ class FullText(Model):
     """Storage per node in GiB."""
     heap_gi: int = Field(2, ge=1, le=31)
     """JVM heap per node in GiB (at most 31 for compressed oops)."""
+    version: str = Field("9.4.3", pattern=r"^[89]\.[0-9]+\.[0-9]+$")
+    """Elasticsearch version (ECK runs docker.elastic.co/elasticsearch/elasticsearch:<version>)."""
+    cpu: str = Field("1", pattern=QUANTITY)
+    """CPU request per node (the limit is twice this); memory is twice the heap."""
+    snapshots: bool = False
+    """Give the Elasticsearch pods workload-identity access to the RAG bucket so a snapshot repository can be
+    registered there (see the README); needs provider gke or eks."""
 
 
 class Embedding(Model):
@@ -461,9 +520,56 @@ class Cache(Model):
     engine: Literal["redis"] = "redis"
     """redis."""
     persistence: bool = True
-    """Persist to a volume."""
+    """Persist to a volume (RDB snapshots every 15 min with at least one write); off: emptyDir."""
     storage_gi: int = Field(8, ge=1, le=4096)
     """Volume size in GiB."""
+    replicas: int = Field(1, ge=1, le=9)
+    """Redis servers (one master, the rest replicas; Sentinel fails over). More than one puts HAProxy in front
+    so clients always reach the master."""
+    max_memory_mi: int = Field(1024, ge=64, le=1048576)
+    """Redis `maxmemory` in MiB (allkeys-lru eviction); the container memory limit is 1.5x this."""
+
+
+class GatewayIngress(Model):
+    """How the gateway is exposed."""
+
+    class_name: str = Field("nginx", pattern=DNS_LABEL, max_length=63)
+    """IngressClass of the gateway's Ingress."""
+    install_controller: bool = True
+    """Install ingress-nginx (chart 4.15.1, the project's last release; retired March 2026) with this IngressClass;
+    false: use an IngressClass the cluster already has (e.g. a Gateway-API-era controller)."""
+    controller_replicas: int = Field(2, ge=1, le=20)
+    """ingress-nginx controller replicas (with install_controller)."""
+    body_size: str = Field("10m", pattern=r"^[0-9]+[kmg]?$")
+    """Largest request body (nginx size: 10m, 512k); documents for ingestion may need more."""
+    timeout_seconds: int = Field(300, ge=10, le=3600)
+    """Proxy read/send timeout: a streamed (SSE) completion may run this long."""
+
+
+class GatewayCertificate(Model):
+    """cert-manager issued certificate of the gateway host."""
+
+    issuer: Literal["self-signed", "acme"] = "self-signed"
+    """self-signed: a private CA made by cert-manager (clients must trust it; dev); acme: Let's Encrypt
+    (or another ACME server) over HTTP-01 through the ingress."""
+    acme_email: Optional[str] = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    """ACME account e-mail (expiry notices); required for acme."""
+    acme_server: str = Field("https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://")
+    """ACME directory URL (staging: https://acme-staging-v02.api.letsencrypt.org/directory)."""
+    install_cert_manager: bool = True
+    """Install cert-manager (chart v1.21.1) into the cert-manager namespace; false: the cluster already runs it."""
+
+
+class GatewayAutoscaling(Model):
+    """HPA of the gateway (autoscaling/v2)."""
+
+    max_replicas: int = Field(6, ge=1, le=200)
+    """Maximum replicas (minimum: gateway.replicas)."""
+    cpu_utilization: int = Field(70, ge=10, le=100)
+    """Target average CPU utilisation in percent of the request."""
+    rps_per_pod: Optional[float] = Field(None, gt=0)
+    """Also scale on requests per second per pod (Pods metric `http_server_requests_per_second`); needs
+    prometheus-adapter serving that metric. Omitted: CPU only."""
 
 
 class Gateway(Model):
@@ -479,6 +585,17 @@ class Gateway(Model):
     """Existing TLS secret; omitted: cert-manager issues one."""
     namespace: str = Field("ai-app", pattern=DNS_LABEL, max_length=63)
     """Namespace of the gateway (one of tenancy.namespaces)."""
+    certificate: Optional[GatewayCertificate] = None
+    """cert-manager settings when `tlsSecret` is omitted; omitted: a self-signed CA."""
+    ingress: GatewayIngress = Field(default_factory=GatewayIngress)
+    """Ingress class, controller, body size and timeouts."""
+    autoscaling: GatewayAutoscaling = Field(default_factory=GatewayAutoscaling)
+    """HPA bounds and targets."""
+    resources: Resources = Field(default_factory=lambda: Resources(cpu="500m", memory="1Gi", cpu_limit="2"))
+    """Requests/limits of the gateway container."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra non-secret environment variables (override the program's, e.g. LOGGING_LEVEL_ROOT); secrets never
+    go here."""
 
     @field_validator("image")
     @classmethod
@@ -487,6 +604,22 @@ class Gateway(Model):
         if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
             raise ValueError(f"image {value!r} must be pinned to a tag other than latest, or a digest")
         return value
+
+    @property
+    def effective_certificate(self) -> Optional[GatewayCertificate]:
+        """The cert-manager settings in force (None with an existing tlsSecret)."""
+        if self.tls_secret is not None:
+            return None
+        return self.certificate or GatewayCertificate()
+
+
+class Bucket(Model):
+    """The RAG object-storage bucket (Milvus cluster data, Elasticsearch snapshots)."""
+
+    name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    """Bucket name (globally unique); omitted: Pulumi's auto-name from the cluster name."""
+    noncurrent_version_days: int = Field(30, ge=1, le=3650)
+    """Days a replaced or deleted object version is kept (versioning is always on)."""
 
 
 class RagConfig(Model):
@@ -504,6 +637,19 @@ class RagConfig(Model):
     """AI gateway."""
     namespace: str = Field("ai-rag", pattern=DNS_LABEL, max_length=63)
     """Namespace of the data layer: vector store, search, cache (one of tenancy.namespaces)."""
+    bucket: Optional[Bucket] = None
+    """Bucket settings; the bucket exists when Milvus cluster uses objectStorage bucket or fullText.snapshots is on."""
+    storage_class: Optional[str] = Field(None, pattern=DNS_LABEL, max_length=63)
+    """StorageClass of every data-layer volume; omitted: the program's `ai-platform-rag` class (Retain when
+    cluster.deletionProtection) on gke/eks, the cluster default on existing clusters."""
+
+    @property
+    def needs_bucket(self) -> bool:
+        """Whether the config asks for the RAG bucket."""
+        vs = self.vector_store
+        milvus_bucket = (vs is not None and vs.engine == "milvus" and vs.milvus_mode == "cluster"
+                         and (vs.cluster or MilvusCluster()).object_storage == "bucket")
+        return milvus_bucket or (self.full_text is not None and self.full_text.snapshots)
 
 
 # ---------------------------------------------------------------------------------- observability

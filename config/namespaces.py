@@ -100,8 +100,10 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
         found[KEDA] = "keda"
     gateway = cfg.rag.gateway
     if gateway is not None:
-        found[INGRESS_NGINX] = "ingress-controller"
-        if gateway.tls_secret is None:
+        if gateway.ingress.install_controller:
+            found[INGRESS_NGINX] = "ingress-controller"
+        cert = gateway.effective_certificate
+        if cert is not None and cert.install_cert_manager:
             found[CERT_MANAGER] = "cert-manager"
     if cfg.rag.full_text is not None:
         found[ELASTIC_SYSTEM] = "eck-operator"

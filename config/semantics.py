@@ -6,6 +6,7 @@ reports every problem of a stack file at once.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterator
 
@@ -23,7 +24,8 @@ def _choices(values) -> str:
 
 
 def check(cfg: StackConfig) -> list[Issue]:
-    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_namespaces(cfg)]
+    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg),
+            *_namespaces(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -241,3 +243,74 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
                         f"{emb.model!r} is not in the model catalog; embedding models: {_choices(embedders)}")
         elif known.task != "embed":
             yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")
+
+
+# Env names that look like credentials: the gateway's secrets come from generated Secrets only.
+SECRET_LOOKING = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "CREDENTIAL", "PRIVATE_KEY")
+
+
+def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
+    """Vector store, search, cache, bucket and gateway settings (issue 8)."""
+    rag = cfg.rag
+    vs = rag.vector_store
+    cloud = cfg.cluster.provider in ("gke", "eks")
+    if vs is not None:
+        path = lambda *p: key_path("rag", "vectorStore", *p)  # noqa: E731
+        if vs.engine == "milvus":
+            if vs.replication_factor is not None:
+                yield Issue(path("replicationFactor"), "a weaviate/qdrant setting; Milvus sets in-memory replicas when "
+                                                       "a collection is loaded (remove it)")
+            if vs.milvus_mode == "standalone" and vs.cluster is not None:
+                yield Issue(path("cluster"), "only with mode cluster; standalone runs one pod (remove cluster or set "
+                                             "mode: cluster)")
+            if vs.milvus_mode == "cluster":
+                topo = vs.cluster
+                if vs.replicas < 2:
+                    yield Issue(path("replicas"), f"mode cluster needs at least 2 query nodes for HA (got {vs.replicas}); "
+                                                  "use mode standalone for a single node")
+                if topo is not None and topo.proxies < 2:
+                    yield Issue(path("cluster", "proxies"), f"mode cluster needs at least 2 proxies for HA (got {topo.proxies})")
+                if topo is not None and (topo.etcd_replicas < 3 or topo.etcd_replicas % 2 == 0):
+                    yield Issue(path("cluster", "etcdReplicas"),
+                                f"etcd needs an odd member count of at least 3 for quorum (got {topo.etcd_replicas}); allowed: 3, 5, 7")
+                storage = (topo.object_storage if topo is not None else "bucket")
+                if storage == "bucket" and not cloud:
+                    yield Issue(path("cluster", "objectStorage"), (
+                        f"bucket needs provider gke or eks (the program creates S3/GCS with workload identity); "
+                        f"provider is {cfg.cluster.provider}: use objectStorage minio"))
+                tenant = cfg.tenancy.namespaces.get(rag.namespace)
+                if storage == "minio" and tenant is not None and tenant.pod_security == "restricted":
+                    yield Issue(path("cluster", "objectStorage"), (
+                        "the Milvus chart's MinIO pods set no seccompProfile/capabilities, which Pod Security "
+                        f"'restricted' rejects; set tenancy.namespaces.{rag.namespace}.podSecurity: baseline or use "
+                        "objectStorage bucket"))
+        else:
+            if vs.cluster is not None:
+                yield Issue(path("cluster"), f"a milvus setting; {vs.engine} scales with replicas (remove cluster)")
+            if vs.replication_factor is not None and vs.replication_factor > vs.replicas:
+                yield Issue(path("replicationFactor"),
+                            f"{vs.replication_factor} copies need at least as many replicas (replicas is {vs.replicas})")
+    ft = rag.full_text
+    if ft is not None and ft.snapshots and not cloud:
+        yield Issue(key_path("rag", "fullText", "snapshots"),
+                    f"snapshots go to the RAG bucket, which needs provider gke or eks (provider is {cfg.cluster.provider})")
+    if rag.bucket is not None and not rag.needs_bucket:
+        yield Issue(key_path("rag", "bucket"), "nothing uses the bucket: set vectorStore.cluster.objectStorage bucket "
+                                               "(milvus cluster) or fullText.snapshots, or remove rag.bucket")
+    gw = rag.gateway
+    if gw is not None:
+        gpath = lambda *p: key_path("rag", "gateway", *p)  # noqa: E731
+        if gw.tls_secret is not None and gw.certificate is not None:
+            yield Issue(gpath("certificate"), "set either tlsSecret (an existing secret) or certificate (cert-manager), not both")
+        cert = gw.effective_certificate
+        if cert is not None and cert.issuer == "acme" and cert.acme_email is None:
+            yield Issue(gpath("certificate", "acmeEmail"), "required with issuer acme (the ACME account's contact)")
+        if gw.autoscaling.max_replicas < gw.replicas:
+            yield Issue(gpath("autoscaling", "maxReplicas"),
+                        f"must be >= gateway.replicas ({gw.replicas}); got {gw.autoscaling.max_replicas}")
+        for name in gw.env:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                yield Issue(gpath("env", name), "not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            elif any(word in name.upper() for word in SECRET_LOOKING):
+                yield Issue(gpath("env", name), "looks like a secret; gateway.env is plain text in a ConfigMap. "
+                                                "Credentials come from the program's generated Secrets")

@@ -96,8 +96,15 @@ def is_secret(value: Any) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Replace every secret-wrapped value with a marker (for printing and rendering)."""
+    """Replace every secret-wrapped value with a marker (for printing and rendering).
+
+    A secret map (a Secret's whole `stringData`) keeps its keys, so rendered objects stay valid and show
+    which keys exist; every value is the marker.
+    """
     if is_secret(value):
+        inner = value.get("value")
+        if isinstance(inner, dict):
+            return {k: REDACTED for k in inner}
         return REDACTED
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
@@ -132,11 +139,22 @@ _CLUSTER_SCOPED_KUBERNETES = (
 )
 
 
+def mock_password(name: str, length: int) -> str:
+    """What the mocks answer for a random.RandomPassword: letters and digits, unique per resource name."""
+    seed = hashlib.sha256(name.encode()).hexdigest()
+    return ("Pw" + seed * 4)[:length]
+
+
+def mock_pem(kind: str, name: str) -> str:
+    return f"-----BEGIN {kind}-----\nmock-{_suffix(kind + name)}-{hashlib.sha256(name.encode()).hexdigest()}\n-----END {kind}-----\n"
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Realistic provider answers for the resource types the program uses.
 
     GKE: cluster endpoint IP + CA, node pool names, service account emails, compute selfLinks.
     EKS: https endpoint, CA data, OIDC issuer, node group ASGs, role names/ARNs, EC2 ids.
+    Buckets: S3 bucket name/ARN, GCS bucket name/url. random/tls: generated passwords, PEMs.
     Kubernetes: metadata.name/namespace defaulted the way the API server would.
     """
 
@@ -188,6 +206,26 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif t == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
             rid = state["arn"]
+        elif t == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or f"{name}-{_suffix(name)}"
+            state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}",
+                         bucketRegionalDomainName=f"{bucket}.s3.us-east-1.amazonaws.com")
+            rid = bucket
+        elif t == "gcp:storage/bucket:Bucket":
+            bucket = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(name=bucket, url=f"gs://{bucket}", selfLink=f"https://www.googleapis.com/storage/v1/b/{bucket}")
+            rid = bucket
+        elif t == "random:index/randomPassword:RandomPassword":
+            # Deterministic per resource name, so tests can look for the value everywhere.
+            state["result"] = mock_password(name, int(inputs.get("length", 16)))
+            rid = "none"
+        elif t == "tls:index/privateKey:PrivateKey":
+            state.update(privateKeyPem=mock_pem("PRIVATE KEY", name), privateKeyPemPkcs8=mock_pem("PRIVATE KEY", name),
+                         publicKeyPem=mock_pem("PUBLIC KEY", name), privateKeyOpenssh=f"mock-openssh-{_suffix(name)}")
+        elif t in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            state["certPem"] = mock_pem("CERTIFICATE", name)
+        elif t == "tls:index/certRequest:CertRequest":
+            state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", name)
         elif t.startswith("aws:ec2/"):
             kind = t.split(":")[-1].lower()
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",

@@ -1,0 +1,104 @@
+"""Rag: the RAG data layer (vector store, full-text search, semantic cache) and the AI gateway.
+
+Created by `Platform` after serving. Children, each its own component:
+
+- `DataStorage` (`ai-platform:rag:Storage`): the data layer's StorageClass and, when needed, the bucket
+  with workload-identity access (see storage.py);
+- `VectorStore` (`ai-platform:rag:VectorStore`): Milvus standalone/cluster, Weaviate or Qdrant;
+- `Search` (`ai-platform:rag:Search`): ECK operator, Elasticsearch, exporter;
+- `Cache` (`ai-platform:rag:Cache`): Redis;
+- `Gateway` (`ai-platform:rag:Gateway`) and `GatewayIngress` (`ai-platform:rag:Ingress`).
+
+Data safety follows `cluster.deletionProtection`: stateful Releases, the Elasticsearch resource, the bucket and
+the Milvus root-password generator are `protect`ed, volumes use a Retain StorageClass, and ECK keeps its PVCs
+when the Elasticsearch resource goes. Model endpoints come only from config/endpoints.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+from components.context import PlatformContext
+from config.endpoints import endpoints
+
+from . import charts
+from .cache import Cache, CacheArgs
+from .gateway import Gateway, GatewayArgs
+from .ingress import GatewayIngress, GatewayIngressArgs
+from .search import SERVICE_ACCOUNT as SEARCH_SERVICE_ACCOUNT, Search, SearchArgs
+from .storage import BucketUser, DataStorage, DataStorageArgs
+from .vector_store import VectorStore, VectorStoreArgs
+
+DATA_ENDPOINT_KEYS = ("vector-store", "full-text", "cache", "gateway")
+
+
+@dataclass(frozen=True)
+class RagArgs:
+    context: PlatformContext
+    """Shared platform inputs (config, namespaces, monitoring CRDs)."""
+    cluster: Any
+    """The cluster component (EKS: its IAM OIDC provider for IRSA)."""
+
+
+def bucket_users(cfg) -> tuple[BucketUser, ...]:
+    """Who needs the RAG bucket (empty: no bucket is created)."""
+    rag = cfg.rag
+    users = []
+    vs = rag.vector_store
+    if rag.needs_bucket and vs is not None and vs.engine == "milvus" and vs.milvus_mode == "cluster":
+        if (vs.cluster is None or vs.cluster.object_storage == "bucket"):
+            users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus"))
+    if rag.full_text is not None and rag.full_text.snapshots:
+        users.append(BucketUser("elasticsearch", rag.namespace, SEARCH_SERVICE_ACCOUNT, "elasticsearch"))
+    return tuple(users)
+
+
+class Rag(pulumi.ComponentResource):
+    """Vector store, search, cache and gateway per `ai-platform:rag`."""
+
+    gateway_url: Optional[str]
+    """https://<gateway host>, or None without a gateway."""
+    data_endpoints: dict[str, str]
+    """In-cluster URLs of the data services and the gateway (config/endpoints.py)."""
+
+    def __init__(self, name: str, args: RagArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:rag:Rag", name, None, opts)
+        ctx = args.context
+        cfg = ctx.config
+        rag = cfg.rag
+        child = pulumi.ResourceOptions(parent=self)
+        self.storage = DataStorage(f"{name}-storage", DataStorageArgs(cfg, args.cluster, bucket_users(cfg)), child)
+        credentials: dict[str, pulumi.Output[str]] = {}
+
+        self.vector_store: Optional[VectorStore] = None
+        if rag.vector_store is not None:
+            self.vector_store = VectorStore(f"{name}-vector-store", VectorStoreArgs(ctx, self.storage), child)
+            vs_creds = self.vector_store.credentials
+            if "password" in vs_creds:
+                credentials["vector-store-password"] = vs_creds["password"]
+            else:
+                credentials["vector-store-api-key"] = vs_creds["apiKey"]
+        self.search: Optional[Search] = None
+        if rag.full_text is not None:
+            self.search = Search(f"{name}-search", SearchArgs(ctx, self.storage), child)
+            credentials["elasticsearch-password"] = self.search.credentials["password"]
+        self.cache: Optional[Cache] = None
+        if rag.cache is not None:
+            self.cache = Cache(f"{name}-cache", CacheArgs(ctx, self.storage), child)
+            credentials["redis-password"] = self.cache.credentials["password"]
+
+        self.gateway: Optional[Gateway] = None
+        self.ingress: Optional[GatewayIngress] = None
+        self.gateway_url = None
+        if rag.gateway is not None:
+            self.gateway = Gateway(f"{name}-gateway", GatewayArgs(
+                ctx, credentials, self.search.ca_pem if self.search is not None else None), child)
+            self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service), child)
+            self.gateway_url = self.ingress.url
+
+        found = endpoints(cfg)
+        self.data_endpoints = {key: found[key].url for key in DATA_ENDPOINT_KEYS if key in found}
+        self.register_outputs({"gateway_url": self.gateway_url, "data_endpoints": self.data_endpoints})

@@ -1,0 +1,59 @@
+"""Cache: Redis (chart redis-ha 4.39.0, official Redis image) as the gateway's semantic cache.
+
+Auth is always on (`requirepass` from the generated `redis-auth` Secret; the exporter sidecar reads
+the same Secret). One server runs alone; several run master + replicas with Sentinel failover and
+HAProxy in front (`redis-haproxy`), which always forwards to the current master. Persistence per
+`cache.persistence` (RDB snapshots on a volume, or an emptyDir: the cache is rebuildable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.context import PlatformContext
+
+from ..labels import standard_labels
+from . import charts
+from .helm import release
+from .secrets import password, secret
+from .storage import DataStorage
+
+
+@dataclass(frozen=True)
+class CacheArgs:
+    context: PlatformContext
+    """Shared platform inputs."""
+    storage: DataStorage
+    """StorageClass of the Redis volumes."""
+
+
+class Cache(pulumi.ComponentResource):
+    """Redis with auth, optional persistence and HA, and its exporter."""
+
+    credentials: dict[str, pulumi.Output[str]]
+    """password (secret) of the Redis default user."""
+
+    def __init__(self, name: str, args: CacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:rag:Cache", name, None, opts)
+        ctx = args.context
+        cfg = ctx.config
+        cache = cfg.rag.cache
+        assert cache is not None
+        ns_name = cfg.rag.namespace
+        ns = ctx.namespace(ns_name)
+        labels = standard_labels(charts.REDIS_FULLNAME, "cache", cfg.labels)
+        pw = password(f"{name}-password", self)
+        auth = secret(f"{name}-auth", self, k8s.meta.v1.ObjectMetaArgs(name=charts.REDIS_SECRET, namespace=ns,
+                                                                        labels=labels), {charts.REDIS_KEY: pw})
+        monitoring = ctx.monitoring
+        self.release = release(
+            f"{name}-redis", "redis", charts.REDIS, ns, charts.redis_values(cache, monitoring, args.storage.storage_class),
+            self, depends_on=[ctx.namespaces[ns_name], auth, *(ctx.monitoring_crds if monitoring else [])],
+            # Only a persistent cache holds anything worth protecting.
+            protect=cfg.cluster.deletion_protection and cache.persistence)
+        self.credentials = {"password": pw}
+        self.register_outputs({"credentials": self.credentials, "release": self.release})

@@ -1,0 +1,383 @@
+"""Chart pins of the RAG data layer and gateway, and the values each chart receives.
+
+Every pin names the chart, its exact version and its https repository. The values builders are
+pure functions of the config (plus a few names/ARNs that may be Outputs), so the tests can check
+every key path against the chart version's own values.yaml (tests/rag/test_chart_values.py).
+Images are the charts' own pinned defaults unless set here (each noted with its source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from config.models import Cache, FullText, GatewayIngress, Resources, StackConfig, VectorStore, MilvusCluster
+
+from ..labels import SCRAPE_LABELS
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """One Helm chart: name, exact version and https repository."""
+
+    chart: str
+    version: str
+    repo: str
+    source: str
+    """Where its values.yaml was read (repository, path, tag)."""
+
+
+# zilliztech/milvus-helm, charts/milvus/values.yaml at tag milvus-5.0.19 (Milvus v2.6.15); subcharts etcd 8.12.0
+# (Bitnami chart from bitnami/charts archive-full-index, image milvusdb/etcd:3.5.25-r1 built by Zilliz) and
+# minio 8.0.17 (Zilliz's fork of the old MinIO chart, image minio/minio:RELEASE.2024-12-18T13-15-44Z).
+MILVUS = ChartPin("milvus", "5.0.19", "https://zilliztech.github.io/milvus-helm",
+                  "zilliztech/milvus-helm charts/milvus/values.yaml @ milvus-5.0.19")
+# weaviate/weaviate-helm, weaviate/values.yaml at tag v17.8.3 (Weaviate 1.38.2).
+WEAVIATE = ChartPin("weaviate", "17.8.3", "https://weaviate.github.io/weaviate-helm",
+                    "weaviate/weaviate-helm weaviate/values.yaml @ v17.8.3")
+# qdrant/qdrant-helm, charts/qdrant/values.yaml at tag qdrant-1.19.0 (Qdrant v1.19.0).
+QDRANT = ChartPin("qdrant", "1.19.0", "https://qdrant.github.io/qdrant-helm",
+                  "qdrant/qdrant-helm charts/qdrant/values.yaml @ qdrant-1.19.0")
+# elastic/cloud-on-k8s, deploy/eck-operator/values.yaml at tag v3.5.0 (operator 3.5.0, CRDs subchart 3.5.0).
+ECK_OPERATOR = ChartPin("eck-operator", "3.5.0", "https://helm.elastic.co",
+                        "elastic/cloud-on-k8s deploy/eck-operator/values.yaml @ v3.5.0")
+# prometheus-community/helm-charts, charts/prometheus-elasticsearch-exporter/values.yaml at tag
+# prometheus-elasticsearch-exporter-7.4.0 (quay.io/prometheuscommunity/elasticsearch-exporter:v1.11.0).
+ES_EXPORTER = ChartPin("prometheus-elasticsearch-exporter", "7.4.0", "https://prometheus-community.github.io/helm-charts",
+                       "prometheus-community/helm-charts charts/prometheus-elasticsearch-exporter/values.yaml "
+                       "@ prometheus-elasticsearch-exporter-7.4.0")
+# DandyDeveloper/charts, charts/redis-ha/values.yaml at tag redis-ha-4.39.0: the official Redis image
+# (public.ecr.aws/docker/library/redis:8.8.0-alpine), HAProxy 3.3.10-alpine, oliver006/redis_exporter v1.86.0.
+# Chosen over Bitnami's chart, whose free images moved to the frozen bitnamilegacy/* repositories in 2025.
+REDIS = ChartPin("redis-ha", "4.39.0", "https://dandydeveloper.github.io/charts",
+                 "DandyDeveloper/charts charts/redis-ha/values.yaml @ redis-ha-4.39.0")
+# kubernetes/ingress-nginx, charts/ingress-nginx/values.yaml at tag helm-chart-4.15.1 (controller v1.15.1, the
+# project's last release: ingress-nginx was retired, best-effort maintenance ended March 2026).
+INGRESS_NGINX = ChartPin("ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx",
+                         "kubernetes/ingress-nginx charts/ingress-nginx/values.yaml @ helm-chart-4.15.1")
+# cert-manager/cert-manager, deploy/charts/cert-manager/values.yaml at tag v1.21.1.
+CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io",
+                        "cert-manager/cert-manager deploy/charts/cert-manager/values.yaml @ v1.21.1")
+
+PRIORITY_CLASS = "ai-platform-rag"
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# Fixed names: the Services these create are the ones config/endpoints.py promises.
+MILVUS_FULLNAME = "milvus"
+MILVUS_SERVICE_ACCOUNT = "milvus"
+MILVUS_SECRET = "milvus-credentials"
+MILVUS_ROOT_PASSWORD_KEY = "root-password"
+MINIO_SECRET = "milvus-minio"
+QDRANT_FULLNAME = "qdrant"
+QDRANT_SECRET = "qdrant-api-key"
+QDRANT_KEY = "api-key"
+WEAVIATE_SECRET = "weaviate-api-keys"
+WEAVIATE_KEYS_ENV = "AUTHENTICATION_APIKEY_ALLOWED_KEYS"
+WEAVIATE_USER = "ai-gateway"
+REDIS_FULLNAME = "redis"
+REDIS_SECRET = "redis-auth"
+REDIS_KEY = "auth"
+ES_NAME = "search"
+ES_EXPORTER_FULLNAME = "search-exporter"
+ES_EXPORTER_SECRET = "search-exporter-user"
+ES_HTTP_TLS_SECRET = "search-es-http-tls"
+
+
+def resources(cpu: str, memory: str, cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None) -> dict:
+    """Kubernetes requests and limits (limits: CPU twice the request unless given, memory equal)."""
+    return {"requests": {"cpu": cpu, "memory": memory},
+            "limits": {"cpu": cpu_limit or _double(cpu), "memory": memory_limit or memory}}
+
+
+def from_config(res: Optional[Resources], default: dict) -> dict:
+    if res is None:
+        return default
+    return resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit)
+
+
+def _double(cpu: str) -> str:
+    if cpu.endswith("m"):
+        return f"{int(float(cpu[:-1]) * 2)}m"
+    value = float(cpu) * 2
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def _monitor_labels() -> dict:
+    return dict(SCRAPE_LABELS)
+
+
+# ------------------------------------------------------------------------------------------ Milvus
+
+
+def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storage_class: Optional[str],
+                  bucket: Optional[Any] = None, region: Optional[str] = None,
+                  identity_annotations: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Values for the milvus chart: standalone (embedded etcd, local storage on the PVC) or cluster.
+
+    Auth is on: every Milvus process gets `common.security.*` through environment variables (Milvus
+    reads any config key from the environment, above the chart's ConfigMap), the root password from
+    the `milvus-credentials` Secret, so no credential is written into the chart's ConfigMap.
+    """
+    cluster = store.milvus_mode == "cluster"
+    topo = store.cluster or MilvusCluster()
+    auth_env = [
+        {"name": "COMMON_SECURITY_AUTHORIZATIONENABLED", "value": "true"},
+        {"name": "COMMON_SECURITY_DEFAULTROOTPASSWORD",
+         "valueFrom": {"secretKeyRef": {"name": MILVUS_SECRET, "key": MILVUS_ROOT_PASSWORD_KEY}}},
+    ]
+    minio = cluster and topo.object_storage == "minio"
+    if minio:
+        auth_env += [
+            {"name": "MINIO_ACCESSKEYID", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "accesskey"}}},
+            {"name": "MINIO_SECRETACCESSKEY", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
+        ]
+    pod_sc = {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
+    main = from_config(store.resources, resources("2", "4Gi", "4", "8Gi"))
+    values: dict[str, Any] = {
+        "fullnameOverride": MILVUS_FULLNAME,
+        "cluster": {"enabled": cluster},
+        "securityContext": pod_sc,
+        "containerSecurityContext": dict(RESTRICTED_CONTAINER),
+        "labels": {"app.kubernetes.io/part-of": "ai-platform", "app.kubernetes.io/component": "vector-store"},
+        "service": {"type": "ClusterIP"},
+        "metrics": {"enabled": True, "serviceMonitor": {"enabled": monitoring, "additionalLabels": _monitor_labels()}},
+        "serviceAccount": {"create": True, "name": MILVUS_SERVICE_ACCOUNT,
+                           "annotations": dict(identity_annotations or {})},
+        # Milvus 2.6 streams through Woodpecker (embedded in the streaming node / standalone process); no Pulsar.
+        "pulsarv3": {"enabled": False},
+        "pulsar": {"enabled": False},
+        "kafka": {"enabled": False},
+        "attu": {"enabled": False},
+    }
+    if not cluster:
+        values["etcd"] = {"enabled": False}
+        values["minio"] = {"enabled": False}
+        values["streaming"] = {"woodpecker": {"storage": {"type": "local"}}}
+        values["standalone"] = {
+            "resources": main,
+            "extraEnv": [
+                *auth_env,
+                # Embedded etcd and local object storage on the standalone PVC (Milvus' own standalone_embed setup).
+                {"name": "ETCD_USE_EMBED", "value": "true"},
+                {"name": "ETCD_DATA_DIR", "value": "/var/lib/milvus/etcd"},
+                {"name": "COMMON_STORAGETYPE", "value": "local"},
+            ],
+            # disk.enabled mounts an emptyDir over /var/lib/milvus/data, which would hide the local storage on the PVC.
+            "disk": {"enabled": False},
+            "persistence": {"persistentVolumeClaim": {"size": f"{store.storage_gi}Gi", "storageClass": storage_class}},
+        }
+        return values
+
+    small = resources("500m", "1Gi", "1", "2Gi")
+    values["proxy"] = {"replicas": topo.proxies, "resources": small, "extraEnv": list(auth_env)}
+    values["mixCoordinator"] = {"replicas": topo.coordinators, "resources": small, "extraEnv": list(auth_env),
+                                "activeStandby": {"enabled": topo.coordinators > 1}}
+    values["queryNode"] = {"replicas": store.replicas, "resources": main, "extraEnv": list(auth_env)}
+    values["dataNode"] = {"replicas": topo.data_nodes, "resources": resources("1", "2Gi", "2", "4Gi"),
+                          "extraEnv": list(auth_env)}
+    values["streamingNode"] = {"replicas": topo.streaming_nodes, "resources": resources("1", "2Gi", "2", "4Gi"),
+                               "extraEnv": list(auth_env)}
+    values["etcd"] = {
+        "replicaCount": topo.etcd_replicas,
+        "pdb": {"create": True},
+        "priorityClassName": PRIORITY_CLASS,
+        "resources": resources("250m", "512Mi", "1", "1Gi"),
+        "podSecurityContext": {"enabled": True, "fsGroup": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {"enabled": True, "runAsUser": 1001, "runAsNonRoot": True,
+                                     "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "persistence": {"size": f"{topo.etcd_storage_gi}Gi", "storageClass": storage_class or ""},
+    }
+    if minio:
+        values["minio"] = {
+            "mode": "distributed",
+            "replicas": topo.minio_replicas,
+            "existingSecret": MINIO_SECRET,
+            "priorityClassName": PRIORITY_CLASS,
+            "podDisruptionBudget": {"enabled": True},
+            "resources": resources("250m", "1Gi", "1", "2Gi"),
+            "persistence": {"size": f"{topo.minio_storage_gi}Gi", "storageClass": storage_class},
+        }
+    else:
+        values["minio"] = {"enabled": False}
+        values["externalS3"] = _external_storage(cfg, bucket, region)
+    return values
+
+
+def _external_storage(cfg: StackConfig, bucket: Any, region: Optional[str]) -> dict[str, Any]:
+    """S3 (eks) or GCS through its S3-compatible endpoint (gke), with workload identity instead of keys."""
+    common = {"enabled": True, "port": "443", "useSSL": True, "bucketName": bucket, "rootPath": "milvus",
+              "useIAM": True, "useVirtualHost": False}
+    if cfg.cluster.provider == "gke":
+        # Milvus' documented GKE setup: storage.googleapis.com with the pod's Workload Identity token.
+        return {**common, "host": "storage.googleapis.com", "cloudProvider": "gcp"}
+    return {**common, "host": f"s3.{region}.amazonaws.com", "cloudProvider": "aws", "region": region or ""}
+
+
+# ------------------------------------------------------------------------------- Weaviate / Qdrant
+
+
+def weaviate_values(store: VectorStore, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+    """Values for the weaviate chart: API keys from the `weaviate-api-keys` Secret, ClusterIP services."""
+    env: dict[str, Any] = {
+        "AUTHENTICATION_APIKEY_ENABLED": "true",
+        "AUTHENTICATION_APIKEY_USERS": WEAVIATE_USER,
+        "AUTHORIZATION_ADMINLIST_ENABLED": "true",
+        "AUTHORIZATION_ADMINLIST_USERS": WEAVIATE_USER,
+        "REPLICATION_MINIMUM_FACTOR": str(store.replication_factor or 1),
+        "PROMETHEUS_MONITORING_ENABLED": monitoring,
+        "DISABLE_TELEMETRY": "true",
+    }
+    return {
+        "replicas": store.replicas,
+        "resources": from_config(store.resources, resources("2", "4Gi", "4", "8Gi")),
+        "securityContext": {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
+        "containerSecurityContext": dict(RESTRICTED_CONTAINER),
+        # The sysctl init container runs privileged (vm.max_map_count); Pod Security restricted forbids it.
+        "initContainers": {"sysctlInitContainer": {"enabled": False}},
+        "storage": {"size": f"{store.storage_gi}Gi", "storageClassName": storage_class or ""},
+        "service": {"type": "ClusterIP"},
+        "grpcService": {"type": "ClusterIP"},
+        "authentication": {"anonymous_access": {"enabled": False}},
+        "env": env,
+        "envSecrets": {WEAVIATE_KEYS_ENV: WEAVIATE_SECRET},
+        "priorityClassName": PRIORITY_CLASS,
+        "podDisruptionBudgets": {"weaviate": {"enabled": store.replicas > 1}},
+    }
+
+
+def qdrant_values(store: VectorStore, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+    """Values for the qdrant chart: API key from the `qdrant-api-key` Secret (env), unprivileged image."""
+    values: dict[str, Any] = {
+        "fullnameOverride": QDRANT_FULLNAME,
+        "replicaCount": store.replicas,
+        # The -unprivileged image owns its directories, so the chart skips its root chown init container.
+        "image": {"useUnprivilegedImage": True},
+        "env": [{"name": "QDRANT__SERVICE__API_KEY",
+                 "valueFrom": {"secretKeyRef": {"name": QDRANT_SECRET, "key": QDRANT_KEY}}}],
+        "resources": from_config(store.resources, resources("1", "2Gi", "2", "4Gi")),
+        "podSecurityContext": {**RESTRICTED_POD, "fsGroup": 3000, "fsGroupChangePolicy": "OnRootMismatch"},
+        "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 2000,
+                                     "allowPrivilegeEscalation": False, "privileged": False,
+                                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+        "persistence": {"size": f"{store.storage_gi}Gi", "storageClassName": storage_class},
+        "priorityClassName": PRIORITY_CLASS,
+        "podDisruptionBudget": {"enabled": store.replicas > 1},
+        "metrics": {"serviceMonitor": {
+            "enabled": monitoring, "additionalLabels": _monitor_labels(),
+            # /metrics sits behind the API key once one is set.
+            "authorization": {"type": "Bearer", "credentials": {"name": QDRANT_SECRET, "key": QDRANT_KEY}}}},
+        # Qdrant's own config (merged into production.yaml): default copies of new collections.
+        "config": {"storage": {"collection": {"replication_factor": store.replication_factor or 1}}},
+    }
+    if not storage_class:
+        values["persistence"].pop("storageClassName")
+    return values
+
+
+# ---------------------------------------------------------------------------------- Elasticsearch
+
+
+def eck_operator_values(namespace: str) -> dict[str, Any]:
+    """Values for the eck-operator chart: CRDs installed, only the RAG namespace managed."""
+    return {
+        "installCRDs": True,
+        "managedNamespaces": [namespace],
+        "resources": resources("100m", "256Mi", "1", "512Mi"),
+        "podLabels": {"app.kubernetes.io/part-of": "ai-platform"},
+    }
+
+
+def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
+    """Values for prometheus-elasticsearch-exporter: TLS against the platform CA, a monitoring-only user."""
+    return {
+        "fullnameOverride": ES_EXPORTER_FULLNAME,
+        "es": {
+            "uri": f"https://{ES_NAME}-es-http.{namespace}.svc:9200",
+            "ssl": {"enabled": True, "useExistingSecrets": True, "ca": {"path": "/ssl/ca.crt"},
+                    "client": {"enabled": False}},
+        },
+        "secretMounts": [{"name": "es-ca", "secretName": ES_HTTP_TLS_SECRET, "path": "/ssl"}],
+        "extraEnvSecrets": {
+            "ES_USERNAME": {"secret": ES_EXPORTER_SECRET, "key": "username"},
+            "ES_PASSWORD": {"secret": ES_EXPORTER_SECRET, "key": "password"},
+        },
+        "resources": resources("50m", "64Mi", "200m", "128Mi"),
+        "priorityClassName": PRIORITY_CLASS,
+        "podLabels": {"app.kubernetes.io/part-of": "ai-platform", "app.kubernetes.io/component": "full-text"},
+        "serviceMonitor": {"enabled": monitoring, "labels": _monitor_labels(), "interval": "30s"},
+    }
+
+
+# ---------------------------------------------------------------------------------------- Redis
+
+
+def redis_values(cache: Cache, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+    """Values for redis-ha: auth from `redis-auth`, persistence per config, HAProxy in front of several servers."""
+    ha = cache.replicas > 1
+    limit_mi = int(cache.max_memory_mi * 1.5)
+    config: dict[str, Any] = {
+        "maxmemory": f"{cache.max_memory_mi}mb",
+        "maxmemory-policy": "allkeys-lru",
+        # A single server has no replica to wait for.
+        "min-replicas-to-write": 1 if ha else 0,
+        # The chart writes `<key> <value>` lines into redis.conf: '""' renders `save ""` (no RDB snapshots).
+        "save": "900 1" if cache.persistence else '""',
+    }
+    values: dict[str, Any] = {
+        "fullnameOverride": REDIS_FULLNAME,
+        "replicas": cache.replicas,
+        "auth": True,
+        "existingSecret": REDIS_SECRET,
+        "authKey": REDIS_KEY,
+        "priorityClassName": PRIORITY_CLASS,
+        "hardAntiAffinity": ha,
+        "redis": {"config": config, "resources": resources("100m", f"{cache.max_memory_mi}Mi", "1", f"{limit_mi}Mi"),
+                  # The cache is rebuildable: allow FLUSHDB/FLUSHALL for operators.
+                  "disableCommands": []},
+        "sentinel": {"quorum": cache.replicas // 2 + 1, "resources": resources("50m", "64Mi", "200m", "128Mi")},
+        "persistentVolume": {"enabled": cache.persistence, "size": f"{cache.storage_gi}Gi",
+                             "storageClass": storage_class},
+        "exporter": {"enabled": True, "resources": resources("50m", "64Mi", "200m", "128Mi"),
+                     "serviceMonitor": {"enabled": monitoring, "labels": _monitor_labels()}},
+        "podDisruptionBudget": {"maxUnavailable": 1} if ha else {},
+        "haproxy": {"enabled": ha},
+        "labels": {"app.kubernetes.io/part-of": "ai-platform", "app.kubernetes.io/component": "cache"},
+    }
+    if ha:
+        values["haproxy"].update(replicas=2, priorityClassName=PRIORITY_CLASS,
+                                 resources=resources("100m", "128Mi", "500m", "256Mi"),
+                                 podDisruptionBudget={"maxUnavailable": 1})
+    return values
+
+
+# ------------------------------------------------------------------------------- ingress / certs
+
+
+def ingress_nginx_values(ingress: GatewayIngress, monitoring: bool) -> dict[str, Any]:
+    """Values for ingress-nginx: our IngressClass, HA controller, metrics for the platform Prometheus."""
+    return {
+        "controller": {
+            "ingressClass": ingress.class_name,
+            "ingressClassResource": {"name": ingress.class_name, "enabled": True},
+            "replicaCount": ingress.controller_replicas,
+            "minAvailable": 1,
+            "resources": resources("100m", "256Mi", "1", "512Mi"),
+            "priorityClassName": PRIORITY_CLASS,
+            "service": {"type": "LoadBalancer"},
+            "topologySpreadConstraints": [{
+                "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx",
+                                                  "app.kubernetes.io/component": "controller"}}}],
+            "metrics": {"enabled": monitoring,
+                        "serviceMonitor": {"enabled": monitoring, "additionalLabels": _monitor_labels()}},
+        },
+    }
+
+
+def cert_manager_values(monitoring: bool) -> dict[str, Any]:
+    """Values for cert-manager: CRDs installed (and kept on uninstall), metrics for the platform Prometheus."""
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": monitoring, "labels": _monitor_labels()}},
+    }

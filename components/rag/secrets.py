@@ -1,0 +1,33 @@
+"""Generated credentials: a `random.RandomPassword` kept as a Pulumi secret, written only into Secrets."""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+
+def password(name: str, parent: pulumi.Resource, length: int = 32, protect: bool = False) -> pulumi.Output[str]:
+    """A generated password (letters and digits: safe in URLs, env vars and config files), as a secret Output.
+
+    `protect` keeps the generator from being replaced or deleted by accident: a new value would lock
+    clients out of data stores that only read their password at first start (Milvus' root user).
+    """
+    generated = random.RandomPassword(name, length=length, special=False,
+                                      opts=pulumi.ResourceOptions(parent=parent, protect=protect))
+    return pulumi.Output.secret(generated.result)
+
+
+def secret(name: str, parent: pulumi.Resource, metadata: k8s.meta.v1.ObjectMetaArgs,
+           data: Mapping[str, pulumi.Input[str]], type_: Optional[str] = None,
+           opts: Optional[pulumi.ResourceOptions] = None) -> k8s.core.v1.Secret:
+    """A Secret whose whole `stringData` is a Pulumi secret (never shown in plans or state in plain text)."""
+    return k8s.core.v1.Secret(
+        name,
+        metadata=metadata,
+        type=type_ or "Opaque",
+        string_data=pulumi.Output.secret(pulumi.Output.all(**dict(data))),
+        opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
+    )

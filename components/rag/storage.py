@@ -1,0 +1,212 @@
+"""DataStorage: the data layer's StorageClass and, when the config asks for it, the RAG bucket.
+
+- StorageClass `ai-platform-rag` (gke: pd-balanced via the PD CSI driver; eks: encrypted gp3 via the EBS
+  CSI driver) with `reclaimPolicy: Retain` when `cluster.deletionProtection` is on, so a deleted claim
+  (helm uninstall, a scaled-down StatefulSet, an ECK cluster deletion) leaves its disk behind.
+  Existing clusters use their default class (or `rag.storageClass`).
+- The bucket (Milvus cluster segments/indexes/WAL under `milvus/`, Elasticsearch snapshots under
+  `elasticsearch/`): S3 with versioning, SSE, a public access block and owner-enforced ACLs on eks;
+  GCS with uniform access, public access prevention and versioning on gke. Noncurrent versions expire
+  after `bucket.noncurrentVersionDays`. Access is by workload identity only: an IRSA role per
+  Kubernetes service account on eks, a Google service account bound through Workload Identity on gke.
+  No access keys exist. With deletion protection the bucket is `protect`ed and never force-destroyed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from config.models import StackConfig
+
+from ..labels import cloud_labels, standard_labels
+
+STORAGE_CLASS = "ai-platform-rag"
+PROVISIONERS = {
+    "gke": ("pd.csi.storage.gke.io", {"type": "pd-balanced"}),
+    "eks": ("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "ext4"}),
+}
+OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                  "s3:ListMultipartUploadParts"]
+
+
+@dataclass(frozen=True)
+class BucketUser:
+    """A Kubernetes service account that reads and writes one prefix of the bucket."""
+
+    key: str
+    """Short role name (milvus, elasticsearch)."""
+    namespace: str
+    service_account: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class DataStorageArgs:
+    config: StackConfig
+    """Typed stack configuration."""
+    cluster: Any
+    """The cluster component (EKS: oidc_provider_arn / oidc_issuer for IRSA)."""
+    users: tuple[BucketUser, ...] = ()
+    """Service accounts that get bucket access (empty: no bucket)."""
+
+
+class DataStorage(pulumi.ComponentResource):
+    """StorageClass and object-storage bucket of the RAG data layer."""
+
+    storage_class: Optional[str]
+    """StorageClass name for every data-layer volume (None: the cluster default)."""
+    bucket_name: Optional[pulumi.Output[str]]
+    """Bucket name (None: no bucket)."""
+    annotations: dict[str, dict[str, Any]]
+    """Service-account annotations (IRSA role ARN / GCP service account) per BucketUser.key."""
+
+    def __init__(self, name: str, args: DataStorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:rag:Storage", name, None, opts)
+        cfg = args.config
+        provider = cfg.cluster.provider
+        protect = cfg.cluster.deletion_protection
+        self.storage_class = cfg.rag.storage_class
+        self.bucket_name = None
+        self.annotations = {}
+        self.region = cfg.cluster.region
+        if self.storage_class is None and provider in PROVISIONERS:
+            provisioner, parameters = PROVISIONERS[provider]
+            k8s.storage.v1.StorageClass(
+                f"{name}-class",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS,
+                                                    labels=standard_labels(STORAGE_CLASS, "storage", cfg.labels)),
+                provisioner=provisioner,
+                parameters=parameters,
+                reclaim_policy="Retain" if protect else "Delete",
+                volume_binding_mode="WaitForFirstConsumer",
+                allow_volume_expansion=True,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.storage_class = STORAGE_CLASS
+        if args.users:
+            if provider == "eks":
+                self._s3(name, cfg, args, protect)
+            elif provider == "gke":
+                self._gcs(name, cfg, args, protect)
+            else:  # config.semantics rejects this before any resource exists
+                raise ValueError("the RAG bucket needs provider gke or eks")
+        self.register_outputs({"storage_class": self.storage_class, "bucket_name": self.bucket_name,
+                               "annotations": self.annotations})
+
+    def _s3(self, name: str, cfg: StackConfig, args: DataStorageArgs, protect: bool) -> None:
+        import pulumi_aws as aws
+
+        from ..cluster.eks import _irsa_trust
+
+        bucket_cfg = cfg.rag.bucket
+        tags = cloud_labels("rag-data", cfg.labels)
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=bucket_cfg.name if bucket_cfg else None,
+            force_destroy=False,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-bucket-ownership", bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-bucket-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning", bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-sse", bucket=bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms"),
+                bucket_key_enabled=True)],
+            opts=child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle", bucket=bucket.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-noncurrent-versions", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=bucket_cfg.noncurrent_version_days if bucket_cfg else 30),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7))],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
+        oidc_arn, issuer = args.cluster.oidc_provider_arn, args.cluster.oidc_issuer
+        for user in args.users:
+            subject = f"system:serviceaccount:{user.namespace}:{user.service_account}"
+            role = aws.iam.Role(
+                f"{name}-{user.key}-role",
+                assume_role_policy=pulumi.Output.all(oidc_arn, issuer).apply(
+                    lambda a, s=subject: _irsa_trust(a[0], a[1], s)),
+                tags=tags,
+                opts=child,
+            )
+            aws.iam.RolePolicy(
+                f"{name}-{user.key}-policy",
+                role=role.name,
+                policy=bucket.arn.apply(lambda arn, u=user: json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": arn},
+                        {"Effect": "Allow", "Action": OBJECT_ACTIONS, "Resource": f"{arn}/{u.prefix}/*"},
+                    ],
+                })),
+                opts=child,
+            )
+            self.annotations[user.key] = {"eks.amazonaws.com/role-arn": role.arn}
+        self.bucket_name = bucket.bucket
+
+    def _gcs(self, name: str, cfg: StackConfig, args: DataStorageArgs, protect: bool) -> None:
+        import pulumi_gcp as gcp
+
+        bucket_cfg = cfg.rag.bucket
+        project = cfg.cluster.gcp.project
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket",
+            name=bucket_cfg.name if bucket_cfg else None,
+            project=project,
+            location=cfg.cluster.region.upper(),
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                    days_since_noncurrent_time=bucket_cfg.noncurrent_version_days if bucket_cfg else 30,
+                    with_state="ARCHIVED"))],
+            force_destroy=False,
+            labels=cloud_labels("rag-data", cfg.labels),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+        )
+        for user in args.users:
+            account = gcp.serviceaccount.Account(
+                f"{name}-{user.key}-sa",
+                project=project,
+                account_id=f"{cfg.cluster.name[:20].rstrip('-')}-{user.key[:8]}",
+                display_name=f"{user.key} of {cfg.cluster.name} (RAG bucket)",
+                opts=child,
+            )
+            member = pulumi.Output.concat("serviceAccount:", account.email)
+            # objectAdmin for the data; legacyBucketReader adds storage.buckets.get, which Milvus' bucket check uses.
+            for role in ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader"):
+                gcp.storage.BucketIAMMember(
+                    f"{name}-{user.key}-{role.split('/')[-1].lower()}",
+                    bucket=bucket.name, role=role, member=member, opts=child)
+            gcp.serviceaccount.IAMMember(
+                f"{name}-{user.key}-workload-identity",
+                service_account_id=account.name,
+                role="roles/iam.workloadIdentityUser",
+                member=f"serviceAccount:{project}.svc.id.goog[{user.namespace}/{user.service_account}]",
+                opts=child,
+            )
+            self.annotations[user.key] = {"iam.gke.io/gcp-service-account": account.email}
+        self.bucket_name = bucket.name

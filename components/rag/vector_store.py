@@ -1,0 +1,98 @@
+"""VectorStore: Milvus (standalone or cluster), Weaviate or Qdrant, per `rag.vectorStore.engine`.
+
+Every engine runs with authentication on and its credential generated here (a Pulumi secret written
+only into a Secret the chart reads by reference): Milvus' root password, Weaviate's API key,
+Qdrant's API key. `credentials` hands the same secret Outputs to the gateway, which keeps its own
+copy in its namespace (a pod can only reference Secrets of its own namespace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.context import PlatformContext
+
+from ..labels import SCRAPE_LABELS, standard_labels
+from . import charts
+from .helm import release
+from .secrets import password, secret
+from .storage import DataStorage
+
+
+@dataclass(frozen=True)
+class VectorStoreArgs:
+    context: PlatformContext
+    """Shared platform inputs (config, namespaces, monitoring CRDs)."""
+    storage: DataStorage
+    """StorageClass, bucket and workload-identity annotations."""
+
+
+class VectorStore(pulumi.ComponentResource):
+    """The configured vector database, authenticated, persistent, scraped when monitoring is on."""
+
+    engine: str
+    credentials: dict[str, pulumi.Output[str]]
+    """Secret Outputs the gateway needs: username/password (milvus) or apiKey (weaviate, qdrant)."""
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: VectorStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:rag:VectorStore", name, None, opts)
+        ctx = args.context
+        cfg = ctx.config
+        store = cfg.rag.vector_store
+        assert store is not None
+        ns_name = cfg.rag.namespace
+        ns = ctx.namespace(ns_name)
+        protect = cfg.cluster.deletion_protection
+        monitoring = ctx.monitoring
+        storage = args.storage
+        self.engine = store.engine
+        labels = standard_labels(store.engine, "vector-store", cfg.labels)
+        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
+        after: list[pulumi.Resource] = list(ctx.monitoring_crds) if monitoring else []
+
+        if store.engine == "milvus":
+            root = password(f"{name}-root-password", self, protect=protect)
+            data = {charts.MILVUS_ROOT_PASSWORD_KEY: root}
+            after.append(secret(f"{name}-credentials", self, meta(charts.MILVUS_SECRET), data))
+            topo = store.cluster
+            if store.milvus_mode == "cluster" and topo is not None and topo.object_storage == "minio":
+                after.append(secret(f"{name}-minio", self, meta(charts.MINIO_SECRET), {
+                    "accesskey": password(f"{name}-minio-access-key", self, length=20),
+                    "secretkey": password(f"{name}-minio-secret-key", self, length=40),
+                }))
+            values = charts.milvus_values(cfg, store, monitoring, storage.storage_class, bucket=storage.bucket_name,
+                                          region=storage.region, identity_annotations=storage.annotations.get("milvus"))
+            self.credentials = {"username": pulumi.Output.from_input("root"), "password": root}
+            pin, release_name = charts.MILVUS, "milvus"
+        elif store.engine == "weaviate":
+            key = password(f"{name}-api-key", self, length=40)
+            after.append(secret(f"{name}-api-keys", self, meta(charts.WEAVIATE_SECRET), {charts.WEAVIATE_KEYS_ENV: key}))
+            values = charts.weaviate_values(store, monitoring, storage.storage_class)
+            self.credentials = {"apiKey": key}
+            pin, release_name = charts.WEAVIATE, "weaviate"
+        else:
+            key = password(f"{name}-api-key", self, length=40)
+            after.append(secret(f"{name}-api-key", self, meta(charts.QDRANT_SECRET), {charts.QDRANT_KEY: key}))
+            values = charts.qdrant_values(store, monitoring, storage.storage_class)
+            self.credentials = {"apiKey": key}
+            pin, release_name = charts.QDRANT, "qdrant"
+
+        self.release = release(f"{name}-{release_name}", release_name, pin, ns, values, self,
+                               depends_on=[ctx.namespaces[ns_name], *after], protect=protect)
+        if store.engine == "weaviate" and monitoring:
+            # The chart's ServiceMonitor cannot carry the platform's scrape label; Weaviate serves metrics on :2112.
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="weaviate", namespace=ns, labels={**labels, **SCRAPE_LABELS}),
+                spec={"selector": {"matchLabels": {"app": "weaviate"}},
+                      "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}]},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*ctx.monitoring_crds, self.release]),
+            )
+        self.register_outputs({"engine": self.engine, "credentials": self.credentials, "release": self.release})
