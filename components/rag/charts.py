@@ -79,7 +79,6 @@ REDIS_FULLNAME = "redis"
 REDIS_SECRET = "redis-auth"
 REDIS_KEY = "auth"
 ES_NAME = "search"
-ES_EXPORTER_FULLNAME = "search-exporter"
 ES_EXPORTER_SECRET = "search-exporter-user"
 ES_HTTP_TLS_SECRET = "search-es-http-tls"
 
@@ -291,7 +290,6 @@ def eck_operator_values(namespace: str) -> dict[str, Any]:
 def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
     """Values for prometheus-elasticsearch-exporter: TLS against the platform CA, a monitoring-only user."""
     return {
-        "fullnameOverride": ES_EXPORTER_FULLNAME,
         "es": {
             "uri": f"https://{ES_NAME}-es-http.{namespace}.svc:9200",
             "ssl": {"enabled": True, "useExistingSecrets": True, "ca": {"path": "/ssl/ca.crt"},
