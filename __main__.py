@@ -18,3 +18,5 @@ pulumi.export("monthlyCost", platform.monthly_cost)
 if platform.gateway_url is not None:
     pulumi.export("gatewayUrl", platform.gateway_url)
 pulumi.export("dataEndpoints", platform.data_endpoints)
+if platform.rag_bucket is not None:
+    pulumi.export("ragBucket", platform.rag_bucket)

@@ -103,6 +103,7 @@ class Platform(pulumi.ComponentResource):
             self.rag = Rag(f"{name}-rag", RagArgs(self.context, self.cluster), k8s_opts)
         self.gateway_url = self.rag.gateway_url if self.rag else None
         self.data_endpoints = self.rag.data_endpoints if self.rag else {}
+        self.rag_bucket = self.rag.bucket_name if self.rag else None
 
         self.register_outputs({
             "cluster_name": self.cluster_name,
@@ -111,4 +112,5 @@ class Platform(pulumi.ComponentResource):
             "monthly_cost": self.monthly_cost,
             "gateway_url": self.gateway_url,
             "data_endpoints": self.data_endpoints,
+            "rag_bucket": self.rag_bucket,
         })

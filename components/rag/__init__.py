@@ -63,6 +63,8 @@ class Rag(pulumi.ComponentResource):
     """https://<gateway host>, or None without a gateway."""
     data_endpoints: dict[str, str]
     """In-cluster URLs of the data services and the gateway (config/endpoints.py)."""
+    bucket_name: Optional[pulumi.Output[str]]
+    """The RAG bucket (None when nothing needs one)."""
 
     def __init__(self, name: str, args: RagArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ai-platform:rag:Rag", name, None, opts)
@@ -101,4 +103,6 @@ class Rag(pulumi.ComponentResource):
 
         found = endpoints(cfg)
         self.data_endpoints = {key: found[key].url for key in DATA_ENDPOINT_KEYS if key in found}
-        self.register_outputs({"gateway_url": self.gateway_url, "data_endpoints": self.data_endpoints})
+        self.bucket_name = self.storage.bucket_name
+        self.register_outputs({"gateway_url": self.gateway_url, "data_endpoints": self.data_endpoints,
+                               "bucket_name": self.bucket_name})

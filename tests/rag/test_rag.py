@@ -478,6 +478,9 @@ def test_stack_outputs_gateway_url_and_data_endpoints():
         "cache": "redis://redis-haproxy.ai-rag.svc.cluster.local:6379",
         "gateway": "http://ai-gateway.ai-app.svc.cluster.local:80",
     }
+    [bucket] = result.of_type("aws:s3/bucket:Bucket")
+    assert result.outputs["ragBucket"] == bucket.outputs["bucket"]
+    assert "ragBucket" not in run_stack("dev").outputs
 
 
 def test_rag_components_and_outputs():
