@@ -284,6 +284,8 @@ def eck_operator_values(namespace: str) -> dict[str, Any]:
         "managedNamespaces": [namespace],
         "resources": resources("100m", "256Mi", "1", "512Mi"),
         "podLabels": {"app.kubernetes.io/part-of": "ai-platform"},
+        # The chart's default lacks a seccomp profile, which Pod Security restricted (elastic-system) requires.
+        "podSecurityContext": dict(RESTRICTED_POD),
     }
 
 

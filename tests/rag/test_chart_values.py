@@ -141,6 +141,7 @@ ECK_OPERATOR_DEFAULTS: dict[str, object] = {
     'managedNamespaces': FREE,
     'podLabels': FREE,
     'resources': FREE,
+    'podSecurityContext': FREE,
 }
 ES_EXPORTER_DEFAULTS: dict[str, object] = {
     'es.ssl.ca.path': '/ssl/ca.pem',
