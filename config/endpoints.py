@@ -101,9 +101,9 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
         service = "redis-haproxy" if rag.cache.replicas > 1 else "redis"
         found["cache"] = Endpoint("cache", service, ns, (Port("redis", 6379, 6379),), "redis")
     if rag.gateway is not None:
-        # 8081 is the Spring Boot management port (actuator health probes and /actuator/prometheus).
-        found["gateway"] = Endpoint("gateway", "ai-gateway", rag.gateway.namespace,
-                                    (Port("http", 80, 8080), Port("management", 8081, 8081)), "http")
+        # Only the API port: the ingress controller needs nothing else. The Service also exposes the management
+        # port 8081 (probes, /actuator/prometheus), which Prometheus scrapes like any pod port.
+        found["gateway"] = Endpoint("gateway", "ai-gateway", rag.gateway.namespace, (Port("http", 80, 8080),), "http")
     obs = cfg.observability
     if obs.enabled:
         ons = obs.namespace
