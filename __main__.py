@@ -20,3 +20,6 @@ if platform.gateway_url is not None:
 pulumi.export("dataEndpoints", platform.data_endpoints)
 if platform.rag_bucket is not None:
     pulumi.export("ragBucket", platform.rag_bucket)
+if platform.observability is not None:
+    pulumi.export("grafanaUrl", platform.grafana_url)
+    pulumi.export("grafanaAdminPassword", platform.grafana_admin_password)

@@ -23,6 +23,7 @@ from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
 from .labels import standard_labels
+from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
 from .tenancy import Tenancy, TenancyArgs
 
@@ -59,7 +60,15 @@ class Platform(pulumi.ComponentResource):
 
         # Every namespace first: nothing deploys into a namespace that does not exist yet.
         self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, args.plan, after=[self.cluster]), k8s_opts)
+
+        # Monitoring CRDs first (Observability.crds): every ServiceMonitor, PodMonitor and PrometheusRule of the
+        # program, and every Release that renders one, depends on them.
+        self.observability: Optional[Observability] = None
         monitoring_crds: list[pulumi.Resource] = []
+        if cfg.observability.enabled:
+            self.observability = Observability(f"{name}-observability", ObservabilityArgs(
+                cfg, args.plan, self.tenancy.namespaces, after=[self.cluster, *self.tenancy.ready]), k8s_opts)
+            monitoring_crds = list(self.observability.crds)
 
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.
         self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(
@@ -104,6 +113,8 @@ class Platform(pulumi.ComponentResource):
         self.gateway_url = self.rag.gateway_url if self.rag else None
         self.data_endpoints = self.rag.data_endpoints if self.rag else {}
         self.rag_bucket = self.rag.bucket_name if self.rag else None
+        self.grafana_url = self.observability.grafana_url if self.observability else None
+        self.grafana_admin_password = self.observability.grafana_admin_password if self.observability else None
 
         self.register_outputs({
             "cluster_name": self.cluster_name,
@@ -113,4 +124,6 @@ class Platform(pulumi.ComponentResource):
             "gateway_url": self.gateway_url,
             "data_endpoints": self.data_endpoints,
             "rag_bucket": self.rag_bucket,
+            "grafana_url": self.grafana_url,
+            "grafana_admin_password": self.grafana_admin_password,
         })

@@ -37,7 +37,7 @@ class Endpoint:
 
     key: str
     """model/<name>, embedding, vector-store, full-text, cache, gateway, prometheus, grafana, alertmanager,
-    loki, tempo, otel-collector."""
+    loki, tempo, jaeger, otel-collector."""
     service: str
     namespace: str
     ports: tuple[Port, ...]
@@ -107,17 +107,29 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
     obs = cfg.observability
     if obs.enabled:
         ons = obs.namespace
-        found["prometheus"] = Endpoint("prometheus", "prometheus", ons, (Port("http", 9090, 9090),))
-        found["alertmanager"] = Endpoint("alertmanager", "alertmanager", ons, (Port("http", 9093, 9093),))
-        found["grafana"] = Endpoint("grafana", "grafana", ons, (Port("http", 80, 3000),))
+        # kube-prometheus-stack 88.5.3 names its Services "<fullname>-prometheus" / "<fullname>-alertmanager"
+        # (templates/prometheus/service.yaml, templates/alertmanager/service.yaml); there is no value for the
+        # bare name, so fullnameOverride "monitoring" gives these (components/observability/charts.py).
+        found["prometheus"] = Endpoint("prometheus", "monitoring-prometheus", ons, (Port("http", 9090, 9090),))
+        found["alertmanager"] = Endpoint("alertmanager", "monitoring-alertmanager", ons, (Port("http", 9093, 9093),))
+        # grafana 12.11.1 (grafana-community) as a subchart of release "monitoring": Service "<release>-grafana",
+        # service.port 80 -> targetPort 3000.
+        found["grafana"] = Endpoint("grafana", "monitoring-grafana", ons, (Port("http", 80, 3000),))
         if obs.logs == "loki":
+            # loki 18.11.0 monolithic: Service "<fullname>" on loki.server.http_listen_port 3100.
             found["loki"] = Endpoint("loki", "loki", ons, (Port("http", 3100, 3100),))
-        if obs.tracing != "none":
+        if obs.tracing != "none" or obs.logs != "none":
+            # The collector takes OTLP traces and logs; it exists when either backend does.
             found["otel-collector"] = Endpoint("otel-collector", "otel-collector", ons,
                                                (Port("otlp-grpc", 4317, 4317), Port("otlp-http", 4318, 4318)), "grpc")
         if obs.tracing == "tempo":
             found["tempo"] = Endpoint("tempo", "tempo", ons, (Port("http", 3200, 3200), Port("otlp-grpc", 4317, 4317),
                                                               Port("otlp-http", 4318, 4318)))
+        if obs.tracing == "jaeger":
+            # jaeger 4.11.1 all-in-one Service "<fullname>": query UI/API 16686, OTLP 4317/4318.
+            found["jaeger"] = Endpoint("jaeger", "jaeger", ons, (Port("http-query", 16686, 16686),
+                                                                 Port("otlp-grpc", 4317, 4317),
+                                                                 Port("otlp-http", 4318, 4318)))
     return found
 
 

@@ -655,6 +655,9 @@ class RagConfig(Model):
 # ---------------------------------------------------------------------------------- observability
 
 
+DURATION = r"^[0-9]+(h|d|w)$"
+
+
 class Metrics(Model):
     """Prometheus."""
 
@@ -662,6 +665,32 @@ class Metrics(Model):
     """Retention (Prometheus duration: 12h, 15d, 4w)."""
     storage_gi: int = Field(50, ge=1, le=65536)
     """Prometheus volume in GiB."""
+    memory: str = Field("2Gi", pattern=QUANTITY)
+    """Memory request and limit of the Prometheus container (grows with series count and retention)."""
+    scrape_interval: str = Field("30s", pattern=r"^[0-9]+(s|m)$")
+    """Default scrape and rule evaluation interval."""
+
+
+class LogStore(Model):
+    """Loki (monolithic, filesystem storage on one volume)."""
+
+    retention: str = Field("7d", pattern=DURATION)
+    """How long logs are kept (h, d or w; the compactor deletes older chunks)."""
+    storage_gi: int = Field(20, ge=1, le=65536)
+    """Loki volume in GiB."""
+    memory: str = Field("1Gi", pattern=QUANTITY)
+    """Memory request and limit of the Loki container."""
+
+
+class TraceStore(Model):
+    """Tempo (single binary, local storage on one volume); Jaeger keeps traces in memory."""
+
+    retention: str = Field("72h", pattern=DURATION)
+    """How long traces are kept (h, d or w; Tempo's compactor deletes older blocks)."""
+    storage_gi: int = Field(10, ge=1, le=65536)
+    """Tempo volume in GiB."""
+    memory: str = Field("1Gi", pattern=QUANTITY)
+    """Memory request and limit of the Tempo (or Jaeger) container."""
 
 
 class Alerts(Model):
@@ -675,12 +704,18 @@ class Alerts(Model):
     """Time-to-first-token P99."""
     kv_cache_usage: float = Field(0.95, gt=0, le=1)
     """KV-cache usage fraction."""
+    preemptions_per_minute: float = Field(1, gt=0)
+    """vLLM preemptions per minute (KV cache too small for the batch) that warn."""
     gpu_utilization_low: float = Field(0.1, ge=0, le=1)
     """GPU utilisation below which GPUs are wasted."""
     gpu_utilization_high: float = Field(0.95, ge=0, le=1)
     """GPU utilisation above which capacity is short."""
+    gpu_memory_usage: float = Field(0.95, gt=0, le=1)
+    """GPU (or MIG slice) framebuffer usage fraction that warns."""
     error_rate: float = Field(0.05, ge=0, le=1)
     """Failed request ratio."""
+    vector_search_p99_seconds: float = Field(1, gt=0)
+    """P99 latency of vector searches in the vector store."""
 
 
 class ObservabilityConfig(Model):
@@ -696,10 +731,22 @@ class ObservabilityConfig(Model):
     """Trace backend."""
     logs: Literal["loki", "none"] = "loki"
     """Log backend."""
+    log_store: LogStore = Field(default_factory=LogStore)
+    """Loki retention and storage (used when logs is loki)."""
+    trace_store: TraceStore = Field(default_factory=TraceStore)
+    """Tempo retention and storage (used when tracing is tempo; Jaeger uses only `memory`)."""
+    storage_class: Optional[str] = None
+    """StorageClass of the Prometheus, Alertmanager, Loki and Tempo volumes; default: the cluster default."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert thresholds."""
     namespace: str = Field("observability", pattern=DNS_LABEL, max_length=63)
     """Namespace of Prometheus, Grafana, Loki, Tempo and the OpenTelemetry Collector (one of tenancy.namespaces)."""
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "ObservabilityConfig":
+        if self.alerts.gpu_utilization_low >= self.alerts.gpu_utilization_high:
+            raise ValueError("alerts.gpuUtilizationLow must be below alerts.gpuUtilizationHigh")
+        return self
 
 
 # ------------------------------------------------------------------------------------- tenancy

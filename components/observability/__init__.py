@@ -1,0 +1,249 @@
+"""Observability: monitoring CRDs, Prometheus/Alertmanager/Grafana, alerts, dashboards, logs, traces.
+
+Created by `Platform` right after Tenancy and before the GPU stack. The first thing it installs is the
+monitoring.coreos.com CRDs (`Observability.crds`, the prometheus-operator-crds release): `Platform` hands them
+to every later component as `monitoring_crds`, and every ServiceMonitor, PodMonitor and PrometheusRule of the
+program (and every Release that renders one) depends on them.
+
+Children, one per concern (each its own component, so switching a part off in config removes its subtree):
+
+- `{name}-crds`: helm Release prometheus-operator-crds;
+- `Metrics` (`ai-platform:observability:Metrics`): the Grafana admin password (random, a Pulumi secret) and its
+  Secret, the kube-prometheus-stack Release (operator, Prometheus selecting exactly the monitors and rules
+  labelled `ai-platform/scrape: "true"` in every namespace, Alertmanager, Grafana, kube-state-metrics, node-exporter
+  in the privileged node-agent namespace), and one PrometheusRule per rule group (components/observability/rules.py);
+- `Dashboards` (`ai-platform:observability:Dashboards`, `observability.dashboards`): one ConfigMap per generated
+  dashboard, labelled for Grafana's dashboard sidecar;
+- `Logs` (`ai-platform:observability:Logs`, `observability.logs: loki`): the Loki Release and its datasource;
+- `Tracing` (`ai-platform:observability:Tracing`, `observability.tracing: tempo|jaeger`): the Tempo or Jaeger
+  Release and its datasource (with trace-to-logs links);
+- `Collector` (`ai-platform:observability:Collector`, when tracing or logs is on): the OpenTelemetry Collector
+  Release receiving OTLP and exporting traces and logs to those backends.
+
+Chart pins and values: components/observability/charts.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from config.capacity import CapacityPlan
+from config.endpoints import endpoint
+from config.models import StackConfig
+from config.namespaces import NODE_AGENTS
+
+from ..labels import SCRAPE_LABELS, standard_labels
+from . import charts, datasources
+from .dashboards import dashboards
+from .rules import rule_groups
+
+COMPONENT = "observability"
+
+
+def _release(name: str, chart: charts.Chart, release_name: str, namespace: pulumi.Input[str],
+             values: Mapping[str, Any], opts: pulumi.ResourceOptions, skip_crds: bool = False,
+             timeout: int = 600) -> k8s.helm.v3.Release:
+    """A pinned chart as a helm Release (rolls back a failed upgrade)."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release_name,
+        chart=chart.chart,
+        version=chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        namespace=namespace,
+        values=dict(values),
+        skip_crds=skip_crds,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout,
+        max_history=10,
+        opts=opts,
+    )
+
+
+def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig, extra: Optional[Mapping[str, str]] = None):
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace,
+                                      labels={**standard_labels(name, COMPONENT, cfg.labels), **(extra or {})})
+
+
+def _datasource_map(name: str, resource: str, namespace: pulumi.Input[str], cfg: StackConfig,
+                    provisioning: dict, parent: pulumi.Resource) -> k8s.core.v1.ConfigMap:
+    label, value = charts.DATASOURCE_LABEL
+    return k8s.core.v1.ConfigMap(
+        name, metadata=_meta(resource, namespace, cfg, {label: value}),
+        data={f"{resource}.yaml": yaml.safe_dump(provisioning, sort_keys=False)},
+        opts=pulumi.ResourceOptions(parent=parent))
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    config: StackConfig
+    """Typed stack configuration."""
+    plan: CapacityPlan
+    """Capacity plan (per-pool prices and GPUs for the cost rules)."""
+    namespaces: Mapping[str, k8s.core.v1.Namespace]
+    """Every namespace Tenancy created: the observability namespace and the node-agent namespace are used."""
+    after: Sequence[pulumi.Resource] = ()
+    """What must exist first (the cluster component, Tenancy's quotas and LimitRanges)."""
+
+
+@dataclass(frozen=True)
+class PartArgs:
+    """What each child component of Observability receives."""
+
+    config: StackConfig
+    """Typed stack configuration."""
+    namespace: k8s.core.v1.Namespace
+    """The observability namespace."""
+    crds: Sequence[pulumi.Resource]
+    """The monitoring CRDs release: anything rendering a monitor or rule depends on it."""
+    after: Sequence[pulumi.Resource] = ()
+    """Other resources that must exist first."""
+    plan: Optional[CapacityPlan] = None
+    """Capacity plan (Metrics only: cost recording rules)."""
+
+
+class Metrics(pulumi.ComponentResource):
+    """kube-prometheus-stack (with the Grafana admin Secret) and the platform's PrometheusRules."""
+
+    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Metrics", name, None, opts)
+        cfg = args.config
+        ns = args.namespace.metadata.name
+        # Letters and digits only: the value is safe in URLs, env vars and the grafana.ini the chart renders.
+        generated = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
+                                          opts=pulumi.ResourceOptions(parent=self))
+        self.grafana_admin_password = pulumi.Output.secret(generated.result)
+        self.grafana_admin_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=_meta(charts.GRAFANA_ADMIN_SECRET, ns, cfg),
+            type="Opaque",
+            string_data=pulumi.Output.secret(pulumi.Output.all(**{
+                charts.GRAFANA_ADMIN_USER_KEY: charts.GRAFANA_ADMIN_USER,
+                charts.GRAFANA_ADMIN_PASSWORD_KEY: self.grafana_admin_password,
+            })),
+            opts=pulumi.ResourceOptions(parent=self))
+        self.release = _release(
+            f"{name}-stack", charts.STACK, charts.STACK_RELEASE, ns, charts.stack_values(cfg),
+            pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.grafana_admin_secret]),
+            skip_crds=True, timeout=900)
+        self.rules: list[k8s.apiextensions.CustomResource] = []
+        for group in rule_groups(cfg, args.plan):
+            rule_name = f"ai-platform-{group.key}"
+            self.rules.append(k8s.apiextensions.CustomResource(
+                f"{name}-rules-{group.key}",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata=_meta(rule_name, ns, cfg, SCRAPE_LABELS),
+                spec=group.spec(),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.crds])))
+        self.register_outputs({"grafana_admin_password": self.grafana_admin_password,
+                               "rules": [r.metadata["name"] for r in self.rules]})
+
+
+class Dashboards(pulumi.ComponentResource):
+    """One ConfigMap per generated Grafana dashboard (loaded by the Grafana dashboard sidecar)."""
+
+    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Dashboards", name, None, opts)
+        cfg = args.config
+        ns = args.namespace.metadata.name
+        label, value = charts.DASHBOARD_LABEL
+        self.config_maps = [
+            k8s.core.v1.ConfigMap(
+                f"{name}-{board.uid}",
+                metadata=_meta(f"dashboard-{board.uid}", ns, cfg, {label: value}),
+                data={f"{board.uid}.json": board.json()},
+                opts=pulumi.ResourceOptions(parent=self))
+            for board in dashboards(cfg)
+        ]
+        self.register_outputs({"config_maps": [c.metadata.name for c in self.config_maps]})
+
+
+class Logs(pulumi.ComponentResource):
+    """Loki (monolithic) and its Grafana datasource."""
+
+    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Logs", name, None, opts)
+        cfg = args.config
+        ns = args.namespace.metadata.name
+        self.release = _release(f"{name}-loki", charts.LOKI, charts.LOKI_FULLNAME, ns, charts.loki_values(cfg),
+                                pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
+        self.datasource = _datasource_map(f"{name}-datasource", "datasource-loki", ns, cfg, datasources.loki(cfg), self)
+        self.register_outputs({"release": self.release.name})
+
+
+class Tracing(pulumi.ComponentResource):
+    """Tempo (or Jaeger) and its Grafana datasource."""
+
+    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Tracing", name, None, opts)
+        cfg = args.config
+        ns = args.namespace.metadata.name
+        after = pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds])
+        if cfg.observability.tracing == "tempo":
+            self.release = _release(f"{name}-tempo", charts.TEMPO, charts.TEMPO_FULLNAME, ns, charts.tempo_values(cfg),
+                                    after)
+        else:
+            self.release = _release(f"{name}-jaeger", charts.JAEGER, charts.JAEGER_FULLNAME, ns,
+                                    charts.jaeger_values(cfg), after)
+        provisioning = datasources.traces(cfg)
+        assert provisioning is not None
+        self.datasource = _datasource_map(f"{name}-datasource", f"datasource-{cfg.observability.tracing}", ns, cfg,
+                                          provisioning, self)
+        self.register_outputs({"release": self.release.name})
+
+
+class Collector(pulumi.ComponentResource):
+    """OpenTelemetry Collector (deployment): OTLP in, traces and logs out to the configured backends."""
+
+    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Collector", name, None, opts)
+        cfg = args.config
+        ns = args.namespace.metadata.name
+        self.release = _release(f"{name}-otel", charts.COLLECTOR, charts.COLLECTOR_FULLNAME, ns,
+                                charts.collector_values(cfg),
+                                pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
+        self.register_outputs({"release": self.release.name})
+
+
+class Observability(pulumi.ComponentResource):
+    """Monitoring CRDs first, then metrics, dashboards, logs, traces and the OTLP collector (see module doc)."""
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:observability:Observability", name, None, opts)
+        cfg = args.config
+        obs = cfg.observability
+        namespace = args.namespaces[obs.namespace]
+        # The node-agent namespace must exist before node-exporter lands there (namespaceOverride).
+        after = [*args.after, namespace, *([args.namespaces[NODE_AGENTS]] if NODE_AGENTS in args.namespaces else [])]
+        self.crds_release = _release(f"{name}-crds", charts.CRDS, "prometheus-operator-crds", namespace.metadata.name,
+                                     charts.crds_values(), pulumi.ResourceOptions(parent=self, depends_on=list(after)))
+        self.crds: list[pulumi.Resource] = [self.crds_release]
+        child = pulumi.ResourceOptions(parent=self)
+
+        def part(plan: Optional[CapacityPlan] = None) -> PartArgs:
+            return PartArgs(cfg, namespace, self.crds, after, plan)
+
+        self.metrics = Metrics(f"{name}-metrics", part(args.plan), child)
+        self.dashboards = Dashboards(f"{name}-dashboards", part(), child) if obs.dashboards else None
+        self.logs = Logs(f"{name}-logs", part(), child) if obs.logs == "loki" else None
+        self.tracing = Tracing(f"{name}-tracing", part(), child) if obs.tracing != "none" else None
+        self.collector = Collector(f"{name}-collector", part(), child) \
+            if obs.tracing != "none" or obs.logs != "none" else None
+
+        grafana = endpoint(cfg, "grafana")
+        assert grafana is not None
+        self.grafana_url = grafana.url
+        self.grafana_admin_password = self.metrics.grafana_admin_password
+        self.register_outputs({
+            "crds": [self.crds_release.name],
+            "grafana_url": self.grafana_url,
+            "grafana_admin_password": self.grafana_admin_password,
+        })

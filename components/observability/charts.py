@@ -1,0 +1,384 @@
+"""Chart pins and the values passed to each chart: pure functions of the typed config.
+
+Every chart is pinned by version AND repository. None of them is trusted to reject a misspelt key
+(only opentelemetry-collector and loki ship a values.schema.json), so every key path set here is
+recorded with its upstream default in tests/observability/test_chart_values.py, read from that chart
+version's own values.yaml (the test names the tag).
+
+Pins (read from the charts' repositories at these tags):
+
+| chart                      | version | repository                                            | app     |
+|----------------------------|---------|-------------------------------------------------------|---------|
+| prometheus-operator-crds   | 31.0.1  | https://prometheus-community.github.io/helm-charts    | v0.93.1 |
+| kube-prometheus-stack      | 88.5.3  | https://prometheus-community.github.io/helm-charts    | v0.93.1 |
+|   grafana (subchart)       | 12.11.1 | https://grafana-community.github.io/helm-charts       | 13.2.0  |
+|   kube-state-metrics       | 8.4.0   | https://prometheus-community.github.io/helm-charts    | 2.20.0  |
+|   prometheus-node-exporter | 4.56.1  | https://prometheus-community.github.io/helm-charts    | 1.12.1  |
+| loki                       | 18.11.0 | https://grafana-community.github.io/helm-charts       | 3.7.6   |
+| tempo                      | 2.2.4   | https://grafana-community.github.io/helm-charts       | 2.10.8  |
+| opentelemetry-collector    | 0.170.0 | https://open-telemetry.github.io/opentelemetry-helm-charts | 0.158.0 |
+| jaeger                     | 4.11.1  | https://jaegertracing.github.io/helm-charts           | 2.19.0  |
+
+Grafana's Loki and Tempo charts moved from grafana/helm-charts to grafana-community/helm-charts (the
+former no longer has charts/loki or charts/tempo); kube-prometheus-stack 88.5.3 takes its grafana
+subchart from the same community repository (Chart.yaml dependencies). Images are the charts' own
+defaults (appVersion), so a chart pin pins its images.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noqa: F401 (re-exported for rules)
+from config.models import StackConfig
+from config.namespaces import NODE_AGENTS
+
+from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, SCRAPE_LABELS
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A pinned Helm chart."""
+
+    chart: str
+    version: str
+    repo: str
+    app_version: str
+
+
+PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
+GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
+
+CRDS = Chart("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY, "v0.93.1")
+STACK = Chart("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY, "v0.93.1")
+LOKI = Chart("loki", "18.11.0", GRAFANA_COMMUNITY, "3.7.6")
+TEMPO = Chart("tempo", "2.2.4", GRAFANA_COMMUNITY, "2.10.8")
+COLLECTOR = Chart("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts",
+                  "0.158.0")
+JAEGER = Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "2.19.0")
+# Subcharts of kube-prometheus-stack 88.5.3 (its Chart.yaml); their values are nested under these keys.
+GRAFANA_SUBCHART = Chart("grafana", "12.11.1", GRAFANA_COMMUNITY, "13.2.0")
+KSM_SUBCHART = Chart("kube-state-metrics", "8.4.0", PROMETHEUS_COMMUNITY, "2.20.0")
+NODE_EXPORTER_SUBCHART = Chart("prometheus-node-exporter", "4.56.1", PROMETHEUS_COMMUNITY, "1.12.1")
+
+# fullnameOverride values: Service names then match config/endpoints.py.
+STACK_RELEASE = "monitoring"
+STACK_FULLNAME = "monitoring"
+# The grafana chart reads .Values.fullnameOverride but its values.yaml does not declare it, so its name comes
+# from the release: "<release>-grafana".
+GRAFANA_FULLNAME = f"{STACK_RELEASE}-grafana"
+LOKI_FULLNAME = "loki"
+TEMPO_FULLNAME = "tempo"
+JAEGER_FULLNAME = "jaeger"
+COLLECTOR_FULLNAME = "otel-collector"
+
+# The OpenTelemetry Collector distribution the chart's README installs in Kubernetes (otelcol-k8s has the
+# otlp receiver, otlp_grpc/otlp_http exporters, memory_limiter/batch processors and health_check).
+COLLECTOR_IMAGE = "ghcr.io/open-telemetry/opentelemetry-collector-releases/opentelemetry-collector-k8s"
+COLLECTOR_COMMAND = "otelcol-k8s"
+
+# Grafana provisioning: the sidecars of the grafana chart pick up ConfigMaps carrying these labels (the values
+# kube-prometheus-stack 88.5.3 sets under grafana.sidecar.*; set again here so the contract is ours).
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
+DATASOURCE_LABEL = ("grafana_datasource", "1")
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+GRAFANA_ADMIN_USER_KEY = "admin-user"
+GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
+GRAFANA_ADMIN_USER = "admin"
+
+# Datasource uids dashboards and links refer to. "prometheus" and "alertmanager" are the uids
+# kube-prometheus-stack provisions (grafana.sidecar.datasources.uid / .alertmanager.uid).
+PROMETHEUS_UID = "prometheus"
+LOKI_UID = "loki"
+TEMPO_UID = "tempo"
+JAEGER_UID = "jaeger"
+
+# kube-state-metrics renders node label "ai-platform/pool" as "label_ai_platform_pool" on kube_node_labels.
+KSM_NODE_LABELS = (POOL_LABEL, CAPACITY_LABEL, GPU_LABEL)
+
+
+def ksm_label(node_label: str) -> str:
+    """The kube_node_labels label name kube-state-metrics gives a Kubernetes node label."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", node_label)
+
+
+def hours(duration: str) -> int:
+    """A config duration (12h, 7d, 2w) in whole hours (Tempo only accepts Go durations: no d or w)."""
+    number, unit = int(duration[:-1]), duration[-1]
+    return number * {"h": 1, "d": 24, "w": 168}[unit]
+
+
+def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: Optional[str] = None) -> dict[str, Any]:
+    """A container's requests and limits (every container of the stack sets both)."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit or memory}}
+
+
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def restricted_pod(uid: int) -> dict[str, Any]:
+    """Pod securityContext meeting Pod Security `restricted` for an image that runs as `uid`."""
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _volume(size_gi: int, storage_class: Optional[str]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{size_gi}Gi"}}}
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {"volumeClaimTemplate": {"spec": spec}}
+
+
+def crds_values() -> dict[str, Any]:
+    """prometheus-operator-crds: every CRD of the operator (the chart's defaults)."""
+    return {}
+
+
+def stack_values(cfg: StackConfig) -> dict[str, Any]:
+    """kube-prometheus-stack: operator, Prometheus, Alertmanager, Grafana, kube-state-metrics, node-exporter."""
+    obs = cfg.observability
+    ns = obs.namespace
+    scrape = {"matchLabels": dict(SCRAPE_LABELS)}
+    provider = cfg.cluster.provider
+    memory = obs.metrics.memory
+    retention_size = f"{max(1, int(obs.metrics.storage_gi * 0.85))}GB"
+    return {
+        "fullnameOverride": STACK_FULLNAME,
+        # On every object the chart renders, ServiceMonitors and PrometheusRules included: the platform's
+        # Prometheus selects exactly this label.
+        "commonLabels": dict(SCRAPE_LABELS),
+        # The CRDs come from the prometheus-operator-crds release, installed first.
+        "crds": {"enabled": False},
+        "defaultRules": {
+            "create": True,
+            # Control-plane components GKE and EKS do not expose (and kind binds to localhost): their
+            # rules would only ever fire "down" alerts.
+            "rules": {"etcd": False, "kubeControllerManager": False, "kubeSchedulerAlerting": False,
+                      "kubeSchedulerRecording": False, "kubeProxy": False, "windows": False},
+        },
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        # GKE runs kube-dns (metrics on its sidecars), EKS and kind CoreDNS (:9153).
+        "coreDns": {"enabled": provider != "gke"},
+        "kubeDns": {"enabled": provider == "gke"},
+        "windowsMonitoring": {"enabled": False},
+        "nodeExporter": {"operatingSystems": {"aix": {"enabled": False}, "darwin": {"enabled": False}}},
+        "prometheus-node-exporter": {
+            # hostNetwork/hostPID/host /proc and /sys: only the privileged node-agent namespace admits it.
+            "namespaceOverride": NODE_AGENTS,
+            "prometheus": {"monitor": {"additionalLabels": dict(SCRAPE_LABELS)}},
+            "resources": resources("50m", "64Mi", "250m", "128Mi"),
+        },
+        "kube-state-metrics": {
+            # GPU fleet and cost panels join DCGM series to pools through these node labels.
+            "metricLabelsAllowlist": [f"nodes=[{','.join(KSM_NODE_LABELS)}]"],
+            "prometheus": {"monitor": {"additionalLabels": dict(SCRAPE_LABELS)}},
+            "resources": resources("50m", "128Mi", "500m", "256Mi"),
+        },
+        "prometheusOperator": {
+            # No admission webhook: the API server would need a path into this default-deny namespace and a
+            # certificate job; rules are validated by the program's own PromQL tests instead.
+            "admissionWebhooks": {"enabled": False},
+            "resources": resources("50m", "128Mi", "500m", "256Mi"),
+            "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                # The NetworkPolicy flows select these pods by this label (config/network.py).
+                "podMetadata": {"labels": {"app.kubernetes.io/name": "alertmanager"}},
+                "resources": resources("20m", "64Mi", "200m", "128Mi"),
+                # Silences and notification state survive restarts.
+                "storage": _volume(1, obs.storage_class),
+            },
+        },
+        "grafana": grafana_values(cfg),
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": obs.metrics.retention,
+                # Keep the volume from filling up before the time-based retention cuts in.
+                "retentionSize": retention_size,
+                "scrapeInterval": obs.metrics.scrape_interval,
+                "evaluationInterval": obs.metrics.scrape_interval,
+                "storageSpec": _volume(obs.metrics.storage_gi, obs.storage_class),
+                "resources": resources("250m", memory, "2", memory),
+                "podMetadata": {"labels": {"app.kubernetes.io/name": "prometheus"}},
+                # Exactly the platform's monitors and rules, from every namespace; nothing by Helm release label.
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "serviceMonitorSelector": scrape,
+                "serviceMonitorNamespaceSelector": {},
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelector": scrape,
+                "podMonitorNamespaceSelector": {},
+                "ruleSelectorNilUsesHelmValues": False,
+                "ruleSelector": scrape,
+                "ruleNamespaceSelector": {},
+                "probeSelectorNilUsesHelmValues": False,
+                "probeSelector": scrape,
+                "probeNamespaceSelector": {},
+                "scrapeConfigSelectorNilUsesHelmValues": False,
+                "scrapeConfigSelector": scrape,
+                "scrapeConfigNamespaceSelector": {},
+            },
+        },
+    }
+
+
+def grafana_values(cfg: StackConfig) -> dict[str, Any]:
+    """The grafana subchart (keys under `grafana:` of kube-prometheus-stack)."""
+    obs = cfg.observability
+    ns = obs.namespace
+    return {
+        "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": GRAFANA_ADMIN_USER_KEY,
+                  "passwordKey": GRAFANA_ADMIN_PASSWORD_KEY},
+        "defaultDashboardsEnabled": obs.dashboards,
+        "defaultDashboardsTimezone": "utc",
+        "sidecar": {
+            "dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0], "labelValue": DASHBOARD_LABEL[1],
+                           "searchNamespace": ns},
+            "datasources": {"enabled": True, "label": DATASOURCE_LABEL[0], "labelValue": DATASOURCE_LABEL[1],
+                            "searchNamespace": ns, "uid": PROMETHEUS_UID, "defaultDatasourceEnabled": True,
+                            "isDefaultDatasource": True},
+            "resources": resources("20m", "64Mi", "200m", "128Mi"),
+        },
+        # No outbound calls: no update checks, no usage reports, no plugin pre-installs (Grafana would
+        # download them at start; workload namespaces have no internet egress).
+        "grafana.ini": {
+            "analytics": {"check_for_updates": False, "check_for_plugin_updates": False, "reporting_enabled": False},
+            "plugins": {"preinstall_disabled": True},
+        },
+        "plugins": [],
+        # Dashboards and datasources are provisioned from ConfigMaps; nothing to keep on a volume (and the
+        # chown init container it would need runs as root).
+        "persistence": {"enabled": False},
+        "initChownData": {"enabled": False},
+        "testFramework": {"enabled": False},
+        "securityContext": restricted_pod(472),
+        "resources": resources("50m", "192Mi", "500m", "384Mi"),
+        "serviceMonitor": {"enabled": True, "labels": dict(SCRAPE_LABELS)},
+    }
+
+
+def loki_values(cfg: StackConfig) -> dict[str, Any]:
+    """Loki in monolithic mode, filesystem storage on one volume, retention from config."""
+    store = cfg.observability.log_store
+    sc = cfg.observability.storage_class
+    return {
+        "deploymentMode": "Monolithic",
+        "fullnameOverride": LOKI_FULLNAME,
+        "loki": {
+            # One tenant: no X-Scope-OrgID header needed by the collector or Grafana.
+            "auth_enabled": False,
+            "commonConfig": {"replication_factor": 1},
+            "storage": {"type": "filesystem"},
+            "schemaConfig": {"configs": [{"from": "2024-04-01", "store": "tsdb", "object_store": "filesystem",
+                                          "schema": "v13", "index": {"prefix": "loki_index_", "period": "24h"}}]},
+            # Loki 3 takes OTLP at /otlp (resource attributes become structured metadata).
+            "limits_config": {"retention_period": f"{hours(store.retention)}h", "allow_structured_metadata": True},
+            "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
+            "analytics": {"reporting_enabled": False},
+        },
+        "singleBinary": {
+            "replicas": 1,
+            "resources": resources("100m", store.memory, "1", store.memory),
+            "persistence": {"size": f"{store.storage_gi}Gi", "storageClass": sc},
+            # The rules sidecar only serves the ruler, which is off: Prometheus alerts.
+            "sidecar": False,
+        },
+        "read": {"replicas": 0},
+        "write": {"replicas": 0},
+        "backend": {"replicas": 0},
+        "ruler": {"enabled": False},
+        "gateway": {"enabled": False},
+        "chunksCache": {"enabled": False},
+        "resultsCache": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+        "monitoring": {"serviceMonitor": {"enabled": True, "labels": dict(SCRAPE_LABELS)}},
+    }
+
+
+def tempo_values(cfg: StackConfig) -> dict[str, Any]:
+    """Tempo single binary, local storage on one volume, retention from config."""
+    store = cfg.observability.trace_store
+    return {
+        "fullnameOverride": TEMPO_FULLNAME,
+        "tempo": {
+            "retention": f"{hours(store.retention)}h",
+            "reportingEnabled": False,
+            "resources": resources("100m", store.memory, "1", store.memory),
+            "securityContext": RESTRICTED_CONTAINER,
+        },
+        "securityContext": restricted_pod(10001),
+        "persistence": {"enabled": True, "size": f"{store.storage_gi}Gi"},
+        "serviceMonitor": {"enabled": True, "additionalLabels": dict(SCRAPE_LABELS)},
+    }
+
+
+def jaeger_values(cfg: StackConfig) -> dict[str, Any]:
+    """Jaeger v2 all-in-one (in-memory storage: the chart provisions no storage backend)."""
+    return {
+        "fullnameOverride": JAEGER_FULLNAME,
+        "jaeger": {"podSecurityContext": restricted_pod(10001), "securityContext": RESTRICTED_CONTAINER},
+    }
+
+
+def collector_config(cfg: StackConfig) -> dict[str, Any]:
+    """The collector's whole configuration: OTLP in, traces to Tempo/Jaeger, logs to Loki."""
+    obs = cfg.observability
+    ns = obs.namespace
+    exporters: dict[str, Any] = {}
+    pipelines: dict[str, Any] = {}
+    processors = ["memory_limiter", "batch"]
+    # Exporter names of collector >= 0.14x: otlp -> otlp_grpc, otlphttp -> otlp_http (opentelemetry-helm-charts
+    # charts/opentelemetry-demo/UPGRADING.md at opentelemetry-collector-0.170.0).
+    if obs.tracing in ("tempo", "jaeger"):
+        backend = TEMPO_FULLNAME if obs.tracing == "tempo" else JAEGER_FULLNAME
+        exporter = f"otlp_grpc/{obs.tracing}"
+        exporters[exporter] = {"endpoint": f"{backend}.{ns}.svc.cluster.local:4317", "tls": {"insecure": True}}
+        pipelines["traces"] = {"receivers": ["otlp"], "processors": processors, "exporters": [exporter]}
+    if obs.logs == "loki":
+        exporters["otlp_http/loki"] = {"endpoint": f"http://{LOKI_FULLNAME}.{ns}.svc.cluster.local:3100/otlp"}
+        pipelines["logs"] = {"receivers": ["otlp"], "processors": processors, "exporters": ["otlp_http/loki"]}
+    return {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "${env:MY_POD_IP}:4317"},
+                                             "http": {"endpoint": "${env:MY_POD_IP}:4318"}}}},
+        "processors": {"memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
+                       "batch": {}},
+        "exporters": exporters,
+        # The chart's probes call health_check on :13133.
+        "extensions": {"health_check": {"endpoint": "${env:MY_POD_IP}:13133"}},
+        "service": {
+            "extensions": ["health_check"],
+            "telemetry": {"metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
+                "host": "${env:MY_POD_IP}", "port": 8888}}}}]}},
+            "pipelines": pipelines,
+        },
+    }
+
+
+def collector_values(cfg: StackConfig) -> dict[str, Any]:
+    """OpenTelemetry Collector, deployment mode, OTLP only."""
+    return {
+        "mode": "deployment",
+        "fullnameOverride": COLLECTOR_FULLNAME,
+        "image": {"repository": COLLECTOR_IMAGE},
+        "command": {"name": COLLECTOR_COMMAND},
+        # The whole config, not merged with the chart's default (which also opens Jaeger and Zipkin receivers).
+        "alternateConfig": collector_config(cfg),
+        "ports": {"jaeger-compact": {"enabled": False}, "jaeger-thrift": {"enabled": False},
+                  "jaeger-grpc": {"enabled": False}, "zipkin": {"enabled": False}, "metrics": {"enabled": True}},
+        "podSecurityContext": restricted_pod(10001),
+        "securityContext": RESTRICTED_CONTAINER,
+        "resources": resources("100m", "256Mi", "1", "512Mi"),
+        "serviceMonitor": {"enabled": True, "extraLabels": dict(SCRAPE_LABELS)},
+    }
