@@ -25,7 +25,7 @@ def _choices(values) -> str:
 
 def check(cfg: StackConfig) -> list[Issue]:
     return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg),
-            *_namespaces(cfg)]
+            *_namespaces(cfg), *_observability(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -314,3 +314,15 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
             elif any(word in name.upper() for word in SECRET_LOOKING):
                 yield Issue(gpath("env", name), "looks like a secret; gateway.env is plain text in a ConfigMap. "
                                                 "Credentials come from the program's generated Secrets")
+
+
+def _observability(cfg: StackConfig) -> Iterator[Issue]:
+    obs = cfg.observability
+    if not obs.enabled:
+        return
+    retention = obs.log_store.retention
+    hours = int(retention[:-1]) * {"h": 1, "d": 24, "w": 168}[retention[-1]]
+    if obs.logs == "loki" and hours % 24:
+        # Loki deletes whole index periods (24h): its retention_period must be a multiple of them.
+        yield Issue(key_path("observability", "logStore", "retention"),
+                    f"{retention!r} is not a whole number of days; Loki keeps logs in 24h index periods (e.g. 1d, 7d, 2w)")

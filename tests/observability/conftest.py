@@ -1,0 +1,26 @@
+"""Helpers for the observability tests: stack configs and their observability variants."""
+
+from __future__ import annotations
+
+import itertools
+
+from config import validate
+from tests.conftest import stack_values
+
+STACKS = ("dev", "prod", "local")
+TRACING = ("tempo", "jaeger", "none")
+LOGS = ("loki", "none")
+
+
+def config(stack: str, **observability):
+    """The typed config of a shipped stack, with observability keys overridden (camelCase)."""
+    values = stack_values(stack)
+    values.setdefault("observability", {}).update(observability)
+    cfg, plan = validate(values, f"Pulumi.{stack}.yaml")
+    return cfg, plan
+
+
+def variants():
+    """Every shipped stack with every tracing x logs choice, dashboards on and off."""
+    for stack, tracing, logs, dashboards in itertools.product(STACKS, TRACING, LOGS, (True, False)):
+        yield (stack, tracing, logs, dashboards), config(stack, tracing=tracing, logs=logs, dashboards=dashboards)

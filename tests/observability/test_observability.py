@@ -1,0 +1,344 @@
+"""Observability under mocks: CRD ordering, Prometheus selection, secrets, names the NetworkPolicies rely on,
+Pod Security, storage and retention from config, and toggles that remove exactly their resources."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from components.labels import SCRAPE_LABELS
+from components.observability import charts
+from config import endpoints, network
+from config.namespaces import NODE_AGENTS, namespaces
+from tests.conftest import run_config, run_stack, stack_values
+from tools.mockrun import is_secret, unwrap
+
+from .conftest import config
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+MONITORING = "kubernetes:monitoring.coreos.com/"
+OBSERVABILITY = "ai-platform:observability:Observability"
+SCRAPE = {"matchLabels": SCRAPE_LABELS}
+
+
+def crds_release(result):
+    [crds] = [r for r in result.of_type(RELEASE) if r.inputs["chart"] == charts.CRDS.chart]
+    return crds
+
+
+def release(result, chart: str):
+    [found] = [r for r in result.of_type(RELEASE) if r.inputs["chart"] == chart]
+    return found
+
+
+def renders_monitors(values) -> bool:
+    """Whether chart values switch on a ServiceMonitor / PodMonitor / PrometheusRule (the charts' usual keys)."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            if key in ("serviceMonitor", "podMonitor", "prometheusRule", "monitor", "servicemonitor") and \
+                    isinstance(value, dict) and value.get("enabled") is True:
+                return True
+            if renders_monitors(value):
+                return True
+    elif isinstance(values, list):
+        return any(renders_monitors(v) for v in values)
+    return False
+
+
+def descendants(result, urn: str) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for r in result.resources:
+        children.setdefault(r.parent, []).append(r.urn)
+    found, todo = {urn}, [urn]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def component(result, type_: str):
+    [found] = [r for r in result.resources if r.type == type_]
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_monitoring_crds_come_before_every_monitor_and_every_release_rendering_one(stack):
+    result = run_stack(stack)
+    crds = crds_release(result)
+    monitors = [r for r in result.resources if r.type.startswith(MONITORING)]
+    assert monitors
+    for r in monitors:
+        assert crds.urn in r.dependencies, f"{r.type} {r.name} does not depend on the monitoring CRDs"
+    for r in result.of_type(RELEASE):
+        if r is not crds and renders_monitors(r.inputs.get("values")):
+            assert crds.urn in r.dependencies, f"Release {r.name} renders monitors before the CRDs exist"
+    # The CRDs are installed before the GPU stack (its DCGM ServiceMonitor).
+    if stack != "local":
+        assert crds.urn in release(result, "gpu-operator").dependencies
+
+
+def test_the_heuristic_sees_monitors():
+    assert renders_monitors({"a": {"serviceMonitor": {"enabled": True}}})
+    assert renders_monitors({"prometheus": {"monitor": {"enabled": True}}})
+    assert not renders_monitors({"serviceMonitor": {"enabled": False}})
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_prometheus_selects_exactly_the_scrape_label_everywhere(stack):
+    result = run_stack(stack)
+    spec = release(result, charts.STACK.chart).inputs["values"]["prometheus"]["prometheusSpec"]
+    for kind in ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"):
+        assert spec[f"{kind}Selector"] == SCRAPE
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+        assert spec[f"{kind}NamespaceSelector"] == {}
+    # Every monitor and rule of the program carries the label; so do the charts' own monitors.
+    for r in result.resources:
+        if r.type.startswith(MONITORING):
+            labels = r.inputs["metadata"]["labels"]
+            assert SCRAPE_LABELS.items() <= labels.items(), f"{r.name} would not be scraped"
+    values = release(result, charts.STACK.chart).inputs["values"]
+    assert values["commonLabels"] == SCRAPE_LABELS
+    assert values["kube-state-metrics"]["prometheus"]["monitor"]["additionalLabels"] == SCRAPE_LABELS
+    assert values["prometheus-node-exporter"]["prometheus"]["monitor"]["additionalLabels"] == SCRAPE_LABELS
+    assert values["grafana"]["serviceMonitor"]["labels"] == SCRAPE_LABELS
+
+
+def test_the_stack_chart_installs_no_crds_of_its_own():
+    result = run_stack("prod")
+    stack = release(result, charts.STACK.chart)
+    assert stack.inputs["values"]["crds"] == {"enabled": False}
+    assert stack.inputs["skipCrds"] is True
+    for r in result.of_type(RELEASE):
+        assert r.inputs["version"] and r.inputs["repositoryOpts"]["repo"].startswith("https://")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_grafana_admin_password_is_a_secret_everywhere(stack):
+    result = run_stack(stack)
+    [password] = [r for r in result.of_type("random:index/randomPassword:RandomPassword") if "grafana" in r.name]
+    [secret] = [r for r in result.of_type("kubernetes:core/v1:Secret")
+                if r.inputs["metadata"]["name"] == charts.GRAFANA_ADMIN_SECRET]
+    assert is_secret(secret.inputs["stringData"])
+    data = unwrap(secret.inputs["stringData"])
+    assert set(data) == {charts.GRAFANA_ADMIN_USER_KEY, charts.GRAFANA_ADMIN_PASSWORD_KEY}
+    plain = data[charts.GRAFANA_ADMIN_PASSWORD_KEY]
+    assert len(plain) >= 16
+    for r in result.resources:
+        if r is not secret and r is not password:
+            assert plain not in repr(unwrap(r.inputs)), f"the Grafana password leaks into {r.name}"
+    admin = release(result, charts.STACK.chart).inputs["values"]["grafana"]["admin"]
+    assert admin["existingSecret"] == charts.GRAFANA_ADMIN_SECRET
+    assert "grafanaAdminPassword" in result.secret_outputs
+    assert result.outputs["grafanaUrl"] == endpoints.endpoint(config(stack)[0], "grafana").url
+    assert stack_values(stack)  # the shipped file still loads
+
+
+def test_names_and_labels_the_network_policies_and_endpoints_rely_on():
+    cfg, _ = config("prod")
+    eps = endpoints.endpoints(cfg)
+    assert eps["prometheus"].service == f"{charts.STACK_FULLNAME}-prometheus"
+    assert eps["alertmanager"].service == f"{charts.STACK_FULLNAME}-alertmanager"
+    assert eps["grafana"].service == charts.GRAFANA_FULLNAME
+    assert eps["loki"].service == charts.LOKI_FULLNAME and eps["tempo"].service == charts.TEMPO_FULLNAME
+    assert eps["otel-collector"].service == charts.COLLECTOR_FULLNAME
+    values = charts.stack_values(cfg)
+    assert values["fullnameOverride"] == charts.STACK_FULLNAME
+    assert network.PROMETHEUS_PODS.items() <= \
+        values["prometheus"]["prometheusSpec"]["podMetadata"]["labels"].items()
+    assert network.ALERTMANAGER_PODS.items() <= \
+        values["alertmanager"]["alertmanagerSpec"]["podMetadata"]["labels"].items()
+    # The collector chart labels its pods app.kubernetes.io/name=<chart name> (no nameOverride set): the otlp flow.
+    assert "nameOverride" not in charts.collector_values(cfg)
+    otlp = [f for f in network.flows(cfg) if f.name == "otlp"]
+    assert otlp and all(f.dest.pods == {network.NAME_LABEL: charts.COLLECTOR.chart} for f in otlp)
+    assert {p.port for p in eps["otel-collector"].ports} == {4317, 4318}
+    jaeger, _ = config("prod", tracing="jaeger")
+    assert endpoints.endpoint(jaeger, "jaeger").service == charts.JAEGER_FULLNAME
+    assert endpoints.endpoint(jaeger, "tempo") is None
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_pod_security(stack):
+    cfg, _ = config(stack, tracing="tempo", logs="loki")
+    specs = {s.name: s for s in namespaces(cfg)}
+    assert specs[cfg.observability.namespace].pod_security == "restricted"
+    assert specs[NODE_AGENTS].pod_security == "privileged"
+    stack_values_ = charts.stack_values(cfg)
+    assert stack_values_["prometheus-node-exporter"]["namespaceOverride"] == NODE_AGENTS
+    assert stack_values_["prometheusOperator"]["admissionWebhooks"]["enabled"] is False
+    assert stack_values_["grafana"]["initChownData"]["enabled"] is False  # its init container runs as root
+    for pod in (charts.tempo_values(cfg)["securityContext"], charts.collector_values(cfg)["podSecurityContext"],
+                charts.jaeger_values(cfg)["jaeger"]["podSecurityContext"], stack_values_["grafana"]["securityContext"]):
+        assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in (charts.tempo_values(cfg)["tempo"]["securityContext"], charts.collector_values(cfg)["securityContext"],
+                      charts.jaeger_values(cfg)["jaeger"]["securityContext"]):
+        assert container["allowPrivilegeEscalation"] is False and container["capabilities"] == {"drop": ["ALL"]}
+    loki = charts.loki_values(cfg)
+    assert loki["singleBinary"]["sidecar"] is False and loki["gateway"]["enabled"] is False
+
+
+def test_storage_and_retention_come_from_config():
+    cfg, _ = config("prod")
+    obs = cfg.observability
+    spec = charts.stack_values(cfg)["prometheus"]["prometheusSpec"]
+    assert spec["retention"] == obs.metrics.retention == "30d"
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == f"{obs.metrics.storage_gi}Gi"
+    assert spec["resources"]["limits"]["memory"] == obs.metrics.memory
+    loki = charts.loki_values(cfg)
+    assert loki["singleBinary"]["persistence"]["size"] == f"{obs.log_store.storage_gi}Gi"
+    assert loki["loki"]["limits_config"]["retention_period"] == f"{charts.hours(obs.log_store.retention)}h"
+    assert loki["loki"]["compactor"]["retention_enabled"] is True
+    tempo = charts.tempo_values(cfg)
+    assert tempo["persistence"]["size"] == f"{obs.trace_store.storage_gi}Gi"
+    assert tempo["tempo"]["retention"] == f"{charts.hours(obs.trace_store.retention)}h"
+    local, _ = config("local")
+    assert charts.stack_values(local)["prometheus"]["prometheusSpec"]["retention"] == "2d"
+    with_class, _ = config("prod", storageClass="fast-ssd")
+    assert charts.stack_values(with_class)["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"][
+        "spec"]["storageClassName"] == "fast-ssd"
+
+
+def test_collector_pipelines_follow_the_backends():
+    cfg, _ = config("prod")
+    pipelines = charts.collector_config(cfg)["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["otlp_grpc/tempo"]
+    assert pipelines["logs"]["exporters"] == ["otlp_http/loki"]
+    assert charts.collector_config(cfg)["exporters"]["otlp_http/loki"]["endpoint"].endswith(":3100/otlp")
+    jaeger, _ = config("prod", tracing="jaeger", logs="none")
+    assert set(charts.collector_config(jaeger)["service"]["pipelines"]) == {"traces"}
+    assert "jaeger.observability.svc.cluster.local:4317" in str(charts.collector_config(jaeger)["exporters"])
+
+
+def test_datasources_link_traces_and_logs():
+    result = run_stack("prod")
+    maps = {r.inputs["metadata"]["name"]: r for r in result.of_type("kubernetes:core/v1:ConfigMap")
+            if r.inputs["metadata"]["labels"].get(charts.DATASOURCE_LABEL[0]) == charts.DATASOURCE_LABEL[1]}
+    assert set(maps) == {"datasource-loki", "datasource-tempo"}
+    tempo = yaml.safe_load(maps["datasource-tempo"].inputs["data"]["datasource-tempo.yaml"])["datasources"][0]
+    assert tempo["uid"] == charts.TEMPO_UID and tempo["jsonData"]["tracesToLogsV2"]["datasourceUid"] == charts.LOKI_UID
+    loki = yaml.safe_load(maps["datasource-loki"].inputs["data"]["datasource-loki.yaml"])["datasources"][0]
+    assert loki["jsonData"]["derivedFields"][0]["datasourceUid"] == charts.TEMPO_UID
+    assert loki["url"] == endpoints.endpoint(config("prod")[0], "loki").url
+
+
+def test_dashboards_are_config_maps_for_the_sidecar():
+    result = run_stack("prod")
+    boards = [r for r in result.of_type("kubernetes:core/v1:ConfigMap")
+              if r.inputs["metadata"]["labels"].get(charts.DASHBOARD_LABEL[0]) == charts.DASHBOARD_LABEL[1]]
+    assert len(boards) == 4
+    sidecar = release(result, charts.STACK.chart).inputs["values"]["grafana"]["sidecar"]["dashboards"]
+    assert (sidecar["label"], sidecar["labelValue"]) == charts.DASHBOARD_LABEL
+    for board in boards:
+        assert board.inputs["metadata"]["namespace"] == sidecar["searchNamespace"] == "observability"
+
+
+def test_alert_groups_follow_the_engines_in_use():
+    values = stack_values("prod")
+    values["serving"]["models"][1].update(engine="tgi")
+    result = run_config(values, stack="prod-tgi")
+    assert result.error is None, result.error
+    rules = {r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")}
+    assert {"ai-platform-serving-vllm", "ai-platform-serving-tgi", "ai-platform-serving-tei"} <= rules
+    local = {r.inputs["metadata"]["name"]
+             for r in run_stack("local").of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")}
+    assert local == {"ai-platform-workloads", "ai-platform-rag"}  # Ollama exports nothing, no GPU pools
+
+
+def test_alert_thresholds_come_from_config():
+    values = stack_values("prod")
+    values["observability"]["alerts"] = {"queueDepth": 7, "ttftP99Seconds": 1.5, "kvCacheUsage": 0.9}
+    result = run_config(values, stack="prod-alerts")
+    [vllm] = [r for r in result.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+              if r.inputs["metadata"]["name"] == "ai-platform-serving-vllm"]
+    exprs = {rule["alert"]: rule["expr"] for rule in vllm.inputs["spec"]["groups"][0]["rules"]}
+    assert exprs["VllmQueueDepthHigh"].endswith("> 7")
+    assert exprs["VllmTimeToFirstTokenHigh"].endswith("> 1.5")
+    assert exprs["VllmKvCacheNearlyFull"].endswith("> 0.9")
+
+
+# ------------------------------------------------------------------------------------------- toggles
+
+
+def urns(values: dict, name: str) -> tuple[set[str], object]:
+    result = run_config(values, stack=name)
+    assert result.error is None, result.error
+    return {r.urn for r in result.resources}, result
+
+
+def toggled(base: dict, **observability) -> dict:
+    values = copy.deepcopy(base)
+    values["observability"].update(observability)
+    return values
+
+
+def part(result, type_: str) -> set[str]:
+    return descendants(result, component(result, type_).urn)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_disabling_dashboards_removes_exactly_the_dashboards(stack):
+    base = toggled(stack_values(stack), dashboards=True)
+    on, result = urns(base, stack)
+    off, _ = urns(toggled(base, dashboards=False), stack)
+    assert off <= on
+    assert on - off == part(result, "ai-platform:observability:Dashboards")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_disabling_logs_removes_exactly_loki(stack):
+    base = toggled(stack_values(stack), tracing="tempo", logs="loki")
+    on, result = urns(base, stack)
+    off, _ = urns(toggled(base, logs="none"), stack)
+    assert off <= on
+    assert on - off == part(result, "ai-platform:observability:Logs")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_disabling_tracing_removes_exactly_the_trace_backend(stack):
+    base = toggled(stack_values(stack), tracing="tempo", logs="loki")
+    on, result = urns(base, stack)
+    off, _ = urns(toggled(base, tracing="none"), stack)
+    assert off <= on
+    assert on - off == part(result, "ai-platform:observability:Tracing")
+
+
+def test_disabling_tracing_and_logs_also_removes_the_collector_and_its_flows():
+    base = toggled(stack_values("prod"), tracing="tempo", logs="loki")
+    on, result = urns(base, "prod")
+    off, _ = urns(toggled(base, tracing="none", logs="none"), "prod")
+    otlp = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+            if r.inputs["metadata"]["name"].startswith("allow-otlp")}
+    assert otlp
+    expected = (part(result, "ai-platform:observability:Logs") | part(result, "ai-platform:observability:Tracing")
+                | part(result, "ai-platform:observability:Collector") | otlp)
+    assert off <= on and on - off == expected
+
+
+def test_switching_tempo_to_jaeger_swaps_only_the_backend():
+    base = toggled(stack_values("prod"), tracing="tempo", logs="loki")
+    tempo, result = urns(base, "prod")
+    jaeger, jresult = urns(toggled(base, tracing="jaeger"), "prod")
+    assert tempo - jaeger == {r.urn for r in result.resources if r.name == "ai-observability-tracing-tempo"}
+    assert jaeger - tempo == {r.urn for r in jresult.resources if r.name == "ai-observability-tracing-jaeger"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_disabling_observability_removes_exactly_its_resources(stack):
+    base = toggled(stack_values(stack), enabled=True)
+    on, result = urns(base, stack)
+    off, _ = urns(toggled(base, enabled=False), stack)
+    assert off <= on
+    obs_flows = ("allow-prometheus", "allow-observability", "allow-alertmanager", "allow-otlp")
+    expected = part(result, OBSERVABILITY)
+    # Everything that exists only for it: every monitor and rule of the program, the node-agent namespace
+    # and the NetworkPolicies of its flows.
+    expected |= {r.urn for r in result.resources if r.type.startswith(MONITORING)}
+    expected |= {r.urn for r in result.of_type("kubernetes:core/v1:Namespace")
+                 if r.inputs["metadata"]["name"] == NODE_AGENTS}
+    expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                 if r.inputs["metadata"]["name"].startswith(obs_flows)}
+    assert on - off == expected
