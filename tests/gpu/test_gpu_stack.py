@@ -28,6 +28,12 @@ MIG_PARTED_TOP = {"version", "mig-configs"}
 MIG_PARTED_ENTRY = {"devices", "device-filter", "mig-enabled", "mig-devices"}
 
 
+def operator_release(result):
+    """The gpu-operator Release (the observability stack installs Releases of its own)."""
+    [release] = [r for r in result.of_type(RELEASE) if r.inputs["chart"] == "gpu-operator"]
+    return release
+
+
 def every_sharing_pools() -> list[dict]:
     """On EKS: every GPU exclusive, time-sliced and MPS; every MIG profile; one mixed layout."""
     pools = []
@@ -140,7 +146,7 @@ def test_autoscaler_knows_the_labels_of_nodes_it_scales_from_zero(eks_all):
 
 def test_operator_values_on_eks_al2023(eks_all):
     _, result = eks_all
-    release = result.one(RELEASE)
+    release = operator_release(result)
     v = release.inputs["values"]
     assert release.inputs["chart"] == "gpu-operator" and release.inputs["version"] == CHART_VERSION == "v26.7.0"
     assert release.inputs["repositoryOpts"] == {"repo": CHART_REPO}
@@ -158,7 +164,7 @@ def test_operator_values_on_eks_al2023(eks_all):
 
 def test_operator_comes_after_the_cluster_and_its_configs(eks_all):
     _, result = eks_all
-    release = result.one(RELEASE)
+    release = operator_release(result)
     deps = set(release.dependencies)
     for r in result.of_type(NODE_GROUP) + result.of_type("aws:eks/cluster:Cluster"):
         assert r.urn in deps, r.name
@@ -217,20 +223,20 @@ def test_bottlerocket_brings_its_own_plugin():
     values = stack_with_pools("prod", [pool("h", "h100-80gb", {"strategy": "exclusive"})])
     values["cluster"]["eks"]["amiType"] = "BOTTLEROCKET_x86_64_NVIDIA"
     result = run_config(values)
-    v = result.one(RELEASE).inputs["values"]
+    v = operator_release(result).inputs["values"]
     assert (v["driver"], v["toolkit"], v["devicePlugin"], v["migManager"]) == ({"enabled": False},) * 4
     assert "nvidia.com/device-plugin.config" not in node_labels(result)["h"]
 
 
 def test_existing_cluster_operator_owns_everything_unless_the_host_has_the_driver():
     values = stack_with_pools("local", [pool("gpu", "l4", {"strategy": "time-slicing", "replicas": 3}, gpus=1)])
-    v = run_config(values).one(RELEASE).inputs["values"]
+    v = operator_release(run_config(values)).inputs["values"]
     assert v["driver"] == v["toolkit"] == {"enabled": True}
     assert v["devicePlugin"] == {"enabled": True, "config": {"name": "ai-platform-device-plugin-config",
                                                              "default": "exclusive"}}
     assert v["migManager"]["enabled"] is True
     values["gpuStack"]["hostDriver"] = True
-    v = run_config(values).one(RELEASE).inputs["values"]
+    v = operator_release(run_config(values)).inputs["values"]
     assert v["driver"] == {"enabled": False} and v["toolkit"] == {"enabled": False}
 
 

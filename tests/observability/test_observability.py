@@ -342,3 +342,37 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
                  if r.inputs["metadata"]["name"].startswith(obs_flows)}
     assert on - off == expected
+
+
+def _mi(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity[:-len(suffix)]) * factor
+    return float(quantity) / 2**20
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_the_stack_fits_the_observability_memory_quota(stack):
+    """Memory requests of every pod the charts run in the observability namespace stay within its quota."""
+    cfg, _ = config(stack)
+    quota = cfg.tenancy.namespaces[cfg.observability.namespace].memory_quota
+    values = charts.stack_values(cfg)
+    reloader = values["prometheusOperator"]["prometheusConfigReloader"]["resources"]
+    requests = [values["prometheus"]["prometheusSpec"]["resources"], reloader,
+                values["alertmanager"]["alertmanagerSpec"]["resources"], reloader,
+                values["prometheusOperator"]["resources"], values["kube-state-metrics"]["resources"],
+                values["grafana"]["resources"], values["grafana"]["sidecar"]["resources"],
+                values["grafana"]["sidecar"]["resources"]]
+    obs = cfg.observability
+    if obs.logs == "loki":
+        requests.append(charts.loki_values(cfg)["singleBinary"]["resources"])
+    if obs.tracing == "tempo":
+        requests.append(charts.tempo_values(cfg)["tempo"]["resources"])
+    elif obs.tracing == "jaeger":  # the chart declares no resources: the namespace's LimitRange default applies
+        defaults = cfg.tenancy.namespaces[obs.namespace].container_defaults
+        requests.append({"requests": {"memory": defaults.memory_request}})
+    if obs.tracing != "none" or obs.logs != "none":
+        requests.append(charts.collector_values(cfg)["resources"])
+    total = sum(_mi(r["requests"]["memory"]) for r in requests)
+    assert quota is not None and total <= _mi(quota), f"{stack}: {total:.0f}Mi requested, quota {quota}"

@@ -217,6 +217,8 @@ def test_no_secret_value_appears_in_any_plain_input(shape):
             leaked = [s for s in secrets if s in text]
             assert not leaked, f"{r.type} {r.name} input {path} carries a generated secret in plain text"
     for name, value in result.outputs.items():
+        if name in result.secret_outputs:  # encrypted in state (e.g. grafanaAdminPassword)
+            continue
         assert not [s for s in secrets if s in json.dumps(value)], f"stack output {name} leaks a secret"
 
 
