@@ -250,11 +250,12 @@ def grafana_values(cfg: StackConfig) -> dict[str, Any]:
                             "isDefaultDatasource": True},
             "resources": resources("20m", "64Mi", "200m", "128Mi"),
         },
-        # No outbound calls: no update checks, no usage reports, no plugin pre-installs (Grafana would
-        # download them at start; workload namespaces have no internet egress).
+        # No outbound calls: no update checks, no usage reports, no plugin pre-installs or auto-updates
+        # (Grafana >= 12 runs a background installer against grafana.com at every start; workload namespaces
+        # have no internet egress). The image's bundled plugins (Prometheus, Loki, Tempo, Jaeger) stay.
         "grafana.ini": {
             "analytics": {"check_for_updates": False, "check_for_plugin_updates": False, "reporting_enabled": False},
-            "plugins": {"preinstall_disabled": True},
+            "plugins": {"preinstall_disabled": True, "preinstall_auto_update": False},
         },
         "plugins": [],
         # Dashboards and datasources are provisioned from ConfigMaps; nothing to keep on a volume (and the
