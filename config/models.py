@@ -644,12 +644,21 @@ class RagConfig(Model):
     cluster.deletionProtection) on gke/eks, the cluster default on existing clusters."""
 
     @property
+    def bucket_users(self) -> tuple[str, ...]:
+        """Which data services use the RAG bucket: milvus (cluster object storage), elasticsearch (snapshots)."""
+        vs = self.vector_store
+        users = []
+        if (vs is not None and vs.engine == "milvus" and vs.milvus_mode == "cluster"
+                and (vs.cluster or MilvusCluster()).object_storage == "bucket"):
+            users.append("milvus")
+        if self.full_text is not None and self.full_text.snapshots:
+            users.append("elasticsearch")
+        return tuple(users)
+
+    @property
     def needs_bucket(self) -> bool:
         """Whether the config asks for the RAG bucket."""
-        vs = self.vector_store
-        milvus_bucket = (vs is not None and vs.engine == "milvus" and vs.milvus_mode == "cluster"
-                         and (vs.cluster or MilvusCluster()).object_storage == "bucket")
-        return milvus_bucket or (self.full_text is not None and self.full_text.snapshots)
+        return bool(self.bucket_users)
 
 
 # ---------------------------------------------------------------------------------- observability

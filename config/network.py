@@ -23,7 +23,11 @@ The flows, and why:
   serving path); the data layer accepts nothing else from outside its namespace;
 - pods of the data namespace talk to each other freely (Milvus coordinators/nodes/etcd/MinIO,
   Elasticsearch transport 9300, Qdrant/Weaviate peers);
-- the ingress controller -> the gateway only (+ DNS and the API server it watches);
+- the ingress controller -> the gateway only (+ DNS and the API server it watches), and -> the
+  ACME HTTP-01 solver pods in the gateway namespace while cert-manager proves the domain;
+- the ECK operator -> the Elasticsearch pods' HTTP API (9200), which it manages;
+- Milvus (cluster mode on the bucket) and Elasticsearch (snapshots) -> the internet on 443 (S3/GCS
+  and the cloud's token service) and, on GKE, the metadata server (Workload Identity);
 - model-download jobs (pod label `ai-platform/role: model-download`) -> the internet on 443: model
   weights come from the Hugging Face Hub once, into the model-cache volume; model servers never
   reach the internet. `tenancy.internetEgress: true` opens 443 to the internet for every workload
@@ -37,7 +41,7 @@ from typing import Literal, Mapping, Optional
 
 from .endpoints import Endpoint, endpoints
 from .models import StackConfig
-from .namespaces import INGRESS_NGINX, component_namespaces, platform_roles
+from .namespaces import ELASTIC_SYSTEM, INGRESS_NGINX, component_namespaces, platform_roles
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -61,6 +65,16 @@ PROMETHEUS_PODS = {NAME_LABEL: "prometheus"}
 ALERTMANAGER_PODS = {NAME_LABEL: "alertmanager"}
 INGRESS_CONTROLLER_PODS = {NAME_LABEL: "ingress-nginx", COMPONENT_LABEL: "controller"}
 DNS_PODS = {"k8s-app": "kube-dns"}
+# ECK (elastic/cloud-on-k8s) labels: the operator's pods, and every Elasticsearch pod it creates.
+ECK_OPERATOR_PODS = {NAME_LABEL: "elastic-operator"}
+ELASTICSEARCH_PODS = {"common.k8s.elastic.co/type": "elasticsearch"}
+MILVUS_PODS = {NAME_LABEL: "milvus"}
+# cert-manager's HTTP-01 solver pods and the port they serve the challenge on.
+ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
+# The GKE metadata server as Workload Identity pods see it (GKE docs, "Network policies": port 80
+# on 169.254.169.254 and, with Dataplane V2, port 988 on 169.254.169.252).
+GKE_METADATA_CIDRS = ("169.254.169.254/32", "169.254.169.252/32")
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,23 @@ def flows(cfg: StackConfig) -> list[Flow]:
             add("ingress-api-server", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS),
                 Peer(cidrs=api_server_cidrs(cfg)), _tcp(*API_SERVER_PORTS), "the controller watches Ingresses")
 
+    if rag is not None and cfg.rag.full_text is not None and ELASTIC_SYSTEM in platform_roles(cfg):
+        add("eck-operator", Peer(ELASTIC_SYSTEM, ECK_OPERATOR_PODS), Peer(rag, ELASTICSEARCH_PODS),
+            _tcp(*eps["full-text"].target_ports()), "the ECK operator manages the Elasticsearch cluster over its API")
+    if rag is not None:
+        bucket_pods = {"milvus": MILVUS_PODS, "elasticsearch": ELASTICSEARCH_PODS}
+        for user in cfg.rag.bucket_users:
+            add(f"{user}-object-storage", Peer(rag, bucket_pods[user]), _internet(), _tcp(443),
+                f"{user} reads and writes the RAG bucket (S3/GCS and the cloud's token service)")
+            if cfg.cluster.provider == "gke":
+                add(f"{user}-metadata-server", Peer(rag, bucket_pods[user]), Peer(cidrs=GKE_METADATA_CIDRS),
+                    (Port(80), Port(988)), "Workload Identity tokens from the GKE metadata server")
+    gateway_cfg = cfg.rag.gateway
+    if (gateway is not None and gateway_cfg is not None and gateway_cfg.tls_secret is None
+            and (gateway_cfg.certificate is None or gateway_cfg.certificate.issuer == "acme")
+            and INGRESS_NGINX in platform_roles(cfg)):
+        add("acme-http01", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), Peer(gateway, ACME_SOLVER_PODS),
+            _tcp(ACME_SOLVER_PORT), "Let's Encrypt validates the domain through cert-manager's HTTP-01 solver")
     if serving is not None and rag is not None and data_ports:
         add("serving-to-data", server_pods, Peer(rag), data_ports, "model servers read the data layer")
     if rag is not None:

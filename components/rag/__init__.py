@@ -47,11 +47,9 @@ def bucket_users(cfg) -> tuple[BucketUser, ...]:
     """Who needs the RAG bucket (empty: no bucket is created)."""
     rag = cfg.rag
     users = []
-    vs = rag.vector_store
-    if rag.needs_bucket and vs is not None and vs.engine == "milvus" and vs.milvus_mode == "cluster":
-        if (vs.cluster is None or vs.cluster.object_storage == "bucket"):
-            users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus"))
-    if rag.full_text is not None and rag.full_text.snapshots:
+    if "milvus" in rag.bucket_users:
+        users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus"))
+    if "elasticsearch" in rag.bucket_users:
         users.append(BucketUser("elasticsearch", rag.namespace, SEARCH_SERVICE_ACCOUNT, "elasticsearch"))
     return tuple(users)
 

@@ -60,28 +60,26 @@ def test_and_nothing_else(prod):
     assert not net.can_reach(Pod("ai-rag", ES), Pod("ai-inference", MODEL), 8000)
 
 
-# Flows the RAG layer needs that the Tenancy flows (config/network.py) do not open yet; requested from the
-# Tenancy owner. strict: once a flow is added, the XPASS fails and its marker must go.
-PENDING = pytest.mark.xfail(strict=True, reason="flow requested from Tenancy (config/network.py)")
+# Flows the RAG layer needs beyond the request paths: the operator managing Elasticsearch, the ACME
+# challenge, and object storage for the bucket's users (nothing else in the namespace gets it).
 ECK_OPERATOR = {"app.kubernetes.io/name": "elastic-operator", "app.kubernetes.io/instance": "eck-operator"}
 ACME_SOLVER = {"acme.cert-manager.io/http01-solver": "true"}
 OBJECT_STORAGE = Ip("52.216.0.10")  # an S3 address (s3.us-east-1.amazonaws.com); GCS is public too
 
 
-@PENDING
 def test_eck_operator_reaches_elasticsearch(prod):
     net, _ = prod
     assert net.can_reach(Pod("elastic-system", ECK_OPERATOR), Pod("ai-rag", ES), 9200)
 
 
-@PENDING
 def test_ingress_controller_reaches_the_acme_http01_solver(prod):
     net, _ = prod
     assert net.can_reach(Pod("ingress-nginx", CONTROLLER), Pod("ai-app", ACME_SOLVER), 8089)
 
 
-@PENDING
 def test_milvus_and_elasticsearch_reach_object_storage(prod):
     net, _ = prod
     assert net.can_reach(Pod("ai-rag", MILVUS_PROXY), OBJECT_STORAGE, 443)
     assert net.can_reach(Pod("ai-rag", ES), OBJECT_STORAGE, 443)
+    assert not net.can_reach(Pod("ai-rag", {"app.kubernetes.io/name": "redis-ha"}), OBJECT_STORAGE, 443)
+    assert not net.can_reach(Pod("ai-rag", MILVUS_PROXY), OBJECT_STORAGE, 80)

@@ -105,7 +105,10 @@ def test_data_layer_accepts_only_serving_and_gateway(prod):
                      Pod("ingress-nginx", CONTROLLER), Pod("default", {})):
         assert not prod.can_reach(outsider, milvus, 19530), outsider
     assert not prod.can_reach(milvus, Pod("ai-inference", MODEL), 8000), "the data layer calls nobody"
-    assert not prod.can_reach(milvus, HF_HUB, 443)
+    # prod's Milvus keeps its segments in the S3 bucket: 443 to public addresses, nothing private.
+    assert prod.can_reach(milvus, HF_HUB, 443) and not prod.can_reach(milvus, VPC_HOST, 443)
+    assert not prod.can_reach(milvus, HF_HUB, 80)
+    assert not prod.can_reach(Pod("ai-rag", ETCD), HF_HUB, 443), "only the bucket's users"
 
 
 def test_model_downloads_reach_only_the_public_internet_on_443(prod):
