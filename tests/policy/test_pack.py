@@ -121,7 +121,7 @@ def test_policy_kinds_and_config_schemas():
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-              "cert-manager", "ingress-nginx", "elastic-system"]
+              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter"]
     for name in ("namespace-resource-quota", "namespace-default-deny"):
         assert POLICIES_BY_NAME[name].config_schema.properties["systemNamespaces"]["default"] == system
     # A workload that names no namespace lands in `default`: host access is never allowed there.
