@@ -843,6 +843,10 @@ class StackConfig(Model):
         return next((p for p in self.node_pools.gpu if p.name == name), None)
 
 
+# ServedModel.resources names the RAG group's Resources, defined after it: resolve the reference now, so the
+# schema and the config reference see the real type.
+ServedModel.model_rebuild()
+
 # Top-level keys the program reads, in the order the README documents them. hfToken is a secret
 # and read separately (never part of the pydantic model, so it can never leak into plan output).
 CONFIG_KEYS = tuple(to_camel(k) for k in StackConfig.model_fields) + ("hfToken",)
