@@ -98,7 +98,8 @@ class ModelServer(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{server.name}-download", namespace=ns,
                                                 labels=pods.download_labels(server, cfg)),
             spec=job_spec,
-            # Pulumi waits for the Job to finish: servers start only once the weights are on the volume. A new model
+            # Pulumi waits for the Job to complete (pulumi-kubernetes batch/v1 Job await: Complete, fail on Failed):
+            # servers start only once the weights are on the volume. A new model
             # replaces the Job (same name, so the old one goes first) and downloads into the same volume.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[seed, *args.after, *ctx.gpu_ready],
                                         delete_before_replace=True,
