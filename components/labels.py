@@ -18,6 +18,11 @@ CAPACITY_LABEL = "ai-platform/capacity"
 SHARING_LABEL = "ai-platform/sharing"
 GPUS_PER_NODE_LABEL = "ai-platform/gpus-per-node"
 
+# Model-server pods: which model they serve (PodMonitors turn it into the target label `model`), and
+# whether they belong to the model's primary Deployment or its on-demand fallback.
+MODEL_LABEL = "ai-platform/model"
+PLACEMENT_LABEL = "ai-platform/placement"
+
 # ServiceMonitors / PodMonitors carrying these labels are scraped by the platform's Prometheus.
 SCRAPE_LABELS = {"ai-platform/scrape": "true"}
 

@@ -1,4 +1,4 @@
-"""The whole platform: cluster -> tenancy -> observability -> GPU stack -> serving / RAG.
+"""The whole platform: cluster -> tenancy -> observability -> GPU stack -> serving -> RAG.
 
 `Platform` is the only component `__main__.py` creates. It owns the order of things: the
 cluster first, then everything else through the cluster's Kubernetes provider.
@@ -25,6 +25,7 @@ from .gpu_stack import GpuStack, GpuStackArgs
 from .labels import standard_labels
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
+from .serving import Serving, ServingArgs
 from .tenancy import Tenancy, TenancyArgs
 
 CAPACITY_CONFIGMAP = "ai-platform-capacity"
@@ -105,6 +106,12 @@ class Platform(pulumi.ComponentResource):
             "pricesAsOf": args.plan.prices_as_of,
         }
 
+        # Model servers and the embedding server, after the GPU stack (their pods depend on context.gpu_ready).
+        self.serving: Optional[Serving] = None
+        if cfg.serving.models or cfg.rag.embedding is not None:
+            self.serving = Serving(f"{name}-serving", ServingArgs(self.context), k8s_opts)
+        self.models = self.serving.models if self.serving else {}
+
         # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
         rag = cfg.rag
         self.rag: Optional[Rag] = None
@@ -126,4 +133,5 @@ class Platform(pulumi.ComponentResource):
             "rag_bucket": self.rag_bucket,
             "grafana_url": self.grafana_url,
             "grafana_admin_password": self.grafana_admin_password,
+            "models": self.models,
         })

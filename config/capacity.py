@@ -186,6 +186,7 @@ class ModelPlan:
     critical: bool = False
     fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
     fallback_resource: Optional[str] = None  # extended resource the fallback replicas request there
+    fallback_monthly_usd: float = 0.0  # on-demand cost of the fallback's min replicas (on top of monthly_usd_*)
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,9 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         on_pool[pool.name].append(model.name)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
         share = price * HOURS_PER_MONTH * unit.node_fraction * tp
+        fb_pool = cfg.pool(model.fallback_pool or "")
+        fb_share = (node_price(provider, fb_pool) * HOURS_PER_MONTH * unit_of(fb_pool, model.mig_profile).node_fraction
+                    * tp * model.replicas.min) if fb_pool else 0.0
         models.append(ModelPlan(
             model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
             resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
@@ -338,7 +342,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
             critical=model.critical, fallback_pool=model.fallback_pool,
             fallback_resource=(resource_name(cfg, fb_pool, unit_of(fb_pool, model.mig_profile).profile)
-                               if (fb_pool := cfg.pool(model.fallback_pool or "")) else None)))
+                               if fb_pool else None),
+            fallback_monthly_usd=fb_share))
         if model.fallback_pool:
             fallback = cfg.pool(model.fallback_pool)
             assert fallback is not None

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .engines import ENGINES, embedding_engine_key
 from .models import StackConfig
 
-# Container ports of the serving engines (the OpenAI-compatible HTTP API; metrics on the same
-# port except Triton's separate metrics port).
-ENGINE_PORTS: dict[str, int] = {"vllm": 8000, "tgi": 8000, "triton": 8000, "ollama": 11434, "tei": 8000}
-TRITON_METRICS_PORT = 8002
+# Container ports of the serving engines at their pinned versions (config/engines.py): the
+# OpenAI-compatible HTTP API, which also serves /metrics (Triton's OpenAI frontend included).
+ENGINE_PORTS: dict[str, int] = {key: ENGINES[key].port for key in ("vllm", "tgi", "triton", "ollama", "tei")}
+SERVICE_PORT = 80
+"""Port of every model Service (and the embedding Service); it forwards to the engine's container port."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,8 @@ class Endpoint:
 
 
 def _model(name: str, engine: str, namespace: str) -> Endpoint:
-    port = ENGINE_PORTS[engine]
-    ports = [Port("http", port, port)]
-    if engine == "triton":
-        ports.append(Port("metrics", TRITON_METRICS_PORT, TRITON_METRICS_PORT))
-    return Endpoint(f"model/{name}", name, namespace, tuple(ports), "http", "/v1")
+    return Endpoint(f"model/{name}", name, namespace, (Port("http", SERVICE_PORT, ENGINE_PORTS[engine]),), "http",
+                    "/v1")
 
 
 def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
@@ -79,8 +78,9 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
         found[f"model/{model.name}"] = _model(model.name, model.engine, serving_ns)
     rag = cfg.rag
     if rag.embedding is not None:
-        port = ENGINE_PORTS["tei"] if rag.embedding.engine == "tei" else ENGINE_PORTS["vllm"]
-        found["embedding"] = Endpoint("embedding", "embedding", serving_ns, (Port("http", port, port),), "http", "/v1")
+        port = ENGINES[embedding_engine_key(rag.embedding.engine)].port
+        found["embedding"] = Endpoint("embedding", "embedding", serving_ns, (Port("http", SERVICE_PORT, port),), "http",
+                                      "/v1")
     ns = rag.namespace
     store = rag.vector_store
     if store is not None:

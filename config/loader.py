@@ -56,6 +56,7 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
         raise ConfigError(stack_file, issues)
     capacity, fit_issues = plan(cfg)
     fit_issues += quotas.check(cfg, capacity)
+    fit_issues += semantics.serving_capacity(cfg, capacity)
     if fit_issues:
         raise ConfigError(stack_file, fit_issues)
     return cfg, capacity

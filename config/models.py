@@ -318,6 +318,11 @@ class Autoscaling(Model):
     """Allow 0 replicas when idle (not for critical models)."""
     scale_down_stabilization_seconds: int = Field(300, ge=0, le=3600)
     """Window before scaling down."""
+    cooldown_seconds: int = Field(300, ge=0, le=86400)
+    """KEDA cooldownPeriod: idle time before a scale-to-zero model goes to 0 replicas."""
+    wake_query: Optional[str] = Field(None, min_length=1, max_length=2000)
+    """PromQL that is above 0 while the model is wanted (e.g. the gateway's request rate for it); required with
+    scaleToZero, because with no replica running there is no engine metric to wake the model."""
 
 
 class Architecture(Model):
@@ -374,6 +379,16 @@ class ServedModel(Model):
     """Parameters in billions, for models not in the catalog."""
     architecture: Optional[Architecture] = None
     """Transformer shape, for models not in the catalog."""
+    prefix_caching: bool = True
+    """Automatic prefix caching (vLLM --enable-prefix-caching, TGI PREFIX_CACHING, Triton enable_prefix_caching)."""
+    resources: Optional["Resources"] = None
+    """CPU/memory of the server container; omitted: sized from the plan (GPU: 4 CPU per GPU, memory = weights +
+    8 GiB; CPU: 2 CPU, memory = weights + KV cache + 2 GiB)."""
+    drain_seconds: int = Field(60, ge=0, le=3600)
+    """How long an evicted replica keeps finishing in-flight requests after leaving the Service (preStop 15 s,
+    then SIGTERM; terminationGracePeriodSeconds = 15 + this). Spot reclaims cap it: GKE gives 30 s, EC2 2 min."""
+    startup_seconds: Optional[int] = Field(None, ge=60, le=7200)
+    """Time the startupProbe allows for loading the model; omitted: 300 s + 20 s per GiB of weights."""
 
     @model_validator(mode="after")
     def _defaults(self) -> "ServedModel":
@@ -401,6 +416,13 @@ class ServingConfig(Model):
     """StorageClass of model-cache PVCs; default: the cluster default."""
     namespace: str = Field("ai-inference", pattern=DNS_LABEL, max_length=63)
     """Namespace of the model servers and the embedding server (one of tenancy.namespaces)."""
+    cache_access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
+    """Model-cache volumes: ReadWriteOnce (one node: a model's replicas share the node its volume is on),
+    ReadWriteMany (storageClass must be a shared file system: Filestore, EFS, NFS; replicas on any node) or
+    ReadOnlyMany (GKE persistent disk with many readers, restored from a VolumeSnapshot of the filled volume;
+    needs snapshotClass)."""
+    snapshot_class: Optional[str] = Field(None, pattern=DNS_LABEL, max_length=63)
+    """VolumeSnapshotClass for cacheAccessMode ReadOnlyMany (e.g. a pd.csi.storage.gke.io class)."""
 
 
 # -------------------------------------------------------------------------------------------- RAG
@@ -867,6 +889,10 @@ class StackConfig(Model):
     def pool(self, name: str) -> Optional[GpuPool]:
         return next((p for p in self.node_pools.gpu if p.name == name), None)
 
+
+# ServedModel.resources names the RAG group's Resources, defined after it: resolve the reference now, so the
+# schema and the config reference see the real type.
+ServedModel.model_rebuild()
 
 # Top-level keys the program reads, in the order the README documents them. hfToken is a secret
 # and read separately (never part of the pydantic model, so it can never leak into plan output).

@@ -23,6 +23,8 @@ Two kinds:
   | ingress-nginx  | baseline   | the controller binds :80/:443 with NET_BIND_SERVICE and needs         |
   |                |            | allowPrivilegeEscalation for that capability                          |
   | elastic-system | restricted | the ECK operator runs non-root, read-only                             |
+  | prometheus-    | restricted | prometheus-adapter runs non-root (UID 10001), read-only, no caps;     |
+  | adapter        |            | only with a model on `autoscaling.engine: hpa`                        |
 
 Platform namespaces are in the policy pack's system-namespace allow-list; workload namespaces
 never are.
@@ -43,6 +45,7 @@ KEDA = "keda"
 CERT_MANAGER = "cert-manager"
 INGRESS_NGINX = "ingress-nginx"
 ELASTIC_SYSTEM = "elastic-system"
+PROMETHEUS_ADAPTER = "prometheus-adapter"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host paths"),
@@ -52,6 +55,7 @@ _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     CERT_MANAGER: ("restricted", ""),
     INGRESS_NGINX: ("baseline", "the controller binds :80/:443 with NET_BIND_SERVICE (allowPrivilegeEscalation)"),
     ELASTIC_SYSTEM: ("restricted", ""),
+    PROMETHEUS_ADAPTER: ("restricted", ""),
 }
 
 
@@ -84,9 +88,18 @@ def component_namespaces(cfg: StackConfig) -> dict[str, str]:
     return roles
 
 
+def autoscaled(model) -> bool:
+    """Whether a model server's replica count moves (a range, or scale to zero). Ollama exports no metrics and
+    scales on CPU with a plain HPA, never through KEDA or prometheus-adapter."""
+    return model.replicas.max > model.replicas.min or model.autoscaling.scale_to_zero
+
+
 def uses_keda(cfg: StackConfig) -> bool:
-    return any(m.autoscaling.engine == "keda" and (m.replicas.max > m.replicas.min or m.autoscaling.scale_to_zero)
-               for m in cfg.serving.models)
+    return any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
+
+
+def uses_prometheus_adapter(cfg: StackConfig) -> bool:
+    return any(m.autoscaling.engine == "hpa" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
 
 
 def platform_roles(cfg: StackConfig) -> dict[str, str]:
@@ -98,6 +111,8 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
         found[NODE_AGENTS] = "node-agents"
     if uses_keda(cfg):
         found[KEDA] = "keda"
+    if uses_prometheus_adapter(cfg):
+        found[PROMETHEUS_ADAPTER] = "prometheus-adapter"
     gateway = cfg.rag.gateway
     if gateway is not None:
         if gateway.ingress.install_controller:

@@ -28,6 +28,9 @@ The flows, and why:
 - the ECK operator -> the Elasticsearch pods' HTTP API (9200), which it manages;
 - Milvus (cluster mode on the bucket) and Elasticsearch (snapshots) -> the internet on 443 (S3/GCS
   and the cloud's token service) and, on GKE, the metadata server (Workload Identity);
+- the KEDA operator (`keda`) and prometheus-adapter (`prometheus-adapter`) -> Prometheus (9090): they
+  evaluate the models' queue-depth and KV-cache queries (platform namespaces are not egress-fenced,
+  so only Prometheus' ingress side is a policy);
 - model-download jobs (pod label `ai-platform/role: model-download`) -> the internet on 443: model
   weights come from the Hugging Face Hub once, into the model-cache volume; model servers never
   reach the internet. `tenancy.internetEgress: true` opens 443 to the internet for every workload
@@ -41,7 +44,7 @@ from typing import Literal, Mapping, Optional
 
 from .endpoints import Endpoint, endpoints
 from .models import StackConfig
-from .namespaces import ELASTIC_SYSTEM, INGRESS_NGINX, component_namespaces, platform_roles
+from .namespaces import ELASTIC_SYSTEM, INGRESS_NGINX, KEDA, PROMETHEUS_ADAPTER, component_namespaces, platform_roles
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -69,6 +72,10 @@ DNS_PODS = {"k8s-app": "kube-dns"}
 ECK_OPERATOR_PODS = {NAME_LABEL: "elastic-operator"}
 ELASTICSEARCH_PODS = {"common.k8s.elastic.co/type": "elasticsearch"}
 MILVUS_PODS = {NAME_LABEL: "milvus"}
+# kedacore/charts keda/templates/manager/deployment.yaml @ v2.20.2: the operator runs the scalers (the metrics server
+# asks it over gRPC); prometheus-community/helm-charts prometheus-adapter _helpers.tpl @ prometheus-adapter-5.3.0.
+KEDA_OPERATOR_PODS = {NAME_LABEL: "keda-operator"}
+PROMETHEUS_ADAPTER_PODS = {NAME_LABEL: "prometheus-adapter"}
 # cert-manager's HTTP-01 solver pods and the port they serve the challenge on.
 ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
 ACME_SOLVER_PORT = 8089
@@ -179,6 +186,12 @@ def flows(cfg: StackConfig) -> list[Flow]:
             "Prometheus service discovery, the operator, dashboard/datasource sidecars")
         add("alertmanager-receivers", Peer(obs, ALERTMANAGER_PODS), _internet(), _tcp(443),
             "notifications to external receivers (Slack, PagerDuty, e-mail gateways)")
+        prometheus_ports = _tcp(*eps["prometheus"].target_ports())
+        for namespace, pods, flow_name in ((KEDA, KEDA_OPERATOR_PODS, "keda-to-prometheus"),
+                                           (PROMETHEUS_ADAPTER, PROMETHEUS_ADAPTER_PODS, "prometheus-adapter")):
+            if namespace in platform_roles(cfg):
+                add(flow_name, Peer(namespace, pods), prometheus, prometheus_ports,
+                    "autoscaling queries on the models' queue depth and KV-cache use")
         collector = eps.get("otel-collector")
         if collector is not None:
             for source in (server_pods, Peer(gateway, GATEWAY_PODS) if gateway else None):

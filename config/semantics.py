@@ -14,7 +14,8 @@ from . import catalog
 from .capacity import shape_of
 from .errors import Issue, key_path
 from .gpu_stack import layout_problems, ownership, pool_profiles
-from .namespaces import component_namespaces, platform_namespace_names
+from .engines import ENGINES, quantization_args
+from .namespaces import autoscaled, component_namespaces, platform_namespace_names
 from .models import GpuPool, StackConfig
 
 
@@ -25,7 +26,7 @@ def _choices(values) -> str:
 
 def check(cfg: StackConfig) -> list[Issue]:
     return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg),
-            *_namespaces(cfg), *_observability(cfg)]
+            *_namespaces(cfg), *_observability(cfg), *_serving(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -326,3 +327,92 @@ def _observability(cfg: StackConfig) -> Iterator[Issue]:
         # Loki deletes whole index periods (24h): its retention_period must be a multiple of them.
         yield Issue(key_path("observability", "logStore", "retention"),
                     f"{retention!r} is not a whole number of days; Loki keeps logs in 24h index periods (e.g. 1d, 7d, 2w)")
+
+
+# ------------------------------------------------------------------------------------------ serving
+
+FALLBACK_SUFFIX = "-fallback"
+EMBEDDING_SERVICE = "embedding"
+
+
+def _serving(cfg: StackConfig) -> Iterator[Issue]:
+    """Model-server settings the engines, autoscalers and model-cache volumes can really honour (issue 7)."""
+    serving = cfg.serving
+    names = {m.name for m in serving.models}
+    tenant = cfg.tenancy.namespaces.get(serving.namespace)
+    pod_security = tenant.pod_security if tenant is not None else "restricted"
+    for i, model in enumerate(serving.models):
+        path = lambda *p: key_path("serving", "models", i, *p)  # noqa: E731
+        if model.name.endswith(FALLBACK_SUFFIX) and model.name[: -len(FALLBACK_SUFFIX)] in names:
+            yield Issue(path("name"), f"'{model.name}' is the name of model '{model.name[:-len(FALLBACK_SUFFIX)]}''s "
+                                      "on-demand fallback Deployment; choose another name")
+        if model.name == EMBEDDING_SERVICE and cfg.rag.embedding is not None:
+            yield Issue(path("name"), "'embedding' is the Service of rag.embedding; choose another name")
+        try:
+            quantization_args(model.engine, model.quantization)
+        except ValueError as exc:
+            yield Issue(path("quantization"), str(exc))
+        if not ENGINES[model.engine].non_root and pod_security == "restricted":
+            yield Issue(path("engine"), (
+                f"the {model.engine} {ENGINES[model.engine].version} image runs only as root "
+                f"({ENGINES[model.engine].non_root_note.split(':')[0]}), which Pod Security 'restricted' rejects; set "
+                f"tenancy.namespaces.{serving.namespace}.podSecurity: baseline and allow the image in the policy "
+                f"pack's run-as-non-root rootImages (see the README), or use engine vllm"))
+        auto = model.autoscaling
+        if auto.scale_to_zero:
+            if model.engine == "ollama":
+                yield Issue(path("autoscaling", "scaleToZero"),
+                            "ollama exports no metrics to wake it from zero; use fixed replicas (min >= 1)")
+            elif auto.engine == "hpa":
+                yield Issue(path("autoscaling", "scaleToZero"),
+                            "a HorizontalPodAutoscaler cannot scale to zero; use autoscaling.engine: keda")
+            elif auto.wake_query is None:
+                yield Issue(path("autoscaling", "wakeQuery"), (
+                    "required with scaleToZero: with no replica running the engine exports no queue metric, so KEDA "
+                    "needs a query that is above 0 while the model is wanted (e.g. the gateway's request rate for it)"))
+        elif auto.wake_query is not None:
+            yield Issue(path("autoscaling", "wakeQuery"), "only used with scaleToZero: true (remove it)")
+        if autoscaled(model) and model.engine != "ollama" and not cfg.observability.enabled:
+            yield Issue(path("autoscaling"), (
+                f"replicas {model.replicas.min}..{model.replicas.max} scale on Prometheus queries, and "
+                "observability.enabled is false; enable observability or set replicas.min == replicas.max"))
+        if model.fallback_pool is not None and serving.cache_access_mode == "ReadWriteOnce":
+            yield Issue(path("fallbackPool"), (
+                "the fallback replicas run on another node pool and cannot share a ReadWriteOnce model cache; set "
+                "serving.cacheAccessMode: ReadWriteMany (a shared file system class) or ReadOnlyMany (GKE)"))
+    emb = cfg.rag.embedding
+    if emb is not None and emb.engine == "vllm" and emb.pool is None:
+        yield Issue(key_path("rag", "embedding", "pool"),
+                    "engine vllm needs a GPU pool (its image is CUDA-only); use engine tei for CPU embeddings")
+    mode = serving.cache_access_mode
+    if mode == "ReadWriteMany" and serving.storage_class is None:
+        yield Issue(key_path("serving", "storageClass"), (
+            "cacheAccessMode ReadWriteMany needs a StorageClass of a shared file system (GKE Filestore standard-rwx, "
+            "an EFS CSI class on EKS, NFS); the cluster's default block storage cannot be mounted on many nodes"))
+    if mode == "ReadOnlyMany":
+        if serving.snapshot_class is None:
+            yield Issue(key_path("serving", "snapshotClass"), (
+                "required with cacheAccessMode ReadOnlyMany: the filled volume is snapshotted and restored as a "
+                "read-only many-reader volume (e.g. a VolumeSnapshotClass of pd.csi.storage.gke.io)"))
+        if cfg.cluster.provider == "eks":
+            yield Issue(key_path("serving", "cacheAccessMode"), (
+                "EBS volumes cannot be attached read-only to many nodes; on eks use ReadWriteMany with an EFS class"))
+    elif serving.snapshot_class is not None:
+        yield Issue(key_path("serving", "snapshotClass"), "only used with cacheAccessMode ReadOnlyMany (remove it)")
+
+
+def serving_capacity(cfg: StackConfig, capacity) -> list[Issue]:
+    """A ReadWriteOnce model cache attaches to one node: every replica of a GPU model must fit there."""
+    if cfg.serving.cache_access_mode != "ReadWriteOnce":
+        return []
+    issues = []
+    paths = {m.name: key_path("serving", "models", i, "replicas", "max") for i, m in enumerate(cfg.serving.models)}
+    paths[EMBEDDING_SERVICE] = key_path("rag", "embedding", "replicas")
+    for model in capacity.models:
+        if model.resource is not None and model.max_replicas > model.replicas_per_node:
+            issues.append(Issue(paths.get(model.name, model.name), (
+                f"{model.max_replicas} replicas of '{model.name}' need {model.nodes_at_max} nodes of pool "
+                f"'{model.pool}' ({model.replicas_per_node} per node), but a ReadWriteOnce model cache attaches to one "
+                f"node; lower it to {model.replicas_per_node} or set serving.cacheAccessMode: ReadWriteMany or "
+                "ReadOnlyMany")))
+    return issues

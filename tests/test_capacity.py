@@ -12,12 +12,15 @@ from config.models import ServedModel, StackConfig
 
 CUSTOM_ARCH = {"layers": 32, "hidden": 4096, "kvHeads": 8, "headDim": 128, "vocab": 32000, "tiedEmbeddings": False}
 
+# Replicas here span nodes, which a ReadWriteOnce model cache cannot (a config check): share the cache.
+SHARED_CACHE = {"cacheAccessMode": "ReadWriteMany", "storageClass": "standard-rwx"}
+
 
 def gke(pools, models, **extra):
     values = {"cluster": {"provider": "gke", "name": "ai-t", "region": "us-central1", "zones": ["us-central1-a"],
                           "gcp": {"project": "acme-ai-test"}},
               "nodePools": {"system": {"machineType": "e2-standard-4"}, "gpu": pools},
-              "serving": {"models": models}}
+              "serving": {"models": models, **SHARED_CACHE}}
     values.update(extra)
     return values
 
@@ -156,7 +159,7 @@ def eks_mixed(models, layout=None, max_nodes=2):
     return {"cluster": {"provider": "eks", "name": "ai-t", "region": "us-east-1", "zones": ["us-east-1a", "us-east-1b"]},
             "nodePools": {"system": {"machineType": "m6i.xlarge"}, "gpu": pools},
             "gpuStack": {"migStrategy": "mixed"},
-            "serving": {"models": models}}
+            "serving": {"models": models, **SHARED_CACHE}}
 
 
 def test_mixed_layout_counts_each_profile_separately():

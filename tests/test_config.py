@@ -219,7 +219,8 @@ def valid_gke_stacks(draw):
     return {"cluster": {"provider": "gke", "name": "ai-x", "region": "us-central1", "zones": ["us-central1-a"],
                         "gcp": {"project": "acme-ai-test"}},
             "nodePools": {"system": {"machineType": "e2-standard-4"}, "gpu": pools},
-            "serving": {"models": models}}
+            # replicas may span nodes: a shared model cache (ReadWriteOnce keeps a model on one node)
+            "serving": {"models": models, "cacheAccessMode": "ReadWriteMany", "storageClass": "standard-rwx"}}
 
 
 @settings(max_examples=100, deadline=None)

@@ -104,7 +104,9 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
             f"  {name:<14}{m['engine']:<8}{str(m['pool'] or 'cpu'):<12}{m['unit']:<20}"
             f"{m['needPerUnitGib']:>9.1f}G{m['usablePerUnitGib']:>8.1f}G{m['minReplicas']:>4}-{m['maxReplicas']:<3}"
             f"{m['monthlyUsdMin']:>11,.0f}{m['monthlyUsdMax']:>11,.0f}"
-            + ("  (estimated shape)" if m.get("estimated") else ""))
+            + ("  (estimated shape)" if m.get("estimated") else "")
+            + (f"  + fallback {m['minReplicas']} on {m['fallbackPool']} (on-demand) ${m['fallbackMonthlyUsd']:,.0f}/mo"
+               if m.get("fallbackPool") else ""))
     lines.append("pools:")
     lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
     for name, p in capacity.get("pools", {}).items():

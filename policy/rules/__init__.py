@@ -20,6 +20,7 @@ from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .network import ingress_tls, loadbalancer_services_allowed
 from .protection import cluster_deletion_protection
 from .security import no_host_access, no_plain_secret_env, run_as_non_root
+from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
 from .tenancy import gpu_quota_for_gpu_namespaces, namespace_default_deny, namespace_resource_quota
 from .workloads import gpu_workloads_tolerate_gpu_taint
 
@@ -45,6 +46,8 @@ ALL_POLICIES: list[Policy] = [
     cost_budget,
     serving_replicas_ha,
     pdb_for_multi_replica,
+    serving_pods_select_gpu_pool,
+    model_servers_mount_model_cache,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

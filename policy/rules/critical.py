@@ -14,6 +14,13 @@ on-demand capacity that can run nodes:
 
 A critical model whose pools are all spot (or unknown) is a violation, reported on the ConfigMap.
 A plan.json that is not a JSON object is a violation too (the published plan is broken).
+
+When only the fallback pool gives on-demand capacity and the stack runs the model's server (a Deployment or
+StatefulSet named `<model>` whose pod template has `app.kubernetes.io/component: model-server`), the capacity
+must really be used: a Deployment or StatefulSet `<model>-fallback` in the same namespace, pinned to the fallback
+pool (`nodeSelector` `ai-platform/pool: <fallbackPool>` or the equivalent required node affinity, as
+serving-pods-select-gpu-pool reads it), with at least one replica (`spec.replicas`, absent = 1). Otherwise
+the violation is reported on the primary workload.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from typing import Any, Optional
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool
-from .helpers import EKS_NODE_GROUP, GKE_NODE_POOL, get, is_map
+from .helpers import (DEPLOYMENT_TYPE, EKS_NODE_GROUP, GKE_NODE_POOL, STATEFULSET_TYPE, get, is_map, namespace_of,
+                      number, pod_spec)
+from .serving import COMPONENT_LABEL, selected_pools, template_labels
 
 NAME = "critical-models-on-demand"
 POOL_LABEL = "ai-platform/pool"
@@ -83,12 +92,46 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
                 continue
             pools = [p for p in (get(model, "pool"), get(model, "fallbackPool")) if isinstance(p, str)]
             verdicts = [describe_pool(p, plan, resources) for p in pools]
+            if verdicts and verdicts[0][0]:
+                continue
             if any(ok for ok, _ in verdicts):
+                _check_fallback_workload(args.resources, model_name, get(model, "fallbackPool"), report_violation)
                 continue
             seen = "; ".join(text for _, text in verdicts) or "no pool"
             report_violation(
                 f"critical model '{model_name}' has no on-demand capacity: {seen}. Set its fallbackPool to an "
                 f"on-demand GPU pool (or move it to one) so losing spot capacity cannot take it down.", r.urn)
+
+
+def _workloads(resources) -> dict[str, list]:
+    """Deployments / StatefulSets by metadata.name."""
+    found: dict[str, list] = {}
+    for r in resources:
+        if r.resource_type in (DEPLOYMENT_TYPE, STATEFULSET_TYPE):
+            name = get(r.props, "metadata", "name")
+            if isinstance(name, str):
+                found.setdefault(name, []).append(r)
+    return found
+
+
+def _check_fallback_workload(resources, model_name: str, fallback_pool: str, report_violation: ReportViolation) -> None:
+    by_name = _workloads(resources)
+    primaries = [r for r in by_name.get(model_name, [])
+                 if get(template_labels(r.resource_type, r.props), COMPONENT_LABEL) == "model-server"]
+    for primary in primaries:
+        ns = namespace_of(primary.props)
+        fallbacks = [r for r in by_name.get(f"{model_name}-fallback", []) if namespace_of(r.props) == ns]
+        good = [r for r in fallbacks
+                if selected_pools(pod_spec(r.resource_type, r.props) or {}) == [fallback_pool]
+                and (number(get(r.props, "spec", "replicas", default=1)) or 0) >= 1]
+        if good:
+            continue
+        seen = (f"{model_name}-fallback does not run on '{fallback_pool}' with at least one replica" if fallbacks
+                else f"there is no Deployment {ns}/{model_name}-fallback")
+        report_violation(
+            f"critical model '{model_name}' runs on spot capacity and relies on its on-demand fallback pool "
+            f"'{fallback_pool}', but {seen}. Keep replicas.min of the model on '{fallback_pool}' in a "
+            f"{model_name}-fallback Deployment (nodeSelector {POOL_LABEL}: {fallback_pool}).", primary.urn)
 
 
 critical_models_on_demand = StackValidationPolicy(

@@ -239,6 +239,7 @@ def test_dashboards_are_config_maps_for_the_sidecar():
 def test_alert_groups_follow_the_engines_in_use():
     values = stack_values("prod")
     values["serving"]["models"][1].update(engine="tgi")
+    values["tenancy"]["namespaces"]["ai-inference"]["podSecurity"] = "baseline"  # TGI runs as root only
     result = run_config(values, stack="prod-tgi")
     assert result.error is None, result.error
     rules = {r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")}
@@ -329,6 +330,10 @@ def test_switching_tempo_to_jaeger_swaps_only_the_backend():
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
 def test_disabling_observability_removes_exactly_its_resources(stack):
     base = toggled(stack_values(stack), enabled=True)
+    # Autoscaling reads Prometheus, so without observability the models must run fixed replicas
+    # (a config error otherwise): compare stacks whose models already do.
+    for model in base["serving"]["models"]:
+        model["replicas"] = {"min": model["replicas"]["min"], "max": model["replicas"]["min"]}
     on, result = urns(base, stack)
     off, _ = urns(toggled(base, enabled=False), stack)
     assert off <= on

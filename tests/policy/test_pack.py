@@ -84,7 +84,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
-                     "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica"]
+                     "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica", "serving-pods-select-gpu-pool",
+                     "model-servers-mount-model-cache"]
 
 
 ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
@@ -101,7 +102,8 @@ def test_policy_kinds_and_config_schemas():
     kinds = {p.name: type(p) for p in ALL_POLICIES}
     stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
-                      "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica"}
+                      "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
+                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
@@ -121,7 +123,7 @@ def test_policy_kinds_and_config_schemas():
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-              "cert-manager", "ingress-nginx", "elastic-system"]
+              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter"]
     for name in ("namespace-resource-quota", "namespace-default-deny"):
         assert POLICIES_BY_NAME[name].config_schema.properties["systemNamespaces"]["default"] == system
     # A workload that names no namespace lands in `default`: host access is never allowed there.

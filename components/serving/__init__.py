@@ -1,0 +1,136 @@
+"""Serving: every model server of `serving.models` plus the RAG embedding server, and their autoscalers.
+
+Created by `Platform` after the GPU stack and before the RAG layer. Children:
+
+- KEDA (chart `keda`, `charts.KEDA`) in the `keda` namespace when a model scales through KEDA, and
+  prometheus-adapter (`charts.PROMETHEUS_ADAPTER`) in `prometheus-adapter` when one uses `autoscaling.engine: hpa`;
+- the service accounts `model-server` and `model-download` (no API token mounted) and, with `hfToken`, the Secret
+  `hf-token` the download Jobs read;
+- one `ModelServer` (`ai-platform:serving:ModelServer`) per server: see model_server.py and pods.py.
+
+GPU workloads depend on the GPU stack (`PlatformContext.gpu_ready`: the GPU Operator release and the
+PriorityClasses). `models` (the stack output) gives per server its in-cluster URL, GPUs and monthly cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.context import PlatformContext
+from config.endpoints import endpoints
+from config.namespaces import KEDA, PROMETHEUS_ADAPTER, uses_keda, uses_prometheus_adapter
+
+from ..labels import standard_labels
+from . import autoscaling, charts, pods
+from .model_server import ModelServer, ModelServerArgs
+
+
+@dataclass(frozen=True)
+class ServingArgs:
+    context: PlatformContext
+    """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack, HF token)."""
+
+
+def model_outputs(server: pods.Server, url: str) -> dict[str, Any]:
+    """One entry of the `models` stack output (plan figures; costs are monthly USD at 730 h)."""
+    plan = server.plan
+    units = plan.units_per_replica
+    fallback = None
+    if plan.fallback_pool:
+        fallback = {"pool": plan.fallback_pool, "gpuResource": plan.fallback_resource, "replicas": plan.min_replicas,
+                    "monthlyUsd": round(plan.fallback_monthly_usd, 2)}
+    return {
+        "url": url,
+        "engine": server.engine,
+        "model": plan.model,
+        "pool": plan.pool,
+        "capacity": plan.capacity,
+        "gpuResource": plan.resource,
+        "gpusPerReplica": units,
+        "gpusMax": units * plan.max_replicas + (units * plan.min_replicas if plan.fallback_pool else 0),
+        "replicas": {"min": plan.min_replicas, "max": plan.max_replicas},
+        "autoscaling": autoscaling.kind(server),
+        "monthlyUsdMin": round(plan.monthly_usd_min + plan.fallback_monthly_usd, 2),
+        "monthlyUsdMax": round(plan.monthly_usd_max + plan.fallback_monthly_usd, 2),
+        "fallback": fallback,
+    }
+
+
+class Serving(pulumi.ComponentResource):
+    """Model servers, the embedding server, KEDA / prometheus-adapter."""
+
+    servers: dict[str, ModelServer]
+    """ModelServer components by server name ("embedding" for the embedding server)."""
+    keda: Optional[k8s.helm.v3.Release]
+    adapter: Optional[k8s.helm.v3.Release]
+    models: dict[str, dict[str, Any]]
+    """The `models` stack output: per server its URL, GPUs, replicas and monthly cost."""
+
+    def __init__(self, name: str, args: ServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:serving:Serving", name, None, opts)
+        ctx = args.context
+        cfg = ctx.config
+        ns_name = cfg.serving.namespace
+        ns = ctx.namespace(ns_name)
+        user = cfg.labels
+        child = pulumi.ResourceOptions(parent=self)
+        eps = endpoints(cfg)
+        prometheus = eps.get("prometheus")
+
+        self.keda = None
+        if uses_keda(cfg):
+            self.keda = k8s.helm.v3.Release(
+                f"{name}-keda",
+                name="keda",
+                chart=charts.KEDA.chart,
+                version=charts.KEDA.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=charts.KEDA.repo),
+                namespace=ctx.namespace(KEDA),
+                values=charts.keda_values(cfg, ctx.monitoring),
+                # Stateless operator: roll a failed upgrade back rather than leave half the webhooks updated.
+                atomic=True, cleanup_on_fail=True, timeout=600, max_history=10,
+                opts=pulumi.ResourceOptions(parent=self,
+                                            depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
+        self.adapter = None
+        if uses_prometheus_adapter(cfg):
+            assert prometheus is not None, "config checks require observability for HPA scaling"
+            self.adapter = k8s.helm.v3.Release(
+                f"{name}-prometheus-adapter",
+                name="prometheus-adapter",
+                chart=charts.PROMETHEUS_ADAPTER.chart,
+                version=charts.PROMETHEUS_ADAPTER.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=charts.PROMETHEUS_ADAPTER.repo),
+                namespace=ctx.namespace(PROMETHEUS_ADAPTER),
+                values=charts.adapter_values(cfg, f"http://{prometheus.host}", prometheus.port),
+                atomic=True, cleanup_on_fail=True, timeout=600, max_history=10,
+                opts=child)
+
+        meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
+            name=n, namespace=ns, labels=standard_labels(n, component, user))
+        after: list[pulumi.Resource] = [
+            k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(pods.SERVER_ACCOUNT, pods.MODEL_SERVER),
+                                       automount_service_account_token=False, opts=child),
+            k8s.core.v1.ServiceAccount(f"{name}-download-account",
+                                       metadata=meta(pods.DOWNLOAD_ACCOUNT, "model-download"),
+                                       automount_service_account_token=False, opts=child),
+        ]
+        resolved = pods.servers(cfg, ctx.plan)
+        hf_token = ctx.hf_token is not None and any(pods.needs_hf_token(s) for s in resolved)
+        if hf_token:
+            after.append(k8s.core.v1.Secret(
+                f"{name}-hf-token", metadata=meta(pods.HF_SECRET, "model-download"), type="Opaque",
+                string_data=pulumi.Output.secret(pulumi.Output.all(**{pods.HF_SECRET_KEY: ctx.hf_token})),
+                opts=child))
+
+        self.servers = {}
+        for server in resolved:
+            self.servers[server.name] = ModelServer(f"{name}-{server.name}", ModelServerArgs(
+                context=ctx, server=server, prometheus_url=prometheus.url if prometheus else None, keda=self.keda,
+                adapter=self.adapter, hf_token=hf_token, after=tuple(after)), child)
+        self.models = {s.name: model_outputs(s, self.servers[s.name].url) for s in resolved}
+        self.register_outputs({"servers": {n: s.url for n, s in self.servers.items()}, "keda": self.keda,
+                               "adapter": self.adapter, "models": self.models})

@@ -1,0 +1,218 @@
+"""ModelServer: one model (or the embedding server) as typed Kubernetes objects, from `pods.Server`.
+
+Children (named `<component name>-<role>`): the model-cache PVC and the download Job that fills it (plus the
+VolumeSnapshot and the many-reader PVC for ReadOnlyMany), Triton's model repository ConfigMap, the primary
+Deployment and, for a spot model with `fallbackPool`, the `<name>-fallback` Deployment on the on-demand pool,
+the Service, the PodDisruptionBudget, the PodMonitor (with observability) and the autoscaler (KEDA ScaledObject,
+HPA through prometheus-adapter, or CPU HPA for Ollama).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.context import PlatformContext
+from config.endpoints import endpoints
+
+from ..labels import SCRAPE_LABELS
+from . import autoscaling, pods
+
+SNAPSHOT_API = "snapshot.storage.k8s.io"
+
+
+@dataclass(frozen=True)
+class ModelServerArgs:
+    context: PlatformContext
+    """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack)."""
+    server: pods.Server
+    """The resolved model server (config entry, engine, plan, pools)."""
+    prometheus_url: Optional[str] = None
+    """Prometheus address for KEDA triggers (config/endpoints.py `prometheus`)."""
+    keda: Optional[pulumi.Resource] = None
+    """The KEDA Release (its CRDs): ScaledObjects depend on it."""
+    adapter: Optional[pulumi.Resource] = None
+    """The prometheus-adapter Release: HPAs on custom metrics depend on it."""
+    hf_token: bool = False
+    """Whether the `hf-token` Secret exists (the download Job then reads HF_TOKEN from it)."""
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """Service accounts and the token Secret the pods use."""
+
+
+class ModelServer(pulumi.ComponentResource):
+    """Cache volume, download Job, Deployment(s), Service, PDB, PodMonitor and autoscaler of one model server."""
+
+    url: str
+    """In-cluster URL of the OpenAI-compatible API (http://<name>.<ns>.svc.cluster.local:80/v1)."""
+    download: k8s.batch.v1.Job
+    """The Job that fills the model cache."""
+    cache: k8s.core.v1.PersistentVolumeClaim
+    """The PVC the servers mount."""
+    deployment: k8s.apps.v1.Deployment
+    """The primary Deployment (on `pool`)."""
+    fallback: Optional[k8s.apps.v1.Deployment]
+    """`<name>-fallback` on `fallbackPool`, or None."""
+    service: k8s.core.v1.Service
+    autoscaler: Optional[pulumi.Resource]
+    """ScaledObject or HPA, or None for fixed replicas."""
+
+    def __init__(self, name: str, args: ModelServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ai-platform:serving:ModelServer", name, None, opts)
+        ctx, server = args.context, args.server
+        cfg = ctx.config
+        mode = cfg.serving.cache_access_mode
+        ns = ctx.namespace(server.namespace)
+        labels = pods.object_labels(server, cfg)
+        meta = lambda n, extra=None: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
+            name=n, namespace=ns, labels={**labels, **(extra or {})})
+        child = pulumi.ResourceOptions(parent=self)
+        size = f"{server.plan.cache_gi}Gi"
+        storage_class = cfg.serving.storage_class
+
+        # ------------------------------------------------------------------- model cache and download
+        def claim(role: str, claim_name: str, access: str, data_source: Optional[dict] = None,
+                  depends: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.PersistentVolumeClaim:
+            spec = {"accessModes": [access], "resources": {"requests": {"storage": size}}}
+            if storage_class is not None:
+                spec["storageClassName"] = storage_class
+            if data_source is not None:
+                spec["dataSource"] = data_source
+            return k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-{role}",
+                # Bound only once a pod uses it (WaitForFirstConsumer classes): do not wait for Bound here.
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=claim_name, namespace=ns, labels=labels,
+                                                    annotations={"pulumi.com/skipAwait": "true"}),
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends)))
+
+        seed_access = "ReadWriteOnce" if mode == "ReadOnlyMany" else mode
+        seed = claim("model-seed" if mode == "ReadOnlyMany" else "model-cache", pods.seed_claim(server, mode),
+                     seed_access)
+        job_spec = pods.download_job_spec(server, cfg, args.hf_token and pods.needs_hf_token(server))
+        self.download = k8s.batch.v1.Job(
+            f"{name}-download",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{server.name}-download", namespace=ns,
+                                                labels=pods.download_labels(server, cfg)),
+            spec=job_spec,
+            # Pulumi waits for the Job to complete (pulumi-kubernetes batch/v1 Job await: Complete, fail on Failed):
+            # servers start only once the weights are on the volume. A new model
+            # replaces the Job (same name, so the old one goes first) and downloads into the same volume.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[seed, *args.after, *ctx.gpu_ready],
+                                        delete_before_replace=True,
+                                        custom_timeouts=pulumi.CustomTimeouts(create="6h", update="6h")))
+        ready: list[pulumi.Resource] = [self.download]
+        self.cache = seed
+        if mode == "ReadOnlyMany":
+            snapshot_name = pods.cache_claim(server, mode)
+            snapshot = k8s.apiextensions.CustomResource(
+                f"{name}-model-snapshot",
+                api_version=f"{SNAPSHOT_API}/v1",
+                kind="VolumeSnapshot",
+                metadata=meta(snapshot_name),
+                spec={"volumeSnapshotClassName": cfg.serving.snapshot_class,
+                      "source": {"persistentVolumeClaimName": pods.seed_claim(server, mode)}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.download]))
+            self.cache = claim("model-cache", snapshot_name, "ReadOnlyMany",
+                               {"apiGroup": SNAPSHOT_API, "kind": "VolumeSnapshot", "name": snapshot_name},
+                               depends=[snapshot])
+            ready.append(self.cache)
+        if server.engine == "triton":
+            files = pods.triton_files(server)
+            pbtxt = next(v for k, v in files.items() if k.endswith("config.pbtxt"))
+            model_json = next(v for k, v in files.items() if k.endswith("model.json"))
+            ready.append(k8s.core.v1.ConfigMap(
+                f"{name}-triton-repository", metadata=meta(pods.triton_config_map(server)),
+                data={"config.pbtxt": pbtxt, "model.json": json.dumps(model_json, indent=2, sort_keys=True)},
+                opts=child))
+
+        # -------------------------------------------------------------------------------- workloads
+        kind = autoscaling.kind(server)
+        startup = pods.startup_seconds(server)
+        timeouts = pulumi.CustomTimeouts(create=f"{startup // 60 + 30}m", update=f"{startup // 60 + 30}m")
+        needs = [*ready, *args.after, *ctx.gpu_ready]
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=meta(server.name, {pods.PLACEMENT_LABEL: pods.PRIMARY}),
+            spec=pods.deployment_spec(server, cfg, pods.PRIMARY),
+            # The autoscaler owns the replica count once it exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts,
+                                        ignore_changes=["spec.replicas"] if kind else None))
+        self.fallback = None
+        if server.fallback is not None:
+            # Holds replicas.min on the on-demand pool whatever happens to spot capacity (the plan prices exactly
+            # that); the Service, PDB and PodMonitor select both Deployments.
+            self.fallback = k8s.apps.v1.Deployment(
+                f"{name}-fallback",
+                metadata=meta(f"{server.name}-fallback", {pods.PLACEMENT_LABEL: pods.FALLBACK}),
+                spec=pods.deployment_spec(server, cfg, pods.FALLBACK),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts))
+        workloads = [self.deployment] + ([self.fallback] if self.fallback else [])
+
+        ep = endpoints(cfg)["embedding" if server.component == pods.EMBEDDING else f"model/{server.name}"]
+        self.url = ep.url
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(ep.service),
+            spec={"type": "ClusterIP", "selector": pods.selector(server),
+                  "ports": [{"name": p.name, "port": p.port, "targetPort": pods.PORT_NAME, "protocol": "TCP"}
+                            for p in ep.ports]},
+            opts=child)
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=meta(server.name),
+            # Voluntary disruptions (drains, upgrades, autoscaler scale-down) take one replica at a time;
+            # unready pods may always go, so a stuck replica never blocks a node drain.
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": pods.selector(server)},
+                  "unhealthyPodEvictionPolicy": "AlwaysAllow"},
+            opts=child)
+        if ctx.monitoring and server.metrics:
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=meta(server.name, dict(SCRAPE_LABELS)),
+                spec=pod_monitor_spec(server),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*ctx.monitoring_crds, *workloads]))
+
+        # ------------------------------------------------------------------------------ autoscaling
+        self.autoscaler: Optional[pulumi.Resource] = None
+        if kind == "keda":
+            assert args.keda is not None and args.prometheus_url is not None, "KEDA scaling needs the Release"
+            self.autoscaler = k8s.apiextensions.CustomResource(
+                f"{name}-scaled-object",
+                api_version=autoscaling.KEDA_API,
+                kind="ScaledObject",
+                metadata=meta(server.name),
+                spec=autoscaling.scaled_object_spec(server, args.prometheus_url),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.keda, self.deployment]))
+        elif kind in ("hpa", "cpu-hpa"):
+            depends = [self.deployment] + ([args.adapter] if kind == "hpa" and args.adapter is not None else [])
+            self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa", metadata=meta(server.name), spec=autoscaling.hpa_spec(server),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+        self.register_outputs({"url": self.url, "download": self.download, "cache": self.cache,
+                               "deployment": self.deployment, "fallback": self.fallback, "service": self.service,
+                               "autoscaler": self.autoscaler})
+
+
+def pod_monitor_spec(server: pods.Server) -> dict:
+    """Scrape the engine's metrics endpoint on every pod of the model; the pod label `ai-platform/model` becomes
+    the target label `model` (Prometheus keeps `namespace` and `pod`), which the autoscaling queries select on."""
+    return {
+        "selector": {"matchLabels": pods.selector(server)},
+        "podMetricsEndpoints": [{
+            "port": pods.PORT_NAME,
+            "path": server.spec.metrics_path,
+            "interval": "15s",
+            "relabelings": [
+                {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_label_ai_platform_model"],
+                 "targetLabel": "model"},
+                {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_label_ai_platform_placement"],
+                 "targetLabel": "placement"},
+            ],
+        }],
+    }
