@@ -18,6 +18,7 @@ from config.models import StackConfig
 
 from config.gpu_stack import operator_node_labels
 from config.namespaces import GPU_OPERATOR
+from config.storage import needs_shared_file_system
 
 from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
@@ -54,7 +55,8 @@ class Platform(pulumi.ComponentResource):
         self.cluster = create_cluster(
             f"{name}-cluster",
             ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels,
-                        pool_node_labels={p.name: operator_node_labels(cfg, p) for p in cfg.node_pools.gpu}),
+                        pool_node_labels={p.name: operator_node_labels(cfg, p) for p in cfg.node_pools.gpu},
+                        shared_file_system=needs_shared_file_system(cfg)),
             pulumi.ResourceOptions(parent=self),
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)

@@ -413,7 +413,8 @@ class ServingConfig(Model):
     models: tuple[ServedModel, ...] = ()
     """Model servers; names must be unique."""
     storage_class: Optional[str] = None
-    """StorageClass of model-cache PVCs; default: the cluster default."""
+    """StorageClass of model-cache PVCs; default: the cluster default, or with cacheAccessMode ReadWriteMany the
+    shared file system the cluster provides (EFS ai-platform-rwx on eks, Filestore standard-rwx on gke)."""
     namespace: str = Field("ai-inference", pattern=DNS_LABEL, max_length=63)
     """Namespace of the model servers and the embedding server (one of tenancy.namespaces)."""
     cache_access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"

@@ -385,10 +385,10 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("rag", "embedding", "pool"),
                     "engine vllm needs a GPU pool (its image is CUDA-only); use engine tei for CPU embeddings")
     mode = serving.cache_access_mode
-    if mode == "ReadWriteMany" and serving.storage_class is None:
+    if mode == "ReadWriteMany" and serving.storage_class is None and cfg.cluster.provider == "existing":
         yield Issue(key_path("serving", "storageClass"), (
-            "cacheAccessMode ReadWriteMany needs a StorageClass of a shared file system (GKE Filestore standard-rwx, "
-            "an EFS CSI class on EKS, NFS); the cluster's default block storage cannot be mounted on many nodes"))
+            "cacheAccessMode ReadWriteMany on an existing cluster needs the StorageClass of a shared file system "
+            "(NFS, CephFS, a cloud file service); gke and eks clusters get one from the program (Filestore, EFS)"))
     if mode == "ReadOnlyMany":
         if serving.snapshot_class is None:
             yield Issue(key_path("serving", "snapshotClass"), (

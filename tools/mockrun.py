@@ -188,6 +188,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["selfLink"] = f"https://www.googleapis.com/compute/v1/{rid}"
         elif t == "aws:eks/cluster:Cluster":
             state.setdefault("name", name)
+            vpc = dict(state.get("vpcConfig") or {})
+            vpc.update(vpcId="vpc-0a1b2c3d4e5f67890", clusterSecurityGroupId="sg-0c1d2e3f4a5b67890")
+            state.update(vpcConfig=vpc)
             state.update(endpoint=EKS_ENDPOINT, certificateAuthority={"data": FAKE_CA},
                          identities=[{"oidcs": [{"issuer": EKS_ISSUER}]}],
                          arn=f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{state['name']}")
@@ -226,6 +229,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["certPem"] = mock_pem("CERTIFICATE", name)
         elif t == "tls:index/certRequest:CertRequest":
             state["certRequestPem"] = mock_pem("CERTIFICATE REQUEST", name)
+        elif t == "aws:efs/fileSystem:FileSystem":
+            rid = f"fs-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+            state["arn"] = f"arn:aws:elasticfilesystem:us-east-1:{ACCOUNT}:file-system/{rid}"
+            state["dnsName"] = f"{rid}.efs.us-east-1.amazonaws.com"
         elif t.startswith("aws:ec2/"):
             kind = t.split(":")[-1].lower()
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",

@@ -32,6 +32,8 @@ class ClusterArgs:
     """User labels for cloud resources."""
     pool_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Extra node labels per GPU pool name (the GPU stack's MIG layout / device-plugin config selectors)."""
+    shared_file_system: bool = False
+    """Provide a ReadWriteMany StorageClass for the model caches (config.storage): EFS on EKS, Filestore on GKE."""
 
     def node_labels(self, pool) -> dict[str, str]:
         """All node labels of a GPU pool: ai-platform/* plus the GPU stack's selectors."""

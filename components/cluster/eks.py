@@ -30,6 +30,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from config.capacity import machine_for
+from config.storage import EFS_STORAGE_CLASS
 from config.models import EksConfig, GpuPool
 from components.labels import (
     GPU_TAINT_EFFECT,
@@ -57,6 +58,12 @@ SYSTEM_AMI = "AL2023_x86_64_STANDARD"
 TAINT_EFFECT = "NO_SCHEDULE"
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 DEFAULT_STORAGE_CLASS = "gp3"
+EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
+EFS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:efs-csi-controller-sa"
+NFS_PORT = 2049
+# Model servers and download jobs run as this UID/GID; the EFS access point of each claim is owned
+# by it (components.serving.pods).
+MODEL_CACHE_UID = "1000"
 
 
 def partition(region: str) -> str:
@@ -342,6 +349,10 @@ class EksCluster(Cluster):
             reclaim_policy="Retain" if cfg.deletion_protection else "Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
         )
+        self.shared_file_system: Optional[aws.efs.FileSystem] = None
+        if args.shared_file_system:
+            self.shared_file_system = self._efs(name, subnet_ids, issuer, oidc, arn_prefix, tags, addon,
+                                                [system_group])
         self.node_pool_names = pulumi.Output.all(*[g.node_group_name for g in all_groups])
         self.register_outputs({
             "name": self.name,
@@ -352,6 +363,70 @@ class EksCluster(Cluster):
             "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_issuer": self.oidc_issuer,
         })
+
+    def _efs(self, name: str, subnet_ids, issuer, oidc, arn_prefix: str, tags: dict[str, str], addon,
+             after: list[pulumi.Resource]) -> aws.efs.FileSystem:
+        """EFS for ReadWriteMany model caches: file system, mount targets, CSI add-on, StorageClass.
+
+        Elastic throughput: model loads are bursts of large sequential reads, which bursting mode
+        would throttle once its credits run out. Mount targets accept NFS only from the cluster
+        security group (every managed node carries it). Claims get their own access point owned
+        by the model servers' UID, so pods never need root to write the cache.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        file_system = aws.efs.FileSystem(
+            f"{name}-efs",
+            encrypted=True,
+            performance_mode="generalPurpose",
+            throughput_mode="elastic",
+            tags={**tags, "Name": "model-cache"},
+            opts=child,
+        )
+        nfs = aws.ec2.SecurityGroup(
+            f"{name}-efs-sg",
+            description="NFS from the EKS nodes to the model-cache file system",
+            vpc_id=self.cluster.vpc_config.vpc_id,
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=NFS_PORT, to_port=NFS_PORT,
+                security_groups=[self.cluster.vpc_config.cluster_security_group_id],
+                description="NFS from the cluster security group")],
+            tags=tags,
+            opts=child,
+        )
+        targets = [
+            aws.efs.MountTarget(f"{name}-efs-{i}", file_system_id=file_system.id, subnet_id=subnet,
+                                security_groups=[nfs.id], opts=child)
+            for i, subnet in enumerate(subnet_ids)
+        ]
+        role = aws.iam.Role(
+            f"{name}-efs-csi-role",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda a: _irsa_trust(a[0], a[1], EFS_CSI_SERVICE_ACCOUNT)),
+            tags=tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicyAttachment(f"{name}-efs-csi-policy", role=role.name,
+                                              policy_arn=f"{arn_prefix}/{EFS_CSI_POLICY}", opts=child)
+        efs_csi = addon("aws-efs-csi-driver", service_account_role_arn=role.arn,
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, policy]))
+        k8s.storage.v1.StorageClass(
+            f"{name}-{EFS_STORAGE_CLASS}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=EFS_STORAGE_CLASS),
+            provisioner="efs.csi.aws.com",
+            parameters={
+                "provisioningMode": "efs-ap",
+                "fileSystemId": file_system.id,
+                "directoryPerms": "750",
+                "uid": MODEL_CACHE_UID,
+                "gid": MODEL_CACHE_UID,
+                "basePath": "/model-cache",
+            },
+            # The cache is re-downloadable; deleting a claim frees its directory.
+            reclaim_policy="Delete",
+            volume_binding_mode="Immediate",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[efs_csi, *targets]),
+        )
+        return file_system
 
     def _network(self, name: str, cluster_name: str, eks_cfg: EksConfig, zones: Sequence[str],
                  tags: dict[str, str], child: pulumi.ResourceOptions) -> pulumi.Input[list]:

@@ -182,6 +182,11 @@ class GkeCluster(Cluster):
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{project}.svc.id.goog",
             ),
+            # Filestore CSI (GKE then provides the standard-rwx class) only for ReadWriteMany model caches.
+            addons_config=gcp.container.ClusterAddonsConfigArgs(
+                gcp_filestore_csi_driver_config=gcp.container.ClusterAddonsConfigGcpFilestoreCsiDriverConfigArgs(
+                    enabled=True),
+            ) if args.shared_file_system else None,
             deletion_protection=cfg.deletion_protection,
             resource_labels=cloud_labels("cluster", args.labels),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.deletion_protection),

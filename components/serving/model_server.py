@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
 from config.endpoints import endpoints
+from config.storage import model_cache_storage_class
 
 from ..labels import SCRAPE_LABELS
 from . import autoscaling, pods
@@ -71,7 +72,7 @@ class ModelServer(pulumi.ComponentResource):
             name=n, namespace=ns, labels={**labels, **(extra or {})})
         child = pulumi.ResourceOptions(parent=self)
         size = f"{server.plan.cache_gi}Gi"
-        storage_class = cfg.serving.storage_class
+        storage_class = model_cache_storage_class(cfg)
 
         # ------------------------------------------------------------------- model cache and download
         def claim(role: str, claim_name: str, access: str, data_source: Optional[dict] = None,

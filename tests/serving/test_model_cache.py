@@ -40,7 +40,7 @@ def test_read_write_once_cache_keeps_a_models_replicas_on_its_node(dev):
 
 def test_read_write_many_cache_is_shared_by_primary_fallback_and_job(prod):
     pvc = obj(prod, "PersistentVolumeClaim", "qwen7b-model-cache").inputs["spec"]
-    assert pvc["accessModes"] == ["ReadWriteMany"] and pvc["storageClassName"] == "efs-sc"
+    assert pvc["accessModes"] == ["ReadWriteMany"] and pvc["storageClassName"] == "ai-platform-rwx"
     for kind, name in (("Deployment", "qwen7b"), ("Deployment", "qwen7b-fallback"), ("Job", "qwen7b-download")):
         claims = [v["persistentVolumeClaim"]["claimName"] for v in pod(prod, kind, name)["volumes"]
                   if "persistentVolumeClaim" in v]

@@ -7,6 +7,8 @@ import copy
 import pytest
 
 from config import ConfigError, validate
+from config.storage import model_cache_storage_class, needs_shared_file_system
+from tests.conftest import stack_values
 
 from .conftest import with_serving
 
@@ -72,10 +74,23 @@ def test_autoscaling_needs_observability():
     validate(fixed, "x")
 
 
-def test_read_write_many_needs_a_shared_file_system_class():
-    values = with_serving("prod", cacheAccessMode="ReadWriteMany", storageClass=None)
-    assert "ai-platform:serving.storageClass: cacheAccessMode ReadWriteMany needs a StorageClass of a shared file " \
-           "system" in problems(values)
+def test_read_write_many_on_an_existing_cluster_needs_a_shared_file_system_class():
+    values = stack_values("local")
+    values["serving"]["cacheAccessMode"] = "ReadWriteMany"
+    assert "ai-platform:serving.storageClass: cacheAccessMode ReadWriteMany on an existing cluster needs the " \
+           "StorageClass of a shared file system" in problems(values)
+    values["serving"]["storageClass"] = "nfs-client"
+    validate(values, "x")
+
+
+@pytest.mark.parametrize("stack, expected", [("prod", "ai-platform-rwx"), ("dev", "standard-rwx")])
+def test_read_write_many_on_a_cloud_uses_the_class_the_cluster_provides(stack, expected):
+    values = with_serving(stack, cacheAccessMode="ReadWriteMany", storageClass=None)
+    cfg, _ = validate(values, "x")
+    assert model_cache_storage_class(cfg) == expected and needs_shared_file_system(cfg)
+    values["serving"]["storageClass"] = "my-nfs"
+    cfg, _ = validate(values, "x")
+    assert model_cache_storage_class(cfg) == "my-nfs" and not needs_shared_file_system(cfg)
 
 
 def test_read_only_many_needs_a_snapshot_class_and_not_ebs():
