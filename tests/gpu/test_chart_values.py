@@ -15,6 +15,7 @@ import pytest
 from components.gpu_stack import CHART_VERSION, chart_values
 from config import validate
 from config.gpu_stack import Ownership
+from tests.chart_values import check_values, leaf_paths
 from tests.conftest import stack_values
 
 UPSTREAM_VERSION = "v26.7.0"
@@ -52,13 +53,6 @@ OWNERS = [
 ]
 
 
-def leaf_paths(values: dict, prefix: str = ""):
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if path in FREE_FORM_MAPS or not isinstance(value, dict):
-            yield path, value
-        else:
-            yield from leaf_paths(value, path + ".")
 
 
 def test_chart_version_is_the_one_checked():
@@ -69,13 +63,12 @@ def test_chart_version_is_the_one_checked():
                          ids=lambda v: v if isinstance(v, str) else f"{v.image}-{v.driver}")
 def test_every_value_exists_upstream_with_the_same_type(stack, owner):
     cfg, _ = validate(stack_values(stack), f"Pulumi.{stack}.yaml")
-    for path, value in leaf_paths(chart_values(cfg, owner)):
-        assert path in UPSTREAM_DEFAULTS, f"{path} is not a key of gpu-operator {UPSTREAM_VERSION} values.yaml"
-        assert type(value) is type(UPSTREAM_DEFAULTS[path]), f"{path}: {type(value).__name__} vs upstream"
-        assert path not in REMOVED
+    seen = check_values("gpu-operator", UPSTREAM_VERSION, chart_values(cfg, owner), UPSTREAM_DEFAULTS,
+                        free_paths=FREE_FORM_MAPS)
+    assert not seen & REMOVED
 
 
 def test_allow_list_catches_a_misspelt_key():
     bad = {"devicePlugin": {"enable": True}, "cdi": {"default": True}}
-    paths = [p for p, _ in leaf_paths(bad)]
+    paths = [p for p, _ in leaf_paths(bad, free_paths=FREE_FORM_MAPS)]
     assert [p for p in paths if p not in UPSTREAM_DEFAULTS] == ["devicePlugin.enable", "cdi.default"]

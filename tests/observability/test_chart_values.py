@@ -27,6 +27,7 @@ from __future__ import annotations
 import pytest
 
 from components.observability import charts
+from tests.chart_values import check_values, leaf_paths
 
 from .conftest import variants
 
@@ -217,13 +218,6 @@ VALUES = {
 }
 
 
-def leaf_paths(values: dict, free: set[str], prefix: str = ""):
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if path in free or not isinstance(value, dict) or not value:
-            yield path, value
-        else:
-            yield from leaf_paths(value, free, path + ".")
 
 
 def test_chart_versions_are_the_ones_checked():
@@ -244,16 +238,11 @@ CASES = list(variants())
 def test_every_value_exists_upstream_with_the_same_type(case):
     cfg, _ = CASES[case][1]
     for chart, build in VALUES.items():
-        upstream, free = UPSTREAM[chart], FREE_FORM[chart]
-        for path, value in leaf_paths(build(cfg), free):
-            assert path not in UNDECLARED, f"{chart}: {path} is not declared in values.yaml"
-            assert path in upstream, f"{path} is not a key of {chart} {CHECKED[chart]} values.yaml"
-            default = upstream[path]
-            if default is not None:
-                assert type(value) is type(default), f"{chart} {path}: {type(value).__name__} vs upstream"
+        check_values(chart, CHECKED[chart], build(cfg), UPSTREAM[chart], free_paths=FREE_FORM[chart],
+                     undeclared=UNDECLARED)
 
 
 def test_allow_list_catches_a_misspelt_key():
     bad = {"prometheus": {"prometheusSpec": {"serviceMonitorSelecter": {}}}, "grafana": {"sidecar": {"dashboard": 1}}}
-    paths = [p for p, _ in leaf_paths(bad, FREE_FORM["kube-prometheus-stack"])]
+    paths = [p for p, _ in leaf_paths(bad, free_paths=FREE_FORM["kube-prometheus-stack"])]
     assert [p for p in paths if p not in UPSTREAM["kube-prometheus-stack"]] == paths

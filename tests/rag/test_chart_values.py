@@ -24,10 +24,9 @@ import pytest
 from components.rag import charts
 from config import validate
 from config.models import GatewayIngress
+from tests.chart_values import COMMENTED, FREE, check_values, leaf_paths
 from tests.conftest import stack_values
 
-FREE = object()
-COMMENTED = object()
 FREE_LEAVES = ("resources", "securityContext", "containerSecurityContext", "podSecurityContext", "labels",
                "annotations", "additionalLabels", "podLabels", "env", "envSecrets", "extraEnvSecrets", "config",
                "authorization", "podDisruptionBudget")
@@ -213,13 +212,6 @@ DEFAULTS = {"MILVUS": MILVUS_DEFAULTS, "WEAVIATE": WEAVIATE_DEFAULTS, "QDRANT": 
             "INGRESS_NGINX": INGRESS_NGINX_DEFAULTS, "CERT_MANAGER": CERT_MANAGER_DEFAULTS}
 
 
-def leaf_paths(values: dict, prefix: str = ""):
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in FREE_LEAVES:
-            yield from leaf_paths(value, path + ".")
-        else:
-            yield path, value
 
 
 def _cfg(stack: str, **rag):
@@ -274,16 +266,11 @@ def test_every_value_exists_upstream_with_the_same_type(chart):
     allowed = DEFAULTS[chart]
     seen = set()
     for values in variants(chart):
-        for path, value in leaf_paths(values):
-            seen.add(path)
-            assert path in allowed, f"{path} is not a key of {chart} {VERSIONS[chart]} values.yaml"
-            upstream = allowed[path]
-            if upstream in (FREE, COMMENTED) or upstream is None or value is None:
-                continue
-            assert type(value) is type(upstream), f"{chart} {path}: {type(value).__name__} vs upstream {upstream!r}"
+        seen |= check_values(chart, VERSIONS[chart], values, allowed, free_keys=FREE_LEAVES)
     assert seen == set(allowed), f"allow-list entries no variant uses: {sorted(set(allowed) - seen)}"
 
 
 def test_allow_list_catches_a_misspelt_key():
     bad = {"standalone": {"extraEnvs": []}, "cluster": {"enable": True}}
-    assert [p for p, _ in leaf_paths(bad) if p not in MILVUS_DEFAULTS] == ["standalone.extraEnvs", "cluster.enable"]
+    unknown = [p for p, _ in leaf_paths(bad, free_keys=FREE_LEAVES) if p not in MILVUS_DEFAULTS]
+    assert unknown == ["standalone.extraEnvs", "cluster.enable"]

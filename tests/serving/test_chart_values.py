@@ -16,10 +16,10 @@ import pytest
 
 from components.serving import charts
 from config import validate
+from tests.chart_values import FREE, check_values, leaf_paths
 
 from .conftest import matrix_values, with_serving
 
-FREE = object()
 FREE_LEAVES = ("resources", "additionalLabels", "custom")
 
 VERSIONS = {"KEDA": "2.20.2", "PROMETHEUS_ADAPTER": "5.3.0"}
@@ -42,13 +42,6 @@ ADAPTER_DEFAULTS: dict[str, object] = {
 DEFAULTS = {"KEDA": KEDA_DEFAULTS, "PROMETHEUS_ADAPTER": ADAPTER_DEFAULTS}
 
 
-def leaf_paths(values: dict, prefix: str = ""):
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in FREE_LEAVES:
-            yield from leaf_paths(value, path + ".")
-        else:
-            yield path, value
 
 
 def variants(chart: str) -> list[dict]:
@@ -74,19 +67,13 @@ def test_every_value_exists_upstream_with_the_same_type(chart):
     allowed = DEFAULTS[chart]
     seen = set()
     for values in variants(chart):
-        for path, value in leaf_paths(values):
-            seen.add(path)
-            assert path in allowed, f"{path} is not a key of {chart} {VERSIONS[chart]} values.yaml"
-            upstream = allowed[path]
-            if upstream is FREE or upstream is None or value is None:
-                continue
-            assert type(value) is type(upstream), f"{chart} {path}: {type(value).__name__} vs upstream {upstream!r}"
+        seen |= check_values(chart, VERSIONS[chart], values, allowed, free_keys=FREE_LEAVES)
     assert seen == set(allowed), f"allow-list entries no variant uses: {sorted(set(allowed) - seen)}"
 
 
 def test_allow_list_catches_a_misspelt_key():
     bad = {"watchNamespaces": "x", "prometheus": {"operator": {"podmonitor": {"enabled": True}}}}
-    assert [p for p, _ in leaf_paths(bad) if p not in KEDA_DEFAULTS] == ["watchNamespaces",
+    assert [p for p, _ in leaf_paths(bad, free_keys=FREE_LEAVES) if p not in KEDA_DEFAULTS] == ["watchNamespaces",
                                                                          "prometheus.operator.podmonitor.enabled"]
 
 
