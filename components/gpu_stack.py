@@ -35,11 +35,14 @@ from config.gpu_stack import (
 )
 from config.models import StackConfig
 
+from .helm import ChartPin, release
 from .labels import SCRAPE_LABELS, standard_labels
 
 CHART = "gpu-operator"
 CHART_VERSION = "v26.7.0"
 CHART_REPO = "https://helm.ngc.nvidia.com/nvidia"
+PIN = ChartPin(CHART, CHART_VERSION, CHART_REPO,
+               "NVIDIA/gpu-operator deployments/gpu-operator/values.yaml tag v26.7.0")
 
 # GKE's COS driver and toolkit live here (NVIDIA's GKE guide, "Using the Google driver installer").
 GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
@@ -193,20 +196,10 @@ class GpuStack(pulumi.ComponentResource):
             )
             before_release += [self.mig_config_map, self.device_plugin_config_map]
 
-        self.release = k8s.helm.v3.Release(
-            f"{name}-operator",
-            name="gpu-operator",
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
-            namespace=ns,
-            values=chart_values(cfg, owner),
-            # Roll back a failed upgrade instead of leaving half-updated daemonsets on GPU nodes.
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            max_history=10,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.monitoring_crds, *before_release]),
-        )
+        # Atomic: a failed upgrade rolls back instead of leaving half-updated daemonsets on GPU nodes.
+        self.release = release(
+            f"{name}-operator", PIN, "gpu-operator", ns, chart_values(cfg, owner),
+            pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.monitoring_crds, *before_release]),
+            timeout=900)
         self.ready.append(self.release)
         self.register_outputs({"namespace": ns, "chart_version": CHART_VERSION})

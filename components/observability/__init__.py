@@ -38,33 +38,13 @@ from config.endpoints import endpoint
 from config.models import StackConfig
 from config.namespaces import NODE_AGENTS
 
+from ..helm import release
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts, datasources
 from .dashboards import dashboards
 from .rules import rule_groups
 
 COMPONENT = "observability"
-
-
-def _release(name: str, chart: charts.Chart, release_name: str, namespace: pulumi.Input[str],
-             values: Mapping[str, Any], opts: pulumi.ResourceOptions, skip_crds: bool = False,
-             timeout: int = 600) -> k8s.helm.v3.Release:
-    """A pinned chart as a helm Release (rolls back a failed upgrade)."""
-    return k8s.helm.v3.Release(
-        name,
-        name=release_name,
-        chart=chart.chart,
-        version=chart.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-        namespace=namespace,
-        values=dict(values),
-        skip_crds=skip_crds,
-        atomic=True,
-        cleanup_on_fail=True,
-        timeout=timeout,
-        max_history=10,
-        opts=opts,
-    )
 
 
 def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig, extra: Optional[Mapping[str, str]] = None):
@@ -129,7 +109,7 @@ class Metrics(pulumi.ComponentResource):
                 charts.GRAFANA_ADMIN_PASSWORD_KEY: self.grafana_admin_password,
             })),
             opts=pulumi.ResourceOptions(parent=self))
-        self.release = _release(
+        self.release = release(
             f"{name}-stack", charts.STACK, charts.STACK_RELEASE, ns, charts.stack_values(cfg),
             pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.grafana_admin_secret]),
             skip_crds=True, timeout=900)
@@ -173,7 +153,7 @@ class Logs(pulumi.ComponentResource):
         super().__init__("ai-platform:observability:Logs", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
-        self.release = _release(f"{name}-loki", charts.LOKI, charts.LOKI_FULLNAME, ns, charts.loki_values(cfg),
+        self.release = release(f"{name}-loki", charts.LOKI, charts.LOKI_FULLNAME, ns, charts.loki_values(cfg),
                                 pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
         self.datasource = _datasource_map(f"{name}-datasource", "datasource-loki", ns, cfg, datasources.loki(cfg), self)
         self.register_outputs({"release": self.release.name})
@@ -188,10 +168,10 @@ class Tracing(pulumi.ComponentResource):
         ns = args.namespace.metadata.name
         after = pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds])
         if cfg.observability.tracing == "tempo":
-            self.release = _release(f"{name}-tempo", charts.TEMPO, charts.TEMPO_FULLNAME, ns, charts.tempo_values(cfg),
+            self.release = release(f"{name}-tempo", charts.TEMPO, charts.TEMPO_FULLNAME, ns, charts.tempo_values(cfg),
                                     after)
         else:
-            self.release = _release(f"{name}-jaeger", charts.JAEGER, charts.JAEGER_FULLNAME, ns,
+            self.release = release(f"{name}-jaeger", charts.JAEGER, charts.JAEGER_FULLNAME, ns,
                                     charts.jaeger_values(cfg), after)
         provisioning = datasources.traces(cfg)
         assert provisioning is not None
@@ -207,7 +187,7 @@ class Collector(pulumi.ComponentResource):
         super().__init__("ai-platform:observability:Collector", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
-        self.release = _release(f"{name}-otel", charts.COLLECTOR, charts.COLLECTOR_FULLNAME, ns,
+        self.release = release(f"{name}-otel", charts.COLLECTOR, charts.COLLECTOR_FULLNAME, ns,
                                 charts.collector_values(cfg),
                                 pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
         self.register_outputs({"release": self.release.name})
@@ -223,7 +203,7 @@ class Observability(pulumi.ComponentResource):
         namespace = args.namespaces[obs.namespace]
         # The node-agent namespace must exist before node-exporter lands there (namespaceOverride).
         after = [*args.after, namespace, *([args.namespaces[NODE_AGENTS]] if NODE_AGENTS in args.namespaces else [])]
-        self.crds_release = _release(f"{name}-crds", charts.CRDS, "prometheus-operator-crds", namespace.metadata.name,
+        self.crds_release = release(f"{name}-crds", charts.CRDS, "prometheus-operator-crds", namespace.metadata.name,
                                      charts.crds_values(), pulumi.ResourceOptions(parent=self, depends_on=list(after)))
         self.crds: list[pulumi.Resource] = [self.crds_release]
         child = pulumi.ResourceOptions(parent=self)

@@ -35,33 +35,35 @@ from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noq
 from config.models import StackConfig
 from config.namespaces import NODE_AGENTS
 
+from ..helm import ChartPin
 from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, SCRAPE_LABELS
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A pinned Helm chart."""
-
-    chart: str
-    version: str
-    repo: str
-    app_version: str
 
 
 PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
 
-CRDS = Chart("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY, "v0.93.1")
-STACK = Chart("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY, "v0.93.1")
-LOKI = Chart("loki", "18.11.0", GRAFANA_COMMUNITY, "3.7.6")
-TEMPO = Chart("tempo", "2.2.4", GRAFANA_COMMUNITY, "2.10.8")
-COLLECTOR = Chart("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts",
-                  "0.158.0")
-JAEGER = Chart("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts", "2.19.0")
+PC = "prometheus-community/helm-charts"
+GC = "grafana-community/helm-charts"
+CRDS = ChartPin("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY, f"{PC} tag prometheus-operator-crds-31.0.1",
+                app_version="v0.93.1")
+STACK = ChartPin("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY,
+                 f"{PC} charts/kube-prometheus-stack/values.yaml tag kube-prometheus-stack-88.5.3", app_version="v0.93.1")
+LOKI = ChartPin("loki", "18.11.0", GRAFANA_COMMUNITY, f"{GC} charts/loki/values.yaml tag loki-18.11.0",
+                app_version="3.7.6")
+TEMPO = ChartPin("tempo", "2.2.4", GRAFANA_COMMUNITY, f"{GC} charts/tempo/values.yaml tag tempo-2.2.4",
+                 app_version="2.10.8")
+COLLECTOR = ChartPin("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts",
+                     "open-telemetry/opentelemetry-helm-charts tag opentelemetry-collector-0.170.0",
+                     app_version="0.158.0")
+JAEGER = ChartPin("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts",
+                  "jaegertracing/helm-charts charts/jaeger/values.yaml tag jaeger-4.11.1", app_version="2.19.0")
 # Subcharts of kube-prometheus-stack 88.5.3 (its Chart.yaml); their values are nested under these keys.
-GRAFANA_SUBCHART = Chart("grafana", "12.11.1", GRAFANA_COMMUNITY, "13.2.0")
-KSM_SUBCHART = Chart("kube-state-metrics", "8.4.0", PROMETHEUS_COMMUNITY, "2.20.0")
-NODE_EXPORTER_SUBCHART = Chart("prometheus-node-exporter", "4.56.1", PROMETHEUS_COMMUNITY, "1.12.1")
+GRAFANA_SUBCHART = ChartPin("grafana", "12.11.1", GRAFANA_COMMUNITY, f"{GC} charts/grafana tag grafana-12.11.1",
+                            app_version="13.2.0")
+KSM_SUBCHART = ChartPin("kube-state-metrics", "8.4.0", PROMETHEUS_COMMUNITY, f"{PC} tag kube-state-metrics-8.4.0",
+                        app_version="2.20.0")
+NODE_EXPORTER_SUBCHART = ChartPin("prometheus-node-exporter", "4.56.1", PROMETHEUS_COMMUNITY,
+                                  f"{PC} tag prometheus-node-exporter-4.56.1", app_version="1.12.1")
 
 # fullnameOverride values: Service names then match config/endpoints.py.
 STACK_RELEASE = "monitoring"

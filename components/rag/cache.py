@@ -18,7 +18,7 @@ from components.context import PlatformContext
 
 from ..labels import standard_labels
 from . import charts
-from .helm import release
+from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -51,9 +51,11 @@ class Cache(pulumi.ComponentResource):
                                                                         labels=labels), {charts.REDIS_KEY: pw})
         monitoring = ctx.monitoring
         self.release = release(
-            f"{name}-redis", "redis", charts.REDIS, ns, charts.redis_values(cache, monitoring, args.storage.storage_class),
-            self, depends_on=[ctx.namespaces[ns_name], auth, *(ctx.monitoring_crds if monitoring else [])],
-            # Only a persistent cache holds anything worth protecting.
-            protect=cfg.cluster.deletion_protection and cache.persistence)
+            f"{name}-redis", charts.REDIS, "redis", ns, charts.redis_values(cache, monitoring, args.storage.storage_class),
+            pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ns_name], auth,
+                                                            *(ctx.monitoring_crds if monitoring else [])],
+                                   # Only a persistent cache holds anything worth protecting.
+                                   protect=cfg.cluster.deletion_protection and cache.persistence),
+            stateful=True, timeout=900)
         self.credentials = {"password": pw}
         self.register_outputs({"credentials": self.credentials, "release": self.release})

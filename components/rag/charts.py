@@ -8,23 +8,12 @@ Images are the charts' own pinned defaults unless set here (each noted with its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from config.models import Cache, FullText, GatewayIngress, Resources, StackConfig, VectorStore, MilvusCluster
 
+from ..helm import ChartPin
 from ..labels import SCRAPE_LABELS
-
-
-@dataclass(frozen=True)
-class ChartPin:
-    """One Helm chart: name, exact version and https repository."""
-
-    chart: str
-    version: str
-    repo: str
-    source: str
-    """Where its values.yaml was read (repository, path, tag)."""
 
 
 # zilliztech/milvus-helm, charts/milvus/values.yaml at tag milvus-5.0.19 (Milvus v2.6.15); subcharts etcd 8.12.0

@@ -28,7 +28,7 @@ from config.namespaces import CERT_MANAGER, INGRESS_NGINX
 from ..labels import standard_labels
 from . import charts
 from .gateway import NAME
-from .helm import release
+from ..helm import release
 
 TLS_SECRET = "ai-gateway-tls"
 CA_SECRET = "ai-gateway-ca"
@@ -77,10 +77,11 @@ class GatewayIngress(pulumi.ComponentResource):
 
         self.controller: Optional[k8s.helm.v3.Release] = None
         if gw.ingress.install_controller:
-            self.controller = release(f"{name}-ingress-nginx", "ingress-nginx", charts.INGRESS_NGINX,
+            self.controller = release(f"{name}-ingress-nginx", charts.INGRESS_NGINX, "ingress-nginx",
                                       ctx.namespace(INGRESS_NGINX), charts.ingress_nginx_values(gw.ingress, monitoring),
-                                      self, depends_on=[ctx.namespaces[INGRESS_NGINX],
-                                                        *(ctx.monitoring_crds if monitoring else [])])
+                                      pulumi.ResourceOptions(parent=self, depends_on=[
+                                          ctx.namespaces[INGRESS_NGINX], *(ctx.monitoring_crds if monitoring else [])]),
+                                      timeout=900)
             before.append(self.controller)
 
         secret_name = gw.tls_secret or TLS_SECRET
@@ -88,9 +89,11 @@ class GatewayIngress(pulumi.ComponentResource):
         if cert is not None:
             crds: list[pulumi.Resource] = []
             if cert.install_cert_manager:
-                crds.append(release(f"{name}-cert-manager", "cert-manager", charts.CERT_MANAGER,
-                                    ctx.namespace(CERT_MANAGER), charts.cert_manager_values(monitoring), self,
-                                    depends_on=[ctx.namespaces[CERT_MANAGER], *(ctx.monitoring_crds if monitoring else [])]))
+                crds.append(release(f"{name}-cert-manager", charts.CERT_MANAGER, "cert-manager",
+                                    ctx.namespace(CERT_MANAGER), charts.cert_manager_values(monitoring),
+                                    pulumi.ResourceOptions(parent=self, depends_on=[
+                                        ctx.namespaces[CERT_MANAGER], *(ctx.monitoring_crds if monitoring else [])]),
+                                    timeout=900))
             crd_opts = pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[gw.namespace], *crds])
 
             def custom(res_name: str, kind: str, obj_name: str, spec: dict,

@@ -32,7 +32,7 @@ from config.namespaces import ELASTIC_SYSTEM
 
 from ..labels import standard_labels
 from . import charts
-from .helm import release
+from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -78,9 +78,10 @@ class Search(pulumi.ComponentResource):
         meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
         child = pulumi.ResourceOptions(parent=self)
 
-        self.operator = release(f"{name}-eck-operator", "eck-operator", charts.ECK_OPERATOR,
-                                ctx.namespace(ELASTIC_SYSTEM), charts.eck_operator_values(ns_name), self,
-                                depends_on=[ctx.namespaces[ELASTIC_SYSTEM]])
+        self.operator = release(f"{name}-eck-operator", charts.ECK_OPERATOR, "eck-operator",
+                                ctx.namespace(ELASTIC_SYSTEM), charts.eck_operator_values(ns_name),
+                                pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ELASTIC_SYSTEM]]),
+                                timeout=900)
 
         # HTTP TLS from a platform CA, so clients in other namespaces can verify without reading ECK's Secrets.
         ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
@@ -173,9 +174,11 @@ class Search(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=before, protect=protect),
         )
-        self.exporter = release(f"{name}-exporter", "search-exporter", charts.ES_EXPORTER, ns,
-                                charts.es_exporter_values(ns_name, monitoring), self,
-                                depends_on=[self.elasticsearch, exporter_user, *(ctx.monitoring_crds if monitoring else [])])
+        self.exporter = release(f"{name}-exporter", charts.ES_EXPORTER, "search-exporter", ns,
+                                charts.es_exporter_values(ns_name, monitoring),
+                                pulumi.ResourceOptions(parent=self, depends_on=[
+                                    self.elasticsearch, exporter_user, *(ctx.monitoring_crds if monitoring else [])]),
+                                timeout=900)
         self.credentials = {"username": pulumi.Output.from_input(GATEWAY_USER), "password": gateway_password}
         self.register_outputs({"credentials": self.credentials, "ca_pem": self.ca_pem,
                                "elasticsearch": self.elasticsearch})

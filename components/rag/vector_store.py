@@ -18,7 +18,7 @@ from components.context import PlatformContext
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts
-from .helm import release
+from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -82,8 +82,10 @@ class VectorStore(pulumi.ComponentResource):
             self.credentials = {"apiKey": key}
             pin, release_name = charts.QDRANT, "qdrant"
 
-        self.release = release(f"{name}-{release_name}", release_name, pin, ns, values, self,
-                               depends_on=[ctx.namespaces[ns_name], *after], protect=protect)
+        self.release = release(f"{name}-{release_name}", pin, release_name, ns, values,
+                               pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ns_name], *after],
+                                                      protect=protect),
+                               stateful=True, timeout=900)
         if store.engine == "weaviate" and monitoring:
             # The chart's ServiceMonitor cannot carry the platform's scrape label; Weaviate serves metrics on :2112.
             k8s.apiextensions.CustomResource(

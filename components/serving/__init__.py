@@ -24,6 +24,7 @@ from components.context import PlatformContext
 from config.endpoints import endpoints
 from config.namespaces import KEDA, PROMETHEUS_ADAPTER, uses_keda, uses_prometheus_adapter
 
+from ..helm import release
 from ..labels import standard_labels
 from . import autoscaling, charts, pods
 from .model_server import ModelServer, ModelServerArgs
@@ -83,31 +84,16 @@ class Serving(pulumi.ComponentResource):
 
         self.keda = None
         if uses_keda(cfg):
-            self.keda = k8s.helm.v3.Release(
-                f"{name}-keda",
-                name="keda",
-                chart=charts.KEDA.chart,
-                version=charts.KEDA.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=charts.KEDA.repo),
-                namespace=ctx.namespace(KEDA),
-                values=charts.keda_values(cfg, ctx.monitoring),
-                # Stateless operator: roll a failed upgrade back rather than leave half the webhooks updated.
-                atomic=True, cleanup_on_fail=True, timeout=600, max_history=10,
-                opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
+            self.keda = release(
+                f"{name}-keda", charts.KEDA, "keda", ctx.namespace(KEDA), charts.keda_values(cfg, ctx.monitoring),
+                pulumi.ResourceOptions(parent=self, depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
         self.adapter = None
         if uses_prometheus_adapter(cfg):
             assert prometheus is not None, "config checks require observability for HPA scaling"
-            self.adapter = k8s.helm.v3.Release(
-                f"{name}-prometheus-adapter",
-                name="prometheus-adapter",
-                chart=charts.PROMETHEUS_ADAPTER.chart,
-                version=charts.PROMETHEUS_ADAPTER.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=charts.PROMETHEUS_ADAPTER.repo),
-                namespace=ctx.namespace(PROMETHEUS_ADAPTER),
-                values=charts.adapter_values(cfg, f"http://{prometheus.host}", prometheus.port),
-                atomic=True, cleanup_on_fail=True, timeout=600, max_history=10,
-                opts=child)
+            self.adapter = release(
+                f"{name}-prometheus-adapter", charts.PROMETHEUS_ADAPTER, "prometheus-adapter",
+                ctx.namespace(PROMETHEUS_ADAPTER),
+                charts.adapter_values(cfg, f"http://{prometheus.host}", prometheus.port), child)
 
         meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
             name=n, namespace=ns, labels=standard_labels(n, component, user))

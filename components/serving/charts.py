@@ -6,24 +6,14 @@ lists them with the upstream defaults and fails on any other key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from config.engines import AUTOSCALING_SIGNALS
 from config.models import StackConfig
 from config.namespaces import autoscaled
 
+from ..helm import ChartPin
 from ..labels import SCRAPE_LABELS
-
-
-@dataclass(frozen=True)
-class ChartPin:
-    """One Helm chart: name, exact version, https repository, and where its values.yaml was read."""
-
-    chart: str
-    version: str
-    repo: str
-    source: str
 
 
 # kedacore/charts keda/Chart.yaml and keda/values.yaml at tag v2.20.2 (appVersion 2.20.2: images
