@@ -712,6 +712,9 @@ class LogStore(Model):
     """Loki volume in GiB."""
     memory: str = Field("1Gi", pattern=QUANTITY)
     """Memory request and limit of the Loki container."""
+    node_logs: bool = True
+    """Ship every pod's stdout/stderr to Loki with a node agent (an OpenTelemetry Collector DaemonSet in the
+    observability-node namespace reading /var/log/pods); off: only logs applications send over OTLP."""
 
 
 class TraceStore(Model):

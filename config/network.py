@@ -18,6 +18,7 @@ The flows, and why:
   collector -> Loki/Tempo, Alertmanager peers) and reach the API server (operator, sidecars);
   Alertmanager -> the internet on 443 (notification receivers);
 - model servers, embedding server and gateway -> the OpenTelemetry Collector (OTLP 4317/4318);
+- the node log agents (observability-node) -> Loki (3100), with every pod's stdout/stderr;
 - gateway -> model servers and embedding server (API port), and -> vector store, search and cache;
 - model servers and embedding server -> vector store, search and cache (tool use, RAG in the
   serving path); the data layer accepts nothing else from outside its namespace;
@@ -44,7 +45,8 @@ from typing import Literal, Mapping, Optional
 
 from .endpoints import Endpoint, endpoints
 from .models import StackConfig
-from .namespaces import ELASTIC_SYSTEM, INGRESS_NGINX, KEDA, PROMETHEUS_ADAPTER, component_namespaces, platform_roles
+from .namespaces import (ELASTIC_SYSTEM, INGRESS_NGINX, KEDA, NODE_AGENTS, PROMETHEUS_ADAPTER, component_namespaces,
+                         platform_roles)
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -68,6 +70,10 @@ PROMETHEUS_PODS = {NAME_LABEL: "prometheus"}
 ALERTMANAGER_PODS = {NAME_LABEL: "alertmanager"}
 INGRESS_CONTROLLER_PODS = {NAME_LABEL: "ingress-nginx", COMPONENT_LABEL: "controller"}
 DNS_PODS = {"k8s-app": "kube-dns"}
+# The node log agent (opentelemetry-collector chart, DaemonSet) and Loki's pods.
+NODE_LOG_AGENT_PODS = {NAME_LABEL: "opentelemetry-collector", "app.kubernetes.io/instance": "node-logs"}
+LOKI_PODS = {NAME_LABEL: "loki"}
+LOKI_PORT = 3100
 # ECK (elastic/cloud-on-k8s) labels: the operator's pods, and every Elasticsearch pod it creates.
 ECK_OPERATOR_PODS = {NAME_LABEL: "elastic-operator"}
 ELASTICSEARCH_PODS = {"common.k8s.elastic.co/type": "elasticsearch"}
@@ -186,6 +192,9 @@ def flows(cfg: StackConfig) -> list[Flow]:
             "Prometheus service discovery, the operator, dashboard/datasource sidecars")
         add("alertmanager-receivers", Peer(obs, ALERTMANAGER_PODS), _internet(), _tcp(443),
             "notifications to external receivers (Slack, PagerDuty, e-mail gateways)")
+        if cfg.observability.logs == "loki" and cfg.observability.log_store.node_logs:
+            add("node-logs", Peer(NODE_AGENTS, NODE_LOG_AGENT_PODS), Peer(obs, LOKI_PODS), _tcp(LOKI_PORT),
+                "the node log agents push every pod's stdout/stderr to Loki")
         prometheus_ports = _tcp(*eps["prometheus"].target_ports())
         for namespace, pods, flow_name in ((KEDA, KEDA_OPERATOR_PODS, "keda-to-prometheus"),
                                            (PROMETHEUS_ADAPTER, PROMETHEUS_ADAPTER_PODS, "prometheus-adapter")):

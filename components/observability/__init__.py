@@ -87,6 +87,8 @@ class PartArgs:
     """Other resources that must exist first."""
     plan: Optional[CapacityPlan] = None
     """Capacity plan (Metrics only: cost recording rules)."""
+    node_namespace: Optional[k8s.core.v1.Namespace] = None
+    """The privileged observability-node namespace (node agents)."""
 
 
 class Metrics(pulumi.ComponentResource):
@@ -156,7 +158,15 @@ class Logs(pulumi.ComponentResource):
         self.release = release(f"{name}-loki", charts.LOKI, charts.LOKI_FULLNAME, ns, charts.loki_values(cfg),
                                 pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
         self.datasource = _datasource_map(f"{name}-datasource", "datasource-loki", ns, cfg, datasources.loki(cfg), self)
-        self.register_outputs({"release": self.release.name})
+        self.node_logs: Optional[k8s.helm.v3.Release] = None
+        if cfg.observability.log_store.node_logs:
+            assert args.node_namespace is not None, "Tenancy creates observability-node with observability"
+            self.node_logs = release(
+                f"{name}-node-logs", charts.COLLECTOR, charts.NODE_LOGS_FULLNAME, args.node_namespace.metadata.name,
+                charts.node_logs_values(cfg),
+                pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.release]))
+        self.register_outputs({"release": self.release.name,
+                               "node_logs": self.node_logs.name if self.node_logs else None})
 
 
 class Tracing(pulumi.ComponentResource):
@@ -209,7 +219,7 @@ class Observability(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def part(plan: Optional[CapacityPlan] = None) -> PartArgs:
-            return PartArgs(cfg, namespace, self.crds, after, plan)
+            return PartArgs(cfg, namespace, self.crds, after, plan, args.namespaces.get(NODE_AGENTS))
 
         self.metrics = Metrics(f"{name}-metrics", part(args.plan), child)
         self.dashboards = Dashboards(f"{name}-dashboards", part(), child) if obs.dashboards else None

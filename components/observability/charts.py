@@ -369,6 +369,58 @@ def collector_config(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+NODE_LOGS_FULLNAME = "node-logs"
+
+
+def node_logs_config(cfg: StackConfig) -> dict[str, Any]:
+    """The node agent's configuration: the chart's logsCollection preset adds the filelog receiver for
+    /var/log/pods and kubernetesAttributes the k8sattributes processor; everything goes to Loki over OTLP."""
+    obs = cfg.observability
+    return {
+        "receivers": {},
+        "processors": {"memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
+                       "batch": {}},
+        "exporters": {"otlp_http/loki": {
+            "endpoint": f"http://{LOKI_FULLNAME}.{obs.namespace}.svc.cluster.local:3100/otlp"}},
+        "extensions": {"health_check": {"endpoint": "${env:MY_POD_IP}:13133"}},
+        "service": {
+            "extensions": ["health_check"],
+            "telemetry": {"metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
+                "host": "${env:MY_POD_IP}", "port": 8888}}}}]}},
+            "pipelines": {"logs": {"receivers": [], "processors": ["memory_limiter", "batch"],
+                                   "exporters": ["otlp_http/loki"]}},
+        },
+    }
+
+
+def node_logs_values(cfg: StackConfig) -> dict[str, Any]:
+    """OpenTelemetry Collector as a DaemonSet on every node (GPU nodes included) shipping pod logs to Loki.
+
+    Runs as root without capabilities: kubelet writes /var/log/pods root-owned and 0640, readable by
+    its owner only. That and the hostPath are why it lives in the privileged observability-node
+    namespace, not in the restricted observability namespace.
+    """
+    return {
+        "mode": "daemonset",
+        "fullnameOverride": NODE_LOGS_FULLNAME,
+        "image": {"repository": COLLECTOR_IMAGE},
+        "command": {"name": COLLECTOR_COMMAND},
+        "alternateConfig": node_logs_config(cfg),
+        "presets": {"logsCollection": {"enabled": True}, "kubernetesAttributes": {"enabled": True}},
+        # No receiver listens: it only reads files and pushes.
+        "ports": {"otlp": {"enabled": False}, "otlp-http": {"enabled": False}, "jaeger-compact": {"enabled": False},
+                  "jaeger-thrift": {"enabled": False}, "jaeger-grpc": {"enabled": False}, "zipkin": {"enabled": False},
+                  "metrics": {"enabled": True}},
+        "tolerations": [{"operator": "Exists"}],
+        "podSecurityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                            "readOnlyRootFilesystem": True},
+        "resources": resources("50m", "128Mi", "500m", "256Mi"),
+        # A DaemonSet gets no Service from this chart, so its own metrics are scraped per pod.
+        "podMonitor": {"enabled": True, "extraLabels": dict(SCRAPE_LABELS)},
+    }
+
+
 def collector_values(cfg: StackConfig) -> dict[str, Any]:
     """OpenTelemetry Collector, deployment mode, OTLP only."""
     return {

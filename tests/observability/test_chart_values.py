@@ -174,6 +174,13 @@ UPSTREAM: dict[str, dict[str, object]] = {
         "resources": {},
         "serviceMonitor.enabled": False,
         "serviceMonitor.extraLabels": {},
+        "presets.logsCollection.enabled": False,
+        "presets.kubernetesAttributes.enabled": False,
+        "ports.otlp.enabled": True,
+        "ports.otlp-http.enabled": True,
+        "tolerations": [],
+        "podMonitor.enabled": False,
+        "podMonitor.extraLabels": {},
     },
     "jaeger": {
         "fullnameOverride": "",
@@ -202,20 +209,22 @@ FREE_FORM = {
              "monitoring.serviceMonitor.labels"},
     "tempo": {"tempo.resources", "tempo.securityContext", "securityContext", "serviceMonitor.additionalLabels"},
     "opentelemetry-collector": {"alternateConfig", "podSecurityContext", "securityContext", "resources",
-                                "serviceMonitor.extraLabels"},
+                                "serviceMonitor.extraLabels", "podMonitor.extraLabels", "tolerations"},
     "jaeger": {"jaeger.podSecurityContext", "jaeger.securityContext"},
 }
 # Keys a template reads but the chart's values.yaml does not declare: never set them.
 UNDECLARED = {"grafana.fullnameOverride", "grafana.sidecar.datasources.url", "persistence.storageClassName",
               "jaeger.resources"}
 
-VALUES = {
-    "kube-prometheus-stack": charts.stack_values,
-    "loki": charts.loki_values,
-    "tempo": charts.tempo_values,
-    "opentelemetry-collector": charts.collector_values,
-    "jaeger": charts.jaeger_values,
-}
+# (chart, values builder): the collector chart is installed twice (OTLP deployment, node log DaemonSet).
+VALUES = [
+    ("kube-prometheus-stack", charts.stack_values),
+    ("loki", charts.loki_values),
+    ("tempo", charts.tempo_values),
+    ("opentelemetry-collector", charts.collector_values),
+    ("opentelemetry-collector", charts.node_logs_values),
+    ("jaeger", charts.jaeger_values),
+]
 
 
 
@@ -237,7 +246,7 @@ CASES = list(variants())
 @pytest.mark.parametrize("case", range(len(CASES)), ids=["-".join(map(str, c)) for c, _ in CASES])
 def test_every_value_exists_upstream_with_the_same_type(case):
     cfg, _ = CASES[case][1]
-    for chart, build in VALUES.items():
+    for chart, build in VALUES:
         check_values(chart, CHECKED[chart], build(cfg), UPSTREAM[chart], free_paths=FREE_FORM[chart],
                      undeclared=UNDECLARED)
 

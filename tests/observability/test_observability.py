@@ -13,6 +13,7 @@ from components.observability import charts
 from config import endpoints, network
 from config.namespaces import NODE_AGENTS, namespaces
 from tests.conftest import run_config, run_stack, stack_values
+from tests.netpol import Network, Pod
 from tools.mockrun import is_secret, unwrap
 
 from .conftest import config
@@ -295,7 +296,10 @@ def test_disabling_logs_removes_exactly_loki(stack):
     on, result = urns(base, stack)
     off, _ = urns(toggled(base, logs="none"), stack)
     assert off <= on
-    assert on - off == part(result, "ai-platform:observability:Logs")
+    node_logs_flow = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                      if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
+    assert node_logs_flow
+    assert on - off == part(result, "ai-platform:observability:Logs") | node_logs_flow
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -314,6 +318,8 @@ def test_disabling_tracing_and_logs_also_removes_the_collector_and_its_flows():
     otlp = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
             if r.inputs["metadata"]["name"].startswith("allow-otlp")}
     assert otlp
+    otlp |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+             if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
     expected = (part(result, "ai-platform:observability:Logs") | part(result, "ai-platform:observability:Tracing")
                 | part(result, "ai-platform:observability:Collector") | otlp)
     assert off <= on and on - off == expected
@@ -337,7 +343,7 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     on, result = urns(base, stack)
     off, _ = urns(toggled(base, enabled=False), stack)
     assert off <= on
-    obs_flows = ("allow-prometheus", "allow-observability", "allow-alertmanager", "allow-otlp")
+    obs_flows = ("allow-prometheus", "allow-observability", "allow-alertmanager", "allow-otlp", "allow-node-logs")
     expected = part(result, OBSERVABILITY)
     # Everything that exists only for it: every monitor and rule of the program, the node-agent namespace
     # and the NetworkPolicies of its flows.
@@ -381,3 +387,41 @@ def test_the_stack_fits_the_observability_memory_quota(stack):
         requests.append(charts.collector_values(cfg)["resources"])
     total = sum(_mi(r["requests"]["memory"]) for r in requests)
     assert quota is not None and total <= _mi(quota), f"{stack}: {total:.0f}Mi requested, quota {quota}"
+
+
+# ---------------------------------------------------------------------------------------- node logs
+
+
+def test_node_log_agent_ships_every_pods_logs_to_loki():
+    result = run_stack("prod")
+    [agent] = [r for r in result.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "node-logs"]
+    values = agent.inputs["values"]
+    assert agent.inputs["chart"] == "opentelemetry-collector" and agent.inputs["namespace"] == "observability-node"
+    assert values["mode"] == "daemonset"
+    assert values["presets"] == {"logsCollection": {"enabled": True}, "kubernetesAttributes": {"enabled": True}}
+    assert {"operator": "Exists"} in values["tolerations"], "GPU nodes are tainted; their pods log too"
+    loki = endpoints.endpoint(config("prod")[0], "loki")
+    exporter = values["alternateConfig"]["exporters"]["otlp_http/loki"]["endpoint"]
+    assert exporter == f"http://{loki.host}:{loki.port}/otlp"
+    pipeline = values["alternateConfig"]["service"]["pipelines"]["logs"]
+    assert pipeline["exporters"] == ["otlp_http/loki"]
+    assert values["podMonitor"] == {"enabled": True, "extraLabels": {"ai-platform/scrape": "true"}}
+    assert not any(p.get("enabled") for name, p in values["ports"].items() if name != "metrics"), "nothing listens"
+    net = Network(result.resources)
+    agent_pod = Pod("observability-node", {"app.kubernetes.io/name": "opentelemetry-collector",
+                                           "app.kubernetes.io/instance": "node-logs"})
+    assert net.can_reach(agent_pod, Pod("observability", {"app.kubernetes.io/name": "loki"}), 3100)
+    assert not net.can_reach(agent_pod, Pod("observability", {"app.kubernetes.io/name": "grafana"}), 3000)
+    assert not net.can_reach(Pod("observability-node", {"app.kubernetes.io/name": "node-exporter"}),
+                             Pod("observability", {"app.kubernetes.io/name": "loki"}), 3100)
+
+
+def test_node_logs_off_removes_exactly_the_agent_and_its_flow():
+    base = toggled(stack_values("dev"), logs="loki")
+    on, result = urns(base, "dev")
+    values = copy.deepcopy(base)
+    values["observability"].setdefault("logStore", {})["nodeLogs"] = False
+    off, _ = urns(values, "dev")
+    expected = {r.urn for r in result.resources
+                if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")}
+    assert len(expected) == 2 and off <= on and on - off == expected
