@@ -6,7 +6,8 @@ from components.platform import Platform, PlatformArgs
 from config import load
 
 loaded = load()
-platform = Platform("ai", PlatformArgs(config=loaded.config, plan=loaded.plan, hf_token=loaded.hf_token))
+platform = Platform("ai", PlatformArgs(config=loaded.config, plan=loaded.plan, hf_token=loaded.hf_token,
+                                      alerting_secret=loaded.alerting_secret))
 
 pulumi.export("clusterName", platform.cluster_name)
 pulumi.export("clusterEndpoint", platform.cluster.endpoint)

@@ -44,6 +44,8 @@ class PlatformArgs:
     """Capacity plan derived from the config."""
     hf_token: Optional[pulumi.Output[str]] = None
     """Hugging Face token (secret) for gated models."""
+    alerting_secret: Optional[pulumi.Output[str]] = None
+    """Alertmanager receiver URL or key (secret)."""
 
 
 class Platform(pulumi.ComponentResource):
@@ -70,7 +72,8 @@ class Platform(pulumi.ComponentResource):
         monitoring_crds: list[pulumi.Resource] = []
         if cfg.observability.enabled:
             self.observability = Observability(f"{name}-observability", ObservabilityArgs(
-                cfg, args.plan, self.tenancy.namespaces, after=[self.cluster, *self.tenancy.ready]), k8s_opts)
+                cfg, args.plan, self.tenancy.namespaces, after=[self.cluster, *self.tenancy.ready],
+                alerting_secret=args.alerting_secret), k8s_opts)
             monitoring_crds = list(self.observability.crds)
 
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.

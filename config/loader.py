@@ -35,6 +35,8 @@ class Loaded:
     """The capacity plan."""
     hf_token: Optional[pulumi.Output[str]]
     """Hugging Face token as a secret Output (None when unset)."""
+    alerting_secret: Optional[pulumi.Output[str]] = None
+    """Alertmanager receiver URL or key as a secret Output (None when no receiver is configured)."""
 
 
 def stack_file_name(stack: Optional[str] = None) -> str:
@@ -89,9 +91,32 @@ def load(stack: Optional[str] = None) -> Loaded:
     raw = read_raw()
     cfg, capacity = validate(raw, stack_file)
     token, issues = _hf_token(cfg)
+    alerting, alerting_issues = _alerting_secret(cfg)
+    issues += alerting_issues
     if issues:
         raise ConfigError(stack_file, issues)
-    return Loaded(stack_file, cfg, capacity, token)
+    return Loaded(stack_file, cfg, capacity, token, alerting)
+
+
+def _alerting_secret(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issue]]:
+    """The receiver's URL or key: required (and secret) exactly when a receiver is configured."""
+    from pulumi.runtime import config as runtime_config
+
+    conf = pulumi.Config(PROJECT)
+    full = f"{PROJECT}:alertingSecret"
+    receiver = cfg.observability.alerting.receiver
+    what = {"slack": "the Slack incoming-webhook URL", "pagerduty": "the PagerDuty Events API v2 integration key",
+            "webhook": "the webhook URL"}.get(receiver, "")
+    if conf.get("alertingSecret") is not None and not runtime_config.is_config_secret(full):
+        return None, [Issue(full, "must be a secret: `pulumi config set --secret ai-platform:alertingSecret <value>`")]
+    if receiver == "none" or not cfg.observability.enabled:
+        if conf.get("alertingSecret") is not None:
+            return None, [Issue(full, "set, but observability.alerting.receiver is none (or observability is off)")]
+        return None, []
+    if conf.get("alertingSecret") is None:
+        return None, [Issue(full, f"required by observability.alerting.receiver {receiver}: {what}; run "
+                                  "`pulumi config set --secret ai-platform:alertingSecret <value>`")]
+    return conf.require_secret("alertingSecret"), []
 
 
 def _hf_token(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issue]]:

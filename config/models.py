@@ -753,6 +753,25 @@ class Alerts(Model):
     """P99 latency of vector searches in the vector store."""
 
 
+class Alerting(Model):
+    """Where Alertmanager sends alerts. The webhook URL (slack, webhook) or integration key (pagerduty) is the
+    secret `ai-platform:alertingSecret` (`pulumi config set --secret`); alerts are grouped by alert, namespace
+    and model, and Watchdog goes nowhere."""
+
+    receiver: Literal["none", "slack", "pagerduty", "webhook"] = "none"
+    """none: alerts are only visible in Alertmanager and Grafana."""
+    slack_channel: Optional[str] = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$")
+    """Slack channel (slack only; default: the webhook's own channel)."""
+    repeat_interval: str = Field("4h", pattern=r"^[0-9]+(m|h|d)$")
+    """How often a still-firing alert is sent again."""
+
+    @model_validator(mode="after")
+    def _channel(self) -> "Alerting":
+        if self.slack_channel is not None and self.receiver != "slack":
+            raise ValueError(f"slackChannel is a slack setting; receiver is {self.receiver}")
+        return self
+
+
 class ObservabilityConfig(Model):
     """`ai-platform:observability`."""
 
@@ -774,6 +793,8 @@ class ObservabilityConfig(Model):
     """StorageClass of the Prometheus, Alertmanager, Loki and Tempo volumes; default: the cluster default."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert thresholds."""
+    alerting: Alerting = Field(default_factory=Alerting)
+    """Alert delivery (Alertmanager receiver)."""
     namespace: str = Field("observability", pattern=DNS_LABEL, max_length=63)
     """Namespace of Prometheus, Grafana, Loki, Tempo and the OpenTelemetry Collector (one of tenancy.namespaces)."""
 
@@ -900,5 +921,5 @@ ServedModel.model_rebuild()
 
 # Top-level keys the program reads, in the order the README documents them. hfToken is a secret
 # and read separately (never part of the pydantic model, so it can never leak into plan output).
-CONFIG_KEYS = tuple(to_camel(k) for k in StackConfig.model_fields) + ("hfToken",)
-SECRET_KEYS = ("hfToken",)
+CONFIG_KEYS = tuple(to_camel(k) for k in StackConfig.model_fields) + ("hfToken", "alertingSecret")
+SECRET_KEYS = ("hfToken", "alertingSecret")

@@ -88,6 +88,9 @@ def render() -> str:
     lines += rows(StackConfig, "ai-platform:")
     lines.append("| `ai-platform:hfToken` | secret string | – | Hugging Face token for gated models; "
                  "`pulumi config set --secret ai-platform:hfToken <token>` (plain values are rejected). |")
+    lines.append("| `ai-platform:alertingSecret` | secret string | – | Slack webhook URL, PagerDuty integration key or "
+                 "webhook URL of `observability.alerting.receiver`; `pulumi config set --secret "
+                 "ai-platform:alertingSecret <value>` (required with a receiver; plain values are rejected). |")
     return "\n".join(lines)
 
 

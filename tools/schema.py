@@ -27,6 +27,11 @@ def build() -> dict:
         "additionalProperties": False,
         "description": "Hugging Face token; set with `pulumi config set --secret ai-platform:hfToken <token>`.",
     }
+    props["ai-platform:alertingSecret"] = {
+        "type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
+        "additionalProperties": False,
+        "description": "Alert receiver URL or key; set with `pulumi config set --secret ai-platform:alertingSecret <value>`.",
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "ai-platform stack file (Pulumi.<stack>.yaml)",

@@ -25,6 +25,8 @@ Chart pins and values: components/observability/charts.py.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -71,6 +73,8 @@ class ObservabilityArgs:
     """Every namespace Tenancy created: the observability namespace and the node-agent namespace are used."""
     after: Sequence[pulumi.Resource] = ()
     """What must exist first (the cluster component, Tenancy's quotas and LimitRanges)."""
+    alerting_secret: Optional[pulumi.Output[str]] = None
+    """The Alertmanager receiver's URL or key (secret), when observability.alerting.receiver is set."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class PartArgs:
     """Capacity plan (Metrics only: cost recording rules)."""
     node_namespace: Optional[k8s.core.v1.Namespace] = None
     """The privileged observability-node namespace (node agents)."""
+    alerting_secret: Optional[pulumi.Output[str]] = None
+    """The Alertmanager receiver's URL or key (Metrics only)."""
 
 
 class Metrics(pulumi.ComponentResource):
@@ -111,9 +117,27 @@ class Metrics(pulumi.ComponentResource):
                 charts.GRAFANA_ADMIN_PASSWORD_KEY: self.grafana_admin_password,
             })),
             opts=pulumi.ResourceOptions(parent=self))
+        self.alerting: list[pulumi.Resource] = []
+        receiver = cfg.observability.alerting.receiver
+        if receiver != "none":
+            assert args.alerting_secret is not None, "config.loader requires alertingSecret with a receiver"
+            receiver_secret = k8s.core.v1.Secret(
+                f"{name}-alerting-secret",
+                metadata=_meta(charts.ALERTING_SECRET, ns, cfg),
+                type="Opaque",
+                string_data=pulumi.Output.secret(pulumi.Output.all(**{charts.ALERTING_SECRET_KEY: args.alerting_secret})),
+                opts=pulumi.ResourceOptions(parent=self))
+            self.alerting = [receiver_secret, k8s.apiextensions.CustomResource(
+                f"{name}-alerting",
+                api_version="monitoring.coreos.com/v1alpha1",
+                kind="AlertmanagerConfig",
+                metadata=_meta(charts.ALERTMANAGER_CONFIG, ns, cfg),
+                spec=charts.alertmanager_config(cfg),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.crds, receiver_secret]))]
         self.release = release(
             f"{name}-stack", charts.STACK, charts.STACK_RELEASE, ns, charts.stack_values(cfg),
-            pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.grafana_admin_secret]),
+            pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.grafana_admin_secret,
+                                                            *self.alerting]),
             skip_crds=True, timeout=900)
         self.rules: list[k8s.apiextensions.CustomResource] = []
         for group in rule_groups(cfg, args.plan):
@@ -221,7 +245,9 @@ class Observability(pulumi.ComponentResource):
         def part(plan: Optional[CapacityPlan] = None) -> PartArgs:
             return PartArgs(cfg, namespace, self.crds, after, plan, args.namespaces.get(NODE_AGENTS))
 
-        self.metrics = Metrics(f"{name}-metrics", part(args.plan), child)
+        metrics_args = dataclasses.replace(part(args.plan), alerting_secret=args.alerting_secret)
+
+        self.metrics = Metrics(f"{name}-metrics", metrics_args, child)
         self.dashboards = Dashboards(f"{name}-dashboards", part(), child) if obs.dashboards else None
         self.logs = Logs(f"{name}-logs", part(), child) if obs.logs == "loki" else None
         self.tracing = Tracing(f"{name}-tracing", part(), child) if obs.tracing != "none" else None

@@ -201,6 +201,10 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                 "resources": resources("20m", "64Mi", "200m", "128Mi"),
                 # Silences and notification state survive restarts.
                 "storage": _volume(1, obs.storage_class),
+                # The program's AlertmanagerConfig is the whole routing tree (the chart's default
+                # config, which routes to a null receiver, is then unused).
+                **({"alertmanagerConfiguration": {"name": ALERTMANAGER_CONFIG}}
+                   if obs.alerting.receiver != "none" else {}),
             },
         },
         "grafana": grafana_values(cfg),
@@ -366,6 +370,46 @@ def collector_config(cfg: StackConfig) -> dict[str, Any]:
                 "host": "${env:MY_POD_IP}", "port": 8888}}}}]}},
             "pipelines": pipelines,
         },
+    }
+
+
+ALERTMANAGER_CONFIG = "ai-platform"
+ALERTING_SECRET = "alertmanager-receiver"
+ALERTING_SECRET_KEY = "secret"
+
+
+def alertmanager_config(cfg: StackConfig) -> dict[str, Any]:
+    """The AlertmanagerConfig (monitoring.coreos.com/v1alpha1) Alertmanager uses as its whole configuration.
+
+    Alerts are grouped per alert, namespace and model; Watchdog (the always-firing heartbeat of
+    kube-prometheus-stack) goes to `null`: point a dead man's switch at it separately. The URL or
+    integration key stays in the Secret ALERTING_SECRET; the operator reads it from there.
+    """
+    alerting = cfg.observability.alerting
+    receiver = alerting.receiver
+    ref = {"name": ALERTING_SECRET, "key": ALERTING_SECRET_KEY}
+    if receiver == "slack":
+        slack: dict[str, Any] = {"apiURL": ref, "sendResolved": True,
+                                 "title": '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}',
+                                 "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}
+        if alerting.slack_channel:
+            slack["channel"] = alerting.slack_channel
+        target: dict[str, Any] = {"name": receiver, "slackConfigs": [slack]}
+    elif receiver == "pagerduty":
+        target = {"name": receiver, "pagerdutyConfigs": [{"routingKey": ref, "sendResolved": True}]}
+    else:
+        target = {"name": receiver, "webhookConfigs": [{"urlSecret": ref, "sendResolved": True}]}
+    return {
+        "route": {
+            "receiver": receiver,
+            "groupBy": ["alertname", "namespace", "model"],
+            "groupWait": "30s",
+            "groupInterval": "5m",
+            "repeatInterval": alerting.repeat_interval,
+            "routes": [{"receiver": "null", "matchers": [{"name": "alertname", "value": "Watchdog",
+                                                          "matchType": "="}]}],
+        },
+        "receivers": [{"name": "null"}, target],
     }
 
 

@@ -21,6 +21,8 @@ def config(stack: str, **observability):
 
 
 def variants():
-    """Every shipped stack with every tracing x logs choice, dashboards on and off."""
+    """Every shipped stack with every tracing x logs choice, dashboards on and off, and each alert receiver."""
     for stack, tracing, logs, dashboards in itertools.product(STACKS, TRACING, LOGS, (True, False)):
         yield (stack, tracing, logs, dashboards), config(stack, tracing=tracing, logs=logs, dashboards=dashboards)
+    for receiver in ("slack", "pagerduty", "webhook"):
+        yield ("prod", receiver), config("prod", alerting={"receiver": receiver})

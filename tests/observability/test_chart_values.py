@@ -70,6 +70,7 @@ UPSTREAM: dict[str, dict[str, object]] = {
         "alertmanager.alertmanagerSpec.podMetadata": {},
         "alertmanager.alertmanagerSpec.resources": {},
         "alertmanager.alertmanagerSpec.storage": {},
+        "alertmanager.alertmanagerSpec.alertmanagerConfiguration": {},  # line 1091: a global AlertmanagerConfig by name
         "grafana.admin.existingSecret": "",
         "grafana.admin.userKey": "admin-user",
         "grafana.admin.passwordKey": "admin-password",
@@ -203,7 +204,7 @@ FREE_FORM = {
         "prometheus.prometheusSpec.podMonitorNamespaceSelector", "prometheus.prometheusSpec.ruleSelector",
         "prometheus.prometheusSpec.ruleNamespaceSelector", "prometheus.prometheusSpec.probeSelector",
         "prometheus.prometheusSpec.probeNamespaceSelector", "prometheus.prometheusSpec.scrapeConfigSelector",
-        "prometheus.prometheusSpec.scrapeConfigNamespaceSelector",
+        "prometheus.prometheusSpec.scrapeConfigNamespaceSelector", "alertmanager.alertmanagerSpec.alertmanagerConfiguration",
     },
     "loki": {"loki.schemaConfig", "loki.limits_config", "loki.compactor", "loki.analytics", "singleBinary.resources",
              "monitoring.serviceMonitor.labels"},

@@ -425,3 +425,91 @@ def test_node_logs_off_removes_exactly_the_agent_and_its_flow():
     expected = {r.urn for r in result.resources
                 if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")}
     assert len(expected) == 2 and off <= on and on - off == expected
+
+
+# ----------------------------------------------------------------------------------------- alerting
+
+SLACK_URL = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/cccccccccccccccccccccccc"
+
+
+def alerting_run(receiver: str, secret: str = SLACK_URL, **alerting):
+    values = stack_values("prod")
+    values["observability"]["alerting"] = {"receiver": receiver, **alerting}
+    values["alertingSecret"] = secret
+    result = run_config(values, stack="prod-alerting", secrets=["alertingSecret"])
+    assert result.error is None, result.error
+    return result
+
+
+def test_slack_receiver_routes_every_alert_but_watchdog_from_a_secret():
+    result = alerting_run("slack", slackChannel="#ai-oncall")
+    [config] = result.of_type("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
+    spec = config.inputs["spec"]
+    assert spec["route"]["receiver"] == "slack"
+    assert spec["route"]["groupBy"] == ["alertname", "namespace", "model"]
+    assert spec["route"]["routes"] == [{"receiver": "null", "matchers": [
+        {"name": "alertname", "value": "Watchdog", "matchType": "="}]}]
+    [slack] = [r for r in spec["receivers"] if r["name"] == "slack"][0]["slackConfigs"]
+    assert slack["apiURL"] == {"name": "alertmanager-receiver", "key": "secret"} and slack["channel"] == "#ai-oncall"
+    [secret] = [r for r in result.of_type("kubernetes:core/v1:Secret")
+                if r.inputs["metadata"]["name"] == "alertmanager-receiver"]
+    assert is_secret(secret.inputs["stringData"]) and unwrap(secret.inputs["stringData"]) == {"secret": SLACK_URL}
+    stack = next(r for r in result.of_type(RELEASE) if r.inputs["chart"] == "kube-prometheus-stack")
+    assert stack.inputs["values"]["alertmanager"]["alertmanagerSpec"]["alertmanagerConfiguration"] == {
+        "name": "ai-platform"}
+    assert config.urn in stack.dependencies and secret.urn in config.dependencies
+    crds = next(r for r in result.of_type(RELEASE) if r.inputs["chart"] == "prometheus-operator-crds")
+    assert crds.urn in config.dependencies
+    # The URL never appears outside the secret-wrapped value.
+    for r in result.resources:
+        assert SLACK_URL not in str(_plain_parts(r.inputs)), r.name
+
+
+def _plain_parts(value):
+    if is_secret(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain_parts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_parts(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("receiver, field, key", [("pagerduty", "pagerdutyConfigs", "routingKey"),
+                                                  ("webhook", "webhookConfigs", "urlSecret")])
+def test_pagerduty_and_webhook_receivers_read_the_secret(receiver, field, key):
+    result = alerting_run(receiver, secret="0123456789abcdef0123456789abcdef")
+    [config] = result.of_type("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
+    [target] = [r for r in config.inputs["spec"]["receivers"] if r["name"] == receiver]
+    assert target[field] == [{key: {"name": "alertmanager-receiver", "key": "secret"}, "sendResolved": True}]
+
+
+def test_no_receiver_keeps_the_charts_default_routing():
+    result = run_stack("prod")
+    assert not result.of_type("kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig")
+    stack = next(r for r in result.of_type(RELEASE) if r.inputs["chart"] == "kube-prometheus-stack")
+    assert "alertmanagerConfiguration" not in stack.inputs["values"]["alertmanager"]["alertmanagerSpec"]
+
+
+@pytest.mark.parametrize("alerting, secret, secret_keys, text", [
+    ({"receiver": "slack"}, None, [], "required by observability.alerting.receiver slack: the Slack incoming-webhook URL"),
+    ({"receiver": "slack"}, SLACK_URL, [], "must be a secret"),
+    ({"receiver": "none"}, SLACK_URL, ["alertingSecret"], "set, but observability.alerting.receiver is none"),
+])
+def test_alerting_secret_errors_name_the_key(alerting, secret, secret_keys, text):
+    values = stack_values("prod")
+    values["observability"]["alerting"] = alerting
+    if secret is not None:
+        values["alertingSecret"] = secret
+    result = run_config(values, stack="prod-alerting", secrets=secret_keys)
+    assert result.error is not None and not result.resources
+    assert "ai-platform:alertingSecret" in str(result.error) and text in str(result.error)
+    assert SLACK_URL not in str(result.error)
+
+
+def test_slack_channel_is_a_slack_setting():
+    values = stack_values("prod")
+    values["observability"]["alerting"] = {"receiver": "webhook", "slackChannel": "#x"}
+    result = run_config(values, stack="prod-alerting")
+    assert "ai-platform:observability.alerting" in str(result.error) and "slackChannel is a slack setting" in str(
+        result.error)
