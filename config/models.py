@@ -701,6 +701,10 @@ class Metrics(Model):
     """Memory request and limit of the Prometheus container (grows with series count and retention)."""
     scrape_interval: str = Field("30s", pattern=r"^[0-9]+(s|m)$")
     """Default scrape and rule evaluation interval."""
+    replicas: int = Field(1, ge=1, le=3)
+    """Prometheus and Alertmanager replicas: 2+ keeps metrics, alerts and the autoscalers' queries up through a node
+    loss or rollout (each Prometheus scrapes everything; Alertmanagers gossip and deduplicate). Spread across nodes,
+    with a PodDisruptionBudget."""
 
 
 class LogStore(Model):

@@ -132,6 +132,16 @@ def restricted_pod(uid: int) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+def _spread(replicas: int) -> dict[str, Any]:
+    """Replicas on different nodes whenever there are several (a node loss must not take them all)."""
+    return {"podAntiAffinity": "hard"} if replicas > 1 else {}
+
+
+def _pdb(replicas: int) -> dict[str, Any]:
+    """At most one replica down at a time when there are several."""
+    return {"podDisruptionBudget": {"enabled": True, "minAvailable": replicas - 1}} if replicas > 1 else {}
+
+
 def _volume(size_gi: int, storage_class: Optional[str]) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{size_gi}Gi"}}}
     if storage_class:
@@ -195,12 +205,15 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
             "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
         },
         "alertmanager": {
+            **_pdb(obs.metrics.replicas),
             "alertmanagerSpec": {
                 # The NetworkPolicy flows select these pods by this label (config/network.py).
                 "podMetadata": {"labels": {"app.kubernetes.io/name": "alertmanager"}},
                 "resources": resources("20m", "64Mi", "200m", "128Mi"),
                 # Silences and notification state survive restarts.
                 "storage": _volume(1, obs.storage_class),
+                "replicas": obs.metrics.replicas,
+                **_spread(obs.metrics.replicas),
                 # The program's AlertmanagerConfig is the whole routing tree (the chart's default
                 # config, which routes to a null receiver, is then unused).
                 **({"alertmanagerConfiguration": {"name": ALERTMANAGER_CONFIG}}
@@ -209,12 +222,15 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
         },
         "grafana": grafana_values(cfg),
         "prometheus": {
+            **_pdb(obs.metrics.replicas),
             "prometheusSpec": {
                 "retention": obs.metrics.retention,
                 # Keep the volume from filling up before the time-based retention cuts in.
                 "retentionSize": retention_size,
                 "scrapeInterval": obs.metrics.scrape_interval,
                 "evaluationInterval": obs.metrics.scrape_interval,
+                "replicas": obs.metrics.replicas,
+                **_spread(obs.metrics.replicas),
                 "storageSpec": _volume(obs.metrics.storage_gi, obs.storage_class),
                 "resources": resources("250m", memory, "2", memory),
                 "podMetadata": {"labels": {"app.kubernetes.io/name": "prometheus"}},

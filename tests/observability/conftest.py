@@ -26,3 +26,4 @@ def variants():
         yield (stack, tracing, logs, dashboards), config(stack, tracing=tracing, logs=logs, dashboards=dashboards)
     for receiver in ("slack", "pagerduty", "webhook"):
         yield ("prod", receiver), config("prod", alerting={"receiver": receiver})
+    yield ("prod", "ha"), config("prod", metrics={**stack_values("prod")["observability"]["metrics"], "replicas": 2})

@@ -370,8 +370,9 @@ def test_the_stack_fits_the_observability_memory_quota(stack):
     quota = cfg.tenancy.namespaces[cfg.observability.namespace].memory_quota
     values = charts.stack_values(cfg)
     reloader = values["prometheusOperator"]["prometheusConfigReloader"]["resources"]
+    replicas = cfg.observability.metrics.replicas
     requests = [values["prometheus"]["prometheusSpec"]["resources"], reloader,
-                values["alertmanager"]["alertmanagerSpec"]["resources"], reloader,
+                values["alertmanager"]["alertmanagerSpec"]["resources"], reloader] * replicas + [
                 values["prometheusOperator"]["resources"], values["kube-state-metrics"]["resources"],
                 values["grafana"]["resources"], values["grafana"]["sidecar"]["resources"],
                 values["grafana"]["sidecar"]["resources"]]
@@ -513,3 +514,16 @@ def test_slack_channel_is_a_slack_setting():
     result = run_config(values, stack="prod-alerting")
     assert "ai-platform:observability.alerting" in str(result.error) and "slackChannel is a slack setting" in str(
         result.error)
+
+
+def test_metrics_replicas_spread_across_nodes_with_a_disruption_budget():
+    cfg, _ = config("prod")
+    values = charts.stack_values(cfg)
+    assert cfg.observability.metrics.replicas == 2
+    for part, spec in (("prometheus", "prometheusSpec"), ("alertmanager", "alertmanagerSpec")):
+        assert values[part][spec]["replicas"] == 2 and values[part][spec]["podAntiAffinity"] == "hard"
+        assert values[part]["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    single = charts.stack_values(config("dev")[0])
+    assert single["prometheus"]["prometheusSpec"]["replicas"] == 1
+    assert "podDisruptionBudget" not in single["prometheus"] and "podAntiAffinity" not in single["prometheus"][
+        "prometheusSpec"]
