@@ -85,3 +85,20 @@ def test_dashboards_read_recorded_series_only_when_their_rules_exist():
                 for name in selectors(query.expr):
                     if name in m.PLATFORM_SERIES:
                         assert name in recorded, f"{stack} {board.uid}: {name} is never recorded"
+
+
+def test_every_autoscaling_query_the_stacks_ship_parses_and_uses_engine_metrics():
+    """KEDA triggers are PromQL too: they must parse and read only names the pinned engines export."""
+    from tests.conftest import run_stack
+
+    engine_names = frozenset().union(*(engines.series_names(s) for s in ("vllm", "tgi", "triton", "tei")))
+    checked = 0
+    for stack in ("dev", "prod"):
+        for scaled in run_stack(stack).of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"):
+            for trigger in scaled.inputs["spec"]["triggers"]:
+                if trigger["type"] != "prometheus":
+                    continue
+                names = selectors(trigger["metadata"]["query"])
+                assert names and set(names) <= engine_names, (scaled.name, trigger["metadata"]["query"])
+                checked += 1
+    assert checked >= 4
