@@ -13,7 +13,7 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from config.capacity import CapacityPlan
+from config.capacity import CapacityPlan, node_resources
 from config.models import StackConfig
 
 from config.gpu_stack import operator_node_labels
@@ -58,6 +58,7 @@ class Platform(pulumi.ComponentResource):
             f"{name}-cluster",
             ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels,
                         pool_node_labels={p.name: operator_node_labels(cfg, p) for p in cfg.node_pools.gpu},
+                        pool_node_resources={p.name: node_resources(cfg, p) for p in cfg.node_pools.gpu},
                         shared_file_system=needs_shared_file_system(cfg)),
             pulumi.ResourceOptions(parent=self),
         )

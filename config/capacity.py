@@ -132,6 +132,15 @@ def pool_units(pool: GpuPool) -> list[Unit]:
     return [unit_of(pool)]
 
 
+def node_resources(cfg: StackConfig, pool: GpuPool) -> dict[str, int]:
+    """Extended resources one node of the pool advertises once its device plugin runs (per resource name)."""
+    found: dict[str, int] = {}
+    for unit in pool_units(pool):
+        resource = resource_for(cfg, pool, unit.profile)
+        found[resource] = found.get(resource, 0) + unit.per_node
+    return found
+
+
 def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
     """The catalog machine type for a pool on a cloud (None for existing clusters or no match)."""
     gpu = catalog.GPUS[pool.gpu]

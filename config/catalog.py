@@ -421,6 +421,13 @@ _LOOKUP: Mapping[str, ModelArch] = MappingProxyType(
 assert len(_LOOKUP) == sum(1 + len(m.aliases) for m in _MODEL_LIST), "duplicate model name or alias"
 
 
+# Cluster Autoscaler image per Kubernetes minor (its minor must match the cluster's): the newest patch
+# tag of each minor in kubernetes/autoscaler (tags cluster-autoscaler-1.33.6, -1.34.5, -1.35.2),
+# published as registry.k8s.io/autoscaling/cluster-autoscaler:v<tag>.
+CLUSTER_AUTOSCALER_IMAGES: Mapping[str, str] = MappingProxyType({"1.33": "v1.33.6", "1.34": "v1.34.5",
+                                                                 "1.35": "v1.35.2"})
+
+
 def find_model(repo: str) -> ModelArch | None:
     """The catalog entry for a repo id or alias (case-insensitive), or None."""
     return _LOOKUP.get(repo.strip().lower())

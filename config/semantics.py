@@ -91,6 +91,10 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("nodePools", "system"), "existing clusters bring their own CPU nodes; remove it")
     if c.provider == "eks" and len(set(c.zones)) < 2:
         yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
+    if c.provider == "eks" and c.kubernetes_version not in catalog.CLUSTER_AUTOSCALER_IMAGES:
+        yield Issue(key_path("cluster", "kubernetesVersion"), (
+            f"{c.kubernetes_version} has no Cluster Autoscaler release in the catalog (its minor must match the "
+            f"cluster's); supported on eks: {_choices(catalog.CLUSTER_AUTOSCALER_IMAGES)}"))
 
 
 def _pools(cfg: StackConfig) -> Iterator[Issue]:

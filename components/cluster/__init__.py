@@ -32,6 +32,9 @@ class ClusterArgs:
     """User labels for cloud resources."""
     pool_node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Extra node labels per GPU pool name (the GPU stack's MIG layout / device-plugin config selectors)."""
+    pool_node_resources: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Extended resources one node of each GPU pool advertises (config.capacity.node_resources): the EKS cluster
+    autoscaler learns them from ASG tags to scale a pool up from zero."""
     shared_file_system: bool = False
     """Provide a ReadWriteMany StorageClass for the model caches (config.storage): EFS on EKS, Filestore on GKE."""
 

@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from config import catalog
 from config.capacity import machine_for
 from config.storage import EFS_STORAGE_CLASS
 from config.models import EksConfig, GpuPool
@@ -41,6 +42,7 @@ from components.labels import (
     pool_labels,
 )
 
+from ..helm import ChartPin, release
 from . import Cluster, ClusterArgs, exec_kubeconfig
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -59,6 +61,15 @@ TAINT_EFFECT = "NO_SCHEDULE"
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 DEFAULT_STORAGE_CLASS = "gp3"
 EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
+# kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler/values.yaml at tag
+# cluster-autoscaler-chart-9.59.0 (appVersion 1.35.0). The autoscaler's minor must match the
+# cluster's: the image tag comes from CLUSTER_AUTOSCALER_IMAGES (tags cluster-autoscaler-1.xx.y).
+CLUSTER_AUTOSCALER = ChartPin(
+    "cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler",
+    "kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler/values.yaml tag cluster-autoscaler-chart-9.59.0",
+    app_version="1.35.0")
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+CLUSTER_AUTOSCALER_SUBJECT = f"system:serviceaccount:kube-system:{CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}"
 EFS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:efs-csi-controller-sa"
 NFS_PORT = 2049
 # Model servers and download jobs run as this UID/GID; the EFS access point of each claim is owned
@@ -92,13 +103,62 @@ def carve_subnets(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(n) for n in private], [str(n) for n in public]
 
 
-def autoscaler_tags(pool: GpuPool, node_labels: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def autoscaler_tags(pool: GpuPool, node_labels: Optional[Mapping[str, str]] = None,
+                    resources: Optional[Mapping[str, int]] = None) -> dict[str, str]:
     """Cluster Autoscaler node-template hints: it can scale a pool up from zero only if it knows
-    the labels and the taint a new node will carry."""
+    the labels, the taint and the extended resources a new node will carry (it knows the GPUs of
+    p-/g- instance types, but not MIG slices or time-sliced replicas)."""
     labels = node_labels if node_labels is not None else pool_labels(pool)
     tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}"
+    tags.update({f"{CA_TEMPLATE}/resources/{r}": str(n) for r, n in sorted((resources or {}).items())})
     return tags
+
+
+def cluster_autoscaler_policy(cluster_name: str) -> dict:
+    """The autoscaler's IAM policy (cloudprovider/aws/README.md, "Full Cluster Autoscaler Features Policy"), with
+    the writes limited to this cluster's Auto Scaling groups by their auto-discovery tag."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Resource": "*", "Action": [
+                "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                "ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements", "eks:DescribeNodegroup"]},
+            {"Effect": "Allow", "Resource": "*",
+             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+             "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+        ],
+    }
+
+
+def cluster_autoscaler_values(cluster_name: str, region: str, version: str, role_arn: pulumi.Input[str]) -> dict:
+    """Values of the cluster-autoscaler chart (keys checked in tests/cluster/test_chart_values.py)."""
+    return {
+        "cloudProvider": "aws",
+        "awsRegion": region,
+        "autoDiscovery": {"clusterName": cluster_name},
+        "image": {"tag": catalog.CLUSTER_AUTOSCALER_IMAGES[version]},
+        "rbac": {"serviceAccount": {"name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+                                    "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
+        "extraArgs": {
+            "expander": "least-waste",
+            "balance-similar-node-groups": True,
+            "skip-nodes-with-local-storage": False,
+            "skip-nodes-with-system-pods": False,
+            "max-node-provision-time": "25m0s",
+            "scale-down-unneeded-time": "10m",
+            "scale-down-delay-after-add": "10m",
+        },
+        # On the CPU system pool, never on a GPU node it might scale away.
+        "nodeSelector": {POOL_LABEL: "system"},
+        "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"cpu": "1", "memory": "600Mi"}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                                     "readOnlyRootFilesystem": True},
+    }
 
 
 def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -259,7 +319,7 @@ class EksCluster(Cluster):
             if spot:
                 instance_types += [t for t in pool.spot_instance_types if t != machine.name]
             node_labels = args.node_labels(pool)
-            ca_tags = autoscaler_tags(pool, node_labels)
+            ca_tags = autoscaler_tags(pool, node_labels, args.pool_node_resources.get(pool.name))
             group = aws.eks.NodeGroup(
                 f"{name}-gpu-{pool.name}",
                 node_group_name=pool.name,
@@ -349,6 +409,8 @@ class EksCluster(Cluster):
             reclaim_policy="Retain" if cfg.deletion_protection else "Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
         )
+        self.cluster_autoscaler = self._cluster_autoscaler(name, cluster_name, region, cfg.kubernetes_version, issuer,
+                                                           oidc, tags, [system_group])
         self.shared_file_system: Optional[aws.efs.FileSystem] = None
         if args.shared_file_system:
             self.shared_file_system = self._efs(name, subnet_ids, issuer, oidc, arn_prefix, tags, addon,
@@ -363,6 +425,35 @@ class EksCluster(Cluster):
             "oidc_provider_arn": self.oidc_provider_arn,
             "oidc_issuer": self.oidc_issuer,
         })
+
+    def _cluster_autoscaler(self, name: str, cluster_name: str, region: str, version: str, issuer, oidc,
+                            tags: dict[str, str], after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
+        """The Cluster Autoscaler: scales the managed node groups (GPU pools from zero) for Pending pods.
+
+        EKS tags every managed node group's Auto Scaling group for auto-discovery
+        (`k8s.io/cluster-autoscaler/enabled`, `k8s.io/cluster-autoscaler/<cluster>: owned`); the role may
+        change the size only of groups carrying the second tag. Flags: least-waste picks the pool
+        leaving the fewest idle GPUs; model servers' memory-backed /dev/shm counts as local storage,
+        which would otherwise pin every GPU node forever; GPU nodes take long to boot.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{name}-cluster-autoscaler-role",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda a: _irsa_trust(a[0], a[1], CLUSTER_AUTOSCALER_SUBJECT)),
+            tags=tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-cluster-autoscaler-policy",
+            role=role.name,
+            policy=json.dumps(cluster_autoscaler_policy(cluster_name)),
+            opts=child,
+        )
+        return release(
+            f"{name}-cluster-autoscaler", CLUSTER_AUTOSCALER, "cluster-autoscaler", "kube-system",
+            cluster_autoscaler_values(cluster_name, region, version, role.arn),
+            pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[*after, policy]))
 
     def _efs(self, name: str, subnet_ids, issuer, oidc, arn_prefix: str, tags: dict[str, str], addon,
              after: list[pulumi.Resource]) -> aws.efs.FileSystem:
