@@ -31,6 +31,21 @@ def leaf_paths(values: Mapping, free_paths: Iterable[str] = (), free_keys: Itera
             yield path, value
 
 
+def check_pin(pin: Any, version: str) -> None:
+    """The pinned chart is the version whose values.yaml the allow-list was read from, from an https repo."""
+    assert pin.version == version, f"{pin.chart} is pinned at {pin.version}; its allow-list was read at {version}"
+    assert pin.repo.startswith("https://") and pin.version in pin.source
+
+
+def check_every_variant(chart: str, version: str, variants: Iterable[Mapping], allowed: Mapping[str, Any],
+                        **free: Iterable[str]) -> None:
+    """check_values over every variant, and every allow-list entry is used by some variant (none stale)."""
+    seen: set[str] = set()
+    for values in variants:
+        seen |= check_values(chart, version, values, allowed, **free)
+    assert seen == set(allowed), f"allow-list entries no variant uses: {sorted(set(allowed) - seen)}"
+
+
 def check_values(chart: str, version: str, values: Mapping, allowed: Mapping[str, Any], *,
                  free_paths: Iterable[str] = (), free_keys: Iterable[str] = (),
                  undeclared: Iterable[str] = ()) -> set[str]:

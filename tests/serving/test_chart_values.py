@@ -16,7 +16,7 @@ import pytest
 
 from components.serving import charts
 from config import validate
-from tests.chart_values import FREE, check_values, leaf_paths
+from tests.chart_values import FREE, check_every_variant, check_pin, leaf_paths
 
 from .conftest import matrix_values, with_serving
 
@@ -57,18 +57,12 @@ def variants(chart: str) -> list[dict]:
 
 @pytest.mark.parametrize("chart", sorted(VERSIONS))
 def test_chart_version_is_the_one_checked(chart):
-    pin = getattr(charts, chart)
-    assert pin.version == VERSIONS[chart]
-    assert pin.repo.startswith("https://") and pin.version in pin.source
+    check_pin(getattr(charts, chart), VERSIONS[chart])
 
 
 @pytest.mark.parametrize("chart", sorted(VERSIONS))
 def test_every_value_exists_upstream_with_the_same_type(chart):
-    allowed = DEFAULTS[chart]
-    seen = set()
-    for values in variants(chart):
-        seen |= check_values(chart, VERSIONS[chart], values, allowed, free_keys=FREE_LEAVES)
-    assert seen == set(allowed), f"allow-list entries no variant uses: {sorted(set(allowed) - seen)}"
+    check_every_variant(chart, VERSIONS[chart], variants(chart), DEFAULTS[chart], free_keys=FREE_LEAVES)
 
 
 def test_allow_list_catches_a_misspelt_key():
