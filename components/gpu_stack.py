@@ -27,7 +27,6 @@ from config.gpu_stack import (
     MIG_CONFIGMAP,
     MIG_CONFIGMAP_KEY,
     MIG_DISABLED,
-    OPERATOR_NAMESPACE,
     Ownership,
     device_plugin_configs,
     mig_parted_config,
@@ -131,7 +130,6 @@ class GpuStack(pulumi.ComponentResource):
         cfg = args.config
         owner = ownership(cfg)
         child = pulumi.ResourceOptions(parent=self)
-        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         labels = cfg.labels
 
         self.priority_classes = [

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from config import catalog, validate
-from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, plan, shape_of, weights_gib
-from config.models import ServedModel, StackConfig
+from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, shape_of, weights_gib
+from config.models import ServedModel
 
 CUSTOM_ARCH = {"layers": 32, "hidden": 4096, "kvHeads": 8, "headDim": 128, "vocab": 32000, "tiedEmbeddings": False}
 

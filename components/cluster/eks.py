@@ -365,13 +365,7 @@ class EksCluster(Cluster):
             tags=tags,
             opts=child,
         )
-        ebs_role = aws.iam.Role(
-            f"{name}-ebs-csi-role",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                lambda a: _irsa_trust(a[0], a[1], EBS_CSI_SERVICE_ACCOUNT)),
-            tags=tags,
-            opts=child,
-        )
+        ebs_role = self._irsa_role(f"{name}-ebs-csi-role", (oidc, issuer), EBS_CSI_SERVICE_ACCOUNT, tags)
         ebs_policy = aws.iam.RolePolicyAttachment(
             f"{name}-ebs-csi-policy",
             role=ebs_role.name,
@@ -409,11 +403,11 @@ class EksCluster(Cluster):
             reclaim_policy="Retain" if cfg.deletion_protection else "Delete",
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[ebs_csi]),
         )
-        self.cluster_autoscaler = self._cluster_autoscaler(name, cluster_name, region, cfg.kubernetes_version, issuer,
-                                                           oidc, tags, [system_group])
+        self.cluster_autoscaler = self._cluster_autoscaler(name, cluster_name, region, cfg.kubernetes_version,
+                                                           (oidc, issuer), tags, [system_group])
         self.shared_file_system: Optional[aws.efs.FileSystem] = None
         if args.shared_file_system:
-            self.shared_file_system = self._efs(name, subnet_ids, issuer, oidc, arn_prefix, tags, addon,
+            self.shared_file_system = self._efs(name, subnet_ids, (oidc, issuer), arn_prefix, tags, addon,
                                                 [system_group])
         self.node_pool_names = pulumi.Output.all(*[g.node_group_name for g in all_groups])
         self.register_outputs({
@@ -426,24 +420,31 @@ class EksCluster(Cluster):
             "oidc_issuer": self.oidc_issuer,
         })
 
-    def _cluster_autoscaler(self, name: str, cluster_name: str, region: str, version: str, issuer, oidc,
+    def _irsa_role(self, resource_name: str, identity, subject: str, tags: dict[str, str]) -> aws.iam.Role:
+        """An IAM role only the Kubernetes service account `subject` of this cluster can assume (IRSA).
+
+        `identity` is the cluster's (OIDC provider, issuer URL)."""
+        oidc, issuer = identity
+        return aws.iam.Role(
+            resource_name,
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(lambda a: _irsa_trust(a[0], a[1], subject)),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _cluster_autoscaler(self, name: str, cluster_name: str, region: str, version: str, identity,
                             tags: dict[str, str], after: list[pulumi.Resource]) -> k8s.helm.v3.Release:
         """The Cluster Autoscaler: scales the managed node groups (GPU pools from zero) for Pending pods.
 
         EKS tags every managed node group's Auto Scaling group for auto-discovery
         (`k8s.io/cluster-autoscaler/enabled`, `k8s.io/cluster-autoscaler/<cluster>: owned`); the role may
-        change the size only of groups carrying the second tag. Flags: least-waste picks the pool
-        leaving the fewest idle GPUs; model servers' memory-backed /dev/shm counts as local storage,
+        change the size only of groups carrying the second tag. Flags: pods pick their pool by
+        nodeSelector, so the expander (least-waste, the default: least idle CPU, then memory) rarely
+        matters; model servers' memory-backed /dev/shm counts as local storage,
         which would otherwise pin every GPU node forever; GPU nodes take long to boot.
         """
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-cluster-autoscaler-role",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                lambda a: _irsa_trust(a[0], a[1], CLUSTER_AUTOSCALER_SUBJECT)),
-            tags=tags,
-            opts=child,
-        )
+        role = self._irsa_role(f"{name}-cluster-autoscaler-role", identity, CLUSTER_AUTOSCALER_SUBJECT, tags)
         policy = aws.iam.RolePolicy(
             f"{name}-cluster-autoscaler-policy",
             role=role.name,
@@ -455,7 +456,7 @@ class EksCluster(Cluster):
             cluster_autoscaler_values(cluster_name, region, version, role.arn),
             pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[*after, policy]))
 
-    def _efs(self, name: str, subnet_ids, issuer, oidc, arn_prefix: str, tags: dict[str, str], addon,
+    def _efs(self, name: str, subnet_ids, identity, arn_prefix: str, tags: dict[str, str], addon,
              after: list[pulumi.Resource]) -> aws.efs.FileSystem:
         """EFS for ReadWriteMany model caches: file system, mount targets, CSI add-on, StorageClass.
 
@@ -489,13 +490,7 @@ class EksCluster(Cluster):
                                 security_groups=[nfs.id], opts=child)
             for i, subnet in enumerate(subnet_ids)
         ]
-        role = aws.iam.Role(
-            f"{name}-efs-csi-role",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                lambda a: _irsa_trust(a[0], a[1], EFS_CSI_SERVICE_ACCOUNT)),
-            tags=tags,
-            opts=child,
-        )
+        role = self._irsa_role(f"{name}-efs-csi-role", identity, EFS_CSI_SERVICE_ACCOUNT, tags)
         policy = aws.iam.RolePolicyAttachment(f"{name}-efs-csi-policy", role=role.name,
                                               policy_arn=f"{arn_prefix}/{EFS_CSI_POLICY}", opts=child)
         efs_csi = addon("aws-efs-csi-driver", service_account_role_arn=role.arn,

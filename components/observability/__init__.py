@@ -26,9 +26,8 @@ Chart pins and values: components/observability/charts.py.
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s

@@ -28,7 +28,6 @@ defaults (appVersion), so a chart pin pins its images.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noqa: F401 (re-exported for rules)
@@ -157,7 +156,6 @@ def crds_values() -> dict[str, Any]:
 def stack_values(cfg: StackConfig) -> dict[str, Any]:
     """kube-prometheus-stack: operator, Prometheus, Alertmanager, Grafana, kube-state-metrics, node-exporter."""
     obs = cfg.observability
-    ns = obs.namespace
     scrape = {"matchLabels": dict(SCRAPE_LABELS)}
     provider = cfg.cluster.provider
     memory = obs.metrics.memory

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from config.models import Cache, FullText, GatewayIngress, Resources, StackConfig, VectorStore, MilvusCluster
+from config.models import Cache, GatewayIngress, Resources, StackConfig, VectorStore, MilvusCluster
 
 from ..helm import ChartPin
 from ..labels import SCRAPE_LABELS

@@ -9,7 +9,7 @@ copy in its namespace (a pod can only reference Secrets of its own namespace).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s

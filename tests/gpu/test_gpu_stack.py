@@ -191,12 +191,6 @@ def test_priority_classes_are_ordered_serving_rag_batch():
     assert not any(c["globalDefault"] for c in classes.values())
 
 
-def operator_release(result):
-    """The GPU Operator's Release (shipped stacks also install the RAG layer's charts)."""
-    [release] = [r for r in result.of_type(RELEASE) if r.inputs["chart"] == "gpu-operator"]
-    return release
-
-
 def test_gke_keeps_its_own_device_plugin_and_mig():
     result = run_stack("dev")
     v = operator_release(result).inputs["values"]
