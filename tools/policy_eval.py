@@ -68,10 +68,11 @@ class Verdict:
 class PackConfigError(Exception):
     """A `--policy-config` file that cannot be read, is not JSON or does not fit the pack (one line)."""
 
-    def __init__(self, path: Path, problems: list[str]):
+    def __init__(self, path: Path, problems: list[tuple[str, str]]):
         self.path = path
         self.problems = problems
-        super().__init__(f"{path}: " + "; ".join(problems))
+        """(key, message) pairs; the key is "" for the file as a whole."""
+        super().__init__(f"{path}: " + "; ".join(f"{k}: {m}" if k else m for k, m in problems))
 
 
 def load_pack_config(path: Path, policies: Optional[list] = None) -> dict:
@@ -88,14 +89,14 @@ def load_pack_config(path: Path, policies: Optional[list] = None) -> dict:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise PackConfigError(path, [f"cannot read: {getattr(exc, 'strerror', None) or exc}"]) from None
+        raise PackConfigError(path, [("", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
     if not text.strip():
         return {}  # as the CLI: an empty file is no config
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PackConfigError(path, [f"not JSON: {exc}"]) from None
-    problems = [str(p) for p in check(config, policies)]
+        raise PackConfigError(path, [("", f"not JSON: {exc}")]) from None
+    problems = [(p.key, p.message) for p in check(config, policies)]
     if not problems:
         for policy in policies:
             own = config.get(policy.name)
@@ -106,7 +107,7 @@ def load_pack_config(path: Path, policies: Optional[list] = None) -> dict:
             full = {"type": "object", "properties": schema.properties or {}, "required": schema.required or []}
             for error in jsonschema.Draft7Validator(full).iter_errors(settings):
                 where = ".".join(str(p) for p in error.absolute_path)
-                problems.append(f"{policy.name}{'.' + where if where else ''}: {error.message}")
+                problems.append((f"{policy.name}{'.' + where if where else ''}", error.message))
     if problems:
         raise PackConfigError(path, problems)
     return config

@@ -59,8 +59,9 @@ def check(config: Any, policies: Iterable[Policy]) -> list[Problem]:
     for name, value in config.items():
         policy = by_name.get(name)
         if name != ALL and policy is None:
-            problems.append(Problem(name, f"no policy of this name in the pack{_guess(name, by_name)}; "
-                                          f"policies: {', '.join(by_name)} (or {ALL})"))
+            guess = _guess(name, by_name)
+            problems.append(Problem(name, "no policy of this name in the pack"
+                                    + (guess or f"; policies: {', '.join(by_name)} (or {ALL})")))
             continue
         if isinstance(value, str):
             problem = _level_problem(name, value)
