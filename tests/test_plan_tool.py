@@ -228,3 +228,14 @@ def test_secrets_never_printed(tmp_path):
     text = out.stdout + out.stderr + "".join(f.read_text() for f in (tmp_path / "r").glob("*.yaml"))
     assert "supersecret" not in text
     assert "[secret]" in json.dumps([r["inputs"] for r in json.loads(out.stdout)["resources"]])
+
+
+def test_reader_stopping_early_is_no_traceback():
+    """`python -m tools.plan ... | head` closes the pipe: the plan ends quietly with its own exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.plan", "--stack", "local", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import traceback
@@ -317,6 +318,15 @@ def _plan(args: argparse.Namespace) -> tuple[mockrun.RunResult, list[Verdict]]:
     return result, evaluate(result.resources, pack_config)
 
 
+def _print(text: str) -> None:
+    """Print to stdout; a reader that stopped early (`| head`) is not an error of the plan."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     want_json = "--json" in argv
@@ -332,11 +342,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.render:
             written = render(result.resources, args.render)
             print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
-        print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
+        _print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
         return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
     print(failure.text, file=sys.stderr)
     if want_json:
-        print(json.dumps(failure.payload, indent=2))
+        _print(json.dumps(failure.payload, indent=2))
     return failure.code
 
 
