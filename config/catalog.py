@@ -105,8 +105,9 @@ _NO_MIG: Mapping[str, MigProfile] = MappingProxyType({})
 #
 # Decisions:
 #  * "+me" (media extensions: the GPU's NVDEC/NVJPG/OFA engines) profiles are included because nvidia-smi and
-#    the NVIDIA device plugin expose them (resource nvidia.com/mig-1g.5gb+me etc.).  Only ONE +me instance fits
-#    a GPU (there is one set of media engines), so max_instances is 1.  GKE does not offer them.
+#    the NVIDIA device plugin expose them (as resource nvidia.com/mig-1g.5gb.me: the plugin writes "+" as ".",
+#    see config.gpu_stack.mig_resource).  Only ONE +me instance fits a GPU (there is one set of media engines),
+#    so max_instances is 1.  GKE does not offer them.
 #  * 1g.10gb on A100-40GB (1 GPC, 2 memory slices, max 4) needs driver R525+; 1g.20gb on 80GB parts likewise.
 #  * Memory slices are read from `nvidia-smi mig -lgipp` placements (e.g. A100-80GB 1g.10gb places at 0..6 with
 #    size 1, 1g.20gb at 0,2,4,6 with size 2).  NVIDIA's own summary table prints "1/8" memory for 1g.10gb on the

@@ -279,7 +279,8 @@ class GpuStackConfig(Model):
     operator: bool = True
     """Install the NVIDIA GPU Operator (device plugin, DCGM exporter, MIG manager, GFD)."""
     mig_strategy: Literal["single", "mixed"] = "single"
-    """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile>."""
+    """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile> (`+` written `.`:
+    1g.10gb+me is nvidia.com/mig-1g.10gb.me)."""
     dcgm_exporter: bool = True
     """Export GPU metrics with DCGM exporter."""
     host_driver: bool = False
