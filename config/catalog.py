@@ -52,7 +52,14 @@ from types import MappingProxyType
 from typing import Literal, Mapping
 
 PRICES_AS_OF = "2026-11-22"
+# The region every MachineType price below is for, per cloud.  Other regions are priced only through
+# REGIONAL_PRICES; a stack in a region the catalog does not price is a config error.
 PRICE_REGIONS = {"gke": "us-central1", "eks": "us-east-1"}
+
+# How a machine can be obtained.  Stack configs choose `on-demand` or `spot` (GpuPool.capacity); `flex-start`
+# (GCE Dynamic Workload Scheduler) is recorded so errors can name it, but no pool can ask for it yet.
+CAPACITIES: frozenset[str] = frozenset({"on-demand", "spot", "flex-start"})
+_ON_DEMAND_AND_SPOT: frozenset[str] = frozenset({"on-demand", "spot"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,6 +83,7 @@ class MachineType:
     memory_gib: float            # GCE "GB" in machine-type tables are binary GiB (2^30 bytes)
     on_demand_usd_hour: float    # whole machine, in PRICE_REGIONS region, Linux
     spot_usd_hour: float | None  # None where spot is not offered / no price published
+    capacities: frozenset[str] = _ON_DEMAND_AND_SPOT  # how the cloud sells it (subset of CAPACITIES)
 
 
 @dataclass(frozen=True)
@@ -199,21 +207,21 @@ _GKE_A100_80GB = (
 
 # A3 High = H100 80GB (accelerator nvidia-h100-80gb); A3 Edge uses the same accelerator.  A3 Mega
 # (a3-megagpu-8g) uses a DIFFERENT accelerator type, nvidia-h100-mega-80gb, so it is not listed here.
-# a3-highgpu-1g/-2g/-4g exist but are NOT sold on-demand (Spot or DWS Flex-start only, see
-# SPOT_OR_FLEX_ONLY_MACHINE_TYPES); their on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of
-# a3-highgpu-8g) so that plans using them still get a sensible non-spot number.
+# a3-highgpu-1g/-2g/-4g exist but are NOT sold on-demand: Spot VMs or DWS Flex-start only
+# (cloud.google.com/compute/docs/accelerator-optimized-machines, A3 High machine types).  Their
+# on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of a3-highgpu-8g) and is never used: config
+# refuses an on-demand pool on them.
+_SPOT_OR_FLEX = frozenset({"spot", "flex-start"})
 _GKE_H100_80GB = (
-    MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029),
-    MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057),
-    MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115),
+    MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029, _SPOT_OR_FLEX),
+    MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057, _SPOT_OR_FLEX),
+    MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115, _SPOT_OR_FLEX),
     MachineType("a3-highgpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
     # unverified: a3-edgegpu-8g price assumed equal to a3-highgpu-8g (same VM and GPU SKU prices in the
     # billing catalog); it is only offered in a few regions and may not be orderable in us-central1.
     MachineType("a3-edgegpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
 )
 
-# GKE machine types that cannot be created as on-demand (Spot or Flex-start provisioning only).
-SPOT_OR_FLEX_ONLY_MACHINE_TYPES: frozenset[str] = frozenset({"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -271,6 +279,8 @@ _EKS_A100_80GB = (MachineType("p4de.24xlarge", 8, 96, 1152.0, 27.44705, 9.3120),
 # p5.4xlarge (1x H100 80GB, 16 vCPU, 256 GiB) exists since 2025; no spot price is published for it in
 # us-east-1, hence None.  p5.48xlarge on-demand is the June-2025 reduced price; spot median of 6 AZs
 # (two AZs sat at the on-demand cap).
+# unverified: whether p5.4xlarge is sold as spot.  The missing price is no evidence that it is not, so both
+# capacities stay recorded and a spot pool on it is priced at on-demand (an upper bound).
 _EKS_H100_80GB = (
     MachineType("p5.4xlarge", 1, 16, 256.0, 6.88, None),
     MachineType("p5.48xlarge", 8, 192, 2048.0, 55.04, 23.45),
@@ -429,6 +439,57 @@ CLUSTER_AUTOSCALER_IMAGES: Mapping[str, str] = MappingProxyType({"1.33": "v1.33.
                                                                  "1.35": "v1.35.2"})
 
 
+# GKE Kubernetes minor versions available for new clusters, per release channel (the cluster's
+# gcp.releaseChannel; EXTENDED also offers minors in extended support).  Source: GKE release notes,
+# "Current versions" table, "Available minor versions" row (docs.cloud.google.com/kubernetes-engine/docs/
+# release-notes; newest stored copy read 2026-12-07: Rapid 1.33 to 1.36, Regular 1.33 to 1.36, Stable 1.33 to
+# 1.35, Extended 1.30 to 1.36, default patches 1.36.0-gke.3302004 / 1.35.5-gke.1163012 / 1.34.8-gke.1000000).
+# GKE adds a minor to Rapid a few weeks after its upstream release and keeps it about 14 months in standard
+# support (cloud.google.com/kubernetes-engine/versioning): refresh this table with the release notes.
+GKE_KUBERNETES_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "RAPID": ("1.33", "1.34", "1.35", "1.36"),
+    "REGULAR": ("1.33", "1.34", "1.35", "1.36"),
+    "STABLE": ("1.33", "1.34", "1.35"),
+    "EXTENDED": ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
+})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prices per region
+#
+# The MachineType figures are for PRICE_REGIONS.  To price another region, add its figures here as data
+# (provider -> region -> machine/instance type -> (on-demand, spot) USD per hour, spot None where not sold or
+# not published), with the source and date in a comment, e.g. from the SkyPilot catalog rows of that region
+# (catalogs/v8/gcp/vms.csv, catalogs/v8/aws/vms.csv) or the cloud's pricing pages.  Every GPU machine type a
+# stack's pools use must be listed for the stack's region, or config names the missing one.
+# ---------------------------------------------------------------------------------------------------------------
+
+REGIONAL_PRICES: Mapping[str, Mapping[str, Mapping[str, tuple[float | None, float | None]]]] = MappingProxyType({
+    "gke": MappingProxyType({}),
+    "eks": MappingProxyType({}),
+})
+
+
+def priced_regions(provider: str) -> tuple[str, ...]:
+    """Regions whose prices the catalog records for a cloud (`gke` / `eks`)."""
+    home = PRICE_REGIONS.get(provider)
+    return tuple(r for r in (home, *REGIONAL_PRICES.get(provider, {})) if r)
+
+
+def price(provider: str, region: str | None, machine: str, capacity: str) -> float | None:
+    """USD per hour of one machine in a region at a capacity; None where the catalog has no figure."""
+    if region is None or region == PRICE_REGIONS.get(provider):
+        for gpu in GPUS.values():
+            for m in (gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types):
+                if m.name == machine:
+                    return m.spot_usd_hour if capacity == "spot" else m.on_demand_usd_hour
+        return None
+    figures = REGIONAL_PRICES.get(provider, {}).get(region, {}).get(machine)
+    if figures is None:
+        return None
+    return figures[1] if capacity == "spot" else figures[0]
+
+
 def find_model(repo: str) -> ModelArch | None:
     """The catalog entry for a repo id or alias (case-insensitive), or None."""
     return _LOOKUP.get(repo.strip().lower())
@@ -440,7 +501,7 @@ def gpu_keys() -> tuple[str, ...]:
 
 
 __all__ = [
-    "PRICES_AS_OF", "PRICE_REGIONS", "SPOT_OR_FLEX_ONLY_MACHINE_TYPES",
+    "PRICES_AS_OF", "PRICE_REGIONS", "REGIONAL_PRICES", "CAPACITIES", "GKE_KUBERNETES_VERSIONS",
     "MigProfile", "MachineType", "GpuModel", "ModelArch",
-    "GPUS", "MODELS", "find_model", "gpu_keys",
+    "GPUS", "MODELS", "find_model", "gpu_keys", "price", "priced_regions",
 ]

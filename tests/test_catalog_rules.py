@@ -1,0 +1,150 @@
+"""Catalog facts the config must respect: what a cloud sells per capacity, the Kubernetes versions it
+offers, and the regions the catalog prices (issue 13)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from config import ConfigError, catalog, validate
+from config.capacity import machine_for
+
+from .conftest import run_config, stack_values
+
+
+def errors_of(values: dict, stack_file: str = "Pulumi.test.yaml") -> str:
+    with pytest.raises(ConfigError) as info:
+        validate(values, stack_file)
+    assert not isinstance(info.value.__cause__, Exception) or True
+    return str(info.value)
+
+
+def _h100_dev(gpus: int, capacity: str, **extra) -> dict:
+    """dev with its A100 pool swapped for an H100 pool (the model moves with it)."""
+    values = stack_values("dev")
+    pool = next(p for p in values["nodePools"]["gpu"] if p["name"] == "a100-spot")
+    pool.update({"gpu": "h100-80gb", "gpusPerNode": gpus, "capacity": capacity, **extra})
+    return values
+
+
+# ------------------------------------------------------------------- capacity per machine type
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 4])
+def test_on_demand_h100_with_fewer_than_8_gpus_on_gke_is_refused(gpus):
+    message = errors_of(_h100_dev(gpus, "on-demand"))
+    assert f"ai-platform:nodePools.gpu[0].capacity: a3-highgpu-{gpus}g" in message
+    assert "not sold on-demand" in message
+    assert "capacity: spot" in message and "gpusPerNode 8" in message
+    assert "flex-start" in message and "not supported" in message
+
+
+@pytest.mark.parametrize("gpus", [1, 2, 4])
+def test_spot_h100_with_fewer_than_8_gpus_on_gke_is_accepted_at_the_spot_price(gpus):
+    cfg, plan = validate(_h100_dev(gpus, "spot"), "Pulumi.test.yaml")
+    machine = machine_for("gke", cfg.node_pools.gpu[0])
+    assert machine.name == f"a3-highgpu-{gpus}g"
+    assert plan.pool("a100-spot").usd_per_node_hour == pytest.approx(machine.spot_usd_hour)
+
+
+def test_on_demand_h100_with_8_gpus_on_gke_is_accepted():
+    validate(_h100_dev(8, "on-demand", max=2), "Pulumi.test.yaml")
+
+
+def test_machine_type_override_is_checked_for_capacity_too():
+    message = errors_of(_h100_dev(1, "on-demand", machineType="a3-highgpu-1g"))
+    assert "ai-platform:nodePools.gpu[0].capacity: a3-highgpu-1g" in message
+
+
+def test_every_catalog_machine_records_its_capacities_and_the_rule_holds_for_each():
+    """The rule is generic: any machine type without a capacity is refused for it, on both clouds."""
+    seen = set()
+    for gpu in catalog.GPUS.values():
+        for provider, machines in (("gke", gpu.gke_machine_types), ("eks", gpu.eks_instance_types)):
+            for machine in machines:
+                assert machine.capacities and machine.capacities <= catalog.CAPACITIES, machine
+                seen |= machine.capacities
+                if "spot" in machine.capacities:
+                    assert machine.spot_usd_hour is not None or provider == "eks", machine
+    assert {"on-demand", "spot", "flex-start"} <= seen
+    spot_only = {m.name for g in catalog.GPUS.values() for m in g.gke_machine_types if "on-demand" not in m.capacities}
+    assert spot_only == {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"}
+
+
+def test_eks_spot_instance_types_must_be_sold_as_spot(monkeypatch):
+    """An extra spot instance type the catalog does not record as spot is refused (same rule, other cloud)."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    g5 = catalog.GPUS["a10g"]
+    types = tuple(replace(m, capacities=frozenset({"on-demand"})) if m.name == "g5.2xlarge" else m
+                  for m in g5.eks_instance_types)
+    monkeypatch.setattr(catalog, "GPUS", MappingProxyType({**catalog.GPUS, "a10g": replace(g5, eks_instance_types=types)}))
+    values = stack_values("prod")
+    values["nodePools"]["gpu"].append({"name": "a10g-spot", "gpu": "a10g", "gpusPerNode": 1, "capacity": "spot",
+                                       "min": 0, "max": 1, "spotInstanceTypes": ["g5.2xlarge"]})
+    message = errors_of(values)
+    assert "ai-platform:nodePools.gpu[2].spotInstanceTypes[0]: g5.2xlarge" in message
+    assert "not sold as spot" in message
+
+
+# ------------------------------------------------------------------------ Kubernetes versions
+
+
+def test_gke_version_is_checked_against_the_channel():
+    values = stack_values("dev")
+    values["cluster"]["kubernetesVersion"] = "1.19"
+    message = errors_of(values)
+    assert "ai-platform:cluster.kubernetesVersion: 1.19" in message
+    allowed = catalog.GKE_KUBERNETES_VERSIONS["REGULAR"]
+    assert ", ".join(allowed) in message and "REGULAR" in message
+
+
+def test_gke_extended_channel_offers_older_minors():
+    assert set(catalog.GKE_KUBERNETES_VERSIONS["REGULAR"]) < set(catalog.GKE_KUBERNETES_VERSIONS["EXTENDED"])
+    values = stack_values("dev")
+    values["cluster"]["gcp"]["releaseChannel"] = "EXTENDED"
+    values["cluster"]["kubernetesVersion"] = catalog.GKE_KUBERNETES_VERSIONS["EXTENDED"][0]
+    validate(values, "Pulumi.test.yaml")
+
+
+def test_every_channel_offers_the_shipped_version():
+    for channel, versions in catalog.GKE_KUBERNETES_VERSIONS.items():
+        assert all(re.fullmatch(r"1\.\d\d", v) for v in versions), channel
+        assert "1.33" in versions, channel
+
+
+# ------------------------------------------------------------------------------------ regions
+
+
+@pytest.mark.parametrize("stack, region, zones", [("dev", "europe-west4", ["europe-west4-a", "europe-west4-b"]),
+                                                  ("prod", "eu-west-1", ["eu-west-1a", "eu-west-1b"])])
+def test_a_region_the_catalog_does_not_price_is_refused(stack, region, zones):
+    values = stack_values(stack)
+    values["cluster"].update(region=region, zones=zones)
+    message = errors_of(values)
+    provider = values["cluster"]["provider"]
+    assert f"ai-platform:cluster.region: {region}" in message
+    assert ", ".join(catalog.priced_regions(provider)) in message
+    assert "config/catalog.py" in message  # where to add a region's prices
+
+
+def test_prices_are_read_per_region():
+    pool_machine = catalog.GPUS["l4"].gke_machine_types[0]
+    assert catalog.price("gke", "us-central1", pool_machine.name, "spot") == pool_machine.spot_usd_hour
+    assert catalog.price("gke", "us-central1", pool_machine.name, "on-demand") == pool_machine.on_demand_usd_hour
+    assert catalog.price("gke", "europe-west4", pool_machine.name, "spot") is None
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_priced_region_is_in_the_capacity_output_and_the_report(stack):
+    from tools.plan import capacity_lines
+
+    result = run_config(stack_values(stack), stack=stack)
+    assert result.error is None
+    capacity = result.outputs["capacity"]
+    region = stack_values(stack)["cluster"]["region"]
+    assert capacity["pricesRegion"] == region
+    totals = capacity_lines(capacity, result.outputs["monthlyCost"])[-1]
+    assert f"prices for {region}" in totals
