@@ -440,17 +440,19 @@ CLUSTER_AUTOSCALER_IMAGES: Mapping[str, str] = MappingProxyType({"1.33": "v1.33.
 
 
 # GKE Kubernetes minor versions available for new clusters, per release channel (the cluster's
-# gcp.releaseChannel; EXTENDED also offers minors in extended support).  Source: GKE release notes,
-# "Current versions" table, "Available minor versions" row (docs.cloud.google.com/kubernetes-engine/docs/
-# release-notes; newest stored copy read 2026-12-07: Rapid 1.33 to 1.36, Regular 1.33 to 1.36, Stable 1.33 to
-# 1.35, Extended 1.30 to 1.36, default patches 1.36.0-gke.3302004 / 1.35.5-gke.1163012 / 1.34.8-gke.1000000).
-# GKE adds a minor to Rapid a few weeks after its upstream release and keeps it about 14 months in standard
-# support (cloud.google.com/kubernetes-engine/versioning): refresh this table with the release notes.
+# gcp.releaseChannel; EXTENDED also offers minors in extended support).  Source: GKE release notes, "Current
+# versions" table, row "Available minor versions" (https://cloud.google.com/kubernetes-engine/docs/release-notes),
+# newest stored copy, read 2026-12-07: Rapid 1.34 to 1.37, Regular 1.34 to 1.36, Stable 1.34 to 1.35,
+# Extended 1.31 to 1.36 (default patches 1.36.4-gke.1082000 / 1.35.7-gke.1222000 / 1.35.6-gke.1250000, i.e.
+# September 2026: the Regular-channel feed makes 1.35.8-gke.1036000 the default on 2026-09-17).  1.33 left
+# the Regular channel in July 2026 (Regular-channel release notes, 2026-07-09).  GKE adds a minor to Rapid a
+# few weeks after its upstream release and keeps it about 14 months in standard support
+# (https://cloud.google.com/kubernetes-engine/versioning): refresh this table from the release notes.
 GKE_KUBERNETES_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "RAPID": ("1.33", "1.34", "1.35", "1.36"),
-    "REGULAR": ("1.33", "1.34", "1.35", "1.36"),
-    "STABLE": ("1.33", "1.34", "1.35"),
-    "EXTENDED": ("1.30", "1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
+    "RAPID": ("1.34", "1.35", "1.36", "1.37"),
+    "REGULAR": ("1.34", "1.35", "1.36"),
+    "STABLE": ("1.34", "1.35"),
+    "EXTENDED": ("1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
 })
 
 

@@ -125,8 +125,9 @@ class ClusterConfig(Model):
     """Cloud region (us-central1, us-east-1); required for gke and eks."""
     zones: tuple[str, ...] = ()
     """Zones inside `region` for nodes; required for gke and eks (at least 2 for eks)."""
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
-    """Kubernetes minor version (e.g. "1.33")."""
+    kubernetes_version: str = Field("1.35", pattern=r"^1\.[0-9]{2}$")
+    """Kubernetes minor version (e.g. "1.35"). gke: one the release channel offers for new clusters; eks: one with a
+    Cluster Autoscaler release (both recorded in config/catalog.py)."""
     deletion_protection: bool = True
     """Protect the cluster (and stateful data) from deletion."""
     gcp: Optional[GcpConfig] = None
