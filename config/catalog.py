@@ -47,7 +47,7 @@ Models
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, Mapping
 
@@ -108,6 +108,11 @@ def _mig(*profiles: MigProfile) -> Mapping[str, MigProfile]:
 _NO_MIG: Mapping[str, MigProfile] = MappingProxyType({})
 
 
+def _also(capacity: str, machines: tuple[MachineType, ...]) -> tuple[MachineType, ...]:
+    """The same machines, each also sold at `capacity`."""
+    return tuple(replace(m, capacities=m.capacities | {capacity}) for m in machines)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # MIG profiles (NVIDIA MIG user guide, "Supported MIG Profiles")
 #
@@ -160,6 +165,9 @@ _GKE_SHARING = frozenset({"TIME_SHARING", "MPS"})
 
 # ---------------------------------------------------------------------------------------------------------------
 # GKE machine types (us-central1).  Specs: cloud.google.com/compute/docs/gpus + accelerator-optimized-machines.
+# Capacities: every machine is on-demand and Spot unless noted; the accelerator-optimized ones (A2, A3, G2) are
+# also Flex-start ("Flex-start VMs support all accelerator-optimized machine types (except A4X and G4)",
+# cloud.google.com/compute/docs/instances/about-flex-start-vms); N1+T4 is not accelerator-optimized.
 # ---------------------------------------------------------------------------------------------------------------
 
 # T4 is attached to N1 VMs.  GKE/GCE allow 1, 2 or 4 T4 per N1 VM; 1-2 GPUs -> up to 48 vCPU / 312 GB,
@@ -175,7 +183,7 @@ _GKE_T4 = (
 # G2 = L4.  On-demand = g2 VM SKU + L4 0.56004 USD/h (matches Google's published g2-standard-4 0.706832 and
 # g2-standard-48 4.001665).  Spot: Google publishes 0.424056 (g2-standard-4) and 2.400672 (g2-standard-48),
 # i.e. 60 % of on-demand; the other sizes use that same 60 %.
-_GKE_L4 = (
+_GKE_L4 = _also("flex-start", (
     MachineType("g2-standard-4", 1, 4, 16.0, 0.70683, 0.42406),
     MachineType("g2-standard-8", 1, 8, 32.0, 0.85363, 0.51218),    # unverified: spot derived (60 % of OD)
     MachineType("g2-standard-12", 1, 12, 48.0, 1.00042, 0.60025),  # unverified: spot derived (60 % of OD)
@@ -184,26 +192,26 @@ _GKE_L4 = (
     MachineType("g2-standard-24", 2, 24, 96.0, 2.00083, 1.20050),  # unverified: spot derived (60 % of OD)
     MachineType("g2-standard-48", 4, 48, 192.0, 4.00167, 2.40067),
     MachineType("g2-standard-96", 8, 96, 384.0, 8.00334, 4.80200),  # unverified: spot derived (60 % of OD)
-)
+))
 
 # A2 Standard ("highgpu"/"megagpu") = A100 40GB.  Published: a2-highgpu-1g 3.673385 / spot 2.20401,
 # a2-highgpu-8g 29.38708 / spot 17.63208; the 2g/4g sizes are exactly linear between them.
-_GKE_A100_40GB = (
+_GKE_A100_40GB = _also("flex-start", (
     MachineType("a2-highgpu-1g", 1, 12, 85.0, 3.67339, 2.20401),
     MachineType("a2-highgpu-2g", 2, 24, 170.0, 7.34677, 4.40802),
     MachineType("a2-highgpu-4g", 4, 48, 340.0, 14.69354, 8.81604),
     MachineType("a2-highgpu-8g", 8, 96, 680.0, 29.38708, 17.63208),
     # unverified: on-demand = SKU sum (VM 8.79698 + 16 x 2.93391); spot derived as 60 % of on-demand.
     MachineType("a2-megagpu-16g", 16, 96, 1360.0, 55.73951, 33.44371),
-)
+))
 
 # A2 Ultra = A100 80GB.  Published on-demand and spot figures for every size.
-_GKE_A100_80GB = (
+_GKE_A100_80GB = _also("flex-start", (
     MachineType("a2-ultragpu-1g", 1, 12, 170.0, 5.06880, 3.04124),
     MachineType("a2-ultragpu-2g", 2, 24, 340.0, 10.13760, 6.08248),
     MachineType("a2-ultragpu-4g", 4, 48, 680.0, 20.27520, 12.16495),
     MachineType("a2-ultragpu-8g", 8, 96, 1360.0, 40.55040, 24.32990),
-)
+))
 
 # A3 High = H100 80GB (accelerator nvidia-h100-80gb); A3 Edge uses the same accelerator.  A3 Mega
 # (a3-megagpu-8g) uses a DIFFERENT accelerator type, nvidia-h100-mega-80gb, so it is not listed here.
@@ -212,7 +220,7 @@ _GKE_A100_80GB = (
 # on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of a3-highgpu-8g) and is never used: config
 # refuses an on-demand pool on them.
 _SPOT_OR_FLEX = frozenset({"spot", "flex-start"})
-_GKE_H100_80GB = (
+_GKE_H100_80GB = _also("flex-start", (
     MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029, _SPOT_OR_FLEX),
     MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057, _SPOT_OR_FLEX),
     MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115, _SPOT_OR_FLEX),
@@ -220,7 +228,7 @@ _GKE_H100_80GB = (
     # unverified: a3-edgegpu-8g price assumed equal to a3-highgpu-8g (same VM and GPU SKU prices in the
     # billing catalog); it is only offered in a few regions and may not be orderable in us-central1.
     MachineType("a3-edgegpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
-)
+))
 
 
 
