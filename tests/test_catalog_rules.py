@@ -156,3 +156,13 @@ def test_the_priced_region_is_in_the_capacity_output_and_the_report(stack):
     assert capacity["pricesRegion"] == region
     totals = capacity_lines(capacity, result.outputs["monthlyCost"])[-1]
     assert f"prices for {region}" in totals
+
+
+def test_existing_clusters_price_nothing_and_say_so():
+    from tools.plan import capacity_lines
+
+    result = run_config(stack_values("local"), stack="local")
+    assert result.error is None
+    assert result.outputs["capacity"]["pricesRegion"] is None
+    assert capacity_lines(result.outputs["capacity"], result.outputs["monthlyCost"])[-1].endswith(
+        "no cloud machines priced (existing cluster)")

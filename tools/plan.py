@@ -118,8 +118,8 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} at pool min, "
                  f"${monthly.get('maxUsd', 0):,.0f} at pool max (on-demand ${monthly.get('onDemandMaxUsd', 0):,.0f}, "
                  f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
-                 + (f"prices for {capacity['pricesRegion']}" if capacity.get("pricesRegion") else "no cloud prices")
-                 + f" as of {capacity.get('pricesAsOf')}")
+                 + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
+                    if capacity.get("pricesRegion") else "no cloud machines priced (existing cluster)"))
     return lines
 
 
