@@ -126,7 +126,7 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
 _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
 
 
-def _pool_capacity(provider: str, region, i: int, pool: GpuPool) -> Iterator[Issue]:
+def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
     """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region."""
     path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
     machine = machine_for(provider, pool)
@@ -135,7 +135,7 @@ def _pool_capacity(provider: str, region, i: int, pool: GpuPool) -> Iterator[Iss
     gpu = catalog.GPUS[pool.gpu]
     offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
     if pool.capacity not in machine.capacities:
-        sold = [c for c in sorted(machine.capacities)]
+        sold = sorted(machine.capacities)
         fixes = [f"capacity: {c}" for c in sold if c in _SELECTABLE]
         counts = sorted({m.gpus for m in offered if pool.capacity in m.capacities})
         if counts:
@@ -154,8 +154,10 @@ def _pool_capacity(provider: str, region, i: int, pool: GpuPool) -> Iterator[Iss
             if extra is not None and "spot" not in extra.capacities:
                 yield Issue(path("spotInstanceTypes", j), (
                     f"{name} is not sold as spot, only {' / '.join(sorted(extra.capacities))}; remove it"))
-    if region in catalog.priced_regions(provider) and catalog.price(provider, region, machine.name, "on-demand") is None:
-        yield Issue(path("gpu"), (f"the catalog has no {region} price for {machine.name}; add it to "
+    # A spot pool without a spot figure is priced on-demand (capacity.node_price), so either figure will do there.
+    figures = [catalog.price(provider, region, machine.name, c) for c in {pool.capacity, "on-demand"}]
+    if region in catalog.priced_regions(provider) and all(f is None for f in figures):
+        yield Issue(path("gpu"), (f"the catalog has no {region} {pool.capacity} price for {machine.name}; add it to "
                                   f"config/catalog.py REGIONAL_PRICES['{provider}']['{region}']"))
 
 

@@ -166,3 +166,24 @@ def test_existing_clusters_price_nothing_and_say_so():
     assert result.outputs["capacity"]["pricesRegion"] is None
     assert capacity_lines(result.outputs["capacity"], result.outputs["monthlyCost"])[-1].endswith(
         "no cloud machines priced (existing cluster)")
+
+
+def test_a_region_added_as_data_is_accepted_and_priced_from_its_table(monkeypatch):
+    from types import MappingProxyType
+
+    l4 = "g2-standard-4"
+    table = MappingProxyType({"europe-west4": MappingProxyType({l4: (0.9, 0.5)})})
+    monkeypatch.setattr(catalog, "REGIONAL_PRICES", MappingProxyType({**catalog.REGIONAL_PRICES, "gke": table}))
+    values = stack_values("dev")
+    values["cluster"].update(region="europe-west4", zones=["europe-west4-a", "europe-west4-b"])
+    # The A100 pool's machine has no europe-west4 figure yet: named, with where to add it.
+    message = errors_of(values)
+    assert ("ai-platform:nodePools.gpu[0].gpu: the catalog has no europe-west4 spot price for a2-ultragpu-1g; "
+            "add it to config/catalog.py REGIONAL_PRICES['gke']['europe-west4']") in message
+    assert "cluster.region" not in message
+    monkeypatch.setattr(catalog, "REGIONAL_PRICES", MappingProxyType({**catalog.REGIONAL_PRICES, "gke": MappingProxyType(
+        {"europe-west4": MappingProxyType({l4: (0.9, 0.5), "a2-ultragpu-1g": (6.0, None)})})}))
+    cfg, plan = validate(values, "Pulumi.test.yaml")
+    assert plan.prices_region == "europe-west4"
+    assert plan.pool("l4-spot").usd_per_node_hour == 0.5
+    assert plan.pool("a100-spot").usd_per_node_hour == 6.0  # no spot figure: priced on-demand (upper bound)
