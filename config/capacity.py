@@ -350,8 +350,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
         share = price * HOURS_PER_MONTH * unit.node_fraction * tp
         fb_pool = cfg.pool(model.fallback_pool or "")
-        fb_share = (node_price(provider, fb_pool, region) * HOURS_PER_MONTH * unit_of(fb_pool, model.mig_profile).node_fraction
-                    * tp * model.replicas.min) if fb_pool else 0.0
+        fb_share = (node_price(provider, fb_pool, region) * HOURS_PER_MONTH
+                    * unit_of(fb_pool, model.mig_profile).node_fraction * tp * model.replicas.min) if fb_pool else 0.0
         models.append(ModelPlan(
             model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
             resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,

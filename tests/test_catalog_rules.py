@@ -79,7 +79,8 @@ def test_eks_spot_instance_types_must_be_sold_as_spot(monkeypatch):
     g5 = catalog.GPUS["a10g"]
     types = tuple(replace(m, capacities=frozenset({"on-demand"})) if m.name == "g5.2xlarge" else m
                   for m in g5.eks_instance_types)
-    monkeypatch.setattr(catalog, "GPUS", MappingProxyType({**catalog.GPUS, "a10g": replace(g5, eks_instance_types=types)}))
+    gpus = MappingProxyType({**catalog.GPUS, "a10g": replace(g5, eks_instance_types=types)})
+    monkeypatch.setattr(catalog, "GPUS", gpus)
     values = stack_values("prod")
     values["nodePools"]["gpu"].append({"name": "a10g-spot", "gpu": "a10g", "gpusPerNode": 1, "capacity": "spot",
                                        "min": 0, "max": 1, "spotInstanceTypes": ["g5.2xlarge"]})
@@ -181,8 +182,8 @@ def test_a_region_added_as_data_is_accepted_and_priced_from_its_table(monkeypatc
     assert ("ai-platform:nodePools.gpu[0].gpu: the catalog has no europe-west4 spot price for a2-ultragpu-1g; "
             "add it to config/catalog.py REGIONAL_PRICES['gke']['europe-west4']") in message
     assert "cluster.region" not in message
-    monkeypatch.setattr(catalog, "REGIONAL_PRICES", MappingProxyType({**catalog.REGIONAL_PRICES, "gke": MappingProxyType(
-        {"europe-west4": MappingProxyType({l4: (0.9, 0.5), "a2-ultragpu-1g": (6.0, None)})})}))
+    table = MappingProxyType({"europe-west4": MappingProxyType({l4: (0.9, 0.5), "a2-ultragpu-1g": (6.0, None)})})
+    monkeypatch.setattr(catalog, "REGIONAL_PRICES", MappingProxyType({**catalog.REGIONAL_PRICES, "gke": table}))
     cfg, plan = validate(values, "Pulumi.test.yaml")
     assert plan.prices_region == "europe-west4"
     assert plan.pool("l4-spot").usd_per_node_hour == 0.5

@@ -211,10 +211,12 @@ def test_builtin_layout_names_without_configmap(layout, profile):
     assert layouts([mig_eks("a100", layout), workload(spec(mig(profile)))]) == []
 
 
+ME_LAYOUT = {"version": "v1", "mig-configs": {"me": [
+    {"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb+me": 1}}]}}
+
+
 @pytest.mark.parametrize("resources", [[mig_eks("a100", "all-1g.10gb.me")],
-                                       [mig_parted({"version": "v1", "mig-configs": {"me": [
-                                           {"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb+me": 1}}]}}),
-                                        mig_eks("a100", "me")]])
+                                       [mig_parted(ME_LAYOUT), mig_eks("a100", "me")]])
 def test_plus_me_is_not_a_resource_the_device_plugin_advertises(resources):
     """The device plugin advertises 1g.10gb+me as nvidia.com/mig-1g.10gb.me; a `+` request is never met."""
     [violation] = layouts([*resources, workload(spec(mig("1g.10gb+me")))])
