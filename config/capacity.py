@@ -142,21 +142,27 @@ def node_resources(cfg: StackConfig, pool: GpuPool) -> dict[str, int]:
 
 
 def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
-    """The catalog machine type for a pool on a cloud (None for existing clusters or no match)."""
+    """The catalog machine type for a pool on a cloud (None for existing clusters or no match).
+
+    Without a `machineType` override: the first machine with the pool's GPU count that the cloud sells
+    at the pool's capacity (else the first with that GPU count, which config then refuses).
+    """
     gpu = catalog.GPUS[pool.gpu]
     offered = {"gke": gpu.gke_machine_types, "eks": gpu.eks_instance_types}.get(provider, ())
     if pool.machine_type:
         return next((m for m in offered if m.name == pool.machine_type and m.gpus == pool.gpus_per_node), None)
-    return next((m for m in offered if m.gpus == pool.gpus_per_node), None)
+    fitting = [m for m in offered if m.gpus == pool.gpus_per_node]
+    return next((m for m in fitting if pool.capacity in m.capacities), next(iter(fitting), None))
 
 
-def node_price(provider: str, pool: GpuPool) -> float:
+def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> float:
+    """USD per node-hour in `region` (None: the catalog's price region); a spot pool without a recorded
+    spot price is priced on-demand (an upper bound)."""
     machine = machine_for(provider, pool)
     if machine is None:
         return 0.0
-    if pool.capacity == "spot" and machine.spot_usd_hour is not None:
-        return machine.spot_usd_hour
-    return machine.on_demand_usd_hour
+    spot = catalog.price(provider, region, machine.name, "spot") if pool.capacity == "spot" else None
+    return spot if spot is not None else (catalog.price(provider, region, machine.name, "on-demand") or 0.0)
 
 
 def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
@@ -234,6 +240,7 @@ class CapacityPlan:
     monthly_usd_on_demand_max: float
     monthly_usd_spot_max: float
     prices_as_of: str
+    prices_region: Optional[str] = None  # the region priced (None: existing clusters, nothing priced)
 
     def model(self, name: str) -> ModelPlan:
         return next(m for m in self.models if m.name == name)
@@ -254,6 +261,7 @@ class CapacityPlan:
                 "monthlyUsdSpotMax": self.monthly_usd_spot_max,
             }),
             "pricesAsOf": self.prices_as_of,
+            "pricesRegion": self.prices_region,
         }
 
 
@@ -295,6 +303,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     Assumes `config.semantics` found no structural problem (pools exist, profiles valid, ...).
     """
     provider = cfg.cluster.provider
+    region = cfg.cluster.region if provider in ("gke", "eks") else None
     issues: list[Issue] = []
     models: list[ModelPlan] = []
     # Units asked of each pool, per kind of unit (a mixed MIG layout offers several).
@@ -334,15 +343,15 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
                 f"but pool '{pool.name}' gives {usable:.1f} GiB ({unit.memory_gib:.1f} x gpuMemoryUtilization "
                 f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
         per_node = unit.per_node // tp
-        price = node_price(provider, pool)
+        price = node_price(provider, pool, region)
         _add(units_min[pool.name], unit.label, tp * model.replicas.min)
         _add(units_max[pool.name], unit.label, tp * model.replicas.max)
         on_pool[pool.name].append(model.name)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
         share = price * HOURS_PER_MONTH * unit.node_fraction * tp
         fb_pool = cfg.pool(model.fallback_pool or "")
-        fb_share = (node_price(provider, fb_pool) * HOURS_PER_MONTH * unit_of(fb_pool, model.mig_profile).node_fraction
-                    * tp * model.replicas.min) if fb_pool else 0.0
+        fb_share = (node_price(provider, fb_pool, region) * HOURS_PER_MONTH
+                    * unit_of(fb_pool, model.mig_profile).node_fraction * tp * model.replicas.min) if fb_pool else 0.0
         models.append(ModelPlan(
             model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
             resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
@@ -385,7 +394,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
                 f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))
         machine = machine_for(provider, pool)
-        price = node_price(provider, pool)
+        price = node_price(provider, pool, region)
         pools.append(PoolPlan(
             pool.name, pool.gpu, pool.capacity, machine.name if machine else None, pool.gpus_per_node,
             unit_label, per_node, pool.min, pool.max, need_min, need_max, price,
@@ -402,6 +411,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         monthly_usd_on_demand_max=sum(p.monthly_usd_max for p in pools if p.capacity == "on-demand"),
         monthly_usd_spot_max=sum(p.monthly_usd_max for p in pools if p.capacity == "spot"),
         prices_as_of=catalog.PRICES_AS_OF,
+        prices_region=region,
     )
     return result, issues
 

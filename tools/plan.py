@@ -135,7 +135,9 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     t = capacity.get("totals", {})
     lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} at pool min, "
                  f"${monthly.get('maxUsd', 0):,.0f} at pool max (on-demand ${monthly.get('onDemandMaxUsd', 0):,.0f}, "
-                 f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); prices as of {capacity.get('pricesAsOf')}")
+                 f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
+                 + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
+                    if capacity.get("pricesRegion") else "no cloud machines priced (existing cluster)"))
     return lines
 
 
