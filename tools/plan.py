@@ -1,11 +1,12 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
-    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE]
+    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
 resource tree by component, counts per resource type, the capacity/cost report and the verdict
 of every policy in policy/. `--render DIR` writes each Kubernetes object as YAML (one file per
-object). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error.
+object). `--diff REF` prints, instead of the report, the object-level difference between the stack
+at git REF and the working tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error.
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -165,6 +166,36 @@ def as_json(result: mockrun.RunResult, verdicts: list[Verdict]) -> dict[str, Any
     }
 
 
+# ------------------------------------------------------------------------------------ --diff
+
+
+def _diff_commit(ref: str) -> str:
+    """The commit REF names ("" after printing one error line): checked before the plan runs."""
+    from . import diff
+
+    try:
+        return diff.resolve_ref(ref)
+    except diff.DiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ""
+
+
+def _print_diff(ref: str, commit: str, stack: str, result: mockrun.RunResult, verdicts: list[Verdict], as_json_: bool) -> int:
+    """Print the object diff instead of the report; the exit code stays the working tree's plan's (2 if REF fails)."""
+    from . import diff
+
+    try:
+        d = diff.plan_diff(ref, commit, stack, result)
+    except diff.DiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(d, indent=2) if as_json_ else diff.as_text(d))
+    blocking = [v.name for v in verdicts if v.blocking]
+    if blocking:
+        print(f"plan: FAILED (mandatory policy: {', '.join(blocking)})", file=sys.stderr)
+    return EXIT_POLICY if blocking else EXIT_OK
+
+
 # --------------------------------------------------------------------------------------- main
 
 
@@ -177,7 +208,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+    parser.add_argument("--diff", metavar="REF",
+                        help="print the object-level difference between the stack at git REF and the working tree")
     args = parser.parse_args(argv)
+    if args.diff and args.stack_file:
+        parser.error("--diff compares Pulumi.<stack>.yaml at REF with the working tree: use --stack")
+    diff_commit = _diff_commit(args.diff) if args.diff else None
+    if diff_commit == "":
+        return EXIT_CONFIG
 
     stack, root = args.stack, mockrun.ROOT
     if args.stack_file:
@@ -210,6 +248,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.render:
         written = render(result.resources, args.render)
         print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
+    if args.diff:
+        return _print_diff(args.diff, diff_commit, stack, result, verdicts, args.json)
     print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
     return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
 
