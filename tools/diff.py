@@ -11,10 +11,10 @@ Each object records its source: `program` (registered by the program) or `releas
 (rendered from a Helm Release's chart; see `chart_objects`, the one extension point for them).
 
 The working tree's set comes from the plan's own run. The ref's set comes from a temporary
-`git worktree` at REF, planned in a subprocess (`python -m tools.diff snapshot --root DIR`) that
-runs *this* checkout's tools against the ref's program: a fresh interpreter, because `config` and
-`components` are imported once per process, and this checkout's tools, because the ref may predate
-them. Secrets never leave either run in clear: each secret value (and every value of a Secret's
+`git worktree` at REF, planned in a subprocess (`python -m tools.diff snapshot --root DIR`, started
+before the working tree's plan and running beside it) that runs *this* checkout's tools against the
+ref's program: a fresh interpreter, because `config` and `components` are imported once per
+process, and this checkout's tools, because the ref may predate them. Secrets never leave either run in clear: each secret value (and every value of a Secret's
 `data`/`stringData`) becomes an HMAC digest under a key that lives only for one diff, so a change is
 detected and reported as "[secret] changed" without printing or hashing-for-display any value.
 """
@@ -22,6 +22,7 @@ detected and reported as "[secret] changed" without printing or hashing-for-disp
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import hmac
 import json
@@ -32,10 +33,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
@@ -192,29 +192,17 @@ def snapshot(stack: str, root: Path, key: bytes) -> dict[str, Any]:
         raise DiffError(f"Pulumi.{stack}.yaml cannot be read: {exc}".splitlines()[0]) from exc
     result = mockrun.run_program(stack, values, secret_keys, program=root / "__main__.py")
     if result.error is not None:
-        message = str(result.error).strip().splitlines() or [type(result.error).__name__]
-        raise DiffError(f"the plan failed: {type(result.error).__name__}: {message[0]}")
+        lines = [line.strip() for line in str(result.error).strip().splitlines() if line.strip()]
+        # One line: the error's headline and, for a ConfigError, its first problem.
+        raise DiffError(f"the plan failed: {type(result.error).__name__}: {' '.join(lines[:2])}")
     return {"stack": stack, "missing": False, **object_set(result, key)}
 
 
-def snapshot_at(root: Path, stack: str, key: bytes) -> dict[str, Any]:
-    """The object set of `stack` in another checkout: `snapshot` in a subprocess with this checkout's tools."""
-    env = {**os.environ, KEY_ENV: key.hex(), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tools.diff", "snapshot", "--stack", stack, "--root", str(root)],
-        cwd=mockrun.ROOT, env=env, capture_output=True, text=True, timeout=SNAPSHOT_TIMEOUT)
-    if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        raise DiffError(lines[-1].removeprefix("error: ") if lines else f"snapshot exited with {proc.returncode}")
-    return json.loads(proc.stdout)
-
-
-# ----------------------------------------------------------------------------------------- git
+# ----------------------------------------------------------------------------- the ref's side
 
 
 def _git(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    try:
+    try:  # no hooks: a worktree checkout would run the repository's post-checkout hook
         return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=cwd,
                               capture_output=True, text=True, timeout=300)
     except FileNotFoundError as exc:
@@ -232,22 +220,66 @@ def resolve_ref(ref: str, root: Path = mockrun.ROOT) -> str:
     return proc.stdout.strip()
 
 
-@contextmanager
-def worktree(commit: str, root: Path = mockrun.ROOT) -> Iterator[Path]:
-    """A temporary detached `git worktree` at `commit`; yields the directory matching `root` in it. Always removed."""
-    prefix = _git("rev-parse", "--show-prefix", cwd=root).stdout.strip()
-    parent = Path(tempfile.mkdtemp(prefix="ai-platform-diff-"))
-    tree = parent / "tree"
-    try:
-        proc = _git("worktree", "add", "--detach", "--quiet", str(tree), commit, cwd=root)
-        if proc.returncode != 0:
-            raise DiffError(f"git worktree add failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
-        yield tree / prefix
-    finally:
-        if tree.exists():
-            _git("worktree", "remove", "--force", str(tree), cwd=root)
-        shutil.rmtree(parent, ignore_errors=True)
-        _git("worktree", "prune", cwd=root)
+class Base:
+    """The object set of `stack` at git `ref`, computed in the background while the working tree is planned.
+
+    `Base(ref, stack)` resolves the ref, adds a temporary detached `git worktree` at it and starts
+    `python -m tools.diff snapshot` there (this checkout's tools, a fresh interpreter, the same HMAC
+    key as `object_set` of the working tree must use: `self.key`). `objects()` waits for it; the
+    worktree is removed by `objects()`, `close()` or at interpreter exit, whichever comes first.
+    Every failure is a DiffError whose message is one line starting with `--diff REF:`.
+    """
+
+    def __init__(self, ref: str, stack: str, root: Path = mockrun.ROOT):
+        self.ref, self.stack, self.root = ref, stack, root
+        self.commit = resolve_ref(ref, root)
+        self.key = _random.token_bytes(32)
+        self._proc: Optional[subprocess.Popen] = None
+        self._parent = Path(tempfile.mkdtemp(prefix="ai-platform-diff-"))
+        atexit.register(self.close)
+        try:
+            tree = self._parent / "tree"
+            proc = _git("worktree", "add", "--detach", "--quiet", str(tree), self.commit, cwd=root)
+            if proc.returncode != 0:
+                raise DiffError(f"--diff {ref}: git worktree add failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+            # The program may live below the repository's top level: the same place in the worktree.
+            program_root = tree / _git("rev-parse", "--show-prefix", cwd=root).stdout.strip()
+            env = {**os.environ, KEY_ENV: self.key.hex(), "PYTHONDONTWRITEBYTECODE": "1"}
+            env.pop("PYTHONPATH", None)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "tools.diff", "snapshot", "--stack", stack, "--root", str(program_root)],
+                cwd=mockrun.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def objects(self) -> dict[str, Any]:
+        """The ref's object set (as `snapshot` returns it); DiffError when its plan failed."""
+        try:
+            assert self._proc is not None
+            out, err = self._proc.communicate(timeout=SNAPSHOT_TIMEOUT)
+        except subprocess.TimeoutExpired as exc:
+            raise DiffError(f"--diff {self.ref}: the plan at {self.commit[:12]} took over {SNAPSHOT_TIMEOUT}s") from exc
+        finally:
+            self.close()
+        if self._proc.returncode != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            why = lines[-1].removeprefix("error: ") if lines else f"exit code {self._proc.returncode}"
+            raise DiffError(f"--diff {self.ref}: stack {self.stack} at {self.commit[:12]}: {why}")
+        return json.loads(out)
+
+    def close(self) -> None:
+        """Stop the snapshot if it still runs and remove the worktree (idempotent)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        if self._parent.exists():
+            tree = self._parent / "tree"
+            if tree.exists():
+                _git("worktree", "remove", "--force", str(tree), cwd=self.root)
+            shutil.rmtree(self._parent, ignore_errors=True)
+            _git("worktree", "prune", cwd=self.root)
+        atexit.unregister(self.close)
 
 
 # ---------------------------------------------------------------------------------------- diff
@@ -382,19 +414,14 @@ def as_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plan_diff(ref: str, commit: str, stack: str, result: mockrun.RunResult) -> dict[str, Any]:
-    """The difference between `stack` at `commit` (a temporary worktree) and the plan `result` of the working tree.
+def compare(base: Base, result: mockrun.RunResult) -> dict[str, Any]:
+    """The difference between the stack at `base` and the working tree's plan `result` (DiffError if the ref failed).
 
-    Returns `diff_sets(...)` plus `{"stack", "base": {"ref", "commit", "missing"}}`. Raises DiffError.
+    `{"stack", "base": {"ref", "commit", "missing"}, **diff_sets(...)}`.
     """
-    key = _random.token_bytes(32)
-    try:
-        with worktree(commit) as tree:
-            old = snapshot_at(tree, stack, key)
-    except DiffError as exc:
-        raise DiffError(f"--diff {ref}: stack {stack} at {commit[:12]}: {exc}") from exc
-    new = {"stack": stack, **object_set(result, key)}
-    return {"stack": stack, "base": {"ref": ref, "commit": commit, "missing": bool(old.get("missing"))},
+    old = base.objects()
+    new = object_set(result, base.key)
+    return {"stack": base.stack, "base": {"ref": base.ref, "commit": base.commit, "missing": bool(old.get("missing"))},
             **diff_sets(old, new)}
 
 

@@ -169,23 +169,23 @@ def as_json(result: mockrun.RunResult, verdicts: list[Verdict]) -> dict[str, Any
 # ------------------------------------------------------------------------------------ --diff
 
 
-def _diff_commit(ref: str) -> str:
-    """The commit REF names ("" after printing one error line): checked before the plan runs."""
+def _diff_base(ref: str, stack: str) -> Any:
+    """Start planning the stack at REF in the background (a diff.Base); False after printing one error line."""
     from . import diff
 
     try:
-        return diff.resolve_ref(ref)
+        return diff.Base(ref, stack)
     except diff.DiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return ""
+        return False
 
 
-def _print_diff(ref: str, commit: str, stack: str, result: mockrun.RunResult, verdicts: list[Verdict], as_json_: bool) -> int:
+def _print_diff(base: Any, result: mockrun.RunResult, verdicts: list[Verdict], as_json_: bool) -> int:
     """Print the object diff instead of the report; the exit code stays the working tree's plan's (2 if REF fails)."""
     from . import diff
 
     try:
-        d = diff.plan_diff(ref, commit, stack, result)
+        d = diff.compare(base, result)
     except diff.DiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -213,8 +213,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.diff and args.stack_file:
         parser.error("--diff compares Pulumi.<stack>.yaml at REF with the working tree: use --stack")
-    diff_commit = _diff_commit(args.diff) if args.diff else None
-    if diff_commit == "":
+    diff_base = _diff_base(args.diff, args.stack) if args.diff else None
+    if diff_base is False:
         return EXIT_CONFIG
 
     stack, root = args.stack, mockrun.ROOT
@@ -249,7 +249,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         written = render(result.resources, args.render)
         print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
     if args.diff:
-        return _print_diff(args.diff, diff_commit, stack, result, verdicts, args.json)
+        return _print_diff(diff_base, result, verdicts, args.json)
     print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
     return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
 
