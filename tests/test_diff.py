@@ -216,17 +216,25 @@ def test_chart_objects_take_part_with_their_release_as_source(monkeypatch):
                 "data": {"k": value}}
 
     def chart_set(releases):
-        monkeypatch.setattr(diff, "chart_objects", lambda result: releases)
+        monkeypatch.setattr(diff, "chart_objects", lambda result, values: releases)
         return diff.object_set(run(), KEY)
 
-    old = chart_set([("gpu-operator", [configmap("a", "1"), configmap("b", "1")]), ("keda", [configmap("k", "1")])])
-    new = chart_set([("gpu-operator", [configmap("a", "2"), configmap("c", "1")]), ("keda", None)])
+    def token(value):  # a chart renders a Secret's data plain (base64)
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t", "namespace": "gpu-operator"},
+                "data": {"token": value}}
+
+    old = chart_set([("gpu-operator", [configmap("a", "1"), configmap("b", "1"), token("b2xk")]),
+                     ("keda", [configmap("k", "1")])])
+    new = chart_set([("gpu-operator", [configmap("a", "2"), configmap("c", "1"), token("bmV3")]), ("keda", None)])
     d = diff.diff_sets(old, new)
     assert [(e["key"], e["source"]) for e in d["added"]] == [("v1/ConfigMap gpu-operator/c", "release:gpu-operator")]
     assert [e["key"] for e in d["removed"]] == ["v1/ConfigMap gpu-operator/b"]
     assert [(e["key"], e["source"], e["changes"]) for e in d["changed"]] == [
         ("v1/ConfigMap gpu-operator/a", "release:gpu-operator",
-         [{"path": "data.k", "change": "changed", "old": "1", "new": "2"}])]
+         [{"path": "data.k", "change": "changed", "old": "1", "new": "2"}]),
+        ("v1/Secret gpu-operator/t", "release:gpu-operator",
+         [{"path": "data.token", "change": "changed", "old": "[secret]", "new": "[secret]"}])]
+    assert "b2xk" not in json.dumps(d) + json.dumps(old) and "bmV3" not in json.dumps(d) + json.dumps(new)
     # keda could not be rendered on one side: its objects are not reported as removed.
     assert d["notCompared"] == ["keda"]
 

@@ -14,9 +14,11 @@ The working tree's set comes from the plan's own run. The ref's set comes from a
 `git worktree` at REF, planned in a subprocess (`python -m tools.diff snapshot --root DIR`, started
 before the working tree's plan and running beside it) that runs *this* checkout's tools against the
 ref's program: a fresh interpreter, because `config` and `components` are imported once per
-process, and this checkout's tools, because the ref may predate them. Secrets never leave either run in clear: each secret value (and every value of a Secret's
-`data`/`stringData`) becomes an HMAC digest under a key that lives only for one diff, so a change is
-detected and reported as "[secret] changed" without printing or hashing-for-display any value.
+process, and this checkout's tools, because the ref may predate them.
+
+Secrets never leave either run in clear: each secret value (and every value of a Secret's
+`data`/`stringData`) becomes an HMAC digest under a random key that lives for one diff only. A
+change is detected by comparing digests and printed as "[secret] changed"; digests are never printed.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
@@ -110,7 +112,8 @@ def _is_digest(value: Any) -> bool:
 
 def kubernetes_entry(manifest: dict, source: str) -> dict:
     meta = manifest.get("metadata") or {}
-    api_version, kind, namespace, name = manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
+    api_version, kind, namespace = manifest["apiVersion"], manifest["kind"], meta.get("namespace")
+    name = meta.get("name") or f"{meta.get('generateName', '')}*"  # a hook may only have generateName
     where = f"{namespace}/{name}" if namespace else name
     return {"key": f"{api_version}/{kind} {where}", "source": source,
             "id": {"apiVersion": api_version, "kind": kind, "namespace": namespace, "name": name}, "body": manifest}
@@ -137,21 +140,23 @@ def program_objects(result: mockrun.RunResult, key: bytes) -> list[dict]:
     return entries
 
 
-def chart_objects(result: mockrun.RunResult) -> list[tuple[str, Optional[list[dict]]]]:
+def chart_objects(result: mockrun.RunResult, values: Mapping[str, Any]) -> list[tuple[str, Optional[list[dict]]]]:
     """The objects each Helm Release's chart renders: `[(release name, [manifest, ...]), ...]`.
 
     THE extension point for chart contents; empty until the helm-render integration fills it from
-    `result` (one entry per `kubernetes:helm.sh/v3:Release`, its name as Helm installs it). Each
-    manifest must carry `metadata.namespace` as the provider would install it (Helm's release namespace
-    for namespaced objects that do not set one). `None` instead of a list means "could not render"
-    (e.g. the chart archive of the ref's version is not available): that release's objects are then
-    left out of the comparison on both sides, with a note, instead of showing as all added or removed.
-    Secrets are masked by the caller (`data`/`stringData` of every v1 Secret).
+    `result` and the stack's config `values` (the Kubernetes version), one entry per
+    `kubernetes:helm.sh/v3:Release` with its name as Helm installs it. Each manifest must carry
+    `metadata.namespace` as the provider would install it (the release namespace for namespaced
+    objects that set none). `None` instead of a list means "could not render" (no archive for the
+    ref's chart version, or a ref older than the chart lock): that release's objects are then left
+    out of the comparison on both sides, with a note, instead of showing as all added or removed.
+    Pass Secrets unredacted: the caller masks every v1 Secret's `data`/`stringData` as digests, so a
+    changed chart Secret shows as "[secret] changed" (already redacted values would hide the change).
     """
     return []
 
 
-def object_set(result: mockrun.RunResult, key: bytes) -> dict[str, Any]:
+def object_set(result: mockrun.RunResult, key: bytes, values: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """The JSON-ready object set of a run: `{"objects": [entry, ...] sorted by key, "unrendered": [release, ...]}`.
 
     entry: `{"key", "source", "id", "body"}`; `id` is `{apiVersion, kind, namespace, name}` for a
@@ -159,11 +164,12 @@ def object_set(result: mockrun.RunResult, key: bytes) -> dict[str, Any]:
     """
     entries = program_objects(result, key)
     unrendered = []
-    for release, manifests in chart_objects(result):
+    for release, manifests in chart_objects(result, values or {}):
         if manifests is None:
             unrendered.append(release)
             continue
-        entries += [kubernetes_entry(_mask_secret_data(_integers(m), key), f"release:{release}") for m in manifests if m]
+        entries += [kubernetes_entry(_mask_secret_data(_integers(mask(m, key)), key), f"release:{release}")
+                    for m in manifests if m]
     seen: dict[str, int] = {}
     for entry in entries:  # the engine rejects duplicate URNs, not duplicate Kubernetes names: keep both
         seen[entry["key"]] = seen.get(entry["key"], 0) + 1
@@ -195,7 +201,7 @@ def snapshot(stack: str, root: Path, key: bytes) -> dict[str, Any]:
         lines = [line.strip() for line in str(result.error).strip().splitlines() if line.strip()]
         # One line: the error's headline and, for a ConfigError, its first problem.
         raise DiffError(f"the plan failed: {type(result.error).__name__}: {' '.join(lines[:2])}")
-    return {"stack": stack, "missing": False, **object_set(result, key)}
+    return {"stack": stack, "missing": False, **object_set(result, key, values)}
 
 
 # ----------------------------------------------------------------------------- the ref's side
@@ -414,13 +420,15 @@ def as_text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def compare(base: Base, result: mockrun.RunResult) -> dict[str, Any]:
-    """The difference between the stack at `base` and the working tree's plan `result` (DiffError if the ref failed).
+def compare(base: Base, result: mockrun.RunResult, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The difference between the stack at `base` and the working tree's plan `result` of config `values`.
+
+    Raises DiffError if the ref could not be planned.
 
     `{"stack", "base": {"ref", "commit", "missing"}, **diff_sets(...)}`.
     """
     old = base.objects()
-    new = object_set(result, base.key)
+    new = object_set(result, base.key, values)
     return {"stack": base.stack, "base": {"ref": base.ref, "commit": base.commit, "missing": bool(old.get("missing"))},
             **diff_sets(old, new)}
 

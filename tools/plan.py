@@ -180,12 +180,13 @@ def _diff_base(ref: str, stack: str) -> Any:
         return False
 
 
-def _print_diff(base: Any, result: mockrun.RunResult, verdicts: list[Verdict], as_json_: bool) -> int:
+def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], verdicts: list[Verdict],
+                as_json_: bool) -> int:
     """Print the object diff instead of the report; the exit code stays the working tree's plan's (2 if REF fails)."""
     from . import diff
 
     try:
-        d = diff.compare(base, result)
+        d = diff.compare(base, result, values)
     except diff.DiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -249,7 +250,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         written = render(result.resources, args.render)
         print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
     if args.diff:
-        return _print_diff(diff_base, result, verdicts, args.json)
+        return _print_diff(diff_base, result, values, verdicts, args.json)
     print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
     return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
 
