@@ -110,9 +110,13 @@ def test_diff_against_a_commit_reports_exactly_the_changed_objects_and_fields(re
     assert git(repo, "status", "--porcelain") == "M Pulumi.dev.yaml"
 
 
-def test_diff_text_against_head_shows_uncommitted_changes(repo):
-    out = plan(repo, "--stack", "dev", "--diff", "HEAD")
-    assert out.returncode == 0, out.stderr
+def test_diff_text_against_head_shows_uncommitted_changes_and_keeps_the_plan_exit_code(repo, tmp_path):
+    strict = tmp_path / "policy.json"
+    strict.write_text(json.dumps({"gpu-budget": {"enforcementLevel": "mandatory", "maxGpus": 0}}))
+    out = plan(repo, "--stack", "dev", "--diff", "HEAD", "--policy-config", str(strict))
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.strip() == ("the plan of the working tree fails (exit code 1): "
+                                  "`python -m tools.plan --stack dev` shows why")
     head = git(repo, "rev-parse", "HEAD")
     lines = out.stdout.splitlines()
     assert lines[0] == f"object diff of stack dev: HEAD ({head[:12]}) -> working tree"

@@ -6,7 +6,8 @@ Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml a
 resource tree by component, counts per resource type, the capacity/cost report and the verdict
 of every policy in policy/. `--render DIR` writes each Kubernetes object as YAML (one file per
 object). `--diff REF` prints, instead of the report, the object-level difference between the stack
-at git REF and the working tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error.
+at git REF and the working tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed,
+2 invalid config (or a REF that cannot be planned), 3 program error.
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -180,9 +181,8 @@ def _diff_base(ref: str, stack: str) -> Any:
         return False
 
 
-def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], verdicts: list[Verdict],
-                as_json_: bool) -> int:
-    """Print the object diff instead of the report; the exit code stays the working tree's plan's (2 if REF fails)."""
+def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], code: int, as_json_: bool) -> int:
+    """Print the object diff instead of the report; returns the plan's exit `code` (2 if REF cannot be planned)."""
     from . import diff
 
     try:
@@ -191,10 +191,10 @@ def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], ve
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(json.dumps(d, indent=2) if as_json_ else diff.as_text(d))
-    blocking = [v.name for v in verdicts if v.blocking]
-    if blocking:
-        print(f"plan: FAILED (mandatory policy: {', '.join(blocking)})", file=sys.stderr)
-    return EXIT_POLICY if blocking else EXIT_OK
+    if code != EXIT_OK:
+        print(f"the plan of the working tree fails (exit code {code}): "
+              f"`python -m tools.plan --stack {base.stack}` shows why", file=sys.stderr)
+    return code
 
 
 # --------------------------------------------------------------------------------------- main
@@ -249,10 +249,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.render:
         written = render(result.resources, args.render)
         print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
+    code = EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
     if args.diff:
-        return _print_diff(diff_base, result, values, verdicts, args.json)
+        return _print_diff(diff_base, result, values, code, args.json)
     print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
-    return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+    return code
 
 
 if __name__ == "__main__":
