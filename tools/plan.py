@@ -1,13 +1,15 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
-    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE]
+    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
 verdict first (result line, policy failures and warnings, capacity and cost), then every policy
 verdict, the stack outputs, counts per resource type and the resource tree by component.
 `--render DIR` writes each Kubernetes object as YAML (one file per object). `--json` prints the
-plan (every resource with its inputs) or, on any error, an error object. Exit codes: 0 ok, 1 a
-mandatory policy failed, 2 invalid config or arguments, 3 program error.
+plan (every resource with its inputs) or, on any error, an error object. `--diff REF` prints,
+instead of the report, the object-level difference between the stack at git REF and the working
+tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config or
+arguments (or a REF that cannot be planned), 3 program error.
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -21,7 +23,7 @@ import sys
 import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import yaml
 
@@ -235,6 +237,27 @@ def error_json(kind: str, message: str, stack: Optional[str] = None, stack_file:
     return {"ok": False, "stack": stack, "error": error}
 
 
+# ------------------------------------------------------------------------------------ --diff
+
+
+def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], code: int, as_json_: bool) -> int:
+    """Print the object diff instead of the report; returns the plan's exit `code` (2 if REF cannot be planned)."""
+    from . import diff
+
+    try:
+        d = diff.compare(base, result, values)
+    except diff.DiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if as_json_:
+            _print(json.dumps(error_json("diff", str(exc), base.stack), indent=2))
+        return EXIT_CONFIG
+    _print(json.dumps(d, indent=2) if as_json_ else diff.as_text(d))
+    if code != EXIT_OK:
+        print(f"the plan of the working tree fails (exit code {code}): "
+              f"`python -m tools.plan --stack {base.stack}` shows why", file=sys.stderr)
+    return code
+
+
 # --------------------------------------------------------------------------------------- main
 
 
@@ -272,10 +295,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+    parser.add_argument("--diff", metavar="REF",
+                        help="print the object-level difference between the stack at git REF and the working tree")
     return parser
 
 
-def _plan(args: argparse.Namespace) -> tuple[mockrun.RunResult, list[Verdict]]:
+class _Planned(NamedTuple):
+    result: mockrun.RunResult
+    verdicts: list[Verdict]
+    values: dict[str, Any]
+    diff_base: Any  # a tools.diff.Base planning the stack at --diff REF, or None
+
+
+def _plan(args: argparse.Namespace) -> _Planned:
     """Everything but printing; raises _Failure."""
     stack, root = args.stack, mockrun.ROOT
     if args.stack_file:
@@ -298,6 +330,8 @@ def _plan(args: argparse.Namespace) -> tuple[mockrun.RunResult, list[Verdict]]:
                            error_json("policy-config", f"--policy-config {exc}", stack, problems=exc.problems)) from None
     if args.render and (problem := render_target_problem(args.render)):
         raise UsageError(f"--render: {problem}")
+    if args.diff and args.stack_file:
+        raise UsageError("--diff compares Pulumi.<stack>.yaml at REF with the working tree: use --stack")
     if not path.exists():
         raise config_error(f"{path.name} not found; stacks here: {', '.join(mockrun.available_stacks(root)) or 'none'}")
     try:
@@ -309,6 +343,14 @@ def _plan(args: argparse.Namespace) -> tuple[mockrun.RunResult, list[Verdict]]:
     except ConfigError as exc:
         raise _config_failure(exc, stack) from None
 
+    diff_base = None
+    if args.diff:  # plans the stack at REF in a subprocess while the working tree is planned here
+        from . import diff
+
+        try:
+            diff_base = diff.Base(args.diff, stack)
+        except diff.DiffError as exc:
+            raise _Failure(EXIT_CONFIG, f"error: {exc}", error_json("diff", str(exc), stack, path.name)) from None
     result = mockrun.run_program(stack, values, secrets)
     if isinstance(result.error, ConfigError):
         raise _config_failure(result.error, stack)
@@ -317,7 +359,7 @@ def _plan(args: argparse.Namespace) -> tuple[mockrun.RunResult, list[Verdict]]:
         if args.debug:
             traceback.print_exception(result.error)
         raise _Failure(EXIT_ERROR, text, error_json("program", text.removeprefix("error: "), stack, path.name))
-    return result, evaluate(result.resources, pack_config)
+    return _Planned(result, evaluate(result.resources, pack_config), values, diff_base)
 
 
 def _print(text: str) -> None:
@@ -334,18 +376,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     want_json = "--json" in argv
     try:
         args = _parser().parse_args(argv)
-        result, verdicts = _plan(args)
+        planned = _plan(args)
     except UsageError as exc:
         text = f"error: {exc} (see python -m tools.plan --help)"
         failure = _Failure(EXIT_CONFIG, text, error_json("usage", str(exc)))
     except _Failure as exc:
         failure = exc
     else:
+        result, verdicts = planned.result, planned.verdicts
         if args.render:
             written = render(result.resources, args.render)
             print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
+        code = EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+        if planned.diff_base is not None:
+            return _print_diff(planned.diff_base, result, planned.values, code, args.json)
         _print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
-        return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+        return code
     print(failure.text, file=sys.stderr)
     if want_json:
         _print(json.dumps(failure.payload, indent=2))
