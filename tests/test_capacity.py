@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from config import catalog, validate
+from config import ConfigError, catalog, validate
 from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, shape_of, weights_gib
 from config.models import ServedModel
 
@@ -187,3 +187,27 @@ def test_mixed_layout_overflow_names_the_profile():
         validate(eks_mixed([big]), "Pulumi.t.yaml")
     assert "ai-platform:nodePools.gpu[0].max" in str(info.value)
     assert "17 x 3g.40gb slice (8 per node)" in str(info.value)
+
+
+# ----------------------------------------------------------------------------------- issue 13
+
+
+def test_embedding_max_model_len_is_checked_against_the_models_context_like_serving_models():
+    pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 2}]
+    context = catalog.find_model("BAAI/bge-m3").max_context
+    values = gke(pools, [], rag={"embedding": {"model": "BAAI/bge-m3", "pool": "p", "maxModelLen": 16384}})
+    with pytest.raises(ConfigError) as info:
+        validate(values, "Pulumi.t.yaml")
+    [issue] = info.value.issues
+    assert issue.path == "ai-platform:rag.embedding.maxModelLen"
+    assert "16384" in issue.message and str(context) in issue.message
+    # The same words as for serving.models[] (one check for both).
+    served = gke(pools, [model(model="Qwen/Qwen2.5-7B-Instruct", paramsB=None, architecture=None,
+                               maxModelLen=65536)])
+    with pytest.raises(ConfigError) as other:
+        validate(served, "Pulumi.t.yaml")
+    [served_issue] = [i for i in other.value.issues if i.path.endswith("maxModelLen")]
+    assert served_issue.message.replace("65536", "N").replace("Qwen/Qwen2.5-7B-Instruct", "M").split("of")[0] == \
+        issue.message.replace("16384", "N").replace("BAAI/bge-m3", "M").split("of")[0]
+    values["rag"]["embedding"]["maxModelLen"] = context
+    validate(values, "Pulumi.t.yaml")  # exactly the model's context is fine
