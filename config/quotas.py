@@ -6,7 +6,8 @@ overcommitted, so requests == limits and a `limits.` entry is neither needed nor
 
 What a namespace's model servers may need at most (`gpu_need`): for every model server in it,
 tensorParallel x max replicas of its resource on its pool, plus tensorParallel x min replicas on
-its on-demand fallback pool (the fallback Deployment holds the model's floor). A configured
+its on-demand fallback pool (the fallback Deployment holds the model's floor at every scale): the
+`ModelPlan.demands()` the pool check in `config.capacity` counts, so both agree. A configured
 `gpuQuota` below that need would leave pods Pending at scale-out with an admission error nobody
 sees in a preview, so it is a config error; an omitted `gpuQuota` is sized to the need. MIG
 resources are always sized to the need (the config has no knob for them).
@@ -26,13 +27,9 @@ def gpu_need(cfg: StackConfig, plan: CapacityPlan) -> dict[str, dict[str, int]]:
     need: dict[str, dict[str, int]] = {}
     ns = cfg.serving.namespace
     for model in plan.models:
-        if model.resource is None:
-            continue
-        amounts = need.setdefault(ns, {})
-        amounts[model.resource] = amounts.get(model.resource, 0) + model.units_per_replica * model.max_replicas
-        if model.fallback_resource:
-            amounts[model.fallback_resource] = (amounts.get(model.fallback_resource, 0)
-                                                + model.units_per_replica * model.min_replicas)
+        for demand in model.demands():  # the numbers the pool check counts (config/capacity.py)
+            amounts = need.setdefault(ns, {})
+            amounts[demand.resource] = amounts.get(demand.resource, 0) + demand.units_max
     return need
 
 
@@ -72,10 +69,9 @@ def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
             continue
         wanted = need.get(GPU_RESOURCE, 0)
         if tenant.gpu_quota < wanted:
-            users = [f"{m.name} ({m.units_per_replica} x {m.max_replicas} max replicas)" for m in plan.models
-                     if m.resource == GPU_RESOURCE]
-            users += [f"{m.name} fallback ({m.units_per_replica} x {m.min_replicas} min replicas on {m.fallback_pool})"
-                      for m in plan.models if m.fallback_resource == GPU_RESOURCE]
+            users = [f"{m.name} ({m.units_per_replica} x {m.max_replicas} max replicas)" if d.placement == "primary"
+                     else f"{m.name} fallback ({m.units_per_replica} x {m.min_replicas} min replicas on {d.pool})"
+                     for m in plan.models for d in m.demands() if d.resource == GPU_RESOURCE]
             issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.gpuQuota", (
                 f"{tenant.gpu_quota} is below the {wanted} nvidia.com/gpu its model servers need at max scale: "
                 f"{', '.join(users)}; raise it to at least {wanted} or omit it (sized from the capacity plan)")))

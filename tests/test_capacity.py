@@ -211,3 +211,39 @@ def test_embedding_max_model_len_is_checked_against_the_models_context_like_serv
         issue.message.replace("16384", "N").replace("BAAI/bge-m3", "M").split("of")[0]
     values["rag"]["embedding"]["maxModelLen"] = context
     validate(values, "Pulumi.t.yaml")  # exactly the model's context is fine
+
+
+def fallback_stack(od_max):
+    """A critical spot model whose on-demand fallback floor shares the pool of a big on-demand model."""
+    pools = [{"name": "od", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 1, "max": od_max},
+             {"name": "sp", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 4}]
+    big = model(name="big", pool="od", tensorParallel=2, replicas={"min": 2, "max": 8})     # 16 GPUs at max: 2 full nodes
+    small = model(name="small", pool="sp", fallbackPool="od", critical=True, replicas={"min": 2, "max": 16})
+    return gke(pools, [big, small])
+
+
+def test_fallback_floor_counts_at_max_scale_too():
+    """At max scale `od` holds big's 16 GPUs and small's fallback Deployment (2 replicas, whatever the primary
+    does): 18 GPUs, 3 nodes. Before issue 13 the floor was counted at min only and max 2 planned ok."""
+    with pytest.raises(ConfigError) as info:
+        validate(fallback_stack(od_max=2), "Pulumi.t.yaml")
+    [issue] = info.value.issues
+    assert issue.path == "ai-platform:nodePools.gpu[0].max"
+    assert "needs 3 nodes" in issue.message and "max is 2" in issue.message
+    assert "small (fallback)" in issue.message
+    cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    od = capacity.pool("od")
+    assert (od.nodes_needed_min, od.nodes_needed_max) == (1, 3)   # 4 + 2 GPUs; 16 + 2 GPUs
+    assert capacity.pool("sp").nodes_needed_max == 2               # the primary alone, 16 replicas
+
+
+def test_pool_check_and_gpu_quota_count_the_same_fallback_gpus():
+    from config import quotas
+
+    cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    need = quotas.gpu_need(cfg, capacity)[cfg.serving.namespace]["nvidia.com/gpu"]
+    # big 2 x 8 + small 1 x 16 (spot) + small's fallback 1 x 2 (on-demand)
+    assert need == 16 + 16 + 2
+    asked = sum(capacity.pool(p).units_asked_max for p in ("od", "sp"))
+    assert asked == need
+    assert need == sum(d.units_max for m in capacity.models for d in m.demands())
