@@ -211,7 +211,6 @@ class ModelPlan:
     fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
     fallback_resource: Optional[str] = None  # extended resource the fallback replicas request there
     fallback_monthly_usd: float = 0.0  # on-demand cost of the fallback's min replicas (on top of monthly_usd_*)
-    unit_label: Optional[str] = None  # the primary pool's unit label (None on CPU)
     fallback_unit: Optional[str] = None  # the fallback pool's unit label
 
     def demands(self) -> tuple[Demand, ...]:
@@ -221,7 +220,7 @@ class ModelPlan:
         if self.resource is None or self.pool is None:
             return ()
         tp = self.units_per_replica
-        found = [Demand(self.name, "primary", self.pool, self.unit_label or self.unit, self.resource,
+        found = [Demand(self.name, "primary", self.pool, self.unit, self.resource,
                         tp * self.min_replicas, tp * self.max_replicas)]
         if self.fallback_pool and self.fallback_resource:
             floor = tp * self.min_replicas
@@ -384,7 +383,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
             critical=model.critical, fallback_pool=model.fallback_pool,
             fallback_resource=resource_name(cfg, fb_pool, fb_unit.profile) if fb_pool and fb_unit else None,
-            fallback_monthly_usd=fb_share, unit_label=unit.label, fallback_unit=fb_unit.label if fb_unit else None))
+            fallback_monthly_usd=fb_share, fallback_unit=fb_unit.label if fb_unit else None))
         for demand in models[-1].demands():
             _add(units_min[demand.pool], demand.unit, demand.units_min)
             _add(units_max[demand.pool], demand.unit, demand.units_max)

@@ -15,9 +15,12 @@ resources are always sized to the need (the config has no knob for them).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from .capacity import CapacityPlan
 from .errors import Issue, key_path
-from .models import StackConfig
+from .models import StackConfig, TenantNamespace
+from .sizing import Pods, format_cpu, format_memory, namespace_pods, quantity
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -60,9 +63,86 @@ def quota_hard(cfg: StackConfig, plan: CapacityPlan, namespace: str) -> dict[str
     return hard
 
 
+# ResourceQuota key -> (config key, resource, requests or limits).
+COMPUTE_QUOTAS = {
+    "requests.cpu": ("cpuQuota", "cpu", "requests"),
+    "requests.memory": ("memoryQuota", "memory", "requests"),
+    "limits.cpu": ("cpuLimitQuota", "cpu", "limits"),
+    "limits.memory": ("memoryLimitQuota", "memory", "limits"),
+}
+
+
+def _container_amount(container, tenant: TenantNamespace, resource: str, kind: str) -> Decimal:
+    """What admission makes of one container: its own value, else (requests) its limit, else the LimitRange
+    default of the namespace (`containerDefaults`)."""
+    own = (container or {}).get(kind, {}).get(resource)
+    if own is None and kind == "requests":
+        own = (container or {}).get("limits", {}).get(resource)  # the API defaults requests to limits
+    if own is None:
+        defaults = tenant.container_defaults
+        own = {("cpu", "requests"): defaults.cpu_request, ("memory", "requests"): defaults.memory_request,
+               ("cpu", "limits"): defaults.cpu_limit, ("memory", "limits"): defaults.memory_limit}[(resource, kind)]
+    return quantity(own)
+
+
+def per_pod(pods: Pods, tenant: TenantNamespace, resource: str, kind: str) -> Decimal:
+    return sum((_container_amount(c, tenant, resource, kind) for c in pods.containers), Decimal(0))
+
+
+def compute_need(cfg: StackConfig, plan: CapacityPlan) -> dict[str, dict[str, tuple[Decimal, list[str]]]]:
+    """namespace -> quota key (requests.cpu, requests.memory, limits.cpu, limits.memory) -> (what the program's pods
+    ask for at max scale, surge pods of rolling updates included; the breakdown per workload)."""
+    need: dict[str, dict[str, tuple[Decimal, list[str]]]] = {}
+    for namespace, groups in namespace_pods(cfg, plan).items():
+        tenant = cfg.tenancy.namespaces.get(namespace)
+        if tenant is None:
+            continue
+        for key, (_, resource, kind) in COMPUTE_QUOTAS.items():
+            total, parts = Decimal(0), []
+            fmt = format_cpu if resource == "cpu" else format_memory
+            for pods in groups:
+                count = pods.replicas + pods.surge
+                if count == 0:
+                    continue
+                each = per_pod(pods, tenant, resource, kind)
+                total += each * count
+                parts.append((each * count, f"{pods.workload} {count} x {fmt(each)}"
+                              + (f" ({pods.surge} of them rolling-update surge)" if pods.surge else "")))
+            need.setdefault(namespace, {})[key] = (total, _breakdown(parts, fmt))
+    return need
+
+
+BREAKDOWN_LINES = 12
+
+
+def _breakdown(parts: list[tuple[Decimal, str]], fmt) -> list[str]:
+    """Each workload's share in config order; beyond BREAKDOWN_LINES, the largest ones and the rest summed."""
+    if len(parts) <= BREAKDOWN_LINES:
+        return [text for _, text in parts]
+    largest = sorted(parts, key=lambda p: p[0], reverse=True)
+    shown, rest = largest[:BREAKDOWN_LINES - 1], largest[BREAKDOWN_LINES - 1:]
+    return [text for _, text in shown] + [f"{len(rest)} more workloads {fmt(sum(a for a, _ in rest))}"]
+
+
 def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
-    """A configured gpuQuota must hold what the namespace's model servers need at max scale."""
+    """Configured quotas must hold what the namespace's pods need at max scale: GPUs for the model servers, CPU and
+    memory (requests, and limits when the quota sets them) for every pod the program runs there."""
     issues = []
+    for namespace, need in compute_need(cfg, plan).items():
+        tenant = cfg.tenancy.namespaces[namespace]
+        for key, (config_key, resource, kind) in COMPUTE_QUOTAS.items():
+            configured = getattr(tenant, {"cpuQuota": "cpu_quota", "memoryQuota": "memory_quota",
+                                          "cpuLimitQuota": "cpu_limit_quota",
+                                          "memoryLimitQuota": "memory_limit_quota"}[config_key])
+            total, parts = need[key]
+            if configured is None or quantity(configured) >= total:
+                continue
+            fmt = format_cpu if resource == "cpu" else format_memory
+            issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.{config_key}", (
+                f"{configured} is below the {fmt(total)} of {resource} {kind} ({key}) the program's pods in "
+                f"'{namespace}' need at max scale: {'; '.join(parts)}; pods beyond the quota are refused at "
+                f"admission. Raise it to at least {fmt(total)} (plus room for anything else deployed there) or "
+                f"omit it")))
     for namespace, need in gpu_need(cfg, plan).items():
         tenant = cfg.tenancy.namespaces.get(namespace)
         if tenant is None or tenant.gpu_quota is None:
