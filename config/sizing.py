@@ -8,7 +8,10 @@ for the quota check (`config.quotas`), so a namespace's `cpuQuota` / `memoryQuot
   Deployment at `replicas.min` (it has no autoscaler), one download Job pod per server;
 - the RAG data layer (`rag.namespace`): Milvus (standalone, or cluster with etcd / MinIO), Weaviate or Qdrant,
   Elasticsearch nodes and their exporter, Redis (redis + sentinel + split-brain-fix + exporter per pod, HAProxy);
-- the gateway (`rag.gateway.namespace`) at its HPA's `maxReplicas`.
+- the gateway (`rag.gateway.namespace`) at its HPA's `maxReplicas`;
+- observability (`observability.namespace`): Prometheus and Alertmanager (x `metrics.replicas`, each with its
+  config-reloader), the Prometheus operator, kube-state-metrics, Grafana and its sidecars, Loki, Tempo or Jaeger,
+  the OpenTelemetry Collector.
 
 Containers a chart runs without resources get the namespace's LimitRange defaults (`containerDefaults`) at
 admission, and are counted with them. Rolling updates: a Deployment that surges creates `maxSurge` extra pods
@@ -140,6 +143,29 @@ def elasticsearch(cpu: str, heap_gi: int) -> Requirements:
     return resources(cpu, f"{2 * heap_gi}Gi")
 
 
+# ------------------------------------------------------------------------------------ observability
+
+CONFIG_RELOADER = resources("10m", "32Mi", "100m", "64Mi")
+"""prometheus-operator's config-reloader sidecar in every Prometheus and Alertmanager pod."""
+ALERTMANAGER = resources("20m", "64Mi", "200m", "128Mi")
+PROMETHEUS_OPERATOR = resources("50m", "128Mi", "500m", "256Mi")
+KUBE_STATE_METRICS = resources("50m", "128Mi", "500m", "256Mi")
+GRAFANA = resources("50m", "192Mi", "500m", "384Mi")
+GRAFANA_SIDECAR = resources("20m", "64Mi", "200m", "128Mi")
+"""Each of Grafana's two sidecars (dashboards, datasources)."""
+COLLECTOR = resources("100m", "256Mi", "1", "512Mi")
+
+
+def prometheus(memory: str) -> Requirements:
+    """Prometheus: memory request = limit (`observability.metrics.memory`)."""
+    return resources("250m", memory, "2", memory)
+
+
+def single_binary(memory: str) -> Requirements:
+    """Loki and Tempo single binaries: memory request = limit (`logStore` / `traceStore.memory`)."""
+    return resources("100m", memory, "1", memory)
+
+
 # -------------------------------------------------------------------------------------------- pods
 
 
@@ -211,6 +237,26 @@ def namespace_pods(cfg: StackConfig, plan) -> dict[str, list[Pods]]:
                          (redis_server(cache.max_memory_mi), SENTINEL, None, REDIS_EXPORTER)))
         if cache.replicas > 1:
             data.append(Pods("Deployment redis-haproxy", HAPROXY_REPLICAS, (HAPROXY,), surge(HAPROXY_REPLICAS)))
+    obs = cfg.observability
+    if obs.enabled:
+        # kube-prometheus-stack (operator, kube-state-metrics and Grafana roll with Kubernetes' default strategy),
+        # Loki / Tempo single binaries, Jaeger all-in-one (Recreate, no resources: LimitRange defaults), the
+        # OpenTelemetry Collector. node-exporter and the node log agent run in the observability-node namespace.
+        replicas = obs.metrics.replicas
+        watch = found.setdefault(obs.namespace, [])
+        watch += [Pods("StatefulSet prometheus", replicas, (prometheus(obs.metrics.memory), CONFIG_RELOADER)),
+                  Pods("StatefulSet alertmanager", replicas, (ALERTMANAGER, CONFIG_RELOADER)),
+                  Pods("Deployment prometheus-operator", 1, (PROMETHEUS_OPERATOR,), surge(1)),
+                  Pods("Deployment kube-state-metrics", 1, (KUBE_STATE_METRICS,), surge(1)),
+                  Pods("Deployment grafana", 1, (GRAFANA, GRAFANA_SIDECAR, GRAFANA_SIDECAR), surge(1))]
+        if obs.logs == "loki":
+            watch.append(Pods("StatefulSet loki", 1, (single_binary(obs.log_store.memory),)))
+        if obs.tracing == "tempo":
+            watch.append(Pods("StatefulSet tempo", 1, (single_binary(obs.trace_store.memory),)))
+        elif obs.tracing == "jaeger":
+            watch.append(Pods("Deployment jaeger", 1, (None,)))
+        if obs.tracing != "none" or obs.logs != "none":
+            watch.append(Pods("Deployment otel-collector", 1, (COLLECTOR,), surge(1)))
     gw = rag.gateway
     if gw is not None:
         res = gw.resources

@@ -37,6 +37,16 @@ def test_cpu_quota_below_what_the_data_layer_requests_is_refused():
     assert "StatefulSet search-es-default 3 x 2" in issue.message and "StatefulSet milvus-etcd 3 x 250m" in issue.message
 
 
+def test_observability_memory_quota_counts_its_charts_pods():
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"]["observability"]["memoryQuota"] = "16Gi"
+    [issue] = problems(values)
+    assert issue.path == f"{NS}.observability.memoryQuota"
+    # Prometheus 8Gi + its config-reloader 32Mi, x 2 replicas; Grafana and its two sidecars; Loki, Tempo, ...
+    assert "16Gi is below the 22400Mi of memory requests" in issue.message
+    assert "StatefulSet prometheus 2 x 8224Mi" in issue.message and "Deployment grafana 2 x 320Mi" in issue.message
+
+
 def test_limit_quotas_count_limits():
     values = stack_values("prod")
     values["tenancy"]["namespaces"]["ai-app"]["memoryLimitQuota"] = "20Gi"
