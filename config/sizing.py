@@ -14,7 +14,8 @@ for the quota check (`config.quotas`), so a namespace's `cpuQuota` / `memoryQuot
   the OpenTelemetry Collector.
 
 Containers a chart runs without resources get the namespace's LimitRange defaults (`containerDefaults`) at
-admission, and are counted with them. Rolling updates: a Deployment that surges creates `maxSurge` extra pods
+admission, and are counted with them (every sized container here sets requests *and* limits, so a default
+limit below a container's own request, which admission would refuse, cannot arise). Rolling updates: a Deployment that surges creates `maxSurge` extra pods
 while it rolls, and the ResourceQuota admits them like any other pod, so the need counts every surging
 Deployment's surge (a `pulumi up` rolls them together): model servers do not surge (`SERVER_ROLLOUT`), the
 gateway surges by one (`GATEWAY_ROLLOUT`), chart Deployments without a strategy by Kubernetes' default 25%
