@@ -11,11 +11,19 @@ its on-demand fallback pool (the fallback Deployment holds the model's floor at 
 `gpuQuota` below that need would leave pods Pending at scale-out with an admission error nobody
 sees in a preview, so it is a config error; an omitted `gpuQuota` is sized to the need. MIG
 resources are always sized to the need (the config has no knob for them).
+
+CPU and memory (`compute_need`): every pod the program runs in the namespace, as `config.sizing`
+lists them (the sizes the components set), at max scale and with rolling-update surge, each
+container without resources counted with the namespace's LimitRange defaults. A `cpuQuota` /
+`memoryQuota` (requests) or `cpuLimitQuota` / `memoryLimitQuota` (limits) below that is a config
+error with the breakdown per workload; omitted ones are not checked.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+from pydantic.alias_generators import to_camel
 
 from .capacity import CapacityPlan
 from .errors import Issue, key_path
@@ -63,12 +71,12 @@ def quota_hard(cfg: StackConfig, plan: CapacityPlan, namespace: str) -> dict[str
     return hard
 
 
-# ResourceQuota key -> (config key, resource, requests or limits).
+# ResourceQuota key -> (TenantNamespace field, resource, requests or limits).
 COMPUTE_QUOTAS = {
-    "requests.cpu": ("cpuQuota", "cpu", "requests"),
-    "requests.memory": ("memoryQuota", "memory", "requests"),
-    "limits.cpu": ("cpuLimitQuota", "cpu", "limits"),
-    "limits.memory": ("memoryLimitQuota", "memory", "limits"),
+    "requests.cpu": ("cpu_quota", "cpu", "requests"),
+    "requests.memory": ("memory_quota", "memory", "requests"),
+    "limits.cpu": ("cpu_limit_quota", "cpu", "limits"),
+    "limits.memory": ("memory_limit_quota", "memory", "limits"),
 }
 
 
@@ -128,21 +136,6 @@ def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
     """Configured quotas must hold what the namespace's pods need at max scale: GPUs for the model servers, CPU and
     memory (requests, and limits when the quota sets them) for every pod the program runs there."""
     issues = []
-    for namespace, need in compute_need(cfg, plan).items():
-        tenant = cfg.tenancy.namespaces[namespace]
-        for key, (config_key, resource, kind) in COMPUTE_QUOTAS.items():
-            configured = getattr(tenant, {"cpuQuota": "cpu_quota", "memoryQuota": "memory_quota",
-                                          "cpuLimitQuota": "cpu_limit_quota",
-                                          "memoryLimitQuota": "memory_limit_quota"}[config_key])
-            total, parts = need[key]
-            if configured is None or quantity(configured) >= total:
-                continue
-            fmt = format_cpu if resource == "cpu" else format_memory
-            issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.{config_key}", (
-                f"{configured} is below the {fmt(total)} of {resource} {kind} ({key}) the program's pods in "
-                f"'{namespace}' need at max scale: {'; '.join(parts)}; pods beyond the quota are refused at "
-                f"admission. Raise it to at least {fmt(total)} (plus room for anything else deployed there) or "
-                f"omit it")))
     for namespace, need in gpu_need(cfg, plan).items():
         tenant = cfg.tenancy.namespaces.get(namespace)
         if tenant is None or tenant.gpu_quota is None:
@@ -155,4 +148,17 @@ def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
             issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.gpuQuota", (
                 f"{tenant.gpu_quota} is below the {wanted} nvidia.com/gpu its model servers need at max scale: "
                 f"{', '.join(users)}; raise it to at least {wanted} or omit it (sized from the capacity plan)")))
+    for namespace, need in compute_need(cfg, plan).items():
+        tenant = cfg.tenancy.namespaces[namespace]
+        for key, (field, resource, kind) in COMPUTE_QUOTAS.items():
+            configured = getattr(tenant, field)
+            total, parts = need[key]
+            if configured is None or quantity(configured) >= total:
+                continue
+            fmt = format_cpu if resource == "cpu" else format_memory
+            issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.{to_camel(field)}", (
+                f"{configured} is below the {fmt(total)} of {resource} {kind} ({key}) the program's pods in "
+                f"'{namespace}' need at max scale: {'; '.join(parts)}; pods beyond the quota are refused at "
+                f"admission. Raise it to at least {fmt(total)} (plus room for anything else deployed there) or "
+                f"omit it")))
     return issues

@@ -247,3 +247,22 @@ def test_pool_check_and_gpu_quota_count_the_same_fallback_gpus():
     asked = sum(capacity.pool(p).units_asked_max for p in ("od", "sp"))
     assert asked == need
     assert need == sum(d.units_max for m in capacity.models for d in m.demands())
+
+
+def test_the_fallback_demand_is_what_the_fallback_deployment_requests():
+    """prod: qwen7b-fallback runs replicas.min pods on h100-od, each with tensorParallel GPUs, and no autoscaler."""
+    from tests.conftest import run_stack, stack_values
+
+    result = run_stack("prod")
+    cfg, capacity = validate(stack_values("prod"), "Pulumi.prod.yaml")
+    [demand] = [d for d in capacity.model("qwen7b").demands() if d.placement == "fallback"]
+    [deployment] = [r.inputs for r in result.of_type("kubernetes:apps/v1:Deployment")
+                    if r.inputs["metadata"]["name"] == "qwen7b-fallback"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert pod["nodeSelector"]["ai-platform/pool"] == demand.pool == "h100-od"
+    per_pod = int(container["resources"]["requests"][demand.resource])
+    assert deployment["spec"]["replicas"] * per_pod == demand.units_min == demand.units_max == 2
+    scaled = [r.inputs["spec"]["scaleTargetRef"]["name"] for r in result.resources
+              if r.type.endswith(("ScaledObject", "HorizontalPodAutoscaler"))]
+    assert "qwen7b" in scaled and "qwen7b-fallback" not in scaled
