@@ -15,12 +15,14 @@ for the quota check (`config.quotas`), so a namespace's `cpuQuota` / `memoryQuot
 
 Containers a chart runs without resources get the namespace's LimitRange defaults (`containerDefaults`) at
 admission, and are counted with them (every sized container here sets requests *and* limits, so a default
-limit below a container's own request, which admission would refuse, cannot arise). Rolling updates: a Deployment that surges creates `maxSurge` extra pods
-while it rolls, and the ResourceQuota admits them like any other pod, so the need counts every surging
-Deployment's surge (a `pulumi up` rolls them together): model servers do not surge (`SERVER_ROLLOUT`), the
-gateway surges by one (`GATEWAY_ROLLOUT`), chart Deployments without a strategy by Kubernetes' default 25%
-(rounded up). StatefulSets and Jobs never surge. Init containers are ignored: each is smaller than the sum of
-its pod's containers, which is what a pod's request is then.
+limit below a container's own request, which admission would refuse, cannot arise).
+
+Rolling updates: a Deployment that surges creates `maxSurge` extra pods while it rolls, and the ResourceQuota
+admits them like any other pod, so the need counts every surging Deployment's surge (a `pulumi up` rolls them
+together): model servers do not surge (`SERVER_ROLLOUT`), the gateway surges by one (`GATEWAY_ROLLOUT`), chart
+Deployments without a strategy by Kubernetes' default 25% (rounded up). StatefulSets and Jobs never surge.
+Init containers are ignored: each is smaller than the sum of its pod's containers, which is then the pod's
+request.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ GATEWAY_ROLLOUT = {"maxSurge": 1, "maxUnavailable": 0}
 DEFAULT_SURGE = 0.25
 
 
-def resources(cpu: str, memory: str, cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None) -> Requirements:
+def resources(cpu: str, memory: str, cpu_limit: Optional[str] = None,
+              memory_limit: Optional[str] = None) -> Requirements:
     """Kubernetes requests and limits (limits: CPU twice the request unless given, memory equal)."""
     return {"requests": {"cpu": cpu, "memory": memory},
             "limits": {"cpu": cpu_limit or double_cpu(cpu), "memory": memory_limit or memory}}

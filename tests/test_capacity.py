@@ -217,7 +217,7 @@ def fallback_stack(od_max):
     """A critical spot model whose on-demand fallback floor shares the pool of a big on-demand model."""
     pools = [{"name": "od", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 1, "max": od_max},
              {"name": "sp", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 4}]
-    big = model(name="big", pool="od", tensorParallel=2, replicas={"min": 2, "max": 8})     # 16 GPUs at max: 2 full nodes
+    big = model(name="big", pool="od", tensorParallel=2, replicas={"min": 2, "max": 8})  # 16 GPUs at max: 2 nodes
     small = model(name="small", pool="sp", fallbackPool="od", critical=True, replicas={"min": 2, "max": 16})
     return gke(pools, [big, small])
 

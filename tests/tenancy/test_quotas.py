@@ -34,7 +34,8 @@ def test_cpu_quota_below_what_the_data_layer_requests_is_refused():
     [issue] = problems(values)
     assert issue.path == f"{NS}.ai-rag.cpuQuota"
     assert "8 is below the 23050m of cpu requests" in issue.message
-    assert "StatefulSet search-es-default 3 x 2" in issue.message and "StatefulSet milvus-etcd 3 x 250m" in issue.message
+    assert "StatefulSet search-es-default 3 x 2" in issue.message
+    assert "StatefulSet milvus-etcd 3 x 250m" in issue.message
 
 
 def test_observability_memory_quota_counts_its_charts_pods():
