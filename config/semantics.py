@@ -11,12 +11,12 @@ from collections import Counter
 from typing import Iterator
 
 from . import catalog
-from .capacity import machine_for, shape_of
+from .capacity import machine_for, served_models, shape_of
 from .errors import Issue, key_path
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .engines import ENGINES, quantization_args
 from .namespaces import autoscaled, component_namespaces, platform_namespace_names
-from .models import GpuPool, StackConfig
+from .models import GpuPool, ServedModel, StackConfig
 
 
 def _choices(values) -> str:
@@ -231,8 +231,8 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if shape is None:
             yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
                         f"architecture) or use one of: {_choices(sorted(catalog.MODELS))}"))
-        elif shape.max_context and model.max_model_len > shape.max_context:
-            yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
+        else:
+            yield from _context(path, model)
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
@@ -263,6 +263,13 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.fallback_pool and model.tensor_parallel > pools[model.fallback_pool].gpus_per_node:
             yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than tensorParallel")
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
+
+
+def _context(path, model: ServedModel) -> Iterator[Issue]:
+    """maxModelLen within the model's own context (vLLM refuses to start otherwise); every model server."""
+    shape = shape_of(model)
+    if shape is not None and shape.max_context and model.max_model_len > shape.max_context:
+        yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
 
 
 def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
@@ -300,6 +307,10 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
                         f"{emb.model!r} is not in the model catalog; embedding models: {_choices(embedders)}")
         elif known.task != "embed":
             yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")
+        else:
+            # The embedding server as capacity.served_models plans it (the same check as serving.models[]).
+            [(_, server)] = [(p, m) for p, m in served_models(cfg) if p == key_path("rag", "embedding")]
+            yield from _context(lambda *p: key_path("rag", "embedding", *p), server)
 
 
 # Env names that look like credentials: the gateway's secrets come from generated Secrets only.

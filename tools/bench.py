@@ -46,6 +46,7 @@ def synthetic(models: int) -> dict:
         "maxModelLen": 8192, "pool": "h100-od", "replicas": {"min": 1, "max": 2}} for i in range(models)]
     values["rag"].pop("embedding", None)
     values["tenancy"]["namespaces"]["ai-inference"].pop("gpuQuota", None)  # sized from the plan
+    values["tenancy"]["namespaces"]["ai-inference"].pop("memoryQuota", None)  # prod's holds prod's models only
     values["budget"] = {"maxGpus": None, "maxMonthlyUsd": None}
     return values
 
