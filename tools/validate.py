@@ -300,8 +300,11 @@ def to_json_schema(schema: Any, root: bool = False) -> Any:
         else:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string"):
+        # Structural schemas usually spell the two forms out in anyOf (with a pattern for strings);
+        # then that is the check, else integer or string.
         out.pop("type", None)
-        out["type"] = ["integer", "string"]
+        if "anyOf" not in out and "oneOf" not in out:
+            out["type"] = ["integer", "string"]
     if schema.get("x-kubernetes-embedded-resource"):
         props = out.setdefault("properties", {})
         props.setdefault("apiVersion", {"type": "string"})
