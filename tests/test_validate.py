@@ -366,3 +366,30 @@ def test_cert_manager_crds_only_when_its_values_install_them(charts):
     assert crd_sources.chart_crds(archive, {}).crds == []  # chart default: crds.enabled false
     names = crd_sources.crd_names(crd_sources.chart_crds(archive, {"crds": {"enabled": True}}).crds)
     assert "certificates.cert-manager.io" in names and len(names) == 6
+
+
+def test_crds_loaded_through_files_are_a_note(tmp_path):
+    archive = _archive(tmp_path, {
+        "demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
+        "demo/files/crd-all.yaml": _crd_yaml("Hidden"),
+        "demo/templates/crds.yaml": '{{ .Files.Get "files/crd-all.yaml" }}\n',
+    })
+    found = crd_sources.chart_crds(archive)
+    assert found.crds == [] and "files/crd-all.yaml through .Files" in found.notes[0]
+
+
+def test_helm_on_path_renders_the_crds(tmp_path, monkeypatch, demo_chart):
+    """With a helm binary on PATH, `helm template --include-crds` decides (a stand-in helm here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "rendered.yaml").write_text(_crd_yaml("Rendered") + "---\nkind: ConfigMap\n")
+    helm = bin_dir / "helm"
+    helm.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/args\ncat {tmp_path}/rendered.yaml\n')
+    helm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    found = crd_sources.chart_crds(demo_chart, {"a": 1}, release_name="rel", namespace="ns")
+    assert [c["spec"]["names"]["kind"] for c in found.crds] == ["Rendered"]
+    crd_sources.chart_crds(demo_chart, {}, skip_crds=True, release_name="rel", namespace="ns")
+    first, second = (tmp_path / "args").read_text().splitlines()
+    assert first.startswith(f"template rel {demo_chart} --namespace ns --values ") and first.endswith("--include-crds")
+    assert not second.endswith("--include-crds")

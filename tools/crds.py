@@ -291,6 +291,11 @@ def chart_crds_without_helm(chart: Chart, user_values: Mapping, skip_crds: bool 
                 crds += [d for d in detemplate(text, values) if d.get("kind") == CRD]
             except NeedsRendering as e:
                 notes.append(f"{where}/{name}: needs rendering ({e}); its CRDs are not counted")
+        elif name.startswith("templates/") and ".Files." in text and [f for f in _crd_files(chart) if f in text]:
+            # e.g. Istio's base chart: `{{ .Files.Get "files/crd-all.gen.yaml" }}` behind values.
+            used = [f for f in _crd_files(chart) if f in text]
+            notes.append(f"{where}/{name}: may install the CRDs of {', '.join(used)} through .Files; "
+                         f"needs rendering, not counted")
     for sub in chart.subcharts:
         dep = _subchart_dependency(chart, sub) or {}
         if dep and not _dependency_enabled(dep, values):
@@ -310,6 +315,12 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def _crd_files(chart: Chart) -> list[str]:
+    """Files outside crds/ and templates/ that hold CRDs (read by templates through .Files)."""
+    return sorted(n for n, b in chart.files.items() if not n.startswith(("crds/", "templates/"))
+                  and n.endswith((".yaml", ".yml")) and CRD.encode() in b)
 
 
 def _load_all(text: str, where: str) -> list[dict]:

@@ -1,6 +1,6 @@
 """Strict validation of the Kubernetes objects a stack creates.
 
-    python -m tools.validate --stack <name> [--charts DIR]
+    python -m tools.validate [--stack <name>]... [--charts DIR] [--json]
 
 `validate_objects(objects, kube_version, crds)` checks every object and returns a list of `Problem`s
 (empty when everything validates):
@@ -63,6 +63,11 @@ class Problem:
     def object(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
         return f"{self.api_version} {self.kind} {ns}{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """For `--json` output."""
+        return {"source": self.source, "apiVersion": self.api_version, "kind": self.kind,
+                "namespace": self.namespace, "name": self.name, "path": self.path, "message": self.message}
 
     def __str__(self) -> str:
         where = f" {self.path}:" if self.path else ""
@@ -491,12 +496,14 @@ def stack_kube_version(stack: str) -> str:
 
 
 def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequence[tuple[str, Mapping]] = (),
-                   kube_version: Optional[str] = None) -> StackValidation:
+                   kube_version: Optional[str] = None, read_archives: bool = True) -> StackValidation:
     """Validate the program's own objects of one mock run (`tools.mockrun.RunResult`).
 
     The CRDs counted as installed are the ones the run's Helm Releases install (read from their
-    chart archives in `charts_dir`, see `tools.crds.platform_crds`) plus any CRD the program creates
-    itself. `extra` adds more objects as (source, object), e.g. each release's rendered objects.
+    chart archives in `charts_dir`, see `tools.crds.platform_crds`), any CRD the program creates
+    itself, and any CRD among `extra`. `extra` adds more objects as (source, object), e.g. each
+    release's rendered objects with the release's name as source; once those include the rendered
+    CRDs, pass `read_archives=False` so the rendered CRDs alone decide what is installed.
     `kube_version` defaults to the stack's `cluster.kubernetesVersion`.
     """
     from . import crds as crd_sources
@@ -505,9 +512,10 @@ def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequen
 
     kube_version = kube_version or stack_kube_version(result.stack)
     objects = [o for o in (k8s_object(r) for r in result.resources) if o is not None]
-    installed = crd_sources.platform_crds(crd_sources.releases_of(result), charts_dir)
-    crds = installed.crds + [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+    installed = (crd_sources.platform_crds(crd_sources.releases_of(result), charts_dir) if read_archives
+                 else crd_sources.Installed())
     all_objects = [("program", o) for o in objects] + list(extra)
+    crds = installed.crds + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
     problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects])
     index = crd_index(crds)
     custom = sum(1 for _, o in all_objects if (*_split_api_version(o["apiVersion"]), o["kind"]) in index)
@@ -521,6 +529,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.validate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", action="append", help="stack name (repeatable; default: every Pulumi.<stack>.yaml)")
     parser.add_argument("--charts", type=Path, default=None, help="chart archives (default: $AI_PLATFORM_CHARTS)")
+    parser.add_argument("--json", action="store_true", help="print the problems as JSON")
     args = parser.parse_args(argv)
     charts_dir = args.charts or crd_sources.charts_dir()
     failed = False
@@ -531,13 +540,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             failed = True
             continue
         report = validate_stack(result, charts_dir)
+        failed = failed or bool(report.problems)
+        if args.json:
+            print(json.dumps({"stack": stack, "kubernetesVersion": report.kube_version, "objects": report.objects,
+                              "customResources": report.custom, "notes": report.notes,
+                              "problems": [p.to_dict() for p in report.problems]}))
+            continue
         print(f"{stack}: {report.objects} objects ({report.custom} custom resources) against Kubernetes "
               f"{report.kube_version} and {report.crds} installed CRD versions: {len(report.problems)} problem(s)")
         for note in report.notes:
             print(f"  note: {note}")
         for problem in report.problems:
             print(f"  {problem}")
-        failed = failed or bool(report.problems)
     return 1 if failed else 0
 
 
