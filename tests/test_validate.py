@@ -139,7 +139,11 @@ def test_defaults_apply_before_required_is_checked():
 
 def test_nullable_allows_null_only_where_declared():
     assert problems(widget(note=None)) == []
-    assert paths(problems(widget(size=None))) == ["spec.size"]
+    assert problems(widget(mode=None)) == []  # a null with a default is defaulted
+    dropped = problems(widget(ratio=None))
+    assert paths(dropped) == ["spec.ratio"] and "would drop it" in dropped[0].message
+    # Dropping a required field's null leaves it missing.
+    assert [(p.path, p.message) for p in problems(widget(size=None))][1] == ("spec", "'size' is a required property")
 
 
 def test_list_types_set_and_map_reject_duplicates():

@@ -15,7 +15,8 @@
   misplaced field is therefore dropped without a word, which is exactly the bug this catches: here
   "strict" means every field the API server would prune is reported ("unknown field ... would be
   pruned"). Before the type checks the schema's defaults are applied as the API server applies them,
-  so a required field with a default is not a problem. The Kubernetes extensions are honoured:
+  so a required field with a default is not a problem; a null where the schema allows none (and
+  has no default) is dropped by the API server and reported as such. The Kubernetes extensions are honoured:
   `x-kubernetes-preserve-unknown-fields` (a subtree kept as is), `x-kubernetes-int-or-string`,
   `x-kubernetes-embedded-resource` (apiVersion/kind/metadata allowed, metadata checked as ObjectMeta),
   `nullable`, `x-kubernetes-list-type: set|map` (duplicates rejected). CEL rules
@@ -229,14 +230,46 @@ def _type_of(value: Any) -> str:
     return type(value).__name__
 
 
-def apply_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
-    """Set the schema's defaults into `value` (in place) where fields are absent, as the API server does.
+def _field_schema(schema: Mapping[str, Any], key: str) -> Optional[Mapping[str, Any]]:
+    props = schema.get("properties") or {}
+    if key in props:
+        return props[key]
+    additional = schema.get("additionalProperties")
+    return additional if isinstance(additional, Mapping) else None
 
-    Defaults are applied top-down after pruning; a null for a non-nullable field with a default is
-    replaced by the default. Defaults inside anyOf/allOf/oneOf/not are not allowed in structural
-    schemas and are ignored here too.
+
+def pruned_nulls(value: Any, schema: Mapping[str, Any], path: tuple = ()) -> Iterator[tuple]:
+    """Paths of nulls the API server drops: map fields that are not `nullable` and have no default.
+
+    (apiextensions-apiserver's PruneNonNullableNullsWithoutDefaults; a null with a default is
+    defaulted instead.)
     """
     if isinstance(value, dict):
+        for key, item in value.items():
+            sub = _field_schema(schema, key)
+            if sub is None:
+                continue
+            if item is None and not sub.get("nullable") and "default" not in sub:
+                yield path + (key,)
+            else:
+                yield from pruned_nulls(item, sub, path + (key,))
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            yield from pruned_nulls(item, schema["items"], path + (index,))
+
+
+def apply_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
+    """Prune and default `value` (in place) as the API server does before it validates a custom resource.
+
+    Non-nullable nulls without a default are dropped (`pruned_nulls`); then defaults are set
+    top-down where fields are absent (or null and not nullable). Defaults inside
+    anyOf/allOf/oneOf/not are not allowed in structural schemas and are ignored here too.
+    """
+    if isinstance(value, dict):
+        for key in [k for k, v in value.items() if v is None]:
+            sub = _field_schema(schema, key)
+            if sub is not None and not sub.get("nullable") and "default" not in sub:
+                del value[key]
         props = schema.get("properties") or {}
         for key, sub in props.items():
             if "default" in sub and (key not in value or (value[key] is None and not sub.get("nullable"))):
@@ -377,6 +410,9 @@ def _validate_custom(obj: Mapping, crd: CrdVersion, version: str, source: str) -
     for path in pruned_fields(obj, schema, root=True):
         problems.append(_problem(source, obj, path, f"unknown field {path[-1]!r}: not in the schema of CRD "
                                                     f"{crd.crd} {crd.version}, the API server would prune it"))
+    for path in pruned_nulls({k: v for k, v in obj.items() if k != "metadata"}, schema):
+        problems.append(_problem(source, obj, path, "null for a field that is not nullable and has no default: "
+                                                    "the API server would drop it"))
     body = apply_defaults(copy.deepcopy({k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}),
                           schema)
     validator = _crd_validator(schema)
