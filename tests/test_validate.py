@@ -43,7 +43,7 @@ spec:
             type: object
             required: [size, mode]
             properties:
-              size: {type: integer, minimum: 1}
+              size: {type: integer, minimum: 1, format: int32}
               port:
                 x-kubernetes-int-or-string: true
                 anyOf: [{type: integer}, {type: string}]
@@ -113,8 +113,9 @@ def test_unknown_top_level_field_is_reported():
 
 
 def test_wrong_type_enum_and_bounds_are_reported():
-    found = problems(widget(size="3"), widget(mode="turbo"), widget(ratio=1), widget(size=0))
-    assert paths(found) == ["spec.size", "spec.mode", "spec.ratio", "spec.size"]
+    found = problems(widget(size="3"), widget(mode="turbo"), widget(ratio=1), widget(size=0), widget(size=2**31))
+    assert paths(found) == ["spec.size", "spec.mode", "spec.ratio", "spec.size", "spec.size"]
+    assert "int32" in found[-1].message
     assert "not of type 'integer'" in found[0].message
     assert "not one of" in found[1].message
 
@@ -159,6 +160,9 @@ def test_embedded_resource_keeps_apiversion_kind_metadata_and_checks_metadata_st
     bad["metadata"]["labelz"] = {}
     found = problems(widget(template=bad))
     assert paths(found) == ["spec.template.metadata"] and "'labelz'" in found[0].message
+    kindless = {k: v for k, v in template.items() if k != "kind"}
+    assert [(p.path, p.message) for p in problems(widget(template=kindless))] == \
+        [("spec.template", "'kind' is a required property")]
 
 
 def test_root_metadata_is_object_meta_whatever_the_crd_says():

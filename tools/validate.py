@@ -19,7 +19,8 @@
   has no default) is dropped by the API server and reported as such. The Kubernetes extensions are honoured:
   `x-kubernetes-preserve-unknown-fields` (a subtree kept as is), `x-kubernetes-int-or-string`,
   `x-kubernetes-embedded-resource` (apiVersion/kind/metadata allowed, metadata checked as ObjectMeta),
-  `nullable`, `x-kubernetes-list-type: set|map` (duplicates rejected). CEL rules
+  `nullable`, `x-kubernetes-list-type: set|map` (duplicates rejected), `format: int32|int64` (other
+  formats are not checked). CEL rules
   (`x-kubernetes-validations`) are not evaluated. Root `metadata` is checked strictly as ObjectMeta.
 - A custom resource whose group/version/kind no installed CRD serves, and that Kubernetes does not
   build in, is itself a problem ("no CRD installed for ...").
@@ -316,6 +317,19 @@ def pruned_fields(value: Any, schema: Mapping[str, Any], path: tuple = (), root:
             yield from pruned_fields(item, schema["items"], path + (index,))
 
 
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("int32")
+def _int32(value: Any) -> bool:
+    return not isinstance(value, int) or -2**31 <= value < 2**31
+
+
+@_FORMATS.checks("int64")
+def _int64(value: Any) -> bool:
+    return not isinstance(value, int) or -2**63 <= value < 2**63
+
+
 def to_json_schema(schema: Any, root: bool = False) -> Any:
     """A Kubernetes structural (OpenAPI v3) schema as a Draft 4 JSON Schema with its extensions.
 
@@ -333,8 +347,11 @@ def to_json_schema(schema: Any, root: bool = False) -> Any:
             out[key] = {k: to_json_schema(v) for k, v in value.items()}
         elif key in ("items", "additionalProperties", "not", "anyOf", "allOf", "oneOf"):
             out[key] = to_json_schema(value)
-        elif key in ("description", "example", "externalDocs", "default", "nullable", "format") or key.startswith("x-"):
-            continue  # formats: Kubernetes' own (int32, byte, date-time...) are not checked
+        elif key == "format":
+            if value in _FORMATS.checkers:
+                out[key] = value  # int32/int64 bounds; other formats (byte, date-time, ...) are not checked
+        elif key in ("description", "example", "externalDocs", "default", "nullable") or key.startswith("x-"):
+            continue
         else:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string"):
@@ -348,9 +365,8 @@ def to_json_schema(schema: Any, root: bool = False) -> Any:
         props.setdefault("apiVersion", {"type": "string"})
         props.setdefault("kind", {"type": "string"})
         props.setdefault("metadata", {"type": "object"})
-        # An embedded object needs apiVersion and kind unless it also preserves unknown fields.
-        if not schema.get("x-kubernetes-preserve-unknown-fields"):
-            out["required"] = sorted(set(out.get("required", [])) | {"apiVersion", "kind"})
+        # The API server requires both in an embedded object (not metadata).
+        out["required"] = sorted(set(out.get("required", [])) | {"apiVersion", "kind"})
     list_type = schema.get("x-kubernetes-list-type")
     if list_type == "set":
         out["uniqueItems"] = True
@@ -400,7 +416,8 @@ def _crd_validator(schema: Mapping[str, Any]) -> jsonschema.Validator:
     """One validator per schema object (CRD schemas are large; the cache keeps the schema alive)."""
     cached = _CRD_VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
-        cached = _CRD_VALIDATORS[id(schema)] = (schema, jsonschema.Draft4Validator(to_json_schema(schema, root=True)))
+        cached = _CRD_VALIDATORS[id(schema)] = (schema, jsonschema.Draft4Validator(to_json_schema(schema, root=True),
+                                                                             format_checker=_FORMATS))
     return cached[1]
 
 
