@@ -94,9 +94,6 @@ def _problem(source: str, obj: Mapping, path: Iterable[Any], message: str) -> Pr
 
 def _message(error: jsonschema.ValidationError) -> str:
     """jsonschema's message, shortened (it repeats whole subtrees) and in Kubernetes' words."""
-    if error.validator == "additionalProperties" and error.validator_value is False:
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown field(s) {', '.join(map(repr, extra))}"
     if error.validator in ("oneOf", "anyOf"):
         return f"{_short(error.instance)} is not valid under any of the allowed forms"
     if error.validator == "type":
@@ -470,8 +467,7 @@ def _check_meta(obj: Mapping, meta: Any, version: str, source: str, prefix: tupl
     """`meta` (the object's, or an embedded resource's at `prefix`) strictly as ObjectMeta."""
     if meta is None:
         return []
-    return [_problem(source, obj, prefix + ("metadata",) + tuple(e.absolute_path), _message(e))
-            for e in _object_meta_validator(version).iter_errors(meta)]
+    return _schema_problems(_object_meta_validator(version).iter_errors(meta), obj, source, prefix + ("metadata",))
 
 
 # --------------------------------------------------------------------------------------- objects
@@ -479,28 +475,44 @@ def _check_meta(obj: Mapping, meta: Any, version: str, source: str, prefix: tupl
 
 Sources = Union[str, Sequence[str]]
 
+_SNAPSHOTS = tuple(("snapshot.storage.k8s.io", "v1", kind)
+                   for kind in ("VolumeSnapshot", "VolumeSnapshotClass", "VolumeSnapshotContent"))
+CLUSTER_APIS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # GKE installs the CSI snapshot CRDs and controller itself (persistent disk CSI driver).
+    "gke": _SNAPSHOTS,
+    # EKS does not (the snapshot controller is an add-on the program does not install).
+    "eks": (),
+    # The config allows cacheAccessMode ReadOnlyMany (VolumeSnapshots) on an existing cluster only as
+    # the user's statement that the cluster has a CSI snapshotter; its CRDs are assumed, not checked.
+    "existing": _SNAPSHOTS,
+}
+"""(group, version, kind) served by CRDs the cluster's provider installs, not the platform."""
+
 
 def validate_objects(objects: Sequence[Mapping], kube_version: str, crds: Iterable[Mapping],
-                     source: Sources = "program") -> list[Problem]:
+                     source: Sources = "program", provided: Iterable[tuple[str, str, str]] = ()) -> list[Problem]:
     """Every problem of every object (empty: all valid).
 
     `source` names where the objects come from: one string for all, or one per object (e.g. the
     program, or the Helm release whose render produced it). A CRD among `objects` does not count as
     installed unless it is also in `crds` (callers pass the CRDs they know the platform installs).
+    `provided` lists (group, version, kind) the cluster itself serves through CRDs we hold no schema
+    for (see `CLUSTER_APIS`): such objects are accepted unchecked unless `crds` has their schema.
     """
     version = schema_version(kube_version)
     sources = [source] * len(objects) if isinstance(source, str) else list(source)
     if len(sources) != len(objects):
         raise ValueError("one source per object")
     index = crd_index(crds)
+    provided = set(provided)
     problems: list[Problem] = []
     for obj, src in zip(objects, sources):
-        problems += validate_object(obj, version, index, src)
+        problems += validate_object(obj, version, index, src, provided)
     return problems
 
 
 def validate_object(obj: Mapping, version: str, index: Mapping[tuple[str, str, str], CrdVersion],
-                    source: str = "program") -> list[Problem]:
+                    source: str = "program", provided: Iterable[tuple[str, str, str]] = ()) -> list[Problem]:
     """The problems of one object; `version` is a shipped schema version (`schema_version`)."""
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str) or not api_version or not kind:
@@ -510,14 +522,29 @@ def validate_object(obj: Mapping, version: str, index: Mapping[tuple[str, str, s
     if crd is not None:
         return _validate_custom(obj, crd, version, source)
     validator = _builtin_validator(version, api_version, kind)
+    if validator is None and (group, ver, kind) in provided:
+        return []
     if validator is None:
         served = sorted(v for (g, v, k) in index if g == group and k == kind)
         hint = f" (installed CRDs serve {', '.join(served)})" if served else ""
         return [_problem(source, obj, (), f"no CRD installed for group {group or 'core'!r}, kind {kind!r}, "
                                           f"version {ver!r}, and Kubernetes {version.rsplit('.', 1)[0]} "
                                           f"does not build it in{hint}")]
-    return [_problem(source, obj, e.absolute_path, _message(e))
-            for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
+    return _schema_problems(validator.iter_errors(obj), obj, source)
+
+
+def _schema_problems(errors: Iterable[jsonschema.ValidationError], obj: Mapping, source: str,
+                     prefix: tuple = ()) -> list[Problem]:
+    """One problem per error; an unknown field (strict schemas) at its own path, as for custom resources."""
+    out = []
+    for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        path = prefix + tuple(e.absolute_path)
+        if e.validator == "additionalProperties" and e.validator_value is False and isinstance(e.instance, Mapping):
+            for key in sorted(set(e.instance) - set(e.schema.get("properties", {}))):
+                out.append(_problem(source, obj, path + (key,), f"unknown field {key!r}"))
+        else:
+            out.append(_problem(source, obj, path, _message(e)))
+    return out
 
 
 # ------------------------------------------------------------------------------------- a stack
@@ -534,7 +561,8 @@ class StackValidation:
     crds: int
     problems: list[Problem]
     notes: list[str]
-    """CRD sources that could not be read (e.g. a chart's CRDs that need real rendering)."""
+    """CRD sources that could not be read (e.g. a chart's CRDs that need real rendering), and APIs
+    accepted unchecked because the cluster's provider serves them."""
 
 
 def stack_kube_version(stack: str) -> str:
@@ -543,7 +571,7 @@ def stack_kube_version(stack: str) -> str:
 
     from . import mockrun
 
-    values, _ = mockrun.stack_config(stack)
+    values, _ = mockrun.stack_config(stack) if mockrun.stack_file(stack).exists() else ({}, [])
     return str((values.get("cluster") or {}).get("kubernetesVersion")
                or ClusterConfig.model_fields["kubernetes_version"].default)
 
@@ -557,22 +585,56 @@ def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequen
     itself, and any CRD among `extra`. `extra` adds more objects as (source, object), e.g. each
     release's rendered objects with the release's name as source; once those include the rendered
     CRDs, pass `read_archives=False` so the rendered CRDs alone decide what is installed.
-    `kube_version` defaults to the stack's `cluster.kubernetesVersion`.
+    `kube_version` defaults to the version the run's cluster is created at, else the stack's
+    `cluster.kubernetesVersion` (an existing cluster), else the config default. CRD-backed APIs the
+    cluster's provider installs (`CLUSTER_APIS`) are accepted without a schema, and named in the notes.
     """
     from . import crds as crd_sources
     from . import mockrun
     from .plan import k8s_object
 
-    kube_version = kube_version or stack_kube_version(result.stack)
+    kube_version = kube_version or _run_kube_version(result) or stack_kube_version(result.stack)
+    provider = cluster_provider(result)
     objects = [o for o in (k8s_object(r) for r in result.resources) if o is not None]
     installed = (crd_sources.platform_crds(crd_sources.releases_of(result), charts_dir) if read_archives
                  else crd_sources.Installed())
     all_objects = [("program", o) for o in objects] + list(extra)
     crds = installed.crds + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
-    problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects])
+    problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects],
+                                CLUSTER_APIS[provider])
     index = crd_index(crds)
-    custom = sum(1 for _, o in all_objects if (*_split_api_version(o["apiVersion"]), o["kind"]) in index)
-    return StackValidation(result.stack, kube_version, len(all_objects), custom, len(index), problems, installed.notes)
+    gvk = [(*_split_api_version(o["apiVersion"]), o["kind"]) for _, o in all_objects]
+    custom = sum(1 for key in gvk if key in index)
+    unchecked = sorted({f"{g}/{v} {k}" for g, v, k in gvk if key_unchecked((g, v, k), index, provider, kube_version)})
+    notes = installed.notes + [f"{api}: served by CRDs the {provider} cluster installs; accepted without a schema"
+                               for api in unchecked]
+    return StackValidation(result.stack, kube_version, len(all_objects), custom, len(index), problems, notes)
+
+
+def key_unchecked(key: tuple[str, str, str], index: Mapping, provider: str, kube_version: str) -> bool:
+    group, version, kind = key
+    return (key not in index and key in CLUSTER_APIS[provider]
+            and not is_builtin(f"{group}/{version}" if group else version, kind, kube_version))
+
+
+def cluster_provider(result: Any) -> str:
+    """gke, eks or existing, from the cluster resources of a mock run."""
+    types = {r.type for r in result.resources}
+    if "gcp:container/cluster:Cluster" in types:
+        return "gke"
+    if "aws:eks/cluster:Cluster" in types:
+        return "eks"
+    return "existing"
+
+
+def _run_kube_version(result: Any) -> Optional[str]:
+    """The Kubernetes version the run's GKE or EKS cluster is created at."""
+    for r in result.resources:
+        if r.type == "gcp:container/cluster:Cluster" and r.inputs.get("minMasterVersion"):
+            return str(r.inputs["minMasterVersion"])
+        if r.type == "aws:eks/cluster:Cluster" and r.inputs.get("version"):
+            return str(r.inputs["version"])
+    return None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
