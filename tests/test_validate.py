@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -39,7 +40,7 @@ spec:
         properties:
           apiVersion: {type: string}
           kind: {type: string}
-          metadata: {type: object}
+          metadata: {type: object, properties: {name: {type: string, maxLength: 10}}}
           spec:
             type: object
             required: [size, mode]
@@ -171,6 +172,9 @@ def test_root_metadata_is_object_meta_whatever_the_crd_says():
     obj["metadata"]["annotation"] = {"typo": "x"}
     found = problems(obj)
     assert paths(found) == ["metadata.annotation"]
+    long_name = widget()
+    long_name["metadata"]["name"] = "w" * 11  # the CRD limits names to 10 characters
+    assert [(p.path, p.name) for p in problems(long_name)] == [("metadata.name", "w" * 11)]
 
 
 def test_custom_resource_without_an_installed_crd_is_a_problem():
@@ -416,3 +420,14 @@ def test_helm_on_path_renders_the_crds(tmp_path, monkeypatch, demo_chart):
     first, second = (tmp_path / "args").read_text().splitlines()
     assert first.startswith(f"template rel {demo_chart} --namespace ns --values ") and first.endswith("--include-crds")
     assert not second.endswith("--include-crds")
+
+
+def test_custom_resources_wait_for_the_release_installing_their_crd(charts):
+    """A ScaledObject that does not depend on the KEDA release may be sent before its CRD exists."""
+    result = run_stack("dev")
+    assert validate_stack(result, charts).problems == []
+    resources = [dataclasses.replace(r, dependencies=[]) if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject" else r
+                 for r in result.resources]
+    found = validate_stack(dataclasses.replace(result, resources=resources), charts).problems
+    assert found and {p.kind for p in found} == {"ScaledObject"}
+    assert "does not depend on Release ai-serving-keda, which installs its CRD" in found[0].message

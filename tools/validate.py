@@ -26,7 +26,8 @@
   build in, is itself a problem ("no CRD installed for ...").
 
 `validate_stack(result, charts_dir)` does this for one mock run of the program (its own objects, and
-the CRDs its Helm Releases install) and is what the tests and `tools.plan` call.
+the CRDs its Helm Releases install) and is what the tests and `tools.plan` call. It also reports a
+custom resource that does not depend on the Release installing its CRD (`ordering_problems`).
 """
 
 from __future__ import annotations
@@ -374,10 +375,16 @@ def to_json_schema(schema: Any, root: bool = False) -> Any:
         if "enum" in out and None not in out["enum"]:
             out["enum"] = list(out["enum"]) + [None]
     if root:
-        # Root metadata is checked as ObjectMeta separately; apiVersion/kind are matched by lookup.
+        # Root metadata is checked as ObjectMeta separately, except the constraints a CRD may put on
+        # metadata.name/generateName (the only ones the API server honours); apiVersion/kind are
+        # matched by lookup.
         props = dict(out.get("properties", {}))
-        for key in ("metadata", "apiVersion", "kind"):
+        for key in ("apiVersion", "kind"):
             props.pop(key, None)
+        meta = props.pop("metadata", None) or {}
+        names = {k: v for k, v in (meta.get("properties") or {}).items() if k in ("name", "generateName")}
+        if names:
+            props["metadata"] = {"properties": names}
         out["properties"] = props
     return out
 
@@ -429,6 +436,8 @@ def _validate_custom(obj: Mapping, crd: CrdVersion, version: str, source: str) -
                                                     "the API server would drop it"))
     body = apply_defaults(copy.deepcopy({k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}),
                           schema)
+    if isinstance(obj.get("metadata"), Mapping):
+        body["metadata"] = {k: v for k, v in obj["metadata"].items() if k in ("name", "generateName")}
     validator = _crd_validator(schema)
     for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
         problems.append(_problem(source, obj, error.absolute_path, _message(error)))
@@ -602,6 +611,7 @@ def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequen
     crds = installed.crds + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
     problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects],
                                 CLUSTER_APIS[provider])
+    problems += ordering_problems(result, installed)
     index = crd_index(crds)
     gvk = [(*_split_api_version(o["apiVersion"]), o["kind"]) for _, o in all_objects]
     custom = sum(1 for key in gvk if key in index)
@@ -609,6 +619,52 @@ def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequen
     notes = installed.notes + [f"{api}: served by CRDs the {provider} cluster installs; accepted without a schema"
                                for api in unchecked]
     return StackValidation(result.stack, kube_version, len(all_objects), custom, len(index), problems, notes)
+
+
+def ordering_problems(result: Any, installed: Any) -> list[Problem]:
+    """Custom resources of the program that do not wait for the Release installing their CRD.
+
+    Pulumi creates a resource as soon as its dependencies are ready; a custom resource that does
+    not depend (directly, or through other resources or a component's children) on the Release
+    whose chart installs its CRD can be sent before the CRD exists and fail on a first `pulumi up`.
+    """
+    from .plan import k8s_object
+
+    by_name = {r.name: r for r in result.of_type("kubernetes:helm.sh/v3:Release")}
+    children: dict[str, list[str]] = {}
+    for r in result.resources:
+        if r.parent:
+            children.setdefault(r.parent, []).append(r.urn)
+    deps = {r.urn: list(r.dependencies) for r in result.resources}
+    crd_owner: dict[tuple[str, str], str] = {}
+    for source, names in installed.by_release.items():
+        for crd in installed.crds:
+            if crd["metadata"]["name"] in names:
+                crd_owner[(crd["spec"]["group"], crd["spec"]["names"]["kind"])] = source
+
+    def reaches(start: str, target: str) -> bool:
+        seen, stack = set(), list(deps.get(start, []))
+        while stack:
+            urn = stack.pop()
+            if urn == target:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            stack += deps.get(urn, []) + children.get(urn, [])
+        return False
+
+    problems = []
+    for r in result.resources:
+        obj = k8s_object(r)
+        if obj is None:
+            continue
+        group, _ = _split_api_version(obj["apiVersion"])
+        owner = crd_owner.get((group, obj["kind"]))
+        if owner and owner in by_name and not reaches(r.urn, by_name[owner].urn):
+            problems.append(_problem("program", obj, (), f"does not depend on Release {owner}, which installs its "
+                                                         f"CRD: it may be created before the CRD exists"))
+    return problems
 
 
 def key_unchecked(key: tuple[str, str, str], index: Mapping, provider: str, kube_version: str) -> bool:
