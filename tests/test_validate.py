@@ -114,6 +114,11 @@ def test_unknown_top_level_field_is_reported():
     assert paths(problems(obj)) == ["sepc"]
 
 
+def test_integral_floats_are_integers_as_kubernetes_decodes_them():
+    assert problems(widget(size=2.0)) == []
+    assert paths(problems(widget(size=2.5))) == ["spec.size"]
+
+
 def test_wrong_type_enum_and_bounds_are_reported():
     found = problems(widget(size="3"), widget(mode="turbo"), widget(ratio=1), widget(size=0), widget(size=2**31))
     assert paths(found) == ["spec.size", "spec.mode", "spec.ratio", "spec.size", "spec.size"]

@@ -413,6 +413,13 @@ def _list_map_duplicates(value: Any, schema: Mapping[str, Any], path: tuple = ()
             yield from _list_map_duplicates(item, items, path + (index,))
 
 
+# Draft 4 (for OpenAPI v3.0's boolean exclusiveMinimum/Maximum), with 2.0 an integer as Kubernetes'
+# JSON decoding makes it.
+_CrdValidator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator,
+    type_checker=jsonschema.Draft4Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: _type_of(value) == "integer"))
+
 _CRD_VALIDATORS: dict[int, tuple[Mapping, jsonschema.Validator]] = {}
 
 
@@ -420,8 +427,8 @@ def _crd_validator(schema: Mapping[str, Any]) -> jsonschema.Validator:
     """One validator per schema object (CRD schemas are large; the cache keeps the schema alive)."""
     cached = _CRD_VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
-        cached = _CRD_VALIDATORS[id(schema)] = (schema, jsonschema.Draft4Validator(to_json_schema(schema, root=True),
-                                                                             format_checker=_FORMATS))
+        validator = _CrdValidator(to_json_schema(schema, root=True), format_checker=_FORMATS)
+        cached = _CRD_VALIDATORS[id(schema)] = (schema, validator)
     return cached[1]
 
 
