@@ -69,7 +69,7 @@ def releases_of(result: Any) -> list[ReleaseSpec]:
     """The Helm Releases of a mock run (`tools.mockrun.RunResult`)."""
     out = []
     for r in result.of_type("kubernetes:helm.sh/v3:Release"):
-        i = mockrun.unwrap(r.inputs)
+        i = mockrun.redact(r.inputs)  # secrets never decide which CRDs a chart installs
         out.append(ReleaseSpec(r.name, str(i.get("name") or r.name), str(i["chart"]), str(i.get("version", "")),
                                str(i.get("namespace") or "default"), _integers(i.get("values") or {}),
                                bool(i.get("skipCrds"))))
@@ -137,6 +137,9 @@ def crds_from_archives(paths: Iterable[Path]) -> list[dict]:
 
 @dataclass
 class ChartCrds:
+    """The CRDs one release of a chart installs (shared between callers: read-only), and notes on
+    CRDs that could not be read without rendering."""
+
     crds: list[dict]
     notes: list[str]
 
