@@ -436,3 +436,21 @@ def test_custom_resources_wait_for_the_release_installing_their_crd(charts):
     found = validate_stack(dataclasses.replace(result, resources=resources), charts).problems
     assert found and {p.kind for p in found} == {"ScaledObject"}
     assert "does not depend on Release ai-serving-keda, which installs its CRD" in found[0].message
+
+
+def test_rendered_objects_and_their_crds_join_the_stack_validation(charts):
+    """How tools.plan passes each release's rendered objects: attributed to the release; rendered CRDs install."""
+    result = run_stack("local")
+    monitor = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+               "metadata": {"name": "m", "namespace": "observability"},
+               "spec": {"endpoints": [{"port": "http", "intervall": "30s"}], "selector": {}}}
+    widget_obj = widget()
+    found = validate_stack(result, charts, extra=[("ai-observability-metrics-stack", monitor),
+                                                  ("some-release", WIDGET_CRD), ("some-release", widget_obj)]).problems
+    assert [(p.source, p.kind, p.path) for p in found] == [
+        ("ai-observability-metrics-stack", "ServiceMonitor", "spec.endpoints[0].intervall")]
+    # Rendered CRDs alone: without the archives, the monitoring CRDs are not known.
+    rendered_only = validate_stack(result, charts, extra=[("some-release", WIDGET_CRD), ("some-release", widget_obj)],
+                                   read_archives=False)
+    assert {p.kind for p in rendered_only.problems} == {"PrometheusRule"}
+    assert all("no CRD installed" in p.message for p in rendered_only.problems)
