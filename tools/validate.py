@@ -180,6 +180,8 @@ def is_builtin(api_version: str, kind: str, kube_version: str) -> bool:
 
 @dataclass(frozen=True)
 class CrdVersion:
+    """One served version of an installed CRD and its openAPIV3Schema."""
+
     group: str
     kind: str
     version: str
