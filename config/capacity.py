@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from . import catalog
+from .engines import embedding_engine_key
 from .errors import Issue, key_path
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
@@ -314,19 +315,42 @@ def _model_issue(path: str, model: ServedModel, message: str) -> Issue:
     return Issue(path, f"model '{model.name}': {message}")
 
 
-def served_models(cfg: StackConfig) -> list[tuple[str, ServedModel]]:
-    """Every model server with its key path: `serving.models[]` plus the RAG embedding server."""
-    entries = [(key_path("serving", "models", i), m) for i, m in enumerate(cfg.serving.models)]
+MODEL_SERVER = "model-server"
+"""Role of a `serving.models[]` entry (also its pods' app.kubernetes.io/component)."""
+EMBEDDING_SERVER = "embedding"
+"""Role of the RAG embedding server (`rag.embedding`)."""
+Role = Literal["model-server", "embedding"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """One model server the stack runs, with where it is configured and what it is for."""
+
+    path: str
+    """Key path of its config entry (`ai-platform:serving.models[0]`, `ai-platform:rag.embedding`)."""
+    model: ServedModel
+    role: Role
+    """MODEL_SERVER for `serving.models[]`, EMBEDDING_SERVER for `rag.embedding`."""
+
+    @property
+    def engine(self) -> str:
+        """Key of config.engines.ENGINES (`rag.embedding` maps tei | vllm to tei | vllm-embed)."""
+        return embedding_engine_key(self.model.engine) if self.role == EMBEDDING_SERVER else self.model.engine
+
+
+def served_models(cfg: StackConfig) -> list[Served]:
+    """Every model server: `serving.models[]` in order, then the RAG embedding server."""
+    entries = [Served(key_path("serving", "models", i), m, MODEL_SERVER) for i, m in enumerate(cfg.serving.models)]
     emb = cfg.rag.embedding
     if emb is not None:
         # The embedding server shares the model-server skeleton; model_construct because "tei"
         # is an embedding-only engine that serving.models[] does not accept.
-        entries.append((key_path("rag", "embedding"), ServedModel.model_construct(
+        entries.append(Served(key_path("rag", "embedding"), ServedModel.model_construct(
             name="embedding", engine=emb.engine, model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
             autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
-            mig_profile=emb.mig_profile)))
+            mig_profile=emb.mig_profile), EMBEDDING_SERVER))
     return entries
 
 
@@ -344,7 +368,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     units_max: dict[str, dict[str, int]] = {p.name: {} for p in cfg.node_pools.gpu}
     on_pool: dict[str, list[str]] = {p.name: [] for p in cfg.node_pools.gpu}
 
-    for path, model in served_models(cfg):
+    for served in served_models(cfg):
+        path, model = served.path, served.model
         shape = shape_of(model)
         assert shape is not None, "semantics rejects models without a shape"
         weights = weights_gib(shape, model.quantization)

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from config import sizing
-from config.capacity import ModelPlan, served_models
+from config.capacity import EMBEDDING_SERVER as EMBEDDING, MODEL_SERVER, ModelPlan, served_models
 from config.engines import (
     AUTOSCALING_SIGNALS,
     ENGINES,
     EngineSpec,
-    embedding_engine_key,
     engine_args,
     engine_env,
     image_for,
@@ -38,8 +37,6 @@ from config.network import MODEL_DOWNLOAD, ROLE_LABEL
 
 from ..labels import MODEL_LABEL, PLACEMENT_LABEL, POOL_LABEL, gpu_toleration, standard_labels
 
-MODEL_SERVER = "model-server"
-EMBEDDING = "embedding"
 PRIMARY = "primary"
 FALLBACK = "fallback"
 PRIORITY_CLASS = "ai-platform-serving"
@@ -146,14 +143,9 @@ class Server:
 
 def servers(cfg: StackConfig, plan) -> list[Server]:
     """Every model server of the stack: `serving.models[]` in order, then the embedding server."""
-    found = []
-    for index, (_, model) in enumerate(served_models(cfg)):
-        embedding = index >= len(cfg.serving.models)  # served_models lists rag.embedding last
-        engine = embedding_engine_key(model.engine) if embedding else model.engine
-        found.append(Server(model.name, EMBEDDING if embedding else MODEL_SERVER, engine, model,
-                            plan.model(model.name), cfg.pool(model.pool or ""), cfg.pool(model.fallback_pool or ""),
-                            cfg.serving.namespace))
-    return found
+    return [Server(s.model.name, s.role, s.engine, s.model, plan.model(s.model.name), cfg.pool(s.model.pool or ""),
+                   cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace)
+            for s in served_models(cfg)]
 
 
 # ------------------------------------------------------------------------------------------- labels
