@@ -6,7 +6,9 @@ Created by `Platform` after the GPU stack and before the RAG layer. Children:
   prometheus-adapter (`charts.PROMETHEUS_ADAPTER`) in `prometheus-adapter` when one uses `autoscaling.engine: hpa`;
 - the service accounts `model-server` and `model-download` (no API token mounted) and, with `hfToken`, the Secret
   `hf-token` the download Jobs read;
-- one `ModelServer` (`ai-platform:serving:ModelServer`) per server: see model_server.py and pods.py.
+- one `ModelServer` (`ai-platform:serving:ModelServer`) per server: see model_server.py (objects), server.py
+  (the resolved server), pods.py, containers.py and download.py (what its pods run). Engines differ only through
+  their profile (config/engine_profiles.py).
 
 GPU workloads depend on the GPU stack (`PlatformContext.gpu_ready`: the GPU Operator release and the
 PriorityClasses). `models` (the stack output) gives per server its in-cluster URL, GPUs and monthly cost.
@@ -26,8 +28,13 @@ from config.namespaces import KEDA, PROMETHEUS_ADAPTER, uses_keda, uses_promethe
 
 from ..helm import release
 from ..labels import standard_labels
-from . import autoscaling, charts, pods
+from config.capacity import MODEL_SERVER
+
+from . import autoscaling, charts
+from .download import DOWNLOAD_ACCOUNT, HF_SECRET, HF_SECRET_KEY, needs_hf_token
 from .model_server import ModelServer, ModelServerArgs
+from .pods import SERVER_ACCOUNT
+from .server import Server, servers
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class ServingArgs:
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack, HF token)."""
 
 
-def model_outputs(server: pods.Server, url: str) -> dict[str, Any]:
+def model_outputs(server: Server, url: str) -> dict[str, Any]:
     """One entry of the `models` stack output (plan figures; costs are monthly USD at 730 h)."""
     plan = server.plan
     units = plan.units_per_replica
@@ -98,18 +105,18 @@ class Serving(pulumi.ComponentResource):
         meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
             name=n, namespace=ns, labels=standard_labels(n, component, user))
         after: list[pulumi.Resource] = [
-            k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(pods.SERVER_ACCOUNT, pods.MODEL_SERVER),
+            k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(SERVER_ACCOUNT, MODEL_SERVER),
                                        automount_service_account_token=False, opts=child),
             k8s.core.v1.ServiceAccount(f"{name}-download-account",
-                                       metadata=meta(pods.DOWNLOAD_ACCOUNT, "model-download"),
+                                       metadata=meta(DOWNLOAD_ACCOUNT, "model-download"),
                                        automount_service_account_token=False, opts=child),
         ]
-        resolved = pods.servers(cfg, ctx.plan)
-        hf_token = ctx.hf_token is not None and any(pods.needs_hf_token(s) for s in resolved)
+        resolved = servers(cfg, ctx.plan)
+        hf_token = ctx.hf_token is not None and any(needs_hf_token(s) for s in resolved)
         if hf_token:
             after.append(k8s.core.v1.Secret(
-                f"{name}-hf-token", metadata=meta(pods.HF_SECRET, "model-download"), type="Opaque",
-                string_data=pulumi.Output.secret(pulumi.Output.all(**{pods.HF_SECRET_KEY: ctx.hf_token})),
+                f"{name}-hf-token", metadata=meta(HF_SECRET, "model-download"), type="Opaque",
+                string_data=pulumi.Output.secret(pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})),
                 opts=child))
 
         self.servers = {}
