@@ -87,7 +87,7 @@ class Serving(pulumi.ComponentResource):
         user = cfg.labels
         child = pulumi.ResourceOptions(parent=self)
         eps = endpoints(cfg)
-        prometheus = eps.get("prometheus")
+        prometheus = eps.get("prometheus")  # None without observability
 
         self.keda = None
         if uses_keda(cfg):
@@ -96,11 +96,12 @@ class Serving(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
         self.adapter = None
         if uses_prometheus_adapter(cfg):
-            assert prometheus is not None, "config checks require observability for HPA scaling"
+            # config/semantics.py: a model scaled on engine metrics requires observability, hence Prometheus.
+            source = eps["prometheus"]
             self.adapter = release(
                 f"{name}-prometheus-adapter", charts.PROMETHEUS_ADAPTER, "prometheus-adapter",
-                ctx.namespace(PROMETHEUS_ADAPTER),
-                charts.adapter_values(cfg, f"http://{prometheus.host}", prometheus.port), child)
+                ctx.namespace(PROMETHEUS_ADAPTER), charts.adapter_values(cfg, f"http://{source.host}", source.port),
+                child)
 
         meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
             name=n, namespace=ns, labels=standard_labels(n, component, user))

@@ -198,7 +198,9 @@ class ModelServer(pulumi.ComponentResource):
         # ------------------------------------------------------------------------------ autoscaling
         self.autoscaler: Optional[pulumi.Resource] = None
         if kind == "keda":
-            assert args.keda is not None and args.prometheus_url is not None, "KEDA scaling needs the Release"
+            if args.keda is None or args.prometheus_url is None:
+                raise ValueError(f"{server.path}.autoscaling.engine: keda needs ModelServerArgs.keda (the KEDA "
+                                 "Release) and prometheus_url; Serving passes both when a model scales through KEDA")
             self.autoscaler = k8s.apiextensions.CustomResource(
                 f"{name}-scaled-object",
                 api_version=autoscaling.KEDA_API,
