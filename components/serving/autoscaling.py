@@ -133,8 +133,3 @@ def hpa_spec(server: Server) -> dict[str, Any]:
         "metrics": metrics,
         "behavior": _behavior(server),
     }
-
-
-def uses_prometheus(server: Server) -> bool:
-    return kind(server) in ("keda", "hpa")
-

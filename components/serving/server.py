@@ -49,10 +49,6 @@ class Server:
         return self.profile.spec
 
     @property
-    def gpu(self) -> bool:
-        return self.plan.resource is not None
-
-    @property
     def model_dir(self) -> str:
         """Where the weights are inside the cache volume (what the engine loads)."""
         return self.profile.model_dir(self.model.model)
