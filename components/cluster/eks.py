@@ -35,6 +35,7 @@ from config.storage import EFS_STORAGE_CLASS
 from config.models import EksConfig, GpuPool
 from components.labels import (
     GPU_TAINT_EFFECT,
+    GPU_TAINT_EFFECT_API,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
     POOL_LABEL,
@@ -56,8 +57,6 @@ EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 SYSTEM_AMI = "AL2023_x86_64_STANDARD"
-# The EKS API spells taint effects in enum form; Kubernetes shows this as NoSchedule.
-TAINT_EFFECT = "NO_SCHEDULE"
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 DEFAULT_STORAGE_CLASS = "gp3"
 EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
@@ -334,7 +333,7 @@ class EksCluster(Cluster):
                                                                   desired_size=pool.min),
                 update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 labels=node_labels,
-                taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=TAINT_EFFECT)],
+                taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT_API)],
                 tags={**cloud_labels("gpu-pool", args.labels), **ca_tags},
                 # A fixed name, and delete before replace: GPU capacity (quota, scarce p-family
                 # instances) rarely holds two copies of a group.

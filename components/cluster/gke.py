@@ -40,6 +40,7 @@ from config import catalog
 from config.capacity import machine_for
 from config.models import GcpConfig, GpuPool
 from components.labels import (
+    GPU_TAINT_EFFECT_API,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
     POOL_LABEL,
@@ -61,8 +62,6 @@ PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
 IMAGE_TYPE = "COS_CONTAINERD"
 GPU_DRIVER_VERSION = "LATEST"
-# The GCP API spells taint effects in enum form; Kubernetes shows this as NoSchedule.
-TAINT_EFFECT = "NO_SCHEDULE"
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 GKE_SHARING = {"time-slicing": "TIME_SHARING", "mps": "MPS"}
 # Scopes are all-or-nothing on GKE; the service account's IAM roles are the real limit.
@@ -92,7 +91,7 @@ def gpu_accelerator(pool: GpuPool) -> gcp.container.NodePoolNodeConfigGuestAccel
 
 def gpu_taint() -> gcp.container.NodePoolNodeConfigTaintArgs:
     """The GPU taint in GKE API form (GKE adds the same one itself; declaring it keeps it explicit)."""
-    return gcp.container.NodePoolNodeConfigTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=TAINT_EFFECT)
+    return gcp.container.NodePoolNodeConfigTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE, effect=GPU_TAINT_EFFECT_API)
 
 
 def initial_nodes_per_zone(total_min: int, zones: int) -> int:
