@@ -101,7 +101,7 @@ class DataStorage(pulumi.ComponentResource):
     def _s3(self, name: str, cfg: StackConfig, args: DataStorageArgs, protect: bool) -> None:
         import pulumi_aws as aws
 
-        from ..cluster.eks import _irsa_trust
+        from ..cluster.eks.iam import irsa_trust
 
         bucket_cfg = cfg.rag.bucket
         tags = cloud_labels("rag-data", cfg.labels)
@@ -145,7 +145,7 @@ class DataStorage(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-{user.key}-role",
                 assume_role_policy=pulumi.Output.all(oidc_arn, issuer).apply(
-                    lambda a, s=subject: _irsa_trust(a[0], a[1], s)),
+                    lambda a, s=subject: irsa_trust(a[0], a[1], s)),
                 tags=tags,
                 opts=child,
             )
