@@ -51,3 +51,16 @@ def raise_if(stack_file: str, issues: Iterable[Issue]) -> None:
     found = list(issues)
     if found:
         raise ConfigError(stack_file, found)
+
+
+class Unvalidated(RuntimeError):
+    """A plan step or component got config that validation guarantees it never gets: a bug, not a user error.
+
+    Raised instead of `assert` (which `python -O` removes) where code relies on a guarantee of
+    `config.semantics` / `config.loader`; the message names the key path the guarantee is about.
+    """
+
+    def __init__(self, path: str, needed: str):
+        self.path = path
+        super().__init__(f"{path}: {needed} is required here and config validation should have "
+                         "refused this stack without it (a bug in ai-platform, not in the stack file)")
