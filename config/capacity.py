@@ -30,6 +30,7 @@ from . import catalog
 from .errors import Issue, Unvalidated, key_path
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
+from .plan_shape import ModelEntry, PlanOutput, PoolEntry
 
 GIB = float(2**30)
 HOURS_PER_MONTH = 730
@@ -329,8 +330,9 @@ class CapacityPlan:
     def pool(self, name: str) -> PoolPlan:
         return next(p for p in self.pools if p.name == name)
 
-    def to_output(self) -> dict:
-        """The `capacity` stack output and the capacity ConfigMap's plan.json (camelCase keys the pack reads)."""
+    def to_output(self) -> PlanOutput:
+        """The `capacity` stack output and the capacity ConfigMap's plan.json: exactly the shape declared in
+        `config.plan_shape` (the keys the policy pack reads), whatever the fields here are called."""
         return {
             "models": {m.name: _model_entry(m) for m in self.models},
             "pools": {p.name: _pool_entry(p) for p in self.pools},
@@ -352,7 +354,7 @@ def _usd(value: float) -> float:
     return round(value, 2) if isinstance(value, float) else value
 
 
-def _model_entry(m: ModelPlan) -> dict:
+def _model_entry(m: ModelPlan) -> ModelEntry:
     fb = m.fallback
     return {
         "name": m.name,
@@ -387,7 +389,7 @@ def _model_entry(m: ModelPlan) -> dict:
     }
 
 
-def _pool_entry(p: PoolPlan) -> dict:
+def _pool_entry(p: PoolPlan) -> PoolEntry:
     return {
         "name": p.name,
         "gpu": p.gpu,
