@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import catalog
-from .errors import Issue, Unvalidated, key_path
+from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
@@ -447,9 +447,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
 
     Assumes `config.semantics` found no structural problem (pools exist, profiles valid, a shape is known).
     """
-    shape = shape_of(model)
-    if shape is None:
-        raise Unvalidated(path, "a model shape (catalog model, or paramsB)")
+    shape = required(shape_of(model), path, "the model's shape (a catalog model, or paramsB)", "config.semantics")
     issues: list[Issue] = []
     weights = weights_gib(shape, model.quantization)
     kv = kv_cache_gib(shape, model.max_model_len)
