@@ -461,7 +461,6 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
     fallback: Optional[Fallback] = None
     if pool is not None:
-        provider, region = cfg.cluster.provider, priced_region(cfg)
         unit = unit_of(pool, model.mig_profile)
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
@@ -481,19 +480,9 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         units, per_node = tp, unit.per_node // tp
         nodes_at_min, nodes_at_max = _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
-        share = node_price(provider, pool, region) * HOURS_PER_MONTH * unit.node_fraction * tp
-        fb_pool = cfg.pool(model.fallback_pool or "")
-        if fb_pool is not None:
-            fb_unit = unit_of(fb_pool, model.mig_profile)
-            fallback = Fallback(
-                pool=fb_pool.name, resource=resource_name(cfg, fb_pool, fb_unit.profile), unit=fb_unit.label,
-                monthly_usd=(node_price(provider, fb_pool, region) * HOURS_PER_MONTH * fb_unit.node_fraction
-                             * tp * model.replicas.min))
-            fb_usable = fb_unit.memory_gib * model.gpu_memory_utilization
-            if need > fb_usable:
-                issues.append(_model_issue(path, model, (
-                    f"does not fit its fallbackPool '{fb_pool.name}': needs {need:.1f} GiB per {fb_unit.label}, "
-                    f"pool gives {fb_usable:.1f} GiB")))
+        share = node_price(cfg.cluster.provider, pool, priced_region(cfg)) * HOURS_PER_MONTH * unit.node_fraction * tp
+        fallback, found = plan_fallback(cfg, path, model, need)
+        issues += found
     return ModelPlan(
         name=model.name, engine=model.engine, model=model.model, quantization=model.quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
@@ -504,6 +493,26 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         nodes_at_min=nodes_at_min, nodes_at_max=nodes_at_max, cache_gi=cache_volume_gi(weights),
         monthly_usd_min=share * model.replicas.min, monthly_usd_max=share * model.replicas.max,
         critical=model.critical, fallback=fallback), issues
+
+
+def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,
+                  need: float) -> tuple[Optional[Fallback], list[Issue]]:
+    """Where a GPU model keeps min replicas when spot is gone (None without `fallbackPool`), and whether its
+    `need` (GiB per unit) fits there."""
+    fb_pool = cfg.pool(model.fallback_pool or "")
+    if fb_pool is None:
+        return None, []
+    unit = unit_of(fb_pool, model.mig_profile)
+    price = node_price(cfg.cluster.provider, fb_pool, priced_region(cfg))
+    fallback = Fallback(
+        pool=fb_pool.name, resource=resource_name(cfg, fb_pool, unit.profile), unit=unit.label,
+        monthly_usd=price * HOURS_PER_MONTH * unit.node_fraction * model.tensor_parallel * model.replicas.min)
+    usable = unit.memory_gib * model.gpu_memory_utilization
+    if need <= usable:
+        return fallback, []
+    return fallback, [_model_issue(path, model, (
+        f"does not fit its fallbackPool '{fb_pool.name}': needs {need:.1f} GiB per {unit.label}, "
+        f"pool gives {usable:.1f} GiB"))]
 
 
 def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Demand]) -> tuple[PoolPlan, list[Issue]]:

@@ -75,8 +75,8 @@ class Rag(pulumi.ComponentResource):
 
         self.vector_store: Optional[VectorStore] = None
         if rag.vector_store is not None:
-            self.vector_store = VectorStore(f"{name}-vector-store", VectorStoreArgs(ctx, self.storage, rag.vector_store),
-                                            child)
+            self.vector_store = VectorStore(
+                f"{name}-vector-store", VectorStoreArgs(ctx, self.storage, rag.vector_store), child)
             vs_creds = self.vector_store.credentials
             if "password" in vs_creds:
                 credentials["vector-store-password"] = vs_creds["password"]
