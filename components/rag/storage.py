@@ -21,6 +21,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config.errors import Unvalidated, key_path
 from config.models import StackConfig
 
 from ..labels import cloud_labels, standard_labels
@@ -93,8 +94,9 @@ class DataStorage(pulumi.ComponentResource):
                 self._s3(name, cfg, args, protect)
             elif provider == "gke":
                 self._gcs(name, cfg, args, protect)
-            else:  # config.semantics rejects this before any resource exists
-                raise ValueError("the RAG bucket needs provider gke or eks")
+            else:
+                raise Unvalidated(key_path("cluster", "provider"), "provider gke or eks for the RAG bucket",
+                                  "config.semantics")
         self.register_outputs({"storage_class": self.storage_class, "bucket_name": self.bucket_name,
                                "annotations": self.annotations})
 
