@@ -7,6 +7,7 @@ from typing import Any, Optional, TypeVar
 
 import pulumi
 
+from config import errors
 from config.errors import PathPart, key_path
 
 T = TypeVar("T")
@@ -29,10 +30,7 @@ class Scope:
 def required(value: Optional[T], key: str, *parts: PathPart) -> T:
     """`value`, which stack validation (config.models, config.semantics) guarantees is set.
 
-    Raises ValueError naming the key path only when a caller builds a component from a config that
-    skipped validation; it narrows the type, it does not re-check the rules.
+    Narrows the type; raises `config.errors.Unvalidated` naming the key path only when a caller
+    builds a cluster from a config that skipped validation (it does not re-check the rules).
     """
-    if value is None:
-        raise ValueError(f"{key_path(key, *parts)} is required here; validate the stack config "
-                         "(config.validate) before building the cluster")
-    return value
+    return errors.required(value, key_path(key, *parts), "the value", "stack validation (config.validate)")

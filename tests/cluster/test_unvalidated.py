@@ -6,6 +6,7 @@ import pytest
 
 from components.cluster import ClusterArgs
 from components.cluster.common import required
+from config.errors import Unvalidated
 from config.models import ClusterConfig, NodePoolsConfig, StackConfig
 from tools.mockrun import run_component
 
@@ -15,7 +16,7 @@ from .test_gke import variant as gke_values
 
 def test_required_names_the_key_path():
     assert required("us-east-1", "cluster", "region") == "us-east-1"
-    with pytest.raises(ValueError, match=r"ai-platform:nodePools\.gpu\[2\]\.machineType is required"):
+    with pytest.raises(Unvalidated, match=r"ai-platform:nodePools\.gpu\[2\]\.machineType: the value is missing"):
         required(None, "nodePools", "gpu", 2, "machineType")
 
 
@@ -28,7 +29,7 @@ def test_a_cluster_without_its_system_pool_names_the_key(values):
         from components.cluster.eks import EksCluster as component_class
     else:
         from components.cluster.gke import GkeCluster as component_class
-    with pytest.raises(ValueError, match=r"ai-platform:nodePools\.system is required"):
+    with pytest.raises(Unvalidated, match=r"ai-platform:nodePools\.system: the value is missing"):
         run_component(lambda: component_class("test", args))
 
 
@@ -37,5 +38,5 @@ def test_an_existing_cluster_without_its_context_block_names_the_key():
 
     cluster = ClusterConfig.model_construct(provider="existing", name="kind", existing=None)
     args = ClusterArgs(cluster=cluster, node_pools=NodePoolsConfig(), plan=None)
-    with pytest.raises(ValueError, match=r"ai-platform:cluster\.existing is required"):
+    with pytest.raises(Unvalidated, match=r"ai-platform:cluster\.existing: the value is missing"):
         run_component(lambda: ExistingCluster("test", args))
