@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config.errors import key_path, required
 from config.gpu_stack import (
     DEVICE_PLUGIN_CONFIGMAP,
     EXCLUSIVE_CONFIG,
@@ -152,8 +153,8 @@ class GpuStack(pulumi.ComponentResource):
             self.register_outputs({})
             return
 
-        assert args.namespace is not None, "the GPU Operator needs the gpu-operator namespace from Tenancy"
-        self.namespace = args.namespace
+        self.namespace = required(args.namespace, key_path("gpuStack", "operator"), "the gpu-operator namespace",
+                                  "Tenancy (it creates it with the operator)")
         ns = self.namespace.metadata.name
         before_release: list[pulumi.Resource] = [self.namespace]
 

@@ -31,6 +31,8 @@ SCRAPE_LABELS = {"ai-platform/scrape": "true"}
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
 GPU_TAINT_EFFECT = "NoSchedule"
+# The same effect as the GKE and EKS node pool APIs spell it (an enum); Kubernetes shows it as NoSchedule.
+GPU_TAINT_EFFECT_API = "NO_SCHEDULE"
 
 
 def standard_labels(name: str, component: str, user: Optional[Mapping[str, str]] = None) -> dict[str, str]:

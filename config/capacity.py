@@ -22,14 +22,16 @@ catalog's hourly node price x 730 hours, at pool min and at pool max, split on-d
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Optional
 
 from . import catalog
 from .engines import embedding_engine_key
-from .errors import Issue, key_path
+from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
+from .plan_shape import ModelEntry, PlanOutput, PoolEntry
 
 GIB = float(2**30)
 HOURS_PER_MONTH = 730
@@ -173,20 +175,41 @@ def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None
     return resource_for(cfg, pool, profile)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Demand:
     """GPU units one Deployment of a model server holds: the pool check and the GPU quota count these."""
 
     model: str
-    placement: str                # primary | fallback
+    """Name of the model server."""
+    placement: str
+    """primary | fallback."""
     pool: str
-    unit: str                     # unit label of the pool ("1x h100-80gb", "3g.40gb slice")
-    resource: str                 # extended resource the pods request
+    """The pool the Deployment's pods run on."""
+    unit: str
+    """Unit label of the pool ("1x h100-80gb", "3g.40gb slice")."""
+    resource: str
+    """Extended resource the pods request."""
     units_min: int
+    """Units held at min scale."""
     units_max: int
+    """Units held at max scale."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Fallback:
+    """The on-demand pool a spot model keeps its min replicas on when spot capacity is gone (`fallbackPool`)."""
+
+    pool: str
+    """The fallback pool's name."""
+    resource: str
+    """Extended resource the fallback replicas request there."""
+    unit: str
+    """The fallback pool's unit label."""
+    monthly_usd: float
+    """On-demand cost of the fallback's min replicas (on top of the model's `monthly_usd_*`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelPlan:
     """Capacity of one model server."""
 
@@ -195,16 +218,23 @@ class ModelPlan:
     model: str
     quantization: str
     pool: Optional[str]
-    capacity: str                 # on-demand | spot | cpu
-    unit: str                     # what one unit is ("1g.10gb slice", "cpu")
-    resource: Optional[str]       # extended resource name, None on CPU
+    """GPU pool of the primary Deployment; None on CPU."""
+    capacity: str
+    """on-demand | spot | cpu."""
+    unit: str
+    """What one unit is ("1g.10gb slice", "cpu")."""
+    resource: Optional[str]
+    """Extended resource name, None on CPU."""
     weights_gib: float
     kv_cache_gib: float
     overhead_gib: float
-    need_per_unit_gib: float      # per GPU/slice (after tensor parallel split)
-    usable_per_unit_gib: float    # unit memory x gpuMemoryUtilization (CPU: 0 = unchecked)
+    need_per_unit_gib: float
+    """Per GPU/slice (after the tensor-parallel split)."""
+    usable_per_unit_gib: float
+    """Unit memory x gpuMemoryUtilization (CPU: 0 = unchecked)."""
     fits: bool
     estimated: bool
+    """The shape was estimated from paramsB alone."""
     units_per_replica: int
     replicas_per_node: int
     min_replicas: int
@@ -212,13 +242,25 @@ class ModelPlan:
     nodes_at_min: int
     nodes_at_max: int
     cache_gi: int
+    """Model-cache PVC size."""
     monthly_usd_min: float
     monthly_usd_max: float
-    critical: bool = False
-    fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
-    fallback_resource: Optional[str] = None  # extended resource the fallback replicas request there
-    fallback_monthly_usd: float = 0.0  # on-demand cost of the fallback's min replicas (on top of monthly_usd_*)
-    fallback_unit: Optional[str] = None  # the fallback pool's unit label
+    critical: bool
+    fallback: Optional[Fallback]
+    """Where min replicas run when spot is gone; None without `fallbackPool`."""
+
+    # Flat names of the fallback record, read by components/serving until it reads `fallback`.
+    @property
+    def fallback_pool(self) -> Optional[str]:
+        return self.fallback.pool if self.fallback else None
+
+    @property
+    def fallback_resource(self) -> Optional[str]:
+        return self.fallback.resource if self.fallback else None
+
+    @property
+    def fallback_monthly_usd(self) -> float:
+        return self.fallback.monthly_usd if self.fallback else 0.0
 
     def demands(self) -> tuple[Demand, ...]:
         """What the model's Deployments hold on their pools. The primary scales between min and max replicas; the
@@ -227,16 +269,17 @@ class ModelPlan:
         if self.resource is None or self.pool is None:
             return ()
         tp = self.units_per_replica
-        found = [Demand(self.name, "primary", self.pool, self.unit, self.resource,
-                        tp * self.min_replicas, tp * self.max_replicas)]
-        if self.fallback_pool and self.fallback_resource:
+        found = [Demand(model=self.name, placement="primary", pool=self.pool, unit=self.unit, resource=self.resource,
+                        units_min=tp * self.min_replicas, units_max=tp * self.max_replicas)]
+        if self.fallback is not None:
             floor = tp * self.min_replicas
-            found.append(Demand(self.name, "fallback", self.fallback_pool, self.fallback_unit or "",
-                                self.fallback_resource, floor, floor))
+            found.append(Demand(model=self.name, placement="fallback", pool=self.fallback.pool,
+                                unit=self.fallback.unit, resource=self.fallback.resource,
+                                units_min=floor, units_max=floor))
         return tuple(found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PoolPlan:
     """Capacity and cost of one GPU pool."""
 
@@ -244,8 +287,10 @@ class PoolPlan:
     gpu: str
     capacity: str
     machine_type: Optional[str]
+    """Catalog machine/instance type; None on existing clusters."""
     gpus_per_node: int
     unit: str
+    """Unit label, or "<layout> layout" for a mixed MIG layout."""
     units_per_node: int
     min_nodes: int
     max_nodes: int
@@ -257,11 +302,14 @@ class PoolPlan:
     monthly_usd_min: float
     monthly_usd_max: float
     models: tuple[str, ...]
-    units_asked_min: int = 0   # units its models' Deployments hold at min scale (fallback floors included)
-    units_asked_max: int = 0   # ... and at max scale (fallback floors included)
+    """Model servers on the pool ("<name> (fallback)" for a fallback Deployment)."""
+    units_asked_min: int
+    """Units its models' Deployments hold at min scale (fallback floors included)."""
+    units_asked_max: int
+    """... and at max scale (fallback floors included)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CapacityPlan:
     """Per model, per pool and stack totals; `to_output()` is the `capacity` stack output."""
 
@@ -274,7 +322,8 @@ class CapacityPlan:
     monthly_usd_on_demand_max: float
     monthly_usd_spot_max: float
     prices_as_of: str
-    prices_region: Optional[str] = None  # the region priced (None: existing clusters, nothing priced)
+    prices_region: Optional[str]
+    """The region priced (None: existing clusters, nothing priced)."""
 
     def model(self, name: str) -> ModelPlan:
         return next(m for m in self.models if m.name == name)
@@ -282,29 +331,87 @@ class CapacityPlan:
     def pool(self, name: str) -> PoolPlan:
         return next(p for p in self.pools if p.name == name)
 
-    def to_output(self) -> dict:
+    def to_output(self) -> PlanOutput:
+        """The `capacity` stack output and the capacity ConfigMap's plan.json: exactly the shape declared in
+        `config.plan_shape` (the keys the policy pack reads), whatever the fields here are called."""
         return {
-            "models": {m.name: _rounded(asdict(m)) for m in self.models},
-            "pools": {p.name: _rounded(asdict(p)) for p in self.pools},
-            "totals": _rounded({
+            "models": {m.name: _model_entry(m) for m in self.models},
+            "pools": {p.name: _pool_entry(p) for p in self.pools},
+            "totals": {
                 "gpusMin": self.gpus_min,
                 "gpusMax": self.gpus_max,
-                "monthlyUsdMin": self.monthly_usd_min,
-                "monthlyUsdMax": self.monthly_usd_max,
-                "monthlyUsdOnDemandMax": self.monthly_usd_on_demand_max,
-                "monthlyUsdSpotMax": self.monthly_usd_spot_max,
-            }),
+                "monthlyUsdMin": _usd(self.monthly_usd_min),
+                "monthlyUsdMax": _usd(self.monthly_usd_max),
+                "monthlyUsdOnDemandMax": _usd(self.monthly_usd_on_demand_max),
+                "monthlyUsdSpotMax": _usd(self.monthly_usd_spot_max),
+            },
             "pricesAsOf": self.prices_as_of,
             "pricesRegion": self.prices_region,
         }
 
 
-def _rounded(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        camel = k.split("_")[0] + "".join(w.title() for w in k.split("_")[1:])
-        out[camel] = round(v, 2) if isinstance(v, float) else list(v) if isinstance(v, tuple) else v
-    return out
+def _usd(value: float) -> float:
+    """Amounts and GiB figures in the output: 2 decimals."""
+    return round(value, 2) if isinstance(value, float) else value
+
+
+def _model_entry(m: ModelPlan) -> ModelEntry:
+    fb = m.fallback
+    return {
+        "name": m.name,
+        "engine": m.engine,
+        "model": m.model,
+        "quantization": m.quantization,
+        "pool": m.pool,
+        "capacity": m.capacity,
+        "unit": m.unit,
+        "resource": m.resource,
+        "weightsGib": _usd(m.weights_gib),
+        "kvCacheGib": _usd(m.kv_cache_gib),
+        "overheadGib": _usd(m.overhead_gib),
+        "needPerUnitGib": _usd(m.need_per_unit_gib),
+        "usablePerUnitGib": _usd(m.usable_per_unit_gib),
+        "fits": m.fits,
+        "estimated": m.estimated,
+        "unitsPerReplica": m.units_per_replica,
+        "replicasPerNode": m.replicas_per_node,
+        "minReplicas": m.min_replicas,
+        "maxReplicas": m.max_replicas,
+        "nodesAtMin": m.nodes_at_min,
+        "nodesAtMax": m.nodes_at_max,
+        "cacheGi": m.cache_gi,
+        "monthlyUsdMin": _usd(m.monthly_usd_min),
+        "monthlyUsdMax": _usd(m.monthly_usd_max),
+        "critical": m.critical,
+        "fallbackPool": fb.pool if fb else None,
+        "fallbackResource": fb.resource if fb else None,
+        "fallbackMonthlyUsd": _usd(fb.monthly_usd) if fb else 0.0,
+        "fallbackUnit": fb.unit if fb else None,
+    }
+
+
+def _pool_entry(p: PoolPlan) -> PoolEntry:
+    return {
+        "name": p.name,
+        "gpu": p.gpu,
+        "capacity": p.capacity,
+        "machineType": p.machine_type,
+        "gpusPerNode": p.gpus_per_node,
+        "unit": p.unit,
+        "unitsPerNode": p.units_per_node,
+        "minNodes": p.min_nodes,
+        "maxNodes": p.max_nodes,
+        "nodesNeededMin": p.nodes_needed_min,
+        "nodesNeededMax": p.nodes_needed_max,
+        "usdPerNodeHour": _usd(p.usd_per_node_hour),
+        "gpusMin": p.gpus_min,
+        "gpusMax": p.gpus_max,
+        "monthlyUsdMin": _usd(p.monthly_usd_min),
+        "monthlyUsdMax": _usd(p.monthly_usd_max),
+        "models": list(p.models),
+        "unitsAskedMin": p.units_asked_min,
+        "unitsAskedMax": p.units_asked_max,
+    }
 
 
 def _add(counts: dict[str, int], key: str, n: int) -> None:
@@ -354,38 +461,32 @@ def served_models(cfg: StackConfig) -> list[Served]:
     return entries
 
 
-def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
-    """Compute the plan; return it with every fit/sizing problem found (empty list = valid).
+def priced_region(cfg: StackConfig) -> Optional[str]:
+    """The region the plan prices (None on existing clusters: nothing is priced)."""
+    return cfg.cluster.region if cfg.cluster.provider in ("gke", "eks") else None
 
-    Assumes `config.semantics` found no structural problem (pools exist, profiles valid, ...).
+
+def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPlan, list[Issue]]:
+    """One model server's plan (`path`: its key path) with its fit problems (empty list = it fits).
+
+    Assumes `config.semantics` found no structural problem (pools exist, profiles valid, a shape is known).
     """
-    provider = cfg.cluster.provider
-    region = cfg.cluster.region if provider in ("gke", "eks") else None
+    shape = required(shape_of(model), path, "the model's shape (a catalog model, or paramsB)", "config.semantics")
     issues: list[Issue] = []
-    models: list[ModelPlan] = []
-    # Units asked of each pool, per kind of unit (a mixed MIG layout offers several).
-    units_min: dict[str, dict[str, int]] = {p.name: {} for p in cfg.node_pools.gpu}
-    units_max: dict[str, dict[str, int]] = {p.name: {} for p in cfg.node_pools.gpu}
-    on_pool: dict[str, list[str]] = {p.name: [] for p in cfg.node_pools.gpu}
-
-    for served in served_models(cfg):
-        path, model = served.path, served.model
-        shape = shape_of(model)
-        assert shape is not None, "semantics rejects models without a shape"
-        weights = weights_gib(shape, model.quantization)
-        kv = kv_cache_gib(shape, model.max_model_len)
-        tp = model.tensor_parallel
-        overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
-        need = (weights + kv) / tp + overhead
-        pool = cfg.pool(model.pool) if model.pool else None
-        if pool is None:  # CPU (ollama without a pool)
-            models.append(ModelPlan(
-                model.name, model.engine, model.model, model.quantization, None, "cpu", "cpu", None,
-                weights, kv, overhead, need, 0.0, True, shape.estimated, 0, 0,
-                model.replicas.min, model.replicas.max, 0, 0, cache_volume_gi(weights), 0.0, 0.0,
-                critical=model.critical))
-            continue
+    weights = weights_gib(shape, model.quantization)
+    kv = kv_cache_gib(shape, model.max_model_len)
+    tp = model.tensor_parallel
+    overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
+    need = (weights + kv) / tp + overhead
+    # CPU (ollama without a pool) until a pool says otherwise: nothing to fit, place or price.
+    pool = cfg.pool(model.pool) if model.pool else None
+    capacity, unit_label, usable, fits = "cpu", "cpu", 0.0, True
+    resource: Optional[str] = None
+    units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
+    fallback: Optional[Fallback] = None
+    if pool is not None:
         unit = unit_of(pool, model.mig_profile)
+        capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
         fits = need <= usable
         if not fits:
@@ -400,65 +501,103 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
                 f"for maxModelLen {model.max_model_len}, split over tensorParallel {tp}, + overhead {overhead:.1f}) "
                 f"but pool '{pool.name}' gives {usable:.1f} GiB ({unit.memory_gib:.1f} x gpuMemoryUtilization "
                 f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
-        per_node = unit.per_node // tp
-        price = node_price(provider, pool, region)
-        on_pool[pool.name].append(model.name)
+        units, per_node = tp, unit.per_node // tp
+        nodes_at_min, nodes_at_max = _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
-        share = price * HOURS_PER_MONTH * unit.node_fraction * tp
-        fb_pool = cfg.pool(model.fallback_pool or "")
-        fb_unit = unit_of(fb_pool, model.mig_profile) if fb_pool else None
-        fb_share = (node_price(provider, fb_pool, region) * HOURS_PER_MONTH * fb_unit.node_fraction
-                    * tp * model.replicas.min) if fb_pool and fb_unit else 0.0
-        models.append(ModelPlan(
-            model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
-            resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
-            model.replicas.min, model.replicas.max,
-            _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node),
-            cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
-            critical=model.critical, fallback_pool=model.fallback_pool,
-            fallback_resource=resource_name(cfg, fb_pool, fb_unit.profile) if fb_pool and fb_unit else None,
-            fallback_monthly_usd=fb_share, fallback_unit=fb_unit.label if fb_unit else None))
-        for demand in models[-1].demands():
-            _add(units_min[demand.pool], demand.unit, demand.units_min)
-            _add(units_max[demand.pool], demand.unit, demand.units_max)
-        if fb_pool is not None and fb_unit is not None:
-            on_pool[fb_pool.name].append(f"{model.name} (fallback)")
-            if need > fb_unit.memory_gib * model.gpu_memory_utilization:
-                issues.append(_model_issue(path, model, (
-                    f"does not fit its fallbackPool '{fb_pool.name}': needs {need:.1f} GiB per {fb_unit.label}, "
-                    f"pool gives {fb_unit.memory_gib * model.gpu_memory_utilization:.1f} GiB")))
+        share = node_price(cfg.cluster.provider, pool, priced_region(cfg)) * HOURS_PER_MONTH * unit.node_fraction * tp
+        fallback, found = plan_fallback(cfg, path, model, need)
+        issues += found
+    return ModelPlan(
+        name=model.name, engine=model.engine, model=model.model, quantization=model.quantization,
+        pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
+        weights_gib=weights, kv_cache_gib=kv, overhead_gib=overhead, need_per_unit_gib=need,
+        usable_per_unit_gib=usable, fits=fits, estimated=shape.estimated,
+        units_per_replica=units, replicas_per_node=per_node,
+        min_replicas=model.replicas.min, max_replicas=model.replicas.max,
+        nodes_at_min=nodes_at_min, nodes_at_max=nodes_at_max, cache_gi=cache_volume_gi(weights),
+        monthly_usd_min=share * model.replicas.min, monthly_usd_max=share * model.replicas.max,
+        critical=model.critical, fallback=fallback), issues
 
+
+def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,
+                  need: float) -> tuple[Optional[Fallback], list[Issue]]:
+    """Where a GPU model keeps min replicas when spot is gone (None without `fallbackPool`), and whether its
+    `need` (GiB per unit) fits there."""
+    fb_pool = cfg.pool(model.fallback_pool or "")
+    if fb_pool is None:
+        return None, []
+    unit = unit_of(fb_pool, model.mig_profile)
+    price = node_price(cfg.cluster.provider, fb_pool, priced_region(cfg))
+    fallback = Fallback(
+        pool=fb_pool.name, resource=resource_name(cfg, fb_pool, unit.profile), unit=unit.label,
+        monthly_usd=price * HOURS_PER_MONTH * unit.node_fraction * model.tensor_parallel * model.replicas.min)
+    usable = unit.memory_gib * model.gpu_memory_utilization
+    if need <= usable:
+        return fallback, []
+    return fallback, [_model_issue(path, model, (
+        f"does not fit its fallbackPool '{fb_pool.name}': needs {need:.1f} GiB per {unit.label}, "
+        f"pool gives {usable:.1f} GiB"))]
+
+
+def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Demand]) -> tuple[PoolPlan, list[Issue]]:
+    """One GPU pool's plan (`index`: its place in nodePools.gpu) from what every model server asks of the
+    stack's pools, with its sizing problems (empty list = its max holds its models)."""
+    provider = cfg.cluster.provider
+    mine = [d for d in demands if d.pool == pool.name]
+    # Units asked of the pool, per kind of unit (a mixed MIG layout offers several).
+    units_min: dict[str, int] = {}
+    units_max: dict[str, int] = {}
+    for demand in mine:
+        _add(units_min, demand.unit, demand.units_min)
+        _add(units_max, demand.unit, demand.units_max)
+    users = [d.model if d.placement == "primary" else f"{d.model} (fallback)" for d in mine]
+    units = pool_units(pool)
+    need_min = max(_ceil_div(units_min.get(u.label, 0), u.per_node) for u in units)
+    need_max = max(_ceil_div(units_max.get(u.label, 0), u.per_node) for u in units)
+    if len(units) == 1:
+        unit_label, per_node = units[0].label, units[0].per_node
+    else:
+        unit_label = f"{layout_name(pool.gpu, pool.sharing)} layout"
+        per_node = sum(u.per_node for u in units)
+    issues: list[Issue] = []
+    if need_max > pool.max:
+        asked = ", ".join(f"{units_max.get(u.label, 0)} x {u.label} ({u.per_node} per node)" for u in units)
+        issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
+            f"pool '{pool.name}' needs {need_max} nodes for its models at max replicas "
+            f"({asked}; {', '.join(users)}; a fallback Deployment keeps its min replicas at every scale) "
+            f"but max is {pool.max}; raise max or lower serving.models[].replicas")))
+    elif need_min > pool.max:
+        issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
+            f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))
+    machine = machine_for(provider, pool)
+    price = node_price(provider, pool, priced_region(cfg))
+    return PoolPlan(
+        name=pool.name, gpu=pool.gpu, capacity=pool.capacity, machine_type=machine.name if machine else None,
+        gpus_per_node=pool.gpus_per_node, unit=unit_label, units_per_node=per_node,
+        min_nodes=pool.min, max_nodes=pool.max, nodes_needed_min=need_min, nodes_needed_max=need_max,
+        usd_per_node_hour=price, gpus_min=pool.min * pool.gpus_per_node, gpus_max=pool.max * pool.gpus_per_node,
+        monthly_usd_min=pool.min * price * HOURS_PER_MONTH, monthly_usd_max=pool.max * price * HOURS_PER_MONTH,
+        models=tuple(users), units_asked_min=sum(units_min.values()), units_asked_max=sum(units_max.values())), issues
+
+
+def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
+    """Compute the plan; return it with every fit/sizing problem found (empty list = valid).
+
+    Assumes `config.semantics` found no structural problem (pools exist, profiles valid, ...).
+    """
+    issues: list[Issue] = []
+    models: list[ModelPlan] = []
+    for served in served_models(cfg):
+        planned, found = plan_model(cfg, served.path, served.model)
+        models.append(planned)
+        issues += found
+    demands = [d for m in models for d in m.demands()]
     pools: list[PoolPlan] = []
     for index, pool in enumerate(cfg.node_pools.gpu):
-        units = pool_units(pool)
-        need_min = max(_ceil_div(units_min[pool.name].get(u.label, 0), u.per_node) for u in units)
-        need_max = max(_ceil_div(units_max[pool.name].get(u.label, 0), u.per_node) for u in units)
-        asked = ", ".join(f"{units_max[pool.name].get(u.label, 0)} x {u.label} ({u.per_node} per node)"
-                          for u in units)
-        users = ", ".join(on_pool[pool.name])
-        if len(units) == 1:
-            unit_label, per_node = units[0].label, units[0].per_node
-        else:
-            unit_label = f"{layout_name(pool.gpu, pool.sharing)} layout"
-            per_node = sum(u.per_node for u in units)
-        if need_max > pool.max:
-            issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
-                f"pool '{pool.name}' needs {need_max} nodes for its models at max replicas "
-                f"({asked}; {users}; a fallback Deployment keeps its min replicas at every scale) "
-                f"but max is {pool.max}; raise max or lower serving.models[].replicas")))
-        elif need_min > pool.max:
-            issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
-                f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))
-        machine = machine_for(provider, pool)
-        price = node_price(provider, pool, region)
-        pools.append(PoolPlan(
-            pool.name, pool.gpu, pool.capacity, machine.name if machine else None, pool.gpus_per_node,
-            unit_label, per_node, pool.min, pool.max, need_min, need_max, price,
-            pool.min * pool.gpus_per_node, pool.max * pool.gpus_per_node,
-            pool.min * price * HOURS_PER_MONTH, pool.max * price * HOURS_PER_MONTH, tuple(on_pool[pool.name]),
-            sum(units_min[pool.name].values()), sum(units_max[pool.name].values())))
-
-    result = CapacityPlan(
+        planned_pool, found = plan_pool(cfg, index, pool, demands)
+        pools.append(planned_pool)
+        issues += found
+    return CapacityPlan(
         models=tuple(models),
         pools=tuple(pools),
         gpus_min=sum(p.gpus_min for p in pools),
@@ -468,9 +607,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         monthly_usd_on_demand_max=sum(p.monthly_usd_max for p in pools if p.capacity == "on-demand"),
         monthly_usd_spot_max=sum(p.monthly_usd_max for p in pools if p.capacity == "spot"),
         prices_as_of=catalog.PRICES_AS_OF,
-        prices_region=region,
-    )
-    return result, issues
+        prices_region=priced_region(cfg),
+    ), issues
 
 
 def _ceil_div(a: int, b: int) -> int:

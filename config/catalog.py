@@ -437,7 +437,10 @@ MODELS: Mapping[str, ModelArch] = MappingProxyType({m.repo: m for m in _MODEL_LI
 _LOOKUP: Mapping[str, ModelArch] = MappingProxyType(
     {name.lower(): m for m in _MODEL_LIST for name in (m.repo, *m.aliases)}
 )
-assert len(_LOOKUP) == sum(1 + len(m.aliases) for m in _MODEL_LIST), "duplicate model name or alias"
+_NAMES = [name.lower() for m in _MODEL_LIST for name in (m.repo, *m.aliases)]
+if len(_LOOKUP) != len(_NAMES):  # a raise, not an assert: `python -O` must not drop it
+    raise ValueError("config/catalog.py: model name or alias listed twice (serving.models[].model would resolve "
+                     f"ambiguously): {sorted({n for n in _NAMES if _NAMES.count(n) > 1})}")
 
 
 # Cluster Autoscaler image per Kubernetes minor (its minor must match the cluster's): the newest patch

@@ -8,7 +8,7 @@ All problems found in one pass are reported together, each with its full key pat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Optional, Sequence, TypeVar, Union
 
 import pulumi
 
@@ -51,3 +51,27 @@ def raise_if(stack_file: str, issues: Iterable[Issue]) -> None:
     found = list(issues)
     if found:
         raise ConfigError(stack_file, found)
+
+
+class Unvalidated(RuntimeError):
+    """A plan step or component lacks something validation or wiring guarantees it: a bug, not a user error.
+
+    Raised instead of `assert` (which `python -O` removes) where code relies on a guarantee of
+    `config.semantics`, `config.loader` or the component that creates a dependency; the message names the
+    config key path the guarantee is about and who gives it.
+    """
+
+    def __init__(self, path: str, needed: str, guaranteed_by: str = "config validation"):
+        self.path = path
+        super().__init__(f"{path}: {needed} is missing although {guaranteed_by} guarantees it "
+                         "(a bug in ai-platform, not in the stack file)")
+
+
+T = TypeVar("T")
+
+
+def required(value: Optional[T], path: str, needed: str, guaranteed_by: str = "config validation") -> T:
+    """`value`, which `guaranteed_by` guarantees is set when the config at `path` asks for it; else `Unvalidated`."""
+    if value is None:
+        raise Unvalidated(path, needed, guaranteed_by)
+    return value

@@ -196,9 +196,9 @@ def namespace_pods(cfg: StackConfig, plan) -> dict[str, list[Pods]]:
         serving.append(Pods(f"Deployment {model.name}", model.replicas.max,
                             (server_resources(model, planned, engine, planned.resource),),
                             SERVER_ROLLOUT["maxSurge"]))
-        if planned.fallback_pool:
+        if planned.fallback is not None:
             serving.append(Pods(f"Deployment {model.name}-fallback", model.replicas.min,
-                                (server_resources(model, planned, engine, planned.fallback_resource),),
+                                (server_resources(model, planned, engine, planned.fallback.resource),),
                                 SERVER_ROLLOUT["maxSurge"]))
         serving.append(Pods(f"Job {model.name}-download", 1, (DOWNLOAD_JOB,)))
     rag = cfg.rag

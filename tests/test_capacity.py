@@ -266,3 +266,46 @@ def test_the_fallback_demand_is_what_the_fallback_deployment_requests():
     scaled = [r.inputs["spec"]["scaleTargetRef"]["name"] for r in result.resources
               if r.type.endswith(("ScaledObject", "HorizontalPodAutoscaler"))]
     assert "qwen7b" in scaled and "qwen7b-fallback" not in scaled
+
+
+def test_plan_is_the_model_step_then_the_pool_step():
+    from config.capacity import plan_model, plan_pool, served_models
+
+    cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    steps = [plan_model(cfg, s.path, s.model) for s in served_models(cfg)]
+    assert all(found == [] for _, found in steps)
+    models = tuple(planned for planned, _ in steps)
+    assert models == capacity.models
+    small = capacity.model("small")
+    assert small.fallback is not None and small.fallback.pool == "od" and small.fallback.resource == "nvidia.com/gpu"
+    assert capacity.model("big").fallback is None
+    demands = [d for m in models for d in m.demands()]
+    pools = [plan_pool(cfg, i, p, demands) for i, p in enumerate(cfg.node_pools.gpu)]
+    assert tuple(p for p, _ in pools) == capacity.pools
+    assert capacity.pool("od").models == ("big", "small (fallback)")
+    _, [issue] = plan_pool(cfg, 0, cfg.node_pools.gpu[0].model_copy(update={"max": 2}), demands)
+    assert issue.path == "ai-platform:nodePools.gpu[0].max" and "needs 3 nodes" in issue.message
+
+
+def test_a_model_without_a_shape_is_a_named_bug_not_an_assert():
+    from config.capacity import plan_model
+    from config.errors import Unvalidated
+
+    cfg, _ = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    shapeless = cfg.serving.models[0].model_copy(update={"model": "acme/unknown", "params_b": None})
+    with pytest.raises(Unvalidated, match=r"ai-platform:serving\.models\[0\]: the model's shape"):
+        plan_model(cfg, "ai-platform:serving.models[0]", shapeless)
+
+
+@pytest.mark.parametrize("folder", ["config", "components/rag", "components/observability", "components/tenancy.py",
+                                    "components/gpu_stack.py", "components/platform.py", "components/helm.py"])
+def test_no_assert_statements_where_python_dash_o_would_drop_them(folder):
+    """Guarantees relied on are raised as errors naming the key path (config.errors.required), not asserted."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / folder
+    files = [root] if root.suffix == ".py" else sorted(root.rglob("*.py"))
+    found = [f"{f.relative_to(root.parent)}:{node.lineno}" for f in files
+             for node in ast.walk(ast.parse(f.read_text())) if isinstance(node, ast.Assert)]
+    assert found == []

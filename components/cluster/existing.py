@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import Cluster, ClusterArgs
+from .common import required
 
 
 class ExistingCluster(Cluster):
@@ -21,8 +22,7 @@ class ExistingCluster(Cluster):
 
     def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ai-platform:cluster:Existing", name, None, opts)
-        existing = args.cluster.existing
-        assert existing is not None  # guaranteed by ClusterConfig validation
+        existing = required(args.cluster.existing, "cluster", "existing")
         self.provider = k8s.Provider(
             f"{name}-k8s",
             context=existing.context,

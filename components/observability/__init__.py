@@ -36,6 +36,7 @@ import yaml
 
 from config.capacity import CapacityPlan
 from config.endpoints import endpoint
+from config.errors import key_path, required
 from config.models import StackConfig
 from config.namespaces import NODE_AGENTS
 
@@ -119,12 +120,13 @@ class Metrics(pulumi.ComponentResource):
         self.alerting: list[pulumi.Resource] = []
         receiver = cfg.observability.alerting.receiver
         if receiver != "none":
-            assert args.alerting_secret is not None, "config.loader requires alertingSecret with a receiver"
+            alerting_secret = required(args.alerting_secret, key_path("alertingSecret"), "the receiver's secret",
+                                       "config.loader (required with observability.alerting.receiver)")
             receiver_secret = k8s.core.v1.Secret(
                 f"{name}-alerting-secret",
                 metadata=_meta(charts.ALERTING_SECRET, ns, cfg),
                 type="Opaque",
-                string_data=pulumi.Output.secret(pulumi.Output.all(**{charts.ALERTING_SECRET_KEY: args.alerting_secret})),
+                string_data=pulumi.Output.secret(pulumi.Output.all(**{charts.ALERTING_SECRET_KEY: alerting_secret})),
                 opts=pulumi.ResourceOptions(parent=self))
             self.alerting = [receiver_secret, k8s.apiextensions.CustomResource(
                 f"{name}-alerting",
@@ -183,9 +185,10 @@ class Logs(pulumi.ComponentResource):
         self.datasource = _datasource_map(f"{name}-datasource", "datasource-loki", ns, cfg, datasources.loki(cfg), self)
         self.node_logs: Optional[k8s.helm.v3.Release] = None
         if cfg.observability.log_store.node_logs:
-            assert args.node_namespace is not None, "Tenancy creates observability-node with observability"
+            node_namespace = required(args.node_namespace, key_path("observability", "logStore", "nodeLogs"),
+                                      "the observability-node namespace", "Tenancy (it creates it with observability)")
             self.node_logs = release(
-                f"{name}-node-logs", charts.COLLECTOR, charts.NODE_LOGS_FULLNAME, args.node_namespace.metadata.name,
+                f"{name}-node-logs", charts.COLLECTOR, charts.NODE_LOGS_FULLNAME, node_namespace.metadata.name,
                 charts.node_logs_values(cfg),
                 pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds, self.release]))
         self.register_outputs({"release": self.release.name,
@@ -206,8 +209,8 @@ class Tracing(pulumi.ComponentResource):
         else:
             self.release = release(f"{name}-jaeger", charts.JAEGER, charts.JAEGER_FULLNAME, ns,
                                     charts.jaeger_values(cfg), after)
-        provisioning = datasources.traces(cfg)
-        assert provisioning is not None
+        provisioning = required(datasources.traces(cfg), key_path("observability", "tracing"),
+                                "the trace datasource", "Observability (it creates Tracing only for tempo or jaeger)")
         self.datasource = _datasource_map(f"{name}-datasource", f"datasource-{cfg.observability.tracing}", ns, cfg,
                                           provisioning, self)
         self.register_outputs({"release": self.release.name})
@@ -253,8 +256,8 @@ class Observability(pulumi.ComponentResource):
         self.collector = Collector(f"{name}-collector", part(), child) \
             if obs.tracing != "none" or obs.logs != "none" else None
 
-        grafana = endpoint(cfg, "grafana")
-        assert grafana is not None
+        grafana = required(endpoint(cfg, "grafana"), key_path("observability", "enabled"), "the Grafana endpoint",
+                           "config.endpoints (with observability on)")
         self.grafana_url = grafana.url
         self.grafana_admin_password = self.metrics.grafana_admin_password
         self.register_outputs({

@@ -75,7 +75,8 @@ class Rag(pulumi.ComponentResource):
 
         self.vector_store: Optional[VectorStore] = None
         if rag.vector_store is not None:
-            self.vector_store = VectorStore(f"{name}-vector-store", VectorStoreArgs(ctx, self.storage), child)
+            self.vector_store = VectorStore(
+                f"{name}-vector-store", VectorStoreArgs(ctx, self.storage, rag.vector_store), child)
             vs_creds = self.vector_store.credentials
             if "password" in vs_creds:
                 credentials["vector-store-password"] = vs_creds["password"]
@@ -83,11 +84,11 @@ class Rag(pulumi.ComponentResource):
                 credentials["vector-store-api-key"] = vs_creds["apiKey"]
         self.search: Optional[Search] = None
         if rag.full_text is not None:
-            self.search = Search(f"{name}-search", SearchArgs(ctx, self.storage), child)
+            self.search = Search(f"{name}-search", SearchArgs(ctx, self.storage, rag.full_text), child)
             credentials["elasticsearch-password"] = self.search.credentials["password"]
         self.cache: Optional[Cache] = None
         if rag.cache is not None:
-            self.cache = Cache(f"{name}-cache", CacheArgs(ctx, self.storage), child)
+            self.cache = Cache(f"{name}-cache", CacheArgs(ctx, self.storage, rag.cache), child)
             credentials["redis-password"] = self.cache.credentials["password"]
 
         self.gateway: Optional[Gateway] = None
@@ -95,8 +96,9 @@ class Rag(pulumi.ComponentResource):
         self.gateway_url = None
         if rag.gateway is not None:
             self.gateway = Gateway(f"{name}-gateway", GatewayArgs(
-                ctx, credentials, self.search.ca_pem if self.search is not None else None), child)
-            self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service), child)
+                ctx, credentials, rag.gateway, self.search.ca_pem if self.search is not None else None), child)
+            self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service, rag.gateway),
+                                          child)
             self.gateway_url = self.ingress.url
 
         found = endpoints(cfg)

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.models import Cache as CacheConfig
 
 from ..labels import standard_labels
 from . import charts
@@ -29,6 +30,8 @@ class CacheArgs:
     """Shared platform inputs."""
     storage: DataStorage
     """StorageClass of the Redis volumes."""
+    cache: CacheConfig
+    """`rag.cache` (the component exists only when it is set)."""
 
 
 class Cache(pulumi.ComponentResource):
@@ -41,8 +44,7 @@ class Cache(pulumi.ComponentResource):
         super().__init__("ai-platform:rag:Cache", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        cache = cfg.rag.cache
-        assert cache is not None
+        cache = args.cache
         ns_name = cfg.rag.namespace
         ns = ctx.namespace(ns_name)
         labels = standard_labels(charts.REDIS_FULLNAME, "cache", cfg.labels)

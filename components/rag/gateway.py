@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 from components.context import PlatformContext
 from config import sizing
 from config.endpoints import endpoints
+from config.models import Gateway as GatewayConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts
@@ -54,15 +55,15 @@ class GatewayArgs:
     """Shared platform inputs."""
     credentials: dict[str, pulumi.Output[str]]
     """Secret Outputs keyed by Secret key (vector-store-password|api-key, elasticsearch-password, redis-password)."""
+    gateway: GatewayConfig
+    """`rag.gateway` (the component exists only when it is set)."""
     search_ca_pem: Optional[pulumi.Output[str]] = None
     """The Elasticsearch HTTP CA (public), when full-text search is deployed."""
 
 
-def gateway_config(ctx: PlatformContext) -> dict[str, str]:
-    """The non-secret environment of the gateway (ConfigMap data), from config/endpoints.py."""
+def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
+    """The non-secret environment of the gateway `gw` (ConfigMap data), from config/endpoints.py."""
     cfg = ctx.config
-    gw = cfg.rag.gateway
-    assert gw is not None
     eps = endpoints(cfg)
     data: dict[str, str] = {
         "SERVER_PORT": str(HTTP_PORT),
@@ -124,8 +125,7 @@ class Gateway(pulumi.ComponentResource):
         super().__init__("ai-platform:rag:Gateway", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        gw = cfg.rag.gateway
-        assert gw is not None
+        gw = args.gateway
         ns_name = gw.namespace
         ns = ctx.namespace(ns_name)
         labels = standard_labels(NAME, "gateway", cfg.labels)
@@ -134,7 +134,7 @@ class Gateway(pulumi.ComponentResource):
         meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
         child = pulumi.ResourceOptions(parent=self)
 
-        data = gateway_config(ctx)
+        data = gateway_config(ctx, gw)
         config_map = k8s.core.v1.ConfigMap(f"{name}-config", metadata=meta(CONFIG_MAP), data=data, opts=child)
         creds = secret(f"{name}-credentials", self, meta(CREDENTIALS), args.credentials)
         volumes = [k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi"))]

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.models import Gateway as GatewayConfig
 from config.namespaces import CERT_MANAGER, INGRESS_NGINX
 
 from ..labels import standard_labels
@@ -55,6 +56,8 @@ class GatewayIngressArgs:
     """Shared platform inputs."""
     service: k8s.core.v1.Service
     """The gateway Service the Ingress routes to."""
+    gateway: GatewayConfig
+    """`rag.gateway` (the component exists only when it is set)."""
 
 
 class GatewayIngress(pulumi.ComponentResource):
@@ -67,8 +70,7 @@ class GatewayIngress(pulumi.ComponentResource):
         super().__init__("ai-platform:rag:Ingress", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        gw = cfg.rag.gateway
-        assert gw is not None
+        gw = args.gateway
         ns = ctx.namespace(gw.namespace)
         labels = standard_labels(NAME, "ingress", cfg.labels)
         meta = lambda n, **kw: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels, **kw)  # noqa: E731

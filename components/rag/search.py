@@ -29,6 +29,7 @@ import pulumi_tls as tls
 
 from components.context import PlatformContext
 from config import sizing
+from config.models import FullText
 from config.namespaces import ELASTIC_SYSTEM
 
 from ..labels import standard_labels
@@ -54,6 +55,8 @@ class SearchArgs:
     """Shared platform inputs."""
     storage: DataStorage
     """StorageClass and bucket identity annotations."""
+    full_text: FullText
+    """`rag.fullText` (the component exists only when it is set)."""
 
 
 class Search(pulumi.ComponentResource):
@@ -69,8 +72,7 @@ class Search(pulumi.ComponentResource):
         super().__init__("ai-platform:rag:Search", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        ft = cfg.rag.full_text
-        assert ft is not None
+        ft = args.full_text
         ns_name = cfg.rag.namespace
         ns = ctx.namespace(ns_name)
         protect = cfg.cluster.deletion_protection

@@ -21,6 +21,7 @@ from typing import Any, Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config.errors import Unvalidated, key_path
 from config.models import StackConfig
 
 from ..labels import cloud_labels, standard_labels
@@ -93,15 +94,16 @@ class DataStorage(pulumi.ComponentResource):
                 self._s3(name, cfg, args, protect)
             elif provider == "gke":
                 self._gcs(name, cfg, args, protect)
-            else:  # config.semantics rejects this before any resource exists
-                raise ValueError("the RAG bucket needs provider gke or eks")
+            else:
+                raise Unvalidated(key_path("cluster", "provider"), "provider gke or eks for the RAG bucket",
+                                  "config.semantics")
         self.register_outputs({"storage_class": self.storage_class, "bucket_name": self.bucket_name,
                                "annotations": self.annotations})
 
     def _s3(self, name: str, cfg: StackConfig, args: DataStorageArgs, protect: bool) -> None:
         import pulumi_aws as aws
 
-        from ..cluster.eks import _irsa_trust
+        from ..cluster.eks.iam import irsa_trust
 
         bucket_cfg = cfg.rag.bucket
         tags = cloud_labels("rag-data", cfg.labels)
@@ -145,7 +147,7 @@ class DataStorage(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-{user.key}-role",
                 assume_role_policy=pulumi.Output.all(oidc_arn, issuer).apply(
-                    lambda a, s=subject: _irsa_trust(a[0], a[1], s)),
+                    lambda a, s=subject: irsa_trust(a[0], a[1], s)),
                 tags=tags,
                 opts=child,
             )

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.models import VectorStore as VectorStoreConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts
@@ -29,6 +30,8 @@ class VectorStoreArgs:
     """Shared platform inputs (config, namespaces, monitoring CRDs)."""
     storage: DataStorage
     """StorageClass, bucket and workload-identity annotations."""
+    store: VectorStoreConfig
+    """`rag.vectorStore` (the component exists only when it is set)."""
 
 
 class VectorStore(pulumi.ComponentResource):
@@ -43,8 +46,7 @@ class VectorStore(pulumi.ComponentResource):
         super().__init__("ai-platform:rag:VectorStore", name, None, opts)
         ctx = args.context
         cfg = ctx.config
-        store = cfg.rag.vector_store
-        assert store is not None
+        store = args.store
         ns_name = cfg.rag.namespace
         ns = ctx.namespace(ns_name)
         protect = cfg.cluster.deletion_protection

@@ -22,6 +22,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from . import plan_keys as plan_key
 from .budget import CAPACITY_CONFIGMAP, PLAN_KEY, budget_limit, capacity_configmaps, capacity_json
 from .helpers import get, is_map, number
 
@@ -35,12 +36,12 @@ def usd(amount: float) -> str:
 
 
 def pool_costs(plan) -> list[str]:
-    pools = get(plan, "pools")
+    pools = get(plan, plan_key.POOLS)
     if not is_map(pools):
         return []
     shown = []
     for name in sorted(pools):
-        cost = number(get(pools[name], "monthlyUsdMax"))
+        cost = number(get(pools[name], plan_key.POOL_MONTHLY_USD_MAX))
         shown.append(f"{name} {usd(cost) if cost is not None else 'unknown'}")
     return shown
 
@@ -57,7 +58,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         plan = capacity_json(r, where, PLAN_KEY, report_violation)
         if plan is None:
             continue
-        total = number(get(plan, "totals", "monthlyUsdMax"))
+        total = number(get(plan, plan_key.TOTALS, plan_key.TOTAL_MONTHLY_USD_MAX))
         if total is None:
             report_violation(f"{where} {PLAN_KEY} has no numeric totals.monthlyUsdMax; cannot check the monthly cost "
                              f"against the budget {usd(limit)} ({source}).", r.urn)

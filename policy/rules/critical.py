@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from . import plan_keys as plan_key
 from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool
 from .helpers import (DEPLOYMENT_TYPE, EKS_NODE_GROUP, GKE_NODE_POOL, STATEFULSET_TYPE, get, is_map, namespace_of,
                       number, pod_spec)
@@ -73,7 +74,7 @@ def describe_pool(name: str, plan: Any, resources: dict[str, list]) -> tuple[boo
             usable = usable or (capacity == "on-demand" and scalable)
             parts.append(f"{r.name} {capacity}" + ("" if scalable else " with max 0 nodes"))
         return usable, f"'{name}' ({', '.join(parts)})"
-    capacity = get(plan, "pools", name, "capacity")
+    capacity = get(plan, plan_key.POOLS, name, plan_key.POOL_CAPACITY)
     if capacity is None:
         return False, f"'{name}' (no node pool labelled {POOL_LABEL}={name} and not in the plan)"
     return capacity == "on-demand", f"'{name}' ({capacity} per the plan)"
@@ -85,17 +86,19 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
         plan = capacity_json(r, where, PLAN_KEY, report_violation)
         if plan is None:
             continue
-        models = get(plan, "models", default={})
+        models = get(plan, plan_key.MODELS, default={})
         for model_name in sorted(models) if is_map(models) else []:
             model = models[model_name]
-            if get(model, "critical") is not True or get(model, "capacity") == "cpu":
+            if get(model, plan_key.MODEL_CRITICAL) is not True or get(model, plan_key.MODEL_CAPACITY) == "cpu":
                 continue
-            pools = [p for p in (get(model, "pool"), get(model, "fallbackPool")) if isinstance(p, str)]
+            pools = [p for p in (get(model, plan_key.MODEL_POOL), get(model, plan_key.MODEL_FALLBACK_POOL))
+                     if isinstance(p, str)]
             verdicts = [describe_pool(p, plan, resources) for p in pools]
             if verdicts and verdicts[0][0]:
                 continue
             if any(ok for ok, _ in verdicts):
-                _check_fallback_workload(args.resources, model_name, get(model, "fallbackPool"), report_violation)
+                _check_fallback_workload(args.resources, model_name, get(model, plan_key.MODEL_FALLBACK_POOL),
+                                         report_violation)
                 continue
             seen = "; ".join(text for _, text in verdicts) or "no pool"
             report_violation(

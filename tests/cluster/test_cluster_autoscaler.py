@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.cluster.eks import CLUSTER_AUTOSCALER, cluster_autoscaler_values
+from components.cluster.eks.autoscaler import CLUSTER_AUTOSCALER, cluster_autoscaler_values
 from config import ConfigError, validate
 from tests.chart_values import FREE, check_values
 from tests.conftest import run_stack, stack_values

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from components.cluster.eks import carve_subnets
+from components.cluster.eks.network import carve_subnets
 from components.labels import pool_labels
 from config import catalog
 from config.capacity import machine_for

@@ -1,0 +1,88 @@
+"""EKS managed add-ons (vpc-cni, kube-proxy, coredns, aws-ebs-csi-driver) and the default gp3 StorageClass.
+
+`addon_version` is left to EKS (the default version for the cluster's Kubernetes version);
+OVERWRITE lets the managed add-on take over the self-managed copy EKS starts with.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from ..common import Scope
+from .iam import EksIdentity, irsa_role, managed_policy_prefix
+
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+DEFAULT_STORAGE_CLASS = "gp3"
+
+
+def addon(scope: Scope, cluster: aws.eks.Cluster, addon_name: str, tags: dict[str, str],
+          opts: pulumi.ResourceOptions, **kwargs: Any) -> aws.eks.Addon:
+    """One managed add-on, `f"{name}-addon-{addon_name}"`."""
+    return aws.eks.Addon(
+        f"{scope.name}-addon-{addon_name}",
+        cluster_name=cluster.name,
+        addon_name=addon_name,
+        resolve_conflicts_on_create="OVERWRITE",
+        resolve_conflicts_on_update="OVERWRITE",
+        tags=tags,
+        opts=opts,
+        **kwargs,
+    )
+
+
+def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, tags: dict[str, str]) -> list[aws.eks.Addon]:
+    """vpc-cni and kube-proxy: nodes become Ready only with both in place, so node groups follow them.
+
+    The CNI enforces NetworkPolicy (the tenancy component's default-deny) only with enableNetworkPolicy.
+    """
+    return [
+        addon(scope, cluster, "vpc-cni", tags, scope.opts(),
+              configuration_values=json.dumps({"enableNetworkPolicy": "true"})),
+        addon(scope, cluster, "kube-proxy", tags, scope.opts()),
+    ]
+
+
+def coredns(scope: Scope, cluster: aws.eks.Cluster, tags: dict[str, str],
+            after: Sequence[pulumi.Resource]) -> aws.eks.Addon:
+    """coredns, after the nodes it runs on (`after`: the system node group)."""
+    return addon(scope, cluster, "coredns", tags, scope.opts(depends_on=list(after)))
+
+
+def ebs_csi(scope: Scope, cluster: aws.eks.Cluster, identity: EksIdentity, region: str, tags: dict[str, str],
+            after: Sequence[pulumi.Resource]) -> aws.eks.Addon:
+    """aws-ebs-csi-driver with its IRSA role, after the nodes it runs on (`after`) and its role's policy."""
+    role = irsa_role(scope, f"{scope.name}-ebs-csi-role", identity, EBS_CSI_SERVICE_ACCOUNT, tags)
+    policy = aws.iam.RolePolicyAttachment(
+        f"{scope.name}-ebs-csi-policy",
+        role=role.name,
+        policy_arn=f"{managed_policy_prefix(region)}/{EBS_CSI_POLICY}",
+        opts=scope.opts(),
+    )
+    return addon(scope, cluster, "aws-ebs-csi-driver", tags, scope.opts(depends_on=[*after, policy]),
+                 service_account_role_arn=role.arn)
+
+
+def default_storage_class(scope: Scope, provider: k8s.Provider, retain: bool,
+                          driver: aws.eks.Addon) -> k8s.storage.v1.StorageClass:
+    """The default StorageClass: encrypted gp3 through the EBS CSI `driver`."""
+    return k8s.storage.v1.StorageClass(
+        f"{scope.name}-{DEFAULT_STORAGE_CLASS}",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=DEFAULT_STORAGE_CLASS,
+            annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+        ),
+        provisioner="ebs.csi.aws.com",
+        parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+        # Volumes are created in the zone the pod lands in (EBS volumes are zonal).
+        volume_binding_mode="WaitForFirstConsumer",
+        allow_volume_expansion=True,
+        # Protected stacks keep their data volumes when a claim is deleted.
+        reclaim_policy="Retain" if retain else "Delete",
+        opts=scope.opts(provider=provider, depends_on=[driver]),
+    )

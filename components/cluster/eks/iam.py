@@ -1,0 +1,124 @@
+"""IAM of an EKS cluster: the control plane's and the nodes' roles, and the one IRSA-role helper.
+
+IRSA (IAM roles for service accounts): a role whose trust policy accepts web identities from the
+cluster's OIDC provider for exactly one Kubernetes service account. Every workload that calls AWS
+(EBS/EFS CSI drivers, the Cluster Autoscaler, the RAG data layer's bucket users) gets its own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from ..common import Scope
+
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+
+
+@dataclass(frozen=True)
+class EksIdentity:
+    """The cluster's IAM OIDC identity provider: what an IRSA role's trust policy names."""
+
+    provider_arn: pulumi.Output[str]
+    """ARN of the cluster's IAM OIDC provider."""
+    issuer: pulumi.Output[str]
+    """OIDC issuer URL of the cluster (https://oidc.eks.<region>.amazonaws.com/id/...)."""
+
+
+@dataclass(frozen=True)
+class EksRoles:
+    """The roles of the control plane and the nodes, with their managed-policy attachments."""
+
+    cluster: aws.iam.Role
+    """Role the EKS control plane assumes."""
+    cluster_attachments: list[aws.iam.RolePolicyAttachment]
+    """Its policies: the control plane is created after them."""
+    node: aws.iam.Role
+    """Role of every node (system and GPU groups)."""
+    node_attachments: list[aws.iam.RolePolicyAttachment]
+    """Its policies: node groups are created after them."""
+
+
+def partition(region: str) -> str:
+    """AWS partition of a region (ARNs of AWS-managed policies differ per partition)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def managed_policy_prefix(region: str) -> str:
+    """ARN prefix of AWS-managed policies in the region's partition."""
+    return f"arn:{partition(region)}:iam::aws:policy"
+
+
+def assume_role(service: str) -> str:
+    """Trust policy that lets an AWS service assume a role."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    })
+
+
+def irsa_trust(provider_arn: str, issuer: str, subject: str) -> str:
+    """Trust policy that lets only the service account `subject` (system:serviceaccount:<ns>:<name>) assume a role."""
+    host = issuer.removeprefix("https://")
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{host}:sub": subject, f"{host}:aud": "sts.amazonaws.com"}},
+        }],
+    })
+
+
+def cluster_roles(scope: Scope, region: str, tags: dict[str, str]) -> EksRoles:
+    """The control plane's role and the nodes' role, each with its AWS-managed policies."""
+    prefix = managed_policy_prefix(region)
+    cluster_role = aws.iam.Role(
+        f"{scope.name}-cluster-role",
+        assume_role_policy=assume_role("eks.amazonaws.com"),
+        tags=tags,
+        opts=scope.opts(),
+    )
+    cluster_attachments = [
+        aws.iam.RolePolicyAttachment(f"{scope.name}-cluster-{p}", role=cluster_role.name,
+                                     policy_arn=f"{prefix}/{p}", opts=scope.opts())
+        for p in CLUSTER_POLICIES
+    ]
+    node_role = aws.iam.Role(
+        f"{scope.name}-node-role",
+        assume_role_policy=assume_role("ec2.amazonaws.com"),
+        tags=tags,
+        opts=scope.opts(),
+    )
+    node_attachments = [
+        aws.iam.RolePolicyAttachment(f"{scope.name}-node-{p.replace('_', '-')}", role=node_role.name,
+                                     policy_arn=f"{prefix}/{p}", opts=scope.opts())
+        for p in NODE_POLICIES
+    ]
+    return EksRoles(cluster_role, cluster_attachments, node_role, node_attachments)
+
+
+def irsa_role(scope: Scope, resource_name: str, identity: EksIdentity, subject: str,
+              tags: dict[str, str]) -> aws.iam.Role:
+    """An IAM role only the Kubernetes service account `subject` of this cluster can assume."""
+    return aws.iam.Role(
+        resource_name,
+        assume_role_policy=pulumi.Output.all(identity.provider_arn, identity.issuer).apply(
+            lambda a: irsa_trust(a[0], a[1], subject)),
+        tags=tags,
+        opts=scope.opts(),
+    )

@@ -1,0 +1,197 @@
+"""GKE node pools: the CPU system pool and one pool per GPU pool (accelerators, MIG or sharing, spot,
+reservations, the GPU taint). Pool `min`/`max` are whole-pool numbers (`total_*_node_count`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.labels import GPU_TAINT_EFFECT_API, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL, cloud_labels
+from config import catalog
+from config.capacity import machine_for
+from config.models import GcpConfig, GpuPool, SystemPool
+
+from .. import ClusterArgs
+from ..common import Scope, required
+from .iam import NodeIdentity
+
+IMAGE_TYPE = "COS_CONTAINERD"
+GPU_DRIVER_VERSION = "LATEST"
+RESERVATION_KEY = "compute.googleapis.com/reservation-name"
+GKE_SHARING = {"time-slicing": "TIME_SHARING", "mps": "MPS"}
+# Scopes are all-or-nothing on GKE; the service account's IAM roles are the real limit.
+OAUTH_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+@dataclass(frozen=True)
+class NodePools:
+    """The node pools of the cluster."""
+
+    system: gcp.container.NodePool
+    """The CPU system pool."""
+    gpu: dict[str, gcp.container.NodePool]
+    """One pool per GPU pool, by pool name."""
+
+    @property
+    def all(self) -> list[gcp.container.NodePool]:
+        return [self.system, *self.gpu.values()]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What every node pool of the cluster shares."""
+
+    cluster: gcp.container.Cluster
+    project: str
+    region: str
+    zones: Sequence[str]
+    nodes: NodeIdentity
+    """The nodes' service account; pools are created after its roles."""
+
+    def common(self) -> dict[str, Any]:
+        """Arguments every NodePool takes alike."""
+        return dict(
+            cluster=self.cluster.name,
+            project=self.project,
+            location=self.region,
+            node_locations=list(self.zones),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+        )
+
+
+def gpu_accelerator(pool: GpuPool) -> gcp.container.NodePoolNodeConfigGuestAcceleratorArgs:
+    """The guest accelerator block of a GPU pool (type, count, driver, MIG or sharing)."""
+    sharing = pool.sharing
+    partition = sharing.profile if sharing.strategy == "mig" else None
+    share = None
+    if sharing.strategy in GKE_SHARING:
+        share = gcp.container.NodePoolNodeConfigGuestAcceleratorGpuSharingConfigArgs(
+            gpu_sharing_strategy=GKE_SHARING[sharing.strategy],
+            max_shared_clients_per_gpu=sharing.replicas,
+        )
+    return gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+        type=catalog.GPUS[pool.gpu].gke_accelerator,
+        count=pool.gpus_per_node,
+        gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+            gpu_driver_version=GPU_DRIVER_VERSION,
+        ),
+        gpu_partition_size=partition,
+        gpu_sharing_config=share,
+    )
+
+
+def gpu_taint() -> gcp.container.NodePoolNodeConfigTaintArgs:
+    """The GPU taint in GKE API form (GKE adds the same one itself; declaring it keeps it explicit)."""
+    return gcp.container.NodePoolNodeConfigTaintArgs(key=GPU_TAINT_KEY, value=GPU_TAINT_VALUE,
+                                                     effect=GPU_TAINT_EFFECT_API)
+
+
+def initial_nodes_per_zone(total_min: int, zones: int) -> int:
+    """Nodes per zone at creation so the pool starts with at least `total_min` nodes."""
+    return math.ceil(total_min / max(zones, 1)) if total_min > 0 else 0
+
+
+def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: int, *,
+                labels: dict[str, str], resource_labels: dict[str, str],
+                guest_accelerators: Optional[list] = None, taints: Optional[list] = None,
+                spot: bool = False,
+                reservation_affinity: Optional[gcp.container.NodePoolNodeConfigReservationAffinityArgs] = None,
+                ) -> gcp.container.NodePoolNodeConfigArgs:
+    """Node VM settings: COS, the nodes' service account, GKE metadata server, Shielded VM."""
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=machine_type,
+        disk_size_gb=disk_gi,
+        image_type=IMAGE_TYPE,
+        service_account=service_account,
+        oauth_scopes=OAUTH_SCOPES,
+        labels=labels,
+        resource_labels=resource_labels,
+        guest_accelerators=guest_accelerators,
+        taints=taints,
+        spot=spot,
+        reservation_affinity=reservation_affinity,
+        workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+        shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+            enable_secure_boot=True,
+            enable_integrity_monitoring=True,
+        ),
+    )
+
+
+def node_pools(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, system: SystemPool,
+               placement: Placement) -> NodePools:
+    """The system pool and one pool per GPU pool."""
+    gpu = {pool.name: gpu_node_pool(scope, args, gcp_cfg, i, pool, placement)
+           for i, pool in enumerate(args.node_pools.gpu)}
+    return NodePools(system_node_pool(scope, args, system, placement), gpu)
+
+
+def system_node_pool(scope: Scope, args: ClusterArgs, system: SystemPool,
+                     placement: Placement) -> gcp.container.NodePool:
+    """The CPU system pool (on-demand, balanced across zones)."""
+    return gcp.container.NodePool(
+        f"{scope.name}-system",
+        autoscaling=gcp.container.NodePoolAutoscalingArgs(
+            total_min_node_count=system.min,
+            total_max_node_count=system.max,
+            location_policy="BALANCED",
+        ),
+        initial_node_count=initial_nodes_per_zone(system.min, len(placement.zones)),
+        node_config=node_config(
+            placement.nodes.email, system.machine_type, system.disk_gi,
+            labels={POOL_LABEL: "system"},
+            resource_labels=cloud_labels("system-pool", args.labels),
+        ),
+        # The autoscaler owns the size; initial_node_count only matters at creation and
+        # changing it would replace the pool.
+        opts=scope.opts(depends_on=list(placement.nodes.roles), ignore_changes=["initialNodeCount"]),
+        **placement.common(),
+    )
+
+
+def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: int, pool: GpuPool,
+                  placement: Placement) -> gcp.container.NodePool:
+    """The node pool of GPU pool `pool` (`nodePools.gpu[index]`).
+
+    Spot pools scale with location policy ANY (the autoscaler goes where capacity is), on-demand
+    pools with BALANCED; spot VMs cannot consume reservations, on-demand pools take `gcp.reservation`.
+    """
+    machine = required(machine_for("gke", pool), "nodePools", "gpu", index, "machineType")
+    spot = pool.capacity == "spot"
+    reservation = (
+        gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION",
+            key=RESERVATION_KEY,
+            values=[gcp_cfg.reservation],
+        )
+        if gcp_cfg.reservation and not spot
+        else None
+    )
+    return gcp.container.NodePool(
+        f"{scope.name}-gpu-{pool.name}",
+        name=pool.name,
+        autoscaling=gcp.container.NodePoolAutoscalingArgs(
+            total_min_node_count=pool.min,
+            total_max_node_count=pool.max,
+            location_policy="ANY" if spot else "BALANCED",
+        ),
+        initial_node_count=initial_nodes_per_zone(pool.min, len(placement.zones)),
+        node_config=node_config(
+            placement.nodes.email, machine.name, pool.disk_gi,
+            labels=args.node_labels(pool),
+            resource_labels=cloud_labels("gpu-pool", args.labels),
+            guest_accelerators=[gpu_accelerator(pool)],
+            taints=[gpu_taint()],
+            spot=spot,
+            reservation_affinity=reservation,
+        ),
+        # A fixed name, and delete before replace: GPU quota rarely holds two copies of
+        # a pool, so create-before-delete would stall on quota anyway.
+        opts=scope.opts(depends_on=list(placement.nodes.roles), delete_before_replace=True,
+                        ignore_changes=["initialNodeCount"]),
+        **placement.common(),
+    )

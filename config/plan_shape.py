@@ -1,0 +1,159 @@
+"""The shape of the capacity plan as published: the `capacity` stack output and `plan.json` of the
+`kube-system/ai-platform-capacity` ConfigMap, which the policy pack reads (gpu-budget, cost-budget,
+critical-models-on-demand) and `tools.plan` prints.
+
+Declared here once. `CapacityPlan.to_output()` builds exactly these TypedDicts, and
+`tests/policy/test_plan_shape.py` checks that (a) every shipped stack's output has exactly these keys
+with these types and (b) every key the pack reads (`policy/rules/plan_keys.py`) is declared here with
+the type the pack expects. Renaming a `ModelPlan` field therefore cannot change what the gate reads.
+
+Why here and not in the pack: the pack runs from `policy/` in its own virtualenv (pulumi-policy only),
+so it cannot import `config/`; the program cannot import `policy.rules` either (pulumi-policy is no
+runtime dependency, and importing the package builds every policy). The program owns the output, the
+pack names the keys it reads, and the pack's tests join the two. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional, TypedDict, Union, get_args, get_origin, get_type_hints
+
+
+class ModelEntry(TypedDict):
+    """`models.<name>`: one model server (GiB and USD rounded to 2 decimals)."""
+
+    name: str
+    engine: str
+    model: str
+    quantization: str
+    pool: Optional[str]
+    capacity: str              # on-demand | spot | cpu
+    unit: str
+    resource: Optional[str]
+    weightsGib: float
+    kvCacheGib: float
+    overheadGib: float
+    needPerUnitGib: float
+    usablePerUnitGib: float
+    fits: bool
+    estimated: bool
+    unitsPerReplica: int
+    replicasPerNode: int
+    minReplicas: int
+    maxReplicas: int
+    nodesAtMin: int
+    nodesAtMax: int
+    cacheGi: int
+    monthlyUsdMin: float
+    monthlyUsdMax: float
+    critical: bool
+    fallbackPool: Optional[str]      # the fallback record, flat: None / 0.0 without a fallbackPool
+    fallbackResource: Optional[str]
+    fallbackMonthlyUsd: float
+    fallbackUnit: Optional[str]
+
+
+class PoolEntry(TypedDict):
+    """`pools.<name>`: one GPU pool."""
+
+    name: str
+    gpu: str
+    capacity: str              # on-demand | spot
+    machineType: Optional[str]
+    gpusPerNode: int
+    unit: str
+    unitsPerNode: int
+    minNodes: int
+    maxNodes: int
+    nodesNeededMin: int
+    nodesNeededMax: int
+    usdPerNodeHour: float
+    gpusMin: int
+    gpusMax: int
+    monthlyUsdMin: float
+    monthlyUsdMax: float
+    models: list[str]
+    unitsAskedMin: int
+    unitsAskedMax: int
+
+
+class Totals(TypedDict):
+    """`totals`: the stack at pool min and max."""
+
+    gpusMin: int
+    gpusMax: int
+    monthlyUsdMin: float
+    monthlyUsdMax: float
+    monthlyUsdOnDemandMax: float
+    monthlyUsdSpotMax: float
+
+
+class PlanOutput(TypedDict):
+    """The whole published plan."""
+
+    models: dict[str, ModelEntry]
+    pools: dict[str, PoolEntry]
+    totals: Totals
+    pricesAsOf: str
+    pricesRegion: Optional[str]
+
+
+def _is_typed_dict(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, dict) and hasattr(t, "__total__")
+
+
+def _problems(value: Any, t: Any, where: str) -> list[str]:
+    origin = get_origin(t)
+    if origin is Union:
+        options = get_args(t)
+        if value is None and type(None) in options:
+            return []
+        found = [_problems(value, o, where) for o in options if o is not type(None)]
+        return [] if any(not f for f in found) else found[0]
+    if _is_typed_dict(t):
+        if not isinstance(value, Mapping):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        hints = get_type_hints(t)
+        out = [f"{where}.{k}: missing" for k in hints if k not in value]
+        out += [f"{where}.{k}: not declared in {t.__name__}" for k in value if k not in hints]
+        for k, sub in hints.items():
+            if k in value:
+                out += _problems(value[k], sub, f"{where}.{k}")
+        return out
+    if origin is dict:
+        _, item = get_args(t)
+        if not isinstance(value, Mapping):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        return [p for k, v in value.items() for p in _problems(v, item, f"{where}.{k}")]
+    if origin is list:
+        (item,) = get_args(t)
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        return [p for i, v in enumerate(value) for p in _problems(v, item, f"{where}[{i}]")]
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) if t is float
+          else isinstance(value, int) and not isinstance(value, bool) if t is int
+          else isinstance(value, t))
+    return [] if ok else [f"{where}: expected {t.__name__}, got {type(value).__name__} {value!r}"]
+
+
+def problems(output: Any) -> list[str]:
+    """Every difference between a published plan (parsed JSON or `to_output()`) and `PlanOutput`: missing or
+    undeclared keys and wrong value types, each with its path; [] when it matches exactly."""
+    return _problems(output, PlanOutput, "plan")
+
+
+def declared_type(path: tuple[str, ...]) -> Any:
+    """The declared type at a path of keys, `*` standing for any model or pool name
+    (`("models", "*", "fallbackPool")` -> Optional[str]); KeyError when the path is not declared."""
+    t: Any = PlanOutput
+    for key in path:
+        if _is_typed_dict(t):
+            t = get_type_hints(t)[key]
+        elif get_origin(t) is dict and key == "*":
+            t = get_args(t)[1]
+        else:
+            raise KeyError(f"{'.'.join(path)}: no key {key!r} declared at this level")
+    return t
+
+
+__all__ = ["ModelEntry", "PlanOutput", "PoolEntry", "Totals", "declared_type", "problems"]
