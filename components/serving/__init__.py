@@ -23,13 +23,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.capacity import MODEL_SERVER
 from config.endpoints import endpoints
+from config.errors import key_path, required
 from config.namespaces import KEDA, PROMETHEUS_ADAPTER, uses_keda, uses_prometheus_adapter
 
 from ..helm import release
 from ..labels import standard_labels
-from config.capacity import MODEL_SERVER
-
 from . import autoscaling, charts
 from .download import DOWNLOAD_ACCOUNT, HF_SECRET, HF_SECRET_KEY, needs_hf_token
 from .model_server import ModelServer, ModelServerArgs
@@ -96,8 +96,8 @@ class Serving(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
         self.adapter = None
         if uses_prometheus_adapter(cfg):
-            # config/semantics.py: a model scaled on engine metrics requires observability, hence Prometheus.
-            source = eps["prometheus"]
+            source = required(prometheus, key_path("observability", "enabled"), "the Prometheus endpoint",
+                              "config.semantics (a model scaled on engine metrics needs observability)")
             self.adapter = release(
                 f"{name}-prometheus-adapter", charts.PROMETHEUS_ADAPTER, "prometheus-adapter",
                 ctx.namespace(PROMETHEUS_ADAPTER), charts.adapter_values(cfg, f"http://{source.host}", source.port),

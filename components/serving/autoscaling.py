@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from config.capacity import MODEL_SERVER
 from config.engines import AutoscalingSignals
+from config.errors import required
 from config.namespaces import autoscaled
 
 from .charts import adapter_metric_name
@@ -50,10 +51,8 @@ def kind(server: Server) -> Optional[str]:
 
 def _signals(server: Server) -> AutoscalingSignals:
     """The engine's metrics, for a server whose kind() is keda or hpa (so it has them)."""
-    signals = server.profile.signals
-    if signals is None:
-        raise ValueError(f"{server.path}: engine {server.engine} exports no metrics to scale on")
-    return signals
+    return required(server.profile.signals, f"{server.path}.engine", "the engine's autoscaling metrics",
+                    "autoscaling.kind (engines without them scale on CPU)")
 
 
 def _behavior(server: Server) -> dict[str, Any]:

@@ -17,10 +17,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
-from config.endpoints import endpoints
-from config.storage import model_cache_storage_class
-
 from config.capacity import EMBEDDING_SERVER
+from config.endpoints import endpoints
+from config.errors import required
+from config.storage import model_cache_storage_class
 
 from ..labels import PLACEMENT_LABEL, SCRAPE_LABELS
 from . import autoscaling, download, pods
@@ -198,16 +198,17 @@ class ModelServer(pulumi.ComponentResource):
         # ------------------------------------------------------------------------------ autoscaling
         self.autoscaler: Optional[pulumi.Resource] = None
         if kind == "keda":
-            if args.keda is None or args.prometheus_url is None:
-                raise ValueError(f"{server.path}.autoscaling.engine: keda needs ModelServerArgs.keda (the KEDA "
-                                 "Release) and prometheus_url; Serving passes both when a model scales through KEDA")
+            path = f"{server.path}.autoscaling.engine"
+            keda = required(args.keda, path, "the KEDA Release", "Serving")
+            prometheus_url = required(args.prometheus_url, path, "the Prometheus URL",
+                                      "config.semantics (a model scaled on engine metrics needs observability)")
             self.autoscaler = k8s.apiextensions.CustomResource(
                 f"{name}-scaled-object",
                 api_version=autoscaling.KEDA_API,
                 kind="ScaledObject",
                 metadata=meta(server.name),
-                spec=autoscaling.scaled_object_spec(server, args.prometheus_url),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.keda, self.deployment]))
+                spec=autoscaling.scaled_object_spec(server, prometheus_url),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[keda, self.deployment]))
         elif kind in ("hpa", "cpu-hpa"):
             depends = [self.deployment] + ([args.adapter] if kind == "hpa" and args.adapter is not None else [])
             self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(

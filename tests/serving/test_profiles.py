@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from components.serving import autoscaling
+from components.serving.server import servers
+from config import validate
 from config.engine_profiles import HUB_OFFLINE_ENV, PROFILES, SERVER_UID, profile
 from config.engines import ENGINES
+from config.errors import Unvalidated
 
 from .conftest import container, env, matrix_values, pod, run_serving
 
@@ -83,3 +87,11 @@ def test_rendered_download_job_follows_its_profile(rendered, name, engine):
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
     assert job["securityContext"].get("runAsUser") == p.run_as_user
     assert c["volumeMounts"][0] == {"name": "model-cache", "mountPath": p.cache_mount}
+
+
+def test_metric_triggers_for_an_engine_without_metrics_are_a_bug_named_by_key_path():
+    cfg, plan = validate(matrix_values(), "Pulumi.test.yaml")
+    tiny = next(s for s in servers(cfg, plan) if s.name == "tiny")
+    assert autoscaling.kind(tiny) == "cpu-hpa"
+    with pytest.raises(Unvalidated, match=r"serving\.models\[4\]\.engine: the engine.s autoscaling metrics"):
+        autoscaling.triggers(tiny, "http://prometheus:9090")
