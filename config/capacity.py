@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 from . import catalog
+from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
@@ -421,19 +422,42 @@ def _model_issue(path: str, model: ServedModel, message: str) -> Issue:
     return Issue(path, f"model '{model.name}': {message}")
 
 
-def served_models(cfg: StackConfig) -> list[tuple[str, ServedModel]]:
-    """Every model server with its key path: `serving.models[]` plus the RAG embedding server."""
-    entries = [(key_path("serving", "models", i), m) for i, m in enumerate(cfg.serving.models)]
+MODEL_SERVER = "model-server"
+"""Role of a `serving.models[]` entry (also its pods' app.kubernetes.io/component)."""
+EMBEDDING_SERVER = "embedding"
+"""Role of the RAG embedding server (`rag.embedding`)."""
+Role = Literal["model-server", "embedding"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """One model server the stack runs, with where it is configured and what it is for."""
+
+    path: str
+    """Key path of its config entry (`ai-platform:serving.models[0]`, `ai-platform:rag.embedding`)."""
+    model: ServedModel
+    role: Role
+    """MODEL_SERVER for `serving.models[]`, EMBEDDING_SERVER for `rag.embedding`."""
+
+    @property
+    def engine(self) -> str:
+        """Key of config.engines.ENGINES (`rag.embedding` maps tei | vllm to tei | vllm-embed)."""
+        return embedding_engine_key(self.model.engine) if self.role == EMBEDDING_SERVER else self.model.engine
+
+
+def served_models(cfg: StackConfig) -> list[Served]:
+    """Every model server: `serving.models[]` in order, then the RAG embedding server."""
+    entries = [Served(key_path("serving", "models", i), m, MODEL_SERVER) for i, m in enumerate(cfg.serving.models)]
     emb = cfg.rag.embedding
     if emb is not None:
         # The embedding server shares the model-server skeleton; model_construct because "tei"
         # is an embedding-only engine that serving.models[] does not accept.
-        entries.append((key_path("rag", "embedding"), ServedModel.model_construct(
+        entries.append(Served(key_path("rag", "embedding"), ServedModel.model_construct(
             name="embedding", engine=emb.engine, model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
             autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
-            mig_profile=emb.mig_profile)))
+            mig_profile=emb.mig_profile), EMBEDDING_SERVER))
     return entries
 
 
@@ -563,8 +587,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     """
     issues: list[Issue] = []
     models: list[ModelPlan] = []
-    for path, model in served_models(cfg):
-        planned, found = plan_model(cfg, path, model)
+    for served in served_models(cfg):
+        planned, found = plan_model(cfg, served.path, served.model)
         models.append(planned)
         issues += found
     demands = [d for m in models for d in m.demands()]

@@ -315,9 +315,12 @@ ENGINES: Mapping[str, EngineSpec] = MappingProxyType({
         metrics_path=None,  # no Prometheus exporter: no prometheus import and no /metrics route in v0.32.15
         metrics_port=None,
         extra_ports=MappingProxyType({}),
-        cache_mount="/root/.ollama",
+        # Not the image default /root/.ollama (docs/docker.mdx mounts the volume there because the image runs as
+        # root): the Dockerfile's runtime stage is ubuntu with no USER, and ubuntu's /root is 0700, so UID 1000
+        # cannot reach anything under it.  We run as UID 1000 with the store on its own mount.
+        cache_mount="/cache",
         # envconfig/config.go: OLLAMA_MODELS, default $HOME/.ollama/models.
-        cache_env=MappingProxyType({"OLLAMA_MODELS": "/root/.ollama/models"}),
+        cache_env=MappingProxyType({"OLLAMA_MODELS": "/cache/models"}),
         hf_token_env=None,
         image_user="root",
         non_root=True,
@@ -591,13 +594,17 @@ def engine_env(engine: str, *, port: int | None = None, max_model_len: int | Non
     return env
 
 
-def ollama_pull_command(model: str, *, port: int = 11434) -> list[str]:
-    """Init-container command that pulls an Ollama model tag into OLLAMA_MODELS (same image, same volume)."""
+def ollama_pull_command(model: str, *, port: int = 11434, alias: str | None = None) -> list[str]:
+    """Command that pulls an Ollama model tag into OLLAMA_MODELS (same image, same volume); with `alias`, the
+    tag is then copied to that name (`ollama cp`) so clients can ask for the model by it."""
     if not _OLLAMA_TAG.match(model):
         raise ValueError(f"ollama: {model!r} is not a valid model tag")
+    if alias is not None and not _OLLAMA_TAG.match(alias):
+        raise ValueError(f"ollama: {alias!r} is not a valid model name")
+    pull = f"ollama pull {model}" + (f" && ollama cp {model} {alias}" if alias is not None else "")
     script = (f"ollama serve & pid=$!; "
               f"until ollama list >/dev/null 2>&1; do sleep 1; done; "
-              f"ollama pull {model}; rc=$?; kill $pid; exit $rc")
+              f"{pull}; rc=$?; kill $pid; exit $rc")
     return ["/bin/sh", "-c", script]
 
 

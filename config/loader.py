@@ -185,7 +185,7 @@ def _hf_token(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issu
     full = f"{PROJECT}:hfToken"
     if conf.get("hfToken") is not None and not runtime_config.is_config_secret(full):
         return None, [Issue(full, "must be a secret: `pulumi config set --secret ai-platform:hfToken <token>`")]
-    gated = [m.model for _, m in served_models(cfg) if (s := shape_of(m)) is not None and s.gated]
+    gated = [x.model.model for x in served_models(cfg) if (s := shape_of(x.model)) is not None and s.gated]
     if gated:
         if conf.get("hfToken") is None:
             return None, [Issue(full, (f"required: {', '.join(gated)} is gated on Hugging Face; run "

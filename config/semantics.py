@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Iterator
 
 from . import catalog
-from .capacity import machine_for, served_models, shape_of
+from .capacity import EMBEDDING_SERVER, machine_for, served_models, shape_of
 from .errors import Issue, key_path
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .engines import ENGINES, quantization_args
@@ -309,7 +309,7 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")
         else:
             # The embedding server as capacity.served_models plans it (the same check as serving.models[]).
-            [(_, server)] = [(p, m) for p, m in served_models(cfg) if p == key_path("rag", "embedding")]
+            [server] = [x.model for x in served_models(cfg) if x.role == EMBEDDING_SERVER]
             yield from _context(lambda *p: key_path("rag", "embedding", *p), server)
 
 

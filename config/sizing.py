@@ -33,8 +33,7 @@ from decimal import Decimal
 from typing import Optional
 
 from .capacity import ModelPlan, served_models
-from .engines import ENGINES, embedding_engine_key
-from .errors import key_path
+from .engines import ENGINES
 from .models import MilvusCluster, Resources, ServedModel, StackConfig
 
 Requirements = dict[str, dict[str, str]]
@@ -110,11 +109,6 @@ def server_resources(model: ServedModel, plan: ModelPlan, engine: str, resource:
         # Extended resources cannot be overcommitted: request == limit.
         requests[resource] = limits[resource] = str(plan.units_per_replica)
     return {"requests": requests, "limits": limits}
-
-
-def server_engine(cfg: StackConfig, path: str, model: ServedModel) -> str:
-    """ENGINES key of a served model (`rag.embedding` maps tei | vllm to tei | vllm-embed)."""
-    return embedding_engine_key(model.engine) if path == key_path("rag", "embedding") else model.engine
 
 
 # ---------------------------------------------------------------------------------------- RAG layer
@@ -196,9 +190,9 @@ def namespace_pods(cfg: StackConfig, plan) -> dict[str, list[Pods]]:
     """Every pod the program runs in a workload namespace, by namespace."""
     found: dict[str, list[Pods]] = {}
     serving = found.setdefault(cfg.serving.namespace, [])
-    for path, model in served_models(cfg):
+    for served in served_models(cfg):
+        model, engine = served.model, served.engine
         planned = plan.model(model.name)
-        engine = server_engine(cfg, path, model)
         serving.append(Pods(f"Deployment {model.name}", model.replicas.max,
                             (server_resources(model, planned, engine, planned.resource),),
                             SERVER_ROLLOUT["maxSurge"]))

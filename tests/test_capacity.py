@@ -272,7 +272,7 @@ def test_plan_is_the_model_step_then_the_pool_step():
     from config.capacity import plan_model, plan_pool, served_models
 
     cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
-    steps = [plan_model(cfg, path, m) for path, m in served_models(cfg)]
+    steps = [plan_model(cfg, s.path, s.model) for s in served_models(cfg)]
     assert all(found == [] for _, found in steps)
     models = tuple(planned for planned, _ in steps)
     assert models == capacity.models

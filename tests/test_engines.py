@@ -79,7 +79,7 @@ def test_ollama_exports_no_metrics_and_others_do():
 def test_engine_facts():
     assert ENGINES["vllm"].command == ("vllm", "serve")
     assert ENGINES["triton"].port == 9000 and ENGINES["triton"].readiness_path == "/health/ready"
-    assert ENGINES["ollama"].port == 11434 and ENGINES["ollama"].cache_env["OLLAMA_MODELS"].startswith("/root/.ollama")
+    assert ENGINES["ollama"].port == 11434 and ENGINES["ollama"].cache_env["OLLAMA_MODELS"] == "/cache/models"
     assert ENGINES["tgi"].cache_env == {"HF_HOME": "/data"}
     assert ENGINES["tgi"].non_root is False
     assert all(ENGINES[k].hf_token_env == "HF_TOKEN" for k in ("vllm", "tgi", "triton", "tei"))
@@ -185,12 +185,14 @@ def test_ollama_args_env_and_pull():
     env = engine_env("ollama", port=11434, max_model_len=8192)
     assert env["OLLAMA_HOST"] == "0.0.0.0:11434"
     assert env["OLLAMA_CONTEXT_LENGTH"] == "8192"
-    assert env["OLLAMA_MODELS"] == "/root/.ollama/models"
+    assert env["OLLAMA_MODELS"] == "/cache/models"
     cmd = engines.ollama_pull_command("qwen2.5:7b-instruct-q4_K_M")
     assert cmd[:2] == ["/bin/sh", "-c"]
     assert "ollama serve &" in cmd[2] and "ollama pull qwen2.5:7b-instruct-q4_K_M" in cmd[2]
     with pytest.raises(ValueError, match="not a valid model tag"):
         engines.ollama_pull_command("qwen; rm -rf /")
+    aliased = engines.ollama_pull_command("qwen2.5:0.5b", alias="tiny")[2]
+    assert "ollama pull qwen2.5:0.5b && ollama cp qwen2.5:0.5b tiny; rc=$?" in aliased
 
 
 def test_tei_args():

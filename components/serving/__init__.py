@@ -6,7 +6,9 @@ Created by `Platform` after the GPU stack and before the RAG layer. Children:
   prometheus-adapter (`charts.PROMETHEUS_ADAPTER`) in `prometheus-adapter` when one uses `autoscaling.engine: hpa`;
 - the service accounts `model-server` and `model-download` (no API token mounted) and, with `hfToken`, the Secret
   `hf-token` the download Jobs read;
-- one `ModelServer` (`ai-platform:serving:ModelServer`) per server: see model_server.py and pods.py.
+- one `ModelServer` (`ai-platform:serving:ModelServer`) per server: see model_server.py (objects), server.py
+  (the resolved server), pods.py, containers.py and download.py (what its pods run). Engines differ only through
+  their profile (config/engine_profiles.py).
 
 GPU workloads depend on the GPU stack (`PlatformContext.gpu_ready`: the GPU Operator release and the
 PriorityClasses). `models` (the stack output) gives per server its in-cluster URL, GPUs and monthly cost.
@@ -21,13 +23,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.capacity import MODEL_SERVER
 from config.endpoints import endpoints
+from config.errors import key_path, required
 from config.namespaces import KEDA, PROMETHEUS_ADAPTER, uses_keda, uses_prometheus_adapter
 
 from ..helm import release
 from ..labels import standard_labels
-from . import autoscaling, charts, pods
+from . import autoscaling, charts
+from .download import DOWNLOAD_ACCOUNT, HF_SECRET, HF_SECRET_KEY, needs_hf_token
 from .model_server import ModelServer, ModelServerArgs
+from .pods import SERVER_ACCOUNT
+from .server import Server, servers
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class ServingArgs:
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack, HF token)."""
 
 
-def model_outputs(server: pods.Server, url: str) -> dict[str, Any]:
+def model_outputs(server: Server, url: str) -> dict[str, Any]:
     """One entry of the `models` stack output (plan figures; costs are monthly USD at 730 h)."""
     plan = server.plan
     units = plan.units_per_replica
@@ -80,7 +87,7 @@ class Serving(pulumi.ComponentResource):
         user = cfg.labels
         child = pulumi.ResourceOptions(parent=self)
         eps = endpoints(cfg)
-        prometheus = eps.get("prometheus")
+        prometheus = eps.get("prometheus")  # None without observability
 
         self.keda = None
         if uses_keda(cfg):
@@ -89,27 +96,28 @@ class Serving(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=list(ctx.monitoring_crds) if ctx.monitoring else []))
         self.adapter = None
         if uses_prometheus_adapter(cfg):
-            assert prometheus is not None, "config checks require observability for HPA scaling"
+            source = required(prometheus, key_path("observability", "enabled"), "the Prometheus endpoint",
+                              "config.semantics (a model scaled on engine metrics needs observability)")
             self.adapter = release(
                 f"{name}-prometheus-adapter", charts.PROMETHEUS_ADAPTER, "prometheus-adapter",
-                ctx.namespace(PROMETHEUS_ADAPTER),
-                charts.adapter_values(cfg, f"http://{prometheus.host}", prometheus.port), child)
+                ctx.namespace(PROMETHEUS_ADAPTER), charts.adapter_values(cfg, f"http://{source.host}", source.port),
+                child)
 
         meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
             name=n, namespace=ns, labels=standard_labels(n, component, user))
         after: list[pulumi.Resource] = [
-            k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(pods.SERVER_ACCOUNT, pods.MODEL_SERVER),
+            k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(SERVER_ACCOUNT, MODEL_SERVER),
                                        automount_service_account_token=False, opts=child),
             k8s.core.v1.ServiceAccount(f"{name}-download-account",
-                                       metadata=meta(pods.DOWNLOAD_ACCOUNT, "model-download"),
+                                       metadata=meta(DOWNLOAD_ACCOUNT, "model-download"),
                                        automount_service_account_token=False, opts=child),
         ]
-        resolved = pods.servers(cfg, ctx.plan)
-        hf_token = ctx.hf_token is not None and any(pods.needs_hf_token(s) for s in resolved)
+        resolved = servers(cfg, ctx.plan)
+        hf_token = ctx.hf_token is not None and any(needs_hf_token(s) for s in resolved)
         if hf_token:
             after.append(k8s.core.v1.Secret(
-                f"{name}-hf-token", metadata=meta(pods.HF_SECRET, "model-download"), type="Opaque",
-                string_data=pulumi.Output.secret(pulumi.Output.all(**{pods.HF_SECRET_KEY: ctx.hf_token})),
+                f"{name}-hf-token", metadata=meta(HF_SECRET, "model-download"), type="Opaque",
+                string_data=pulumi.Output.secret(pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})),
                 opts=child))
 
         self.servers = {}

@@ -8,21 +8,25 @@
   Scale-to-zero adds the model's `wakeQuery` (with no replica there is no engine metric to wake it).
 - `autoscaling.engine: hpa`: an autoscaling/v2 HPA with Pods metrics served by prometheus-adapter
   (custom.metrics.k8s.io, rules in charts.adapter_rules): the same targets per pod.
-- Ollama exports no metrics: a range of replicas scales on CPU utilisation with a plain HPA.
+- An engine without metrics (Ollama; its profile has no signals): a range of replicas scales on CPU utilisation
+  with a plain HPA.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from config.capacity import MODEL_SERVER
+from config.engines import AutoscalingSignals
+from config.errors import required
 from config.namespaces import autoscaled
 
 from .charts import adapter_metric_name
-from .pods import Server, autoscaling_signals, promql, startup_seconds
+from .server import Server, startup_seconds
 
 KEDA_API = "keda.sh/v1alpha1"
 POLLING_SECONDS = 15
-OLLAMA_CPU_TARGET = 70
+CPU_TARGET = 70
 # Far above any real wake-query value: the trigger only activates the model, the engine triggers size it.
 WAKE_THRESHOLD = "1000000"
 
@@ -31,13 +35,24 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def promql(metric: str, namespace: str, model: str) -> str:
+    """Sum of an engine metric over every pod of one model (labels set by the model's PodMonitor)."""
+    return f'sum({metric}{{namespace="{namespace}",model="{model}"}})'
+
+
 def kind(server: Server) -> Optional[str]:
     """keda | hpa | cpu-hpa, or None for fixed replicas (the embedding server, min == max)."""
-    if server.component != "model-server" or not autoscaled(server.model):
+    if server.component != MODEL_SERVER or not autoscaled(server.model):
         return None
-    if server.engine == "ollama":
+    if server.profile.signals is None:  # the engine exports no queue metric (Ollama)
         return "cpu-hpa"
     return server.model.autoscaling.engine
+
+
+def _signals(server: Server) -> AutoscalingSignals:
+    """The engine's metrics, for a server whose kind() is keda or hpa (so it has them)."""
+    return required(server.profile.signals, f"{server.path}.engine", "the engine's autoscaling metrics",
+                    "autoscaling.kind (engines without them scale on CPU)")
 
 
 def _behavior(server: Server) -> dict[str, Any]:
@@ -53,7 +68,7 @@ def _behavior(server: Server) -> dict[str, Any]:
 
 def triggers(server: Server, prometheus_url: str) -> list[dict[str, Any]]:
     auto = server.model.autoscaling
-    signals = autoscaling_signals(server)
+    signals = _signals(server)
     ns = server.namespace
     found = [{"type": "prometheus", "name": "queue-depth", "metricType": "AverageValue",
               "metadata": {"serverAddress": prometheus_url, "query": promql(signals.queue, ns, server.name),
@@ -101,9 +116,9 @@ def hpa_spec(server: Server) -> dict[str, Any]:
     auto = model.autoscaling
     if kind(server) == "cpu-hpa":
         metrics = [{"type": "Resource", "resource": {"name": "cpu", "target": {
-            "type": "Utilization", "averageUtilization": OLLAMA_CPU_TARGET}}}]
+            "type": "Utilization", "averageUtilization": CPU_TARGET}}}]
     else:
-        signals = autoscaling_signals(server)
+        signals = _signals(server)
         targets = [(signals.queue, auto.queue_depth)]
         if signals.kv_cache is not None:
             targets.append((signals.kv_cache, auto.kv_cache_usage))
@@ -117,8 +132,3 @@ def hpa_spec(server: Server) -> dict[str, Any]:
         "metrics": metrics,
         "behavior": _behavior(server),
     }
-
-
-def uses_prometheus(server: Server) -> bool:
-    return kind(server) in ("keda", "hpa")
-

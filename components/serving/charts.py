@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.engines import AUTOSCALING_SIGNALS
+from config.engine_profiles import profile
 from config.models import StackConfig
 from config.namespaces import autoscaled
 
@@ -45,8 +45,8 @@ def hpa_metrics(cfg: StackConfig) -> list[str]:
     """Engine metrics the HPA-scaled models need from prometheus-adapter (sorted, unique)."""
     found: set[str] = set()
     for model in cfg.serving.models:
-        if model.autoscaling.engine == "hpa" and model.engine != "ollama" and autoscaled(model):
-            signals = AUTOSCALING_SIGNALS[model.engine]
+        signals = profile(model.engine).signals  # None: scales on CPU, not through the adapter
+        if model.autoscaling.engine == "hpa" and signals is not None and autoscaled(model):
             found.add(signals.queue)
             if signals.kv_cache is not None:
                 found.add(signals.kv_cache)

@@ -1,7 +1,7 @@
-"""ModelServer: one model (or the embedding server) as typed Kubernetes objects, from `pods.Server`.
+"""ModelServer: one model (or the embedding server) as typed Kubernetes objects, from `server.Server`.
 
 Children (named `<component name>-<role>`): the model-cache PVC and the download Job that fills it (plus the
-VolumeSnapshot and the many-reader PVC for ReadOnlyMany), Triton's model repository ConfigMap, the primary
+VolumeSnapshot and the many-reader PVC for ReadOnlyMany), the model repository ConfigMap (Triton), the primary
 Deployment and, for a spot model with `fallbackPool`, the `<name>-fallback` Deployment on the on-demand pool,
 the Service, the PodDisruptionBudget, the PodMonitor (with observability) and the autoscaler (KEDA ScaledObject,
 HPA through prometheus-adapter, or CPU HPA for Ollama).
@@ -17,11 +17,27 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.capacity import EMBEDDING_SERVER
 from config.endpoints import endpoints
+from config.errors import required
 from config.storage import model_cache_storage_class
 
-from ..labels import SCRAPE_LABELS
-from . import autoscaling, pods
+from ..labels import PLACEMENT_LABEL, SCRAPE_LABELS
+from . import autoscaling, download, pods
+from .containers import PORT_NAME
+from .server import (
+    FALLBACK,
+    PRIMARY,
+    Server,
+    cache_claim,
+    download_labels,
+    object_labels,
+    repository_config_map,
+    repository_files,
+    seed_claim,
+    selector,
+    startup_seconds,
+)
 
 SNAPSHOT_API = "snapshot.storage.k8s.io"
 
@@ -30,7 +46,7 @@ SNAPSHOT_API = "snapshot.storage.k8s.io"
 class ModelServerArgs:
     context: PlatformContext
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack)."""
-    server: pods.Server
+    server: Server
     """The resolved model server (config entry, engine, plan, pools)."""
     prometheus_url: Optional[str] = None
     """Prometheus address for KEDA triggers (config/endpoints.py `prometheus`)."""
@@ -67,7 +83,7 @@ class ModelServer(pulumi.ComponentResource):
         cfg = ctx.config
         mode = cfg.serving.cache_access_mode
         ns = ctx.namespace(server.namespace)
-        labels = pods.object_labels(server, cfg)
+        labels = object_labels(server, cfg)
         meta = lambda n, extra=None: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
             name=n, namespace=ns, labels={**labels, **(extra or {})})
         child = pulumi.ResourceOptions(parent=self)
@@ -91,13 +107,13 @@ class ModelServer(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends)))
 
         seed_access = "ReadWriteOnce" if mode == "ReadOnlyMany" else mode
-        seed = claim("model-seed" if mode == "ReadOnlyMany" else "model-cache", pods.seed_claim(server, mode),
+        seed = claim("model-seed" if mode == "ReadOnlyMany" else "model-cache", seed_claim(server, mode),
                      seed_access)
-        job_spec = pods.download_job_spec(server, cfg, args.hf_token and pods.needs_hf_token(server))
+        job_spec = download.download_job_spec(server, cfg, args.hf_token and download.needs_hf_token(server))
         self.download = k8s.batch.v1.Job(
             f"{name}-download",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{server.name}-download", namespace=ns,
-                                                labels=pods.download_labels(server, cfg)),
+                                                labels=download_labels(server, cfg)),
             spec=job_spec,
             # Pulumi waits for the Job to complete (pulumi-kubernetes batch/v1 Job await: Complete, fail on Failed):
             # servers start only once the weights are on the volume. A new model
@@ -108,37 +124,37 @@ class ModelServer(pulumi.ComponentResource):
         ready: list[pulumi.Resource] = [self.download]
         self.cache = seed
         if mode == "ReadOnlyMany":
-            snapshot_name = pods.cache_claim(server, mode)
+            snapshot_name = cache_claim(server, mode)
             snapshot = k8s.apiextensions.CustomResource(
                 f"{name}-model-snapshot",
                 api_version=f"{SNAPSHOT_API}/v1",
                 kind="VolumeSnapshot",
                 metadata=meta(snapshot_name),
                 spec={"volumeSnapshotClassName": cfg.serving.snapshot_class,
-                      "source": {"persistentVolumeClaimName": pods.seed_claim(server, mode)}},
+                      "source": {"persistentVolumeClaimName": seed_claim(server, mode)}},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.download]))
             self.cache = claim("model-cache", snapshot_name, "ReadOnlyMany",
                                {"apiGroup": SNAPSHOT_API, "kind": "VolumeSnapshot", "name": snapshot_name},
                                depends=[snapshot])
             ready.append(self.cache)
-        if server.engine == "triton":
-            files = pods.triton_files(server)
-            pbtxt = next(v for k, v in files.items() if k.endswith("config.pbtxt"))
-            model_json = next(v for k, v in files.items() if k.endswith("model.json"))
+        repository = server.profile.repository
+        if repository is not None:
+            # Keyed by file name; the pod's volume maps each key back to its path in the repository.
+            data = {path.rsplit("/", 1)[-1]: content if isinstance(content, str)
+                    else json.dumps(content, indent=2, sort_keys=True)
+                    for path, content in repository_files(server).items()}
             ready.append(k8s.core.v1.ConfigMap(
-                f"{name}-triton-repository", metadata=meta(pods.triton_config_map(server)),
-                data={"config.pbtxt": pbtxt, "model.json": json.dumps(model_json, indent=2, sort_keys=True)},
-                opts=child))
+                f"{name}-{repository.name}", metadata=meta(repository_config_map(server)), data=data, opts=child))
 
         # -------------------------------------------------------------------------------- workloads
         kind = autoscaling.kind(server)
-        startup = pods.startup_seconds(server)
+        startup = startup_seconds(server)
         timeouts = pulumi.CustomTimeouts(create=f"{startup // 60 + 30}m", update=f"{startup // 60 + 30}m")
         needs = [*ready, *args.after, *ctx.gpu_ready]
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(server.name, {pods.PLACEMENT_LABEL: pods.PRIMARY}),
-            spec=pods.deployment_spec(server, cfg, pods.PRIMARY),
+            metadata=meta(server.name, {PLACEMENT_LABEL: PRIMARY}),
+            spec=pods.deployment_spec(server, cfg, PRIMARY),
             # The autoscaler owns the replica count once it exists.
             opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts,
                                         ignore_changes=["spec.replicas"] if kind else None))
@@ -148,18 +164,18 @@ class ModelServer(pulumi.ComponentResource):
             # that); the Service, PDB and PodMonitor select both Deployments.
             self.fallback = k8s.apps.v1.Deployment(
                 f"{name}-fallback",
-                metadata=meta(f"{server.name}-fallback", {pods.PLACEMENT_LABEL: pods.FALLBACK}),
-                spec=pods.deployment_spec(server, cfg, pods.FALLBACK),
+                metadata=meta(f"{server.name}-fallback", {PLACEMENT_LABEL: FALLBACK}),
+                spec=pods.deployment_spec(server, cfg, FALLBACK),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts))
         workloads = [self.deployment] + ([self.fallback] if self.fallback else [])
 
-        ep = endpoints(cfg)["embedding" if server.component == pods.EMBEDDING else f"model/{server.name}"]
+        ep = endpoints(cfg)["embedding" if server.component == EMBEDDING_SERVER else f"model/{server.name}"]
         self.url = ep.url
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=meta(ep.service),
-            spec={"type": "ClusterIP", "selector": pods.selector(server),
-                  "ports": [{"name": p.name, "port": p.port, "targetPort": pods.PORT_NAME, "protocol": "TCP"}
+            spec={"type": "ClusterIP", "selector": selector(server),
+                  "ports": [{"name": p.name, "port": p.port, "targetPort": PORT_NAME, "protocol": "TCP"}
                             for p in ep.ports]},
             opts=child)
         k8s.policy.v1.PodDisruptionBudget(
@@ -167,7 +183,7 @@ class ModelServer(pulumi.ComponentResource):
             metadata=meta(server.name),
             # Voluntary disruptions (drains, upgrades, autoscaler scale-down) take one replica at a time;
             # unready pods may always go, so a stuck replica never blocks a node drain.
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": pods.selector(server)},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": selector(server)},
                   "unhealthyPodEvictionPolicy": "AlwaysAllow"},
             opts=child)
         if ctx.monitoring and server.metrics:
@@ -182,14 +198,17 @@ class ModelServer(pulumi.ComponentResource):
         # ------------------------------------------------------------------------------ autoscaling
         self.autoscaler: Optional[pulumi.Resource] = None
         if kind == "keda":
-            assert args.keda is not None and args.prometheus_url is not None, "KEDA scaling needs the Release"
+            path = f"{server.path}.autoscaling.engine"
+            keda = required(args.keda, path, "the KEDA Release", "Serving")
+            prometheus_url = required(args.prometheus_url, path, "the Prometheus URL",
+                                      "config.semantics (a model scaled on engine metrics needs observability)")
             self.autoscaler = k8s.apiextensions.CustomResource(
                 f"{name}-scaled-object",
                 api_version=autoscaling.KEDA_API,
                 kind="ScaledObject",
                 metadata=meta(server.name),
-                spec=autoscaling.scaled_object_spec(server, args.prometheus_url),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.keda, self.deployment]))
+                spec=autoscaling.scaled_object_spec(server, prometheus_url),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[keda, self.deployment]))
         elif kind in ("hpa", "cpu-hpa"):
             depends = [self.deployment] + ([args.adapter] if kind == "hpa" and args.adapter is not None else [])
             self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -200,13 +219,13 @@ class ModelServer(pulumi.ComponentResource):
                                "autoscaler": self.autoscaler})
 
 
-def pod_monitor_spec(server: pods.Server) -> dict:
+def pod_monitor_spec(server: Server) -> dict:
     """Scrape the engine's metrics endpoint on every pod of the model; the pod label `ai-platform/model` becomes
     the target label `model` (Prometheus keeps `namespace` and `pod`), which the autoscaling queries select on."""
     return {
-        "selector": {"matchLabels": pods.selector(server)},
+        "selector": {"matchLabels": selector(server)},
         "podMetricsEndpoints": [{
-            "port": pods.PORT_NAME,
+            "port": PORT_NAME,
             "path": server.spec.metrics_path,
             "interval": "15s",
             "relabelings": [

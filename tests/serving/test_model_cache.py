@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.serving import pods
+from components.serving.server import cache_claim, servers
 from config import validate
 from tools import mockrun
 
@@ -62,8 +62,8 @@ def test_read_only_many_restores_a_snapshot_of_the_filled_volume():
                           storageClass="standard-rwo")
     result = run_serving(values)
     cfg, plan = validate(values, "x")
-    server = next(s for s in pods.servers(cfg, plan) if s.name == "qwen7b")
-    claim = pods.cache_claim(server, "ReadOnlyMany")
+    server = next(s for s in servers(cfg, plan) if s.name == "qwen7b")
+    claim = cache_claim(server, "ReadOnlyMany")
     assert claim.startswith("qwen7b-model-cache-") and len(claim) == len("qwen7b-model-cache-") + 8
     seed = obj(result, "PersistentVolumeClaim", "qwen7b-model-seed")
     assert seed.inputs["spec"]["accessModes"] == ["ReadWriteOnce"]
