@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from config.engine_profiles import SERVER_UID
 from config.storage import EFS_STORAGE_CLASS
 
 from ..common import Scope
@@ -23,9 +24,8 @@ from .iam import EksIdentity, irsa_role, managed_policy_prefix
 EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:efs-csi-controller-sa"
 NFS_PORT = 2049
-# Model servers and download jobs run as this UID/GID; the EFS access point of each claim is owned
-# by it (components.serving.pods).
-MODEL_CACHE_UID = "1000"
+# Model servers and download jobs run as this UID/GID; the EFS access point of each claim is owned by it.
+MODEL_CACHE_UID = str(SERVER_UID)
 
 
 def shared_file_system(scope: Scope, cluster: aws.eks.Cluster, subnet_ids: Sequence[pulumi.Input[str]],
