@@ -42,7 +42,7 @@ from components.labels import (
     pool_labels,
 )
 
-from ..helm import ChartPin, release
+from ..helm import pin, release
 from . import Cluster, ClusterArgs, exec_kubeconfig
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
@@ -64,10 +64,7 @@ EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
 # kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler/values.yaml at tag
 # cluster-autoscaler-chart-9.59.0 (appVersion 1.35.0). The autoscaler's minor must match the
 # cluster's: the image tag comes from CLUSTER_AUTOSCALER_IMAGES (tags cluster-autoscaler-1.xx.y).
-CLUSTER_AUTOSCALER = ChartPin(
-    "cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler",
-    "kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler/values.yaml tag cluster-autoscaler-chart-9.59.0",
-    app_version="1.35.0")
+CLUSTER_AUTOSCALER = pin("cluster-autoscaler")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 CLUSTER_AUTOSCALER_SUBJECT = f"system:serviceaccount:kube-system:{CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}"
 EFS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:efs-csi-controller-sa"
