@@ -49,6 +49,10 @@ MILVUS_SERVICE_ACCOUNT = "milvus"
 MILVUS_SECRET = "milvus-credentials"
 MILVUS_ROOT_PASSWORD_KEY = "root-password"
 MINIO_SECRET = "milvus-minio"
+# milvus config.tpl reads minio.tls.enabled whenever externalS3 is off (standalone on local storage too), and only
+# the minio subchart declares it; a disabled subchart's values are not merged, so without this key the chart fails
+# to template ("nil pointer evaluating interface {}.enabled").
+MINIO_DISABLED = {"enabled": False, "tls": {"enabled": False}}
 QDRANT_FULLNAME = "qdrant"
 QDRANT_SECRET = "qdrant-api-key"
 QDRANT_KEY = "api-key"
@@ -131,7 +135,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     }
     if not cluster:
         values["etcd"] = {"enabled": False}
-        values["minio"] = {"enabled": False}
+        values["minio"] = dict(MINIO_DISABLED)
         values["streaming"] = {"woodpecker": {"storage": {"type": "local"}}}
         values["standalone"] = {
             "resources": main,
@@ -178,7 +182,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
             "persistence": {"size": f"{topo.minio_storage_gi}Gi", "storageClass": storage_class},
         }
     else:
-        values["minio"] = {"enabled": False}
+        values["minio"] = dict(MINIO_DISABLED)
         values["externalS3"] = _external_storage(cfg, bucket, region)
     return values
 
