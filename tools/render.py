@@ -1,0 +1,561 @@
+"""Render every Helm Release of a mock run with real Helm, as the provider would install it.
+
+    from tools import mockrun, render
+    result = mockrun.run_program("prod")
+    charts = render.render_stack(result, render.kube_version_of(mockrun.stack_config("prod")[0]))
+    for rel in charts.releases: rel.release, rel.error, [o.kind for o in rel.objects]
+
+Each recorded `kubernetes:helm.sh/v3:Release` becomes
+
+    helm template <name> <archive> --namespace <namespace> --values <values> --skip-tests
+         --kube-version <the stack's cluster version> --api-versions <...> [--include-crds]
+
+- the archive is the locked chart's (tools.charts: `AI_PLATFORM_CHARTS`, the local cache or
+  `../shared/charts`, digest-checked against charts.lock.yaml);
+- values are the Release's `values` with secrets replaced by "[secret]" (the rendered objects then
+  never hold a secret; every value of a rendered Secret's `data`/`stringData` is redacted too);
+- `--include-crds` unless the Release sets `skipCrds` (the provider installs `crds/` then);
+- `--api-versions` lists, as `group/version` and `group/version/Kind`, every API the program
+  installs before this Release: CRDs and APIServices rendered by the Releases it depends on
+  (directly or through any resource of its dependency chain), CRDs the program itself creates in that
+  chain, and the chart's own `crds/` (Helm installs those before it builds the Capabilities of the
+  install). Built-in APIs of the Kubernetes version are Helm's own default set. So
+  `.Capabilities.APIVersions.Has "monitoring.coreos.com/v1"` is true in a chart installed after
+  prometheus-operator-crds, as on a first `pulumi up`;
+- hooks are kept (the provider runs pre/post-install hooks) and marked: `ChartObject.hook` is their
+  `helm.sh/hook` annotation; test hooks are not rendered (`helm test` only);
+- objects without a namespace get the Release's, as Helm's install does for namespaced kinds.
+
+What `helm template` cannot know, so the render differs from the cluster there:
+- `lookup` returns nothing (no cluster): charts that reuse an existing Secret or certificate through
+  `lookup` render their "first install" branch;
+- generated secrets and random values (`randAlphaNum`, `genCA`, `genSignedCert`, `uuidv4`) differ on
+  each render and from the installed ones: the cache keeps the first render, Secrets are redacted;
+- Capabilities beyond API versions (the real server's minor/patch, feature gates) and anything that
+  depends on objects created outside this program (an API registered by a cluster add-on).
+
+Renders run in parallel (dependency order: a Release renders after the Releases it depends on) and
+are cached on disk (`.cache/render/`, or `AI_PLATFORM_RENDER_CACHE`) keyed by the archive digest,
+values, release name, namespace, flags and Helm version.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from components.helm import lock
+
+from . import charts as chart_store
+from . import helmbin, mockrun
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+HOOK_ANNOTATION = "helm.sh/hook"
+CACHE_FORMAT = 1
+ENV_CACHE = "AI_PLATFORM_RENDER_CACHE"
+SECRET_MARK = mockrun.REDACTED
+SECRET_MARK_B64 = base64.b64encode(SECRET_MARK.encode()).decode()
+
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML as Kubernetes reads it: `=` and dates are strings (PyYAML would reject or convert them)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", _Loader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+
+# Built-in kinds that are not namespaced (custom kinds: their CRD's scope).
+CLUSTER_SCOPED_KINDS = frozenset({
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "ClusterTrustBundle",
+    "ComponentStatus", "CSIDriver", "CSINode", "CustomResourceDefinition", "DeviceClass", "FlowSchema",
+    "IngressClass", "IPAddress", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
+    "MutatingWebhookConfiguration", "Namespace", "Node", "PersistentVolume", "PriorityClass",
+    "PriorityLevelConfiguration", "ResourceSlice", "RuntimeClass", "ServiceCIDR", "StorageClass",
+    "StorageVersionMigration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration", "VolumeAttachment", "VolumeAttributesClass",
+})
+
+
+class RenderError(RuntimeError):
+    """A Release that Helm could not template (the message names chart, stack and Helm's message)."""
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class ChartObject:
+    """One object a chart renders."""
+
+    manifest: dict
+    source: str
+    """The template it came from, as Helm prints it (`chart/templates/x.yaml`, `chart/charts/sub/...`)."""
+    hook: Optional[str] = None
+    """The `helm.sh/hook` annotation when the object is a hook (pre-install, post-install, ...)."""
+
+    @property
+    def api_version(self) -> str:
+        return str(self.manifest.get("apiVersion", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> Optional[str]:
+        return (self.manifest.get("metadata") or {}).get("namespace")
+
+    @property
+    def in_crds_dir(self) -> bool:
+        """Comes from a chart's (or subchart's) `crds/` directory: installed before the templates when the
+        Release does not skip CRDs, never upgraded or deleted by Helm."""
+        parts = self.source.split("/")
+        return any(part == "crds" and (i == 1 or (i >= 3 and parts[i - 2] == "charts"))
+                   for i, part in enumerate(parts[:-1]))
+
+    @property
+    def on_install(self) -> bool:
+        """Created by a first install: not a hook, or a pre-/post-install hook (not upgrade/delete/rollback only)."""
+        return self.hook is None or any(h.strip() in ("pre-install", "post-install") for h in self.hook.split(","))
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """(apiVersion, kind, namespace or "", name): unique per object in a cluster."""
+        return self.api_version, self.kind, self.namespace or "", self.name
+
+    def label(self) -> str:
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        marks = (" [hook: " + self.hook + "]" if self.hook else "") + (" [crds/]" if self.in_crds_dir else "")
+        return f"{self.kind} {where}{marks}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "hook": self.hook, "manifest": self.manifest}
+
+
+@dataclass
+class ReleaseRender:
+    """What one Release renders to (or why it does not)."""
+
+    urn: str
+    name: str
+    """The Pulumi resource name."""
+    release: str
+    """The Helm release name."""
+    namespace: str
+    chart: str
+    version: str
+    stack: str
+    kube_version: str
+    include_crds: bool
+    api_versions: tuple[str, ...] = ()
+    """Passed with --api-versions (beyond Helm's built-in set)."""
+    archive: Optional[str] = None
+    sha256: str = ""
+    objects: list[ChartObject] = field(default_factory=list)
+    error: Optional[str] = None
+    """Helm's failure (chart, stack and Helm's message) or why it could not render."""
+    unavailable: bool = False
+    """True when no archive or Helm binary was found (not a chart bug)."""
+    cached: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"urn": self.urn, "name": self.name, "release": self.release,
+                               "namespace": self.namespace, "chart": self.chart, "version": self.version,
+                               "kubeVersion": self.kube_version, "includeCrds": self.include_crds,
+                               "apiVersions": list(self.api_versions), "archive": self.archive,
+                               "sha256": self.sha256, "cached": self.cached}
+        if self.error is not None:
+            out["error"] = self.error
+            out["unavailable"] = self.unavailable
+        else:
+            out["objects"] = [o.to_json() for o in self.objects]
+        return out
+
+
+@dataclass
+class StackRender:
+    """Every Release of a stack, rendered."""
+
+    stack: str
+    kube_version: str
+    helm: Optional[str]
+    """`<path> (<version>)` of the Helm binary, None when there is none."""
+    releases: list[ReleaseRender]
+    unavailable: Optional[str] = None
+    """One line saying why nothing could be rendered (no Helm, no archives), else None."""
+    seconds: float = 0.0
+
+    def by_urn(self) -> dict[str, ReleaseRender]:
+        return {r.urn: r for r in self.releases}
+
+    def release(self, name: str) -> ReleaseRender:
+        """By Helm release name or Pulumi resource name."""
+        found = [r for r in self.releases if name in (r.release, r.name)]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} releases named {name!r} in stack {self.stack}")
+        return found[0]
+
+    @property
+    def objects(self) -> list[ChartObject]:
+        return [o for r in self.releases for o in r.objects]
+
+    @property
+    def errors(self) -> list[str]:
+        """Template failures (real bugs; missing archives are not in here)."""
+        return [r.error for r in self.releases if r.error and not r.unavailable]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kubeVersion": self.kube_version, "helm": self.helm, "unavailable": self.unavailable,
+                "releases": [r.to_json() for r in self.releases]}
+
+
+# ----------------------------------------------------------------------------- the inputs
+
+
+def kube_version_of(values: Mapping[str, Any]) -> str:
+    """`--kube-version` for a stack's config values: its `cluster.kubernetesVersion` (default: the model's)."""
+    from config.models import ClusterConfig
+
+    cluster = values.get("cluster") if isinstance(values, Mapping) else None
+    minor = (cluster or {}).get("kubernetesVersion") if isinstance(cluster, Mapping) else None
+    minor = minor or ClusterConfig.model_fields["kubernetes_version"].default
+    return f"v{minor}.0"
+
+
+def helm_values(inputs: Mapping[str, Any]) -> dict:
+    """The Release's values as Helm gets them: secrets redacted, whole numbers as integers."""
+    return _integers(mockrun.redact(inputs.get("values") or {}))
+
+
+def _integers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return value
+
+
+def dependency_closure(result: mockrun.RunResult, urn: str) -> set[str]:
+    """URNs of every resource `urn` waits for, directly or through others (what exists before it)."""
+    by_urn = result.by_urn()
+    children: dict[str, list[str]] = {}
+    for r in result.resources:
+        if r.parent:
+            children.setdefault(r.parent, []).append(r.urn)
+    seen: set[str] = set()
+    stack = list(by_urn[urn].dependencies)
+    while stack:
+        dep = stack.pop()
+        if dep in seen:
+            continue
+        seen.add(dep)
+        res = by_urn.get(dep)
+        if res is None:
+            continue
+        stack.extend(res.dependencies)
+        if not res.custom:  # depending on a component waits for all of its children
+            stack.extend(children.get(dep, []))
+    seen.discard(urn)
+    return seen
+
+
+def apis_of(manifests: Iterable[Mapping[str, Any]]) -> tuple[set[str], dict[str, str]]:
+    """API versions (`g/v` and `g/v/Kind`) served by CRDs and APIServices; and each custom kind's scope."""
+    apis: set[str] = set()
+    scopes: dict[str, str] = {}
+    for m in manifests:
+        kind, spec = m.get("kind"), m.get("spec") or {}
+        if kind == "CustomResourceDefinition":
+            group, names = spec.get("group"), spec.get("names") or {}
+            crd_kind = names.get("kind")
+            versions = [v.get("name") for v in spec.get("versions") or [] if v.get("served", True)]
+            if not versions and spec.get("version"):
+                versions = [spec["version"]]
+            for version in versions:
+                if group and version:
+                    apis.add(f"{group}/{version}")
+                    if crd_kind:
+                        apis.add(f"{group}/{version}/{crd_kind}")
+            if crd_kind:
+                scopes[f"{group}/{crd_kind}"] = spec.get("scope", "Namespaced")
+        elif kind == "APIService" and spec.get("group") and spec.get("version"):
+            apis.add(f"{spec['group']}/{spec['version']}")
+    return apis, scopes
+
+
+_own_crds: dict[str, list[dict]] = {}
+_own_crds_lock = threading.Lock()
+
+
+def archive_crds(archive: Path, digest: str) -> list[dict]:
+    """The CRDs in the `crds/` directories of a chart archive and its subcharts."""
+    with _own_crds_lock:
+        if digest in _own_crds:
+            return _own_crds[digest]
+    found: list[dict] = []
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) >= 3 and parts[-2] == "crds" and \
+                    parts[-1].endswith((".yaml", ".yml", ".json")):
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                try:
+                    docs = list(yaml.load_all(io.TextIOWrapper(handle, encoding="utf-8"), Loader=_Loader))
+                except yaml.YAMLError:
+                    continue
+                found += [d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+            elif member.isfile() and member.name.endswith(".tgz") and "/charts/" in member.name:
+                # A subchart kept as an archive inside the chart (milvus ships them so).
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    with tempfile.NamedTemporaryFile(suffix=".tgz") as sub:
+                        sub.write(handle.read())
+                        sub.flush()
+                        found += archive_crds(Path(sub.name), hashlib.sha256(Path(sub.name).read_bytes()).hexdigest())
+    with _own_crds_lock:
+        _own_crds[digest] = found
+    return found
+
+
+# ----------------------------------------------------------------------------- helm output
+
+
+_DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
+_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+def parse_manifests(text: str) -> list[tuple[str, dict]]:
+    """(source template, object) for every document of `helm template` output, in order."""
+    out: list[tuple[str, dict]] = []
+    source = ""
+    for chunk in _DOC_SPLIT.split(text):
+        match = _SOURCE.search(chunk)
+        if match:
+            source = match.group(1).strip()
+        if not chunk.strip():
+            continue
+        for doc in yaml.load_all(chunk, Loader=_Loader):
+            if isinstance(doc, dict) and doc:
+                out.append((source, doc))
+    return out
+
+
+def redact_secret(manifest: dict) -> dict:
+    """A v1 Secret with every data/stringData value replaced by the secret marker."""
+    if manifest.get("kind") != "Secret" or manifest.get("apiVersion") != "v1":
+        return manifest
+    out = dict(manifest)
+    if isinstance(out.get("data"), dict):
+        out["data"] = {k: SECRET_MARK_B64 for k in out["data"]}
+    if isinstance(out.get("stringData"), dict):
+        out["stringData"] = {k: SECRET_MARK for k in out["stringData"]}
+    return out
+
+
+def to_objects(pairs: list[tuple[str, dict]], namespace: str, scopes: Mapping[str, str]) -> list[ChartObject]:
+    """Chart objects with hooks marked, secrets redacted and the release namespace on namespaced kinds."""
+    _, own_scopes = apis_of(m for _, m in pairs)
+    scopes = {**scopes, **own_scopes}
+    objects = []
+    for source, manifest in pairs:
+        manifest = redact_secret(manifest)
+        meta = dict(manifest.get("metadata") or {})
+        kind = str(manifest.get("kind", ""))
+        group = str(manifest.get("apiVersion", "")).rpartition("/")[0]
+        scope = scopes.get(f"{group}/{kind}")
+        cluster_scoped = scope == "Cluster" if scope else kind in CLUSTER_SCOPED_KINDS
+        if not cluster_scoped and not meta.get("namespace"):
+            meta["namespace"] = namespace
+            manifest = {**manifest, "metadata": meta}
+        hook = (meta.get("annotations") or {}).get(HOOK_ANNOTATION)
+        objects.append(ChartObject(manifest, source, str(hook) if hook else None))
+    return objects
+
+
+# ----------------------------------------------------------------------------------- render
+
+
+def cache_dir() -> Path:
+    return Path(os.environ[ENV_CACHE]).expanduser() if os.environ.get(ENV_CACHE) else \
+        chart_store.ROOT / ".cache" / "render"
+
+
+def _cache_key(digest: str, values: dict, args: list[str], helm_version: str) -> str:
+    payload = json.dumps({"format": CACHE_FORMAT, "archive": digest, "values": values, "args": args,
+                          "helm": helm_version}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def template_args(release: str, namespace: str, kube_version: str, api_versions: Iterable[str],
+                  include_crds: bool) -> list[str]:
+    """The flags of `helm template` after the archive (values file excluded)."""
+    args = ["--namespace", namespace, "--kube-version", kube_version, "--skip-tests"]
+    for api in sorted(set(api_versions)):
+        args += ["--api-versions", api]
+    if include_crds:
+        args.append("--include-crds")
+    return args
+
+
+def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict,
+             args: list[str], cache: Optional[Path]) -> tuple[list[tuple[str, dict]], bool]:
+    """Run (or reuse) one `helm template`; returns ((source, manifest) pairs, from cache). Raises RenderError."""
+    key = _cache_key(digest, values, [release, *args], helm.version)
+    hit = cache / f"{key}.json" if cache else None
+    if hit is not None and hit.exists():
+        try:
+            data = json.loads(hit.read_text())
+            return [(d["source"], d["manifest"]) for d in data["objects"]], True
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged entry is rendered again
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="values-") as handle:
+        json.dump(values, handle)
+        handle.flush()
+        out = helm.run("template", release, str(archive), "--values", handle.name, *args, timeout=300)
+    if out.returncode != 0:
+        raise RenderError((out.stderr or out.stdout).strip())
+    pairs = [(source, redact_secret(m)) for source, m in parse_manifests(out.stdout)]
+    if hit is not None:
+        hit.parent.mkdir(parents=True, exist_ok=True)
+        tmp = hit.with_name(f".{hit.name}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(json.dumps({"objects": [{"source": s, "manifest": m} for s, m in pairs]}))
+        os.replace(tmp, hit)
+    return pairs, False
+
+
+def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional[list[Path]] = None,
+                 cache: Optional[Path] | bool = True, workers: Optional[int] = None,
+                 allow_fetch: bool = True) -> StackRender:
+    """Render every Release of `result` (see the module docstring). Never raises for a chart's failure:
+    each ReleaseRender carries its objects or its error."""
+    start = time.perf_counter()
+    cache_path = cache_dir() if cache is True else (cache or None)
+    releases = result.of_type(RELEASE_TYPE)
+    renders = {r.urn: _skeleton(result.stack, r, kube_version) for r in releases}
+    if not releases:
+        return StackRender(result.stack, kube_version, None, [], None, 0.0)
+    try:
+        helm = helmbin.find(allow_fetch=allow_fetch)
+    except helmbin.HelmNotAvailable as exc:
+        line = f"charts not rendered: no Helm {helmbin.HELM_VERSION} ({exc})"
+        return _unavailable(result, renders, kube_version, line, start)
+
+    locked = lock()
+    resolved = {}
+    for r in releases:
+        rel = renders[r.urn]
+        pin = locked.get(rel.chart)
+        if pin is None or pin.version != rel.version or pin.repo != (r.inputs.get("repositoryOpts") or {}).get("repo"):
+            rel.error = (f"chart {rel.chart} {rel.version} of release {rel.release} (stack {rel.stack}) is not "
+                         f"in the chart lock {chart_store.LOCK_FILE.name}")
+            continue
+        found = chart_store.resolve(pin, dirs)
+        if found.path is None:
+            rel.error, rel.unavailable = f"no archive: {found.problem}", True
+            continue
+        resolved[r.urn] = found
+        rel.archive, rel.sha256 = str(found.path), found.sha256
+    if not resolved:
+        line = (f"charts not rendered: no chart archive found ({chart_store.describe_dirs()}); "
+                "`python -m tools.charts pull` fetches them")
+        if all(r.unavailable for r in renders.values()):
+            return _unavailable(result, renders, kube_version, line, start, helm)
+
+    # Dependency order between releases, and what each one's chain installs before it.
+    closure = {r.urn: dependency_closure(result, r.urn) for r in releases}
+    release_deps = {u: {d for d in closure[u] if d in renders} for u in renders}
+    program_crds = {r.urn: r for r in result.of_type(CRD_TYPE)}
+    done: dict[str, ReleaseRender] = {}
+
+    def run_one(urn: str) -> ReleaseRender:
+        rel = renders[urn]
+        if urn not in resolved:
+            return rel
+        began = time.perf_counter()
+        manifests = [o.manifest for d in release_deps[urn] for o in done[d].objects]
+        manifests += [mockrun.redact(program_crds[u].inputs) for u in closure[urn] if u in program_crds]
+        if rel.include_crds:
+            manifests += archive_crds(resolved[urn].path, resolved[urn].sha256)
+        apis, scopes = apis_of(manifests)
+        rel.api_versions = tuple(sorted(apis))
+        args = template_args(rel.release, rel.namespace, kube_version, apis, rel.include_crds)
+        values = helm_values(_by_urn[urn].inputs)
+        try:
+            pairs, rel.cached = template(helm, resolved[urn].path, resolved[urn].sha256, rel.release,
+                                         rel.namespace, values, args, cache_path)
+            rel.objects = to_objects(pairs, rel.namespace, scopes)
+        except RenderError as exc:
+            rel.error = (f"chart {rel.chart} {rel.version} (release {rel.release} in {rel.namespace}) of stack "
+                         f"{rel.stack} fails to template: {exc}")
+        except (OSError, yaml.YAMLError) as exc:
+            rel.error = f"chart {rel.chart} {rel.version} of stack {rel.stack}: {type(exc).__name__}: {exc}"
+        rel.seconds = time.perf_counter() - began
+        return rel
+
+    _by_urn = {r.urn: r for r in releases}
+    pending = set(renders)
+    running: dict[Future, str] = {}
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
+        while pending or running:
+            ready = [u for u in pending if release_deps[u] <= set(done)]
+            for urn in sorted(ready):
+                pending.discard(urn)
+                running[pool.submit(run_one, urn)] = urn
+            if not running:  # a dependency cycle: cannot happen in a Pulumi program
+                raise RuntimeError(f"release dependency cycle among {sorted(pending)}")
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                done[running.pop(fut)] = fut.result()
+    ordered = [renders[r.urn] for r in releases]
+    return StackRender(result.stack, kube_version, f"{helm.path} ({helm.version})", ordered, None,
+                       time.perf_counter() - start)
+
+
+def _skeleton(stack: str, r: mockrun.Recorded, kube_version: str) -> ReleaseRender:
+    i = r.inputs
+    return ReleaseRender(urn=r.urn, name=r.name, release=str(i.get("name") or r.name),
+                         namespace=str(i.get("namespace") or "default"), chart=str(i.get("chart")),
+                         version=str(i.get("version")), stack=stack, kube_version=kube_version,
+                         include_crds=not i.get("skipCrds"))
+
+
+def _unavailable(result: mockrun.RunResult, renders: dict[str, ReleaseRender], kube_version: str, line: str,
+                 start: float, helm: Optional[helmbin.Helm] = None) -> StackRender:
+    for rel in renders.values():
+        if rel.error is None:
+            rel.error, rel.unavailable = line, True
+    return StackRender(result.stack, kube_version, f"{helm.path} ({helm.version})" if helm else None,
+                       list(renders.values()), line, time.perf_counter() - start)
+
+
+__all__ = ["ChartObject", "ReleaseRender", "StackRender", "RenderError", "render_stack", "kube_version_of",
+           "parse_manifests", "apis_of", "dependency_closure", "helm_values", "template_args", "cache_dir"]
