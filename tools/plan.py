@@ -1,11 +1,14 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
-    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE]
+    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--no-charts]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
 resource tree by component, counts per resource type, the capacity/cost report and the verdict
-of every policy in policy/. `--render DIR` writes each Kubernetes object as YAML (one file per
-object). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error.
+of every policy in policy/. Every Helm Release is rendered with Helm (tools.render) and its objects
+are shown under it; without chart archives the plan says so in one line. `--render DIR` writes
+each Kubernetes object as YAML (one file per object; chart objects in `DIR/helm/<release>/`).
+Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error (a chart that
+fails to template with the program's values included).
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -25,6 +28,7 @@ import yaml
 from config.errors import ConfigError
 
 from . import mockrun
+from . import render as chart_render
 from .policy_eval import Verdict, evaluate
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_ERROR = 0, 1, 2, 3
@@ -75,10 +79,68 @@ def render(resources: list[mockrun.Recorded], directory: Path) -> list[Path]:
     return written
 
 
+# ------------------------------------------------------------------------------ Helm charts
+
+
+def render_charts(result: mockrun.RunResult, values: dict[str, Any]) -> chart_render.StackRender:
+    """Every Release of the run rendered with Helm (objects or an error per Release; see tools.render)."""
+    return chart_render.render_stack(result, chart_render.kube_version_of(values))
+
+
+def release_lines(charts: Optional[chart_render.StackRender], urn: str) -> list[str]:
+    """The objects a Release renders, as tree lines under it (or why there are none)."""
+    rel = charts.by_urn().get(urn) if charts is not None else None
+    if rel is None or charts.unavailable:
+        return []
+    if rel.error is not None:
+        return [f"helm: NOT RENDERED: {rel.error.splitlines()[0]}"]
+    return [f"helm: {o.label()}" for o in rel.objects]
+
+
+def chart_count_lines(charts: Optional[chart_render.StackRender]) -> list[str]:
+    """Chart objects by kind, or the one line saying why charts were not rendered."""
+    if charts is None or not charts.releases:
+        return []
+    if charts.unavailable:
+        return ["", charts.unavailable]
+    rendered = [r for r in charts.releases if r.error is None]
+    lines = ["", f"chart objects by kind ({len(charts.objects)} objects from {len(rendered)} of {len(charts.releases)} "
+                 f"releases, Helm {charts.helm}, Kubernetes {charts.kube_version}):"]
+    for kind, n in sorted(Counter(f"{o.api_version}/{o.kind}" for o in charts.objects).items()):
+        lines.append(f"  {n:>4}  {kind}")
+    for rel in charts.releases:
+        if rel.error is not None:
+            lines.append(f"  not rendered: {rel.error}")
+    return lines
+
+
+def chart_failures(charts: Optional[chart_render.StackRender]) -> list[str]:
+    """Why the plan fails because of charts (a chart that fails to template is a bug in its values)."""
+    if charts is None or not charts.errors:
+        return []
+    return [f"{len(charts.errors)} chart(s) fail to template"]
+
+
+def write_chart_objects(charts: Optional[chart_render.StackRender], directory: Path) -> list[Path]:
+    """Write each chart object as YAML into DIR/helm/<release>/ (namespace-release when names repeat)."""
+    if charts is None:
+        return []
+    names = Counter(r.release for r in charts.releases)
+    written = []
+    for rel in charts.releases:
+        folder = directory / "helm" / (rel.release if names[rel.release] == 1 else f"{rel.namespace}-{rel.release}")
+        for index, obj in enumerate(rel.objects):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{index:03d}-{obj.kind.lower()}-{obj.namespace or '_cluster'}-{obj.name}.yaml"
+            path.write_text(f"# Source: {obj.source}\n" + yaml.safe_dump(obj.manifest, sort_keys=False))
+            written.append(path)
+    return written
+
+
 # ------------------------------------------------------------------------------------- report
 
 
-def tree_lines(resources: list[mockrun.Recorded]) -> list[str]:
+def tree_lines(resources: list[mockrun.Recorded], charts: Optional[chart_render.StackRender] = None) -> list[str]:
     children: dict[Optional[str], list[mockrun.Recorded]] = defaultdict(list)
     urns = {r.urn for r in resources}
     for r in resources:
@@ -89,6 +151,7 @@ def tree_lines(resources: list[mockrun.Recorded]) -> list[str]:
         for r in children.get(parent, []):
             marker = "" if r.custom else "  [component]"
             lines.append(f"{'  ' * depth}{r.type}  {r.name}{marker}")
+            lines.extend(f"{'  ' * (depth + 1)}{line}" for line in release_lines(charts, r.urn))
             walk(r.urn, depth + 1)
 
     walk(None, 0)
@@ -132,13 +195,14 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
-def report(result: mockrun.RunResult, verdicts: list[Verdict]) -> str:
+def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
     outputs = mockrun.redact(result.outputs)
     lines = [f"stack {result.stack}: {len(result.resources)} resources", "", "resource tree:"]
-    lines += ["  " + line for line in tree_lines(result.resources)]
+    lines += ["  " + line for line in tree_lines(result.resources, charts)]
     lines += ["", "resources by type:"]
     for t, n in sorted(Counter(r.type for r in result.resources).items()):
         lines.append(f"  {n:>4}  {t}")
+    lines += chart_count_lines(charts)
     lines += ["", "capacity and cost:"]
     lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
     lines += ["", "stack outputs:"]
@@ -149,11 +213,13 @@ def report(result: mockrun.RunResult, verdicts: list[Verdict]) -> str:
         lines.append(f"  {name}: {value}")
     lines += ["", "policies:"] + verdict_lines(verdicts)
     blocking = [v.name for v in verdicts if v.blocking]
-    lines += ["", f"result: {'FAILED (mandatory policy: ' + ', '.join(blocking) + ')' if blocking else 'ok'}"]
+    failures = ([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
+    lines += ["", f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"]
     return "\n".join(lines)
 
 
-def as_json(result: mockrun.RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
+def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
+            charts: Optional[chart_render.StackRender] = None) -> dict[str, Any]:
     return {
         "stack": result.stack,
         "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent} for r in result.resources],
@@ -161,7 +227,8 @@ def as_json(result: mockrun.RunResult, verdicts: list[Verdict]) -> dict[str, Any
         "outputs": {k: ("[secret]" if k in result.secret_outputs else v) for k, v in mockrun.redact(result.outputs).items()},
         "policies": [{"name": v.name, "enforcement": v.enforcement, "passed": v.passed, "notApplicable": v.not_applicable,
                       "violations": [{"message": x.message, "urn": x.urn} for x in v.violations]} for v in verdicts],
-        "ok": not any(v.blocking for v in verdicts),
+        "charts": charts.to_json() if charts is not None else None,
+        "ok": not any(v.blocking for v in verdicts) and not (charts is not None and charts.errors),
     }
 
 
@@ -176,6 +243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
+    parser.add_argument("--no-charts", action="store_true", help="do not render the Helm releases")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
     args = parser.parse_args(argv)
 
@@ -207,10 +275,15 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else {}
     verdicts = evaluate(result.resources, pack_config)
+    charts = None if args.no_charts else render_charts(result, values)
     if args.render:
         written = render(result.resources, args.render)
-        print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
-    print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
+        chart_files = write_chart_objects(charts, args.render)
+        print(f"rendered {len(written)} Kubernetes objects and {len(chart_files)} chart objects into {args.render}",
+              file=sys.stderr)
+    print(json.dumps(as_json(result, verdicts, charts), indent=2) if args.json else report(result, verdicts, charts))
+    if chart_failures(charts):
+        return EXIT_ERROR
     return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
 
 

@@ -204,7 +204,7 @@ class StackRender:
     stack: str
     kube_version: str
     helm: Optional[str]
-    """`<path> (<version>)` of the Helm binary, None when there is none."""
+    """The Helm version that rendered (v4.1.4), None when there is no Helm binary."""
     releases: list[ReleaseRender]
     unavailable: Optional[str] = None
     """One line saying why nothing could be rendered (no Helm, no archives), else None."""
@@ -536,7 +536,7 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional
             for fut in finished:
                 done[running.pop(fut)] = fut.result()
     ordered = [renders[r.urn] for r in releases]
-    return StackRender(result.stack, kube_version, f"{helm.path} ({helm.version})", ordered, None,
+    return StackRender(result.stack, kube_version, helm.version, ordered, None,
                        time.perf_counter() - start)
 
 
@@ -553,7 +553,7 @@ def _unavailable(result: mockrun.RunResult, renders: dict[str, ReleaseRender], k
     for rel in renders.values():
         if rel.error is None:
             rel.error, rel.unavailable = line, True
-    return StackRender(result.stack, kube_version, f"{helm.path} ({helm.version})" if helm else None,
+    return StackRender(result.stack, kube_version, helm.version if helm else None,
                        list(renders.values()), line, time.perf_counter() - start)
 
 
