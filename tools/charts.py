@@ -92,7 +92,7 @@ def read_record(directory: Path) -> dict[str, dict]:
 def chart_metadata(archive: Path) -> dict:
     """The top-level Chart.yaml of a chart archive."""
     with tarfile.open(archive, "r:gz") as tar:
-        for member in tar.getmembers():
+        for member in tar:  # helm package writes Chart.yaml first: stop there, do not read the whole archive
             parts = member.name.split("/")
             if len(parts) == 2 and parts[1] == "Chart.yaml":
                 handle = tar.extractfile(member)

@@ -42,8 +42,8 @@ values, release name, namespace, flags and Helm version.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -51,10 +51,10 @@ import tarfile
 import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import yaml
 
@@ -66,7 +66,7 @@ from . import helmbin, mockrun
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 HOOK_ANNOTATION = "helm.sh/hook"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 3
 ENV_CACHE = "AI_PLATFORM_RENDER_CACHE"
 SECRET_MARK = mockrun.REDACTED
 SECRET_MARK_B64 = base64.b64encode(SECRET_MARK.encode()).decode()
@@ -99,31 +99,53 @@ class RenderError(RuntimeError):
 # ------------------------------------------------------------------------------------ data
 
 
-@dataclass(frozen=True)
 class ChartObject:
-    """One object a chart renders."""
+    """One object a chart renders.
 
-    manifest: dict
-    source: str
-    """The template it came from, as Helm prints it (`chart/templates/x.yaml`, `chart/charts/sub/...`)."""
-    hook: Optional[str] = None
-    """The `helm.sh/hook` annotation when the object is a hook (pre-install, post-install, ...)."""
+    Large documents (CRDs with their OpenAPI schemas) are parsed only when `manifest` is first read:
+    the plan needs their kind, name and namespace (the head), not megabytes of schema.
+    """
+
+    __slots__ = ("_head", "_text", "_manifest", "_namespace", "source", "hook")
+
+    def __init__(self, manifest: dict, source: str, hook: Optional[str] = None, *, text: Optional[str] = None,
+                 namespace: Optional[str] = None):
+        self._head = manifest
+        """The manifest, or when `text` is given its head (everything but CRD schemas)."""
+        self._text = text
+        self._manifest: Optional[dict] = None if text is not None else manifest
+        self._namespace = namespace
+        """The namespace given to a lazily parsed manifest (the Release's, for a namespaced kind)."""
+        self.source = source
+        """The template it came from, as Helm prints it (`chart/templates/x.yaml`, `chart/charts/sub/...`)."""
+        self.hook = hook
+        """The `helm.sh/hook` annotation when the object is a hook (pre-install, post-install, ...)."""
+
+    @property
+    def manifest(self) -> dict:
+        """The whole object."""
+        if self._manifest is None:
+            manifest = redact_secret(yaml.load(self._text or "", Loader=_Loader) or {})
+            if self._namespace:
+                manifest = {**manifest, "metadata": {**(manifest.get("metadata") or {}), "namespace": self._namespace}}
+            self._manifest = manifest
+        return self._manifest
 
     @property
     def api_version(self) -> str:
-        return str(self.manifest.get("apiVersion", ""))
+        return str(self._head.get("apiVersion", ""))
 
     @property
     def kind(self) -> str:
-        return str(self.manifest.get("kind", ""))
+        return str(self._head.get("kind", ""))
 
     @property
     def name(self) -> str:
-        return str((self.manifest.get("metadata") or {}).get("name", ""))
+        return str((self._head.get("metadata") or {}).get("name", ""))
 
     @property
     def namespace(self) -> Optional[str]:
-        return (self.manifest.get("metadata") or {}).get("namespace")
+        return (self._head.get("metadata") or {}).get("namespace")
 
     @property
     def in_crds_dir(self) -> bool:
@@ -150,6 +172,9 @@ class ChartObject:
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "hook": self.hook, "manifest": self.manifest}
+
+    def __repr__(self) -> str:
+        return f"ChartObject({self.label()!r}, source={self.source!r})"
 
 
 @dataclass
@@ -315,7 +340,7 @@ _own_crds_lock = threading.Lock()
 
 
 def archive_crds(archive: Path, digest: str) -> list[dict]:
-    """The CRDs in the `crds/` directories of a chart archive and its subcharts."""
+    """The CRDs in the `crds/` directories of a chart archive and its subcharts (schemas left out)."""
     with _own_crds_lock:
         if digest in _own_crds:
             return _own_crds[digest]
@@ -329,8 +354,8 @@ def archive_crds(archive: Path, digest: str) -> list[dict]:
                 if handle is None:
                     continue
                 try:
-                    docs = list(yaml.load_all(io.TextIOWrapper(handle, encoding="utf-8"), Loader=_Loader))
-                except yaml.YAMLError:
+                    docs = list(yaml.load_all(without_schemas(handle.read().decode("utf-8")), Loader=_Loader))
+                except (yaml.YAMLError, UnicodeDecodeError):
                     continue
                 found += [d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
             elif member.isfile() and member.name.endswith(".tgz") and "/charts/" in member.name:
@@ -369,6 +394,68 @@ def parse_manifests(text: str) -> list[tuple[str, dict]]:
     return out
 
 
+LAZY_BYTES = 16384
+"""Documents larger than this (CRDs) are kept as text and parsed when their manifest is read."""
+_SECRET_KIND = re.compile(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", re.MULTILINE)
+
+Document = tuple[str, dict, Optional[str]]
+"""(source template, manifest or head, the document's text when only its head was parsed)."""
+
+
+def parse_documents(text: str) -> list[Document]:
+    """Every document of `helm template` output, large ones (not Secrets) parsed only for their head."""
+    out: list[Document] = []
+    source = ""
+    for chunk in _DOC_SPLIT.split(text):
+        match = _SOURCE.search(chunk)
+        if match:
+            source = match.group(1).strip()
+        if not chunk.strip():
+            continue
+        if len(chunk) > LAZY_BYTES and not _SECRET_KIND.search(chunk):
+            head = yaml.load(without_schemas(chunk), Loader=_Loader)
+            if isinstance(head, dict) and head:
+                out.append((source, head, chunk))
+            continue
+        for doc in yaml.load_all(chunk, Loader=_Loader):
+            if isinstance(doc, dict) and doc:
+                out.append((source, redact_secret(doc), None))
+    return out
+
+
+_API_KINDS = re.compile(r"^kind:[ \t]*[\"']?(CustomResourceDefinition|APIService)[\"']?[ \t]*$", re.MULTILINE)
+_SCHEMA_KEY = re.compile(r"^( *)(- +)?(schema|validation):[ \t]*$")
+
+
+def without_schemas(text: str) -> str:
+    """YAML text with every CRD `schema:`/`validation:` block replaced by `{}` (block style, as charts write
+    CRDs): the APIs a CRD serves, without parsing megabytes of OpenAPI."""
+    out: list[str] = []
+    skip: Optional[int] = None
+    for line in text.splitlines():
+        if skip is not None:
+            body = line.lstrip(" ")
+            if not body or len(line) - len(body) > skip:
+                continue
+            skip = None
+        match = _SCHEMA_KEY.match(line)
+        if match:
+            skip = len(match.group(1)) + len(match.group(2) or "")
+            out.append(f"{match.group(1)}{match.group(2) or ''}{match.group(3)}: {{}}")
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def provided_apis(text: str) -> tuple[set[str], dict[str, str]]:
+    """`apis_of` the CRDs and APIServices in YAML text, read quickly (schemas skipped)."""
+    docs: list[dict] = []
+    for chunk in _DOC_SPLIT.split(text):
+        if _API_KINDS.search(chunk):
+            docs += [d for d in yaml.load_all(without_schemas(chunk), Loader=_Loader) if isinstance(d, dict)]
+    return apis_of(docs)
+
+
 def redact_secret(manifest: dict) -> dict:
     """A v1 Secret with every data/stringData value replaced by the secret marker."""
     if manifest.get("kind") != "Secret" or manifest.get("apiVersion") != "v1":
@@ -381,23 +468,24 @@ def redact_secret(manifest: dict) -> dict:
     return out
 
 
-def to_objects(pairs: list[tuple[str, dict]], namespace: str, scopes: Mapping[str, str]) -> list[ChartObject]:
+def to_objects(docs: list[Document], namespace: str, scopes: Mapping[str, str]) -> list[ChartObject]:
     """Chart objects with hooks marked, secrets redacted and the release namespace on namespaced kinds."""
-    _, own_scopes = apis_of(m for _, m in pairs)
+    _, own_scopes = apis_of(head for _, head, _ in docs)
     scopes = {**scopes, **own_scopes}
     objects = []
-    for source, manifest in pairs:
-        manifest = redact_secret(manifest)
-        meta = dict(manifest.get("metadata") or {})
-        kind = str(manifest.get("kind", ""))
-        group = str(manifest.get("apiVersion", "")).rpartition("/")[0]
+    for source, head, text in docs:
+        head = redact_secret(head)
+        meta = dict(head.get("metadata") or {})
+        kind = str(head.get("kind", ""))
+        group = str(head.get("apiVersion", "")).rpartition("/")[0]
         scope = scopes.get(f"{group}/{kind}")
         cluster_scoped = scope == "Cluster" if scope else kind in CLUSTER_SCOPED_KINDS
+        default_ns = None
         if not cluster_scoped and not meta.get("namespace"):
-            meta["namespace"] = namespace
-            manifest = {**manifest, "metadata": meta}
+            meta["namespace"] = default_ns = namespace
+            head = {**head, "metadata": meta}
         hook = (meta.get("annotations") or {}).get(HOOK_ANNOTATION)
-        objects.append(ChartObject(manifest, source, str(hook) if hook else None))
+        objects.append(ChartObject(head, source, str(hook) if hook else None, text=text, namespace=default_ns))
     return objects
 
 
@@ -426,28 +514,47 @@ def template_args(release: str, namespace: str, kube_version: str, api_versions:
     return args
 
 
+Provides = tuple[set[str], dict[str, str]]
+"""(API versions, custom kind scopes) a render installs: what `apis_of` returns."""
+
+
 def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict,
-             args: list[str], cache: Optional[Path]) -> tuple[list[tuple[str, dict]], bool]:
-    """Run (or reuse) one `helm template`; returns ((source, manifest) pairs, from cache). Raises RenderError."""
+             args: list[str], cache: Optional[Path], on_provides: Optional[Callable[[Provides], None]] = None,
+             slots: Optional[threading.Semaphore] = None) -> tuple[list[Document], bool]:
+    """Run (or reuse) one `helm template`; returns (its documents, from cache). Raises RenderError.
+
+    `on_provides` gets the APIs the output installs as soon as they are known (before the whole output
+    is parsed), so the Releases waiting for them can start; `slots` bounds concurrent Helm processes.
+    """
     key = _cache_key(digest, values, [release, *args], helm.version)
     hit = cache / f"{key}.json" if cache else None
     if hit is not None and hit.exists():
         try:
             data = json.loads(hit.read_text())
-            return [(d["source"], d["manifest"]) for d in data["objects"]], True
-        except (OSError, ValueError, KeyError):
+            pairs = [(d["source"], d["head"], d["text"]) if "text" in d else (d["source"], d["manifest"], None)
+                     for d in data["objects"]]
+            if on_provides:
+                on_provides((set(data["provides"]["apis"]), dict(data["provides"]["scopes"])))
+            return pairs, True
+        except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged entry is rendered again
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="values-") as handle:
         json.dump(values, handle)
         handle.flush()
-        out = helm.run("template", release, str(archive), "--values", handle.name, *args, timeout=300)
+        with slots or contextlib.nullcontext():
+            out = helm.run("template", release, str(archive), "--values", handle.name, *args, timeout=300)
     if out.returncode != 0:
         raise RenderError((out.stderr or out.stdout).strip())
-    pairs = [(source, redact_secret(m)) for source, m in parse_manifests(out.stdout)]
+    provides = provided_apis(out.stdout)
+    if on_provides:
+        on_provides(provides)
+    pairs = parse_documents(out.stdout)
     if hit is not None:
         hit.parent.mkdir(parents=True, exist_ok=True)
         tmp = hit.with_name(f".{hit.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"objects": [{"source": s, "manifest": m} for s, m in pairs]}))
+        tmp.write_text(json.dumps({"provides": {"apis": sorted(provides[0]), "scopes": provides[1]},
+                                   "objects": [{"source": s, "head": m, "text": t} if t is not None else
+                                               {"source": s, "manifest": m} for s, m, t in pairs]}))
         os.replace(tmp, hit)
     return pairs, False
 
@@ -493,48 +600,57 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional
     # Dependency order between releases, and what each one's chain installs before it.
     closure = {r.urn: dependency_closure(result, r.urn) for r in releases}
     release_deps = {u: {d for d in closure[u] if d in renders} for u in renders}
-    program_crds = {r.urn: r for r in result.of_type(CRD_TYPE)}
-    done: dict[str, ReleaseRender] = {}
+    program_crds = apis_of(mockrun.redact(r.inputs) for r in result.of_type(CRD_TYPE))
+    program_crd_urns = {r.urn for r in result.of_type(CRD_TYPE)}
+    inputs = {r.urn: r.inputs for r in releases}
+    # What each Release installs (API versions, scopes), published as soon as its output is read: a Release
+    # waits only for those of the Releases it depends on, not for their whole output to be parsed.
+    provides: dict[str, Provides] = {}
+    ready = {urn: threading.Event() for urn in renders}
+    slots = threading.Semaphore(workers or max(2, os.cpu_count() or 2))
 
-    def run_one(urn: str) -> ReleaseRender:
+    def publish(urn: str, provided: Provides) -> None:
+        provides[urn] = provided
+        ready[urn].set()
+
+    def run_one(urn: str) -> None:
         rel = renders[urn]
-        if urn not in resolved:
-            return rel
-        began = time.perf_counter()
-        manifests = [o.manifest for d in release_deps[urn] for o in done[d].objects]
-        manifests += [mockrun.redact(program_crds[u].inputs) for u in closure[urn] if u in program_crds]
-        if rel.include_crds:
-            manifests += archive_crds(resolved[urn].path, resolved[urn].sha256)
-        apis, scopes = apis_of(manifests)
-        rel.api_versions = tuple(sorted(apis))
-        args = template_args(rel.release, rel.namespace, kube_version, apis, rel.include_crds)
-        values = helm_values(_by_urn[urn].inputs)
         try:
-            pairs, rel.cached = template(helm, resolved[urn].path, resolved[urn].sha256, rel.release,
-                                         rel.namespace, values, args, cache_path)
-            rel.objects = to_objects(pairs, rel.namespace, scopes)
-        except RenderError as exc:
-            rel.error = (f"chart {rel.chart} {rel.version} (release {rel.release} in {rel.namespace}) of stack "
-                         f"{rel.stack} fails to template: {exc}")
-        except (OSError, yaml.YAMLError) as exc:
-            rel.error = f"chart {rel.chart} {rel.version} of stack {rel.stack}: {type(exc).__name__}: {exc}"
-        rel.seconds = time.perf_counter() - began
-        return rel
+            for dep in release_deps[urn]:
+                ready[dep].wait()
+            if urn not in resolved:
+                return
+            began = time.perf_counter()
+            apis: set[str] = set()
+            scopes: dict[str, str] = {}
+            sources = [provides.get(d, (set(), {})) for d in release_deps[urn]]
+            if program_crd_urns & closure[urn]:
+                sources.append(program_crds)
+            if rel.include_crds:
+                sources.append(apis_of(archive_crds(resolved[urn].path, resolved[urn].sha256)))
+            for found_apis, found_scopes in sources:
+                apis |= found_apis
+                scopes.update(found_scopes)
+            rel.api_versions = tuple(sorted(apis))
+            args = template_args(rel.release, rel.namespace, kube_version, apis, rel.include_crds)
+            try:
+                pairs, rel.cached = template(helm, resolved[urn].path, resolved[urn].sha256, rel.release,
+                                             rel.namespace, helm_values(inputs[urn]), args, cache_path,
+                                             on_provides=lambda p: publish(urn, p), slots=slots)
+                rel.objects = to_objects(pairs, rel.namespace, scopes)
+            except RenderError as exc:
+                rel.error = (f"chart {rel.chart} {rel.version} (release {rel.release} in {rel.namespace}) of stack "
+                             f"{rel.stack} fails to template: {exc}")
+            except (OSError, yaml.YAMLError) as exc:
+                rel.error = f"chart {rel.chart} {rel.version} of stack {rel.stack}: {type(exc).__name__}: {exc}"
+            rel.seconds = time.perf_counter() - began
+        finally:
+            ready[urn].set()  # failed or not: never leave a dependent waiting
 
-    _by_urn = {r.urn: r for r in releases}
-    pending = set(renders)
-    running: dict[Future, str] = {}
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2)) as pool:
-        while pending or running:
-            ready = [u for u in pending if release_deps[u] <= set(done)]
-            for urn in sorted(ready):
-                pending.discard(urn)
-                running[pool.submit(run_one, urn)] = urn
-            if not running:  # a dependency cycle: cannot happen in a Pulumi program
-                raise RuntimeError(f"release dependency cycle among {sorted(pending)}")
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                done[running.pop(fut)] = fut.result()
+    # One thread per Release (they mostly wait: for their dependencies, or on Helm); `slots` bounds Helm.
+    with ThreadPoolExecutor(max_workers=len(renders)) as pool:
+        for fut in [pool.submit(run_one, urn) for urn in renders]:
+            fut.result()
     ordered = [renders[r.urn] for r in releases]
     return StackRender(result.stack, kube_version, helm.version, ordered, None,
                        time.perf_counter() - start)

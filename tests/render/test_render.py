@@ -251,3 +251,19 @@ def test_missing_archives_leave_one_line(tmp_path, monkeypatch):
 def test_helm_binary_is_not_committed():
     tracked = subprocess.run(["git", "ls-files"], cwd=mockrun.ROOT, capture_output=True, text=True).stdout.split()
     assert not [f for f in tracked if f.endswith((".tgz", ".whl")) or f.rsplit("/", 1)[-1] == "helm"]
+
+
+@pytest.mark.parametrize("chart", ["prometheus-operator-crds", "keda", "eck-operator", "gpu-operator"])
+def test_quick_api_scan_equals_a_full_parse(chart):
+    """Dependents start from `provided_apis` (schemas skipped); it must find exactly what a full parse finds."""
+    require_charts()
+    from components.helm import pin
+    from tools import charts
+
+    archive = charts.resolve(pin(chart)).path
+    out = helmbin.find().run("template", "x", str(archive), "--namespace", "x", "--include-crds")
+    assert out.returncode == 0, out.stderr
+    full = render.apis_of(m for _, m in render.parse_manifests(out.stdout))
+    assert render.provided_apis(out.stdout) == full and full[0]
+    own = render.apis_of(render.archive_crds(archive, render.chart_store.sha256(archive)))
+    assert own[0] <= full[0]
