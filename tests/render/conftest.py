@@ -23,9 +23,18 @@ from tools import charts, helmbin, mockrun, render
 IN_CI = bool(os.environ.get("CI"))
 
 
-@lru_cache(maxsize=None)
+_reasons: dict[tuple, str | None] = {}
+
+
 def unavailable_reason() -> str | None:
-    """Why charts cannot be rendered here (None: they can)."""
+    """Why charts cannot be rendered here (None: they can); memoised per environment (tests change it)."""
+    key = tuple(os.environ.get(k) for k in (charts.ENV, helmbin.ENV_BINARY, helmbin.ENV_CACHE, "PATH"))
+    if key not in _reasons:
+        _reasons[key] = _unavailable_reason()
+    return _reasons[key]
+
+
+def _unavailable_reason() -> str | None:
     try:
         helmbin.find()
     except helmbin.HelmNotAvailable as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import dataclasses
 import subprocess
 from collections import Counter
@@ -267,3 +268,14 @@ def test_quick_api_scan_equals_a_full_parse(chart):
     assert render.provided_apis(out.stdout) == full and full[0]
     own = render.apis_of(render.archive_crds(archive, render.chart_store.sha256(archive)))
     assert own[0] <= full[0]
+
+
+def test_no_secret_of_the_program_reaches_a_chart_object():
+    """Values reach Helm with secrets redacted: no generated password or secret config value is rendered."""
+    result = run_stack("prod")
+    secrets = [mockrun.mock_password(r.name, int(r.inputs.get("length", 16)))
+               for r in result.of_type("random:index/randomPassword:RandomPassword")]
+    assert secrets
+    text = "\n".join(json.dumps(o.manifest) for o in rendered("prod").objects)
+    assert not [s for s in secrets if s in text]
+    assert mockrun.SECRET_SIG not in text
