@@ -34,8 +34,9 @@ What `helm template` cannot know, so the render differs from the cluster there:
 - Capabilities beyond API versions (the real server's minor/patch, feature gates) and anything that
   depends on objects created outside this program (an API registered by a cluster add-on).
 
-Renders run in parallel (dependency order: a Release renders after the Releases it depends on) and
-are cached on disk (`.cache/render/`, or `AI_PLATFORM_RENDER_CACHE`) keyed by the archive digest,
+Renders run in parallel (a Release starts once the APIs of the Releases it depends on are read from
+their output; CRD schemas are skipped there and large documents are parsed only when their manifest
+is read) and are cached on disk (`.cache/render/`, or `AI_PLATFORM_RENDER_CACHE`) keyed by the archive digest,
 values, release name, namespace, flags and Helm version.
 """
 
@@ -600,8 +601,7 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional
     # Dependency order between releases, and what each one's chain installs before it.
     closure = {r.urn: dependency_closure(result, r.urn) for r in releases}
     release_deps = {u: {d for d in closure[u] if d in renders} for u in renders}
-    program_crds = apis_of(mockrun.redact(r.inputs) for r in result.of_type(CRD_TYPE))
-    program_crd_urns = {r.urn for r in result.of_type(CRD_TYPE)}
+    program_crds = {r.urn: {**r.inputs, "kind": "CustomResourceDefinition"} for r in result.of_type(CRD_TYPE)}
     inputs = {r.urn: r.inputs for r in releases}
     # What each Release installs (API versions, scopes), published as soon as its output is read: a Release
     # waits only for those of the Releases it depends on, not for their whole output to be parsed.
@@ -624,8 +624,7 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional
             apis: set[str] = set()
             scopes: dict[str, str] = {}
             sources = [provides.get(d, (set(), {})) for d in release_deps[urn]]
-            if program_crd_urns & closure[urn]:
-                sources.append(program_crds)
+            sources.append(apis_of(mockrun.redact(program_crds[u]) for u in closure[urn] if u in program_crds))
             if rel.include_crds:
                 sources.append(apis_of(archive_crds(resolved[urn].path, resolved[urn].sha256)))
             for found_apis, found_scopes in sources:

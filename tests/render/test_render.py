@@ -279,3 +279,24 @@ def test_no_secret_of_the_program_reaches_a_chart_object():
     text = "\n".join(json.dumps(o.manifest) for o in rendered("prod").objects)
     assert not [s for s in secrets if s in text]
     assert mockrun.SECRET_SIG not in text
+
+
+def test_crds_the_program_creates_before_a_release_are_its_api_versions(tmp_path):
+    require_charts()
+    local = run_stack("local")
+    qdrant = copy.deepcopy(next(r for r in local.of_type(render.RELEASE_TYPE) if r.inputs["chart"] == "qdrant"))
+    crd = mockrun.Recorded(
+        urn="urn:pulumi:local::ai-platform::kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition::gw",
+        type=render.CRD_TYPE, name="gw", parent=None, custom=True, dependencies=[], provider=None, protect=False,
+        ignore_changes=[], inputs={"spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+                                            "names": {"kind": "HTTPRoute"}, "versions": [{"name": "v1", "served": True}]}})
+    component = mockrun.Recorded(urn="urn:pulumi:local::ai-platform::ai-platform:x:Crds::crds", type="ai-platform:x:Crds",
+                                 name="crds", parent=None, custom=False, inputs={}, dependencies=[], provider=None,
+                                 protect=False, ignore_changes=[])
+    crd.parent = component.urn
+    qdrant.dependencies = [component.urn]  # depending on a component waits for its children
+    run = dataclasses.replace(local, resources=[component, crd, qdrant])
+    assert render.dependency_closure(run, qdrant.urn) == {component.urn, crd.urn}
+    (rel,) = render.render_stack(run, "v1.33.0", cache=tmp_path).releases
+    assert rel.error is None and {"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1/HTTPRoute"} <= \
+        set(rel.api_versions)
