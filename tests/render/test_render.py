@@ -254,7 +254,7 @@ def test_helm_binary_is_not_committed():
     assert not [f for f in tracked if f.endswith((".tgz", ".whl")) or f.rsplit("/", 1)[-1] == "helm"]
 
 
-@pytest.mark.parametrize("chart", ["prometheus-operator-crds", "keda", "eck-operator", "gpu-operator"])
+@pytest.mark.parametrize("chart", ["prometheus-operator-crds", "keda", "gpu-operator"])
 def test_quick_api_scan_equals_a_full_parse(chart):
     """Dependents start from `provided_apis` (schemas skipped); it must find exactly what a full parse finds."""
     require_charts()
