@@ -111,6 +111,7 @@ def chart_count_lines(charts: Optional[chart_render.StackRender]) -> list[str]:
     for rel in charts.releases:
         if rel.error is not None:
             lines.append(f"  not rendered: {rel.error}")
+        lines += [f"  helm warning ({rel.release}): {w}" for w in rel.warnings]
     return lines
 
 

@@ -67,7 +67,7 @@ from . import helmbin, mockrun
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 HOOK_ANNOTATION = "helm.sh/hook"
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 ENV_CACHE = "AI_PLATFORM_RENDER_CACHE"
 SECRET_MARK = mockrun.REDACTED
 SECRET_MARK_B64 = base64.b64encode(SECRET_MARK.encode()).decode()
@@ -200,6 +200,8 @@ class ReleaseRender:
     objects: list[ChartObject] = field(default_factory=list)
     error: Optional[str] = None
     """Helm's failure (chart, stack and Helm's message) or why it could not render."""
+    warnings: list[str] = field(default_factory=list)
+    """What Helm printed on stderr while rendering successfully (e.g. values it skipped)."""
     unavailable: bool = False
     """True when no archive or Helm binary was found (not a chart bug)."""
     cached: bool = False
@@ -214,7 +216,7 @@ class ReleaseRender:
                                "namespace": self.namespace, "chart": self.chart, "version": self.version,
                                "kubeVersion": self.kube_version, "includeCrds": self.include_crds,
                                "apiVersions": list(self.api_versions), "archive": self.archive,
-                               "sha256": self.sha256, "cached": self.cached}
+                               "sha256": self.sha256, "cached": self.cached, "warnings": list(self.warnings)}
         if self.error is not None:
             out["error"] = self.error
             out["unavailable"] = self.unavailable
@@ -521,8 +523,11 @@ Provides = tuple[set[str], dict[str, str]]
 
 def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict,
              args: list[str], cache: Optional[Path], on_provides: Optional[Callable[[Provides], None]] = None,
-             slots: Optional[threading.Semaphore] = None) -> tuple[list[Document], bool]:
+             slots: Optional[threading.Semaphore] = None,
+             warnings: Optional[list[str]] = None) -> tuple[list[Document], bool]:
     """Run (or reuse) one `helm template`; returns (its documents, from cache). Raises RenderError.
+
+    Helm's stderr of a successful render (warnings) is appended to `warnings` when given.
 
     `on_provides` gets the APIs the output installs as soon as they are known (before the whole output
     is parsed), so the Releases waiting for them can start; `slots` bounds concurrent Helm processes.
@@ -536,6 +541,8 @@ def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, names
                      for d in data["objects"]]
             if on_provides:
                 on_provides((set(data["provides"]["apis"]), dict(data["provides"]["scopes"])))
+            if warnings is not None:
+                warnings.extend(data.get("warnings") or [])
             return pairs, True
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged entry is rendered again
@@ -546,6 +553,9 @@ def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, names
             out = helm.run("template", release, str(archive), "--values", handle.name, *args, timeout=300)
     if out.returncode != 0:
         raise RenderError((out.stderr or out.stdout).strip())
+    said = [line for line in out.stderr.splitlines() if line.strip()]
+    if warnings is not None:
+        warnings.extend(said)
     provides = provided_apis(out.stdout)
     if on_provides:
         on_provides(provides)
@@ -553,7 +563,7 @@ def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, names
     if hit is not None:
         hit.parent.mkdir(parents=True, exist_ok=True)
         tmp = hit.with_name(f".{hit.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps({"provides": {"apis": sorted(provides[0]), "scopes": provides[1]},
+        tmp.write_text(json.dumps({"provides": {"apis": sorted(provides[0]), "scopes": provides[1]}, "warnings": said,
                                    "objects": [{"source": s, "head": m, "text": t} if t is not None else
                                                {"source": s, "manifest": m} for s, m, t in pairs]}))
         os.replace(tmp, hit)
@@ -635,7 +645,8 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional
             try:
                 pairs, rel.cached = template(helm, resolved[urn].path, resolved[urn].sha256, rel.release,
                                              rel.namespace, helm_values(inputs[urn]), args, cache_path,
-                                             on_provides=lambda p: publish(urn, p), slots=slots)
+                                             on_provides=lambda p: publish(urn, p), slots=slots,
+                                             warnings=rel.warnings)
                 rel.objects = to_objects(pairs, rel.namespace, scopes)
             except RenderError as exc:
                 rel.error = (f"chart {rel.chart} {rel.version} (release {rel.release} in {rel.namespace}) of stack "

@@ -300,3 +300,8 @@ def test_crds_the_program_creates_before_a_release_are_its_api_versions(tmp_path
     (rel,) = render.render_stack(run, "v1.33.0", cache=tmp_path).releases
     assert rel.error is None and {"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1/HTTPRoute"} <= \
         set(rel.api_versions)
+
+
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_helm_prints_no_warning_for_our_values(stack):
+    assert {r.release: r.warnings for r in rendered(stack).releases if r.warnings} == {}
