@@ -110,6 +110,7 @@ class Platform(pulumi.ComponentResource):
             "onDemandMaxUsd": round(args.plan.monthly_usd_on_demand_max, 2),
             "spotMaxUsd": round(args.plan.monthly_usd_spot_max, 2),
             "pricesAsOf": args.plan.prices_as_of,
+            "pricesRegion": args.plan.prices_region,
         }
 
         # Model servers and the embedding server, after the GPU stack (their pods depend on context.gpu_ready).

@@ -13,7 +13,9 @@ sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.
 
 Sizing: a model's replica takes `tensorParallel` units of its pool; nodes needed = ceil(units /
 units per node). A pool must reach every model's max replicas within its own `max` (the primary
-pool) and hold a critical model's min replicas on its on-demand fallback pool. Cost: the
+pool) and hold a critical model's min replicas on its on-demand fallback pool, at min *and* at max
+scale: the `<model>-fallback` Deployment keeps its min replicas whatever the primary does
+(`ModelPlan.demands()`, which the GPU quotas in `config.quotas` count too). Cost: the
 catalog's hourly node price x 730 hours, at pool min and at pool max, split on-demand/spot.
 """
 
@@ -142,26 +144,45 @@ def node_resources(cfg: StackConfig, pool: GpuPool) -> dict[str, int]:
 
 
 def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
-    """The catalog machine type for a pool on a cloud (None for existing clusters or no match)."""
+    """The catalog machine type for a pool on a cloud (None for existing clusters or no match).
+
+    Without a `machineType` override: the first machine with the pool's GPU count that the cloud sells
+    at the pool's capacity (else the first with that GPU count, which config then refuses).
+    """
     gpu = catalog.GPUS[pool.gpu]
     offered = {"gke": gpu.gke_machine_types, "eks": gpu.eks_instance_types}.get(provider, ())
     if pool.machine_type:
         return next((m for m in offered if m.name == pool.machine_type and m.gpus == pool.gpus_per_node), None)
-    return next((m for m in offered if m.gpus == pool.gpus_per_node), None)
+    fitting = [m for m in offered if m.gpus == pool.gpus_per_node]
+    return next((m for m in fitting if pool.capacity in m.capacities), next(iter(fitting), None))
 
 
-def node_price(provider: str, pool: GpuPool) -> float:
+def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> float:
+    """USD per node-hour in `region` (None: the catalog's price region); a spot pool without a recorded
+    spot price is priced on-demand (an upper bound)."""
     machine = machine_for(provider, pool)
     if machine is None:
         return 0.0
-    if pool.capacity == "spot" and machine.spot_usd_hour is not None:
-        return machine.spot_usd_hour
-    return machine.on_demand_usd_hour
+    spot = catalog.price(provider, region, machine.name, "spot") if pool.capacity == "spot" else None
+    return spot if spot is not None else (catalog.price(provider, region, machine.name, "on-demand") or 0.0)
 
 
 def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
     """Extended resource a container requests on this pool (mixed MIG names the profile)."""
     return resource_for(cfg, pool, profile)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """GPU units one Deployment of a model server holds: the pool check and the GPU quota count these."""
+
+    model: str
+    placement: str                # primary | fallback
+    pool: str
+    unit: str                     # unit label of the pool ("1x h100-80gb", "3g.40gb slice")
+    resource: str                 # extended resource the pods request
+    units_min: int
+    units_max: int
 
 
 @dataclass(frozen=True)
@@ -196,6 +217,22 @@ class ModelPlan:
     fallback_pool: Optional[str] = None  # on-demand pool holding min replicas when spot is gone
     fallback_resource: Optional[str] = None  # extended resource the fallback replicas request there
     fallback_monthly_usd: float = 0.0  # on-demand cost of the fallback's min replicas (on top of monthly_usd_*)
+    fallback_unit: Optional[str] = None  # the fallback pool's unit label
+
+    def demands(self) -> tuple[Demand, ...]:
+        """What the model's Deployments hold on their pools. The primary scales between min and max replicas; the
+        `<name>-fallback` Deployment runs min replicas on the fallback pool at every scale (it has no autoscaler and
+        keeps its floor whatever the primary does), so it counts at min *and* at max."""
+        if self.resource is None or self.pool is None:
+            return ()
+        tp = self.units_per_replica
+        found = [Demand(self.name, "primary", self.pool, self.unit, self.resource,
+                        tp * self.min_replicas, tp * self.max_replicas)]
+        if self.fallback_pool and self.fallback_resource:
+            floor = tp * self.min_replicas
+            found.append(Demand(self.name, "fallback", self.fallback_pool, self.fallback_unit or "",
+                                self.fallback_resource, floor, floor))
+        return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -219,6 +256,8 @@ class PoolPlan:
     monthly_usd_min: float
     monthly_usd_max: float
     models: tuple[str, ...]
+    units_asked_min: int = 0   # units its models' Deployments hold at min scale (fallback floors included)
+    units_asked_max: int = 0   # ... and at max scale (fallback floors included)
 
 
 @dataclass(frozen=True)
@@ -234,6 +273,7 @@ class CapacityPlan:
     monthly_usd_on_demand_max: float
     monthly_usd_spot_max: float
     prices_as_of: str
+    prices_region: Optional[str] = None  # the region priced (None: existing clusters, nothing priced)
 
     def model(self, name: str) -> ModelPlan:
         return next(m for m in self.models if m.name == name)
@@ -254,6 +294,7 @@ class CapacityPlan:
                 "monthlyUsdSpotMax": self.monthly_usd_spot_max,
             }),
             "pricesAsOf": self.prices_as_of,
+            "pricesRegion": self.prices_region,
         }
 
 
@@ -295,6 +336,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     Assumes `config.semantics` found no structural problem (pools exist, profiles valid, ...).
     """
     provider = cfg.cluster.provider
+    region = cfg.cluster.region if provider in ("gke", "eks") else None
     issues: list[Issue] = []
     models: list[ModelPlan] = []
     # Units asked of each pool, per kind of unit (a mixed MIG layout offers several).
@@ -334,15 +376,14 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
                 f"but pool '{pool.name}' gives {usable:.1f} GiB ({unit.memory_gib:.1f} x gpuMemoryUtilization "
                 f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
         per_node = unit.per_node // tp
-        price = node_price(provider, pool)
-        _add(units_min[pool.name], unit.label, tp * model.replicas.min)
-        _add(units_max[pool.name], unit.label, tp * model.replicas.max)
+        price = node_price(provider, pool, region)
         on_pool[pool.name].append(model.name)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
         share = price * HOURS_PER_MONTH * unit.node_fraction * tp
         fb_pool = cfg.pool(model.fallback_pool or "")
-        fb_share = (node_price(provider, fb_pool) * HOURS_PER_MONTH * unit_of(fb_pool, model.mig_profile).node_fraction
-                    * tp * model.replicas.min) if fb_pool else 0.0
+        fb_unit = unit_of(fb_pool, model.mig_profile) if fb_pool else None
+        fb_share = (node_price(provider, fb_pool, region) * HOURS_PER_MONTH * fb_unit.node_fraction
+                    * tp * model.replicas.min) if fb_pool and fb_unit else 0.0
         models.append(ModelPlan(
             model.name, model.engine, model.model, model.quantization, pool.name, pool.capacity, unit.label,
             resource_name(cfg, pool, unit.profile), weights, kv, overhead, need, usable, fits, shape.estimated, tp, per_node,
@@ -350,18 +391,16 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
             _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node),
             cache_volume_gi(weights), share * model.replicas.min, share * model.replicas.max,
             critical=model.critical, fallback_pool=model.fallback_pool,
-            fallback_resource=(resource_name(cfg, fb_pool, unit_of(fb_pool, model.mig_profile).profile)
-                               if fb_pool else None),
-            fallback_monthly_usd=fb_share))
-        if model.fallback_pool:
-            fallback = cfg.pool(model.fallback_pool)
-            assert fallback is not None
-            fb_unit = unit_of(fallback, model.mig_profile)
-            _add(units_min[fallback.name], fb_unit.label, tp * model.replicas.min)
-            on_pool[fallback.name].append(f"{model.name} (fallback)")
+            fallback_resource=resource_name(cfg, fb_pool, fb_unit.profile) if fb_pool and fb_unit else None,
+            fallback_monthly_usd=fb_share, fallback_unit=fb_unit.label if fb_unit else None))
+        for demand in models[-1].demands():
+            _add(units_min[demand.pool], demand.unit, demand.units_min)
+            _add(units_max[demand.pool], demand.unit, demand.units_max)
+        if fb_pool is not None and fb_unit is not None:
+            on_pool[fb_pool.name].append(f"{model.name} (fallback)")
             if need > fb_unit.memory_gib * model.gpu_memory_utilization:
                 issues.append(_model_issue(path, model, (
-                    f"does not fit its fallbackPool '{fallback.name}': needs {need:.1f} GiB per {fb_unit.label}, "
+                    f"does not fit its fallbackPool '{fb_pool.name}': needs {need:.1f} GiB per {fb_unit.label}, "
                     f"pool gives {fb_unit.memory_gib * model.gpu_memory_utilization:.1f} GiB")))
 
     pools: list[PoolPlan] = []
@@ -371,6 +410,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         need_max = max(_ceil_div(units_max[pool.name].get(u.label, 0), u.per_node) for u in units)
         asked = ", ".join(f"{units_max[pool.name].get(u.label, 0)} x {u.label} ({u.per_node} per node)"
                           for u in units)
+        users = ", ".join(on_pool[pool.name])
         if len(units) == 1:
             unit_label, per_node = units[0].label, units[0].per_node
         else:
@@ -379,18 +419,19 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         if need_max > pool.max:
             issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
                 f"pool '{pool.name}' needs {need_max} nodes for its models at max replicas "
-                f"({asked}) but max is {pool.max}; "
-                f"raise max or lower serving.models[].replicas.max")))
+                f"({asked}; {users}; a fallback Deployment keeps its min replicas at every scale) "
+                f"but max is {pool.max}; raise max or lower serving.models[].replicas")))
         elif need_min > pool.max:
             issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
                 f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))
         machine = machine_for(provider, pool)
-        price = node_price(provider, pool)
+        price = node_price(provider, pool, region)
         pools.append(PoolPlan(
             pool.name, pool.gpu, pool.capacity, machine.name if machine else None, pool.gpus_per_node,
             unit_label, per_node, pool.min, pool.max, need_min, need_max, price,
             pool.min * pool.gpus_per_node, pool.max * pool.gpus_per_node,
-            pool.min * price * HOURS_PER_MONTH, pool.max * price * HOURS_PER_MONTH, tuple(on_pool[pool.name])))
+            pool.min * price * HOURS_PER_MONTH, pool.max * price * HOURS_PER_MONTH, tuple(on_pool[pool.name]),
+            sum(units_min[pool.name].values()), sum(units_max[pool.name].values())))
 
     result = CapacityPlan(
         models=tuple(models),
@@ -402,6 +443,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         monthly_usd_on_demand_max=sum(p.monthly_usd_max for p in pools if p.capacity == "on-demand"),
         monthly_usd_spot_max=sum(p.monthly_usd_max for p in pools if p.capacity == "spot"),
         prices_as_of=catalog.PRICES_AS_OF,
+        prices_region=region,
     )
     return result, issues
 

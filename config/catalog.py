@@ -47,12 +47,19 @@ Models
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, Mapping
 
 PRICES_AS_OF = "2026-11-22"
+# The region every MachineType price below is for, per cloud.  Other regions are priced only through
+# REGIONAL_PRICES; a stack in a region the catalog does not price is a config error.
 PRICE_REGIONS = {"gke": "us-central1", "eks": "us-east-1"}
+
+# How a machine can be obtained.  Stack configs choose `on-demand` or `spot` (GpuPool.capacity); `flex-start`
+# (GCE Dynamic Workload Scheduler) is recorded so errors can name it, but no pool can ask for it yet.
+CAPACITIES: frozenset[str] = frozenset({"on-demand", "spot", "flex-start"})
+_ON_DEMAND_AND_SPOT: frozenset[str] = frozenset({"on-demand", "spot"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,6 +83,7 @@ class MachineType:
     memory_gib: float            # GCE "GB" in machine-type tables are binary GiB (2^30 bytes)
     on_demand_usd_hour: float    # whole machine, in PRICE_REGIONS region, Linux
     spot_usd_hour: float | None  # None where spot is not offered / no price published
+    capacities: frozenset[str] = _ON_DEMAND_AND_SPOT  # how the cloud sells it (subset of CAPACITIES)
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,19 @@ def _mig(*profiles: MigProfile) -> Mapping[str, MigProfile]:
 _NO_MIG: Mapping[str, MigProfile] = MappingProxyType({})
 
 
+def _also(capacity: str, machines: tuple[MachineType, ...]) -> tuple[MachineType, ...]:
+    """The same machines, each also sold at `capacity`."""
+    return tuple(replace(m, capacities=m.capacities | {capacity}) for m in machines)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # MIG profiles (NVIDIA MIG user guide, "Supported MIG Profiles")
 #
 # Decisions:
 #  * "+me" (media extensions: the GPU's NVDEC/NVJPG/OFA engines) profiles are included because nvidia-smi and
-#    the NVIDIA device plugin expose them (resource nvidia.com/mig-1g.5gb+me etc.).  Only ONE +me instance fits
-#    a GPU (there is one set of media engines), so max_instances is 1.  GKE does not offer them.
+#    the NVIDIA device plugin expose them (as resource nvidia.com/mig-1g.5gb.me: the plugin writes "+" as ".",
+#    see config.gpu_stack.mig_resource).  Only ONE +me instance fits a GPU (there is one set of media engines),
+#    so max_instances is 1.  GKE does not offer them.
 #  * 1g.10gb on A100-40GB (1 GPC, 2 memory slices, max 4) needs driver R525+; 1g.20gb on 80GB parts likewise.
 #  * Memory slices are read from `nvidia-smi mig -lgipp` placements (e.g. A100-80GB 1g.10gb places at 0..6 with
 #    size 1, 1g.20gb at 0,2,4,6 with size 2).  NVIDIA's own summary table prints "1/8" memory for 1g.10gb on the
@@ -151,6 +165,9 @@ _GKE_SHARING = frozenset({"TIME_SHARING", "MPS"})
 
 # ---------------------------------------------------------------------------------------------------------------
 # GKE machine types (us-central1).  Specs: cloud.google.com/compute/docs/gpus + accelerator-optimized-machines.
+# Capacities: every machine is on-demand and Spot unless noted; the accelerator-optimized ones (A2, A3, G2) are
+# also Flex-start ("Flex-start VMs support all accelerator-optimized machine types (except A4X and G4)",
+# cloud.google.com/compute/docs/instances/about-flex-start-vms); N1+T4 is not accelerator-optimized.
 # ---------------------------------------------------------------------------------------------------------------
 
 # T4 is attached to N1 VMs.  GKE/GCE allow 1, 2 or 4 T4 per N1 VM; 1-2 GPUs -> up to 48 vCPU / 312 GB,
@@ -166,7 +183,7 @@ _GKE_T4 = (
 # G2 = L4.  On-demand = g2 VM SKU + L4 0.56004 USD/h (matches Google's published g2-standard-4 0.706832 and
 # g2-standard-48 4.001665).  Spot: Google publishes 0.424056 (g2-standard-4) and 2.400672 (g2-standard-48),
 # i.e. 60 % of on-demand; the other sizes use that same 60 %.
-_GKE_L4 = (
+_GKE_L4 = _also("flex-start", (
     MachineType("g2-standard-4", 1, 4, 16.0, 0.70683, 0.42406),
     MachineType("g2-standard-8", 1, 8, 32.0, 0.85363, 0.51218),    # unverified: spot derived (60 % of OD)
     MachineType("g2-standard-12", 1, 12, 48.0, 1.00042, 0.60025),  # unverified: spot derived (60 % of OD)
@@ -175,44 +192,44 @@ _GKE_L4 = (
     MachineType("g2-standard-24", 2, 24, 96.0, 2.00083, 1.20050),  # unverified: spot derived (60 % of OD)
     MachineType("g2-standard-48", 4, 48, 192.0, 4.00167, 2.40067),
     MachineType("g2-standard-96", 8, 96, 384.0, 8.00334, 4.80200),  # unverified: spot derived (60 % of OD)
-)
+))
 
 # A2 Standard ("highgpu"/"megagpu") = A100 40GB.  Published: a2-highgpu-1g 3.673385 / spot 2.20401,
 # a2-highgpu-8g 29.38708 / spot 17.63208; the 2g/4g sizes are exactly linear between them.
-_GKE_A100_40GB = (
+_GKE_A100_40GB = _also("flex-start", (
     MachineType("a2-highgpu-1g", 1, 12, 85.0, 3.67339, 2.20401),
     MachineType("a2-highgpu-2g", 2, 24, 170.0, 7.34677, 4.40802),
     MachineType("a2-highgpu-4g", 4, 48, 340.0, 14.69354, 8.81604),
     MachineType("a2-highgpu-8g", 8, 96, 680.0, 29.38708, 17.63208),
     # unverified: on-demand = SKU sum (VM 8.79698 + 16 x 2.93391); spot derived as 60 % of on-demand.
     MachineType("a2-megagpu-16g", 16, 96, 1360.0, 55.73951, 33.44371),
-)
+))
 
 # A2 Ultra = A100 80GB.  Published on-demand and spot figures for every size.
-_GKE_A100_80GB = (
+_GKE_A100_80GB = _also("flex-start", (
     MachineType("a2-ultragpu-1g", 1, 12, 170.0, 5.06880, 3.04124),
     MachineType("a2-ultragpu-2g", 2, 24, 340.0, 10.13760, 6.08248),
     MachineType("a2-ultragpu-4g", 4, 48, 680.0, 20.27520, 12.16495),
     MachineType("a2-ultragpu-8g", 8, 96, 1360.0, 40.55040, 24.32990),
-)
+))
 
 # A3 High = H100 80GB (accelerator nvidia-h100-80gb); A3 Edge uses the same accelerator.  A3 Mega
 # (a3-megagpu-8g) uses a DIFFERENT accelerator type, nvidia-h100-mega-80gb, so it is not listed here.
-# a3-highgpu-1g/-2g/-4g exist but are NOT sold on-demand (Spot or DWS Flex-start only, see
-# SPOT_OR_FLEX_ONLY_MACHINE_TYPES); their on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of
-# a3-highgpu-8g) so that plans using them still get a sensible non-spot number.
-_GKE_H100_80GB = (
-    MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029),
-    MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057),
-    MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115),
+# a3-highgpu-1g/-2g/-4g exist but are NOT sold on-demand: Spot VMs or DWS Flex-start only
+# (cloud.google.com/compute/docs/accelerator-optimized-machines, A3 High machine types).  Their
+# on_demand_usd_hour is the list-equivalent (1/8, 2/8, 4/8 of a3-highgpu-8g) and is never used: config
+# refuses an on-demand pool on them.
+_SPOT_OR_FLEX = frozenset({"spot", "flex-start"})
+_GKE_H100_80GB = _also("flex-start", (
+    MachineType("a3-highgpu-1g", 1, 26, 234.0, 11.06125, 6.62029, _SPOT_OR_FLEX),
+    MachineType("a3-highgpu-2g", 2, 52, 468.0, 22.12250, 13.24057, _SPOT_OR_FLEX),
+    MachineType("a3-highgpu-4g", 4, 104, 936.0, 44.24500, 26.48115, _SPOT_OR_FLEX),
     MachineType("a3-highgpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
     # unverified: a3-edgegpu-8g price assumed equal to a3-highgpu-8g (same VM and GPU SKU prices in the
     # billing catalog); it is only offered in a few regions and may not be orderable in us-central1.
     MachineType("a3-edgegpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
-)
+))
 
-# GKE machine types that cannot be created as on-demand (Spot or Flex-start provisioning only).
-SPOT_OR_FLEX_ONLY_MACHINE_TYPES: frozenset[str] = frozenset({"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,6 +287,8 @@ _EKS_A100_80GB = (MachineType("p4de.24xlarge", 8, 96, 1152.0, 27.44705, 9.3120),
 # p5.4xlarge (1x H100 80GB, 16 vCPU, 256 GiB) exists since 2025; no spot price is published for it in
 # us-east-1, hence None.  p5.48xlarge on-demand is the June-2025 reduced price; spot median of 6 AZs
 # (two AZs sat at the on-demand cap).
+# unverified: whether p5.4xlarge is sold as spot.  The missing price is no evidence that it is not, so both
+# capacities stay recorded and a spot pool on it is priced at on-demand (an upper bound).
 _EKS_H100_80GB = (
     MachineType("p5.4xlarge", 1, 16, 256.0, 6.88, None),
     MachineType("p5.48xlarge", 8, 192, 2048.0, 55.04, 23.45),
@@ -428,6 +447,59 @@ CLUSTER_AUTOSCALER_IMAGES: Mapping[str, str] = MappingProxyType({"1.33": "v1.33.
                                                                  "1.35": "v1.35.2"})
 
 
+# GKE Kubernetes minor versions available for new clusters, per release channel (the cluster's
+# gcp.releaseChannel; EXTENDED also offers minors in extended support).  Source: GKE release notes, "Current
+# versions" table, row "Available minor versions" (https://cloud.google.com/kubernetes-engine/docs/release-notes),
+# newest stored copy, read 2026-12-07: Rapid 1.34 to 1.37, Regular 1.34 to 1.36, Stable 1.34 to 1.35,
+# Extended 1.31 to 1.36 (default patches 1.36.4-gke.1082000 / 1.35.7-gke.1222000 / 1.35.6-gke.1250000, i.e.
+# September 2026: the Regular-channel feed makes 1.35.8-gke.1036000 the default on 2026-09-17).  1.33 left
+# the Regular channel in July 2026 (Regular-channel release notes, 2026-07-09).  GKE adds a minor to Rapid a
+# few weeks after its upstream release and keeps it about 14 months in standard support
+# (https://cloud.google.com/kubernetes-engine/versioning): refresh this table from the release notes.
+GKE_KUBERNETES_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "RAPID": ("1.34", "1.35", "1.36", "1.37"),
+    "REGULAR": ("1.34", "1.35", "1.36"),
+    "STABLE": ("1.34", "1.35"),
+    "EXTENDED": ("1.31", "1.32", "1.33", "1.34", "1.35", "1.36"),
+})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prices per region
+#
+# The MachineType figures are for PRICE_REGIONS.  To price another region, add its figures here as data
+# (provider -> region -> machine/instance type -> (on-demand, spot) USD per hour, spot None where not sold or
+# not published), with the source and date in a comment, e.g. from the SkyPilot catalog rows of that region
+# (catalogs/v8/gcp/vms.csv, catalogs/v8/aws/vms.csv) or the cloud's pricing pages.  Every GPU machine type a
+# stack's pools use must be listed for the stack's region, or config names the missing one.
+# ---------------------------------------------------------------------------------------------------------------
+
+REGIONAL_PRICES: Mapping[str, Mapping[str, Mapping[str, tuple[float | None, float | None]]]] = MappingProxyType({
+    "gke": MappingProxyType({}),
+    "eks": MappingProxyType({}),
+})
+
+
+def priced_regions(provider: str) -> tuple[str, ...]:
+    """Regions whose prices the catalog records for a cloud (`gke` / `eks`)."""
+    home = PRICE_REGIONS.get(provider)
+    return tuple(r for r in (home, *REGIONAL_PRICES.get(provider, {})) if r)
+
+
+def price(provider: str, region: str | None, machine: str, capacity: str) -> float | None:
+    """USD per hour of one machine in a region at a capacity; None where the catalog has no figure."""
+    if region is None or region == PRICE_REGIONS.get(provider):
+        for gpu in GPUS.values():
+            for m in (gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types):
+                if m.name == machine:
+                    return m.spot_usd_hour if capacity == "spot" else m.on_demand_usd_hour
+        return None
+    figures = REGIONAL_PRICES.get(provider, {}).get(region, {}).get(machine)
+    if figures is None:
+        return None
+    return figures[1] if capacity == "spot" else figures[0]
+
+
 def find_model(repo: str) -> ModelArch | None:
     """The catalog entry for a repo id or alias (case-insensitive), or None."""
     return _LOOKUP.get(repo.strip().lower())
@@ -439,7 +511,7 @@ def gpu_keys() -> tuple[str, ...]:
 
 
 __all__ = [
-    "PRICES_AS_OF", "PRICE_REGIONS", "SPOT_OR_FLEX_ONLY_MACHINE_TYPES",
+    "PRICES_AS_OF", "PRICE_REGIONS", "REGIONAL_PRICES", "CAPACITIES", "GKE_KUBERNETES_VERSIONS",
     "MigProfile", "MachineType", "GpuModel", "ModelArch",
-    "GPUS", "MODELS", "find_model", "gpu_keys",
+    "GPUS", "MODELS", "find_model", "gpu_keys", "price", "priced_regions",
 ]

@@ -27,6 +27,17 @@ of P: layout `all-P`, NVIDIA's own naming) or `sharing: {strategy: mig, layout: 
 (layout `mixed-<n>x<P>-...`). Layouts are checked against the A100/H100 placement geometry so an
 impossible one never reaches a node. `+me` is written `.me` in layout names (label values cannot
 hold `+`), as NVIDIA's default config does.
+
+MIG resource names
+------------------
+`mig_resource` is the one place a profile becomes an extended resource name (container requests
+and limits, ResourceQuota keys, Cluster Autoscaler node-template tags, the capacity plan). The
+NVIDIA device plugin advertises `strings.ReplaceAll("mig-"+profile, "+", ".")` under
+`nvidia.com/` (NVIDIA/k8s-device-plugin v0.20.0, the version GPU Operator v26.7.0 deploys:
+internal/rm/rm.go, AddDefaultResourcesToConfig), so `1g.10gb+me` is `nvidia.com/mig-1g.10gb.me`;
+`+` is not valid in a resource name. The policy pack runs standalone and mirrors this function
+(policy/rules/helpers.py `mig_resource`); a test holds both to the same answer for every
+catalog profile.
 """
 
 from __future__ import annotations
@@ -168,7 +179,13 @@ _AMBIGUOUS = _ambiguous_profiles()
 
 
 def _label_safe(profile: str) -> str:
-    return profile.replace("+me", ".me")
+    """A profile as NVIDIA spells it where `+` is not allowed (label values, resource names)."""
+    return profile.replace("+", ".")
+
+
+def mig_resource(profile: str) -> str:
+    """The extended resource the NVIDIA device plugin advertises for a MIG profile (mixed strategy)."""
+    return f"nvidia.com/mig-{_label_safe(profile)}"
 
 
 def layout_name(gpu_key: str, mig: Mig) -> str:
@@ -275,5 +292,5 @@ def resource_for(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None)
     """
     if pool.sharing.strategy == "mig" and cfg.gpu_stack.mig_strategy == "mixed":
         profiles = pool_profiles(pool)
-        return f"nvidia.com/mig-{profile or profiles[0]}"
+        return mig_resource(profile or profiles[0])
     return "nvidia.com/gpu"

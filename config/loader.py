@@ -8,14 +8,16 @@ every problem with the stack file name and key path, before any resource exists.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import pulumi
 from pydantic import BaseModel, ValidationError
 
-from . import catalog, quotas, semantics
+from . import catalog, quotas, semantics, stackfile
 from .capacity import CapacityPlan, plan, served_models, shape_of
 from .errors import PROJECT, ConfigError, Issue, key_path
 from .models import CONFIG_KEYS, SECRET_KEYS, StackConfig
@@ -43,10 +45,46 @@ def stack_file_name(stack: Optional[str] = None) -> str:
     return f"Pulumi.{stack or pulumi.get_stack()}.yaml"
 
 
+PROVIDER_NAMESPACES = ("gcp", "aws", "kubernetes", "random", "tls", "pulumi")
+"""Config namespaces besides the project's that a stack may set: the providers the program uses
+(gcp and aws credentials/project/region, kubernetes, random and tls which read none today but own
+their namespace) and Pulumi's own (`pulumi:tags`, `pulumi:disable-default-providers`)."""
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> Optional[str]:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def namespace_issues(keys: Iterable[str]) -> list[Issue]:
+    """Config keys (`<namespace>:<name>`) in a namespace neither the project nor a provider reads.
+
+    The engine hands every key of the stack to the program; one in a misspelt namespace
+    (`ai-platfrom:budget`) would otherwise be ignored by everything.
+    """
+    issues = []
+    namespaces = (PROJECT, *PROVIDER_NAMESPACES)
+    for full in keys:
+        namespace, sep, name = full.partition(":")
+        if not sep or namespace in namespaces:
+            continue
+        top = name.split(".", 1)[0]
+        guess = _did_you_mean(namespace, namespaces)
+        if top in CONFIG_KEYS and guess in (PROJECT, None):
+            intended = f"{PROJECT}:{name}"
+        elif guess:
+            intended = f"{guess}:{name}"
+        else:
+            intended = None
+        hint = f"did you mean {intended}? " if intended else ""
+        issues.append(Issue(full, f"unknown config namespace '{namespace}'; {hint}this program reads "
+                                  f"{PROJECT}: keys, and providers read {', '.join(n + ':' for n in PROVIDER_NAMESPACES)}"))
+    return issues
+
+
 def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, CapacityPlan]:
     """Validate raw config values (keys without the project prefix). Raises ConfigError."""
-    issues = [Issue(key_path(k), f"unknown key; allowed keys: {', '.join(CONFIG_KEYS)}")
-              for k in raw if k not in CONFIG_KEYS]
+    issues = [Issue(key_path(k), _unknown_key(k)) for k in raw if k not in CONFIG_KEYS]
     values = {k: v for k, v in raw.items() if k in CONFIG_KEYS and k not in SECRET_KEYS}
     try:
         cfg = StackConfig.model_validate(values)
@@ -64,11 +102,24 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
     return cfg, capacity
 
 
+def _unknown_key(key: str) -> str:
+    guess = _did_you_mean(key, CONFIG_KEYS)
+    return f"unknown key ({'did you mean ' + guess + '?' if guess else 'not a key of this program'}); " \
+           f"allowed keys: {', '.join(CONFIG_KEYS)}"
+
+
+def config_keys() -> list[str]:
+    """Every config key of the running stack, as the engine passed them (`<namespace>:<name>`)."""
+    from pulumi.runtime import config as runtime_config
+
+    return sorted(set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env()))
+
+
 def read_raw() -> dict[str, Any]:
     """Every `ai-platform:*` config value of the running stack, objects decoded from JSON."""
     from pulumi.runtime import config as runtime_config
 
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    keys = config_keys()
     raw: dict[str, Any] = {}
     for full in sorted(keys):
         project, _, key = full.partition(":")
@@ -88,8 +139,16 @@ def read_raw() -> dict[str, Any]:
 def load(stack: Optional[str] = None) -> Loaded:
     """Load, validate and plan the running stack's config (raises ConfigError)."""
     stack_file = stack_file_name(stack)
+    # The engine merges the stack file into one map, so what it hides (a duplicate key) can only be seen in
+    # the file; `pulumi up` runs the program in the project directory, where the file is (tests may have none).
+    early = stackfile.file_issues(Path.cwd() / stack_file) + namespace_issues(config_keys())
     raw = read_raw()
-    cfg, capacity = validate(raw, stack_file)
+    try:
+        cfg, capacity = validate(raw, stack_file)
+    except ConfigError as exc:
+        raise ConfigError(stack_file, [*early, *exc.issues]) from None
+    if early:
+        raise ConfigError(stack_file, early)
     token, issues = _hf_token(cfg)
     alerting, alerting_issues = _alerting_secret(cfg)
     issues += alerting_issues
@@ -199,4 +258,4 @@ def _model_in(annotation: Any) -> Any:
     return models[0] if models else None
 
 
-__all__ = ["Loaded", "load", "validate", "read_raw", "stack_file_name", "ConfigError", "catalog"]
+__all__ = ["Loaded", "load", "validate", "read_raw", "namespace_issues", "PROVIDER_NAMESPACES", "stack_file_name", "ConfigError", "catalog"]

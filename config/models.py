@@ -125,8 +125,9 @@ class ClusterConfig(Model):
     """Cloud region (us-central1, us-east-1); required for gke and eks."""
     zones: tuple[str, ...] = ()
     """Zones inside `region` for nodes; required for gke and eks (at least 2 for eks)."""
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$")
-    """Kubernetes minor version (e.g. "1.33")."""
+    kubernetes_version: str = Field("1.35", pattern=r"^1\.[0-9]{2}$")
+    """Kubernetes minor version (e.g. "1.35"). gke: one the release channel offers for new clusters; eks: one with a
+    Cluster Autoscaler release (both recorded in config/catalog.py)."""
     deletion_protection: bool = True
     """Protect the cluster (and stateful data) from deletion."""
     gcp: Optional[GcpConfig] = None
@@ -279,7 +280,8 @@ class GpuStackConfig(Model):
     operator: bool = True
     """Install the NVIDIA GPU Operator (device plugin, DCGM exporter, MIG manager, GFD)."""
     mig_strategy: Literal["single", "mixed"] = "single"
-    """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile>."""
+    """single: MIG slices are advertised as nvidia.com/gpu; mixed: as nvidia.com/mig-<profile> (`+` written `.`:
+    1g.10gb+me is nvidia.com/mig-1g.10gb.me)."""
     dcgm_exporter: bool = True
     """Export GPU metrics with DCGM exporter."""
     host_driver: bool = False

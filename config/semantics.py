@@ -11,12 +11,12 @@ from collections import Counter
 from typing import Iterator
 
 from . import catalog
-from .capacity import shape_of
+from .capacity import machine_for, served_models, shape_of
 from .errors import Issue, key_path
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .engines import ENGINES, quantization_args
 from .namespaces import autoscaled, component_namespaces, platform_namespace_names
-from .models import GpuPool, StackConfig
+from .models import GpuPool, ServedModel, StackConfig
 
 
 def _choices(values) -> str:
@@ -91,6 +91,18 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("nodePools", "system"), "existing clusters bring their own CPU nodes; remove it")
     if c.provider == "eks" and len(set(c.zones)) < 2:
         yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
+    if c.provider == "gke":
+        channel = c.gcp.release_channel
+        offered = catalog.GKE_KUBERNETES_VERSIONS[channel]
+        if c.kubernetes_version not in offered:
+            yield Issue(key_path("cluster", "kubernetesVersion"), (
+                f"{c.kubernetes_version} is not offered for new clusters in the GKE {channel} release channel "
+                f"(cluster.gcp.releaseChannel); allowed: {_choices(offered)}"))
+    if c.provider in ("gke", "eks") and c.region not in catalog.priced_regions(c.provider):
+        yield Issue(key_path("cluster", "region"), (
+            f"{c.region} is not priced in the catalog, so the capacity plan and budget policies cannot cost "
+            f"it; priced {c.provider} regions: {_choices(catalog.priced_regions(c.provider))} (add a region's "
+            "prices as data in config/catalog.py REGIONAL_PRICES)"))
     if c.provider == "eks" and c.kubernetes_version not in catalog.CLUSTER_AUTOSCALER_IMAGES:
         yield Issue(key_path("cluster", "kubernetesVersion"), (
             f"{c.kubernetes_version} has no Cluster Autoscaler release in the catalog (its minor must match the "
@@ -107,6 +119,46 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("nodePools", "gpu"), "'system' is reserved for the CPU pool")
     for i, pool in enumerate(cfg.node_pools.gpu):
         yield from _pool(provider, i, pool, cfg.gpu_stack.mig_strategy)
+        if provider in ("gke", "eks"):
+            yield from _pool_capacity(provider, cfg.cluster.region, i, pool)
+
+
+_SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
+
+
+def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
+    """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region."""
+    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    machine = machine_for(provider, pool)
+    if machine is None:  # wrong GPU count / machine type: reported by _pool
+        return
+    gpu = catalog.GPUS[pool.gpu]
+    offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
+    if pool.capacity not in machine.capacities:
+        sold = sorted(machine.capacities)
+        fixes = [f"capacity: {c}" for c in sold if c in _SELECTABLE]
+        counts = sorted({m.gpus for m in offered if pool.capacity in m.capacities})
+        if counts:
+            fixes.append(f"gpusPerNode {' or '.join(str(n) for n in counts)} "
+                         f"({', '.join(m.name for m in offered if pool.capacity in m.capacities and m.gpus in counts)})"
+                         f" for {pool.capacity}")
+        unsupported = [c for c in sold if c not in _SELECTABLE]
+        note = (f"; {' and '.join(unsupported)} provisioning is not supported here (capacity is on-demand or spot)"
+                if unsupported else "")
+        yield Issue(path("capacity"), (
+            f"{machine.name} ({machine.gpus}x {pool.gpu}) is not sold {pool.capacity} on {provider.upper()}, only "
+            f"{' / '.join(sold)}; use {' or '.join(fixes) or 'another GPU'}{note}"))
+    if pool.capacity == "spot":
+        for j, name in enumerate(pool.spot_instance_types):
+            extra = next((m for m in offered if m.name == name), None)
+            if extra is not None and "spot" not in extra.capacities:
+                yield Issue(path("spotInstanceTypes", j), (
+                    f"{name} is not sold as spot, only {' / '.join(sorted(extra.capacities))}; remove it"))
+    # A spot pool without a spot figure is priced on-demand (capacity.node_price), so either figure will do there.
+    figures = [catalog.price(provider, region, machine.name, c) for c in {pool.capacity, "on-demand"}]
+    if region in catalog.priced_regions(provider) and all(f is None for f in figures):
+        yield Issue(path("gpu"), (f"the catalog has no {region} {pool.capacity} price for {machine.name}; add it to "
+                                  f"config/catalog.py REGIONAL_PRICES['{provider}']['{region}']"))
 
 
 def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:
@@ -179,8 +231,8 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if shape is None:
             yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
                         f"architecture) or use one of: {_choices(sorted(catalog.MODELS))}"))
-        elif shape.max_context and model.max_model_len > shape.max_context:
-            yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
+        else:
+            yield from _context(path, model)
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
@@ -211,6 +263,13 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.fallback_pool and model.tensor_parallel > pools[model.fallback_pool].gpus_per_node:
             yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than tensorParallel")
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
+
+
+def _context(path, model: ServedModel) -> Iterator[Issue]:
+    """maxModelLen within the model's own context (vLLM refuses to start otherwise); every model server."""
+    shape = shape_of(model)
+    if shape is not None and shape.max_context and model.max_model_len > shape.max_context:
+        yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
 
 
 def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
@@ -248,6 +307,10 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
                         f"{emb.model!r} is not in the model catalog; embedding models: {_choices(embedders)}")
         elif known.task != "embed":
             yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")
+        else:
+            # The embedding server as capacity.served_models plans it (the same check as serving.models[]).
+            [(_, server)] = [(p, m) for p, m in served_models(cfg) if p == key_path("rag", "embedding")]
+            yield from _context(lambda *p: key_path("rag", "embedding", *p), server)
 
 
 # Env names that look like credentials: the gateway's secrets come from generated Secrets only.

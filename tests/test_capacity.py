@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from config import catalog, validate
+from config import ConfigError, catalog, validate
 from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, shape_of, weights_gib
 from config.models import ServedModel
 
@@ -148,7 +148,7 @@ def test_plan_output_is_json_ready():
 
     cfg, capacity = validate(stack_values("prod"), "Pulumi.prod.yaml")
     out = json.loads(json.dumps(capacity.to_output()))
-    assert set(out) == {"models", "pools", "totals", "pricesAsOf"}
+    assert set(out) == {"models", "pools", "totals", "pricesAsOf", "pricesRegion"}
     assert out["totals"]["gpusMax"] == 40
     assert out["models"]["qwen7b"]["resource"] == "nvidia.com/mig-3g.40gb"  # mixed MIG strategy
 
@@ -187,3 +187,82 @@ def test_mixed_layout_overflow_names_the_profile():
         validate(eks_mixed([big]), "Pulumi.t.yaml")
     assert "ai-platform:nodePools.gpu[0].max" in str(info.value)
     assert "17 x 3g.40gb slice (8 per node)" in str(info.value)
+
+
+# ----------------------------------------------------------------------------------- issue 13
+
+
+def test_embedding_max_model_len_is_checked_against_the_models_context_like_serving_models():
+    pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 2}]
+    context = catalog.find_model("BAAI/bge-m3").max_context
+    values = gke(pools, [], rag={"embedding": {"model": "BAAI/bge-m3", "pool": "p", "maxModelLen": 16384}})
+    with pytest.raises(ConfigError) as info:
+        validate(values, "Pulumi.t.yaml")
+    [issue] = info.value.issues
+    assert issue.path == "ai-platform:rag.embedding.maxModelLen"
+    assert "16384" in issue.message and str(context) in issue.message
+    # The same words as for serving.models[] (one check for both).
+    served = gke(pools, [model(model="Qwen/Qwen2.5-7B-Instruct", paramsB=None, architecture=None,
+                               maxModelLen=65536)])
+    with pytest.raises(ConfigError) as other:
+        validate(served, "Pulumi.t.yaml")
+    [served_issue] = [i for i in other.value.issues if i.path.endswith("maxModelLen")]
+    assert served_issue.message.replace("65536", "N").replace("Qwen/Qwen2.5-7B-Instruct", "M").split("of")[0] == \
+        issue.message.replace("16384", "N").replace("BAAI/bge-m3", "M").split("of")[0]
+    values["rag"]["embedding"]["maxModelLen"] = context
+    validate(values, "Pulumi.t.yaml")  # exactly the model's context is fine
+
+
+def fallback_stack(od_max):
+    """A critical spot model whose on-demand fallback floor shares the pool of a big on-demand model."""
+    pools = [{"name": "od", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 1, "max": od_max},
+             {"name": "sp", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 4}]
+    big = model(name="big", pool="od", tensorParallel=2, replicas={"min": 2, "max": 8})  # 16 GPUs at max: 2 nodes
+    small = model(name="small", pool="sp", fallbackPool="od", critical=True, replicas={"min": 2, "max": 16})
+    return gke(pools, [big, small])
+
+
+def test_fallback_floor_counts_at_max_scale_too():
+    """At max scale `od` holds big's 16 GPUs and small's fallback Deployment (2 replicas, whatever the primary
+    does): 18 GPUs, 3 nodes. Before issue 13 the floor was counted at min only and max 2 planned ok."""
+    with pytest.raises(ConfigError) as info:
+        validate(fallback_stack(od_max=2), "Pulumi.t.yaml")
+    [issue] = info.value.issues
+    assert issue.path == "ai-platform:nodePools.gpu[0].max"
+    assert "needs 3 nodes" in issue.message and "max is 2" in issue.message
+    assert "small (fallback)" in issue.message
+    cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    od = capacity.pool("od")
+    assert (od.nodes_needed_min, od.nodes_needed_max) == (1, 3)   # 4 + 2 GPUs; 16 + 2 GPUs
+    assert capacity.pool("sp").nodes_needed_max == 2               # the primary alone, 16 replicas
+
+
+def test_pool_check_and_gpu_quota_count_the_same_fallback_gpus():
+    from config import quotas
+
+    cfg, capacity = validate(fallback_stack(od_max=3), "Pulumi.t.yaml")
+    need = quotas.gpu_need(cfg, capacity)[cfg.serving.namespace]["nvidia.com/gpu"]
+    # big 2 x 8 + small 1 x 16 (spot) + small's fallback 1 x 2 (on-demand)
+    assert need == 16 + 16 + 2
+    asked = sum(capacity.pool(p).units_asked_max for p in ("od", "sp"))
+    assert asked == need
+    assert need == sum(d.units_max for m in capacity.models for d in m.demands())
+
+
+def test_the_fallback_demand_is_what_the_fallback_deployment_requests():
+    """prod: qwen7b-fallback runs replicas.min pods on h100-od, each with tensorParallel GPUs, and no autoscaler."""
+    from tests.conftest import run_stack, stack_values
+
+    result = run_stack("prod")
+    cfg, capacity = validate(stack_values("prod"), "Pulumi.prod.yaml")
+    [demand] = [d for d in capacity.model("qwen7b").demands() if d.placement == "fallback"]
+    [deployment] = [r.inputs for r in result.of_type("kubernetes:apps/v1:Deployment")
+                    if r.inputs["metadata"]["name"] == "qwen7b-fallback"]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert pod["nodeSelector"]["ai-platform/pool"] == demand.pool == "h100-od"
+    per_pod = int(container["resources"]["requests"][demand.resource])
+    assert deployment["spec"]["replicas"] * per_pod == demand.units_min == demand.units_max == 2
+    scaled = [r.inputs["spec"]["scaleTargetRef"]["name"] for r in result.resources
+              if r.type.endswith(("ScaledObject", "HorizontalPodAutoscaler"))]
+    assert "qwen7b" in scaled and "qwen7b-fallback" not in scaled

@@ -29,6 +29,122 @@ def test_plan_succeeds_for_shipped_stacks(stack, tmp_path):
     assert "[pass] gpu-budget" in out.stdout
 
 
+def _index(lines: list[str], prefix: str) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(prefix))
+
+
+def test_verdict_comes_first(tmp_path):
+    """The first screen: the result, the policy failures and warnings, then the cost; the tree follows."""
+    path = _broken(tmp_path, lambda c: c.update({"ai-platform:budget": {"maxGpus": 2}}))
+    out = plan("--stack-file", str(path))
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1].startswith("result: FAILED (mandatory policy: gpu-budget)")
+    first = "\n".join(lines[:_index(lines, "capacity and cost:")])
+    assert "[FAIL] gpu-budget (mandatory)" in first and "[pass]" not in first
+    assert _index(lines, "capacity and cost:") < _index(lines, "policies:") < _index(lines, "resource tree:")
+    assert "totals: GPUs" in "\n".join(lines[:40])
+
+
+def test_disabled_policy_shows_as_skip(tmp_path):
+    conf = tmp_path / "off.json"
+    conf.write_text(json.dumps({"gpu-budget": "disabled"}))
+    out = plan("--stack", "local", "--policy-config", str(conf))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[skip] gpu-budget (disabled)" in out.stdout and "[pass] gpu-budget" not in out.stdout
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+BAD_ARGS = [
+    ("policy config missing", lambda t: ["--stack", "local", "--policy-config", str(t / "nope.json")], "nope.json: cannot read"),
+    ("policy config not JSON", lambda t: ["--stack", "local", "--policy-config", str(_write(t / "p.json", "{x"))],
+     "p.json: not JSON"),
+    ("policy config unknown policy", lambda t: ["--stack", "local", "--policy-config",
+                                                str(_write(t / "p.json", '{"gpu-budgte": "disabled"}'))],
+     "gpu-budgte: no policy of this name in the pack (did you mean gpu-budget?)"),
+    ("policy config unknown level", lambda t: ["--stack", "local", "--policy-config",
+                                               str(_write(t / "p.json", '{"gpu-budget": "off"}'))],
+     "gpu-budget: enforcement level 'off' is not one of"),
+    ("render is a file", lambda t: ["--stack", "local", "--render", str(_write(t / "f.txt", "keep"))],
+     "--render: " ),
+    ("stack file is a list", lambda t: ["--stack-file", str(_write(t / "Pulumi.l.yaml", "- a\n"))],
+     "the top level must be a mapping"),
+    ("config is a list", lambda t: ["--stack-file", str(_write(t / "Pulumi.l.yaml", "config: [a]\n"))],
+     "`config:` must be a mapping"),
+    ("stack file unreadable", lambda t: ["--stack-file", str((t / "Pulumi.d.yaml").mkdir() or t / "Pulumi.d.yaml")],
+     "cannot read Pulumi.d.yaml"),
+    ("stack file not UTF-8", lambda t: ["--stack-file", str(t / "Pulumi.b.yaml")
+                                        if (t / "Pulumi.b.yaml").write_bytes(b"config:\n  a: \xff\xfe\n") else ""],
+     "cannot read Pulumi.b.yaml"),
+    ("unknown option", lambda t: ["--stack", "local", "--rendr", "x"], "unrecognized arguments: --rendr"),
+    ("stack file badly named", lambda t: ["--stack-file", str(_write(t / "stack.yaml", "config: {}\n"))],
+     "--stack-file must be named Pulumi.<stack>.yaml"),
+]
+
+
+@pytest.mark.parametrize("name,args,text", BAD_ARGS, ids=[b[0] for b in BAD_ARGS])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, name, args, text):
+    argv = args(tmp_path)
+    out = plan(*argv)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert text in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout and out.stdout == ""
+    as_json = plan(*argv, "--json")
+    assert as_json.returncode == 2, as_json.stderr
+    error = json.loads(as_json.stdout)
+    assert error["ok"] is False and error["error"]["kind"] in ("usage", "policy-config", "config")
+    assert text in json.dumps(error["error"])
+
+
+def test_render_refuses_a_directory_it_did_not_write(tmp_path):
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("keep me")
+    out = plan("--stack", "local", "--render", str(keep))
+    assert out.returncode == 2 and "not a directory tools.plan rendered" in out.stderr
+    assert (keep / "notes.txt").read_text() == "keep me"
+    fresh = tmp_path / "r"
+    assert plan("--stack", "local", "--render", str(fresh)).returncode == 0
+    assert plan("--stack", "local", "--render", str(fresh)).returncode == 0  # a render replaces its own
+
+
+def test_json_error_object_for_invalid_config(tmp_path):
+    path = _broken(tmp_path, lambda c: c.update({"ai-platfrom:budget": {"maxGpus": 1}, "ai-platform:gpuStak": {}}))
+    out = plan("--stack-file", str(path), "--json")
+    assert out.returncode == 2, out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert data["ok"] is False
+    error = data["error"]
+    assert error["kind"] == "config" and error["stackFile"] == "Pulumi.broken.yaml"
+    keys = {p["key"]: p["message"] for p in error["problems"]}
+    assert "did you mean ai-platform:budget" in keys["ai-platfrom:budget"]
+    assert keys["ai-platform:gpuStak"].startswith("unknown key (did you mean gpuStack?)")
+    assert "invalid stack configuration in Pulumi.broken.yaml" in out.stderr
+
+
+def test_json_error_object_for_yaml_and_duplicates(tmp_path):
+    bad = _write(tmp_path / "Pulumi.bad.yaml", "config: [unclosed")
+    data = json.loads(plan("--stack-file", str(bad), "--json").stdout)
+    assert data["error"]["kind"] == "config" and "not valid YAML" in data["error"]["message"]
+    dup = _write(tmp_path / "Pulumi.dup.yaml", (ROOT / "Pulumi.local.yaml").read_text() + "  ai-platform:budget: {maxGpus: 1}\n")
+    out = plan("--stack-file", str(dup), "--json")
+    assert out.returncode == 2
+    problems = json.loads(out.stdout)["error"]["problems"]
+    assert problems[0]["key"] == "ai-platform:budget" and "duplicate key (lines 33 and" in problems[0]["message"]
+
+
+def test_misspelt_namespace_exits_2(tmp_path):
+    path = _broken(tmp_path, lambda c: c.update({"ai-platfrom:budget": {"maxGpus": 1}}))
+    out = plan("--stack-file", str(path))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "ai-platfrom:budget: unknown config namespace 'ai-platfrom'; did you mean ai-platform:budget?" in out.stderr
+
+
 def test_json_and_render(tmp_path):
     out = plan("--stack", "dev", "--json", "--render", str(tmp_path / "r"))
     assert out.returncode == 0, out.stderr
@@ -36,6 +152,11 @@ def test_json_and_render(tmp_path):
     assert data["ok"] is True and data["stack"] == "dev"
     assert data["counts"]["ai-platform:platform:Platform"] == 1
     assert data["outputs"]["kubeconfig"] == "[secret]"
+    # Every resource's inputs, so a reviewer can read e.g. the Helm values offline.
+    releases = [r for r in data["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    assert releases and all(r["inputs"]["chart"] and "values" in r["inputs"] for r in releases)
+    assert all("inputs" in r for r in data["resources"])
+    assert {p["name"]: p for p in data["policies"]}["gpu-budget"]["skipped"] is False
     files = sorted((tmp_path / "r").glob("*.yaml"))
     assert files and all(yaml.safe_load(f.read_text())["apiVersion"] for f in files)
 
@@ -106,3 +227,15 @@ def test_secrets_never_printed(tmp_path):
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr + "".join(f.read_text() for f in (tmp_path / "r").glob("*.yaml"))
     assert "supersecret" not in text
+    assert "[secret]" in json.dumps([r["inputs"] for r in json.loads(out.stdout)["resources"]])
+
+
+def test_reader_stopping_early_is_no_traceback():
+    """`python -m tools.plan ... | head` closes the pipe: the plan ends quietly with its own exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "tools.plan", "--stack", "local", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr

@@ -8,7 +8,6 @@ import pytest
 
 from policy.rules import POLICIES_BY_NAME
 from tools import mockrun
-from tools.plan import k8s_object
 from tools.policy_eval import evaluate
 
 from .conftest import STACKS, run_stack
@@ -82,24 +81,6 @@ def test_kubernetes_resources_go_through_the_cluster_provider(stack_name):
     for r in result.resources:
         if r.custom and r.type.startswith("kubernetes:"):
             assert r.provider and r.provider.startswith(provider_urn), f"{r.name} does not use the cluster provider"
-
-
-def test_rendered_objects_validate_against_kubernetes_schemas(stack_name):
-    import kubernetes_validate
-
-    result = run_stack(stack_name)
-    objects = [o for o in (k8s_object(r) for r in result.resources) if o is not None]
-    assert objects
-    for obj in objects:
-        if not builtin_api(obj["apiVersion"]):
-            continue  # custom resources (cert-manager, ECK, Prometheus Operator): no schema here; components test them
-        kubernetes_validate.validate(obj, "1.33", strict=True)
-
-
-def builtin_api(api_version: str) -> bool:
-    """Kubernetes' own API groups (core, apps, *.k8s.io), for which kubernetes-validate ships schemas."""
-    group = api_version.split("/")[0] if "/" in api_version else ""
-    return "." not in group or group.endswith(".k8s.io")
 
 
 def test_kubeconfig_output_is_secret_for_cloud_stacks(stack_name):

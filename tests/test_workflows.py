@@ -31,7 +31,7 @@ EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 # pass, each checked in that tag's action.yml (repository, action.yml, tag). Bumping a pin means
 # re-reading that action.yml and updating this table.
 PINNED_ACTIONS = {
-    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", {"persist-credentials"}),
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", {"persist-credentials", "fetch-depth"}),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0",
                              {"python-version", "cache", "cache-dependency-path"}),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0",
@@ -195,6 +195,30 @@ def preview_problems(doc: dict) -> list[str]:
     return problems
 
 
+def object_diff_problems(doc: dict) -> list[str]:
+    """`tools.plan --diff` against the PR's base: in the offline gate's summary for every PR (forks
+    included, no write token), posted as a comment only from the fork-guarded preview job."""
+    problems, jobs = [], doc.get("jobs", {})
+
+    def diff_steps(job: dict) -> list[dict]:
+        return [s for s in job.get("steps", []) if re.search(r"tools\.plan .*--diff HEAD\^1", s.get("run", ""))]
+
+    for name in ("offline-gate", "preview"):
+        job = jobs.get(name, {})
+        if not diff_steps(job):
+            problems.append(f"{name}: no step runs tools.plan --diff HEAD^1 (the merge commit's base)")
+        depth = [str(s.get("with", {}).get("fetch-depth", 1)) for s in steps_using(job, "actions/checkout")]
+        if not depth or depth[0] not in ("0", "2"):
+            problems.append(f"{name}: checkout needs fetch-depth: 2 for HEAD^1 to exist")
+    if not any("GITHUB_STEP_SUMMARY" in s.get("run", "") for s in diff_steps(jobs.get("offline-gate", {}))):
+        problems.append("offline-gate: the object diff must go to the job summary (forks get no comment)")
+    for name, job in jobs.items():
+        commenting = any("gh api" in s.get("run", "") and "comments" in s.get("run", "") for s in job.get("steps", []))
+        if commenting and expr(job.get("if")) != FORK_GUARD:
+            problems.append(f"{name}: posts a PR comment but is not guarded against forks")
+    return problems
+
+
 def deploy_problems(doc: dict) -> list[str]:
     problems = []
     on = doc.get("on") or {}
@@ -335,6 +359,20 @@ def test_zizmor_is_pinned():
 
 def test_preview_gates_every_pull_request():
     assert preview_problems(load(GITHUB / "workflows" / "preview.yml")) == []
+
+
+def test_pull_requests_get_the_object_diff():
+    assert object_diff_problems(load(GITHUB / "workflows" / "preview.yml")) == []
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["jobs"]["offline-gate"]["steps"][0]["with"].pop("fetch-depth"), "offline-gate: checkout needs fetch-depth"),
+    (lambda d: d["jobs"]["preview"].pop("if"), "preview: posts a PR comment but is not guarded"),
+    (lambda d: d["jobs"]["offline-gate"].update(steps=[s for s in d["jobs"]["offline-gate"]["steps"]
+                                                       if "--diff" not in s.get("run", "")]), "offline-gate: no step"),
+])
+def test_object_diff_checks_catch_a_broken_workflow(change, expected):
+    assert any(expected in p for p in object_diff_problems(mutated("preview.yml", change)))
 
 
 def test_deploy_gates_prod_behind_dev_and_approval():

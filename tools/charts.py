@@ -35,7 +35,8 @@ from components.helm import LOCK_FILE, ChartPin, lock
 
 from . import helmbin
 
-ROOT = LOCK_FILE.parent
+ROOT = Path(__file__).resolve().parent.parent
+"""This checkout (its caches and ../shared), also when tools.diff plans another ref's program with it."""
 ENV = "AI_PLATFORM_CHARTS"
 PULL_RECORD = "pulled.lock.yaml"
 

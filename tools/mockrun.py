@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from config import stackfile
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "ai-platform"
@@ -330,13 +331,15 @@ def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], list[st
 
     `secure:` values cannot be decrypted without the CLI; they become a redacted placeholder that
     the program still sees as a secret.
+    Raises ConfigError for duplicate keys or a file that is not a mapping with a `config:` mapping,
+    yaml.YAMLError for a file that is not YAML, OSError/UnicodeDecodeError for one that cannot be read.
+    Keys are read as Pulumi reads them: `budget:` is `ai-platform:budget`.
     """
-    path = stack_file(stack, root)
-    data = yaml.safe_load(path.read_text()) or {}
-    raw = data.get("config") or {}
+    raw = stackfile.read(stack_file(stack, root))
     values: dict[str, Any] = {}
     secrets: list[str] = []
-    for full, value in raw.items():
+    for written, value in raw.items():
+        full = stackfile.config_key(str(written))
         key = full.split(":", 1)[1] if full.startswith(f"{PROJECT}:") else full
         if isinstance(value, dict) and set(value) == {"secure"}:
             values[key] = REDACTED

@@ -1,14 +1,18 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
-    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--no-charts]
+    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF] [--no-charts]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
-resource tree by component, counts per resource type, the capacity/cost report and the verdict
-of every policy in policy/. Every Helm Release is rendered with Helm (tools.render) and its objects
-are shown under it; without chart archives the plan says so in one line. `--render DIR` writes
-each Kubernetes object as YAML (one file per object; chart objects in `DIR/helm/<release>/`).
-Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config, 3 program error (a chart that
-fails to template with the program's values included).
+verdict first (result line, policy failures and warnings, capacity and cost), then every policy
+verdict, the stack outputs, counts per resource type and the resource tree by component. Every
+Helm Release is rendered with Helm (tools.render) and its objects are shown under it; without
+chart archives the plan says so in one line. `--render DIR` writes each Kubernetes object as YAML
+(one file per object; chart objects in `DIR/helm/<release>/`). `--json` prints the plan (every
+resource with its inputs, and `charts`) or, on any error, an error object. `--diff REF` prints,
+instead of the report, the object-level difference between the stack at git REF and the working
+tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config or
+arguments (or a REF that cannot be planned), 3 program error (a chart that fails to template with
+the program's values included).
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -16,22 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import yaml
 
 from config.errors import ConfigError
 
 from . import mockrun
-from . import render as chart_render
-from .policy_eval import Verdict, evaluate
+from .policy_eval import PackConfigError, Verdict, evaluate, load_pack_config
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_ERROR = 0, 1, 2, 3
+RENDER_MARKER = ".tools-plan-render"
+"""Written into every --render directory: only a directory holding it is ever replaced."""
 
 
 # ------------------------------------------------------------------------------- Kubernetes YAML
@@ -64,11 +70,24 @@ def _integers(value: Any) -> Any:
     return value
 
 
+def render_target_problem(directory: Path) -> Optional[str]:
+    """Why `--render DIR` cannot be used (None when it can): a file, or a directory with other content."""
+    if not directory.exists():
+        return None
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    if any(directory.iterdir()) and not (directory / RENDER_MARKER).exists():
+        return (f"{directory} is not a directory tools.plan rendered into (no {RENDER_MARKER}) and is not empty; "
+                "name a new or empty directory")
+    return None
+
+
 def render(resources: list[mockrun.Recorded], directory: Path) -> list[Path]:
-    """Write one YAML file per Kubernetes object; returns the paths written."""
+    """Write one YAML file per Kubernetes object; returns the paths written (replaces an earlier render)."""
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
+    (directory / RENDER_MARKER).write_text("written by python -m tools.plan --render; replaced by the next render\n")
     written = []
     for index, r in enumerate(x for x in resources if k8s_object(x) is not None):
         obj = k8s_object(r)
@@ -82,8 +101,17 @@ def render(resources: list[mockrun.Recorded], directory: Path) -> list[Path]:
 # ------------------------------------------------------------------------------ Helm charts
 
 
+if TYPE_CHECKING:
+    from . import render as chart_render
+
+
 def render_charts(result: mockrun.RunResult, values: dict[str, Any]) -> chart_render.StackRender:
-    """Every Release of the run rendered with Helm (objects or an error per Release; see tools.render)."""
+    """Every Release of the run rendered with Helm (objects or an error per Release; see tools.render).
+
+    Imported here, not at the top: tools.diff plans older refs with these tools, whose program may
+    predate the chart lock that tools.render reads."""
+    from . import render as chart_render
+
     return chart_render.render_stack(result, chart_render.kube_version_of(values))
 
 
@@ -181,111 +209,276 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     t = capacity.get("totals", {})
     lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} at pool min, "
                  f"${monthly.get('maxUsd', 0):,.0f} at pool max (on-demand ${monthly.get('onDemandMaxUsd', 0):,.0f}, "
-                 f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); prices as of {capacity.get('pricesAsOf')}")
+                 f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
+                 + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
+                    if capacity.get("pricesRegion") else "no cloud machines priced (existing cluster)"))
     return lines
 
 
+def verdict_line(v: Verdict) -> str:
+    state = ("skip" if v.skipped else "n/a " if v.not_applicable else "pass" if v.passed
+             else "FAIL" if v.blocking else "warn")
+    return f"  [{state}] {v.name} ({v.enforcement})"
+
+
 def verdict_lines(verdicts: list[Verdict]) -> list[str]:
+    """Every policy with its state: pass, FAIL (blocking), warn (advisory), skip (disabled), n/a."""
     lines = []
     for v in verdicts:
-        state = "n/a " if v.not_applicable else "pass" if v.passed else "FAIL" if v.blocking else "warn"
-        lines.append(f"  [{state}] {v.name} ({v.enforcement})")
+        lines.append(verdict_line(v))
         for violation in v.violations:
             where = f" [{violation.urn.split('::')[-1]}]" if violation.urn else ""
             lines.append(f"         - {violation.message}{where}")
     return lines
 
 
-def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
+def result_line(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
+    blocking = [v.name for v in verdicts if v.blocking]
+    failures = ([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
+    return f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"
+
+
+def summary_lines(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> list[str]:
+    """The verdict: result line, tally, and only the policies that failed or warned, with their violations."""
+    tally = Counter("skip" if v.skipped else "n/a" if v.not_applicable else "pass" if v.passed
+                    else "fail" if v.blocking else "warn" for v in verdicts)
+    lines = [result_line(verdicts, charts),
+             "policy verdicts: " + ", ".join(f"{tally[k]} {k}" for k in ("pass", "fail", "warn", "skip", "n/a") if tally[k])]
+    lines += verdict_lines([v for v in verdicts if v.violations])
+    return lines
+
+
+def count_lines(resources: list[mockrun.Recorded]) -> list[str]:
+    return [f"  {n:>4}  {t}" for t, n in sorted(Counter(r.type for r in resources).items())]
+
+
+def output_lines(result: mockrun.RunResult) -> list[str]:
     outputs = mockrun.redact(result.outputs)
-    lines = [f"stack {result.stack}: {len(result.resources)} resources", "", "resource tree:"]
-    lines += ["  " + line for line in tree_lines(result.resources, charts)]
-    lines += ["", "resources by type:"]
-    for t, n in sorted(Counter(r.type for r in result.resources).items()):
-        lines.append(f"  {n:>4}  {t}")
-    lines += chart_count_lines(charts)
-    lines += ["", "capacity and cost:"]
-    lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
-    lines += ["", "stack outputs:"]
+    lines = []
     for name in sorted(outputs):
         if name in ("capacity", "monthlyCost"):
             continue
         value = "[secret]" if name in result.secret_outputs else json.dumps(outputs[name])
         lines.append(f"  {name}: {value}")
+    return lines
+
+
+def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
+    """The plan as text: the verdict and the cost first (the first screen), the details after."""
+    outputs = mockrun.redact(result.outputs)
+    lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts)
+    lines += ["", "capacity and cost:"]
+    lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
     lines += ["", "policies:"] + verdict_lines(verdicts)
-    blocking = [v.name for v in verdicts if v.blocking]
-    failures = ([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
-    lines += ["", f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"]
+    lines += ["", "stack outputs:"] + output_lines(result)
+    lines += ["", "resources by type:"] + count_lines(result.resources) + chart_count_lines(charts)
+    lines += ["", "resource tree:"] + ["  " + line for line in tree_lines(result.resources, charts)]
+    lines += ["", result_line(verdicts, charts)]
     return "\n".join(lines)
+
+
+def resource_json(r: mockrun.Recorded) -> dict[str, Any]:
+    """One resource for --json: identity, place in the tree and its inputs (secrets redacted)."""
+    return {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+            "inputs": _integers(mockrun.redact(r.inputs))}
+
+
+def verdict_json(v: Verdict) -> dict[str, Any]:
+    return {"name": v.name, "enforcement": v.enforcement, "passed": v.passed, "skipped": v.skipped,
+            "blocking": v.blocking, "notApplicable": v.not_applicable,
+            "violations": [{"message": x.message, "urn": x.urn} for x in v.violations]}
 
 
 def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
             charts: Optional[chart_render.StackRender] = None) -> dict[str, Any]:
     return {
+        "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts),
         "stack": result.stack,
-        "resources": [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent} for r in result.resources],
-        "counts": dict(sorted(Counter(r.type for r in result.resources).items())),
+        "policies": [verdict_json(v) for v in verdicts],
         "outputs": {k: ("[secret]" if k in result.secret_outputs else v) for k, v in mockrun.redact(result.outputs).items()},
-        "policies": [{"name": v.name, "enforcement": v.enforcement, "passed": v.passed, "notApplicable": v.not_applicable,
-                      "violations": [{"message": x.message, "urn": x.urn} for x in v.violations]} for v in verdicts],
+        "counts": dict(sorted(Counter(r.type for r in result.resources).items())),
+        "resources": [resource_json(r) for r in result.resources],
         "charts": charts.to_json() if charts is not None else None,
-        "ok": not any(v.blocking for v in verdicts) and not (charts is not None and charts.errors),
     }
+
+
+def error_json(kind: str, message: str, stack: Optional[str] = None, stack_file: Optional[str] = None,
+               problems: list[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The --json answer when there is no plan: `kind` is usage, policy-config, config or program."""
+    error: dict[str, Any] = {"kind": kind, "message": message}
+    if stack_file:
+        error["stackFile"] = stack_file
+    error["problems"] = [{"key": k, "message": m} for k, m in problems]
+    return {"ok": False, "stack": stack, "error": error}
+
+
+# ------------------------------------------------------------------------------------ --diff
+
+
+def _print_diff(base: Any, result: mockrun.RunResult, values: dict[str, Any], code: int, as_json_: bool) -> int:
+    """Print the object diff instead of the report; returns the plan's exit `code` (2 if REF cannot be planned)."""
+    from . import diff
+
+    try:
+        d = diff.compare(base, result, values)
+    except diff.DiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if as_json_:
+            _print(json.dumps(error_json("diff", str(exc), base.stack), indent=2))
+        return EXIT_CONFIG
+    _print(json.dumps(d, indent=2) if as_json_ else diff.as_text(d))
+    if code != EXIT_OK:
+        print(f"the plan of the working tree fails (exit code {code}): "
+              f"`python -m tools.plan --stack {base.stack}` shows why", file=sys.stderr)
+    return code
 
 
 # --------------------------------------------------------------------------------------- main
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+class UsageError(Exception):
+    """A bad command line: exit 2 with one line (argparse would print the usage and a second line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        raise UsageError(message)
+
+
+class _Failure(Exception):
+    """Ends main() with an exit code, a message for stderr and the same error for --json."""
+
+    def __init__(self, code: int, text: str, payload: dict[str, Any]):
+        super().__init__(text)
+        self.code, self.text, self.payload = code, text, payload
+
+
+def _config_failure(error: ConfigError, stack: str) -> _Failure:
+    issues = list(error.issues)
+    text = (f"invalid stack configuration in {error.stack_file}: {issues[0]}" if len(issues) == 1 else str(error))
+    return _Failure(EXIT_CONFIG, text, error_json("config", text.splitlines()[0], stack, error.stack_file,
+                                                  [(i.path, i.message) for i in issues]))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", default="local", help="stack name: reads Pulumi.<stack>.yaml (default: local)")
     parser.add_argument("--stack-file", type=Path, help="plan this stack file instead (its name gives the stack)")
-    parser.add_argument("--render", type=Path, metavar="DIR", help="write every Kubernetes object as YAML into DIR")
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--render", type=Path, metavar="DIR",
+                        help="write every Kubernetes object as YAML into DIR (new, empty, or an earlier render)")
+    parser.add_argument("--json", action="store_true", help="print the plan, or the error, as JSON")
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
     parser.add_argument("--no-charts", action="store_true", help="do not render the Helm releases")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
-    args = parser.parse_args(argv)
+    parser.add_argument("--diff", metavar="REF",
+                        help="print the object-level difference between the stack at git REF and the working tree")
+    return parser
 
+
+class _Planned(NamedTuple):
+    result: mockrun.RunResult
+    verdicts: list[Verdict]
+    values: dict[str, Any]
+    diff_base: Any  # a tools.diff.Base planning the stack at --diff REF, or None
+
+
+def _plan(args: argparse.Namespace) -> _Planned:
+    """Everything but printing; raises _Failure."""
     stack, root = args.stack, mockrun.ROOT
     if args.stack_file:
         name = args.stack_file.name
         if not (name.startswith("Pulumi.") and name.endswith(".yaml")):
-            parser.error("--stack-file must be named Pulumi.<stack>.yaml")
+            raise UsageError("--stack-file must be named Pulumi.<stack>.yaml")
         stack, root = name[len("Pulumi."):-len(".yaml")], args.stack_file.resolve().parent
     path = mockrun.stack_file(stack, root)
+
+    def config_error(text: str) -> _Failure:
+        return _Failure(EXIT_CONFIG, f"error: {text}", error_json("config", text, stack, path.name))
+
+    # Arguments are checked before the (slow) run, so a typo costs no time.
+    pack_config: dict = {}
+    if args.policy_config:
+        try:
+            pack_config = load_pack_config(args.policy_config)
+        except PackConfigError as exc:
+            raise _Failure(EXIT_CONFIG, f"error: --policy-config {exc}",
+                           error_json("policy-config", f"--policy-config {exc}", stack, problems=exc.problems)) from None
+    if args.render and (problem := render_target_problem(args.render)):
+        raise UsageError(f"--render: {problem}")
+    if args.diff and args.stack_file:
+        raise UsageError("--diff compares Pulumi.<stack>.yaml at REF with the working tree: use --stack")
     if not path.exists():
-        print(f"error: {path.name} not found; stacks here: {', '.join(mockrun.available_stacks()) or 'none'}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise config_error(f"{path.name} not found; stacks here: {', '.join(mockrun.available_stacks(root)) or 'none'}")
     try:
         values, secrets = mockrun.stack_config(stack, root)
     except yaml.YAMLError as exc:
-        print(f"error: {path.name} is not valid YAML: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise config_error(f"{path.name} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise config_error(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    except ConfigError as exc:
+        raise _config_failure(exc, stack) from None
 
+    diff_base = None
+    if args.diff:  # plans the stack at REF in a subprocess while the working tree is planned here
+        from . import diff
+
+        try:
+            diff_base = diff.Base(args.diff, stack)
+        except diff.DiffError as exc:
+            raise _Failure(EXIT_CONFIG, f"error: {exc}", error_json("diff", str(exc), stack, path.name)) from None
     result = mockrun.run_program(stack, values, secrets)
     if isinstance(result.error, ConfigError):
-        print(str(result.error), file=sys.stderr)
-        return EXIT_CONFIG
+        raise _config_failure(result.error, stack)
     if result.error is not None:
-        print(f"error: the program failed: {type(result.error).__name__}: {result.error}", file=sys.stderr)
+        text = f"error: the program failed: {type(result.error).__name__}: {result.error}"
         if args.debug:
             traceback.print_exception(result.error)
-        return EXIT_ERROR
+        raise _Failure(EXIT_ERROR, text, error_json("program", text.removeprefix("error: "), stack, path.name))
+    return _Planned(result, evaluate(result.resources, pack_config), values, diff_base)
 
-    pack_config = json.loads(args.policy_config.read_text()) if args.policy_config else {}
-    verdicts = evaluate(result.resources, pack_config)
-    charts = None if args.no_charts else render_charts(result, values)
-    if args.render:
-        written = render(result.resources, args.render)
-        chart_files = write_chart_objects(charts, args.render)
-        print(f"rendered {len(written)} Kubernetes objects and {len(chart_files)} chart objects into {args.render}",
-              file=sys.stderr)
-    print(json.dumps(as_json(result, verdicts, charts), indent=2) if args.json else report(result, verdicts, charts))
-    if chart_failures(charts):
-        return EXIT_ERROR
-    return EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+
+def _print(text: str) -> None:
+    """Print to stdout; a reader that stopped early (`| head`) is not an error of the plan."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    want_json = "--json" in argv
+    try:
+        args = _parser().parse_args(argv)
+        planned = _plan(args)
+    except UsageError as exc:
+        text = f"error: {exc} (see python -m tools.plan --help)"
+        failure = _Failure(EXIT_CONFIG, text, error_json("usage", str(exc)))
+    except _Failure as exc:
+        failure = exc
+    else:
+        result, verdicts = planned.result, planned.verdicts
+        # --diff renders the charts itself (tools.diff.chart_objects), on both sides.
+        charts = None if args.no_charts or planned.diff_base is not None else render_charts(result, planned.values)
+        if args.render:
+            written = render(result.resources, args.render)
+            chart_files = write_chart_objects(charts, args.render)
+            print(f"rendered {len(written)} Kubernetes objects and {len(chart_files)} chart objects into {args.render}",
+                  file=sys.stderr)
+        code = EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+        if chart_failures(charts):
+            code = EXIT_ERROR
+        if planned.diff_base is not None:
+            return _print_diff(planned.diff_base, result, planned.values, code, args.json)
+        _print(json.dumps(as_json(result, verdicts, charts), indent=2) if args.json
+               else report(result, verdicts, charts))
+        return code
+    print(failure.text, file=sys.stderr)
+    if want_json:
+        _print(json.dumps(failure.payload, indent=2))
+    return failure.code
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from pulumi_policy import (
@@ -35,23 +37,80 @@ class Violation:
     urn: Optional[str] = None
 
 
+BLOCKING_LEVELS = ("mandatory", "remediate")
+"""pulumi-policy reports a violation of a `remediate` policy without a remediation as mandatory."""
+
+
 @dataclass
 class Verdict:
     """One policy's result over the stack."""
 
     name: str
     description: str
-    enforcement: str          # mandatory | advisory | disabled
+    enforcement: str          # mandatory | advisory | remediate | disabled
     violations: list[Violation] = field(default_factory=list)
     not_applicable: bool = False
 
     @property
+    def skipped(self) -> bool:
+        """Disabled by the pack config: it did not run, so it neither passed nor failed."""
+        return self.enforcement == "disabled"
+
+    @property
     def passed(self) -> bool:
-        return not self.violations
+        return not self.violations and not self.skipped
 
     @property
     def blocking(self) -> bool:
-        return bool(self.violations) and self.enforcement == "mandatory"
+        return bool(self.violations) and self.enforcement in BLOCKING_LEVELS
+
+
+class PackConfigError(Exception):
+    """A `--policy-config` file that cannot be read, is not JSON or does not fit the pack (one line)."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]):
+        self.path = path
+        self.problems = problems
+        """(key, message) pairs; the key is "" for the file as a whole."""
+        super().__init__(f"{path}: " + "; ".join(f"{k}: {m}" if k else m for k, m in problems))
+
+
+def load_pack_config(path: Path, policies: Optional[list] = None) -> dict:
+    """Read and check a pack config file as `pulumi preview --policy-pack-config` and the pack do.
+
+    The pack's own check (policy names, levels, settings) plus each policy's config schema, which
+    the CLI validates too. Raises PackConfigError.
+    """
+    import jsonschema
+
+    from policy.rules.pack_config import check
+
+    policies = load_policies() if policies is None else policies
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackConfigError(path, [("", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
+    if not text.strip():
+        return {}  # as the CLI: an empty file is no config
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PackConfigError(path, [("", f"not JSON: {exc}")]) from None
+    problems = [(p.key, p.message) for p in check(config, policies)]
+    if not problems:
+        for policy in policies:
+            own = config.get(policy.name)
+            schema = getattr(policy, "config_schema", None)
+            if not isinstance(own, Mapping) or schema is None:
+                continue
+            settings = {k: v for k, v in own.items() if k != "enforcementLevel"}
+            full = {"type": "object", "properties": schema.properties or {}, "required": schema.required or []}
+            for error in jsonschema.Draft7Validator(full).iter_errors(settings):
+                where = ".".join(str(p) for p in error.absolute_path)
+                problems.append((f"{policy.name}{'.' + where if where else ''}", error.message))
+    if problems:
+        raise PackConfigError(path, problems)
+    return config
 
 
 def load_policies() -> list:

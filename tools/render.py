@@ -13,7 +13,8 @@ Each recorded `kubernetes:helm.sh/v3:Release` becomes
 - the archive is the locked chart's (tools.charts: `AI_PLATFORM_CHARTS`, the local cache or
   `../shared/charts`, digest-checked against charts.lock.yaml);
 - values are the Release's `values` with secrets replaced by "[secret]" (the rendered objects then
-  never hold a secret; every value of a rendered Secret's `data`/`stringData` is redacted too);
+  never hold a secret of the program; `ChartObject.manifest` shows every value of a rendered Secret's
+  `data`/`stringData` as "[secret]" too, `unredacted()` as rendered);
 - `--include-crds` unless the Release sets `skipCrds` (the provider installs `crds/` then);
 - `--api-versions` lists, as `group/version` and `group/version/Kind`, every API the program
   installs before this Release: CRDs and APIServices rendered by the Releases it depends on
@@ -67,7 +68,7 @@ from . import helmbin, mockrun
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 HOOK_ANNOTATION = "helm.sh/hook"
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 ENV_CACHE = "AI_PLATFORM_RENDER_CACHE"
 SECRET_MARK = mockrun.REDACTED
 SECRET_MARK_B64 = base64.b64encode(SECRET_MARK.encode()).decode()
@@ -107,14 +108,15 @@ class ChartObject:
     the plan needs their kind, name and namespace (the head), not megabytes of schema.
     """
 
-    __slots__ = ("_head", "_text", "_manifest", "_namespace", "source", "hook")
+    __slots__ = ("_head", "_text", "_raw", "_manifest", "_namespace", "source", "hook")
 
     def __init__(self, manifest: dict, source: str, hook: Optional[str] = None, *, text: Optional[str] = None,
                  namespace: Optional[str] = None):
         self._head = manifest
         """The manifest, or when `text` is given its head (everything but CRD schemas)."""
         self._text = text
-        self._manifest: Optional[dict] = None if text is not None else manifest
+        self._raw: Optional[dict] = None if text is not None else manifest
+        self._manifest: Optional[dict] = None
         self._namespace = namespace
         """The namespace given to a lazily parsed manifest (the Release's, for a namespaced kind)."""
         self.source = source
@@ -124,13 +126,21 @@ class ChartObject:
 
     @property
     def manifest(self) -> dict:
-        """The whole object."""
+        """The whole object, a Secret's `data`/`stringData` values shown as "[secret]"."""
         if self._manifest is None:
-            manifest = redact_secret(yaml.load(self._text or "", Loader=_Loader) or {})
-            if self._namespace:
-                manifest = {**manifest, "metadata": {**(manifest.get("metadata") or {}), "namespace": self._namespace}}
-            self._manifest = manifest
+            self._manifest = redact_secret(self.unredacted())
         return self._manifest
+
+    def unredacted(self) -> dict:
+        """The object as Helm rendered it, Secrets included. They hold no secret of the program (its secret
+        values reach Helm as "[secret]"), only chart defaults and values generated at render time; for
+        callers that mask them themselves (tools.diff compares their digests). Never print or write it."""
+        if self._raw is None:
+            raw = yaml.load(self._text or "", Loader=_Loader) or {}
+            if self._namespace:
+                raw = {**raw, "metadata": {**(raw.get("metadata") or {}), "namespace": self._namespace}}
+            self._raw = raw
+        return self._raw
 
     @property
     def api_version(self) -> str:
@@ -406,7 +416,7 @@ Document = tuple[str, dict, Optional[str]]
 
 
 def parse_documents(text: str) -> list[Document]:
-    """Every document of `helm template` output, large ones (not Secrets) parsed only for their head."""
+    """Every document of `helm template` output (Secrets as rendered), large ones parsed only for their head."""
     out: list[Document] = []
     source = ""
     for chunk in _DOC_SPLIT.split(text):
@@ -422,7 +432,7 @@ def parse_documents(text: str) -> list[Document]:
             continue
         for doc in yaml.load_all(chunk, Loader=_Loader):
             if isinstance(doc, dict) and doc:
-                out.append((source, redact_secret(doc), None))
+                out.append((source, doc, None))
     return out
 
 
@@ -477,7 +487,6 @@ def to_objects(docs: list[Document], namespace: str, scopes: Mapping[str, str]) 
     scopes = {**scopes, **own_scopes}
     objects = []
     for source, head, text in docs:
-        head = redact_secret(head)
         meta = dict(head.get("metadata") or {})
         kind = str(head.get("kind", ""))
         group = str(head.get("apiVersion", "")).rpartition("/")[0]

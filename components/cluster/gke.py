@@ -11,9 +11,16 @@ Who owns what on a GPU node (one owner per piece, never two device plugins on a 
   `gpu_sharing_config` are implemented by GKE's own device plugin, which advertises every
   partition or share as `nvidia.com/gpu` (so on GKE a MIG slice is requested as nvidia.com/gpu,
   whatever `gpuStack.migStrategy` says).
-* NVIDIA GPU Operator (added by the GPU stack component): DCGM exporter and feature discovery
-  only, with `driver.enabled=false`, `toolkit.enabled=false`, `devicePlugin.enabled=false` and
-  `migManager.enabled=false` on GKE.
+* NVIDIA GPU Operator (added by the GPU stack component): the container toolkit, DCGM exporter and
+  feature discovery, with `driver.enabled=false`, `devicePlugin.enabled=false`,
+  `migManager.enabled=false` and `toolkit.enabled=true` on GKE. The toolkit is needed even though
+  GKE owns the driver and device plugin: GPU Operator v26.7.0 runs its operands (GFD, DCGM
+  exporter, the validator) with `runtimeClassName: nvidia` (controllers/object_controls.go,
+  setRuntimeClassName), and on COS only the operator's toolkit configures that containerd handler.
+  It is installed into GKE's writable `/home/kubernetes/bin/nvidia` next to GKE's driver, as
+  NVIDIA's GKE guide ("Using the Google driver installer") sets `toolkit.installDir` and
+  `hostPaths.driverInstallDir`. Model servers are unaffected: GKE's device plugin injects the
+  driver into the pods that request `nvidia.com/gpu`.
 
 Spot GPU pools scale with location policy ANY (the autoscaler goes where capacity is) and
 on-demand pools with BALANCED. Pool `min`/`max` are whole-pool numbers, so they map to

@@ -27,9 +27,11 @@ defaults (appVersion), so a chart pin pins its images.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, Optional
 
+from config import sizing
 from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noqa: F401 (re-exported for rules)
 from config.models import StackConfig
 from config.namespaces import NODE_AGENTS
@@ -99,6 +101,11 @@ def hours(duration: str) -> int:
 def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: Optional[str] = None) -> dict[str, Any]:
     """A container's requests and limits (every container of the stack sets both)."""
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit or memory}}
+
+
+def sized(requirements: dict[str, Any]) -> dict[str, Any]:
+    """A private copy of one of config/sizing.py's requests/limits, which the namespace quota check counts too."""
+    return copy.deepcopy(requirements)
 
 
 RESTRICTED_CONTAINER: dict[str, Any] = {
@@ -178,21 +185,21 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
             # GPU fleet and cost panels join DCGM series to pools through these node labels.
             "metricLabelsAllowlist": [f"nodes=[{','.join(KSM_NODE_LABELS)}]"],
             "prometheus": {"monitor": {"additionalLabels": dict(SCRAPE_LABELS)}},
-            "resources": resources("50m", "128Mi", "500m", "256Mi"),
+            "resources": sized(sizing.KUBE_STATE_METRICS),
         },
         "prometheusOperator": {
             # No admission webhook: the API server would need a path into this default-deny namespace and a
             # certificate job; rules are validated by the program's own PromQL tests instead.
             "admissionWebhooks": {"enabled": False},
-            "resources": resources("50m", "128Mi", "500m", "256Mi"),
-            "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
+            "resources": sized(sizing.PROMETHEUS_OPERATOR),
+            "prometheusConfigReloader": {"resources": sized(sizing.CONFIG_RELOADER)},
         },
         "alertmanager": {
             **_pdb(obs.metrics.replicas),
             "alertmanagerSpec": {
                 # The NetworkPolicy flows select these pods by this label (config/network.py).
                 "podMetadata": {"labels": {"app.kubernetes.io/name": "alertmanager"}},
-                "resources": resources("20m", "64Mi", "200m", "128Mi"),
+                "resources": sized(sizing.ALERTMANAGER),
                 # Silences and notification state survive restarts.
                 "storage": _volume(1, obs.storage_class),
                 "replicas": obs.metrics.replicas,
@@ -215,7 +222,7 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                 "replicas": obs.metrics.replicas,
                 **_spread(obs.metrics.replicas),
                 "storageSpec": _volume(obs.metrics.storage_gi, obs.storage_class),
-                "resources": resources("250m", memory, "2", memory),
+                "resources": sizing.prometheus(memory),
                 "podMetadata": {"labels": {"app.kubernetes.io/name": "prometheus"}},
                 # Exactly the platform's monitors and rules, from every namespace; nothing by Helm release label.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
@@ -253,7 +260,7 @@ def grafana_values(cfg: StackConfig) -> dict[str, Any]:
             "datasources": {"enabled": True, "label": DATASOURCE_LABEL[0], "labelValue": DATASOURCE_LABEL[1],
                             "searchNamespace": ns, "uid": PROMETHEUS_UID, "defaultDatasourceEnabled": True,
                             "isDefaultDatasource": True},
-            "resources": resources("20m", "64Mi", "200m", "128Mi"),
+            "resources": sized(sizing.GRAFANA_SIDECAR),
         },
         # No outbound calls: no update checks, no usage reports, no plugin pre-installs or auto-updates
         # (Grafana >= 12 runs a background installer against grafana.com at every start; workload namespaces
@@ -269,7 +276,7 @@ def grafana_values(cfg: StackConfig) -> dict[str, Any]:
         "initChownData": {"enabled": False},
         "testFramework": {"enabled": False},
         "securityContext": restricted_pod(472),
-        "resources": resources("50m", "192Mi", "500m", "384Mi"),
+        "resources": sized(sizing.GRAFANA),
         "serviceMonitor": {"enabled": True, "labels": dict(SCRAPE_LABELS)},
     }
 
@@ -295,7 +302,7 @@ def loki_values(cfg: StackConfig) -> dict[str, Any]:
         },
         "singleBinary": {
             "replicas": 1,
-            "resources": resources("100m", store.memory, "1", store.memory),
+            "resources": sizing.single_binary(store.memory),
             "persistence": {"size": f"{store.storage_gi}Gi", "storageClass": sc},
             # The rules sidecar only serves the ruler, which is off: Prometheus alerts.
             "sidecar": False,
@@ -321,7 +328,7 @@ def tempo_values(cfg: StackConfig) -> dict[str, Any]:
         "tempo": {
             "retention": f"{hours(store.retention)}h",
             "reportingEnabled": False,
-            "resources": resources("100m", store.memory, "1", store.memory),
+            "resources": sizing.single_binary(store.memory),
             "securityContext": RESTRICTED_CONTAINER,
         },
         "securityContext": restricted_pod(10001),
@@ -477,6 +484,6 @@ def collector_values(cfg: StackConfig) -> dict[str, Any]:
                   "jaeger-grpc": {"enabled": False}, "zipkin": {"enabled": False}, "metrics": {"enabled": True}},
         "podSecurityContext": restricted_pod(10001),
         "securityContext": RESTRICTED_CONTAINER,
-        "resources": resources("100m", "256Mi", "1", "512Mi"),
+        "resources": sized(sizing.COLLECTOR),
         "serviceMonitor": {"enabled": True, "extraLabels": dict(SCRAPE_LABELS)},
     }

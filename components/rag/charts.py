@@ -8,9 +8,11 @@ Images are the charts' own pinned defaults unless set here (each noted with its 
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Mapping, Optional
 
-from config.models import Cache, GatewayIngress, Resources, StackConfig, VectorStore, MilvusCluster
+from config import sizing
+from config.models import Cache, GatewayIngress, StackConfig, VectorStore, MilvusCluster
 
 from ..helm import pin
 from ..labels import SCRAPE_LABELS
@@ -67,23 +69,14 @@ ES_EXPORTER_SECRET = "search-exporter-user"
 ES_HTTP_TLS_SECRET = "search-es-http-tls"
 
 
-def resources(cpu: str, memory: str, cpu_limit: Optional[str] = None, memory_limit: Optional[str] = None) -> dict:
-    """Kubernetes requests and limits (limits: CPU twice the request unless given, memory equal)."""
-    return {"requests": {"cpu": cpu, "memory": memory},
-            "limits": {"cpu": cpu_limit or _double(cpu), "memory": memory_limit or memory}}
+# CPU and memory come from config/sizing.py, which the namespace quota check (config/quotas.py) counts too.
+resources = sizing.resources
+from_config = sizing.from_config
 
 
-def from_config(res: Optional[Resources], default: dict) -> dict:
-    if res is None:
-        return default
-    return resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit)
-
-
-def _double(cpu: str) -> str:
-    if cpu.endswith("m"):
-        return f"{int(float(cpu[:-1]) * 2)}m"
-    value = float(cpu) * 2
-    return str(int(value)) if value.is_integer() else str(value)
+def sized(requirements: dict) -> dict:
+    """A private copy of one of config/sizing.py's requests/limits (values are mutated downstream)."""
+    return copy.deepcopy(requirements)
 
 
 def _monitor_labels() -> dict:
@@ -116,7 +109,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
             {"name": "MINIO_SECRETACCESSKEY", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
         ]
     pod_sc = {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
-    main = from_config(store.resources, resources("2", "4Gi", "4", "8Gi"))
+    main = from_config(store.resources, sized(sizing.MILVUS_MAIN))
     values: dict[str, Any] = {
         "fullnameOverride": MILVUS_FULLNAME,
         "cluster": {"enabled": cluster},
@@ -152,20 +145,20 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
         }
         return values
 
-    small = resources("500m", "1Gi", "1", "2Gi")
+    small = sized(sizing.MILVUS_SMALL)
     values["proxy"] = {"replicas": topo.proxies, "resources": small, "extraEnv": list(auth_env)}
     values["mixCoordinator"] = {"replicas": topo.coordinators, "resources": small, "extraEnv": list(auth_env),
                                 "activeStandby": {"enabled": topo.coordinators > 1}}
     values["queryNode"] = {"replicas": store.replicas, "resources": main, "extraEnv": list(auth_env)}
-    values["dataNode"] = {"replicas": topo.data_nodes, "resources": resources("1", "2Gi", "2", "4Gi"),
+    values["dataNode"] = {"replicas": topo.data_nodes, "resources": sized(sizing.MILVUS_WORKER),
                           "extraEnv": list(auth_env)}
-    values["streamingNode"] = {"replicas": topo.streaming_nodes, "resources": resources("1", "2Gi", "2", "4Gi"),
+    values["streamingNode"] = {"replicas": topo.streaming_nodes, "resources": sized(sizing.MILVUS_WORKER),
                                "extraEnv": list(auth_env)}
     values["etcd"] = {
         "replicaCount": topo.etcd_replicas,
         "pdb": {"create": True},
         "priorityClassName": PRIORITY_CLASS,
-        "resources": resources("250m", "512Mi", "1", "1Gi"),
+        "resources": sized(sizing.ETCD),
         "podSecurityContext": {"enabled": True, "fsGroup": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"enabled": True, "runAsUser": 1001, "runAsNonRoot": True,
                                      "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
@@ -178,7 +171,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
             "existingSecret": MINIO_SECRET,
             "priorityClassName": PRIORITY_CLASS,
             "podDisruptionBudget": {"enabled": True},
-            "resources": resources("250m", "1Gi", "1", "2Gi"),
+            "resources": sized(sizing.MINIO),
             "persistence": {"size": f"{topo.minio_storage_gi}Gi", "storageClass": storage_class},
         }
     else:
@@ -213,7 +206,7 @@ def weaviate_values(store: VectorStore, monitoring: bool, storage_class: Optiona
     }
     return {
         "replicas": store.replicas,
-        "resources": from_config(store.resources, resources("2", "4Gi", "4", "8Gi")),
+        "resources": from_config(store.resources, sized(sizing.WEAVIATE)),
         "securityContext": {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
         "containerSecurityContext": dict(RESTRICTED_CONTAINER),
         # The sysctl init container runs privileged (vm.max_map_count); Pod Security restricted forbids it.
@@ -238,7 +231,7 @@ def qdrant_values(store: VectorStore, monitoring: bool, storage_class: Optional[
         "image": {"useUnprivilegedImage": True},
         "env": [{"name": "QDRANT__SERVICE__API_KEY",
                  "valueFrom": {"secretKeyRef": {"name": QDRANT_SECRET, "key": QDRANT_KEY}}}],
-        "resources": from_config(store.resources, resources("1", "2Gi", "2", "4Gi")),
+        "resources": from_config(store.resources, sized(sizing.QDRANT)),
         "podSecurityContext": {**RESTRICTED_POD, "fsGroup": 3000, "fsGroupChangePolicy": "OnRootMismatch"},
         "containerSecurityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 2000,
                                      "allowPrivilegeEscalation": False, "privileged": False,
@@ -286,7 +279,7 @@ def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
             "ES_USERNAME": {"secret": ES_EXPORTER_SECRET, "key": "username"},
             "ES_PASSWORD": {"secret": ES_EXPORTER_SECRET, "key": "password"},
         },
-        "resources": resources("50m", "64Mi", "200m", "128Mi"),
+        "resources": sized(sizing.ES_EXPORTER),
         "priorityClassName": PRIORITY_CLASS,
         "podLabels": {"app.kubernetes.io/part-of": "ai-platform", "app.kubernetes.io/component": "full-text"},
         "serviceMonitor": {"enabled": monitoring, "labels": _monitor_labels(), "interval": "30s"},
@@ -299,7 +292,6 @@ def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
 def redis_values(cache: Cache, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
     """Values for redis-ha: auth from `redis-auth`, persistence per config, HAProxy in front of several servers."""
     ha = cache.replicas > 1
-    limit_mi = int(cache.max_memory_mi * 1.5)
     config: dict[str, Any] = {
         "maxmemory": f"{cache.max_memory_mi}mb",
         "maxmemory-policy": "allkeys-lru",
@@ -316,21 +308,21 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: Optional[str]) -
         "authKey": REDIS_KEY,
         "priorityClassName": PRIORITY_CLASS,
         "hardAntiAffinity": ha,
-        "redis": {"config": config, "resources": resources("100m", f"{cache.max_memory_mi}Mi", "1", f"{limit_mi}Mi"),
+        "redis": {"config": config, "resources": sizing.redis_server(cache.max_memory_mi),
                   # The cache is rebuildable: allow FLUSHDB/FLUSHALL for operators.
                   "disableCommands": []},
-        "sentinel": {"quorum": cache.replicas // 2 + 1, "resources": resources("50m", "64Mi", "200m", "128Mi")},
+        "sentinel": {"quorum": cache.replicas // 2 + 1, "resources": sized(sizing.SENTINEL)},
         "persistentVolume": {"enabled": cache.persistence, "size": f"{cache.storage_gi}Gi",
                              "storageClass": storage_class},
-        "exporter": {"enabled": True, "resources": resources("50m", "64Mi", "200m", "128Mi"),
+        "exporter": {"enabled": True, "resources": sized(sizing.REDIS_EXPORTER),
                      "serviceMonitor": {"enabled": monitoring, "labels": _monitor_labels()}},
         "podDisruptionBudget": {"maxUnavailable": 1} if ha else {},
         "haproxy": {"enabled": ha},
         "labels": {"app.kubernetes.io/part-of": "ai-platform", "app.kubernetes.io/component": "cache"},
     }
     if ha:
-        values["haproxy"].update(replicas=2, priorityClassName=PRIORITY_CLASS,
-                                 resources=resources("100m", "128Mi", "500m", "256Mi"),
+        values["haproxy"].update(replicas=sizing.HAPROXY_REPLICAS, priorityClassName=PRIORITY_CLASS,
+                                 resources=sized(sizing.HAPROXY),
                                  podDisruptionBudget={"maxUnavailable": 1})
     return values
 

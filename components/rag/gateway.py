@@ -25,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config import sizing
 from config.endpoints import endpoints
 
 from ..labels import SCRAPE_LABELS, standard_labels
@@ -186,7 +187,9 @@ class Gateway(pulumi.ComponentResource):
                 replicas=gw.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate", rolling_update=
-                    k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1)),
+                    k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_unavailable=sizing.GATEWAY_ROLLOUT["maxUnavailable"],
+                        max_surge=sizing.GATEWAY_ROLLOUT["maxSurge"])),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={"ai-platform/config-checksum": checksum}),
                     spec=k8s.core.v1.PodSpecArgs(

@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from components.context import PlatformContext
+from config import sizing
 from config.namespaces import ELASTIC_SYSTEM
 
 from ..labels import standard_labels
@@ -129,7 +130,7 @@ class Search(pulumi.ComponentResource):
             "containers": [{
                 "name": "elasticsearch",
                 "env": [{"name": "ES_JAVA_OPTS", "value": f"-Xms{ft.heap_gi}g -Xmx{ft.heap_gi}g"}],
-                "resources": charts.resources(ft.cpu, f"{2 * ft.heap_gi}Gi"),
+                "resources": sizing.elasticsearch(ft.cpu, ft.heap_gi),
                 "securityContext": {**charts.RESTRICTED_CONTAINER, "runAsNonRoot": True},
             }],
         }

@@ -13,11 +13,13 @@ read-only (Ollama read-write: it owns its model store) and load that directory w
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from config import sizing
 from config.capacity import ModelPlan, served_models
 from config.engines import (
     AUTOSCALING_SIGNALS,
@@ -181,17 +183,9 @@ def download_labels(server: Server, cfg: StackConfig) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ sizing
 
 
-def _gi(value: float) -> str:
-    return f"{max(1, math.ceil(value))}Gi"
-
-
 def shm_gi(server: Server) -> int:
     """Memory-backed /dev/shm: PyTorch/NCCL worker IPC (engines.py needs_shm); bigger with tensor parallelism."""
-    needs = server.spec.needs_shm
-    tp = server.model.tensor_parallel
-    if needs == "never" or (needs == "tensor-parallel" and tp == 1):
-        return 0
-    return 2 if tp == 1 else 8
+    return sizing.shm_gi(server.engine, server.model.tensor_parallel)
 
 
 def startup_seconds(server: Server) -> int:
@@ -202,35 +196,10 @@ def startup_seconds(server: Server) -> int:
 
 
 def resources(server: Server, placement: str = PRIMARY) -> dict[str, dict[str, str]]:
-    """Requests and limits: CPU/memory from config or sized from the plan; the GPU/MIG resource from the plan."""
-    plan, tp = server.plan, server.model.tensor_parallel
-    configured = server.model.resources
-    if configured is not None:
-        cpu, memory = configured.cpu, configured.memory
-        cpu_limit, memory_limit = configured.cpu_limit, configured.memory_limit or configured.memory
-        if cpu_limit is None:
-            cpu_limit = _double(cpu)
-    elif server.gpu:
-        cpu, cpu_limit = str(4 * tp), str(8 * tp)
-        # Weights pass through host memory once (safetensors mmap); + runtime, tokenizer, /dev/shm.
-        memory = memory_limit = _gi(plan.weights_gib + 8 + shm_gi(server))
-    else:
-        cpu, cpu_limit = "2", "4"
-        memory = memory_limit = _gi(plan.weights_gib + plan.kv_cache_gib + 2)
-    requests = {"cpu": cpu, "memory": memory}
-    limits = {"cpu": cpu_limit, "memory": memory_limit}
-    resource = plan.fallback_resource if placement == FALLBACK else plan.resource
-    if resource is not None:
-        # Extended resources cannot be overcommitted: request == limit.
-        requests[resource] = limits[resource] = str(plan.units_per_replica)
-    return {"requests": requests, "limits": limits}
-
-
-def _double(quantity: str) -> str:
-    if quantity.endswith("m"):
-        return f"{int(quantity[:-1]) * 2}m"
-    number = float(quantity)
-    return f"{number * 2:g}"
+    """Requests and limits: CPU/memory from config or sized from the plan (config/sizing.py, which the quota check
+    counts too); the GPU/MIG resource of the Deployment's pool from the plan."""
+    resource = server.plan.fallback_resource if placement == FALLBACK else server.plan.resource
+    return sizing.server_resources(server.model, server.plan, server.engine, resource)
 
 
 # ----------------------------------------------------------------------------------------- container
@@ -414,8 +383,8 @@ def deployment_spec(server: Server, cfg: StackConfig, placement: str = PRIMARY) 
         "revisionHistoryLimit": 5,
         "selector": {"matchLabels": selector(server, placement)},
         # GPU quotas hold exactly max replicas (config/quotas.py): a surge pod would be rejected. Replace one
-        # replica at a time instead.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+        # replica at a time instead (config/sizing.py counts no surge for model servers).
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": dict(sizing.SERVER_ROLLOUT)},
         # A rollout may wait for a GPU node to be provisioned and the model to load.
         "progressDeadlineSeconds": startup_seconds(server) + 1200,
         "template": {"metadata": {"labels": pod_labels(server, cfg, placement)},
@@ -454,7 +423,7 @@ def download_container(server: Server, token: bool) -> dict[str, Any]:
         "image": image,
         "command": command,
         "env": env_list,
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+        "resources": copy.deepcopy(sizing.DOWNLOAD_JOB),
         "securityContext": container_security(job_runtime),
         "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": mount}, {"name": TMP_VOLUME, "mountPath": "/tmp"}],
     }

@@ -18,6 +18,7 @@ from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .network import ingress_tls, loadbalancer_services_allowed
+from .pack_config import guard_configure
 from .protection import cluster_deletion_protection
 from .security import no_host_access, no_plain_secret_env, run_as_non_root
 from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
@@ -54,5 +55,10 @@ ALL_POLICIES: list[Policy] = [
 
 POLICIES_BY_NAME: dict[str, Policy] = {p.name: p for p in ALL_POLICIES}
 """The same policies by name (the keys of `--policy-pack-config`)."""
+
+# `policy/__main__.py` may only build the PolicyPack and importing this package is all it does first:
+# this is the one place where the pack can refuse a config naming a policy or setting it does not have
+# before `pulumi preview` runs (see pack_config). It changes no behaviour of a sound config.
+guard_configure(ALL_POLICIES)
 
 __all__ = ["ALL_POLICIES", "POLICIES_BY_NAME"]

@@ -21,6 +21,17 @@ GPU_TAINT_EFFECT = "NoSchedule"
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
+
+def mig_resource(profile: str) -> str:
+    """The resource the NVIDIA device plugin advertises for a MIG profile under the mixed strategy.
+
+    `strings.ReplaceAll("mig-"+profile, "+", ".")` (NVIDIA/k8s-device-plugin v0.20.0,
+    internal/rm/rm.go, AddDefaultResourcesToConfig): `1g.10gb+me` is `nvidia.com/mig-1g.10gb.me`.
+    The pack runs without the program's code, so this mirrors `config.gpu_stack.mig_resource`;
+    tests/gpu/test_mig_resource_names.py holds both to the same answer.
+    """
+    return MIG_RESOURCE_PREFIX + profile.replace("+", ".")
+
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 

@@ -29,6 +29,11 @@ built-in default config applies instead: `all-disabled` and `all-enabled` (no pr
 `all-<profile>` with a profile of the form `<n>g.<m>gb` (a `.me` suffix means `+me`: `all-1g.10gb.me`
 is `1g.10gb+me`); any other name is a violation. Profiles compare with `+me` and `.me` alike.
 
+A request must name the resource the NVIDIA device plugin advertises for a configured profile
+(`helpers.mig_resource`: `+` written `.`, so `1g.10gb+me` is `nvidia.com/mig-1g.10gb.me`). A
+request for `nvidia.com/mig-1g.10gb+me` is never met (and is not a valid resource name): it is a
+violation that names the advertised resource to request instead.
+
 A workload violation names the workload, the container, the resource and the configured profiles
 (sorted), or says that no GPU pool has a MIG layout; it is reported on the workload.
 
@@ -64,6 +69,7 @@ from .helpers import (
     GKE_NODE_POOL,
     MIG_RESOURCE_PREFIX,
     containers,
+    mig_resource,
     get,
     gke_accelerators,
     gpu_resources,
@@ -227,9 +233,17 @@ def _validate_layouts(args: StackValidationArgs, report_violation: ReportViolati
     keys = {profile_key(p) for p in profiles}
     configured = (f"configured MIG profiles: {', '.join(sorted(profiles))}" if profiles
                   else "no GPU pool has a MIG layout")
+    advertised = {mig_resource(p) for p in profiles}
     for r, _, asks in mig_workloads(args.resources):
         for kind, name, resource in asks:
-            if profile_key(resource[len(MIG_RESOURCE_PREFIX):]) in keys:
+            if resource in advertised:
+                continue
+            spelled = mig_resource(resource[len(MIG_RESOURCE_PREFIX):])
+            if spelled != resource and profile_key(resource[len(MIG_RESOURCE_PREFIX):]) in keys:
+                report_violation(
+                    f"{workload_label(r)}: {kind} {name!r} asks for {resource}, which no device plugin advertises "
+                    f"('+' is not valid in a resource name); request {spelled} (the NVIDIA device plugin writes "
+                    f"'+' as '.').", r.urn)
                 continue
             report_violation(
                 f"{workload_label(r)}: {kind} {name!r} asks for {resource}, a MIG profile no GPU pool of the stack "

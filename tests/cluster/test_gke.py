@@ -28,7 +28,7 @@ GKE = {
         "name": "ai-prod",
         "region": "us-central1",
         "zones": ["us-central1-a", "us-central1-c"],
-        "kubernetesVersion": "1.33",
+        "kubernetesVersion": "1.35",
         "deletionProtection": True,
         "gcp": {"project": "acme-ai-prod"},
     },
@@ -245,7 +245,7 @@ def test_regional_vpc_native_cluster(gke):
     assert c["location"] == "us-central1"
     assert c["nodeLocations"] == ["us-central1-a", "us-central1-c"]
     assert c["removeDefaultNodePool"] is True and c["initialNodeCount"] == 1
-    assert c["minMasterVersion"] == "1.33"
+    assert c["minMasterVersion"] == "1.35"
     assert c["releaseChannel"] == {"channel": "REGULAR"}
     assert c["workloadIdentityConfig"] == {"workloadPool": "acme-ai-prod.svc.id.goog"}
     assert c["ipAllocationPolicy"] == {"clusterSecondaryRangeName": "pods", "servicesSecondaryRangeName": "services"}

@@ -250,3 +250,23 @@ def test_shipped_prod_uses_mixed_mig_resources():
     assert plan["models"]["qwen7b"]["resource"] == "nvidia.com/mig-3g.40gb"
     assert plan["models"]["embedding"]["resource"] == "nvidia.com/mig-2g.20gb"
     assert plan["models"]["qwen72b"]["resource"] == "nvidia.com/gpu"
+
+
+def test_gke_cluster_docs_say_what_the_operator_values_do():
+    """components/cluster/gke.py documents the operator's GKE settings; they must be the chart values.
+
+    The toolkit is ON on GKE COS: GPU Operator v26.7.0 runs its operands (GFD, DCGM exporter, validator)
+    with runtimeClassName `nvidia` (controllers/object_controls.go setRuntimeClassName), a containerd
+    handler only the operator's container toolkit configures there.
+    """
+    import re
+
+    from components.cluster import gke
+    from components.gpu_stack import chart_values
+    from config.models import StackConfig
+    from tests.conftest import stack_values
+
+    v = chart_values(StackConfig.model_validate(stack_values("dev")))
+    documented = dict(re.findall(r"`(\w+)\.enabled=(true|false)`", gke.__doc__))
+    assert {"driver", "toolkit", "devicePlugin", "migManager"} <= set(documented)
+    assert documented == {key: str(v[key]["enabled"]).lower() for key in documented}

@@ -206,9 +206,22 @@ def test_no_mig_pool_at_all():
 
 
 @pytest.mark.parametrize("layout, profile", [("all-1g.10gb", "1g.10gb"), ("all-3g.40gb", "3g.40gb"),
-                                             ("all-1g.10gb.me", "1g.10gb+me"), ("all-1g.10gb.me", "1g.10gb.me")])
+                                             ("all-1g.10gb.me", "1g.10gb.me")])
 def test_builtin_layout_names_without_configmap(layout, profile):
     assert layouts([mig_eks("a100", layout), workload(spec(mig(profile)))]) == []
+
+
+ME_LAYOUT = {"version": "v1", "mig-configs": {"me": [
+    {"devices": "all", "mig-enabled": True, "mig-devices": {"1g.10gb+me": 1}}]}}
+
+
+@pytest.mark.parametrize("resources", [[mig_eks("a100", "all-1g.10gb.me")],
+                                       [mig_parted(ME_LAYOUT), mig_eks("a100", "me")]])
+def test_plus_me_is_not_a_resource_the_device_plugin_advertises(resources):
+    """The device plugin advertises 1g.10gb+me as nvidia.com/mig-1g.10gb.me; a `+` request is never met."""
+    [violation] = layouts([*resources, workload(spec(mig("1g.10gb+me")))])
+    assert "nvidia.com/mig-1g.10gb+me" in violation.message
+    assert "request nvidia.com/mig-1g.10gb.me" in violation.message
 
 
 def test_builtin_me_layout_does_not_provide_the_plain_profile():

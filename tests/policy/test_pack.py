@@ -292,3 +292,19 @@ def test_pack_applies_pack_config_over_grpc(analyzer):
     finally:
         analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}))
     assert list(analyzer.AnalyzeStack(request).diagnostics) == []
+
+
+def test_pack_refuses_a_config_naming_what_it_does_not_have(analyzer):
+    """The CLI passes unknown policy names and settings through to Configure; the pack refuses them there."""
+    bad = {"gpu-budgte": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.DISABLED),
+           "image-pinned": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY,
+                                                     properties=_struct({"allowedRegistry": ["x/"]}))}
+    with pytest.raises(grpc.RpcError) as info:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=bad))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "gpu-budgte: no policy of this name in the pack (did you mean gpu-budget?)" in info.value.details()
+    assert "image-pinned.allowedRegistry: not a setting of image-pinned" in info.value.details()
+    # A sound config, "all" included, is still taken.
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+        "all": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY)}))
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}))

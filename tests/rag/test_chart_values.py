@@ -218,6 +218,8 @@ DEFAULTS = {"MILVUS": MILVUS_DEFAULTS, "WEAVIATE": WEAVIATE_DEFAULTS, "QDRANT": 
 def _cfg(stack: str, **rag):
     values = stack_values(stack)
     values["rag"].update(rag)
+    if rag:  # variants (3 replicas of a vector store) outgrow the shipped stack's data-layer quota
+        values["tenancy"]["namespaces"]["ai-rag"].pop("memoryQuota", None)
     if rag.get("vectorStore", {}).get("cluster", {}).get("objectStorage") == "minio":
         values["tenancy"]["namespaces"]["ai-rag"]["podSecurity"] = "baseline"
     cfg, _ = validate(values, f"Pulumi.{stack}.yaml")

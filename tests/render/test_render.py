@@ -29,7 +29,8 @@ def test_every_release_renders(stack):
     for rel in out.releases:
         assert rel.objects, f"{rel.chart} (release {rel.release}, stack {stack}) renders no object"
         assert rel.archive and rel.sha256
-    assert out.kube_version == "v1.33.0" and out.helm == helmbin.HELM_VERSION
+    assert out.kube_version == render.kube_version_of(mockrun.stack_config(stack)[0])
+    assert out.helm == helmbin.HELM_VERSION
 
 
 @pytest.mark.parametrize("stack", SHIPPED)
@@ -128,7 +129,10 @@ def test_second_render_comes_from_the_cache(tmp_path):
 
 def test_kube_version_comes_from_the_stack():
     assert render.kube_version_of({"cluster": {"provider": "eks", "kubernetesVersion": "1.34"}}) == "v1.34.0"
-    assert render.kube_version_of({"cluster": {"provider": "existing"}}) == "v1.33.0"
+    from config.models import ClusterConfig
+
+    default = ClusterConfig.model_fields["kubernetes_version"].default
+    assert render.kube_version_of({"cluster": {"provider": "existing"}}) == f"v{default}.0"
 
 
 # ------------------------------------------------------------ Helm flags, on a chart made here

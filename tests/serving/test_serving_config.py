@@ -128,6 +128,7 @@ def test_names_that_clash_with_the_embedding_service_or_a_fallback_deployment():
 def test_vllm_embeddings_need_a_gpu_pool():
     values = with_serving("local")
     values["rag"]["embedding"] = {"model": "BAAI/bge-m3", "engine": "vllm"}
+    values["tenancy"]["namespaces"]["ai-inference"]["memoryQuota"] = "16Gi"  # 8Gi holds local's own model only
     assert "ai-platform:rag.embedding.pool: engine vllm needs a GPU pool" in problems(values)
     values["rag"]["embedding"]["engine"] = "tei"
     validate(values, "x")
