@@ -37,8 +37,8 @@ What `helm template` cannot know, so the render differs from the cluster there:
 
 Renders run in parallel (a Release starts once the APIs of the Releases it depends on are read from
 their output; CRD schemas are skipped there and large documents are parsed only when their manifest
-is read) and are cached on disk (`.cache/render/`, or `AI_PLATFORM_RENDER_CACHE`) keyed by the archive digest,
-values, release name, namespace, flags and Helm version.
+is read) and are cached on disk (`~/.cache/ai-platform/render/`, or `AI_PLATFORM_RENDER_CACHE`) keyed by the
+archive digest, values, release name, namespace, flags and Helm version.
 """
 
 from __future__ import annotations
@@ -505,8 +505,12 @@ def to_objects(docs: list[Document], namespace: str, scopes: Mapping[str, str]) 
 
 
 def cache_dir() -> Path:
-    return Path(os.environ[ENV_CACHE]).expanduser() if os.environ.get(ENV_CACHE) else \
-        chart_store.ROOT / ".cache" / "render"
+    """`AI_PLATFORM_RENDER_CACHE`, else `$XDG_CACHE_HOME/ai-platform/render` (`~/.cache/...`): one cache for
+    every checkout, worktree and the temporary worktrees of `tools.plan --diff` (entries are keyed by
+    content, so sharing them is safe)."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-platform" / "render"
 
 
 def _cache_key(digest: str, values: dict, args: list[str], helm_version: str) -> str:
