@@ -35,14 +35,13 @@ from config.gpu_stack import (
 )
 from config.models import StackConfig
 
-from .helm import ChartPin, release
+from .helm import pin, release
 from .labels import SCRAPE_LABELS, standard_labels
 
 CHART = "gpu-operator"
-CHART_VERSION = "v26.7.0"
-CHART_REPO = "https://helm.ngc.nvidia.com/nvidia"
-PIN = ChartPin(CHART, CHART_VERSION, CHART_REPO,
-               "NVIDIA/gpu-operator deployments/gpu-operator/values.yaml tag v26.7.0")
+PIN = pin(CHART)
+CHART_VERSION = PIN.version
+CHART_REPO = PIN.repo
 
 # GKE's COS driver and toolkit live here (NVIDIA's GKE guide, "Using the Google driver installer").
 GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"

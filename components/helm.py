@@ -2,17 +2,24 @@
 
 Third-party operators and stateful services install as `helm.v3.Release` (their hooks run, and the
 policy pack sees the pinned chart, version and repository on the Release). Every chart is a
-`ChartPin` naming the exact version, the https repository and where its values.yaml was read;
+`ChartPin` read from the chart lock (`charts.lock.yaml` at the repository root, also read by the
+renderer and the policy pack): the exact version, the https repository, where its values.yaml was
+read and the digest of the pinned archive. Components look pins up by chart name (`pin("keda")`);
 each component's tests check the values it passes against that file's keys (tests/chart_values.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
+
+LOCK_FILE = Path(__file__).resolve().parent.parent / "charts.lock.yaml"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,55 @@ class ChartPin:
     """Where its values.yaml was read (repository, path, tag)."""
     app_version: str = ""
     """The application version the chart deploys by default."""
+    sha256: str = ""
+    """Digest of the pinned archive `<chart>-<version>.tgz` (empty for a subchart: it is inside its parent's)."""
+    subcharts: tuple["ChartPin", ...] = field(default=(), compare=False)
+    """Charts bundled inside this one (their values nest under their names)."""
+
+    @property
+    def archive(self) -> str:
+        """The archive's file name, as `helm pull` writes it."""
+        return f"{self.chart}-{self.version}.tgz"
+
+    def subchart(self, name: str) -> "ChartPin":
+        """The pin of a bundled subchart (KeyError naming the lock when there is none)."""
+        for sub in self.subcharts:
+            if sub.chart == name:
+                return sub
+        raise KeyError(f"{self.chart} bundles no subchart {name!r} in {LOCK_FILE.name}")
+
+
+class ChartLockError(ValueError):
+    """The chart lock is missing an entry or a required field."""
+
+
+def _pin(name: str, entry: Mapping[str, Any]) -> ChartPin:
+    missing = [k for k in ("version", "repository", "source") if not entry.get(k)]
+    if missing:
+        raise ChartLockError(f"{LOCK_FILE.name}: chart {name!r} lacks {', '.join(missing)}")
+    subs = tuple(_pin(sub, e) for sub, e in sorted((entry.get("subcharts") or {}).items()))
+    return ChartPin(name, str(entry["version"]), str(entry["repository"]), str(entry["source"]),
+                    str(entry.get("appVersion") or ""), str(entry.get("sha256") or ""), subs)
+
+
+def read_lock(path: Path = LOCK_FILE) -> dict[str, ChartPin]:
+    """Every chart of a lock file by name."""
+    data = yaml.safe_load(path.read_text()) or {}
+    return {name: _pin(name, entry or {}) for name, entry in sorted((data.get("charts") or {}).items())}
+
+
+@lru_cache(maxsize=None)
+def lock() -> dict[str, ChartPin]:
+    """The repository's chart lock (read once)."""
+    return read_lock(LOCK_FILE)
+
+
+def pin(name: str) -> ChartPin:
+    """The locked pin of chart `name` (ChartLockError when the lock has no such chart)."""
+    try:
+        return lock()[name]
+    except KeyError:
+        raise ChartLockError(f"chart {name!r} is not in {LOCK_FILE.name}; locked: {', '.join(lock())}") from None
 
 
 def release(name: str, pin: ChartPin, release_name: str, namespace: pulumi.Input[str], values: Mapping[str, Any],

@@ -15,6 +15,7 @@ the rest runs the object-set and diff functions directly on recorded resources.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,20 +31,38 @@ GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c",
 QUOTA = ("ai-app: {memoryQuota: 16Gi}", "ai-app: {memoryQuota: 24Gi}")
 RETENTION = ("metrics: {retention: 7d,", "metrics: {retention: 5d,")
 
-# After the helm-render merge, the retention change also shows as changed rendered objects
-# (source release:ai-observability-metrics-stack): add them here.
 RELEASE_CHANGE = {
     "key": "kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
     "source": "program",
     "id": {"type": "kubernetes:helm.sh/v3:Release", "name": "ai-observability-metrics-stack"},
     "changes": [{"path": "values.prometheus.prometheusSpec.retention", "change": "changed", "old": "7d", "new": "5d"}],
 }
+# The retention change as the chart renders it (only where the chart archives are available).
+PROMETHEUS_CHANGE = {
+    "key": "monitoring.coreos.com/v1/Prometheus observability/monitoring-prometheus",
+    "source": "release:monitoring",
+    "id": {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "namespace": "observability",
+           "name": "monitoring-prometheus"},
+    "changes": [{"path": "spec.retention", "change": "changed", "old": "7d", "new": "5d"}],
+}
+PROMETHEUS_LINES = ["~ monitoring.coreos.com/v1/Prometheus observability/monitoring-prometheus  (release:monitoring)",
+                    '    spec.retention: "7d" -> "5d"']
 QUOTA_CHANGE = {
     "key": "v1/ResourceQuota ai-app/ai-platform-quota",
     "source": "program",
     "id": {"apiVersion": "v1", "kind": "ResourceQuota", "namespace": "ai-app", "name": "ai-platform-quota"},
     "changes": [{"path": 'spec.hard["requests.memory"]', "change": "changed", "old": "16Gi", "new": "24Gi"}],
 }
+
+
+def charts_rendered() -> bool:
+    """Whether chart objects take part in the diff here (Helm and the locked archives found; always in CI)."""
+    from tests.render.conftest import IN_CI, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None and IN_CI:
+        pytest.fail(f"CI must render every chart: {reason}")
+    return reason is None
 
 
 def git(repo: Path, *args: str) -> str:
@@ -81,8 +100,14 @@ def repo(tmp_path_factory) -> Path:
 
 
 def plan(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    # The copy lives in a temporary directory: point it at the chart archives this checkout renders from.
+    from tools import charts
+
+    env = dict(os.environ)
+    if charts.chart_dirs() and not env.get(charts.ENV):
+        env[charts.ENV] = str(charts.chart_dirs()[-1])
     return subprocess.run([sys.executable, "-m", "tools.plan", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 # ------------------------------------------------------------------------------- end to end
@@ -94,17 +119,23 @@ def test_diff_against_a_commit_reports_exactly_the_changed_objects_and_fields(re
     d = json.loads(out.stdout)
     assert d["stack"] == "dev"
     assert d["base"] == {"ref": "HEAD~1", "commit": git(repo, "rev-parse", "HEAD~1"), "missing": False}
-    assert d["added"] == [] and d["removed"] == [] and d["notCompared"] == []
-    assert d["changed"] == [RELEASE_CHANGE, QUOTA_CHANGE]
-    assert d["summary"]["changed"] == 2 and d["summary"]["unchanged"] > 100
-    # The text form of the same document.
+    assert d["added"] == [] and d["removed"] == []
+    if charts_rendered():
+        assert d["notCompared"] == []
+        assert d["changed"] == [RELEASE_CHANGE, PROMETHEUS_CHANGE, QUOTA_CHANGE]
+    else:
+        assert d["changed"] == [RELEASE_CHANGE, QUOTA_CHANGE]
+    assert d["summary"]["changed"] == len(d["changed"]) and d["summary"]["unchanged"] > 100
+    # The text form of the same document (releases not rendered on a side are noted after the changes).
     text = diff.as_text(d).splitlines()
-    assert text[3:] == [
+    expected = [
         "~ kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
         '    values.prometheus.prometheusSpec.retention: "7d" -> "5d"',
+        *(PROMETHEUS_LINES if charts_rendered() else []),
         "~ v1/ResourceQuota ai-app/ai-platform-quota",
         '    spec.hard["requests.memory"]: "16Gi" -> "24Gi"',
     ]
+    assert text[3:3 + len(expected)] == expected and (len(text) == 3 + len(expected) or not charts_rendered())
     # The temporary worktree is gone, and the working tree is untouched.
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "status", "--porcelain") == "M Pulumi.dev.yaml"
@@ -120,9 +151,11 @@ def test_diff_text_against_head_shows_uncommitted_changes_and_keeps_the_plan_exi
     head = git(repo, "rev-parse", "HEAD")
     lines = out.stdout.splitlines()
     assert lines[0] == f"object diff of stack dev: HEAD ({head[:12]}) -> working tree"
-    assert lines[1].startswith("0 added, 0 removed, 1 changed, ")
-    assert lines[3:] == ["~ kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
-                         '    values.prometheus.prometheusSpec.retention: "7d" -> "5d"']
+    expected = ["~ kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
+                '    values.prometheus.prometheusSpec.retention: "7d" -> "5d"',
+                *(PROMETHEUS_LINES if charts_rendered() else [])]
+    assert lines[1].startswith(f"0 added, 0 removed, {1 + charts_rendered()} changed, ")
+    assert lines[3:3 + len(expected)] == expected and (len(lines) == 3 + len(expected) or not charts_rendered())
 
 
 def test_a_ref_whose_plan_fails_exits_2_with_one_line(repo):

@@ -152,8 +152,18 @@ def chart_objects(result: mockrun.RunResult, values: Mapping[str, Any]) -> list[
     out of the comparison on both sides, with a note, instead of showing as all added or removed.
     Pass Secrets unredacted: the caller masks every v1 Secret's `data`/`stringData` as digests, so a
     changed chart Secret shows as "[secret] changed" (already redacted values would hide the change).
+
+    Filled by tools.render (Helm 4.1.4, the chart lock's archives, the render cache of this checkout).
+    A ref whose program predates the chart lock cannot be rendered: every release is then `None`.
     """
-    return []
+    releases = [str(r.inputs.get("name") or r.name) for r in result.of_type("kubernetes:helm.sh/v3:Release")]
+    try:
+        from . import render
+    except ImportError:  # the ref's components.helm has no chart lock
+        return [(name, None) for name in releases]
+    charts = render.render_stack(result, render.kube_version_of(values))
+    return [(rel.release, None if rel.error is not None else [o.unredacted() for o in rel.objects])
+            for rel in charts.releases]
 
 
 def object_set(result: mockrun.RunResult, key: bytes, values: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:

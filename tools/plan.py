@@ -1,15 +1,18 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
-    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF]
+    python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF] [--no-charts]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
 verdict first (result line, policy failures and warnings, capacity and cost), then every policy
-verdict, the stack outputs, counts per resource type and the resource tree by component.
-`--render DIR` writes each Kubernetes object as YAML (one file per object). `--json` prints the
-plan (every resource with its inputs) or, on any error, an error object. `--diff REF` prints,
+verdict, the stack outputs, counts per resource type and the resource tree by component. Every
+Helm Release is rendered with Helm (tools.render) and its objects are shown under it; without
+chart archives the plan says so in one line. `--render DIR` writes each Kubernetes object as YAML
+(one file per object; chart objects in `DIR/helm/<release>/`). `--json` prints the plan (every
+resource with its inputs, and `charts`) or, on any error, an error object. `--diff REF` prints,
 instead of the report, the object-level difference between the stack at git REF and the working
 tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config or
-arguments (or a REF that cannot be planned), 3 program error.
+arguments (or a REF that cannot be planned), 3 program error (a chart that fails to template with
+the program's values included).
 Secrets are never printed or rendered: they show as "[secret]".
 """
 
@@ -23,7 +26,7 @@ import sys
 import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import yaml
 
@@ -95,10 +98,83 @@ def render(resources: list[mockrun.Recorded], directory: Path) -> list[Path]:
     return written
 
 
+# ------------------------------------------------------------------------------ Helm charts
+
+
+if TYPE_CHECKING:
+    from . import render as chart_render
+
+
+def render_charts(result: mockrun.RunResult, values: dict[str, Any]) -> chart_render.StackRender:
+    """Every Release of the run rendered with Helm (objects or an error per Release; see tools.render).
+
+    Imported here, not at the top: tools.diff plans older refs with these tools, whose program may
+    predate the chart lock that tools.render reads."""
+    from . import render as chart_render
+
+    return chart_render.render_stack(result, chart_render.kube_version_of(values))
+
+
+def release_lines(charts: Optional[chart_render.StackRender], urn: str) -> list[str]:
+    """The objects a Release renders, as tree lines under it (or why there are none)."""
+    rel = charts.by_urn().get(urn) if charts is not None else None
+    if rel is None or charts.unavailable:
+        return []
+    if rel.error is not None:
+        return [f"helm: NOT RENDERED: {rel.error.splitlines()[0]}"]
+    return [f"helm: {o.label()}" for o in rel.objects]
+
+
+def chart_count_lines(charts: Optional[chart_render.StackRender]) -> list[str]:
+    """Chart objects by kind, or the one line saying why charts were not rendered."""
+    if charts is None or not charts.releases:
+        return []
+    if charts.unavailable:
+        return ["", charts.unavailable]
+    rendered = [r for r in charts.releases if r.error is None]
+    lines = ["", f"chart objects by kind ({len(charts.objects)} objects from {len(rendered)} of {len(charts.releases)} "
+                 f"releases, Helm {charts.helm}, Kubernetes {charts.kube_version}):"]
+    for kind, n in sorted(Counter(f"{o.api_version}/{o.kind}" for o in charts.objects).items()):
+        lines.append(f"  {n:>4}  {kind}")
+    for rel in charts.releases:
+        if rel.error is not None:
+            lines.append(f"  not rendered: {rel.error}")
+        lines += [f"  helm warning ({rel.release}): {w}" for w in rel.warnings]
+    return lines
+
+
+def chart_failures(charts: Optional[chart_render.StackRender]) -> list[str]:
+    """Why the plan fails because of charts (a chart that fails to template is a bug in its values)."""
+    if charts is None or not charts.errors:
+        return []
+    return [f"{len(charts.errors)} chart(s) fail to template"]
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def write_chart_objects(charts: Optional[chart_render.StackRender], directory: Path) -> list[Path]:
+    """Write each chart object as YAML into DIR/helm/<release>/ (namespace-release when names repeat)."""
+    if charts is None:
+        return []
+    names = Counter(r.release for r in charts.releases)
+    written = []
+    for rel in charts.releases:
+        folder = directory / "helm" / (rel.release if names[rel.release] == 1 else f"{rel.namespace}-{rel.release}")
+        for index, obj in enumerate(rel.objects):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{index:03d}-{obj.kind.lower()}-{obj.namespace or '_cluster'}-{obj.name}.yaml"
+            # libyaml's emitter: CRDs are megabytes, and the pure-Python one takes seconds per chart.
+            text = yaml.dump(obj.manifest, Dumper=_Dumper, sort_keys=False)
+            path.write_text(f"# Source: {obj.source}\n{text}")
+            written.append(path)
+    return written
+
+
 # ------------------------------------------------------------------------------------- report
 
 
-def tree_lines(resources: list[mockrun.Recorded]) -> list[str]:
+def tree_lines(resources: list[mockrun.Recorded], charts: Optional[chart_render.StackRender] = None) -> list[str]:
     children: dict[Optional[str], list[mockrun.Recorded]] = defaultdict(list)
     urns = {r.urn for r in resources}
     for r in resources:
@@ -109,6 +185,7 @@ def tree_lines(resources: list[mockrun.Recorded]) -> list[str]:
         for r in children.get(parent, []):
             marker = "" if r.custom else "  [component]"
             lines.append(f"{'  ' * depth}{r.type}  {r.name}{marker}")
+            lines.extend(f"{'  ' * (depth + 1)}{line}" for line in release_lines(charts, r.urn))
             walk(r.urn, depth + 1)
 
     walk(None, 0)
@@ -160,16 +237,17 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
-def result_line(verdicts: list[Verdict]) -> str:
+def result_line(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
     blocking = [v.name for v in verdicts if v.blocking]
-    return f"result: {'FAILED (mandatory policy: ' + ', '.join(blocking) + ')' if blocking else 'ok'}"
+    failures = ([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
+    return f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"
 
 
-def summary_lines(verdicts: list[Verdict]) -> list[str]:
+def summary_lines(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> list[str]:
     """The verdict: result line, tally, and only the policies that failed or warned, with their violations."""
     tally = Counter("skip" if v.skipped else "n/a" if v.not_applicable else "pass" if v.passed
                     else "fail" if v.blocking else "warn" for v in verdicts)
-    lines = [result_line(verdicts),
+    lines = [result_line(verdicts, charts),
              "policy verdicts: " + ", ".join(f"{tally[k]} {k}" for k in ("pass", "fail", "warn", "skip", "n/a") if tally[k])]
     lines += verdict_lines([v for v in verdicts if v.violations])
     return lines
@@ -190,17 +268,17 @@ def output_lines(result: mockrun.RunResult) -> list[str]:
     return lines
 
 
-def report(result: mockrun.RunResult, verdicts: list[Verdict]) -> str:
+def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
     """The plan as text: the verdict and the cost first (the first screen), the details after."""
     outputs = mockrun.redact(result.outputs)
-    lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts)
+    lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts)
     lines += ["", "capacity and cost:"]
     lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
     lines += ["", "policies:"] + verdict_lines(verdicts)
     lines += ["", "stack outputs:"] + output_lines(result)
-    lines += ["", "resources by type:"] + count_lines(result.resources)
-    lines += ["", "resource tree:"] + ["  " + line for line in tree_lines(result.resources)]
-    lines += ["", result_line(verdicts)]
+    lines += ["", "resources by type:"] + count_lines(result.resources) + chart_count_lines(charts)
+    lines += ["", "resource tree:"] + ["  " + line for line in tree_lines(result.resources, charts)]
+    lines += ["", result_line(verdicts, charts)]
     return "\n".join(lines)
 
 
@@ -216,14 +294,16 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
             "violations": [{"message": x.message, "urn": x.urn} for x in v.violations]}
 
 
-def as_json(result: mockrun.RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
+def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
+            charts: Optional[chart_render.StackRender] = None) -> dict[str, Any]:
     return {
-        "ok": not any(v.blocking for v in verdicts),
+        "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts),
         "stack": result.stack,
         "policies": [verdict_json(v) for v in verdicts],
         "outputs": {k: ("[secret]" if k in result.secret_outputs else v) for k, v in mockrun.redact(result.outputs).items()},
         "counts": dict(sorted(Counter(r.type for r in result.resources).items())),
         "resources": [resource_json(r) for r in result.resources],
+        "charts": charts.to_json() if charts is not None else None,
     }
 
 
@@ -294,6 +374,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the plan, or the error, as JSON")
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
+    parser.add_argument("--no-charts", action="store_true", help="do not render the Helm releases")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
     parser.add_argument("--diff", metavar="REF",
                         help="print the object-level difference between the stack at git REF and the working tree")
@@ -384,13 +465,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         failure = exc
     else:
         result, verdicts = planned.result, planned.verdicts
+        # --diff renders the charts itself (tools.diff.chart_objects), on both sides.
+        charts = None if args.no_charts or planned.diff_base is not None else render_charts(result, planned.values)
         if args.render:
             written = render(result.resources, args.render)
-            print(f"rendered {len(written)} Kubernetes objects into {args.render}", file=sys.stderr)
+            chart_files = write_chart_objects(charts, args.render)
+            print(f"rendered {len(written)} Kubernetes objects and {len(chart_files)} chart objects into {args.render}",
+                  file=sys.stderr)
         code = EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+        if chart_failures(charts):
+            code = EXIT_ERROR
         if planned.diff_base is not None:
             return _print_diff(planned.diff_base, result, planned.values, code, args.json)
-        _print(json.dumps(as_json(result, verdicts), indent=2) if args.json else report(result, verdicts))
+        _print(json.dumps(as_json(result, verdicts, charts), indent=2) if args.json
+               else report(result, verdicts, charts))
         return code
     print(failure.text, file=sys.stderr)
     if want_json:

@@ -5,7 +5,7 @@ Every chart is pinned by version AND repository. None of them is trusted to reje
 recorded with its upstream default in tests/observability/test_chart_values.py, read from that chart
 version's own values.yaml (the test names the tag).
 
-Pins (read from the charts' repositories at these tags):
+Pins (in the chart lock, charts.lock.yaml; read from the charts' repositories at these tags):
 
 | chart                      | version | repository                                            | app     |
 |----------------------------|---------|-------------------------------------------------------|---------|
@@ -36,35 +36,20 @@ from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noq
 from config.models import StackConfig
 from config.namespaces import NODE_AGENTS
 
-from ..helm import ChartPin
+from ..helm import pin
 from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, SCRAPE_LABELS
 
 
-PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
-GRAFANA_COMMUNITY = "https://grafana-community.github.io/helm-charts"
-
-PC = "prometheus-community/helm-charts"
-GC = "grafana-community/helm-charts"
-CRDS = ChartPin("prometheus-operator-crds", "31.0.1", PROMETHEUS_COMMUNITY, f"{PC} tag prometheus-operator-crds-31.0.1",
-                app_version="v0.93.1")
-STACK = ChartPin("kube-prometheus-stack", "88.5.3", PROMETHEUS_COMMUNITY,
-                 f"{PC} charts/kube-prometheus-stack/values.yaml tag kube-prometheus-stack-88.5.3", app_version="v0.93.1")
-LOKI = ChartPin("loki", "18.11.0", GRAFANA_COMMUNITY, f"{GC} charts/loki/values.yaml tag loki-18.11.0",
-                app_version="3.7.6")
-TEMPO = ChartPin("tempo", "2.2.4", GRAFANA_COMMUNITY, f"{GC} charts/tempo/values.yaml tag tempo-2.2.4",
-                 app_version="2.10.8")
-COLLECTOR = ChartPin("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts",
-                     "open-telemetry/opentelemetry-helm-charts tag opentelemetry-collector-0.170.0",
-                     app_version="0.158.0")
-JAEGER = ChartPin("jaeger", "4.11.1", "https://jaegertracing.github.io/helm-charts",
-                  "jaegertracing/helm-charts charts/jaeger/values.yaml tag jaeger-4.11.1", app_version="2.19.0")
-# Subcharts of kube-prometheus-stack 88.5.3 (its Chart.yaml); their values are nested under these keys.
-GRAFANA_SUBCHART = ChartPin("grafana", "12.11.1", GRAFANA_COMMUNITY, f"{GC} charts/grafana tag grafana-12.11.1",
-                            app_version="13.2.0")
-KSM_SUBCHART = ChartPin("kube-state-metrics", "8.4.0", PROMETHEUS_COMMUNITY, f"{PC} tag kube-state-metrics-8.4.0",
-                        app_version="2.20.0")
-NODE_EXPORTER_SUBCHART = ChartPin("prometheus-node-exporter", "4.56.1", PROMETHEUS_COMMUNITY,
-                                  f"{PC} tag prometheus-node-exporter-4.56.1", app_version="1.12.1")
+CRDS = pin("prometheus-operator-crds")
+STACK = pin("kube-prometheus-stack")
+LOKI = pin("loki")
+TEMPO = pin("tempo")
+COLLECTOR = pin("opentelemetry-collector")
+JAEGER = pin("jaeger")
+# Subcharts of kube-prometheus-stack (its Chart.yaml); their values are nested under these keys.
+GRAFANA_SUBCHART = STACK.subchart("grafana")
+KSM_SUBCHART = STACK.subchart("kube-state-metrics")
+NODE_EXPORTER_SUBCHART = STACK.subchart("prometheus-node-exporter")
 
 # fullnameOverride values: Service names then match config/endpoints.py.
 STACK_RELEASE = "monitoring"

@@ -1,6 +1,6 @@
 """Chart pins of the RAG data layer and gateway, and the values each chart receives.
 
-Every pin names the chart, its exact version and its https repository. The values builders are
+Every pin (chart, exact version, https repository) comes from the chart lock, charts.lock.yaml. The values builders are
 pure functions of the config (plus a few names/ARNs that may be Outputs), so the tests can check
 every key path against the chart version's own values.yaml (tests/rag/test_chart_values.py).
 Images are the charts' own pinned defaults unless set here (each noted with its source).
@@ -14,41 +14,32 @@ from typing import Any, Mapping, Optional
 from config import sizing
 from config.models import Cache, GatewayIngress, StackConfig, VectorStore, MilvusCluster
 
-from ..helm import ChartPin
+from ..helm import pin
 from ..labels import SCRAPE_LABELS
 
 
 # zilliztech/milvus-helm, charts/milvus/values.yaml at tag milvus-5.0.19 (Milvus v2.6.15); subcharts etcd 8.12.0
 # (Bitnami chart from bitnami/charts archive-full-index, image milvusdb/etcd:3.5.25-r1 built by Zilliz) and
 # minio 8.0.17 (Zilliz's fork of the old MinIO chart, image minio/minio:RELEASE.2024-12-18T13-15-44Z).
-MILVUS = ChartPin("milvus", "5.0.19", "https://zilliztech.github.io/milvus-helm",
-                  "zilliztech/milvus-helm charts/milvus/values.yaml @ milvus-5.0.19")
+MILVUS = pin("milvus")
 # weaviate/weaviate-helm, weaviate/values.yaml at tag v17.8.3 (Weaviate 1.38.2).
-WEAVIATE = ChartPin("weaviate", "17.8.3", "https://weaviate.github.io/weaviate-helm",
-                    "weaviate/weaviate-helm weaviate/values.yaml @ v17.8.3")
+WEAVIATE = pin("weaviate")
 # qdrant/qdrant-helm, charts/qdrant/values.yaml at tag qdrant-1.19.0 (Qdrant v1.19.0).
-QDRANT = ChartPin("qdrant", "1.19.0", "https://qdrant.github.io/qdrant-helm",
-                  "qdrant/qdrant-helm charts/qdrant/values.yaml @ qdrant-1.19.0")
+QDRANT = pin("qdrant")
 # elastic/cloud-on-k8s, deploy/eck-operator/values.yaml at tag v3.5.0 (operator 3.5.0, CRDs subchart 3.5.0).
-ECK_OPERATOR = ChartPin("eck-operator", "3.5.0", "https://helm.elastic.co",
-                        "elastic/cloud-on-k8s deploy/eck-operator/values.yaml @ v3.5.0")
+ECK_OPERATOR = pin("eck-operator")
 # prometheus-community/helm-charts, charts/prometheus-elasticsearch-exporter/values.yaml at tag
 # prometheus-elasticsearch-exporter-7.4.0 (quay.io/prometheuscommunity/elasticsearch-exporter:v1.11.0).
-ES_EXPORTER = ChartPin("prometheus-elasticsearch-exporter", "7.4.0", "https://prometheus-community.github.io/helm-charts",
-                       "prometheus-community/helm-charts charts/prometheus-elasticsearch-exporter/values.yaml "
-                       "@ prometheus-elasticsearch-exporter-7.4.0")
+ES_EXPORTER = pin("prometheus-elasticsearch-exporter")
 # DandyDeveloper/charts, charts/redis-ha/values.yaml at tag redis-ha-4.39.0: the official Redis image
 # (public.ecr.aws/docker/library/redis:8.8.0-alpine), HAProxy 3.3.10-alpine, oliver006/redis_exporter v1.86.0.
 # Chosen over Bitnami's chart, whose free images moved to the frozen bitnamilegacy/* repositories in 2025.
-REDIS = ChartPin("redis-ha", "4.39.0", "https://dandydeveloper.github.io/charts",
-                 "DandyDeveloper/charts charts/redis-ha/values.yaml @ redis-ha-4.39.0")
+REDIS = pin("redis-ha")
 # kubernetes/ingress-nginx, charts/ingress-nginx/values.yaml at tag helm-chart-4.15.1 (controller v1.15.1, the
 # project's last release: ingress-nginx was retired, best-effort maintenance ended March 2026).
-INGRESS_NGINX = ChartPin("ingress-nginx", "4.15.1", "https://kubernetes.github.io/ingress-nginx",
-                         "kubernetes/ingress-nginx charts/ingress-nginx/values.yaml @ helm-chart-4.15.1")
+INGRESS_NGINX = pin("ingress-nginx")
 # cert-manager/cert-manager, deploy/charts/cert-manager/values.yaml at tag v1.21.1.
-CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io",
-                        "cert-manager/cert-manager deploy/charts/cert-manager/values.yaml @ v1.21.1")
+CERT_MANAGER = pin("cert-manager")
 
 PRIORITY_CLASS = "ai-platform-rag"
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -60,6 +51,10 @@ MILVUS_SERVICE_ACCOUNT = "milvus"
 MILVUS_SECRET = "milvus-credentials"
 MILVUS_ROOT_PASSWORD_KEY = "root-password"
 MINIO_SECRET = "milvus-minio"
+# milvus config.tpl reads minio.tls.enabled whenever externalS3 is off (standalone on local storage too), and only
+# the minio subchart declares it; a disabled subchart's values are not merged, so without this key the chart fails
+# to template ("nil pointer evaluating interface {}.enabled").
+MINIO_DISABLED = {"enabled": False, "tls": {"enabled": False}}
 QDRANT_FULLNAME = "qdrant"
 QDRANT_SECRET = "qdrant-api-key"
 QDRANT_KEY = "api-key"
@@ -133,7 +128,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     }
     if not cluster:
         values["etcd"] = {"enabled": False}
-        values["minio"] = {"enabled": False}
+        values["minio"] = dict(MINIO_DISABLED)
         values["streaming"] = {"woodpecker": {"storage": {"type": "local"}}}
         values["standalone"] = {
             "resources": main,
@@ -180,7 +175,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
             "persistence": {"size": f"{topo.minio_storage_gi}Gi", "storageClass": storage_class},
         }
     else:
-        values["minio"] = {"enabled": False}
+        values["minio"] = dict(MINIO_DISABLED)
         values["externalS3"] = _external_storage(cfg, bucket, region)
     return values
 

@@ -1,4 +1,4 @@
-"""Chart pins of the serving layer's autoscalers and the values each chart receives (pure functions).
+"""Chart pins (from the chart lock, charts.lock.yaml) of the serving layer's autoscalers and the values each chart receives (pure functions).
 
 Every key set here exists in the pinned chart version's values.yaml; tests/serving/test_chart_values.py
 lists them with the upstream defaults and fails on any other key.
@@ -12,19 +12,17 @@ from config.engine_profiles import profile
 from config.models import StackConfig
 from config.namespaces import autoscaled
 
-from ..helm import ChartPin
+from ..helm import pin
 from ..labels import SCRAPE_LABELS
 
 
 # kedacore/charts keda/Chart.yaml and keda/values.yaml at tag v2.20.2 (appVersion 2.20.2: images
 # ghcr.io/kedacore/keda, keda-metrics-apiserver, keda-admission-webhooks :2.20.2). The chart installs the
 # keda.sh CRDs (keda/templates/crds, `crds.install: true`), so ScaledObjects depend on this Release.
-KEDA = ChartPin("keda", "2.20.2", "https://kedacore.github.io/charts", "kedacore/charts keda/values.yaml @ v2.20.2")
+KEDA = pin("keda")
 # prometheus-community/helm-charts charts/prometheus-adapter at tag prometheus-adapter-5.3.0 (appVersion v0.12.0,
 # image registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0).
-PROMETHEUS_ADAPTER = ChartPin(
-    "prometheus-adapter", "5.3.0", "https://prometheus-community.github.io/helm-charts",
-    "prometheus-community/helm-charts charts/prometheus-adapter/values.yaml @ prometheus-adapter-5.3.0")
+PROMETHEUS_ADAPTER = pin("prometheus-adapter")
 
 
 def keda_values(cfg: StackConfig, monitoring: bool) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .containers import container_resources, image_pinned
 from .cost import cost_budget
 from .critical import critical_models_on_demand
 from .gpu_pools import gpu_node_pool_tainted
-from .helm import helm_chart_pinned
+from .helm import helm_chart_locked, helm_chart_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .network import ingress_tls, loadbalancer_services_allowed
 from .pack_config import guard_configure
@@ -27,6 +27,7 @@ from .workloads import gpu_workloads_tolerate_gpu_taint
 
 ALL_POLICIES: list[Policy] = [
     helm_chart_pinned,
+    helm_chart_locked,
     gpu_node_pool_tainted,
     gpu_workloads_tolerate_gpu_taint,
     gpu_budget,

@@ -1,4 +1,5 @@
-"""helm-chart-pinned: every Helm chart is an exact version from a pinned repository.
+"""helm-chart-pinned: every Helm chart is an exact version from a pinned repository; helm-chart-locked: and
+it is the one the chart lock (charts.lock.yaml, also read by the program and the renderer) names.
 
 Applies to `kubernetes:helm.sh/v3:Release` and `kubernetes:helm.sh/v4:Chart`.
 
@@ -23,7 +24,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -109,6 +114,83 @@ helm_chart_pinned = ResourceValidationPolicy(
             "items": {"type": "string"},
             "default": [],
             "description": "Local chart paths (exact or fnmatch globs) allowed without a repository.",
+        },
+    }),
+)
+
+
+# ------------------------------------------------------------------------------ helm-chart-locked
+
+LOCKED_NAME = "helm-chart-locked"
+LOCK_FILE = "charts.lock.yaml"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The repository the pack lives in (policy/rules/helm.py -> policy/ -> the repository)."""
+
+
+@lru_cache(maxsize=8)
+def read_lock(path: str) -> dict[str, dict]:
+    """{chart name: {version, repository, ...}} of a chart lock file (OSError/YAMLError/ValueError if unusable).
+
+    PyYAML comes with the `pulumi` package, a requirement of the pack.
+    """
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    charts = data.get("charts") if isinstance(data, dict) else None
+    if not isinstance(charts, dict):
+        raise ValueError("no `charts:` map")
+    return {str(name): dict(entry or {}) for name, entry in charts.items()}
+
+
+def lock_path(configured: Any) -> Path:
+    """The lock the pack checks against: config `chartLock` (relative to the repository), else the repository's."""
+    if isinstance(configured, str) and configured.strip():
+        path = Path(configured.strip())
+        return path if path.is_absolute() else _REPO_ROOT / path
+    return _REPO_ROOT / LOCK_FILE
+
+
+def chart_name(chart: str) -> str:
+    """The chart's name: the last path segment of an oci:// reference, else the chart itself."""
+    return chart.rstrip("/").rsplit("/", 1)[-1] if chart.startswith("oci://") else chart
+
+
+def _validate_locked(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type not in HELM_TYPES:
+        return
+    props = args.props
+    chart = get(props, "chart")
+    if not isinstance(chart, str) or not chart.strip():
+        return  # nothing to compare (helm-chart-pinned reports an empty chart)
+    path = lock_path(get(args.get_config(), "chartLock", default=""))
+    try:
+        locked = read_lock(str(path))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        report_violation(f"chart {chart!r}: the chart lock {path} cannot be read ({type(exc).__name__}: {exc}).")
+        return
+    name = chart_name(chart.strip())
+    entry = locked.get(name)
+    if entry is None:
+        report_violation(f"chart {chart!r} is not in the chart lock {path.name}; add it there (version, repository, "
+                         f"values source, archive digest). Locked: {', '.join(sorted(locked)) or 'none'}.")
+        return
+    version, repo = get(props, "version"), get(props, "repositoryOpts", "repo")
+    if str(version) != str(entry.get("version")):
+        report_violation(f"chart {chart!r}: version {version!r} is not the locked {entry.get('version')!r} "
+                         f"({path.name}).")
+    if not chart.startswith("oci://") and repo != entry.get("repository"):
+        report_violation(f"chart {chart!r}: repository {repo!r} is not the locked {entry.get('repository')!r} "
+                         f"({path.name}).")
+
+
+helm_chart_locked = ResourceValidationPolicy(
+    name=LOCKED_NAME,
+    description="Helm charts are the chart lock's: chart, exact version and repository as in charts.lock.yaml.",
+    validate=_validate_locked,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PolicyConfigSchema(properties={
+        "chartLock": {
+            "type": "string",
+            "default": "",
+            "description": "Path of the chart lock, relative to the repository (default: charts.lock.yaml).",
         },
     }),
 )

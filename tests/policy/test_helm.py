@@ -1,8 +1,11 @@
-"""helm-chart-pinned over helm.sh/v3 Release and helm.sh/v4 Chart props."""
+"""helm-chart-pinned and helm-chart-locked over helm.sh/v3 Release and helm.sh/v4 Chart props."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from .harness import run_resource
 
@@ -141,3 +144,58 @@ def test_other_resource_types_are_ignored():
     props = {"chart": "bitnami/redis", "version": "latest"}
     assert check("kubernetes:core/v1:ConfigMap", props) == []
     assert check("kubernetes:helm.sh/v3:Chart", props) == []
+
+
+# ------------------------------------------------------------------------------ helm-chart-locked
+
+LOCK = yaml.safe_load((Path(__file__).resolve().parents[2] / "charts.lock.yaml").read_text())["charts"]
+
+
+def locked(resource_type: str, props: dict, config: dict | None = None) -> list[str]:
+    return run_resource("helm-chart-locked", resource_type, props, config, name="kube-prometheus-stack")
+
+
+def as_locked(chart: str) -> dict:
+    entry = LOCK[chart]
+    return {"chart": chart, "version": entry["version"], "repositoryOpts": {"repo": entry["repository"]},
+            "namespace": "observability"}
+
+
+@pytest.mark.parametrize("chart", sorted(LOCK))
+def test_every_locked_chart_passes(chart):
+    assert locked(RELEASE, as_locked(chart)) == []
+
+
+def test_other_version_than_the_lock_is_a_violation():
+    messages = locked(RELEASE, repo_chart())  # kube-prometheus-stack 65.1.0
+    assert len(messages) == 1
+    assert "'65.1.0' is not the locked '88.5.3'" in messages[0] and "charts.lock.yaml" in messages[0]
+
+
+def test_other_repository_than_the_lock_is_a_violation():
+    props = {**as_locked("keda"), "repositoryOpts": {"repo": "https://charts.example.com/keda"}}
+    messages = locked(CHART, props)
+    assert len(messages) == 1 and "is not the locked 'https://kedacore.github.io/charts'" in messages[0]
+
+
+def test_chart_missing_from_the_lock_is_a_violation():
+    messages = locked(RELEASE, {"chart": "oci://ghcr.io/example/charts/unlocked", "version": "1.0.0"})
+    assert len(messages) == 1 and "'oci://ghcr.io/example/charts/unlocked' is not in the chart lock" in messages[0]
+    assert "kube-prometheus-stack" in messages[0]  # lists what is locked
+
+
+def test_absent_chart_and_other_types_are_not_judged():
+    assert locked(RELEASE, {}) == []
+    assert locked("kubernetes:core/v1:ConfigMap", {"chart": "nope", "version": "1"}) == []
+
+
+def test_configured_lock_file(tmp_path):
+    lock = tmp_path / "other.lock.yaml"
+    lock.write_text("charts:\n  keda: {version: 9.9.9, repository: https://kedacore.github.io/charts}\n")
+    assert locked(RELEASE, {**as_locked("keda"), "version": "9.9.9"}, {"chartLock": str(lock)}) == []
+    assert len(locked(RELEASE, as_locked("keda"), {"chartLock": str(lock)})) == 1
+
+
+def test_unreadable_lock_is_a_violation(tmp_path):
+    messages = locked(RELEASE, as_locked("keda"), {"chartLock": str(tmp_path / "missing.yaml")})
+    assert len(messages) == 1 and "cannot be read" in messages[0]

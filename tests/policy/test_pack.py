@@ -79,7 +79,7 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert len(names) == len(set(names))
     assert all(KEBAB.match(n) for n in names), names
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
-    assert names == ["helm-chart-pinned", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
+    assert names == ["helm-chart-pinned", "helm-chart-locked", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
                      "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
@@ -108,7 +108,7 @@ def test_policy_kinds_and_config_schemas():
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
     assert schemas == {
-        "helm-chart-pinned": {"allowedLocalCharts"}, "gpu-budget": {"maxGpus"},
+        "helm-chart-pinned": {"allowedLocalCharts"}, "helm-chart-locked": {"chartLock"}, "gpu-budget": {"maxGpus"},
         "cluster-deletion-protection": {"stacks"},
         "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"systemNamespaces"},
         "container-resources": {"requireCpuLimit"}, "image-pinned": {"allowedRegistries"},
@@ -267,10 +267,12 @@ def test_pack_turns_unknown_preview_values_into_an_advisory(analyzer):
     unknown_string = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
         type="kubernetes:helm.sh/v3:Release", urn="urn:pulumi:s::p::t::r", name="r",
-        properties=_struct({"chart": "oci://ghcr.io/example/chart", "version": unknown_string})))
-    assert len(response.diagnostics) == 1
-    assert response.diagnostics[0].enforcementLevel == analyzer_pb2.ADVISORY
-    assert "during preview" in response.diagnostics[0].message
+        properties=_struct({"chart": "keda", "version": unknown_string,
+                            "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}})))
+    assert sorted(d.policyName for d in response.diagnostics) == ["helm-chart-locked", "helm-chart-pinned"]
+    for diagnostic in response.diagnostics:
+        assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
+        assert "during preview" in diagnostic.message
 
 
 def test_pack_applies_pack_config_over_grpc(analyzer):

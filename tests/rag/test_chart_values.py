@@ -75,6 +75,7 @@ MILVUS_DEFAULTS: dict[str, object] = {
     'minio.priorityClassName': '',  # subchart minio
     'minio.replicas': 4,  # subchart minio
     'minio.resources': FREE,
+    'minio.tls.enabled': False,  # subchart minio
     'mixCoordinator.activeStandby.enabled': False,
     'mixCoordinator.extraEnv': FREE,
     'mixCoordinator.replicas': 1,

@@ -30,7 +30,7 @@ def test_milvus_standalone_is_one_pod_with_embedded_etcd_and_local_storage():
     result = run_stack("dev")
     v = release(result, "milvus").inputs["values"]
     assert v["cluster"] == {"enabled": False}
-    assert v["etcd"] == {"enabled": False} and v["minio"] == {"enabled": False}
+    assert v["etcd"] == {"enabled": False} and v["minio"] == {"enabled": False, "tls": {"enabled": False}}
     assert v["pulsarv3"] == {"enabled": False}
     env = v["standalone"]["extraEnv"]
     assert env_of(env, "ETCD_USE_EMBED")["value"] == "true"
@@ -58,7 +58,7 @@ def test_milvus_cluster_values_follow_the_config():
     assert v["mixCoordinator"]["replicas"] == topo["coordinators"]
     assert v["mixCoordinator"]["activeStandby"] == {"enabled": True}
     assert v["etcd"]["replicaCount"] == topo["etcdReplicas"] == 3
-    assert v["minio"] == {"enabled": False}
+    assert v["minio"] == {"enabled": False, "tls": {"enabled": False}}
     s3 = v["externalS3"]
     [bucket] = result.of_type("aws:s3/bucket:Bucket")
     assert s3["bucketName"] == bucket.outputs["bucket"]
@@ -79,7 +79,7 @@ def test_standalone_and_cluster_differ_exactly_in_the_mode_keys():
                                                "resources": {"cpu": "1", "memory": "4Gi"}})
     cluster = release(run_config(cluster_cfg), "milvus").inputs["values"]
     changed = {k for k in set(dev) | set(cluster) if dev.get(k) != cluster.get(k)}
-    assert cluster["minio"] == dev["minio"] == {"enabled": False}  # bucket storage, not MinIO
+    assert cluster["minio"] == dev["minio"] == {"enabled": False, "tls": {"enabled": False}}  # bucket storage, not MinIO
     assert cluster["queryNode"]["resources"] == dev["standalone"]["resources"]
     assert changed == {"cluster", "standalone", "etcd", "streaming", "externalS3", "proxy", "mixCoordinator",
                        "queryNode", "dataNode", "streamingNode", "serviceAccount"}

@@ -21,17 +21,13 @@ from components.labels import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE, 
 from config import catalog
 from config.models import ClusterConfig, GpuPool
 
-from ...helm import ChartPin, release
+from ...helm import pin, release
 from ..common import Scope
 from .iam import EksIdentity, irsa_role
 
-# The chart pin: kubernetes/autoscaler, cluster-autoscaler/charts/cluster-autoscaler/values.yaml at tag
-# cluster-autoscaler-chart-9.59.0 (appVersion 1.35.0). The autoscaler's minor must match the
-# cluster's: the image tag comes from CLUSTER_AUTOSCALER_IMAGES (tags cluster-autoscaler-1.xx.y).
-CLUSTER_AUTOSCALER = ChartPin(
-    "cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler",
-    "kubernetes/autoscaler cluster-autoscaler/charts/cluster-autoscaler/values.yaml tag cluster-autoscaler-chart-9.59.0",
-    app_version="1.35.0")
+# The chart pin (charts.lock.yaml). The autoscaler's minor must match the cluster's: the image tag
+# comes from CLUSTER_AUTOSCALER_IMAGES (tags cluster-autoscaler-1.xx.y).
+CLUSTER_AUTOSCALER = pin("cluster-autoscaler")
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 CLUSTER_AUTOSCALER_SUBJECT = f"system:serviceaccount:kube-system:{CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}"
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
