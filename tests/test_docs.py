@@ -16,8 +16,9 @@ def test_json_schema_is_current():
     assert schema.PATH.read_text() == schema.render(), "run: python -m tools.schema"
 
 
-def test_readme_config_reference_is_current():
-    text = configdoc.README.read_text()
+def test_config_reference_is_current():
+    text = configdoc.DOC.read_text()
+    assert text.count(configdoc.START) == 1 and text.count(configdoc.END) == 1, "one generated block"
     block = text.split(configdoc.START)[1].split(configdoc.END)[0].strip()
     assert block == configdoc.render(), "run: python -m tools.configdoc"
 
@@ -52,3 +53,4 @@ def test_every_dependency_is_pinned():
             if line and not line.startswith("-r"):
                 # An exact version may carry a PEP 440 epoch (grafana-foundation-sdk==1769699379!11.6.0).
                 assert re.match(r"^[A-Za-z0-9_.-]+==([0-9]+!)?[0-9][0-9a-z.]*$", line), f"{name}: unpinned {line!r}"
+
