@@ -1,7 +1,7 @@
-"""Generate the README's config reference from config.models (so it cannot drift).
+"""Generate the config reference in docs/configuration.md from config.models (so it cannot drift).
 
-    python -m tools.configdoc          # rewrite the block between the markers in README.md
-    python -m tools.configdoc --check  # exit 1 if README.md is stale
+    python -m tools.configdoc          # rewrite the block between the markers in docs/configuration.md
+    python -m tools.configdoc --check  # exit 1 if docs/configuration.md is stale
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pydantic_core import PydanticUndefined
 
 from config.models import StackConfig
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOC = ROOT / "docs" / "configuration.md"
+"""The page that holds the generated reference between START and END."""
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 
 
@@ -95,17 +98,20 @@ def render() -> str:
 
 
 def main() -> int:
-    text = README.read_text()
+    text = DOC.read_text()
+    if START not in text or END not in text:
+        print(f"{DOC.relative_to(ROOT)} has no {START} ... {END} block", file=sys.stderr)
+        return 1
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
     new = f"{head}{START}\n{render()}\n{END}{tail}"
     if "--check" in sys.argv:
         if new != text:
-            print("README.md config reference is stale: run python -m tools.configdoc", file=sys.stderr)
+            print(f"{DOC.relative_to(ROOT)} config reference is stale: run python -m tools.configdoc", file=sys.stderr)
             return 1
         return 0
-    README.write_text(new)
-    print("README.md config reference updated")
+    DOC.write_text(new)
+    print(f"{DOC.relative_to(ROOT)} config reference updated")
     return 0
 
 
