@@ -94,13 +94,13 @@ def test_every_pod_meets_the_pod_security_level_its_namespace_enforces(stack):
     levels, checked, problems = enforced_levels(stack), 0, []
     assert set(levels.values()) <= set(podsecurity.LEVELS) and "restricted" in levels.values()
     for obj in all_objects(stack):
-        for where, spec, annotations in podsecurity.pod_templates(obj):
+        for where, spec, pod_annotations in podsecurity.pod_templates(obj):
             if obj.namespace == "kube-system":  # the cluster's own namespace (the EKS autoscaler), privileged there
                 continue
             assert obj.namespace in levels, f"{where} ({obj.source}) runs in a namespace the program does not create"
             checked += 1
             problems += [f"{where} ({obj.source}) in {levels[obj.namespace]} {obj.namespace}: {v}"
-                         for v in podsecurity.violations(spec, levels[obj.namespace], annotations)]
+                         for v in podsecurity.violations(spec, levels[obj.namespace], pod_annotations)]
     assert problems == [], "\n".join(problems)
     assert checked >= 5
 
@@ -271,8 +271,9 @@ def test_data_services_persist_where_the_config_says_and_authenticate_with_the_p
     cfg = config(stack)
     rag = cfg.rag
     ns = rag.namespace
-    rag_class = next(o.name for o in of_kind(stack, "StorageClass", "program") if o.name == "ai-platform-rag") \
-        if any(o.name == "ai-platform-rag" for o in of_kind(stack, "StorageClass", "program")) else None
+    # The data layer's StorageClass where the program creates one (cloud stacks), else the cluster default.
+    rag_class = "ai-platform-rag" if any(o.name == "ai-platform-rag" for o in of_kind(stack, "StorageClass", "program")) \
+        else None
     # Redis: every container authenticates with the program's Secret; a volume per replica when persistent.
     redis = one(stack, "StatefulSet", "redis-server", "redis")
     assert redis["spec"]["replicas"] == rag.cache.replicas
