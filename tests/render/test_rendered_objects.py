@@ -292,6 +292,12 @@ def test_data_services_persist_where_the_config_says_and_authenticate_with_the_p
         for w in milvus:
             assert ("COMMON_SECURITY_DEFAULTROOTPASSWORD", rag_charts.MILVUS_SECRET,
                     rag_charts.MILVUS_ROOT_PASSWORD_KEY) in secret_env(w), w
+            env = {e["name"]: e.get("value") for c in containers(w["spec"]["template"]["spec"])
+                   for e in c.get("env") or []}
+            assert env.get("COMMON_SECURITY_AUTHORIZATIONENABLED") == "true", w
+        by_component = {pod_labels(w).get("component"): w["spec"]["replicas"] for w in milvus}
+        assert {c: n for c, n in by_component.items() if c in rag_charts.milvus_replicas(store)} == \
+            rag_charts.milvus_replicas(store)
         program_secret(stack, rag_charts.MILVUS_SECRET, ns)
         if store.milvus_mode == "standalone":
             pvc = one(stack, "PersistentVolumeClaim", "milvus", "milvus")
