@@ -105,6 +105,21 @@ def test_every_pod_meets_the_pod_security_level_its_namespace_enforces(stack):
     assert checked >= 5
 
 
+@pytest.mark.parametrize("stack", SHIPPED)
+def test_every_namespace_below_restricted_needs_it(stack):
+    """An exception in config/namespaces.py is justified by a rendered pod that restricted would reject."""
+    from tools import podsecurity
+
+    needs = {}
+    for obj in all_objects(stack):
+        for _, spec, pod_annotations in podsecurity.pod_templates(obj):
+            if podsecurity.violations(spec, "restricted", pod_annotations):
+                needs.setdefault(obj.namespace, []).append(obj)
+    lower = {ns: level for ns, level in enforced_levels(stack).items() if level != "restricted"}
+    unneeded = sorted(ns for ns in lower if ns not in needs)
+    assert unneeded == [], f"every pod of {unneeded} meets restricted: enforce restricted there"
+
+
 @pytest.mark.parametrize("level,spec,expected", [
     ("baseline", {"hostNetwork": True, "containers": [{"name": "a"}]}, ["hostNetwork: true"]),
     ("baseline", {"volumes": [{"name": "h", "hostPath": {"path": "/"}}], "containers": []}, ["hostPath volume 'h'"]),
