@@ -34,6 +34,7 @@ PINNED_ACTIONS = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1", {"persist-credentials", "fetch-depth"}),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0",
                              {"python-version", "cache", "cache-dependency-path"}),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5", {"path", "key"}),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0",
                                 {"name", "path", "if-no-files-found", "retention-days"}),
     "google-github-actions/auth": ("7c6bc770dae815cd3e89ee6cdf493a5fab2cc093", "v3.0.0",
@@ -165,6 +166,10 @@ def preview_problems(doc: dict) -> list[str]:
     if ("-m tools.plan --stack ${{ matrix.stack }} --policy-config policy/config/${{ matrix.stack }}.json"
             not in runs):
         problems.append("offline-gate: must run tools.plan for the matrix stack with its policy config")
+    if "--require-charts" not in runs:
+        problems.append("offline-gate: tools.plan must run with --require-charts (a chart that cannot render fails)")
+    for name, job in (("tests", tests), ("offline-gate", gate)):
+        problems += chart_pull_problems(job, name)
     if not steps_using(gate, "actions/upload-artifact"):
         problems.append("offline-gate: the rendered objects and JSON plan are not uploaded")
     if "secrets." in yaml.safe_dump(gate) or gate.get("permissions", {}).get("id-token"):
@@ -193,6 +198,21 @@ def preview_problems(doc: dict) -> list[str]:
     if "github.event.pull_request.number" not in group or "matrix.stack" not in group:
         problems.append("preview: concurrency group must be per PR and stack")
     return problems
+
+
+def chart_pull_problems(job: dict, name: str) -> list[str]:
+    """The chart archives are pulled (cached per chart lock) before the first step that renders them."""
+    steps = job.get("steps", [])
+    pull = next((i for i, s in enumerate(steps) if "-m tools.charts pull" in s.get("run", "")), None)
+    render = next((i for i, s in enumerate(steps)
+                   if "-m tools.plan" in s.get("run", "") or "-m pytest" in s.get("run", "")), None)
+    if pull is None or render is None or pull > render:
+        return [f"{name}: must run `python -m tools.charts pull` before rendering charts (no ../shared/charts on GitHub)"]
+    cache = steps_using(job, "actions/cache")
+    if not cache or "charts.lock.yaml" not in str(cache[0].get("with", {}).get("key", "")) \
+            or steps.index(cache[0]) > pull:
+        return [f"{name}: the pulled charts must be cached (actions/cache keyed on charts.lock.yaml) before the pull"]
+    return []
 
 
 def object_diff_problems(doc: dict) -> list[str]:
@@ -458,6 +478,14 @@ def mutated(path: str, change) -> dict:
     (lambda d: d["jobs"]["offline-gate"]["strategy"]["matrix"]["stack"].remove("local"), "matrix stacks"),
     (lambda d: d["jobs"]["preview"].update({"needs": ["tests"]}), "need the offline-gate"),
     (lambda d: d.update({"on": {"pull_request_target": {}}}), "does not run on pull_request"),
+    (lambda d: d["jobs"]["offline-gate"]["steps"].pop(
+        next(i for i, s in enumerate(d["jobs"]["offline-gate"]["steps"]) if "tools.charts pull" in s.get("run", ""))),
+     "offline-gate: must run `python -m tools.charts pull`"),
+    (lambda d: d["jobs"]["tests"]["steps"].pop(
+        next(i for i, s in enumerate(d["jobs"]["tests"]["steps"]) if "tools.charts pull" in s.get("run", ""))),
+     "tests: must run `python -m tools.charts pull`"),
+    (lambda d: [s.update({"run": s["run"].replace(" --require-charts", "")}) for s in d["jobs"]["offline-gate"]["steps"]
+                if "run" in s], "--require-charts"),
 ])
 def test_preview_checks_catch_a_broken_gate(change, expected):
     problems = preview_problems(mutated("preview.yml", change))

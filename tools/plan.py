@@ -1,6 +1,7 @@
 """Offline plan: what `pulumi up` would build, with no Pulumi CLI, cloud or cluster.
 
     python -m tools.plan --stack <name> [--render DIR] [--json] [--policy-config FILE] [--diff REF] [--no-charts]
+                         [--no-validate] [--require-charts]
 
 Runs the real `__main__.py` under Pulumi's mock engine with Pulumi.<name>.yaml and prints the
 verdict first (result line, policy failures and warnings, capacity and cost), then every policy
@@ -10,7 +11,13 @@ chart archives the plan says so in one line. `--render DIR` writes each Kubernet
 (one file per object; chart objects in `DIR/helm/<release>/`). `--json` prints the plan (every
 resource with its inputs, and `charts`) or, on any error, an error object. `--diff REF` prints,
 instead of the report, the object-level difference between the stack at git REF and the working
-tree (tools/diff.py). Exit codes: 0 ok, 1 a mandatory policy failed, 2 invalid config or
+tree (tools/diff.py). Once the charts are rendered, every object (the program's and every chart's
+first-install objects) is validated strictly (tools.validate: the Kubernetes schemas of the stack's
+version, the CRD schemas the rendered charts install); problems are listed in the report and under
+`validation` in `--json` (`--no-validate` skips it; without rendered charts there is nothing to
+validate custom resources against, so it is skipped and says so; `--require-charts`, the CI gate's
+flag, makes that a failure). Exit codes: 0 ok, 1 the gate
+failed (a mandatory policy failed, or an object fails strict validation), 2 invalid config or
 arguments (or a REF that cannot be planned), 3 program error (a chart that fails to template with
 the program's values included).
 Secrets are never printed or rendered: they show as "[secret]".
@@ -36,6 +43,8 @@ from . import mockrun
 from .policy_eval import PackConfigError, Verdict, evaluate, load_pack_config
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG, EXIT_ERROR = 0, 1, 2, 3
+EXIT_VALIDATION = EXIT_POLICY
+"""An object that would not be stored as written fails the gate like a mandatory policy."""
 RENDER_MARKER = ".tools-plan-render"
 """Written into every --render directory: only a directory holding it is ever replaced."""
 
@@ -171,6 +180,60 @@ def write_chart_objects(charts: Optional[chart_render.StackRender], directory: P
     return written
 
 
+# ---------------------------------------------------------------------------- strict validation
+
+
+class Validation(NamedTuple):
+    """What strict validation of the plan's objects found (tools.validate), or why it did not run."""
+
+    report: Any  # tools.validate.StackValidation, None when skipped
+    skipped: Optional[str] = None
+    required: bool = False
+    """--require-charts: a validation that could not run (no charts rendered) fails the gate."""
+
+    @property
+    def problems(self) -> list:
+        return list(self.report.problems) if self.report is not None else []
+
+    def to_json(self) -> dict[str, Any]:
+        if self.report is None:
+            return {"skipped": self.skipped, "required": self.required, "problems": []}
+        r = self.report
+        return {"kubernetesVersion": r.kube_version, "objects": r.objects, "customResources": r.custom,
+                "crdVersions": r.crds, "notes": list(r.notes), "problems": [p.to_dict() for p in r.problems]}
+
+
+def validate_plan(result: mockrun.RunResult, charts: Optional[chart_render.StackRender],
+                  required: bool = False) -> Validation:
+    """Validate the program's objects and every chart object a first install creates, strictly, against the
+    CRDs the rendered charts install (as tests/render/test_validate_rendered.py does)."""
+    if charts is None or charts.unavailable:
+        return Validation(None, "validation skipped: charts not rendered (the CRDs they install are the schemas "
+                                "of custom resources)", required)
+    from . import validate
+
+    extra = [(rel.name, obj.manifest) for rel in charts.releases for obj in rel.objects if obj.on_install]
+    return Validation(validate.validate_stack(result, None, extra=extra, read_archives=False))
+
+
+def validation_lines(validation: Optional[Validation]) -> list[str]:
+    if validation is None:
+        return []
+    if validation.report is None:
+        return [validation.skipped or "validation skipped"]
+    r = validation.report
+    lines = [f"validation: {r.objects} objects ({r.custom} custom resources) against Kubernetes {r.kube_version} "
+             f"and {r.crds} installed CRD versions: {len(r.problems)} problem(s)"]
+    return lines + [f"  - {p}" for p in r.problems]
+
+
+def validation_failures(validation: Optional[Validation]) -> list[str]:
+    if validation is not None and validation.report is None and validation.required:
+        return ["--require-charts: charts not rendered"]
+    n = len(validation.problems) if validation is not None else 0
+    return [f"{n} object(s) fail strict validation"] if n else []
+
+
 # ------------------------------------------------------------------------------------- report
 
 
@@ -237,20 +300,23 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
-def result_line(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
+def result_line(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
+                validation: Optional[Validation] = None) -> str:
     blocking = [v.name for v in verdicts if v.blocking]
-    failures = ([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
+    failures = (([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
+                + validation_failures(validation))
     return f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"
 
 
-def summary_lines(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> list[str]:
+def summary_lines(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
+                  validation: Optional[Validation] = None) -> list[str]:
     """The verdict: result line, tally, and only the policies that failed or warned, with their violations."""
     tally = Counter("skip" if v.skipped else "n/a" if v.not_applicable else "pass" if v.passed
                     else "fail" if v.blocking else "warn" for v in verdicts)
-    lines = [result_line(verdicts, charts),
+    lines = [result_line(verdicts, charts, validation),
              "policy verdicts: " + ", ".join(f"{tally[k]} {k}" for k in ("pass", "fail", "warn", "skip", "n/a") if tally[k])]
     lines += verdict_lines([v for v in verdicts if v.violations])
-    return lines
+    return lines + validation_lines(validation)
 
 
 def count_lines(resources: list[mockrun.Recorded]) -> list[str]:
@@ -268,17 +334,18 @@ def output_lines(result: mockrun.RunResult) -> list[str]:
     return lines
 
 
-def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None) -> str:
+def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
+           validation: Optional[Validation] = None) -> str:
     """The plan as text: the verdict and the cost first (the first screen), the details after."""
     outputs = mockrun.redact(result.outputs)
-    lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts)
+    lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts, validation)
     lines += ["", "capacity and cost:"]
     lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
     lines += ["", "policies:"] + verdict_lines(verdicts)
     lines += ["", "stack outputs:"] + output_lines(result)
     lines += ["", "resources by type:"] + count_lines(result.resources) + chart_count_lines(charts)
     lines += ["", "resource tree:"] + ["  " + line for line in tree_lines(result.resources, charts)]
-    lines += ["", result_line(verdicts, charts)]
+    lines += ["", result_line(verdicts, charts, validation)]
     return "\n".join(lines)
 
 
@@ -295,15 +362,16 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 
 def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
-            charts: Optional[chart_render.StackRender] = None) -> dict[str, Any]:
+            charts: Optional[chart_render.StackRender] = None, validation: Optional[Validation] = None) -> dict[str, Any]:
     return {
-        "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts),
+        "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts) and not validation_failures(validation),
         "stack": result.stack,
         "policies": [verdict_json(v) for v in verdicts],
         "outputs": {k: ("[secret]" if k in result.secret_outputs else v) for k, v in mockrun.redact(result.outputs).items()},
         "counts": dict(sorted(Counter(r.type for r in result.resources).items())),
         "resources": [resource_json(r) for r in result.resources],
         "charts": charts.to_json() if charts is not None else None,
+        "validation": validation.to_json() if validation is not None else None,
     }
 
 
@@ -374,7 +442,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the plan, or the error, as JSON")
     parser.add_argument("--policy-config", type=Path, metavar="FILE",
                         help="policy pack config JSON (same file as `pulumi preview --policy-pack-config`)")
-    parser.add_argument("--no-charts", action="store_true", help="do not render the Helm releases")
+    parser.add_argument("--no-charts", action="store_true", help="do not render the Helm releases (nor validate)")
+    parser.add_argument("--require-charts", action="store_true",
+                        help="fail (exit 1) when the charts cannot be rendered (no Helm or no archives): the CI gate")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="do not validate the objects strictly (Kubernetes and CRD schemas)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
     parser.add_argument("--diff", metavar="REF",
                         help="print the object-level difference between the stack at git REF and the working tree")
@@ -411,6 +483,8 @@ def _plan(args: argparse.Namespace) -> _Planned:
                            error_json("policy-config", f"--policy-config {exc}", stack, problems=exc.problems)) from None
     if args.render and (problem := render_target_problem(args.render)):
         raise UsageError(f"--render: {problem}")
+    if args.require_charts and args.no_charts:
+        raise UsageError("--require-charts and --no-charts contradict each other")
     if args.diff and args.stack_file:
         raise UsageError("--diff compares Pulumi.<stack>.yaml at REF with the working tree: use --stack")
     if not path.exists():
@@ -472,13 +546,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             chart_files = write_chart_objects(charts, args.render)
             print(f"rendered {len(written)} Kubernetes objects and {len(chart_files)} chart objects into {args.render}",
                   file=sys.stderr)
+        validation = None if charts is None or args.no_validate else validate_plan(result, charts, args.require_charts)
+        if validation is None and args.require_charts and charts is not None and charts.unavailable:
+            validation = Validation(None, charts.unavailable, required=True)
         code = EXIT_POLICY if any(v.blocking for v in verdicts) else EXIT_OK
+        if validation_failures(validation):
+            code = EXIT_VALIDATION
         if chart_failures(charts):
             code = EXIT_ERROR
         if planned.diff_base is not None:
             return _print_diff(planned.diff_base, result, planned.values, code, args.json)
-        _print(json.dumps(as_json(result, verdicts, charts), indent=2) if args.json
-               else report(result, verdicts, charts))
+        _print(json.dumps(as_json(result, verdicts, charts, validation), indent=2) if args.json
+               else report(result, verdicts, charts, validation))
         return code
     print(failure.text, file=sys.stderr)
     if want_json:

@@ -74,6 +74,20 @@ resources = sizing.resources
 from_config = sizing.from_config
 
 
+MILVUS_POD_LABELS = {"app.kubernetes.io/name": "milvus", "app.kubernetes.io/instance": MILVUS_FULLNAME}
+"""Labels the milvus chart puts on every pod of the release (each also carries `component: <name>`)."""
+
+
+def milvus_replicas(store: VectorStore) -> dict[str, int]:
+    """Cluster mode: replicas per Milvus component, by the chart's `component` pod label. The chart renders no
+    PodDisruptionBudget for them (only its etcd subchart has one), so the program adds one per component."""
+    topo = store.cluster
+    if store.engine != "milvus" or store.milvus_mode != "cluster" or topo is None:
+        return {}
+    return {"proxy": topo.proxies, "mixcoord": topo.coordinators, "querynode": store.replicas,
+            "datanode": topo.data_nodes, "streamingnode": topo.streaming_nodes}
+
+
 def sized(requirements: dict) -> dict:
     """A private copy of one of config/sizing.py's requests/limits (values are mutated downstream)."""
     return copy.deepcopy(requirements)

@@ -88,6 +88,18 @@ class VectorStore(pulumi.ComponentResource):
                                pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ns_name], *after],
                                                       protect=protect),
                                stateful=True, timeout=900)
+        for component, replicas in charts.milvus_replicas(store).items():
+            if replicas < 2:
+                continue
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-{component}-pdb",
+                metadata=meta(f"{charts.MILVUS_FULLNAME}-{component}"),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1, unhealthy_pod_eviction_policy="AlwaysAllow",
+                    selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={**charts.MILVUS_POD_LABELS, "component": component})),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ns_name]]),
+            )
         if store.engine == "weaviate" and monitoring:
             # The chart's ServiceMonitor cannot carry the platform's scrape label; Weaviate serves metrics on :2112.
             k8s.apiextensions.CustomResource(

@@ -71,3 +71,48 @@ def test_plan_without_archives_says_so_in_one_line(tmp_path, monkeypatch, capsys
 def test_no_charts_flag_skips_rendering(capsys):
     code, out, _ = run_plan(capsys, "--stack", "local", "--no-charts", "--json")
     assert code == 0 and json.loads(out)["charts"] is None
+
+
+def test_plan_validates_program_and_chart_objects_strictly(capsys):
+    require_charts()
+    rendered("local")
+    code, out, err = run_plan(capsys, "--stack", "local", "--json", "--require-charts")
+    assert code == 0, err
+    validation = json.loads(out)["validation"]
+    assert validation["problems"] == [] and validation["objects"] > 100 and validation["customResources"] > 0
+    code, out, _ = run_plan(capsys, "--stack", "local")
+    assert "validation: " in out and " 0 problem(s)" in out and out.rstrip().endswith("result: ok")
+    code, out, _ = run_plan(capsys, "--stack", "local", "--json", "--no-validate")
+    assert code == 0 and json.loads(out)["validation"] is None
+
+
+def test_a_chart_object_that_fails_validation_fails_the_plan_with_exit_1(monkeypatch, capsys):
+    require_charts()
+    rendered("local")
+    real = plan.render_charts
+
+    def misspelt(result, values):
+        charts = real(result, values)  # a fresh render: the session's cached objects stay untouched
+        monitor = next(o for o in charts.release("redis").objects if o.kind == "ServiceMonitor")
+        monitor.manifest["spec"]["endpointz"] = []
+        return charts
+
+    monkeypatch.setattr(plan, "render_charts", misspelt)
+    code, out, _ = run_plan(capsys, "--stack", "local")
+    assert code == plan.EXIT_VALIDATION == 1
+    assert "result: FAILED (1 object(s) fail strict validation)" in out
+    [line] = [x for x in out.splitlines() if "endpointz" in x]
+    assert line.lstrip().startswith("- [ai-rag-cache-redis] monitoring.coreos.com/v1 ServiceMonitor ai-rag/")
+    code, out, _ = run_plan(capsys, "--stack", "local", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False
+    assert [(p["source"], p["kind"]) for p in data["validation"]["problems"]] == [("ai-rag-cache-redis", "ServiceMonitor")]
+
+
+def test_require_charts_fails_the_gate_when_charts_cannot_render(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AI_PLATFORM_CHARTS", str(tmp_path))
+    code, out, _ = run_plan(capsys, "--stack", "local", "--require-charts", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and data["validation"]["required"] is True
+    code, _, err = run_plan(capsys, "--stack", "local", "--require-charts", "--no-charts")
+    assert code == 2 and "contradict" in err
