@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 from . import catalog
 from .engines import embedding_engine_key
@@ -57,12 +57,12 @@ class Shape:
     vocab: int
     tied_embeddings: bool
     task: str
-    max_context: Optional[int]
+    max_context: int | None
     gated: bool
     estimated: bool  # True when derived from paramsB alone (conservative MHA estimate)
 
 
-def shape_of(model: ServedModel, arch_cfg: Optional[Architecture] = None) -> Optional[Shape]:
+def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape | None:
     """Catalog entry, else config `paramsB` (+ optional `architecture`), else None."""
     known = catalog.find_model(model.model)
     if known is not None and model.params_b is None:
@@ -107,11 +107,11 @@ class Unit:
     memory_gib: float    # memory one unit can use (before gpuMemoryUtilization)
     per_node: int        # units per node
     label: str           # human form: "1x a100-80gb", "1g.10gb slice", "1/4 of l4"
-    profile: Optional[str] = None  # MIG profile of a slice
+    profile: str | None = None  # MIG profile of a slice
     node_fraction: float = 0.0     # share of a node's cost one unit carries (by compute slices for MIG)
 
 
-def unit_of(pool: GpuPool, profile: Optional[str] = None) -> Unit:
+def unit_of(pool: GpuPool, profile: str | None = None) -> Unit:
     """One schedulable unit of a pool; on a MIG pool, an instance of `profile` (default: its first)."""
     gpu = catalog.GPUS[pool.gpu]
     sharing = pool.sharing
@@ -146,7 +146,7 @@ def node_resources(cfg: StackConfig, pool: GpuPool) -> dict[str, int]:
     return found
 
 
-def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
+def machine_for(provider: str, pool: GpuPool) -> catalog.MachineType | None:
     """The catalog machine type for a pool on a cloud (None for existing clusters or no match).
 
     Without a `machineType` override: the first machine with the pool's GPU count that the cloud sells
@@ -160,7 +160,7 @@ def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
     return next((m for m in fitting if pool.capacity in m.capacities), next(iter(fitting), None))
 
 
-def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> float:
+def node_price(provider: str, pool: GpuPool, region: str | None = None) -> float:
     """USD per node-hour in `region` (None: the catalog's price region); a spot pool without a recorded
     spot price is priced on-demand (an upper bound)."""
     machine = machine_for(provider, pool)
@@ -170,7 +170,7 @@ def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> fl
     return spot if spot is not None else (catalog.price(provider, region, machine.name, "on-demand") or 0.0)
 
 
-def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
+def resource_name(cfg: StackConfig, pool: GpuPool, profile: str | None = None) -> str:
     """Extended resource a container requests on this pool (mixed MIG names the profile)."""
     return resource_for(cfg, pool, profile)
 
@@ -217,13 +217,13 @@ class ModelPlan:
     engine: str
     model: str
     quantization: str
-    pool: Optional[str]
+    pool: str | None
     """GPU pool of the primary Deployment; None on CPU."""
     capacity: str
     """on-demand | spot | cpu."""
     unit: str
     """What one unit is ("1g.10gb slice", "cpu")."""
-    resource: Optional[str]
+    resource: str | None
     """Extended resource name, None on CPU."""
     weights_gib: float
     kv_cache_gib: float
@@ -246,16 +246,16 @@ class ModelPlan:
     monthly_usd_min: float
     monthly_usd_max: float
     critical: bool
-    fallback: Optional[Fallback]
+    fallback: Fallback | None
     """Where min replicas run when spot is gone; None without `fallbackPool`."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
-    def fallback_pool(self) -> Optional[str]:
+    def fallback_pool(self) -> str | None:
         return self.fallback.pool if self.fallback else None
 
     @property
-    def fallback_resource(self) -> Optional[str]:
+    def fallback_resource(self) -> str | None:
         return self.fallback.resource if self.fallback else None
 
     @property
@@ -286,7 +286,7 @@ class PoolPlan:
     name: str
     gpu: str
     capacity: str
-    machine_type: Optional[str]
+    machine_type: str | None
     """Catalog machine/instance type; None on existing clusters."""
     gpus_per_node: int
     unit: str
@@ -322,7 +322,7 @@ class CapacityPlan:
     monthly_usd_on_demand_max: float
     monthly_usd_spot_max: float
     prices_as_of: str
-    prices_region: Optional[str]
+    prices_region: str | None
     """The region priced (None: existing clusters, nothing priced)."""
 
     def model(self, name: str) -> ModelPlan:
@@ -461,7 +461,7 @@ def served_models(cfg: StackConfig) -> list[Served]:
     return entries
 
 
-def priced_region(cfg: StackConfig) -> Optional[str]:
+def priced_region(cfg: StackConfig) -> str | None:
     """The region the plan prices (None on existing clusters: nothing is priced)."""
     return cfg.cluster.region if cfg.cluster.provider in ("gke", "eks") else None
 
@@ -481,9 +481,9 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     # CPU (ollama without a pool) until a pool says otherwise: nothing to fit, place or price.
     pool = cfg.pool(model.pool) if model.pool else None
     capacity, unit_label, usable, fits = "cpu", "cpu", 0.0, True
-    resource: Optional[str] = None
+    resource: str | None = None
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
-    fallback: Optional[Fallback] = None
+    fallback: Fallback | None = None
     if pool is not None:
         unit = unit_of(pool, model.mig_profile)
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
@@ -520,7 +520,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
 
 
 def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,
-                  need: float) -> tuple[Optional[Fallback], list[Issue]]:
+                  need: float) -> tuple[Fallback | None, list[Issue]]:
     """Where a GPU model keeps min replicas when spot is gone (None without `fallbackPool`), and whether its
     `need` (GiB per unit) fits there."""
     fb_pool = cfg.pool(model.fallback_pool or "")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from . import catalog
 from .models import GpuPool, Mig, StackConfig
@@ -285,7 +284,7 @@ def operator_node_labels(cfg: StackConfig, pool: GpuPool) -> dict[str, str]:
     return labels
 
 
-def resource_for(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
+def resource_for(cfg: StackConfig, pool: GpuPool, profile: str | None = None) -> str:
     """Extended resource a container requests on a pool: nvidia.com/mig-<profile> only for mixed MIG.
 
     Single-strategy MIG, time-slicing, MPS and whole GPUs are all advertised as nvidia.com/gpu.

@@ -33,7 +33,7 @@ never are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 from .models import StackConfig
 
@@ -48,7 +48,8 @@ ELASTIC_SYSTEM = "elastic-system"
 PROMETHEUS_ADAPTER = "prometheus-adapter"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
-    GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host paths"),
+    GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host "
+                                 "paths"),
     NODE_AGENTS: ("privileged", "node agents: node-exporter (host /proc, /sys, hostNetwork, hostPID) and the node "
                                "log collector (hostPath /var/log/pods)"),
     KEDA: ("restricted", ""),
@@ -146,7 +147,7 @@ def platform_namespace_names() -> frozenset[str]:
     return frozenset(_PLATFORM)
 
 
-def namespace_of(cfg: StackConfig, role: str) -> Optional[str]:
+def namespace_of(cfg: StackConfig, role: str) -> str | None:
     """The namespace of a role (serving, rag, gateway, observability, or a platform role)."""
     found = component_namespaces(cfg).get(role)
     if found is not None:

@@ -40,13 +40,21 @@ The flows, and why:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional
+from typing import Literal
 
 from .endpoints import Endpoint, endpoints
 from .models import StackConfig
-from .namespaces import (ELASTIC_SYSTEM, INGRESS_NGINX, KEDA, NODE_AGENTS, PROMETHEUS_ADAPTER, component_namespaces,
-                         platform_roles)
+from .namespaces import (
+    ELASTIC_SYSTEM,
+    INGRESS_NGINX,
+    KEDA,
+    NODE_AGENTS,
+    PROMETHEUS_ADAPTER,
+    component_namespaces,
+    platform_roles,
+)
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -100,7 +108,7 @@ class Port:
 class Peer:
     """Pods (a namespace, or every namespace with ANY_NAMESPACE, and a label selector) or CIDRs."""
 
-    namespace: Optional[str] = None
+    namespace: str | None = None
     pods: Mapping[str, str] = field(default_factory=dict)
     """matchLabels; empty: every pod of the namespace."""
     pods_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -366,7 +366,8 @@ def test_pull_requests_get_the_object_diff():
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda d: d["jobs"]["offline-gate"]["steps"][0]["with"].pop("fetch-depth"), "offline-gate: checkout needs fetch-depth"),
+    (lambda d: d["jobs"]["offline-gate"]["steps"][0]["with"].pop("fetch-depth"), "offline-gate: checkout needs "
+                                                                                 "fetch-depth"),
     (lambda d: d["jobs"]["preview"].pop("if"), "preview: posts a PR comment but is not guarded"),
     (lambda d: d["jobs"]["offline-gate"].update(steps=[s for s in d["jobs"]["offline-gate"]["steps"]
                                                        if "--diff" not in s.get("run", "")]), "offline-gate: no step"),
@@ -398,7 +399,7 @@ def test_action_inputs_are_ones_the_action_declares(path):
 
 
 def test_local_action_inputs_are_declared():
-    declared = {p.parent.name: set((load(p).get("inputs") or {})) for p in ACTIONS}
+    declared = {p.parent.name: set(load(p).get("inputs") or {}) for p in ACTIONS}
     for path in WORKFLOWS:
         for step in all_steps(load(path)):
             uses = str(step.get("uses", ""))
