@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from . import catalog, quotas, semantics, stackfile
 from .capacity import CapacityPlan, plan, served_models, shape_of
@@ -196,7 +197,7 @@ def _hf_token(cfg: StackConfig) -> tuple[pulumi.Output[str] | None, list[Issue]]
     return conf.get_secret("hfToken"), []
 
 
-def _pydantic_issue(err: dict) -> Issue:
+def _pydantic_issue(err: ErrorDetails) -> Issue:
     loc = [p for p in err["loc"] if p not in _STRATEGY_TAGS]
     if loc and isinstance(loc[-1], str) and loc[-1].startswith(("function-after", "function-before")):
         loc = loc[:-1]
@@ -220,7 +221,7 @@ def _short(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60
 
 
-def _allowed_keys(loc: list) -> list[str]:
+def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
     """camelCase keys the model at `loc` accepts (walks StackConfig by alias)."""
     import typing
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .models import StackConfig
+from .models import ServedModel, StackConfig
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 
@@ -89,7 +89,7 @@ def component_namespaces(cfg: StackConfig) -> dict[str, str]:
     return roles
 
 
-def autoscaled(model) -> bool:
+def autoscaled(model: ServedModel) -> bool:
     """Whether a model server's replica count moves (a range, or scale to zero). Ollama exports no metrics and
     scales on CPU with a plain HPA, never through KEDA or prometheus-adapter."""
     return model.replicas.max > model.replicas.min or model.autoscaling.scale_to_zero

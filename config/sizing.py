@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .capacity import ModelPlan, served_models
+from .capacity import CapacityPlan, ModelPlan, served_models
 from .engines import ENGINES
 from .models import MilvusCluster, Resources, ServedModel, StackConfig
 
@@ -185,7 +185,7 @@ def surge(replicas: int, fraction: float = DEFAULT_SURGE) -> int:
     return math.ceil(replicas * fraction)
 
 
-def namespace_pods(cfg: StackConfig, plan) -> dict[str, list[Pods]]:
+def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]]:
     """Every pod the program runs in a workload namespace, by namespace."""
     found: dict[str, list[Pods]] = {}
     serving = found.setdefault(cfg.serving.namespace, [])
