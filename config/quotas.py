@@ -130,7 +130,7 @@ def _breakdown(parts: list[tuple[Decimal, str]], fmt: Callable[[Decimal], str]) 
         return [text for _, text in parts]
     largest = sorted(parts, key=lambda p: p[0], reverse=True)
     shown, rest = largest[:BREAKDOWN_LINES - 1], largest[BREAKDOWN_LINES - 1:]
-    return [text for _, text in shown] + [f"{len(rest)} more workloads {fmt(sum(a for a, _ in rest))}"]
+    return [text for _, text in shown] + [f"{len(rest)} more workloads {fmt(sum((a for a, _ in rest), Decimal(0)))}"]
 
 
 def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
