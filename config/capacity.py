@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from . import catalog
 from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
-from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
+from .models import Architecture, Autoscaling, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
 
 GIB = float(2**30)
@@ -422,9 +422,9 @@ def _model_issue(path: str, model: ServedModel, message: str) -> Issue:
     return Issue(path, f"model '{model.name}': {message}")
 
 
-MODEL_SERVER = "model-server"
+MODEL_SERVER: Final = "model-server"
 """Role of a `serving.models[]` entry (also its pods' app.kubernetes.io/component)."""
-EMBEDDING_SERVER = "embedding"
+EMBEDDING_SERVER: Final = "embedding"
 """Role of the RAG embedding server (`rag.embedding`)."""
 Role = Literal["model-server", "embedding"]
 
@@ -451,9 +451,12 @@ def served_models(cfg: StackConfig) -> list[Served]:
     emb = cfg.rag.embedding
     if emb is not None:
         # The embedding server shares the model-server skeleton; model_construct because "tei"
-        # is an embedding-only engine that serving.models[] does not accept.
+        # is an embedding-only engine that serving.models[] does not accept (hence the ignore: the
+        # field's Literal type, not a stub gap; Served.engine maps it back for the embedding role).
         entries.append(Served(key_path("rag", "embedding"), ServedModel.model_construct(
-            name="embedding", engine=emb.engine, model=emb.model, quantization="none",
+            name="embedding",
+            engine=emb.engine,  # type: ignore[arg-type]
+            model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
             autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
@@ -473,7 +476,8 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     """
     shape = required(shape_of(model), path, "the model's shape (a catalog model, or paramsB)", "config.semantics")
     issues: list[Issue] = []
-    weights = weights_gib(shape, model.quantization)
+    quantization = required(model.quantization, path, "quantization (defaulted by ServedModel)", "config.models")
+    weights = weights_gib(shape, quantization)
     kv = kv_cache_gib(shape, model.max_model_len)
     tp = model.tensor_parallel
     overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
@@ -508,7 +512,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         fallback, found = plan_fallback(cfg, path, model, need)
         issues += found
     return ModelPlan(
-        name=model.name, engine=model.engine, model=model.model, quantization=model.quantization,
+        name=model.name, engine=model.engine, model=model.model, quantization=quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
         weights_gib=weights, kv_cache_gib=kv, overhead_gib=overhead, need_per_unit_gib=need,
         usable_per_unit_gib=usable, fits=fits, estimated=shape.estimated,
@@ -557,7 +561,10 @@ def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Dem
     if len(units) == 1:
         unit_label, per_node = units[0].label, units[0].per_node
     else:
-        unit_label = f"{layout_name(pool.gpu, pool.sharing)} layout"
+        # Several kinds of unit come only from a mixed MIG layout (pool_units).
+        mig = required(pool.sharing if isinstance(pool.sharing, Mig) else None,
+                       key_path("nodePools", "gpu", index, "sharing"), "a MIG layout", "config.gpu_stack.pool_units")
+        unit_label = f"{layout_name(pool.gpu, mig)} layout"
         per_node = sum(u.per_node for u in units)
     issues: list[Issue] = []
     if need_max > pool.max:
