@@ -366,4 +366,4 @@ def test_module_is_pure_data():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "re", "dataclasses", "types", "typing"}, imported
+    assert imported <= {"__future__", "collections", "re", "dataclasses", "types", "typing"}, imported
