@@ -46,7 +46,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypedDict
 
 # ---------------------------------------------------------------------------------------------------------------
 # Versions
@@ -177,7 +177,30 @@ _TEI_SRC = f"huggingface/text-embeddings-inference@v{TEI_VERSION}"
 _TRITON_SRC = f"triton-inference-server/server@v{TRITON_VERSION}"
 _OLLAMA_SRC = f"ollama/ollama@v{OLLAMA_VERSION}"
 
-_VLLM_COMMON = {
+class _VllmCommon(TypedDict):
+    """The EngineSpec fields the two vLLM entries (generation and embedding) share."""
+
+    version: str
+    image: str
+    command: tuple[str, ...] | None
+    port: int
+    port_setting: str
+    openai_base_path: str | None
+    readiness_path: str
+    liveness_path: str | None
+    metrics_path: str | None
+    metrics_port: int | None
+    extra_ports: Mapping[str, int]
+    cache_mount: str
+    cache_env: Mapping[str, str]
+    hf_token_env: str | None
+    image_user: str
+    non_root: bool
+    non_root_note: str
+    needs_shm: str
+
+
+_VLLM_COMMON: _VllmCommon = {
     "version": VLLM_VERSION,
     # Image tags are `v<version>` (docs.vllm.ai deployment/docker; PyPI release 0.33.0 exists -- the Docker Hub
     # tag itself cannot be listed from here).
