@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from . import catalog
-from .capacity import EMBEDDING_SERVER, machine_for, served_models, shape_of
+from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
 from .engines import ENGINES, quantization_args
-from .errors import Issue, key_path
+from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, platform_namespace_names
 
 
-def _choices(values) -> str:
+def _choices(values: Iterable[object]) -> str:
     values = list(values)
     return ", ".join(str(v) for v in values) if values else "(none)"
 
@@ -79,8 +80,9 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
     c = cfg.cluster
     if c.provider in ("gke", "eks"):
         sep = "-" if c.provider == "gke" else ""
+        region = required(c.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
         for i, zone in enumerate(c.zones):
-            suffix = zone[len(c.region) + len(sep):] if zone.startswith(c.region + sep) else ""
+            suffix = zone[len(region) + len(sep):] if zone.startswith(region + sep) else ""
             if not (len(suffix) == 1 and suffix.isalpha()):
                 example = f"{c.region}{sep}a"
                 yield Issue(key_path("cluster", "zones", i), f"zone {zone!r} is not in region {c.region} (e.g. "
@@ -96,7 +98,7 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
     if c.provider == "eks" and len(set(c.zones)) < 2:
         yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
     if c.provider == "gke":
-        channel = c.gcp.release_channel
+        channel = required(c.gcp, key_path("cluster", "gcp"), "a gcp block on gke", "config.models").release_channel
         offered = catalog.GKE_KUBERNETES_VERSIONS[channel]
         if c.kubernetes_version not in offered:
             yield Issue(key_path("cluster", "kubernetesVersion"), (
@@ -124,7 +126,8 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
     for i, pool in enumerate(cfg.node_pools.gpu):
         yield from _pool(provider, i, pool, cfg.gpu_stack.mig_strategy)
         if provider in ("gke", "eks"):
-            yield from _pool_capacity(provider, cfg.cluster.region, i, pool)
+            region = required(cfg.cluster.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
+            yield from _pool_capacity(provider, region, i, pool)
 
 
 _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
@@ -132,7 +135,7 @@ _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
 
 def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
     """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region."""
-    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    path = partial(key_path, "nodePools", "gpu", i)
     machine = machine_for(provider, pool)
     if machine is None:  # wrong GPU count / machine type: reported by _pool
         return
@@ -167,7 +170,7 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterato
 
 def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:
     gpu = catalog.GPUS[pool.gpu]
-    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    path = partial(key_path, "nodePools", "gpu", i)
     s = pool.sharing
     if s.strategy == "mig":
         if not gpu.mig_profiles:
@@ -231,7 +234,7 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(key_path("serving", "models"), f"model name '{name}' is used {n} times; names must be unique")
     pools = {p.name: p for p in cfg.node_pools.gpu}
     for i, model in enumerate(cfg.serving.models):
-        path = lambda *p, i=i: key_path("serving", "models", i, *p)  # noqa: E731
+        path = partial(key_path, "serving", "models", i)
         shape = shape_of(model)
         if shape is None:
             yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
@@ -273,7 +276,7 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
 
 
-def _context(path, model: ServedModel) -> Iterator[Issue]:
+def _context(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]:
     """maxModelLen within the model's own context (vLLM refuses to start otherwise); every model server."""
     shape = shape_of(model)
     if shape is not None and shape.max_context and model.max_model_len > shape.max_context:
@@ -281,7 +284,8 @@ def _context(path, model: ServedModel) -> Iterator[Issue]:
                                          f"{shape.max_context}")
 
 
-def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
+def _mig_profile(path: Callable[..., str], profile: str | None, pool: GpuPool,
+                 fallback: GpuPool | None) -> Iterator[Issue]:
     """A model's migProfile must name a profile of its pool's layout; mixed layouts require one."""
     profiles = pool_profiles(pool)
     if profile is None:
@@ -296,7 +300,7 @@ def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
         yield Issue(path("migProfile"), f"{profile!r} is not in pool '{pool.name}' layout; allowed: "
                                         f"{_choices(profiles)}")
     fb_profiles = pool_profiles(fallback) if fallback is not None else []
-    if len(fb_profiles) > 1 and profile not in fb_profiles:
+    if fallback is not None and len(fb_profiles) > 1 and profile not in fb_profiles:
         yield Issue(path("migProfile"), (f"{profile!r} is not in fallback pool '{fallback.name}' layout; "
                                          f"allowed: {_choices(fb_profiles)}"))
 
@@ -309,7 +313,7 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: "
                                                               f"{_choices(pools)}")
         elif emb.pool is not None:
-            yield from _mig_profile(lambda *p: key_path("rag", "embedding", *p), emb.mig_profile, pools[emb.pool], None)
+            yield from _mig_profile(partial(key_path, "rag", "embedding"), emb.mig_profile, pools[emb.pool], None)
         elif emb.mig_profile is not None:
             yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); "
                                                                     "remove migProfile")
@@ -324,7 +328,7 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
         else:
             # The embedding server as capacity.served_models plans it (the same check as serving.models[]).
             [server] = [x.model for x in served_models(cfg) if x.role == EMBEDDING_SERVER]
-            yield from _context(lambda *p: key_path("rag", "embedding", *p), server)
+            yield from _context(partial(key_path, "rag", "embedding"), server)
 
 
 # Env names that look like credentials: the gateway's secrets come from generated Secrets only.
@@ -337,7 +341,7 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
     vs = rag.vector_store
     cloud = cfg.cluster.provider in ("gke", "eks")
     if vs is not None:
-        path = lambda *p: key_path("rag", "vectorStore", *p)  # noqa: E731
+        path = partial(key_path, "rag", "vectorStore")
         if vs.engine == "milvus":
             if vs.replication_factor is not None:
                 yield Issue(path("replicationFactor"), "a weaviate/qdrant setting; Milvus sets in-memory replicas when "
@@ -386,7 +390,7 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
                                                "(milvus cluster) or fullText.snapshots, or remove rag.bucket")
     gw = rag.gateway
     if gw is not None:
-        gpath = lambda *p: key_path("rag", "gateway", *p)  # noqa: E731
+        gpath = partial(key_path, "rag", "gateway")
         if gw.tls_secret is not None and gw.certificate is not None:
             yield Issue(gpath("certificate"), "set either tlsSecret (an existing secret) or certificate "
                                               "(cert-manager), not both")
@@ -430,14 +434,15 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
     tenant = cfg.tenancy.namespaces.get(serving.namespace)
     pod_security = tenant.pod_security if tenant is not None else "restricted"
     for i, model in enumerate(serving.models):
-        path = lambda *p, i=i: key_path("serving", "models", i, *p)  # noqa: E731
+        path = partial(key_path, "serving", "models", i)
         if model.name.endswith(FALLBACK_SUFFIX) and model.name[: -len(FALLBACK_SUFFIX)] in names:
             yield Issue(path("name"), f"'{model.name}' is the name of model '{model.name[:-len(FALLBACK_SUFFIX)]}''s "
                                       "on-demand fallback Deployment; choose another name")
         if model.name == EMBEDDING_SERVICE and cfg.rag.embedding is not None:
             yield Issue(path("name"), "'embedding' is the Service of rag.embedding; choose another name")
         try:
-            quantization_args(model.engine, model.quantization)
+            quantization_args(model.engine, required(model.quantization, path("quantization"),
+                                                     "quantization (defaulted by ServedModel)", "config.models"))
         except ValueError as exc:
             yield Issue(path("quantization"), str(exc))
         if not ENGINES[model.engine].non_root and pod_security == "restricted":
@@ -489,7 +494,7 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("serving", "snapshotClass"), "only used with cacheAccessMode ReadOnlyMany (remove it)")
 
 
-def serving_capacity(cfg: StackConfig, capacity) -> list[Issue]:
+def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
     """A ReadWriteOnce model cache attaches to one node: every replica of a GPU model must fit there."""
     if cfg.serving.cache_access_mode != "ReadWriteOnce":
         return []
