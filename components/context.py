@@ -9,8 +9,8 @@ PrometheusRules after the CRDs that define them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -34,7 +34,7 @@ class PlatformContext:
     or PrometheusRule (observability is disabled)."""
     gpu_ready: Sequence[pulumi.Resource] = ()
     """The GPU stack (operator release, PriorityClasses): GPU workloads depend on it."""
-    hf_token: Optional[pulumi.Output[str]] = None
+    hf_token: pulumi.Output[str] | None = None
     """Hugging Face token (secret) for gated models."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Outputs of earlier components later ones need (e.g. the observability stack's ready resources)."""

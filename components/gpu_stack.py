@@ -15,8 +15,9 @@ against that version's values.yaml in tests/gpu/test_chart_values.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -73,13 +74,13 @@ class GpuStackArgs:
     """Typed stack configuration."""
     after: Sequence[pulumi.Resource] = ()
     """What must exist first (the cluster component: its node pools carry the labels the operator reads)."""
-    namespace: Optional[k8s.core.v1.Namespace] = None
+    namespace: k8s.core.v1.Namespace | None = None
     """The `gpu-operator` namespace (created by the Tenancy component, privileged); required with the operator."""
     monitoring_crds: Sequence[pulumi.Resource] = ()
     """The monitoring.coreos.com CRDs: the chart's DCGM ServiceMonitor is installed after them."""
 
 
-def chart_values(cfg: StackConfig, owner: Optional[Ownership] = None) -> dict[str, Any]:
+def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, Any]:
     """Values for the gpu-operator chart, per node image (see config.gpu_stack.ownership)."""
     owner = owner or ownership(cfg)
     operator_sharing = owner.operator_owns_sharing
@@ -125,7 +126,7 @@ def _yaml(data: dict) -> str:
 class GpuStack(pulumi.ComponentResource):
     """NVIDIA GPU Operator + MIG-parted and device-plugin ConfigMaps + PriorityClasses."""
 
-    def __init__(self, name: str, args: GpuStackArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GpuStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:gpu:GpuStack", name, None, opts)
         cfg = args.config
         owner = ownership(cfg)
@@ -146,7 +147,7 @@ class GpuStack(pulumi.ComponentResource):
             for tier in PRIORITY_CLASSES
         ]
         self.ownership = owner
-        self.release: Optional[k8s.helm.v3.Release] = None
+        self.release: k8s.helm.v3.Release | None = None
         self.ready: list[pulumi.Resource] = list(self.priority_classes)
         if not cfg.gpu_stack.operator:
             self.register_outputs({})
@@ -175,8 +176,8 @@ class GpuStack(pulumi.ComponentResource):
                 opts=child,
             ))
 
-        self.mig_config_map: Optional[k8s.core.v1.ConfigMap] = None
-        self.device_plugin_config_map: Optional[k8s.core.v1.ConfigMap] = None
+        self.mig_config_map: k8s.core.v1.ConfigMap | None = None
+        self.device_plugin_config_map: k8s.core.v1.ConfigMap | None = None
         if owner.operator_owns_sharing:
             self.mig_config_map = k8s.core.v1.ConfigMap(
                 f"{name}-mig-parted",

@@ -10,10 +10,11 @@ each component's tests check the values it passes against that file's keys (test
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,7 +36,7 @@ class ChartPin:
     """The application version the chart deploys by default."""
     sha256: str = ""
     """Digest of the pinned archive `<chart>-<version>.tgz` (empty for a subchart: it is inside its parent's)."""
-    subcharts: tuple["ChartPin", ...] = field(default=(), compare=False)
+    subcharts: tuple[ChartPin, ...] = field(default=(), compare=False)
     """Charts bundled inside this one (their values nest under their names)."""
 
     @property
@@ -43,7 +44,7 @@ class ChartPin:
         """The archive's file name, as `helm pull` writes it."""
         return f"{self.chart}-{self.version}.tgz"
 
-    def subchart(self, name: str) -> "ChartPin":
+    def subchart(self, name: str) -> ChartPin:
         """The pin of a bundled subchart (KeyError naming the lock when there is none)."""
         for sub in self.subcharts:
             if sub.chart == name:
@@ -70,7 +71,7 @@ def read_lock(path: Path = LOCK_FILE) -> dict[str, ChartPin]:
     return {name: _pin(name, entry or {}) for name, entry in sorted((data.get("charts") or {}).items())}
 
 
-@lru_cache(maxsize=None)
+@cache
 def lock() -> dict[str, ChartPin]:
     """The repository's chart lock (read once)."""
     return read_lock(LOCK_FILE)

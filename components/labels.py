@@ -7,7 +7,7 @@ policy pack reads (gpus-per-node feeds the gpu-budget rule).
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 PART_OF = "ai-platform"
 MANAGED_BY = "pulumi"
@@ -35,7 +35,7 @@ GPU_TAINT_EFFECT = "NoSchedule"
 GPU_TAINT_EFFECT_API = "NO_SCHEDULE"
 
 
-def standard_labels(name: str, component: str, user: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def standard_labels(name: str, component: str, user: Mapping[str, str] | None = None) -> dict[str, str]:
     """app.kubernetes.io labels for an object; `user` labels override ours."""
     labels = {
         "app.kubernetes.io/name": name,
@@ -47,7 +47,7 @@ def standard_labels(name: str, component: str, user: Optional[Mapping[str, str]]
     return labels
 
 
-def cloud_labels(component: str, user: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+def cloud_labels(component: str, user: Mapping[str, str] | None = None) -> dict[str, str]:
     """Labels/tags for cloud resources (GCP labels allow only [a-z0-9_-], so no slashes)."""
     labels = {"part-of": PART_OF, "managed-by": MANAGED_BY, "component": component}
     labels.update({k.replace("/", "_").replace(".", "_").lower(): v.lower() for k, v in (user or {}).items()})

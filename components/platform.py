@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from config.capacity import CapacityPlan, node_resources
-from config.models import StackConfig
-
 from config.gpu_stack import operator_node_labels
+from config.models import StackConfig
 from config.namespaces import GPU_OPERATOR
 from config.storage import needs_shared_file_system
 
@@ -42,16 +40,16 @@ class PlatformArgs:
     """Typed stack configuration."""
     plan: CapacityPlan
     """Capacity plan derived from the config."""
-    hf_token: Optional[pulumi.Output[str]] = None
+    hf_token: pulumi.Output[str] | None = None
     """Hugging Face token (secret) for gated models."""
-    alerting_secret: Optional[pulumi.Output[str]] = None
+    alerting_secret: pulumi.Output[str] | None = None
     """Alertmanager receiver URL or key (secret)."""
 
 
 class Platform(pulumi.ComponentResource):
     """A production GPU inference platform on one Kubernetes cluster."""
 
-    def __init__(self, name: str, args: PlatformArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:platform:Platform", name, None, opts)
         cfg = args.config
         self.cluster = create_cluster(
@@ -69,7 +67,7 @@ class Platform(pulumi.ComponentResource):
 
         # Monitoring CRDs first (Observability.crds): every ServiceMonitor, PodMonitor and PrometheusRule of the
         # program, and every Release that renders one, depends on them.
-        self.observability: Optional[Observability] = None
+        self.observability: Observability | None = None
         monitoring_crds: list[pulumi.Resource] = []
         if cfg.observability.enabled:
             self.observability = Observability(f"{name}-observability", ObservabilityArgs(
@@ -114,14 +112,14 @@ class Platform(pulumi.ComponentResource):
         }
 
         # Model servers and the embedding server, after the GPU stack (their pods depend on context.gpu_ready).
-        self.serving: Optional[Serving] = None
+        self.serving: Serving | None = None
         if cfg.serving.models or cfg.rag.embedding is not None:
             self.serving = Serving(f"{name}-serving", ServingArgs(self.context), k8s_opts)
         self.models = self.serving.models if self.serving else {}
 
         # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
         rag = cfg.rag
-        self.rag: Optional[Rag] = None
+        self.rag: Rag | None = None
         if rag.vector_store or rag.full_text or rag.cache or rag.gateway:
             self.rag = Rag(f"{name}-rag", RagArgs(self.context, self.cluster), k8s_opts)
         self.gateway_url = self.rag.gateway_url if self.rag else None

@@ -23,8 +23,9 @@ DNS and the API server. A read-only `ai-platform-viewer` ClusterRole (no Secrets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -120,7 +121,7 @@ def _ip_peers(peer: Peer) -> list[dict]:
             for cidr in peer.cidrs]
 
 
-def _ports(flow: Flow) -> Optional[list[dict]]:
+def _ports(flow: Flow) -> list[dict] | None:
     return [{"port": p.port, "protocol": p.protocol} for p in flow.ports] or None
 
 
@@ -202,7 +203,7 @@ class TenancyArgs:
 class Tenancy(pulumi.ComponentResource):
     """Namespaces with Pod Security levels, quotas, LimitRanges, NetworkPolicies and RBAC."""
 
-    def __init__(self, name: str, args: TenancyArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: TenancyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:tenancy:Tenancy", name, None, opts)
         cfg = args.config
         user = cfg.labels

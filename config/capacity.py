@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Final, Literal
 
 from . import catalog
 from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
-from .models import Architecture, Autoscaling, GpuPool, Replicas, ServedModel, StackConfig
+from .models import Architecture, Autoscaling, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
 
 GIB = float(2**30)
@@ -57,12 +57,12 @@ class Shape:
     vocab: int
     tied_embeddings: bool
     task: str
-    max_context: Optional[int]
+    max_context: int | None
     gated: bool
     estimated: bool  # True when derived from paramsB alone (conservative MHA estimate)
 
 
-def shape_of(model: ServedModel, arch_cfg: Optional[Architecture] = None) -> Optional[Shape]:
+def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape | None:
     """Catalog entry, else config `paramsB` (+ optional `architecture`), else None."""
     known = catalog.find_model(model.model)
     if known is not None and model.params_b is None:
@@ -107,11 +107,11 @@ class Unit:
     memory_gib: float    # memory one unit can use (before gpuMemoryUtilization)
     per_node: int        # units per node
     label: str           # human form: "1x a100-80gb", "1g.10gb slice", "1/4 of l4"
-    profile: Optional[str] = None  # MIG profile of a slice
+    profile: str | None = None  # MIG profile of a slice
     node_fraction: float = 0.0     # share of a node's cost one unit carries (by compute slices for MIG)
 
 
-def unit_of(pool: GpuPool, profile: Optional[str] = None) -> Unit:
+def unit_of(pool: GpuPool, profile: str | None = None) -> Unit:
     """One schedulable unit of a pool; on a MIG pool, an instance of `profile` (default: its first)."""
     gpu = catalog.GPUS[pool.gpu]
     sharing = pool.sharing
@@ -146,7 +146,7 @@ def node_resources(cfg: StackConfig, pool: GpuPool) -> dict[str, int]:
     return found
 
 
-def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
+def machine_for(provider: str, pool: GpuPool) -> catalog.MachineType | None:
     """The catalog machine type for a pool on a cloud (None for existing clusters or no match).
 
     Without a `machineType` override: the first machine with the pool's GPU count that the cloud sells
@@ -160,7 +160,7 @@ def machine_for(provider: str, pool: GpuPool) -> Optional[catalog.MachineType]:
     return next((m for m in fitting if pool.capacity in m.capacities), next(iter(fitting), None))
 
 
-def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> float:
+def node_price(provider: str, pool: GpuPool, region: str | None = None) -> float:
     """USD per node-hour in `region` (None: the catalog's price region); a spot pool without a recorded
     spot price is priced on-demand (an upper bound)."""
     machine = machine_for(provider, pool)
@@ -170,7 +170,7 @@ def node_price(provider: str, pool: GpuPool, region: Optional[str] = None) -> fl
     return spot if spot is not None else (catalog.price(provider, region, machine.name, "on-demand") or 0.0)
 
 
-def resource_name(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
+def resource_name(cfg: StackConfig, pool: GpuPool, profile: str | None = None) -> str:
     """Extended resource a container requests on this pool (mixed MIG names the profile)."""
     return resource_for(cfg, pool, profile)
 
@@ -217,13 +217,13 @@ class ModelPlan:
     engine: str
     model: str
     quantization: str
-    pool: Optional[str]
+    pool: str | None
     """GPU pool of the primary Deployment; None on CPU."""
     capacity: str
     """on-demand | spot | cpu."""
     unit: str
     """What one unit is ("1g.10gb slice", "cpu")."""
-    resource: Optional[str]
+    resource: str | None
     """Extended resource name, None on CPU."""
     weights_gib: float
     kv_cache_gib: float
@@ -246,16 +246,16 @@ class ModelPlan:
     monthly_usd_min: float
     monthly_usd_max: float
     critical: bool
-    fallback: Optional[Fallback]
+    fallback: Fallback | None
     """Where min replicas run when spot is gone; None without `fallbackPool`."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
-    def fallback_pool(self) -> Optional[str]:
+    def fallback_pool(self) -> str | None:
         return self.fallback.pool if self.fallback else None
 
     @property
-    def fallback_resource(self) -> Optional[str]:
+    def fallback_resource(self) -> str | None:
         return self.fallback.resource if self.fallback else None
 
     @property
@@ -286,7 +286,7 @@ class PoolPlan:
     name: str
     gpu: str
     capacity: str
-    machine_type: Optional[str]
+    machine_type: str | None
     """Catalog machine/instance type; None on existing clusters."""
     gpus_per_node: int
     unit: str
@@ -322,7 +322,7 @@ class CapacityPlan:
     monthly_usd_on_demand_max: float
     monthly_usd_spot_max: float
     prices_as_of: str
-    prices_region: Optional[str]
+    prices_region: str | None
     """The region priced (None: existing clusters, nothing priced)."""
 
     def model(self, name: str) -> ModelPlan:
@@ -422,9 +422,9 @@ def _model_issue(path: str, model: ServedModel, message: str) -> Issue:
     return Issue(path, f"model '{model.name}': {message}")
 
 
-MODEL_SERVER = "model-server"
+MODEL_SERVER: Final = "model-server"
 """Role of a `serving.models[]` entry (also its pods' app.kubernetes.io/component)."""
-EMBEDDING_SERVER = "embedding"
+EMBEDDING_SERVER: Final = "embedding"
 """Role of the RAG embedding server (`rag.embedding`)."""
 Role = Literal["model-server", "embedding"]
 
@@ -451,9 +451,12 @@ def served_models(cfg: StackConfig) -> list[Served]:
     emb = cfg.rag.embedding
     if emb is not None:
         # The embedding server shares the model-server skeleton; model_construct because "tei"
-        # is an embedding-only engine that serving.models[] does not accept.
+        # is an embedding-only engine that serving.models[] does not accept (hence the ignore: the
+        # field's Literal type, not a stub gap; Served.engine maps it back for the embedding role).
         entries.append(Served(key_path("rag", "embedding"), ServedModel.model_construct(
-            name="embedding", engine=emb.engine, model=emb.model, quantization="none",
+            name="embedding",
+            engine=emb.engine,  # type: ignore[arg-type]
+            model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
             autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
@@ -461,7 +464,7 @@ def served_models(cfg: StackConfig) -> list[Served]:
     return entries
 
 
-def priced_region(cfg: StackConfig) -> Optional[str]:
+def priced_region(cfg: StackConfig) -> str | None:
     """The region the plan prices (None on existing clusters: nothing is priced)."""
     return cfg.cluster.region if cfg.cluster.provider in ("gke", "eks") else None
 
@@ -473,7 +476,8 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     """
     shape = required(shape_of(model), path, "the model's shape (a catalog model, or paramsB)", "config.semantics")
     issues: list[Issue] = []
-    weights = weights_gib(shape, model.quantization)
+    quantization = required(model.quantization, path, "quantization (defaulted by ServedModel)", "config.models")
+    weights = weights_gib(shape, quantization)
     kv = kv_cache_gib(shape, model.max_model_len)
     tp = model.tensor_parallel
     overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
@@ -481,9 +485,9 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     # CPU (ollama without a pool) until a pool says otherwise: nothing to fit, place or price.
     pool = cfg.pool(model.pool) if model.pool else None
     capacity, unit_label, usable, fits = "cpu", "cpu", 0.0, True
-    resource: Optional[str] = None
+    resource: str | None = None
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
-    fallback: Optional[Fallback] = None
+    fallback: Fallback | None = None
     if pool is not None:
         unit = unit_of(pool, model.mig_profile)
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
@@ -508,7 +512,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         fallback, found = plan_fallback(cfg, path, model, need)
         issues += found
     return ModelPlan(
-        name=model.name, engine=model.engine, model=model.model, quantization=model.quantization,
+        name=model.name, engine=model.engine, model=model.model, quantization=quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
         weights_gib=weights, kv_cache_gib=kv, overhead_gib=overhead, need_per_unit_gib=need,
         usable_per_unit_gib=usable, fits=fits, estimated=shape.estimated,
@@ -520,7 +524,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
 
 
 def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,
-                  need: float) -> tuple[Optional[Fallback], list[Issue]]:
+                  need: float) -> tuple[Fallback | None, list[Issue]]:
     """Where a GPU model keeps min replicas when spot is gone (None without `fallbackPool`), and whether its
     `need` (GiB per unit) fits there."""
     fb_pool = cfg.pool(model.fallback_pool or "")
@@ -557,7 +561,10 @@ def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Dem
     if len(units) == 1:
         unit_label, per_node = units[0].label, units[0].per_node
     else:
-        unit_label = f"{layout_name(pool.gpu, pool.sharing)} layout"
+        # Several kinds of unit come only from a mixed MIG layout (pool_units).
+        mig = required(pool.sharing if isinstance(pool.sharing, Mig) else None,
+                       key_path("nodePools", "gpu", index, "sharing"), "a MIG layout", "config.gpu_stack.pool_units")
+        unit_label = f"{layout_name(pool.gpu, mig)} layout"
         per_node = sum(u.per_node for u in units)
     issues: list[Issue] = []
     if need_max > pool.max:

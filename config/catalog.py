@@ -47,9 +47,10 @@ Models
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 PRICES_AS_OF = "2026-11-22"
 # The region every MachineType price below is for, per cloud.  Other regions are priced only through
@@ -514,7 +515,19 @@ def gpu_keys() -> tuple[str, ...]:
 
 
 __all__ = [
-    "PRICES_AS_OF", "PRICE_REGIONS", "REGIONAL_PRICES", "CAPACITIES", "GKE_KUBERNETES_VERSIONS",
-    "MigProfile", "MachineType", "GpuModel", "ModelArch",
-    "GPUS", "MODELS", "find_model", "gpu_keys", "price", "priced_regions",
+    "CAPACITIES",
+    "GKE_KUBERNETES_VERSIONS",
+    "GPUS",
+    "MODELS",
+    "PRICES_AS_OF",
+    "PRICE_REGIONS",
+    "REGIONAL_PRICES",
+    "GpuModel",
+    "MachineType",
+    "MigProfile",
+    "ModelArch",
+    "find_model",
+    "gpu_keys",
+    "price",
+    "priced_regions",
 ]

@@ -10,7 +10,6 @@ is the pod's port, not the Service's).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .engines import ENGINES, embedding_engine_key
 from .models import StackConfig
@@ -133,5 +132,5 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
     return found
 
 
-def endpoint(cfg: StackConfig, key: str) -> Optional[Endpoint]:
+def endpoint(cfg: StackConfig, key: str) -> Endpoint | None:
     return endpoints(cfg).get(key)

@@ -13,9 +13,10 @@ Standard library only, like engines.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping, Optional, Protocol
+from typing import Protocol
 
 from .engines import (
     AUTOSCALING_SIGNALS,
@@ -128,11 +129,11 @@ class EngineProfile:
     """The engine keeps its own model store (Ollama): weights at `<cache>/models` keyed by tag, the tag is its
     model argument and servers mount the volume read-write. Otherwise the weights of repository <id> are at
     `<cache>/models/<id>`, that directory is the model argument and servers mount the volume read-only."""
-    store_env: Optional[str] = None
+    store_env: str | None = None
     """Environment variable that points the engine at its weights' directory (set for servers and the Job)."""
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Server environment on top of engine_env, HOME and the Hub settings (later keys win)."""
-    repository: Optional[ModelRepository] = None
+    repository: ModelRepository | None = None
     """A model repository to mount (Triton), or None."""
 
     @property
@@ -140,7 +141,7 @@ class EngineProfile:
         return ENGINES[self.key]
 
     @property
-    def run_as_user(self) -> Optional[int]:
+    def run_as_user(self) -> int | None:
         """SERVER_UID, or None to keep the image's root user (only in a namespace with podSecurity baseline)."""
         return SERVER_UID if self.spec.non_root else None
 
@@ -149,7 +150,7 @@ class EngineProfile:
         return self.spec.cache_mount
 
     @property
-    def signals(self) -> Optional[AutoscalingSignals]:
+    def signals(self) -> AutoscalingSignals | None:
         """Queue / KV-cache metrics to scale on; None: the engine exports none (scale on CPU)."""
         return AUTOSCALING_SIGNALS.get(self.key)
 

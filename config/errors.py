@@ -7,14 +7,15 @@ All problems found in one pass are reported together, each with its full key pat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, TypeVar, Union
+from typing import TypeVar
 
 import pulumi
 
 PROJECT = "ai-platform"
 
-PathPart = Union[str, int]
+PathPart = str | int
 
 
 def key_path(key: str, *parts: PathPart) -> str:
@@ -70,7 +71,7 @@ class Unvalidated(RuntimeError):
 T = TypeVar("T")
 
 
-def required(value: Optional[T], path: str, needed: str, guaranteed_by: str = "config validation") -> T:
+def required(value: T | None, path: str, needed: str, guaranteed_by: str = "config validation") -> T:
     """`value`, which `guaranteed_by` guarantees is set when the config at `path` asks for it; else `Unvalidated`."""
     if value is None:
         raise Unvalidated(path, needed, guaranteed_by)

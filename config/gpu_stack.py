@@ -45,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any
 
 from . import catalog
 from .models import GpuPool, Mig, StackConfig
@@ -159,11 +159,19 @@ def layout_problems(gpu_key: str, devices: dict[str, int]) -> list[str]:
     return problems
 
 
+def _profile(mig: Mig) -> str:
+    """The single profile of a MIG setting without a layout (models.Mig requires one of the two)."""
+    if mig.profile is None:
+        raise ValueError("a MIG sharing setting needs sharing.profile or sharing.layout")
+    return mig.profile
+
+
 def mig_devices(gpu_key: str, mig: Mig) -> dict[str, int]:
     """profile -> instances per GPU for a pool's MIG setting."""
     if mig.layout is not None:
         return dict(mig.layout)
-    return {mig.profile: catalog.GPUS[gpu_key].mig_profiles[mig.profile].max_instances}
+    profile = _profile(mig)
+    return {profile: catalog.GPUS[gpu_key].mig_profiles[profile].max_instances}
 
 
 def _ambiguous_profiles() -> frozenset[str]:
@@ -191,7 +199,7 @@ def mig_resource(profile: str) -> str:
 def layout_name(gpu_key: str, mig: Mig) -> str:
     """The MIG-parted config name (and `nvidia.com/mig.config` label value) of a pool's layout."""
     if mig.layout is None:
-        name = f"all-{_label_safe(mig.profile)}"
+        name = f"all-{_label_safe(_profile(mig))}"
         return f"{name}-{gpu_key}" if mig.profile in _AMBIGUOUS else name
     profiles = catalog.GPUS[gpu_key].mig_profiles
     order = sorted(mig.layout, key=lambda p: (-profiles[p].compute_slices, -profiles[p].memory_slices, p)
@@ -208,16 +216,16 @@ def pool_profiles(pool: GpuPool) -> list[str]:
     """MIG profiles a pool's nodes advertise (empty for non-MIG pools)."""
     if pool.sharing.strategy != "mig":
         return []
-    return list(pool.sharing.layout) if pool.sharing.layout is not None else [pool.sharing.profile]
+    return list(pool.sharing.layout) if pool.sharing.layout is not None else [_profile(pool.sharing)]
 
 
 def is_mig_capable(pool: GpuPool) -> bool:
     return bool(catalog.GPUS[pool.gpu].mig_profiles)
 
 
-def mig_parted_config(cfg: StackConfig) -> dict:
+def mig_parted_config(cfg: StackConfig) -> dict[str, Any]:
     """The MIG manager's config.yaml: all-disabled plus every layout the pools use."""
-    configs: dict[str, list[dict]] = {MIG_DISABLED: [{"devices": "all", "mig-enabled": False}]}
+    configs: dict[str, list[dict[str, Any]]] = {MIG_DISABLED: [{"devices": "all", "mig-enabled": False}]}
     for pool in cfg.node_pools.gpu:
         if pool.sharing.strategy == "mig":
             configs[layout_name(pool.gpu, pool.sharing)] = [{
@@ -239,7 +247,7 @@ def device_plugin_config_name(pool: GpuPool) -> str:
     return EXCLUSIVE_CONFIG
 
 
-def device_plugin_configs(cfg: StackConfig) -> dict[str, dict]:
+def device_plugin_configs(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     """Named NVIDIA device-plugin configs (`version: v1`): exclusive plus one per sharing setup.
 
     `renameByDefault: false` keeps the resource `nvidia.com/gpu` (what the capacity plan and the
@@ -248,7 +256,7 @@ def device_plugin_configs(cfg: StackConfig) -> dict[str, dict]:
     `mig.strategy` so the file and the operator never disagree.
     """
     flags = {"migStrategy": cfg.gpu_stack.mig_strategy}
-    configs: dict[str, dict] = {EXCLUSIVE_CONFIG: {"version": "v1", "flags": flags}}
+    configs: dict[str, dict[str, Any]] = {EXCLUSIVE_CONFIG: {"version": "v1", "flags": flags}}
     for pool in cfg.node_pools.gpu:
         sharing = pool.sharing
         if sharing.strategy not in ("time-slicing", "mps"):
@@ -285,7 +293,7 @@ def operator_node_labels(cfg: StackConfig, pool: GpuPool) -> dict[str, str]:
     return labels
 
 
-def resource_for(cfg: StackConfig, pool: GpuPool, profile: Optional[str] = None) -> str:
+def resource_for(cfg: StackConfig, pool: GpuPool, profile: str | None = None) -> str:
     """Extended resource a container requests on a pool: nvidia.com/mig-<profile> only for mixed MIG.
 
     Single-strategy MIG, time-slicing, MPS and whole GPUs are all advertised as nvidia.com/gpu.

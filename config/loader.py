@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import pulumi
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from . import catalog, quotas, semantics, stackfile
 from .capacity import CapacityPlan, plan, served_models, shape_of
@@ -35,13 +37,13 @@ class Loaded:
     """The typed config."""
     plan: CapacityPlan
     """The capacity plan."""
-    hf_token: Optional[pulumi.Output[str]]
+    hf_token: pulumi.Output[str] | None
     """Hugging Face token as a secret Output (None when unset)."""
-    alerting_secret: Optional[pulumi.Output[str]] = None
+    alerting_secret: pulumi.Output[str] | None = None
     """Alertmanager receiver URL or key as a secret Output (None when no receiver is configured)."""
 
 
-def stack_file_name(stack: Optional[str] = None) -> str:
+def stack_file_name(stack: str | None = None) -> str:
     return f"Pulumi.{stack or pulumi.get_stack()}.yaml"
 
 
@@ -51,7 +53,7 @@ PROVIDER_NAMESPACES = ("gcp", "aws", "kubernetes", "random", "tls", "pulumi")
 their namespace) and Pulumi's own (`pulumi:tags`, `pulumi:disable-default-providers`)."""
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> Optional[str]:
+def _did_you_mean(word: str, choices: Sequence[str]) -> str | None:
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
@@ -78,7 +80,8 @@ def namespace_issues(keys: Iterable[str]) -> list[Issue]:
             intended = None
         hint = f"did you mean {intended}? " if intended else ""
         issues.append(Issue(full, f"unknown config namespace '{namespace}'; {hint}this program reads "
-                                  f"{PROJECT}: keys, and providers read {', '.join(n + ':' for n in PROVIDER_NAMESPACES)}"))
+                                  f"{PROJECT}: keys, and providers read "
+                                  f"{', '.join(n + ':' for n in PROVIDER_NAMESPACES)}"))
     return issues
 
 
@@ -136,7 +139,7 @@ def read_raw() -> dict[str, Any]:
     return raw
 
 
-def load(stack: Optional[str] = None) -> Loaded:
+def load(stack: str | None = None) -> Loaded:
     """Load, validate and plan the running stack's config (raises ConfigError)."""
     stack_file = stack_file_name(stack)
     # The engine merges the stack file into one map, so what it hides (a duplicate key) can only be seen in
@@ -157,7 +160,7 @@ def load(stack: Optional[str] = None) -> Loaded:
     return Loaded(stack_file, cfg, capacity, token, alerting)
 
 
-def _alerting_secret(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issue]]:
+def _alerting_secret(cfg: StackConfig) -> tuple[pulumi.Output[str] | None, list[Issue]]:
     """The receiver's URL or key: required (and secret) exactly when a receiver is configured."""
     from pulumi.runtime import config as runtime_config
 
@@ -178,7 +181,7 @@ def _alerting_secret(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], li
     return conf.require_secret("alertingSecret"), []
 
 
-def _hf_token(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issue]]:
+def _hf_token(cfg: StackConfig) -> tuple[pulumi.Output[str] | None, list[Issue]]:
     from pulumi.runtime import config as runtime_config
 
     conf = pulumi.Config(PROJECT)
@@ -194,7 +197,7 @@ def _hf_token(cfg: StackConfig) -> tuple[Optional[pulumi.Output[str]], list[Issu
     return conf.get_secret("hfToken"), []
 
 
-def _pydantic_issue(err: dict) -> Issue:
+def _pydantic_issue(err: ErrorDetails) -> Issue:
     loc = [p for p in err["loc"] if p not in _STRATEGY_TAGS]
     if loc and isinstance(loc[-1], str) and loc[-1].startswith(("function-after", "function-before")):
         loc = loc[:-1]
@@ -218,7 +221,7 @@ def _short(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60
 
 
-def _allowed_keys(loc: list) -> list[str]:
+def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
     """camelCase keys the model at `loc` accepts (walks StackConfig by alias)."""
     import typing
 
@@ -258,4 +261,4 @@ def _model_in(annotation: Any) -> Any:
     return models[0] if models else None
 
 
-__all__ = ["Loaded", "load", "validate", "read_raw", "namespace_issues", "PROVIDER_NAMESPACES", "stack_file_name", "ConfigError", "catalog"]
+__all__ = ["PROVIDER_NAMESPACES", "ConfigError", "Loaded", "catalog", "load", "namespace_issues", "read_raw", "stack_file_name", "validate"]

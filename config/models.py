@@ -8,10 +8,9 @@ Field docstrings become the descriptions in the generated JSON schema (`config/s
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal, Optional, Union
-
 import ipaddress
+import re
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -53,9 +52,9 @@ class GcpConfig(Model):
 
     project: str = Field(pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
     """GCP project id that owns the cluster."""
-    network: Optional[str] = None
+    network: str | None = None
     """Existing VPC network name; omitted: the program creates one."""
-    subnetwork: Optional[str] = None
+    subnetwork: str | None = None
     """Existing subnetwork name (needs secondary ranges `pods` and `services`); requires `network`."""
     subnet_cidr: Cidr = "10.10.0.0/20"
     """Primary range of the created subnetwork (nodes)."""
@@ -69,11 +68,11 @@ class GcpConfig(Model):
     """Nodes get no public IPs (egress through Cloud NAT)."""
     master_ipv4_cidr: Cidr = "172.16.0.0/28"
     """/28 for the control plane peering when `privateNodes` is on."""
-    reservation: Optional[str] = None
+    reservation: str | None = None
     """Compute Engine reservation name GPU pools consume (SPECIFIC_RESERVATION affinity)."""
 
     @model_validator(mode="after")
-    def _existing_network(self) -> "GcpConfig":
+    def _existing_network(self) -> GcpConfig:
         if self.subnetwork and not self.network:
             raise ValueError("'subnetwork' names an existing subnetwork: set 'network' too")
         return self
@@ -94,7 +93,7 @@ class EksConfig(Model):
     """CIDRs allowed to reach a public endpoint; required when `publicEndpoint` is true."""
 
     @model_validator(mode="after")
-    def _public(self) -> "EksConfig":
+    def _public(self) -> EksConfig:
         if self.public_endpoint and not self.public_access_cidrs:
             raise ValueError("publicEndpoint needs publicAccessCidrs (0.0.0.0/0 must be explicit)")
         return self
@@ -105,12 +104,12 @@ class ExistingConfig(Model):
 
     context: str = Field(min_length=1)
     """kubeconfig context to deploy into (kind-ai, minikube, k3d-ai, ...)."""
-    kubeconfig: Optional[str] = None
+    kubeconfig: str | None = None
     """Path of the kubeconfig file; default: $KUBECONFIG or ~/.kube/config."""
-    api_server_cidr: Optional[Cidr] = None
+    api_server_cidr: Cidr | None = None
     """Where pods reach the API server after the `kubernetes` Service (e.g. kind's docker network 172.18.0.0/16);
     NetworkPolicies allow egress to it on 443/6443. Omitted: any address on those ports."""
-    node_cidr: Optional[Cidr] = None
+    node_cidr: Cidr | None = None
     """Where the nodes live (Prometheus scrapes kubelets there). Omitted: any address."""
 
 
@@ -121,7 +120,7 @@ class ClusterConfig(Model):
     """gke and eks create the cluster; existing deploys into a kubeconfig context."""
     name: str = Field(pattern=DNS_LABEL, max_length=40)
     """Cluster name (DNS label, at most 40 characters)."""
-    region: Optional[str] = Field(None, pattern=r"^[a-z]+(-[a-z]+)+-?[0-9]+$")
+    region: str | None = Field(None, pattern=r"^[a-z]+(-[a-z]+)+-?[0-9]+$")
     """Cloud region (us-central1, us-east-1); required for gke and eks."""
     zones: tuple[str, ...] = ()
     """Zones inside `region` for nodes; required for gke and eks (at least 2 for eks)."""
@@ -130,15 +129,15 @@ class ClusterConfig(Model):
     Cluster Autoscaler release (both recorded in config/catalog.py)."""
     deletion_protection: bool = True
     """Protect the cluster (and stateful data) from deletion."""
-    gcp: Optional[GcpConfig] = None
+    gcp: GcpConfig | None = None
     """GKE settings; required when provider is gke."""
-    eks: Optional[EksConfig] = None
+    eks: EksConfig | None = None
     """EKS settings (optional) when provider is eks."""
-    existing: Optional[ExistingConfig] = None
+    existing: ExistingConfig | None = None
     """Context settings; required when provider is existing."""
 
     @model_validator(mode="after")
-    def _provider_block(self) -> "ClusterConfig":
+    def _provider_block(self) -> ClusterConfig:
         blocks = {"gke": "gcp", "eks": "eks", "existing": "existing"}
         own = blocks[self.provider]
         for provider, block in blocks.items():
@@ -172,7 +171,7 @@ class SystemPool(Model):
     """Boot disk size in GiB."""
 
     @model_validator(mode="after")
-    def _bounds(self) -> "SystemPool":
+    def _bounds(self) -> SystemPool:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
         return self
@@ -192,14 +191,14 @@ class Mig(Model):
     layout all-<profile>) or `layout` (every GPU split into these instances, mixed profiles)."""
 
     strategy: Literal["mig"]
-    profile: Optional[MigProfileName] = None
+    profile: MigProfileName | None = None
     """Single-profile layout: MIG profile of the pool's GPU model (e.g. 1g.10gb on a100-80gb)."""
-    layout: Optional[dict[MigProfileName, Annotated[int, Field(ge=1, le=7)]]] = None
+    layout: dict[MigProfileName, Annotated[int, Field(ge=1, le=7)]] | None = None
     """Mixed layout per GPU, profile -> instances (e.g. {3g.40gb: 1, 2g.20gb: 2}); needs gpuStack.migStrategy mixed
     when it has several profiles."""
 
     @model_validator(mode="after")
-    def _one_form(self) -> "Mig":
+    def _one_form(self) -> Mig:
         if (self.profile is None) == (self.layout is None):
             raise ValueError("set exactly one of 'profile' (single-profile layout) or 'layout' (mixed layout)")
         if self.layout is not None and not self.layout:
@@ -228,7 +227,7 @@ class Mps(Model):
     """Clients per physical GPU."""
 
 
-Sharing = Annotated[Union[Exclusive, Mig, TimeSlicing, Mps], Field(discriminator="strategy")]
+Sharing = Annotated[Exclusive | Mig | TimeSlicing | Mps, Field(discriminator="strategy")]
 
 
 class GpuPool(Model):
@@ -248,7 +247,7 @@ class GpuPool(Model):
     """Maximum nodes (whole pool)."""
     sharing: Sharing = Field(default_factory=lambda: Exclusive(strategy="exclusive"))
     """How the GPUs are shared: exclusive | mig | time-slicing | mps."""
-    machine_type: Optional[str] = None
+    machine_type: str | None = None
     """Override the catalog's machine/instance type (must carry `gpusPerNode` of this GPU)."""
     spot_instance_types: tuple[str, ...] = ()
     """EKS spot pools: extra instance types of the same GPU count to widen the spot market."""
@@ -256,7 +255,7 @@ class GpuPool(Model):
     """Node boot disk in GiB (images and model weights)."""
 
     @model_validator(mode="after")
-    def _bounds(self) -> "GpuPool":
+    def _bounds(self) -> GpuPool:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
         return self
@@ -265,7 +264,7 @@ class GpuPool(Model):
 class NodePoolsConfig(Model):
     """`ai-platform:nodePools`."""
 
-    system: Optional[SystemPool] = None
+    system: SystemPool | None = None
     """The CPU system pool; required for gke and eks (existing clusters bring their own nodes)."""
     gpu: tuple[GpuPool, ...] = ()
     """GPU pools; names must be unique."""
@@ -301,7 +300,7 @@ class Replicas(Model):
     """Maximum replicas."""
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Replicas":
+    def _bounds(self) -> Replicas:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
         return self
@@ -322,7 +321,7 @@ class Autoscaling(Model):
     """Window before scaling down."""
     cooldown_seconds: int = Field(300, ge=0, le=86400)
     """KEDA cooldownPeriod: idle time before a scale-to-zero model goes to 0 replicas."""
-    wake_query: Optional[str] = Field(None, min_length=1, max_length=2000)
+    wake_query: str | None = Field(None, min_length=1, max_length=2000)
     """PromQL that is above 0 while the model is wanted (e.g. the gateway's request rate for it); required with
     scaleToZero, because with no replica running there is no engine metric to wake the model."""
 
@@ -357,13 +356,13 @@ class ServedModel(Model):
     """vllm | tgi | triton | ollama (ollama: CPU-friendly, GGUF)."""
     model: str = Field(min_length=1)
     """Hugging Face repo id (Qwen/Qwen2.5-7B-Instruct-AWQ) or Ollama tag (qwen2.5:0.5b)."""
-    quantization: Optional[Quantization] = None
+    quantization: Quantization | None = None
     """Weight format; default none (gguf for ollama)."""
     max_model_len: int = Field(4096, ge=256, le=1_048_576)
     """Context length the server must hold for one full sequence."""
-    pool: Optional[str] = None
+    pool: str | None = None
     """GPU pool name; required except for ollama (omitted: CPU)."""
-    fallback_pool: Optional[str] = None
+    fallback_pool: str | None = None
     """On-demand pool used when the spot `pool` has no capacity (critical models)."""
     tensor_parallel: Literal[1, 2, 4, 8, 16] = 1
     """GPUs per replica (tensor-parallel degree)."""
@@ -375,25 +374,25 @@ class ServedModel(Model):
     """Autoscaling targets."""
     critical: bool = False
     """Critical models must have on-demand capacity (a spot-only pool is rejected)."""
-    mig_profile: Optional[MigProfileName] = None
+    mig_profile: MigProfileName | None = None
     """MIG profile to request on a pool with a mixed MIG layout (defaults to the pool's only profile)."""
-    params_b: Optional[float] = Field(None, gt=0, le=2000)
+    params_b: float | None = Field(None, gt=0, le=2000)
     """Parameters in billions, for models not in the catalog."""
-    architecture: Optional[Architecture] = None
+    architecture: Architecture | None = None
     """Transformer shape, for models not in the catalog."""
     prefix_caching: bool = True
     """Automatic prefix caching (vLLM --enable-prefix-caching, TGI PREFIX_CACHING, Triton enable_prefix_caching)."""
-    resources: Optional["Resources"] = None
+    resources: Resources | None = None
     """CPU/memory of the server container; omitted: sized from the plan (GPU: 4 CPU per GPU, memory = weights +
     8 GiB; CPU: 2 CPU, memory = weights + KV cache + 2 GiB)."""
     drain_seconds: int = Field(60, ge=0, le=3600)
     """How long an evicted replica keeps finishing in-flight requests after leaving the Service (preStop 15 s,
     then SIGTERM; terminationGracePeriodSeconds = 15 + this). Spot reclaims cap it: GKE gives 30 s, EC2 2 min."""
-    startup_seconds: Optional[int] = Field(None, ge=60, le=7200)
+    startup_seconds: int | None = Field(None, ge=60, le=7200)
     """Time the startupProbe allows for loading the model; omitted: 300 s + 20 s per GiB of weights."""
 
     @model_validator(mode="after")
-    def _defaults(self) -> "ServedModel":
+    def _defaults(self) -> ServedModel:
         if self.quantization is None:
             object.__setattr__(self, "quantization", "gguf" if self.engine == "ollama" else "none")
         if self.engine == "ollama" and self.quantization != "gguf":
@@ -414,7 +413,7 @@ class ServingConfig(Model):
 
     models: tuple[ServedModel, ...] = ()
     """Model servers; names must be unique."""
-    storage_class: Optional[str] = None
+    storage_class: str | None = None
     """StorageClass of model-cache PVCs; default: the cluster default, or with cacheAccessMode ReadWriteMany the
     shared file system the cluster provides (EFS ai-platform-rwx on eks, Filestore standard-rwx on gke)."""
     namespace: str = Field("ai-inference", pattern=DNS_LABEL, max_length=63)
@@ -424,7 +423,7 @@ class ServingConfig(Model):
     ReadWriteMany (storageClass must be a shared file system: Filestore, EFS, NFS; replicas on any node) or
     ReadOnlyMany (GKE persistent disk with many readers, restored from a VolumeSnapshot of the filled volume;
     needs snapshotClass)."""
-    snapshot_class: Optional[str] = Field(None, pattern=DNS_LABEL, max_length=63)
+    snapshot_class: str | None = Field(None, pattern=DNS_LABEL, max_length=63)
     """VolumeSnapshotClass for cacheAccessMode ReadOnlyMany (e.g. a pd.csi.storage.gke.io class)."""
 
 
@@ -438,9 +437,9 @@ class Resources(Model):
     """CPU request."""
     memory: str = Field("1Gi", pattern=QUANTITY)
     """Memory request."""
-    cpu_limit: Optional[str] = Field(None, pattern=QUANTITY)
+    cpu_limit: str | None = Field(None, pattern=QUANTITY)
     """CPU limit; omitted: twice the request."""
-    memory_limit: Optional[str] = Field(None, pattern=QUANTITY)
+    memory_limit: str | None = Field(None, pattern=QUANTITY)
     """Memory limit; omitted: equal to the request (memory is not compressible)."""
 
 
@@ -474,7 +473,7 @@ class VectorStore(Model):
 
     engine: Literal["milvus", "weaviate", "qdrant"] = "milvus"
     """milvus | weaviate | qdrant."""
-    mode: Optional[Literal["standalone", "cluster"]] = None
+    mode: Literal["standalone", "cluster"] | None = None
     """Milvus deployment mode: standalone (one pod, embedded etcd, local storage on its volume; the default) or
     cluster (etcd x3, object storage, proxies, query/data/streaming nodes). Weaviate and Qdrant: leave unset."""
     storage_gi: int = Field(50, ge=1, le=65536)
@@ -482,16 +481,16 @@ class VectorStore(Model):
     is ephemeral, data lives in the object storage)."""
     replicas: int = Field(1, ge=1, le=15)
     """Replicas (weaviate/qdrant) or query nodes (milvus cluster)."""
-    replication_factor: Optional[int] = Field(None, ge=1, le=15)
+    replication_factor: int | None = Field(None, ge=1, le=15)
     """Weaviate/Qdrant: default replication factor of new collections (at most `replicas`); omitted: 1."""
-    cluster: Optional[MilvusCluster] = None
+    cluster: MilvusCluster | None = None
     """Milvus cluster topology (mode cluster only); omitted: the defaults."""
-    resources: Optional[Resources] = None
+    resources: Resources | None = None
     """Requests/limits of the main data pods (Milvus standalone or query nodes, Weaviate, Qdrant); omitted: sized
     for small collections (2 CPU, 4Gi)."""
 
     @model_validator(mode="after")
-    def _mode(self) -> "VectorStore":
+    def _mode(self) -> VectorStore:
         if self.engine != "milvus" and self.mode is not None:
             raise ValueError(f"mode is a milvus setting; {self.engine} scales with 'replicas' (remove mode)")
         return self
@@ -529,13 +528,13 @@ class Embedding(Model):
     """Embedding model repo id."""
     engine: Literal["tei", "vllm"] = "tei"
     """Text Embeddings Inference or vLLM."""
-    pool: Optional[str] = None
+    pool: str | None = None
     """GPU pool; omitted: CPU."""
     replicas: int = Field(1, ge=1, le=100)
     """Replicas."""
     max_model_len: int = Field(8192, ge=128, le=131072)
     """Maximum input tokens."""
-    mig_profile: Optional[MigProfileName] = None
+    mig_profile: MigProfileName | None = None
     """MIG profile to request on a pool with a mixed MIG layout."""
 
 
@@ -577,7 +576,7 @@ class GatewayCertificate(Model):
     issuer: Literal["self-signed", "acme"] = "self-signed"
     """self-signed: a private CA made by cert-manager (clients must trust it; dev); acme: Let's Encrypt
     (or another ACME server) over HTTP-01 through the ingress."""
-    acme_email: Optional[str] = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    acme_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
     """ACME account e-mail (expiry notices); required for acme."""
     acme_server: str = Field("https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://")
     """ACME directory URL (staging: https://acme-staging-v02.api.letsencrypt.org/directory)."""
@@ -592,7 +591,7 @@ class GatewayAutoscaling(Model):
     """Maximum replicas (minimum: gateway.replicas)."""
     cpu_utilization: int = Field(70, ge=10, le=100)
     """Target average CPU utilisation in percent of the request."""
-    rps_per_pod: Optional[float] = Field(None, gt=0)
+    rps_per_pod: float | None = Field(None, gt=0)
     """Also scale on requests per second per pod (Pods metric `http_server_requests_per_second`); needs
     prometheus-adapter serving that metric. Omitted: CPU only."""
 
@@ -606,11 +605,11 @@ class Gateway(Model):
     """Public host name of the ingress."""
     replicas: int = Field(2, ge=1, le=100)
     """Minimum replicas."""
-    tls_secret: Optional[str] = None
+    tls_secret: str | None = None
     """Existing TLS secret; omitted: cert-manager issues one."""
     namespace: str = Field("ai-app", pattern=DNS_LABEL, max_length=63)
     """Namespace of the gateway (one of tenancy.namespaces)."""
-    certificate: Optional[GatewayCertificate] = None
+    certificate: GatewayCertificate | None = None
     """cert-manager settings when `tlsSecret` is omitted; omitted: a self-signed CA."""
     ingress: GatewayIngress = Field(default_factory=GatewayIngress)
     """Ingress class, controller, body size and timeouts."""
@@ -631,7 +630,7 @@ class Gateway(Model):
         return value
 
     @property
-    def effective_certificate(self) -> Optional[GatewayCertificate]:
+    def effective_certificate(self) -> GatewayCertificate | None:
         """The cert-manager settings in force (None with an existing tlsSecret)."""
         if self.tls_secret is not None:
             return None
@@ -641,7 +640,7 @@ class Gateway(Model):
 class Bucket(Model):
     """The RAG object-storage bucket (Milvus cluster data, Elasticsearch snapshots)."""
 
-    name: Optional[str] = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     """Bucket name (globally unique); omitted: Pulumi's auto-name from the cluster name."""
     noncurrent_version_days: int = Field(30, ge=1, le=3650)
     """Days a replaced or deleted object version is kept (versioning is always on)."""
@@ -650,21 +649,21 @@ class Bucket(Model):
 class RagConfig(Model):
     """`ai-platform:rag`: the retrieval data layer; omitted groups are not deployed."""
 
-    vector_store: Optional[VectorStore] = None
+    vector_store: VectorStore | None = None
     """Vector database."""
-    full_text: Optional[FullText] = None
+    full_text: FullText | None = None
     """Full-text search."""
-    embedding: Optional[Embedding] = None
+    embedding: Embedding | None = None
     """Embedding server."""
-    cache: Optional[Cache] = None
+    cache: Cache | None = None
     """Semantic cache."""
-    gateway: Optional[Gateway] = None
+    gateway: Gateway | None = None
     """AI gateway."""
     namespace: str = Field("ai-rag", pattern=DNS_LABEL, max_length=63)
     """Namespace of the data layer: vector store, search, cache (one of tenancy.namespaces)."""
-    bucket: Optional[Bucket] = None
+    bucket: Bucket | None = None
     """Bucket settings; the bucket exists when Milvus cluster uses objectStorage bucket or fullText.snapshots is on."""
-    storage_class: Optional[str] = Field(None, pattern=DNS_LABEL, max_length=63)
+    storage_class: str | None = Field(None, pattern=DNS_LABEL, max_length=63)
     """StorageClass of every data-layer volume; omitted: the program's `ai-platform-rag` class (Retain when
     cluster.deletionProtection) on gke/eks, the cluster default on existing clusters."""
 
@@ -766,13 +765,13 @@ class Alerting(Model):
 
     receiver: Literal["none", "slack", "pagerduty", "webhook"] = "none"
     """none: alerts are only visible in Alertmanager and Grafana."""
-    slack_channel: Optional[str] = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$")
+    slack_channel: str | None = Field(None, pattern=r"^[#@]?[a-z0-9][a-z0-9._-]{0,79}$")
     """Slack channel (slack only; default: the webhook's own channel)."""
     repeat_interval: str = Field("4h", pattern=r"^[0-9]+(m|h|d)$")
     """How often a still-firing alert is sent again."""
 
     @model_validator(mode="after")
-    def _channel(self) -> "Alerting":
+    def _channel(self) -> Alerting:
         if self.slack_channel is not None and self.receiver != "slack":
             raise ValueError(f"slackChannel is a slack setting; receiver is {self.receiver}")
         return self
@@ -795,7 +794,7 @@ class ObservabilityConfig(Model):
     """Loki retention and storage (used when logs is loki)."""
     trace_store: TraceStore = Field(default_factory=TraceStore)
     """Tempo retention and storage (used when tracing is tempo; Jaeger uses only `memory`)."""
-    storage_class: Optional[str] = None
+    storage_class: str | None = None
     """StorageClass of the Prometheus, Alertmanager, Loki and Tempo volumes; default: the cluster default."""
     alerts: Alerts = Field(default_factory=Alerts)
     """Alert thresholds."""
@@ -805,7 +804,7 @@ class ObservabilityConfig(Model):
     """Namespace of Prometheus, Grafana, Loki, Tempo and the OpenTelemetry Collector (one of tenancy.namespaces)."""
 
     @model_validator(mode="after")
-    def _thresholds(self) -> "ObservabilityConfig":
+    def _thresholds(self) -> ObservabilityConfig:
         if self.alerts.gpu_utilization_low >= self.alerts.gpu_utilization_high:
             raise ValueError("alerts.gpuUtilizationLow must be below alerts.gpuUtilizationHigh")
         return self
@@ -830,22 +829,22 @@ class ContainerDefaults(Model):
 class TenantNamespace(Model):
     """One workload namespace: quotas, LimitRange defaults, Pod Security level, who may deploy."""
 
-    gpu_quota: Optional[int] = Field(None, ge=0, le=10000)
+    gpu_quota: int | None = Field(None, ge=0, le=10000)
     """GPUs (requests.nvidia.com/gpu) the namespace may request; omitted: no GPU quota entry (MIG slices are
     quota'd from the capacity plan)."""
-    cpu_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    cpu_quota: str | None = Field(None, pattern=QUANTITY)
     """CPU requests quota (e.g. "64")."""
-    memory_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    memory_quota: str | None = Field(None, pattern=QUANTITY)
     """Memory requests quota (e.g. 512Gi)."""
-    cpu_limit_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    cpu_limit_quota: str | None = Field(None, pattern=QUANTITY)
     """CPU limits quota; omitted: no limits.cpu entry."""
-    memory_limit_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    memory_limit_quota: str | None = Field(None, pattern=QUANTITY)
     """Memory limits quota; omitted: no limits.memory entry."""
-    storage_quota: Optional[str] = Field(None, pattern=QUANTITY)
+    storage_quota: str | None = Field(None, pattern=QUANTITY)
     """PVC storage quota."""
-    pvc_quota: Optional[int] = Field(None, ge=0, le=10000)
+    pvc_quota: int | None = Field(None, ge=0, le=10000)
     """Number of PVCs."""
-    pod_quota: Optional[int] = Field(None, ge=1, le=100000)
+    pod_quota: int | None = Field(None, ge=1, le=100000)
     """Number of pods."""
     pod_security: Literal["restricted", "baseline", "privileged"] = "restricted"
     """Pod Security Admission level enforced in the namespace (warn and audit are always restricted)."""
@@ -886,9 +885,9 @@ class TenancyConfig(Model):
 class BudgetConfig(Model):
     """`ai-platform:budget`: enforced by the policy pack (gpu-budget), reported by the plan."""
 
-    max_gpus: Optional[int] = Field(None, ge=0, le=100000)
+    max_gpus: int | None = Field(None, ge=0, le=100000)
     """GPUs across all pools at max scale."""
-    max_monthly_usd: Optional[float] = Field(None, ge=0)
+    max_monthly_usd: float | None = Field(None, ge=0)
     """Monthly cost at max scale, USD."""
 
 
@@ -917,7 +916,7 @@ class StackConfig(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     """Extra labels on every Kubernetes object and cloud resource (user labels win)."""
 
-    def pool(self, name: str) -> Optional[GpuPool]:
+    def pool(self, name: str) -> GpuPool | None:
         return next((p for p in self.node_pools.gpu if p.name == name), None)
 
 

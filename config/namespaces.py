@@ -36,9 +36,9 @@ never are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
-from .models import StackConfig
+from .models import ServedModel, StackConfig
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 
@@ -51,7 +51,8 @@ ELASTIC_SYSTEM = "elastic-system"
 PROMETHEUS_ADAPTER = "prometheus-adapter"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
-    GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host paths"),
+    GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host "
+                                 "paths"),
     NODE_AGENTS: ("privileged", "node agents: node-exporter (host /proc, /sys, hostNetwork, hostPID) and the node "
                                "log collector (hostPath /var/log/pods)"),
     KEDA: ("restricted", ""),
@@ -91,7 +92,7 @@ def component_namespaces(cfg: StackConfig) -> dict[str, str]:
     return roles
 
 
-def autoscaled(model) -> bool:
+def autoscaled(model: ServedModel) -> bool:
     """Whether a model server's replica count moves (a range, or scale to zero). Ollama exports no metrics and
     scales on CPU with a plain HPA, never through KEDA or prometheus-adapter."""
     return model.replicas.max > model.replicas.min or model.autoscaling.scale_to_zero
@@ -149,7 +150,7 @@ def platform_namespace_names() -> frozenset[str]:
     return frozenset(_PLATFORM)
 
 
-def namespace_of(cfg: StackConfig, role: str) -> Optional[str]:
+def namespace_of(cfg: StackConfig, role: str) -> str | None:
     """The namespace of a role (serving, rag, gateway, observability, or a platform role)."""
     found = component_namespaces(cfg).get(role)
     if found is not None:

@@ -40,13 +40,21 @@ The flows, and why:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional
+from typing import Literal
 
 from .endpoints import Endpoint, endpoints
 from .models import StackConfig
-from .namespaces import (ELASTIC_SYSTEM, INGRESS_NGINX, KEDA, NODE_AGENTS, PROMETHEUS_ADAPTER, component_namespaces,
-                         platform_roles)
+from .namespaces import (
+    ELASTIC_SYSTEM,
+    INGRESS_NGINX,
+    KEDA,
+    NODE_AGENTS,
+    PROMETHEUS_ADAPTER,
+    component_namespaces,
+    platform_roles,
+)
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -100,7 +108,7 @@ class Port:
 class Peer:
     """Pods (a namespace, or every namespace with ANY_NAMESPACE, and a label selector) or CIDRs."""
 
-    namespace: Optional[str] = None
+    namespace: str | None = None
     pods: Mapping[str, str] = field(default_factory=dict)
     """matchLabels; empty: every pod of the namespace."""
     pods_in: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -210,7 +218,7 @@ def flows(cfg: StackConfig) -> list[Flow]:
 
     if gateway is not None:
         gw = Peer(gateway, GATEWAY_PODS)
-        if serving and serving_ports:
+        if server_pods is not None and serving_ports:
             add("gateway-to-serving", gw, server_pods, serving_ports, "the gateway calls the models and embeddings")
         if rag and data_ports:
             add("gateway-to-data", gw, Peer(rag), data_ports, "the gateway queries the vector store, search and cache")
@@ -240,7 +248,7 @@ def flows(cfg: StackConfig) -> list[Flow]:
             and INGRESS_NGINX in platform_roles(cfg)):
         add("acme-http01", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), Peer(gateway, ACME_SOLVER_PODS),
             _tcp(ACME_SOLVER_PORT), "Let's Encrypt validates the domain through cert-manager's HTTP-01 solver")
-    if serving is not None and rag is not None and data_ports:
+    if server_pods is not None and rag is not None and data_ports:
         add("serving-to-data", server_pods, Peer(rag), data_ports, "model servers read the data layer")
     if rag is not None:
         add("data-internal", Peer(rag), Peer(rag), (), "the data layer's own members talk to each other")

@@ -16,7 +16,7 @@ pack names the keys it reads, and the pack's tests join the two. Standard librar
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional, TypedDict, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypedDict, Union, get_args, get_origin, get_type_hints
 
 
 class ModelEntry(TypedDict):
@@ -26,10 +26,10 @@ class ModelEntry(TypedDict):
     engine: str
     model: str
     quantization: str
-    pool: Optional[str]
+    pool: str | None
     capacity: str              # on-demand | spot | cpu
     unit: str
-    resource: Optional[str]
+    resource: str | None
     weightsGib: float
     kvCacheGib: float
     overheadGib: float
@@ -47,10 +47,10 @@ class ModelEntry(TypedDict):
     monthlyUsdMin: float
     monthlyUsdMax: float
     critical: bool
-    fallbackPool: Optional[str]      # the fallback record, flat: None / 0.0 without a fallbackPool
-    fallbackResource: Optional[str]
+    fallbackPool: str | None      # the fallback record, flat: None / 0.0 without a fallbackPool
+    fallbackResource: str | None
     fallbackMonthlyUsd: float
-    fallbackUnit: Optional[str]
+    fallbackUnit: str | None
 
 
 class PoolEntry(TypedDict):
@@ -59,7 +59,7 @@ class PoolEntry(TypedDict):
     name: str
     gpu: str
     capacity: str              # on-demand | spot
-    machineType: Optional[str]
+    machineType: str | None
     gpusPerNode: int
     unit: str
     unitsPerNode: int
@@ -95,7 +95,7 @@ class PlanOutput(TypedDict):
     pools: dict[str, PoolEntry]
     totals: Totals
     pricesAsOf: str
-    pricesRegion: Optional[str]
+    pricesRegion: str | None
 
 
 def _is_typed_dict(t: Any) -> bool:

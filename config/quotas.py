@@ -21,6 +21,7 @@ error with the breakdown per workload; omitted ones are not checked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from pydantic.alias_generators import to_camel
@@ -28,7 +29,7 @@ from pydantic.alias_generators import to_camel
 from .capacity import CapacityPlan
 from .errors import Issue, key_path
 from .models import StackConfig, TenantNamespace
-from .sizing import Pods, format_cpu, format_memory, namespace_pods, quantity
+from .sizing import Pods, Requirements, format_cpu, format_memory, namespace_pods, quantity
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -80,7 +81,7 @@ COMPUTE_QUOTAS = {
 }
 
 
-def _container_amount(container, tenant: TenantNamespace, resource: str, kind: str) -> Decimal:
+def _container_amount(container: Requirements | None, tenant: TenantNamespace, resource: str, kind: str) -> Decimal:
     """What admission makes of one container: its own value, else (requests) its limit, else the LimitRange
     default of the namespace (`containerDefaults`)."""
     own = (container or {}).get(kind, {}).get(resource)
@@ -123,19 +124,19 @@ def compute_need(cfg: StackConfig, plan: CapacityPlan) -> dict[str, dict[str, tu
 BREAKDOWN_LINES = 12
 
 
-def _breakdown(parts: list[tuple[Decimal, str]], fmt) -> list[str]:
+def _breakdown(parts: list[tuple[Decimal, str]], fmt: Callable[[Decimal], str]) -> list[str]:
     """Each workload's share in config order; beyond BREAKDOWN_LINES, the largest ones and the rest summed."""
     if len(parts) <= BREAKDOWN_LINES:
         return [text for _, text in parts]
     largest = sorted(parts, key=lambda p: p[0], reverse=True)
     shown, rest = largest[:BREAKDOWN_LINES - 1], largest[BREAKDOWN_LINES - 1:]
-    return [text for _, text in shown] + [f"{len(rest)} more workloads {fmt(sum(a for a, _ in rest))}"]
+    return [text for _, text in shown] + [f"{len(rest)} more workloads {fmt(sum((a for a, _ in rest), Decimal(0)))}"]
 
 
 def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
     """Configured quotas must hold what the namespace's pods need at max scale: GPUs for the model servers, CPU and
     memory (requests, and limits when the quota sets them) for every pod the program runs there."""
-    issues = []
+    issues: list[Issue] = []
     for namespace, need in gpu_need(cfg, plan).items():
         tenant = cfg.tenancy.namespaces.get(namespace)
         if tenant is None or tenant.gpu_quota is None:
@@ -148,11 +149,11 @@ def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
             issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.gpuQuota", (
                 f"{tenant.gpu_quota} is below the {wanted} nvidia.com/gpu its model servers need at max scale: "
                 f"{', '.join(users)}; raise it to at least {wanted} or omit it (sized from the capacity plan)")))
-    for namespace, need in compute_need(cfg, plan).items():
+    for namespace, compute in compute_need(cfg, plan).items():
         tenant = cfg.tenancy.namespaces[namespace]
         for key, (field, resource, kind) in COMPUTE_QUOTAS.items():
             configured = getattr(tenant, field)
-            total, parts = need[key]
+            total, parts = compute[key]
             if configured is None or quantity(configured) >= total:
                 continue
             fmt = format_cpu if resource == "cpu" else format_memory

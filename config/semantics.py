@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from . import catalog
-from .capacity import EMBEDDING_SERVER, machine_for, served_models, shape_of
-from .errors import Issue, key_path
-from .gpu_stack import layout_problems, ownership, pool_profiles
+from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
 from .engines import ENGINES, quantization_args
-from .namespaces import autoscaled, component_namespaces, platform_namespace_names
+from .errors import Issue, key_path, required
+from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
+from .namespaces import autoscaled, component_namespaces, platform_namespace_names
 
 
-def _choices(values) -> str:
+def _choices(values: Iterable[object]) -> str:
     values = list(values)
     return ", ".join(str(v) for v in values) if values else "(none)"
 
@@ -38,7 +39,8 @@ def _namespaces(cfg: StackConfig) -> Iterator[Issue]:
     for name in tenants:
         if name in reserved:
             yield Issue(f"{key_path('tenancy', 'namespaces')}.{name}",
-                        f"'{name}' is reserved for Kubernetes or a platform operator; reserved: {_choices(sorted(reserved))}")
+                        f"'{name}' is reserved for Kubernetes or a platform operator; reserved: "
+                        f"{_choices(sorted(reserved))}")
     paths = {"serving": ("serving", "namespace"), "rag": ("rag", "namespace"),
              "gateway": ("rag", "gateway", "namespace"), "observability": ("observability", "namespace")}
     for role, ns in component_namespaces(cfg).items():
@@ -57,7 +59,8 @@ def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:
                     "GKE advertises MIG partitions as nvidia.com/gpu; use single on gke")
     if cfg.gpu_stack.host_driver and cfg.cluster.provider != "existing":
         yield Issue(key_path("gpuStack", "hostDriver"),
-                    f"only for provider existing; on {cfg.cluster.provider} the node image decides who installs the driver")
+                    f"only for provider existing; on {cfg.cluster.provider} the node image decides who installs the "
+                    "driver")
     owner = ownership(cfg)
     for i, pool in enumerate(cfg.node_pools.gpu):
         strategy = pool.sharing.strategy
@@ -77,22 +80,25 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
     c = cfg.cluster
     if c.provider in ("gke", "eks"):
         sep = "-" if c.provider == "gke" else ""
+        region = required(c.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
         for i, zone in enumerate(c.zones):
-            suffix = zone[len(c.region) + len(sep):] if zone.startswith(c.region + sep) else ""
+            suffix = zone[len(region) + len(sep):] if zone.startswith(region + sep) else ""
             if not (len(suffix) == 1 and suffix.isalpha()):
                 example = f"{c.region}{sep}a"
-                yield Issue(key_path("cluster", "zones", i), f"zone {zone!r} is not in region {c.region} (e.g. {example})")
+                yield Issue(key_path("cluster", "zones", i), f"zone {zone!r} is not in region {c.region} (e.g. "
+                                                             f"{example})")
         dupes = [z for z, n in Counter(c.zones).items() if n > 1]
         if dupes:
             yield Issue(key_path("cluster", "zones"), f"duplicate zones: {_choices(dupes)}")
     if c.provider in ("gke", "eks") and cfg.node_pools.system is None:
-        yield Issue(key_path("nodePools", "system"), f"provider {c.provider} needs a system pool: {{machineType, min, max}}")
+        yield Issue(key_path("nodePools", "system"), f"provider {c.provider} needs a system pool: {{machineType, min, "
+                                                     f"max}}")
     if c.provider == "existing" and cfg.node_pools.system is not None:
         yield Issue(key_path("nodePools", "system"), "existing clusters bring their own CPU nodes; remove it")
     if c.provider == "eks" and len(set(c.zones)) < 2:
         yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
     if c.provider == "gke":
-        channel = c.gcp.release_channel
+        channel = required(c.gcp, key_path("cluster", "gcp"), "a gcp block on gke", "config.models").release_channel
         offered = catalog.GKE_KUBERNETES_VERSIONS[channel]
         if c.kubernetes_version not in offered:
             yield Issue(key_path("cluster", "kubernetesVersion"), (
@@ -120,7 +126,8 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
     for i, pool in enumerate(cfg.node_pools.gpu):
         yield from _pool(provider, i, pool, cfg.gpu_stack.mig_strategy)
         if provider in ("gke", "eks"):
-            yield from _pool_capacity(provider, cfg.cluster.region, i, pool)
+            region = required(cfg.cluster.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
+            yield from _pool_capacity(provider, region, i, pool)
 
 
 _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
@@ -128,7 +135,7 @@ _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
 
 def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
     """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region."""
-    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    path = partial(key_path, "nodePools", "gpu", i)
     machine = machine_for(provider, pool)
     if machine is None:  # wrong GPU count / machine type: reported by _pool
         return
@@ -163,7 +170,7 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterato
 
 def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:
     gpu = catalog.GPUS[pool.gpu]
-    path = lambda *p: key_path("nodePools", "gpu", i, *p)  # noqa: E731
+    path = partial(key_path, "nodePools", "gpu", i)
     s = pool.sharing
     if s.strategy == "mig":
         if not gpu.mig_profiles:
@@ -216,7 +223,8 @@ def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[I
             for j, name in enumerate(pool.spot_instance_types):
                 if name not in same:
                     yield Issue(path("spotInstanceTypes", j),
-                                f"{name!r} is not an instance type with {pool.gpus_per_node}x {pool.gpu}; allowed: {_choices(same)}")
+                                f"{name!r} is not an instance type with {pool.gpus_per_node}x {pool.gpu}; allowed: "
+                                f"{_choices(same)}")
 
 
 def _models(cfg: StackConfig) -> Iterator[Issue]:
@@ -226,7 +234,7 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(key_path("serving", "models"), f"model name '{name}' is used {n} times; names must be unique")
     pools = {p.name: p for p in cfg.node_pools.gpu}
     for i, model in enumerate(cfg.serving.models):
-        path = lambda *p: key_path("serving", "models", i, *p)  # noqa: E731
+        path = partial(key_path, "serving", "models", i)
         shape = shape_of(model)
         if shape is None:
             yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
@@ -239,7 +247,8 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.fallback_pool is not None:
             fb = pools.get(model.fallback_pool)
             if fb is None:
-                yield Issue(path("fallbackPool"), f"no GPU pool named '{model.fallback_pool}'; pools: {_choices(pools)}")
+                yield Issue(path("fallbackPool"), f"no GPU pool named '{model.fallback_pool}'; pools: "
+                                                  f"{_choices(pools)}")
                 continue
             if fb.capacity != "on-demand":
                 yield Issue(path("fallbackPool"), f"fallback pool '{fb.name}' must be on-demand, it is {fb.capacity}")
@@ -255,24 +264,28 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(path("critical"), (f"critical model on spot-only pool '{pool.name}': set fallbackPool to an "
                         f"on-demand pool ({_choices(on_demand)}) or use an on-demand pool"))
         if model.tensor_parallel > pool.gpus_per_node:
-            yield Issue(path("tensorParallel"), (f"{model.tensor_parallel} exceeds the {pool.gpus_per_node} GPUs per node "
+            yield Issue(path("tensorParallel"), (f"{model.tensor_parallel} exceeds the {pool.gpus_per_node} GPUs per "
+                                                 "node "
                         f"of pool '{pool.name}'; allowed: 1..{pool.gpus_per_node}"))
         elif model.tensor_parallel > 1 and pool.sharing.strategy != "exclusive":
             yield Issue(path("tensorParallel"), (f"tensor parallelism needs whole GPUs; pool '{pool.name}' shares GPUs "
                         f"({pool.sharing.strategy}); use 1 or an exclusive pool"))
         if model.fallback_pool and model.tensor_parallel > pools[model.fallback_pool].gpus_per_node:
-            yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than tensorParallel")
+            yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than "
+                                              "tensorParallel")
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
 
 
-def _context(path, model: ServedModel) -> Iterator[Issue]:
+def _context(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]:
     """maxModelLen within the model's own context (vLLM refuses to start otherwise); every model server."""
     shape = shape_of(model)
     if shape is not None and shape.max_context and model.max_model_len > shape.max_context:
-        yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of {shape.max_context}")
+        yield Issue(path("maxModelLen"), f"{model.max_model_len} exceeds {model.model}'s context of "
+                                         f"{shape.max_context}")
 
 
-def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
+def _mig_profile(path: Callable[..., str], profile: str | None, pool: GpuPool,
+                 fallback: GpuPool | None) -> Iterator[Issue]:
     """A model's migProfile must name a profile of its pool's layout; mixed layouts require one."""
     profiles = pool_profiles(pool)
     if profile is None:
@@ -281,11 +294,13 @@ def _mig_profile(path, profile, pool: GpuPool, fallback) -> Iterator[Issue]:
                                              f"{_choices(profiles)}"))
         return
     if not profiles:
-        yield Issue(path("migProfile"), f"pool '{pool.name}' is not a MIG pool ({pool.sharing.strategy}); remove migProfile")
+        yield Issue(path("migProfile"), f"pool '{pool.name}' is not a MIG pool ({pool.sharing.strategy}); remove "
+                                        "migProfile")
     elif profile not in profiles:
-        yield Issue(path("migProfile"), f"{profile!r} is not in pool '{pool.name}' layout; allowed: {_choices(profiles)}")
+        yield Issue(path("migProfile"), f"{profile!r} is not in pool '{pool.name}' layout; allowed: "
+                                        f"{_choices(profiles)}")
     fb_profiles = pool_profiles(fallback) if fallback is not None else []
-    if len(fb_profiles) > 1 and profile not in fb_profiles:
+    if fallback is not None and len(fb_profiles) > 1 and profile not in fb_profiles:
         yield Issue(path("migProfile"), (f"{profile!r} is not in fallback pool '{fallback.name}' layout; "
                                          f"allowed: {_choices(fb_profiles)}"))
 
@@ -295,22 +310,25 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
     pools = {p.name: p for p in cfg.node_pools.gpu}
     if emb is not None:
         if emb.pool is not None and emb.pool not in pools:
-            yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: {_choices(pools)}")
+            yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: "
+                                                              f"{_choices(pools)}")
         elif emb.pool is not None:
-            yield from _mig_profile(lambda *p: key_path("rag", "embedding", *p), emb.mig_profile, pools[emb.pool], None)
+            yield from _mig_profile(partial(key_path, "rag", "embedding"), emb.mig_profile, pools[emb.pool], None)
         elif emb.mig_profile is not None:
-            yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); remove migProfile")
+            yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); "
+                                                                    "remove migProfile")
         known = catalog.find_model(emb.model)
         if known is None:
             embedders = [k for k, m in catalog.MODELS.items() if m.task == "embed"]
             yield Issue(key_path("rag", "embedding", "model"),
                         f"{emb.model!r} is not in the model catalog; embedding models: {_choices(embedders)}")
         elif known.task != "embed":
-            yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding model")
+            yield Issue(key_path("rag", "embedding", "model"), f"{emb.model!r} is a generative model, not an embedding "
+                                                               "model")
         else:
             # The embedding server as capacity.served_models plans it (the same check as serving.models[]).
             [server] = [x.model for x in served_models(cfg) if x.role == EMBEDDING_SERVER]
-            yield from _context(lambda *p: key_path("rag", "embedding", *p), server)
+            yield from _context(partial(key_path, "rag", "embedding"), server)
 
 
 # Env names that look like credentials: the gateway's secrets come from generated Secrets only.
@@ -323,7 +341,7 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
     vs = rag.vector_store
     cloud = cfg.cluster.provider in ("gke", "eks")
     if vs is not None:
-        path = lambda *p: key_path("rag", "vectorStore", *p)  # noqa: E731
+        path = partial(key_path, "rag", "vectorStore")
         if vs.engine == "milvus":
             if vs.replication_factor is not None:
                 yield Issue(path("replicationFactor"), "a weaviate/qdrant setting; Milvus sets in-memory replicas when "
@@ -334,13 +352,16 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
             if vs.milvus_mode == "cluster":
                 topo = vs.cluster
                 if vs.replicas < 2:
-                    yield Issue(path("replicas"), f"mode cluster needs at least 2 query nodes for HA (got {vs.replicas}); "
+                    yield Issue(path("replicas"), "mode cluster needs at least 2 query nodes for HA (got "
+                                                  f"{vs.replicas}); "
                                                   "use mode standalone for a single node")
                 if topo is not None and topo.proxies < 2:
-                    yield Issue(path("cluster", "proxies"), f"mode cluster needs at least 2 proxies for HA (got {topo.proxies})")
+                    yield Issue(path("cluster", "proxies"), "mode cluster needs at least 2 proxies for HA (got "
+                                                            f"{topo.proxies})")
                 if topo is not None and (topo.etcd_replicas < 3 or topo.etcd_replicas % 2 == 0):
                     yield Issue(path("cluster", "etcdReplicas"),
-                                f"etcd needs an odd member count of at least 3 for quorum (got {topo.etcd_replicas}); allowed: 3, 5, 7")
+                                f"etcd needs an odd member count of at least 3 for quorum (got {topo.etcd_replicas}); "
+                                "allowed: 3, 5, 7")
                 storage = (topo.object_storage if topo is not None else "bucket")
                 if storage == "bucket" and not cloud:
                     yield Issue(path("cluster", "objectStorage"), (
@@ -357,19 +378,22 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
                 yield Issue(path("cluster"), f"a milvus setting; {vs.engine} scales with replicas (remove cluster)")
             if vs.replication_factor is not None and vs.replication_factor > vs.replicas:
                 yield Issue(path("replicationFactor"),
-                            f"{vs.replication_factor} copies need at least as many replicas (replicas is {vs.replicas})")
+                            f"{vs.replication_factor} copies need at least as many replicas (replicas is "
+                            f"{vs.replicas})")
     ft = rag.full_text
     if ft is not None and ft.snapshots and not cloud:
         yield Issue(key_path("rag", "fullText", "snapshots"),
-                    f"snapshots go to the RAG bucket, which needs provider gke or eks (provider is {cfg.cluster.provider})")
+                    "snapshots go to the RAG bucket, which needs provider gke or eks (provider is "
+                    f"{cfg.cluster.provider})")
     if rag.bucket is not None and not rag.needs_bucket:
         yield Issue(key_path("rag", "bucket"), "nothing uses the bucket: set vectorStore.cluster.objectStorage bucket "
                                                "(milvus cluster) or fullText.snapshots, or remove rag.bucket")
     gw = rag.gateway
     if gw is not None:
-        gpath = lambda *p: key_path("rag", "gateway", *p)  # noqa: E731
+        gpath = partial(key_path, "rag", "gateway")
         if gw.tls_secret is not None and gw.certificate is not None:
-            yield Issue(gpath("certificate"), "set either tlsSecret (an existing secret) or certificate (cert-manager), not both")
+            yield Issue(gpath("certificate"), "set either tlsSecret (an existing secret) or certificate "
+                                              "(cert-manager), not both")
         cert = gw.effective_certificate
         if cert is not None and cert.issuer == "acme" and cert.acme_email is None:
             yield Issue(gpath("certificate", "acmeEmail"), "required with issuer acme (the ACME account's contact)")
@@ -393,7 +417,8 @@ def _observability(cfg: StackConfig) -> Iterator[Issue]:
     if obs.logs == "loki" and hours % 24:
         # Loki deletes whole index periods (24h): its retention_period must be a multiple of them.
         yield Issue(key_path("observability", "logStore", "retention"),
-                    f"{retention!r} is not a whole number of days; Loki keeps logs in 24h index periods (e.g. 1d, 7d, 2w)")
+                    f"{retention!r} is not a whole number of days; Loki keeps logs in 24h index periods (e.g. 1d, 7d, "
+                    "2w)")
 
 
 # ------------------------------------------------------------------------------------------ serving
@@ -409,14 +434,15 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
     tenant = cfg.tenancy.namespaces.get(serving.namespace)
     pod_security = tenant.pod_security if tenant is not None else "restricted"
     for i, model in enumerate(serving.models):
-        path = lambda *p: key_path("serving", "models", i, *p)  # noqa: E731
+        path = partial(key_path, "serving", "models", i)
         if model.name.endswith(FALLBACK_SUFFIX) and model.name[: -len(FALLBACK_SUFFIX)] in names:
             yield Issue(path("name"), f"'{model.name}' is the name of model '{model.name[:-len(FALLBACK_SUFFIX)]}''s "
                                       "on-demand fallback Deployment; choose another name")
         if model.name == EMBEDDING_SERVICE and cfg.rag.embedding is not None:
             yield Issue(path("name"), "'embedding' is the Service of rag.embedding; choose another name")
         try:
-            quantization_args(model.engine, model.quantization)
+            quantization_args(model.engine, required(model.quantization, path("quantization"),
+                                                     "quantization (defaulted by ServedModel)", "config.models"))
         except ValueError as exc:
             yield Issue(path("quantization"), str(exc))
         if not ENGINES[model.engine].non_root and pod_security == "restricted":
@@ -468,7 +494,7 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("serving", "snapshotClass"), "only used with cacheAccessMode ReadOnlyMany (remove it)")
 
 
-def serving_capacity(cfg: StackConfig, capacity) -> list[Issue]:
+def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
     """A ReadWriteOnce model cache attaches to one node: every replica of a GPU model must fit there."""
     if cfg.serving.cache_access_mode != "ReadWriteOnce":
         return []

@@ -30,9 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Optional
 
-from .capacity import ModelPlan, served_models
+from .capacity import CapacityPlan, ModelPlan, served_models
 from .engines import ENGINES
 from .models import MilvusCluster, Resources, ServedModel, StackConfig
 
@@ -47,14 +46,14 @@ GATEWAY_ROLLOUT = {"maxSurge": 1, "maxUnavailable": 0}
 DEFAULT_SURGE = 0.25
 
 
-def resources(cpu: str, memory: str, cpu_limit: Optional[str] = None,
-              memory_limit: Optional[str] = None) -> Requirements:
+def resources(cpu: str, memory: str, cpu_limit: str | None = None,
+              memory_limit: str | None = None) -> Requirements:
     """Kubernetes requests and limits (limits: CPU twice the request unless given, memory equal)."""
     return {"requests": {"cpu": cpu, "memory": memory},
             "limits": {"cpu": cpu_limit or double_cpu(cpu), "memory": memory_limit or memory}}
 
 
-def from_config(res: Optional[Resources], default: Requirements) -> Requirements:
+def from_config(res: Resources | None, default: Requirements) -> Requirements:
     """A config `resources` block, else the default."""
     if res is None:
         return default
@@ -86,7 +85,7 @@ def shm_gi(engine: str, tensor_parallel: int) -> int:
     return 2 if tensor_parallel == 1 else 8
 
 
-def server_resources(model: ServedModel, plan: ModelPlan, engine: str, resource: Optional[str]) -> Requirements:
+def server_resources(model: ServedModel, plan: ModelPlan, engine: str, resource: str | None) -> Requirements:
     """A model server container: CPU/memory from config or sized from the plan; `resource` (the GPU/MIG resource of
     the Deployment's pool, None on CPU) x tensorParallel."""
     tp = model.tensor_parallel
@@ -175,7 +174,7 @@ class Pods:
     """What runs them ("Deployment qwen7b", "StatefulSet redis")."""
     replicas: int
     """Pods at max scale."""
-    containers: tuple[Optional[Requirements], ...]
+    containers: tuple[Requirements | None, ...]
     """Each container's requests/limits; None: set by the namespace's LimitRange defaults."""
     surge: int = 0
     """Extra pods while a rolling update runs (maxSurge)."""
@@ -186,7 +185,7 @@ def surge(replicas: int, fraction: float = DEFAULT_SURGE) -> int:
     return math.ceil(replicas * fraction)
 
 
-def namespace_pods(cfg: StackConfig, plan) -> dict[str, list[Pods]]:
+def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]]:
     """Every pod the program runs in a workload namespace, by namespace."""
     found: dict[str, list[Pods]] = {}
     serving = found.setdefault(cfg.serving.namespace, [])

@@ -56,7 +56,8 @@ def duplicate_keys(text: str) -> list[Issue]:
             where = key if top_config or not path else f"{path}.{key}"
             line = key_node.start_mark.line + 1
             if key in seen:
-                issues.append(Issue(where, f"duplicate key (lines {seen[key]} and {line}); YAML would keep the last one"))
+                issues.append(Issue(where, f"duplicate key (lines {seen[key]} and {line}); YAML would keep the last "
+                                           "one"))
             else:
                 seen[key] = line
             walk(value_node, where, path == "" and key == "config" and not top_config)
@@ -81,7 +82,8 @@ def parse(text: str, file_name: str) -> dict[str, Any]:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise ConfigError(file_name, [Issue("config", f"`config:` must be a mapping of keys to values, not {_kind(config)}")])
+        raise ConfigError(file_name, [Issue("config", "`config:` must be a mapping of keys to values, not "
+                                                      f"{_kind(config)}")])
     return config
 
 

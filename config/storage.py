@@ -10,8 +10,6 @@ itself. Existing clusters must name their class (`serving.storageClass`).
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .models import StackConfig
 
 EFS_STORAGE_CLASS = "ai-platform-rwx"
@@ -26,7 +24,7 @@ def needs_shared_file_system(cfg: StackConfig) -> bool:
             and cfg.cluster.provider in RWX_CLASSES)
 
 
-def model_cache_storage_class(cfg: StackConfig) -> Optional[str]:
+def model_cache_storage_class(cfg: StackConfig) -> str | None:
     """StorageClass of the model-cache claims (None: the cluster's default class)."""
     serving = cfg.serving
     if serving.storage_class is not None:

@@ -6,7 +6,6 @@ PolicyPack() serves the analyzer over gRPC and never returns: nothing else belon
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack
-
 from rules import ALL_POLICIES
 
 PolicyPack(name="ai-platform", enforcement_level=EnforcementLevel.MANDATORY, policies=ALL_POLICIES)

@@ -13,7 +13,8 @@ upstream default (an allow-list; never a copy of the file), and runs the program
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 FREE = object()
 COMMENTED = object()

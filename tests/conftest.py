@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -19,7 +19,7 @@ def assert_unique_urns(result: mockrun.RunResult) -> None:
     assert not dupes, f"duplicate URNs: {dupes}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _run_stack(stack: str) -> mockrun.RunResult:
     return mockrun.run_program(stack)
 

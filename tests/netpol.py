@@ -17,8 +17,9 @@ the recorded objects of a mock run (so tests judge the policies the program real
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from tools.plan import k8s_object
 
@@ -36,7 +37,7 @@ class Ip:
     address: str
 
 
-def matches(selector: Optional[Mapping], labels: Mapping[str, str]) -> bool:
+def matches(selector: Mapping | None, labels: Mapping[str, str]) -> bool:
     """Kubernetes label selector semantics; an empty selector matches everything."""
     if selector is None:
         return True

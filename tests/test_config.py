@@ -43,14 +43,16 @@ def _set(values, path, value):
 
 BAD = [
     # (name, config mutation, expected key path, expected text)
-    ("unknown top-level key", lambda v: v.update(clusterr={}), "ai-platform:clusterr", "allowed keys: cluster, nodePools"),
+    ("unknown top-level key", lambda v: v.update(clusterr={}), "ai-platform:clusterr", "allowed keys: cluster, "
+                                                                                       "nodePools"),
     ("unknown nested key", lambda v: _set(v, ["nodePools", "gpu", 0, "gpuz"], 1),
      "ai-platform:nodePools.gpu[0].gpuz", "allowed keys here: name, gpu, gpusPerNode"),
     ("wrong type", lambda v: _set(v, ["nodePools", "gpu", 0, "gpusPerNode"], "eight"),
      "ai-platform:nodePools.gpu[0].gpusPerNode", "valid integer"),
     ("out of range", lambda v: _set(v, ["serving", "models", 0, "replicas"], {"min": 1, "max": 0}),
      "ai-platform:serving.models[0].replicas.max", "greater than or equal to 1"),
-    ("bad enum", lambda v: _set(v, ["cluster", "provider"], "aks"), "ai-platform:cluster.provider", "'gke', 'eks' or 'existing'"),
+    ("bad enum", lambda v: _set(v, ["cluster", "provider"], "aks"), "ai-platform:cluster.provider", "'gke', 'eks' or "
+                                                                                                    "'existing'"),
     ("model on missing pool", lambda v: _set(v, ["serving", "models", 0, "pool"], "h100-nope"),
      "ai-platform:serving.models[0].pool", "no GPU pool named 'h100-nope'; pools: a100-spot, l4-spot"),
     ("pool max < min", lambda v: _set(v, ["nodePools", "gpu", 0, "min"], 5),
@@ -69,7 +71,8 @@ BAD = [
      "ai-platform:nodePools.gpu[1].gpu", "a10g is not offered on GKE"),
     ("gpusPerNode not offered", lambda v: _set(v, ["nodePools", "gpu", 0, "gpusPerNode"], 3),
      "ai-platform:nodePools.gpu[0].gpusPerNode", "a100-80gb on GKE comes with"),
-    ("provider block missing", lambda v: v["cluster"].pop("gcp"), "ai-platform:cluster", "provider gke needs a 'gcp' block"),
+    ("provider block missing", lambda v: v["cluster"].pop("gcp"), "ai-platform:cluster", "provider gke needs a 'gcp' "
+                                                                                         "block"),
     ("provider block of another cloud", lambda v: _set(v, ["cluster", "eks"], {}), "ai-platform:cluster",
      "block 'eks' belongs to provider eks"),
     ("unknown model without paramsB", lambda v: _set(v, ["serving", "models", 0, "model"], "acme/secret-13b"),

@@ -8,8 +8,17 @@ import pytest
 
 from config import catalog, engines
 from config.engines import (
-    AUTOSCALING_SIGNALS, DCGM_MIG_REPLACEMENT, DCGM_MIG_UNSUPPORTED, ENGINES, METRICS, QUANTIZATIONS, TEI_IMAGES,
-    engine_args, engine_env, quantization_args, series_names,
+    AUTOSCALING_SIGNALS,
+    DCGM_MIG_REPLACEMENT,
+    DCGM_MIG_UNSUPPORTED,
+    ENGINES,
+    METRICS,
+    QUANTIZATIONS,
+    TEI_IMAGES,
+    engine_args,
+    engine_env,
+    quantization_args,
+    series_names,
 )
 
 PROM_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -93,8 +102,8 @@ def test_engine_facts():
 
 # --- command lines ---------------------------------------------------------------------------------------------
 
-AWQ_7B = dict(model="Qwen/Qwen2.5-7B-Instruct-AWQ", served_name="qwen7b", gpu_memory_utilization=0.9,
-              max_model_len=8192, quantization="awq", prefix_caching=True, port=8000)
+AWQ_7B = {"model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "served_name": "qwen7b", "gpu_memory_utilization": 0.9,
+              "max_model_len": 8192, "quantization": "awq", "prefix_caching": True, "port": 8000}
 
 
 def test_vllm_awq_7b_tp1():
@@ -200,7 +209,7 @@ def test_tei_args():
     assert args == ["--model-id", "BAAI/bge-m3", "--served-model-name", "bge-m3", "--max-batch-tokens", "16384",
                     "--port", "8080"]
     assert engine_args("tei", model="m", served_name="m", max_model_len=32768)[5] == "32768"
-    with pytest.raises(ValueError, match="tei.*tensor_parallel must be 1"):
+    with pytest.raises(ValueError, match=r"tei.*tensor_parallel must be 1"):
         engine_args("tei", model="m", served_name="m", tensor_parallel=2)
 
 
@@ -357,4 +366,4 @@ def test_module_is_pure_data():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "re", "dataclasses", "types", "typing"}, imported
+    assert imported <= {"__future__", "collections", "re", "dataclasses", "types", "typing"}, imported

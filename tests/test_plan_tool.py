@@ -12,7 +12,6 @@ import yaml
 
 from tools import mockrun
 
-
 ROOT = mockrun.ROOT
 
 
@@ -64,7 +63,8 @@ def _write(path: Path, text: str) -> Path:
 
 
 BAD_ARGS = [
-    ("policy config missing", lambda t: ["--stack", "local", "--policy-config", str(t / "nope.json")], "nope.json: cannot read"),
+    ("policy config missing", lambda t: ["--stack", "local", "--policy-config", str(t / "nope.json")], "nope.json: "
+                                                                                                       "cannot read"),
     ("policy config not JSON", lambda t: ["--stack", "local", "--policy-config", str(_write(t / "p.json", "{x"))],
      "p.json: not JSON"),
     ("policy config unknown policy", lambda t: ["--stack", "local", "--policy-config",
@@ -135,7 +135,8 @@ def test_json_error_object_for_yaml_and_duplicates(tmp_path):
     bad = _write(tmp_path / "Pulumi.bad.yaml", "config: [unclosed")
     data = json.loads(plan("--stack-file", str(bad), "--json").stdout)
     assert data["error"]["kind"] == "config" and "not valid YAML" in data["error"]["message"]
-    dup = _write(tmp_path / "Pulumi.dup.yaml", (ROOT / "Pulumi.local.yaml").read_text() + "  ai-platform:budget: {maxGpus: 1}\n")
+    dup = _write(tmp_path / "Pulumi.dup.yaml", (ROOT / "Pulumi.local.yaml").read_text() + "  ai-platform:budget: "
+                                                                                          "{maxGpus: 1}\n")
     out = plan("--stack-file", str(dup), "--json")
     assert out.returncode == 2
     problems = json.loads(out.stdout)["error"]["problems"]
@@ -180,7 +181,8 @@ BROKEN = [
     ("missing pool", lambda c: c["ai-platform:serving"]["models"][0].update(pool="nope"), "no GPU pool named 'nope'"),
     ("bad MIG profile", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(sharing={"strategy": "mig", "profile": "2g.10gb"}),
      "is not a MIG profile of a100-80gb"),
-    ("critical on spot", lambda c: c["ai-platform:serving"]["models"][0].update(critical=True), "critical model on spot-only pool"),
+    ("critical on spot", lambda c: c["ai-platform:serving"]["models"][0].update(critical=True), "critical model on "
+                                                                                                "spot-only pool"),
     ("max < min", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(min=9), "max (2) must be >= min (9)"),
     ("does not fit", lambda c: c["ai-platform:serving"]["models"][0].update(model="Qwen/Qwen2.5-72B-Instruct", quantization="none"),
      "does not fit: needs"),

@@ -9,13 +9,11 @@ import textwrap
 
 import pytest
 
-from config import ConfigError
-from config import stackfile
+from config import ConfigError, stackfile
 from config.loader import namespace_issues
 from tools import mockrun
 
 from .conftest import run_config, stack_values
-
 
 # ------------------------------------------------------------------------------ namespaces
 

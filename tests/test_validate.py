@@ -12,8 +12,16 @@ import pytest
 import yaml
 
 from tools import crds as crd_sources
-from tools.validate import (CLUSTER_APIS, Problem, apply_defaults, cluster_provider, pruned_fields, schema_version,
-                            validate_objects, validate_stack)
+from tools.validate import (
+    CLUSTER_APIS,
+    Problem,
+    apply_defaults,
+    cluster_provider,
+    pruned_fields,
+    schema_version,
+    validate_objects,
+    validate_stack,
+)
 
 from .conftest import STACKS, run_stack
 
@@ -244,7 +252,7 @@ def test_builtin_object_validates_strictly():
 def test_kubernetes_version_maps_to_the_shipped_schemas():
     assert schema_version("1.33") == "1.33.0"
     assert schema_version("v1.30.4") == "1.30.0"
-    with pytest.raises(ValueError, match="ships no schemas for Kubernetes 1.20"):
+    with pytest.raises(ValueError, match=r"ships no schemas for Kubernetes 1.20"):
         schema_version("1.20")
     # A field that exists only in newer APIs: validated against the stack's own minor.
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},

@@ -207,7 +207,8 @@ def chart_pull_problems(job: dict, name: str) -> list[str]:
     render = next((i for i, s in enumerate(steps)
                    if "-m tools.plan" in s.get("run", "") or "-m pytest" in s.get("run", "")), None)
     if pull is None or render is None or pull > render:
-        return [f"{name}: must run `python -m tools.charts pull` before rendering charts (no ../shared/charts on GitHub)"]
+        return [f"{name}: must run `python -m tools.charts pull` before rendering charts "
+                "(no ../shared/charts on GitHub)"]
     cache = steps_using(job, "actions/cache")
     if not cache or "charts.lock.yaml" not in str(cache[0].get("with", {}).get("key", "")) \
             or steps.index(cache[0]) > pull:
@@ -386,7 +387,8 @@ def test_pull_requests_get_the_object_diff():
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda d: d["jobs"]["offline-gate"]["steps"][0]["with"].pop("fetch-depth"), "offline-gate: checkout needs fetch-depth"),
+    (lambda d: d["jobs"]["offline-gate"]["steps"][0]["with"].pop("fetch-depth"), "offline-gate: checkout needs "
+                                                                                 "fetch-depth"),
     (lambda d: d["jobs"]["preview"].pop("if"), "preview: posts a PR comment but is not guarded"),
     (lambda d: d["jobs"]["offline-gate"].update(steps=[s for s in d["jobs"]["offline-gate"]["steps"]
                                                        if "--diff" not in s.get("run", "")]), "offline-gate: no step"),
@@ -418,7 +420,7 @@ def test_action_inputs_are_ones_the_action_declares(path):
 
 
 def test_local_action_inputs_are_declared():
-    declared = {p.parent.name: set((load(p).get("inputs") or {})) for p in ACTIONS}
+    declared = {p.parent.name: set(load(p).get("inputs") or {}) for p in ACTIONS}
     for path in WORKFLOWS:
         for step in all_steps(load(path)):
             uses = str(step.get("uses", ""))

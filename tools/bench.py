@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 from . import mockrun
 
@@ -98,10 +98,10 @@ def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float, float]:
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         raise ValueError("need at least two different sizes")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     intercept = my - slope * mx
     ss_tot = sum((y - my) ** 2 for y in ys)
-    ss_res = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys))
+    ss_res = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
     return slope, intercept, 1.0 - ss_res / ss_tot if ss_tot else 1.0
 
 
@@ -133,7 +133,7 @@ def _subprocess(args: list[str]) -> str:
     return out.stdout
 
 
-def main(argv: Optional[list[str]] = None, run: Runner = _subprocess) -> int:
+def main(argv: list[str] | None = None, run: Runner = _subprocess) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench")
     parser.add_argument("--repeat", type=int, default=1, help="fresh-process runs per table case; the best is shown")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the sizes for the time per model")

@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  plan, rendering cold        {cold:7.2f} s   (+{cold - no_render:.2f} s)")
     print(f"  plan, rendering warm        {warm:7.2f} s   ({warm / no_render:.2f}x without rendering)")
     print(f"  bare helm template, summed  {bare:7.2f} s")
-    print(f"  goal cold: added {cold - no_render:.2f} s <= {bare:.2f} s: {'met' if cold - no_render <= bare else 'NOT met'}")
+    print(f"  goal cold: added {cold - no_render:.2f} s <= {bare:.2f} s: "
+          f"{'met' if cold - no_render <= bare else 'NOT met'}")
     print(f"  goal warm: {warm / no_render:.2f}x <= 1.2x: {'met' if warm <= 1.2 * no_render else 'NOT met'}")
     print("  per release (objects, cold render s incl. parsing):")
     for rel in charts.releases:

@@ -25,9 +25,9 @@ import sys
 import tarfile
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
 
 import yaml
 
@@ -124,14 +124,14 @@ class Resolved:
     """Where a locked chart renders from."""
 
     pin: ChartPin
-    path: Optional[Path]
+    path: Path | None
     """The archive (None when none was found or it failed its checks)."""
     sha256: str = ""
     problem: str = ""
     """Why there is no usable archive."""
 
 
-def resolve(pin: ChartPin, dirs: Optional[Iterable[Path]] = None) -> Resolved:
+def resolve(pin: ChartPin, dirs: Iterable[Path] | None = None) -> Resolved:
     """The archive of a locked chart in the chart directories, checked against the lock."""
     dirs = list(chart_dirs() if dirs is None else dirs)
     for directory in dirs:
@@ -193,7 +193,7 @@ def verify(directory: Path, pins: Iterable[ChartPin]) -> list[str]:
     return problems
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.charts", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_pull = sub.add_parser("pull", help="helm pull every locked chart into the local cache")

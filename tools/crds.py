@@ -26,10 +26,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
@@ -38,7 +39,7 @@ from . import mockrun
 CRD = "CustomResourceDefinition"
 
 
-def charts_dir() -> Optional[Path]:
+def charts_dir() -> Path | None:
     """The chart archive directory: `AI_PLATFORM_CHARTS`, else ../shared/charts beside the checkout."""
     env = os.environ.get("AI_PLATFORM_CHARTS")
     if env:
@@ -86,7 +87,7 @@ def _integers(value: Any) -> Any:
     return value
 
 
-def archive_for(chart: str, version: str, directory: Path) -> Optional[Path]:
+def archive_for(chart: str, version: str, directory: Path) -> Path | None:
     for name in (f"{chart}-{version}.tgz", f"{chart}-v{version.lstrip('v')}.tgz", f"{chart}-{version.lstrip('v')}.tgz"):
         if (directory / name).is_file():
             return directory / name
@@ -103,7 +104,7 @@ class Installed:
     """Release (source) -> names of the CRDs it installs."""
 
 
-def platform_crds(releases: Iterable[ReleaseSpec], directory: Optional[Path]) -> Installed:
+def platform_crds(releases: Iterable[ReleaseSpec], directory: Path | None) -> Installed:
     """The CRDs the given releases install (from their archives in `directory`)."""
     installed = Installed()
     for rel in releases:
@@ -158,7 +159,7 @@ class Chart:
         self.files = {n: b for n, b in files.items() if not n.startswith("charts/")}
         """Path inside the chart (Chart.yaml, crds/x.yaml, templates/y.yaml) -> content; subcharts excluded."""
         self._all = files
-        self._defaults: Optional[dict] = None
+        self._defaults: dict | None = None
 
     @property
     def defaults(self) -> dict:
@@ -168,7 +169,7 @@ class Chart:
         return self._defaults
 
     @property
-    def subcharts(self) -> list["Chart"]:
+    def subcharts(self) -> list[Chart]:
         """Subcharts vendored as directories or archives under charts/."""
         out = []
         files = self._all
@@ -240,14 +241,14 @@ def _dependency_enabled(dep: Mapping, parent_values: Mapping) -> bool:
     return enabled
 
 
-def _subchart_dependency(chart: Chart, sub: Chart) -> Optional[dict]:
+def _subchart_dependency(chart: Chart, sub: Chart) -> dict | None:
     candidates = [d for d in chart.dependencies if d.get("name") == sub.name]
     if len(candidates) > 1:
         candidates = [d for d in candidates if str(d.get("version", "")).lstrip("v") == sub.version.lstrip("v")] or candidates
     return candidates[0] if candidates else None
 
 
-def chart_crds(archive: Path, values: Optional[Mapping] = None, *, skip_crds: bool = False,
+def chart_crds(archive: Path, values: Mapping | None = None, *, skip_crds: bool = False,
                release_name: str = "release", namespace: str = "default") -> ChartCrds:
     """The CRDs a release of this chart archive installs with these values."""
     helm = shutil.which("helm")

@@ -35,9 +35,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
@@ -140,7 +141,7 @@ def program_objects(result: mockrun.RunResult, key: bytes) -> list[dict]:
     return entries
 
 
-def chart_objects(result: mockrun.RunResult, values: Mapping[str, Any]) -> list[tuple[str, Optional[list[dict]]]]:
+def chart_objects(result: mockrun.RunResult, values: Mapping[str, Any]) -> list[tuple[str, list[dict] | None]]:
     """The objects each Helm Release's chart renders: `[(release name, [manifest, ...]), ...]`.
 
     THE extension point for chart contents; empty until the helm-render integration fills it from
@@ -166,7 +167,7 @@ def chart_objects(result: mockrun.RunResult, values: Mapping[str, Any]) -> list[
             for rel in charts.releases]
 
 
-def object_set(result: mockrun.RunResult, key: bytes, values: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def object_set(result: mockrun.RunResult, key: bytes, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON-ready object set of a run: `{"objects": [entry, ...] sorted by key, "unrendered": [release, ...]}`.
 
     entry: `{"key", "source", "id", "body"}`; `id` is `{apiVersion, kind, namespace, name}` for a
@@ -204,7 +205,7 @@ def snapshot(stack: str, root: Path, key: bytes) -> dict[str, Any]:
         return {"stack": stack, "missing": True, "objects": [], "unrendered": []}
     try:
         values, secret_keys = mockrun.stack_config(stack, root)
-    except Exception as exc:  # noqa: BLE001 - YAML errors and the like: one line
+    except Exception as exc:
         raise DiffError(f"Pulumi.{stack}.yaml cannot be read: {exc}".splitlines()[0]) from exc
     result = mockrun.run_program(stack, values, secret_keys, program=root / "__main__.py")
     if result.error is not None:
@@ -250,14 +251,15 @@ class Base:
         self.ref, self.stack, self.root = ref, stack, root
         self.commit = resolve_ref(ref, root)
         self.key = _random.token_bytes(32)
-        self._proc: Optional[subprocess.Popen] = None
+        self._proc: subprocess.Popen | None = None
         self._parent = Path(tempfile.mkdtemp(prefix="ai-platform-diff-"))
         atexit.register(self.close)
         try:
             tree = self._parent / "tree"
             proc = _git("worktree", "add", "--detach", "--quiet", str(tree), self.commit, cwd=root)
             if proc.returncode != 0:
-                raise DiffError(f"--diff {ref}: git worktree add failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+                raise DiffError(f"--diff {ref}: git worktree add failed: "
+                                f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
             # The program may live below the repository's top level: the same place in the worktree.
             program_root = tree / _git("rev-parse", "--show-prefix", cwd=root).stdout.strip()
             env = {**os.environ, KEY_ENV: self.key.hex(), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -355,7 +357,7 @@ def _public(entry: dict, with_body: bool) -> dict:
     return out
 
 
-def _release_of(source: str) -> Optional[str]:
+def _release_of(source: str) -> str | None:
     return source.split(":", 1)[1] if source.startswith("release:") else None
 
 
@@ -446,12 +448,13 @@ def compare(base: Base, result: mockrun.RunResult, values: Mapping[str, Any]) ->
 # ---------------------------------------------------------------------------------------- main
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.diff", description="Object sets for `tools.plan --diff`.")
     sub = parser.add_subparsers(dest="command", required=True)
     snap = sub.add_parser("snapshot", help="print the object set of a stack as JSON (secret values as digests)")
     snap.add_argument("--stack", required=True)
-    snap.add_argument("--root", type=Path, default=mockrun.ROOT, help="the checkout holding the program and Pulumi.<stack>.yaml")
+    snap.add_argument("--root", type=Path, default=mockrun.ROOT, help="the checkout holding the program and "
+                                                                      "Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     # Without the caller's key the digests are unlinkable to anything (a fresh random key).
     key = bytes.fromhex(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else _random.token_bytes(32)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from . import mockrun
 
@@ -46,7 +46,7 @@ def recorded(path: Path = RECORDED) -> dict[str, dict[str, Any]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.fingerprint", description=__doc__.split("\n\n")[0])
     parser.add_argument("--update", action="store_true", help=f"write the current fingerprints to {RECORDED.name}")
     args = parser.parse_args(argv)

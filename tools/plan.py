@@ -33,7 +33,7 @@ import sys
 import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
 
@@ -52,7 +52,7 @@ RENDER_MARKER = ".tools-plan-render"
 # ------------------------------------------------------------------------------- Kubernetes YAML
 
 
-def k8s_object(r: mockrun.Recorded) -> Optional[dict]:
+def k8s_object(r: mockrun.Recorded) -> dict | None:
     """The Kubernetes manifest of a recorded typed resource (None for non-Kubernetes resources)."""
     if not r.custom or not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh"):
         return None
@@ -79,7 +79,7 @@ def _integers(value: Any) -> Any:
     return value
 
 
-def render_target_problem(directory: Path) -> Optional[str]:
+def render_target_problem(directory: Path) -> str | None:
     """Why `--render DIR` cannot be used (None when it can): a file, or a directory with other content."""
     if not directory.exists():
         return None
@@ -124,7 +124,7 @@ def render_charts(result: mockrun.RunResult, values: dict[str, Any]) -> chart_re
     return chart_render.render_stack(result, chart_render.kube_version_of(values))
 
 
-def release_lines(charts: Optional[chart_render.StackRender], urn: str) -> list[str]:
+def release_lines(charts: chart_render.StackRender | None, urn: str) -> list[str]:
     """The objects a Release renders, as tree lines under it (or why there are none)."""
     rel = charts.by_urn().get(urn) if charts is not None else None
     if rel is None or charts.unavailable:
@@ -134,7 +134,7 @@ def release_lines(charts: Optional[chart_render.StackRender], urn: str) -> list[
     return [f"helm: {o.label()}" for o in rel.objects]
 
 
-def chart_count_lines(charts: Optional[chart_render.StackRender]) -> list[str]:
+def chart_count_lines(charts: chart_render.StackRender | None) -> list[str]:
     """Chart objects by kind, or the one line saying why charts were not rendered."""
     if charts is None or not charts.releases:
         return []
@@ -152,7 +152,7 @@ def chart_count_lines(charts: Optional[chart_render.StackRender]) -> list[str]:
     return lines
 
 
-def chart_failures(charts: Optional[chart_render.StackRender]) -> list[str]:
+def chart_failures(charts: chart_render.StackRender | None) -> list[str]:
     """Why the plan fails because of charts (a chart that fails to template is a bug in its values)."""
     if charts is None or not charts.errors:
         return []
@@ -162,7 +162,7 @@ def chart_failures(charts: Optional[chart_render.StackRender]) -> list[str]:
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def write_chart_objects(charts: Optional[chart_render.StackRender], directory: Path) -> list[Path]:
+def write_chart_objects(charts: chart_render.StackRender | None, directory: Path) -> list[Path]:
     """Write each chart object as YAML into DIR/helm/<release>/ (namespace-release when names repeat)."""
     if charts is None:
         return []
@@ -187,7 +187,7 @@ class Validation(NamedTuple):
     """What strict validation of the plan's objects found (tools.validate), or why it did not run."""
 
     report: Any  # tools.validate.StackValidation, None when skipped
-    skipped: Optional[str] = None
+    skipped: str | None = None
     required: bool = False
     """--require-charts: a validation that could not run (no charts rendered) fails the gate."""
 
@@ -203,7 +203,7 @@ class Validation(NamedTuple):
                 "crdVersions": r.crds, "notes": list(r.notes), "problems": [p.to_dict() for p in r.problems]}
 
 
-def validate_plan(result: mockrun.RunResult, charts: Optional[chart_render.StackRender],
+def validate_plan(result: mockrun.RunResult, charts: chart_render.StackRender | None,
                   required: bool = False) -> Validation:
     """Validate the program's objects and every chart object a first install creates, strictly, against the
     CRDs the rendered charts install (as tests/render/test_validate_rendered.py does)."""
@@ -216,7 +216,7 @@ def validate_plan(result: mockrun.RunResult, charts: Optional[chart_render.Stack
     return Validation(validate.validate_stack(result, None, extra=extra, read_archives=False))
 
 
-def validation_lines(validation: Optional[Validation]) -> list[str]:
+def validation_lines(validation: Validation | None) -> list[str]:
     if validation is None:
         return []
     if validation.report is None:
@@ -227,7 +227,7 @@ def validation_lines(validation: Optional[Validation]) -> list[str]:
     return lines + [f"  - {p}" for p in r.problems]
 
 
-def validation_failures(validation: Optional[Validation]) -> list[str]:
+def validation_failures(validation: Validation | None) -> list[str]:
     if validation is not None and validation.report is None and validation.required:
         return ["--require-charts: charts not rendered"]
     n = len(validation.problems) if validation is not None else 0
@@ -237,14 +237,14 @@ def validation_failures(validation: Optional[Validation]) -> list[str]:
 # ------------------------------------------------------------------------------------- report
 
 
-def tree_lines(resources: list[mockrun.Recorded], charts: Optional[chart_render.StackRender] = None) -> list[str]:
-    children: dict[Optional[str], list[mockrun.Recorded]] = defaultdict(list)
+def tree_lines(resources: list[mockrun.Recorded], charts: chart_render.StackRender | None = None) -> list[str]:
+    children: dict[str | None, list[mockrun.Recorded]] = defaultdict(list)
     urns = {r.urn for r in resources}
     for r in resources:
         children[r.parent if r.parent in urns else None].append(r)
     lines: list[str] = []
 
-    def walk(parent: Optional[str], depth: int) -> None:
+    def walk(parent: str | None, depth: int) -> None:
         for r in children.get(parent, []):
             marker = "" if r.custom else "  [component]"
             lines.append(f"{'  ' * depth}{r.type}  {r.name}{marker}")
@@ -261,7 +261,7 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     lines.append(header)
     for name, m in capacity.get("models", {}).items():
         lines.append(
-            f"  {name:<14}{m['engine']:<8}{str(m['pool'] or 'cpu'):<12}{m['unit']:<20}"
+            f"  {name:<14}{m['engine']:<8}{m['pool'] or 'cpu'!s:<12}{m['unit']:<20}"
             f"{m['needPerUnitGib']:>9.1f}G{m['usablePerUnitGib']:>8.1f}G{m['minReplicas']:>4}-{m['maxReplicas']:<3}"
             f"{m['monthlyUsdMin']:>11,.0f}{m['monthlyUsdMax']:>11,.0f}"
             + ("  (estimated shape)" if m.get("estimated") else "")
@@ -271,11 +271,12 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
     for name, p in capacity.get("pools", {}).items():
         lines.append(
-            f"  {name:<12}{p['gpu']:<11}{p['capacity']:<10}{str(p['machineType'] or '-'):<18}"
+            f"  {name:<12}{p['gpu']:<11}{p['capacity']:<10}{p['machineType'] or '-'!s:<18}"
             f"{p['minNodes']:>3}-{p['maxNodes']:<3}{p['nodesNeededMin']:>3}-{p['nodesNeededMax']:<4}"
             f"{p['gpusMin']:>3}-{p['gpusMax']:<4}{p['usdPerNodeHour']:>10.2f}{p['monthlyUsdMax']:>12,.0f}")
     t = capacity.get("totals", {})
-    lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} at pool min, "
+    lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} "
+                 "at pool min, "
                  f"${monthly.get('maxUsd', 0):,.0f} at pool max (on-demand ${monthly.get('onDemandMaxUsd', 0):,.0f}, "
                  f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
                  + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
@@ -300,16 +301,16 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
     return lines
 
 
-def result_line(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
-                validation: Optional[Validation] = None) -> str:
+def result_line(verdicts: list[Verdict], charts: chart_render.StackRender | None = None,
+                validation: Validation | None = None) -> str:
     blocking = [v.name for v in verdicts if v.blocking]
     failures = (([f"mandatory policy: {', '.join(blocking)}"] if blocking else []) + chart_failures(charts)
                 + validation_failures(validation))
     return f"result: {'FAILED (' + '; '.join(failures) + ')' if failures else 'ok'}"
 
 
-def summary_lines(verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
-                  validation: Optional[Validation] = None) -> list[str]:
+def summary_lines(verdicts: list[Verdict], charts: chart_render.StackRender | None = None,
+                  validation: Validation | None = None) -> list[str]:
     """The verdict: result line, tally, and only the policies that failed or warned, with their violations."""
     tally = Counter("skip" if v.skipped else "n/a" if v.not_applicable else "pass" if v.passed
                     else "fail" if v.blocking else "warn" for v in verdicts)
@@ -334,8 +335,8 @@ def output_lines(result: mockrun.RunResult) -> list[str]:
     return lines
 
 
-def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: Optional[chart_render.StackRender] = None,
-           validation: Optional[Validation] = None) -> str:
+def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: chart_render.StackRender | None = None,
+           validation: Validation | None = None) -> str:
     """The plan as text: the verdict and the cost first (the first screen), the details after."""
     outputs = mockrun.redact(result.outputs)
     lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts, validation)
@@ -362,7 +363,7 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 
 def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
-            charts: Optional[chart_render.StackRender] = None, validation: Optional[Validation] = None) -> dict[str, Any]:
+            charts: chart_render.StackRender | None = None, validation: Validation | None = None) -> dict[str, Any]:
     return {
         "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts) and not validation_failures(validation),
         "stack": result.stack,
@@ -375,7 +376,7 @@ def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
     }
 
 
-def error_json(kind: str, message: str, stack: Optional[str] = None, stack_file: Optional[str] = None,
+def error_json(kind: str, message: str, stack: str | None = None, stack_file: str | None = None,
                problems: list[tuple[str, str]] = ()) -> dict[str, Any]:
     """The --json answer when there is no plan: `kind` is usage, policy-config, config or program."""
     error: dict[str, Any] = {"kind": kind, "message": message}
@@ -414,7 +415,7 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # noqa: D401 - argparse's hook
+    def error(self, message: str):
         raise UsageError(message)
 
 
@@ -526,7 +527,7 @@ def _print(text: str) -> None:
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     want_json = "--json" in argv
     try:

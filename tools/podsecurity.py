@@ -13,7 +13,8 @@ Windows pods (`spec.os.name: windows`) are not exempted: the platform runs none.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 LEVELS = ("privileged", "baseline", "restricted")
 
@@ -64,7 +65,7 @@ def _containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any
             yield f"{field[:-1]} {c.get('name')!r}", c
 
 
-def violations(spec: Mapping[str, Any], level: str, annotations: Optional[Mapping[str, Any]] = None) -> list[str]:
+def violations(spec: Mapping[str, Any], level: str, annotations: Mapping[str, Any] | None = None) -> list[str]:
     """What in a pod spec the given Pod Security level forbids (empty: admitted)."""
     if level not in LEVELS:
         raise ValueError(f"unknown Pod Security level {level!r} (one of {', '.join(LEVELS)})")

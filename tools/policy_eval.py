@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -34,7 +35,7 @@ HELM_V4_CHART = "kubernetes:helm.sh/v4:Chart"
 @dataclass
 class Violation:
     message: str
-    urn: Optional[str] = None
+    urn: str | None = None
 
 
 BLOCKING_LEVELS = ("mandatory", "remediate")
@@ -75,7 +76,7 @@ class PackConfigError(Exception):
         super().__init__(f"{path}: " + "; ".join(f"{k}: {m}" if k else m for k, m in problems))
 
 
-def load_pack_config(path: Path, policies: Optional[list] = None) -> dict:
+def load_pack_config(path: Path, policies: list | None = None) -> dict:
     """Read and check a pack config file as `pulumi preview --policy-pack-config` and the pack do.
 
     The pack's own check (policy names, levels, settings) plus each policy's config schema, which
@@ -158,8 +159,8 @@ def _policy_config(policy, pack_config: Mapping[str, Any]) -> dict:
     return config
 
 
-def evaluate(resources: Iterable[Recorded], pack_config: Optional[Mapping[str, Any]] = None,
-             policies: Optional[list] = None) -> list[Verdict]:
+def evaluate(resources: Iterable[Recorded], pack_config: Mapping[str, Any] | None = None,
+             policies: list | None = None) -> list[Verdict]:
     """Run every policy; `pack_config` has the `--policy-pack-config` JSON shape."""
     pack_config = pack_config or {}
     resources = list(resources)
@@ -173,7 +174,7 @@ def evaluate(resources: Iterable[Recorded], pack_config: Optional[Mapping[str, A
             continue
         config = _policy_config(policy, pack_config)
 
-        def report(message: str, urn: Optional[str] = None, _v: Verdict = verdict, _default: Optional[str] = None):
+        def report(message: str, urn: str | None = None, _v: Verdict = verdict, _default: str | None = None):
             _v.violations.append(Violation(message, urn or _default))
 
         try:
@@ -186,7 +187,7 @@ def evaluate(resources: Iterable[Recorded], pack_config: Optional[Mapping[str, A
                     _finish(policy.validate(args, lambda m, urn=None, _u=r.urn: report(m, urn or _u)))
             elif isinstance(policy, StackValidationPolicy):
                 _finish(policy.validate(StackValidationArgs(policy_resources, config), report))
-        except Exception as exc:  # noqa: BLE001 - pulumi_policy's _NotApplicableError and real bugs
+        except Exception as exc:
             if type(exc).__name__ == "_NotApplicableError":
                 verdict.not_applicable = True
             else:

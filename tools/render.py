@@ -53,10 +53,11 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -108,15 +109,15 @@ class ChartObject:
     the plan needs their kind, name and namespace (the head), not megabytes of schema.
     """
 
-    __slots__ = ("_head", "_text", "_raw", "_manifest", "_namespace", "source", "hook")
+    __slots__ = ("_head", "_manifest", "_namespace", "_raw", "_text", "hook", "source")
 
-    def __init__(self, manifest: dict, source: str, hook: Optional[str] = None, *, text: Optional[str] = None,
-                 namespace: Optional[str] = None):
+    def __init__(self, manifest: dict, source: str, hook: str | None = None, *, text: str | None = None,
+                 namespace: str | None = None):
         self._head = manifest
         """The manifest, or when `text` is given its head (everything but CRD schemas)."""
         self._text = text
-        self._raw: Optional[dict] = None if text is not None else manifest
-        self._manifest: Optional[dict] = None
+        self._raw: dict | None = None if text is not None else manifest
+        self._manifest: dict | None = None
         self._namespace = namespace
         """The namespace given to a lazily parsed manifest (the Release's, for a namespaced kind)."""
         self.source = source
@@ -155,7 +156,7 @@ class ChartObject:
         return str((self._head.get("metadata") or {}).get("name", ""))
 
     @property
-    def namespace(self) -> Optional[str]:
+    def namespace(self) -> str | None:
         return (self._head.get("metadata") or {}).get("namespace")
 
     @property
@@ -205,10 +206,10 @@ class ReleaseRender:
     include_crds: bool
     api_versions: tuple[str, ...] = ()
     """Passed with --api-versions (beyond Helm's built-in set)."""
-    archive: Optional[str] = None
+    archive: str | None = None
     sha256: str = ""
     objects: list[ChartObject] = field(default_factory=list)
-    error: Optional[str] = None
+    error: str | None = None
     """Helm's failure (chart, stack and Helm's message) or why it could not render."""
     warnings: list[str] = field(default_factory=list)
     """What Helm printed on stderr while rendering successfully (e.g. values it skipped)."""
@@ -241,10 +242,10 @@ class StackRender:
 
     stack: str
     kube_version: str
-    helm: Optional[str]
+    helm: str | None
     """The Helm version that rendered (v4.1.4), None when there is no Helm binary."""
     releases: list[ReleaseRender]
-    unavailable: Optional[str] = None
+    unavailable: str | None = None
     """One line saying why nothing could be rendered (no Helm, no archives), else None."""
     seconds: float = 0.0
 
@@ -411,7 +412,7 @@ LAZY_BYTES = 16384
 """Documents larger than this (CRDs) are kept as text and parsed when their manifest is read."""
 _SECRET_KIND = re.compile(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", re.MULTILINE)
 
-Document = tuple[str, dict, Optional[str]]
+Document = tuple[str, dict, str | None]
 """(source template, manifest or head, the document's text when only its head was parsed)."""
 
 
@@ -444,7 +445,7 @@ def without_schemas(text: str) -> str:
     """YAML text with every CRD `schema:`/`validation:` block replaced by `{}` (block style, as charts write
     CRDs): the APIs a CRD serves, without parsing megabytes of OpenAPI."""
     out: list[str] = []
-    skip: Optional[int] = None
+    skip: int | None = None
     for line in text.splitlines():
         if skip is not None:
             body = line.lstrip(" ")
@@ -475,9 +476,9 @@ def redact_secret(manifest: dict) -> dict:
         return manifest
     out = dict(manifest)
     if isinstance(out.get("data"), dict):
-        out["data"] = {k: SECRET_MARK_B64 for k in out["data"]}
+        out["data"] = dict.fromkeys(out["data"], SECRET_MARK_B64)
     if isinstance(out.get("stringData"), dict):
-        out["stringData"] = {k: SECRET_MARK for k in out["stringData"]}
+        out["stringData"] = dict.fromkeys(out["stringData"], SECRET_MARK)
     return out
 
 
@@ -535,9 +536,9 @@ Provides = tuple[set[str], dict[str, str]]
 
 
 def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict,
-             args: list[str], cache: Optional[Path], on_provides: Optional[Callable[[Provides], None]] = None,
-             slots: Optional[threading.Semaphore] = None,
-             warnings: Optional[list[str]] = None) -> tuple[list[Document], bool]:
+             args: list[str], cache: Path | None, on_provides: Callable[[Provides], None] | None = None,
+             slots: threading.Semaphore | None = None,
+             warnings: list[str] | None = None) -> tuple[list[Document], bool]:
     """Run (or reuse) one `helm template`; returns (its documents, from cache). Raises RenderError.
 
     Helm's stderr of a successful render (warnings) is appended to `warnings` when given.
@@ -583,8 +584,8 @@ def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, names
     return pairs, False
 
 
-def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: Optional[list[Path]] = None,
-                 cache: Optional[Path] | bool = True, workers: Optional[int] = None,
+def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: list[Path] | None = None,
+                 cache: Path | bool | None = True, workers: int | None = None,
                  allow_fetch: bool = True) -> StackRender:
     """Render every Release of `result` (see the module docstring). Never raises for a chart's failure:
     each ReleaseRender carries its objects or its error."""
@@ -688,7 +689,7 @@ def _skeleton(stack: str, r: mockrun.Recorded, kube_version: str) -> ReleaseRend
 
 
 def _unavailable(result: mockrun.RunResult, renders: dict[str, ReleaseRender], kube_version: str, line: str,
-                 start: float, helm: Optional[helmbin.Helm] = None) -> StackRender:
+                 start: float, helm: helmbin.Helm | None = None) -> StackRender:
     for rel in renders.values():
         if rel.error is None:
             rel.error, rel.unavailable = line, True
@@ -696,5 +697,17 @@ def _unavailable(result: mockrun.RunResult, renders: dict[str, ReleaseRender], k
                        list(renders.values()), line, time.perf_counter() - start)
 
 
-__all__ = ["ChartObject", "ReleaseRender", "StackRender", "RenderError", "render_stack", "kube_version_of",
-           "parse_manifests", "apis_of", "dependency_closure", "helm_values", "template_args", "cache_dir"]
+__all__ = [
+    "ChartObject",
+    "ReleaseRender",
+    "RenderError",
+    "StackRender",
+    "apis_of",
+    "cache_dir",
+    "dependency_closure",
+    "helm_values",
+    "kube_version_of",
+    "parse_manifests",
+    "render_stack",
+    "template_args",
+]

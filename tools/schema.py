@@ -30,7 +30,8 @@ def build() -> dict:
     props["ai-platform:alertingSecret"] = {
         "type": "object", "properties": {"secure": {"type": "string"}}, "required": ["secure"],
         "additionalProperties": False,
-        "description": "Alert receiver URL or key; set with `pulumi config set --secret ai-platform:alertingSecret <value>`.",
+        "description": "Alert receiver URL or key; set with `pulumi config set --secret ai-platform:alertingSecret "
+                       "<value>`.",
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -37,10 +37,11 @@ import copy
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
@@ -56,7 +57,7 @@ class Problem:
     """Where the object comes from: "program", or the Helm release that renders it."""
     api_version: str
     kind: str
-    namespace: Optional[str]
+    namespace: str | None
     name: str
     path: str
     """The field, dotted with list indices in brackets (`spec.endpoints[0].port`); "" for the object."""
@@ -137,7 +138,7 @@ def schema_version(kube_version: str) -> str:
                      f"(it has {', '.join(v.rsplit('.', 1)[0] for v in schema_versions())})")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _registry(version: str) -> tuple[Path, Registry]:
     import kubernetes_validate
 
@@ -146,8 +147,8 @@ def _registry(version: str) -> tuple[Path, Registry]:
     return directory, Resource.from_contents(definitions) @ Registry()
 
 
-@lru_cache(maxsize=None)
-def _builtin_validator(version: str, api_version: str, kind: str) -> Optional[jsonschema.Validator]:
+@cache
+def _builtin_validator(version: str, api_version: str, kind: str) -> jsonschema.Validator | None:
     """kubernetes-validate's strict schema for this kind (the same file its `validate()` reads)."""
     directory, registry = _registry(version)
     api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
@@ -163,7 +164,7 @@ def _builtin_validator(version: str, api_version: str, kind: str) -> Optional[js
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _object_meta_validator(version: str) -> jsonschema.Validator:
     _, registry = _registry(version)
     ref = {"$ref": "https://kubernetes.io/api/_definitions.json#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
@@ -231,7 +232,7 @@ def _type_of(value: Any) -> str:
     return type(value).__name__
 
 
-def _field_schema(schema: Mapping[str, Any], key: str) -> Optional[Mapping[str, Any]]:
+def _field_schema(schema: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     props = schema.get("properties") or {}
     if key in props:
         return props[key]
@@ -491,7 +492,7 @@ def _check_meta(obj: Mapping, meta: Any, version: str, source: str, prefix: tupl
 # --------------------------------------------------------------------------------------- objects
 
 
-Sources = Union[str, Sequence[str]]
+Sources = str | Sequence[str]
 
 _SNAPSHOTS = tuple(("snapshot.storage.k8s.io", "v1", kind)
                    for kind in ("VolumeSnapshot", "VolumeSnapshotClass", "VolumeSnapshotContent"))
@@ -524,7 +525,7 @@ def validate_objects(objects: Sequence[Mapping], kube_version: str, crds: Iterab
     index = crd_index(crds)
     provided = set(provided)
     problems: list[Problem] = []
-    for obj, src in zip(objects, sources):
+    for obj, src in zip(objects, sources, strict=True):
         problems += validate_object(obj, version, index, src, provided)
     return problems
 
@@ -594,8 +595,8 @@ def stack_kube_version(stack: str) -> str:
                or ClusterConfig.model_fields["kubernetes_version"].default)
 
 
-def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequence[tuple[str, Mapping]] = (),
-                   kube_version: Optional[str] = None, read_archives: bool = True) -> StackValidation:
+def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[tuple[str, Mapping]] = (),
+                   kube_version: str | None = None, read_archives: bool = True) -> StackValidation:
     """Validate the program's own objects of one mock run (`tools.mockrun.RunResult`).
 
     The CRDs counted as installed are the ones the run's Helm Releases install (read from their
@@ -608,7 +609,6 @@ def validate_stack(result: Any, charts_dir: Optional[Path] = None, extra: Sequen
     cluster's provider installs (`CLUSTER_APIS`) are accepted without a schema, and named in the notes.
     """
     from . import crds as crd_sources
-    from . import mockrun
     from .plan import k8s_object
 
     kube_version = kube_version or _run_kube_version(result) or stack_kube_version(result.stack)
@@ -692,7 +692,7 @@ def cluster_provider(result: Any) -> str:
     return "existing"
 
 
-def _run_kube_version(result: Any) -> Optional[str]:
+def _run_kube_version(result: Any) -> str | None:
     """The Kubernetes version the run's GKE or EKS cluster is created at."""
     for r in result.resources:
         if r.type == "gcp:container/cluster:Cluster" and r.inputs.get("minMasterVersion"):
@@ -702,7 +702,7 @@ def _run_kube_version(result: Any) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from . import crds as crd_sources
     from . import mockrun
 

@@ -7,9 +7,8 @@ before it exists, and a bring-your-own cluster looks the same to the rest of the
 from __future__ import annotations
 
 import json
-
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -52,7 +51,7 @@ class Cluster(pulumi.ComponentResource):
     """Cluster name."""
     endpoint: pulumi.Output[str]
     """API server endpoint (https URL), or the kubeconfig context for existing clusters."""
-    kubeconfig: Optional[pulumi.Output[str]]
+    kubeconfig: pulumi.Output[str] | None
     """Secret kubeconfig (None for existing clusters: the user's own kubeconfig is used)."""
     provider: k8s.Provider
     """Kubernetes provider bound to this cluster."""
@@ -73,7 +72,7 @@ def exec_kubeconfig(context: str, endpoint: str, ca_data: str, exec_spec: Mappin
     }, indent=2)
 
 
-def create_cluster(name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None) -> Cluster:
+def create_cluster(name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> Cluster:
     """The cluster component for `args.cluster.provider`."""
     provider = args.cluster.provider
     if provider == "gke":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import pulumi
 
@@ -27,7 +27,7 @@ class Scope:
         return pulumi.ResourceOptions(parent=self.parent, **options)
 
 
-def required(value: Optional[T], key: str, *parts: PathPart) -> T:
+def required(value: T | None, key: str, *parts: PathPart) -> T:
     """`value`, which stack validation (config.models, config.semantics) guarantees is set.
 
     Narrows the type; raises `config.errors.Unvalidated` naming the key path only when a caller

@@ -8,8 +8,6 @@ CPU-only serving (Ollama) and no GPU pools.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -20,7 +18,7 @@ from .common import required
 class ExistingCluster(Cluster):
     """A Kubernetes provider for an existing kubeconfig context."""
 
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:cluster:Existing", name, None, opts)
         existing = required(args.cluster.existing, "cluster", "existing")
         self.provider = k8s.Provider(

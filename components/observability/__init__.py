@@ -26,8 +26,8 @@ Chart pins and values: components/observability/charts.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -49,7 +49,7 @@ from .rules import rule_groups
 COMPONENT = "observability"
 
 
-def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig, extra: Optional[Mapping[str, str]] = None):
+def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig, extra: Mapping[str, str] | None = None):
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace,
                                       labels={**standard_labels(name, COMPONENT, cfg.labels), **(extra or {})})
 
@@ -73,7 +73,7 @@ class ObservabilityArgs:
     """Every namespace Tenancy created: the observability namespace and the node-agent namespace are used."""
     after: Sequence[pulumi.Resource] = ()
     """What must exist first (the cluster component, Tenancy's quotas and LimitRanges)."""
-    alerting_secret: Optional[pulumi.Output[str]] = None
+    alerting_secret: pulumi.Output[str] | None = None
     """The Alertmanager receiver's URL or key (secret), when observability.alerting.receiver is set."""
 
 
@@ -89,18 +89,18 @@ class PartArgs:
     """The monitoring CRDs release: anything rendering a monitor or rule depends on it."""
     after: Sequence[pulumi.Resource] = ()
     """Other resources that must exist first."""
-    plan: Optional[CapacityPlan] = None
+    plan: CapacityPlan | None = None
     """Capacity plan (Metrics only: cost recording rules)."""
-    node_namespace: Optional[k8s.core.v1.Namespace] = None
+    node_namespace: k8s.core.v1.Namespace | None = None
     """The privileged observability-node namespace (node agents)."""
-    alerting_secret: Optional[pulumi.Output[str]] = None
+    alerting_secret: pulumi.Output[str] | None = None
     """The Alertmanager receiver's URL or key (Metrics only)."""
 
 
 class Metrics(pulumi.ComponentResource):
     """kube-prometheus-stack (with the Grafana admin Secret) and the platform's PrometheusRules."""
 
-    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PartArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Metrics", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
@@ -157,7 +157,7 @@ class Metrics(pulumi.ComponentResource):
 class Dashboards(pulumi.ComponentResource):
     """One ConfigMap per generated Grafana dashboard (loaded by the Grafana dashboard sidecar)."""
 
-    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PartArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Dashboards", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
@@ -176,14 +176,14 @@ class Dashboards(pulumi.ComponentResource):
 class Logs(pulumi.ComponentResource):
     """Loki (monolithic) and its Grafana datasource."""
 
-    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PartArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Logs", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
         self.release = release(f"{name}-loki", charts.LOKI, charts.LOKI_FULLNAME, ns, charts.loki_values(cfg),
                                 pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *args.crds]))
         self.datasource = _datasource_map(f"{name}-datasource", "datasource-loki", ns, cfg, datasources.loki(cfg), self)
-        self.node_logs: Optional[k8s.helm.v3.Release] = None
+        self.node_logs: k8s.helm.v3.Release | None = None
         if cfg.observability.log_store.node_logs:
             node_namespace = required(args.node_namespace, key_path("observability", "logStore", "nodeLogs"),
                                       "the observability-node namespace", "Tenancy (it creates it with observability)")
@@ -198,7 +198,7 @@ class Logs(pulumi.ComponentResource):
 class Tracing(pulumi.ComponentResource):
     """Tempo (or Jaeger) and its Grafana datasource."""
 
-    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PartArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Tracing", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
@@ -219,7 +219,7 @@ class Tracing(pulumi.ComponentResource):
 class Collector(pulumi.ComponentResource):
     """OpenTelemetry Collector (deployment): OTLP in, traces and logs out to the configured backends."""
 
-    def __init__(self, name: str, args: PartArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: PartArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Collector", name, None, opts)
         cfg = args.config
         ns = args.namespace.metadata.name
@@ -232,7 +232,7 @@ class Collector(pulumi.ComponentResource):
 class Observability(pulumi.ComponentResource):
     """Monitoring CRDs first, then metrics, dashboards, logs, traces and the OTLP collector (see module doc)."""
 
-    def __init__(self, name: str, args: ObservabilityArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:observability:Observability", name, None, opts)
         cfg = args.config
         obs = cfg.observability
@@ -244,7 +244,7 @@ class Observability(pulumi.ComponentResource):
         self.crds: list[pulumi.Resource] = [self.crds_release]
         child = pulumi.ResourceOptions(parent=self)
 
-        def part(plan: Optional[CapacityPlan] = None) -> PartArgs:
+        def part(plan: CapacityPlan | None = None) -> PartArgs:
             return PartArgs(cfg, namespace, self.crds, after, plan, args.namespaces.get(NODE_AGENTS))
 
         metrics_args = dataclasses.replace(part(args.plan), alerting_secret=args.alerting_secret)

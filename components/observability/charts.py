@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Optional
+from typing import Any
 
 from config import sizing
 from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noqa: F401 (re-exported for rules)
@@ -38,7 +38,6 @@ from config.namespaces import NODE_AGENTS
 
 from ..helm import pin
 from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, SCRAPE_LABELS
-
 
 CRDS = pin("prometheus-operator-crds")
 STACK = pin("kube-prometheus-stack")
@@ -98,7 +97,7 @@ def hours(duration: str) -> int:
     return number * {"h": 1, "d": 24, "w": 168}[unit]
 
 
-def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: Optional[str] = None) -> dict[str, Any]:
+def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str | None = None) -> dict[str, Any]:
     """A container's requests and limits (every container of the stack sets both)."""
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit or memory}}
 
@@ -133,7 +132,7 @@ def _pdb(replicas: int) -> dict[str, Any]:
     return {"podDisruptionBudget": {"enabled": True, "minAvailable": replicas - 1}} if replicas > 1 else {}
 
 
-def _volume(size_gi: int, storage_class: Optional[str]) -> dict[str, Any]:
+def _volume(size_gi: int, storage_class: str | None) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{size_gi}Gi"}}}
     if storage_class:
         spec["storageClassName"] = storage_class

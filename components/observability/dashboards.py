@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import string
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -95,7 +95,7 @@ class _Board:
         self.builder = self.builder.with_panel(self._targets(panel, targets))
 
     def stat(self, title: str, targets: list[Target], unit: str, description: str = "", span: int = 6,
-             decimals: Optional[int] = None) -> None:
+             decimals: int | None = None) -> None:
         panel = stat.Panel().title(title).description(description).datasource(PROMETHEUS).unit(unit).span(span).height(5)
         if decimals is not None:
             panel = panel.decimals(decimals)
@@ -111,7 +111,7 @@ def _finish(model: dict[str, Any]) -> None:
     """Stable ids (1..n in layout order) and refIds (A, B, ...) the SDK leaves unset."""
     for index, panel in enumerate(model.get("panels", []), start=1):
         panel["id"] = index
-        for ref, target in zip(string.ascii_uppercase, panel.get("targets", [])):
+        for ref, target in zip(string.ascii_uppercase, panel.get("targets", []), strict=False):
             target["refId"] = ref
     model["version"] = 1
 
@@ -133,7 +133,7 @@ def _quantiles(metric: str, sel: str, by: str, source: str, scale: str = "") -> 
             for q in (0.5, 0.9, 0.99)]
 
 
-def inference(cfg: StackConfig) -> Optional[Dashboard]:
+def inference(cfg: StackConfig) -> Dashboard | None:
     sources = engine_sources(cfg)
     if not sources:
         return None
@@ -207,7 +207,7 @@ def inference(cfg: StackConfig) -> Optional[Dashboard]:
 # ------------------------------------------------------------------------------------------- GPU fleet
 
 
-def gpu_fleet(cfg: StackConfig) -> Optional[Dashboard]:
+def gpu_fleet(cfg: StackConfig) -> Dashboard | None:
     if not gpu_metrics(cfg):
         return None
     board = _Board("ai-platform-gpu-fleet", "AI platform / GPU fleet",
@@ -244,7 +244,7 @@ def gpu_fleet(cfg: StackConfig) -> Optional[Dashboard]:
 # ------------------------------------------------------------------------------------------------- RAG
 
 
-def rag(cfg: StackConfig) -> Optional[Dashboard]:
+def rag(cfg: StackConfig) -> Dashboard | None:
     engine = vector_source(cfg)
     if engine is None and cfg.rag.full_text is None and cfg.rag.cache is None:
         return None
@@ -308,7 +308,7 @@ def rag(cfg: StackConfig) -> Optional[Dashboard]:
 # ------------------------------------------------------------------------------------------------ cost
 
 
-def cost(cfg: StackConfig) -> Optional[Dashboard]:
+def cost(cfg: StackConfig) -> Dashboard | None:
     if not cfg.node_pools.gpu:
         return None
     a = "ai-platform"

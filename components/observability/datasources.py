@@ -9,7 +9,7 @@ to the trace. In provisioning files Grafana expands `$VAR`, so the link's `${__v
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from config.models import StackConfig
 
@@ -20,7 +20,7 @@ def _host(service: str, cfg: StackConfig, port: int) -> str:
     return f"http://{service}.{cfg.observability.namespace}.svc.cluster.local:{port}"
 
 
-def trace_uid(cfg: StackConfig) -> Optional[str]:
+def trace_uid(cfg: StackConfig) -> str | None:
     return {"tempo": TEMPO_UID, "jaeger": JAEGER_UID}.get(cfg.observability.tracing)
 
 
@@ -46,7 +46,7 @@ def _traces_to_logs(cfg: StackConfig) -> dict[str, Any]:
                  {"key": "k8s.namespace.name", "value": "k8s_namespace_name"}]}}
 
 
-def traces(cfg: StackConfig) -> Optional[dict[str, Any]]:
+def traces(cfg: StackConfig) -> dict[str, Any] | None:
     tracing = cfg.observability.tracing
     if tracing == "tempo":
         source = {"name": "Tempo", "uid": TEMPO_UID, "type": "tempo", "url": _host(TEMPO_FULLNAME, cfg, 3200),

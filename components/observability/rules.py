@@ -32,7 +32,7 @@ distinguishable in metrics and is not alerted on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from config.capacity import CapacityPlan
 from config.engines import ENGINE_METRICS_SOURCE, embedding_engine_key
@@ -40,9 +40,9 @@ from config.gpu_stack import OPERATOR_NAMESPACE
 from config.models import StackConfig
 from config.namespaces import component_namespaces
 
+from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL
 from . import metrics as m
 from .charts import ksm_label
-from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL
 
 SPOT_TAINTS = (
     "aws-node-termination-handler/spot-itn",
@@ -105,7 +105,7 @@ def gpu_metrics(cfg: StackConfig) -> bool:
     return bool(cfg.node_pools.gpu) and cfg.gpu_stack.operator and cfg.gpu_stack.dcgm_exporter
 
 
-def vector_source(cfg: StackConfig) -> Optional[str]:
+def vector_source(cfg: StackConfig) -> str | None:
     store = cfg.rag.vector_store
     return store.engine if store is not None else None
 
@@ -348,9 +348,10 @@ def rag_alerts(cfg: StackConfig) -> list[Rule]:
     rules: list[Rule] = []
     limit = _num(a.vector_search_p99_seconds)
     engine = vector_source(cfg)
-    search: Optional[m.Query] = None
+    search: m.Query | None = None
     if engine == "milvus":
-        search = m.Query(f'histogram_quantile(0.99, sum by (namespace, le) (rate(milvus_proxy_sq_latency_bucket{{{sel}, '
+        search = m.Query('histogram_quantile(0.99, sum by (namespace, le) '
+                         f'(rate(milvus_proxy_sq_latency_bucket{{{sel}, '
                          f'query_type="search"}}[5m]))) / 1000 > {limit}', ("milvus",))
     elif engine == "qdrant":
         search = m.Query(

@@ -17,7 +17,7 @@ when the Elasticsearch resource goes. Model endpoints come only from config/endp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
@@ -28,7 +28,8 @@ from . import charts
 from .cache import Cache, CacheArgs
 from .gateway import Gateway, GatewayArgs
 from .ingress import GatewayIngress, GatewayIngressArgs
-from .search import SERVICE_ACCOUNT as SEARCH_SERVICE_ACCOUNT, Search, SearchArgs
+from .search import SERVICE_ACCOUNT as SEARCH_SERVICE_ACCOUNT
+from .search import Search, SearchArgs
 from .storage import BucketUser, DataStorage, DataStorageArgs
 from .vector_store import VectorStore, VectorStoreArgs
 
@@ -57,14 +58,14 @@ def bucket_users(cfg) -> tuple[BucketUser, ...]:
 class Rag(pulumi.ComponentResource):
     """Vector store, search, cache and gateway per `ai-platform:rag`."""
 
-    gateway_url: Optional[str]
+    gateway_url: str | None
     """https://<gateway host>, or None without a gateway."""
     data_endpoints: dict[str, str]
     """In-cluster URLs of the data services and the gateway (config/endpoints.py)."""
-    bucket_name: Optional[pulumi.Output[str]]
+    bucket_name: pulumi.Output[str] | None
     """The RAG bucket (None when nothing needs one)."""
 
-    def __init__(self, name: str, args: RagArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: RagArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Rag", name, None, opts)
         ctx = args.context
         cfg = ctx.config
@@ -73,7 +74,7 @@ class Rag(pulumi.ComponentResource):
         self.storage = DataStorage(f"{name}-storage", DataStorageArgs(cfg, args.cluster, bucket_users(cfg)), child)
         credentials: dict[str, pulumi.Output[str]] = {}
 
-        self.vector_store: Optional[VectorStore] = None
+        self.vector_store: VectorStore | None = None
         if rag.vector_store is not None:
             self.vector_store = VectorStore(
                 f"{name}-vector-store", VectorStoreArgs(ctx, self.storage, rag.vector_store), child)
@@ -82,17 +83,17 @@ class Rag(pulumi.ComponentResource):
                 credentials["vector-store-password"] = vs_creds["password"]
             else:
                 credentials["vector-store-api-key"] = vs_creds["apiKey"]
-        self.search: Optional[Search] = None
+        self.search: Search | None = None
         if rag.full_text is not None:
             self.search = Search(f"{name}-search", SearchArgs(ctx, self.storage, rag.full_text), child)
             credentials["elasticsearch-password"] = self.search.credentials["password"]
-        self.cache: Optional[Cache] = None
+        self.cache: Cache | None = None
         if rag.cache is not None:
             self.cache = Cache(f"{name}-cache", CacheArgs(ctx, self.storage, rag.cache), child)
             credentials["redis-password"] = self.cache.credentials["password"]
 
-        self.gateway: Optional[Gateway] = None
-        self.ingress: Optional[GatewayIngress] = None
+        self.gateway: Gateway | None = None
+        self.ingress: GatewayIngress | None = None
         self.gateway_url = None
         if rag.gateway is not None:
             self.gateway = Gateway(f"{name}-gateway", GatewayArgs(

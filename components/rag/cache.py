@@ -9,7 +9,6 @@ HAProxy in front (`redis-haproxy`), which always forwards to the current master.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,9 +16,9 @@ import pulumi_kubernetes as k8s
 from components.context import PlatformContext
 from config.models import Cache as CacheConfig
 
+from ..helm import release
 from ..labels import standard_labels
 from . import charts
-from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -40,7 +39,7 @@ class Cache(pulumi.ComponentResource):
     credentials: dict[str, pulumi.Output[str]]
     """password (secret) of the Redis default user."""
 
-    def __init__(self, name: str, args: CacheArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Cache", name, None, opts)
         ctx = args.context
         cfg = ctx.config

@@ -9,14 +9,14 @@ Images are the charts' own pinned defaults unless set here (each noted with its 
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from config import sizing
-from config.models import Cache, GatewayIngress, StackConfig, VectorStore, MilvusCluster
+from config.models import Cache, GatewayIngress, MilvusCluster, StackConfig, VectorStore
 
 from ..helm import pin
 from ..labels import SCRAPE_LABELS
-
 
 # zilliztech/milvus-helm, charts/milvus/values.yaml at tag milvus-5.0.19 (Milvus v2.6.15); subcharts etcd 8.12.0
 # (Bitnami chart from bitnami/charts archive-full-index, image milvusdb/etcd:3.5.25-r1 built by Zilliz) and
@@ -100,9 +100,9 @@ def _monitor_labels() -> dict:
 # ------------------------------------------------------------------------------------------ Milvus
 
 
-def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storage_class: Optional[str],
-                  bucket: Optional[Any] = None, region: Optional[str] = None,
-                  identity_annotations: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storage_class: str | None,
+                  bucket: Any | None = None, region: str | None = None,
+                  identity_annotations: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Values for the milvus chart: standalone (embedded etcd, local storage on the PVC) or cluster.
 
     Auth is on: every Milvus process gets `common.security.*` through environment variables (Milvus
@@ -194,7 +194,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     return values
 
 
-def _external_storage(cfg: StackConfig, bucket: Any, region: Optional[str]) -> dict[str, Any]:
+def _external_storage(cfg: StackConfig, bucket: Any, region: str | None) -> dict[str, Any]:
     """S3 (eks) or GCS through its S3-compatible endpoint (gke), with workload identity instead of keys."""
     common = {"enabled": True, "port": "443", "useSSL": True, "bucketName": bucket, "rootPath": "milvus",
               "useIAM": True, "useVirtualHost": False}
@@ -207,7 +207,7 @@ def _external_storage(cfg: StackConfig, bucket: Any, region: Optional[str]) -> d
 # ------------------------------------------------------------------------------- Weaviate / Qdrant
 
 
-def weaviate_values(store: VectorStore, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+def weaviate_values(store: VectorStore, monitoring: bool, storage_class: str | None) -> dict[str, Any]:
     """Values for the weaviate chart: API keys from the `weaviate-api-keys` Secret, ClusterIP services."""
     env: dict[str, Any] = {
         "AUTHENTICATION_APIKEY_ENABLED": "true",
@@ -236,7 +236,7 @@ def weaviate_values(store: VectorStore, monitoring: bool, storage_class: Optiona
     }
 
 
-def qdrant_values(store: VectorStore, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+def qdrant_values(store: VectorStore, monitoring: bool, storage_class: str | None) -> dict[str, Any]:
     """Values for the qdrant chart: API key from the `qdrant-api-key` Secret (env), unprivileged image."""
     values: dict[str, Any] = {
         "fullnameOverride": QDRANT_FULLNAME,
@@ -303,7 +303,7 @@ def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- Redis
 
 
-def redis_values(cache: Cache, monitoring: bool, storage_class: Optional[str]) -> dict[str, Any]:
+def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> dict[str, Any]:
     """Values for redis-ha: auth from `redis-auth`, persistence per config, HAProxy in front of several servers."""
     ha = cache.replicas > 1
     config: dict[str, Any] = {

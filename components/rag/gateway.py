@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -57,7 +56,7 @@ class GatewayArgs:
     """Secret Outputs keyed by Secret key (vector-store-password|api-key, elasticsearch-password, redis-password)."""
     gateway: GatewayConfig
     """`rag.gateway` (the component exists only when it is set)."""
-    search_ca_pem: Optional[pulumi.Output[str]] = None
+    search_ca_pem: pulumi.Output[str] | None = None
     """The Elasticsearch HTTP CA (public), when full-text search is deployed."""
 
 
@@ -121,7 +120,7 @@ class Gateway(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     deployment: k8s.apps.v1.Deployment
 
-    def __init__(self, name: str, args: GatewayArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Gateway", name, None, opts)
         ctx = args.context
         cfg = ctx.config

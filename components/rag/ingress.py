@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,10 +25,10 @@ from components.context import PlatformContext
 from config.models import Gateway as GatewayConfig
 from config.namespaces import CERT_MANAGER, INGRESS_NGINX
 
+from ..helm import release
 from ..labels import standard_labels
 from . import charts
 from .gateway import NAME
-from ..helm import release
 
 TLS_SECRET = "ai-gateway-tls"
 CA_SECRET = "ai-gateway-ca"
@@ -66,7 +65,7 @@ class GatewayIngress(pulumi.ComponentResource):
     url: str
     """https://<host>."""
 
-    def __init__(self, name: str, args: GatewayIngressArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: GatewayIngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Ingress", name, None, opts)
         ctx = args.context
         cfg = ctx.config
@@ -77,7 +76,7 @@ class GatewayIngress(pulumi.ComponentResource):
         monitoring = ctx.monitoring
         before: list[pulumi.Resource] = [args.service]
 
-        self.controller: Optional[k8s.helm.v3.Release] = None
+        self.controller: k8s.helm.v3.Release | None = None
         if gw.ingress.install_controller:
             self.controller = release(f"{name}-ingress-nginx", charts.INGRESS_NGINX, "ingress-nginx",
                                       ctx.namespace(INGRESS_NGINX), charts.ingress_nginx_values(gw.ingress, monitoring),

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -32,9 +31,9 @@ from config import sizing
 from config.models import FullText
 from config.namespaces import ELASTIC_SYSTEM
 
+from ..helm import release
 from ..labels import standard_labels
 from . import charts
-from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -68,7 +67,7 @@ class Search(pulumi.ComponentResource):
     """PEM of the CA that signed the HTTP certificate (public)."""
     elasticsearch: k8s.apiextensions.CustomResource
 
-    def __init__(self, name: str, args: SearchArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: SearchArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Search", name, None, opts)
         ctx = args.context
         cfg = ctx.config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,8 +21,8 @@ def password(name: str, parent: pulumi.Resource, length: int = 32, protect: bool
 
 
 def secret(name: str, parent: pulumi.Resource, metadata: k8s.meta.v1.ObjectMetaArgs,
-           data: Mapping[str, pulumi.Input[str]], type_: Optional[str] = None,
-           opts: Optional[pulumi.ResourceOptions] = None) -> k8s.core.v1.Secret:
+           data: Mapping[str, pulumi.Input[str]], type_: str | None = None,
+           opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Secret:
     """A Secret whose whole `stringData` is a Pulumi secret (never shown in plans or state in plain text)."""
     return k8s.core.v1.Secret(
         name,

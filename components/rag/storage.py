@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -59,14 +59,14 @@ class DataStorageArgs:
 class DataStorage(pulumi.ComponentResource):
     """StorageClass and object-storage bucket of the RAG data layer."""
 
-    storage_class: Optional[str]
+    storage_class: str | None
     """StorageClass name for every data-layer volume (None: the cluster default)."""
-    bucket_name: Optional[pulumi.Output[str]]
+    bucket_name: pulumi.Output[str] | None
     """Bucket name (None: no bucket)."""
     annotations: dict[str, dict[str, Any]]
     """Service-account annotations (IRSA role ARN / GCP service account) per BucketUser.key."""
 
-    def __init__(self, name: str, args: DataStorageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: DataStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:Storage", name, None, opts)
         cfg = args.config
         provider = cfg.cluster.provider

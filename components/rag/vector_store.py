@@ -9,7 +9,6 @@ copy in its namespace (a pod can only reference Secrets of its own namespace).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,9 +16,9 @@ import pulumi_kubernetes as k8s
 from components.context import PlatformContext
 from config.models import VectorStore as VectorStoreConfig
 
+from ..helm import release
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts
-from ..helm import release
 from .secrets import password, secret
 from .storage import DataStorage
 
@@ -42,7 +41,7 @@ class VectorStore(pulumi.ComponentResource):
     """Secret Outputs the gateway needs: username/password (milvus) or apiKey (weaviate, qdrant)."""
     release: k8s.helm.v3.Release
 
-    def __init__(self, name: str, args: VectorStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: VectorStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:rag:VectorStore", name, None, opts)
         ctx = args.context
         cfg = ctx.config

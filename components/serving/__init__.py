@@ -17,7 +17,7 @@ PriorityClasses). `models` (the stack output) gives per server its in-cluster UR
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -73,12 +73,12 @@ class Serving(pulumi.ComponentResource):
 
     servers: dict[str, ModelServer]
     """ModelServer components by server name ("embedding" for the embedding server)."""
-    keda: Optional[k8s.helm.v3.Release]
-    adapter: Optional[k8s.helm.v3.Release]
+    keda: k8s.helm.v3.Release | None
+    adapter: k8s.helm.v3.Release | None
     models: dict[str, dict[str, Any]]
     """The `models` stack output: per server its URL, GPUs, replicas and monthly cost."""
 
-    def __init__(self, name: str, args: ServingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:serving:Serving", name, None, opts)
         ctx = args.context
         cfg = ctx.config

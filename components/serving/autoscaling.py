@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from config.capacity import MODEL_SERVER
 from config.engines import AutoscalingSignals
@@ -40,7 +40,7 @@ def promql(metric: str, namespace: str, model: str) -> str:
     return f'sum({metric}{{namespace="{namespace}",model="{model}"}})'
 
 
-def kind(server: Server) -> Optional[str]:
+def kind(server: Server) -> str | None:
     """keda | hpa | cpu-hpa, or None for fixed replicas (the embedding server, min == max)."""
     if server.component != MODEL_SERVER or not autoscaled(server.model):
         return None

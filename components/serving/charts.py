@@ -15,7 +15,6 @@ from config.namespaces import autoscaled
 from ..helm import pin
 from ..labels import SCRAPE_LABELS
 
-
 # kedacore/charts keda/Chart.yaml and keda/values.yaml at tag v2.20.2 (appVersion 2.20.2: images
 # ghcr.io/kedacore/keda, keda-metrics-apiserver, keda-admission-webhooks :2.20.2). The chart installs the
 # keda.sh CRDs (keda/templates/crds, `crds.install: true`), so ScaledObjects depend on this Release.

@@ -8,7 +8,7 @@ probes sized for the model load, a preStop drain, and no privileges.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 from config.engine_profiles import HOME, HUB_OFFLINE_ENV, SERVER_UID
 from config.engines import engine_args, engine_env, image_for
@@ -63,13 +63,13 @@ def probes(server: Server) -> dict[str, dict]:
     }
 
 
-def container_security(run_as_user: Optional[int], read_only_root: bool) -> dict[str, Any]:
+def container_security(run_as_user: int | None, read_only_root: bool) -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
             "readOnlyRootFilesystem": read_only_root, "runAsNonRoot": run_as_user is not None,
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def pod_security(run_as_user: Optional[int]) -> dict[str, Any]:
+def pod_security(run_as_user: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {"runAsNonRoot": run_as_user is not None, "fsGroup": SERVER_UID,
                            # Large model volumes: chown only when the root's group is wrong.
                            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}}

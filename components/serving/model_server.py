@@ -10,8 +10,8 @@ HPA through prometheus-adapter, or CPU HPA for Ollama).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -48,11 +48,11 @@ class ModelServerArgs:
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack)."""
     server: Server
     """The resolved model server (config entry, engine, plan, pools)."""
-    prometheus_url: Optional[str] = None
+    prometheus_url: str | None = None
     """Prometheus address for KEDA triggers (config/endpoints.py `prometheus`)."""
-    keda: Optional[pulumi.Resource] = None
+    keda: pulumi.Resource | None = None
     """The KEDA Release (its CRDs): ScaledObjects depend on it."""
-    adapter: Optional[pulumi.Resource] = None
+    adapter: pulumi.Resource | None = None
     """The prometheus-adapter Release: HPAs on custom metrics depend on it."""
     hf_token: bool = False
     """Whether the `hf-token` Secret exists (the download Job then reads HF_TOKEN from it)."""
@@ -71,13 +71,13 @@ class ModelServer(pulumi.ComponentResource):
     """The PVC the servers mount."""
     deployment: k8s.apps.v1.Deployment
     """The primary Deployment (on `pool`)."""
-    fallback: Optional[k8s.apps.v1.Deployment]
+    fallback: k8s.apps.v1.Deployment | None
     """`<name>-fallback` on `fallbackPool`, or None."""
     service: k8s.core.v1.Service
-    autoscaler: Optional[pulumi.Resource]
+    autoscaler: pulumi.Resource | None
     """ScaledObject or HPA, or None for fixed replicas."""
 
-    def __init__(self, name: str, args: ModelServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:serving:ModelServer", name, None, opts)
         ctx, server = args.context, args.server
         cfg = ctx.config
@@ -91,7 +91,7 @@ class ModelServer(pulumi.ComponentResource):
         storage_class = model_cache_storage_class(cfg)
 
         # ------------------------------------------------------------------- model cache and download
-        def claim(role: str, claim_name: str, access: str, data_source: Optional[dict] = None,
+        def claim(role: str, claim_name: str, access: str, data_source: dict | None = None,
                   depends: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.PersistentVolumeClaim:
             spec = {"accessModes": [access], "resources": {"requests": {"storage": size}}}
             if storage_class is not None:
@@ -196,7 +196,7 @@ class ModelServer(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*ctx.monitoring_crds, *workloads]))
 
         # ------------------------------------------------------------------------------ autoscaling
-        self.autoscaler: Optional[pulumi.Resource] = None
+        self.autoscaler: pulumi.Resource | None = None
         if kind == "keda":
             path = f"{server.path}.autoscaling.engine"
             keda = required(args.keda, path, "the KEDA Release", "Serving")

@@ -9,7 +9,7 @@ filled, read-only unless the engine owns its model store (Ollama), and load it w
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from config import sizing
 from config.models import GpuPool, StackConfig
@@ -50,7 +50,7 @@ def volumes(server: Server, access_mode: str) -> list[dict[str, Any]]:
     return found
 
 
-def placement_pool(server: Server, placement: str) -> Optional[GpuPool]:
+def placement_pool(server: Server, placement: str) -> GpuPool | None:
     return server.fallback if placement == FALLBACK else server.pool
 
 

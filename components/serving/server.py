@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
 
 from config import sizing
 from config.capacity import ModelPlan, Role, served_models
@@ -36,8 +35,8 @@ class Server:
     """Key of config.engines.ENGINES (tei and vllm-embed for the embedding server)."""
     model: ServedModel
     plan: ModelPlan
-    pool: Optional[GpuPool]
-    fallback: Optional[GpuPool]
+    pool: GpuPool | None
+    fallback: GpuPool | None
     namespace: str
 
     @property
@@ -68,7 +67,7 @@ def servers(cfg: StackConfig, plan) -> list[Server]:
 # ------------------------------------------------------------------------------------------- labels
 
 
-def selector(server: Server, placement: Optional[str] = None) -> dict[str, str]:
+def selector(server: Server, placement: str | None = None) -> dict[str, str]:
     """Labels that pick the server's pods (every pod of the model, or one Deployment's with `placement`)."""
     found = {MODEL_LABEL: server.name, "app.kubernetes.io/component": server.component}
     if placement is not None:
@@ -131,7 +130,7 @@ def seed_claim(server: Server, access_mode: str) -> str:
     return f"{server.name}-model-seed" if access_mode == "ReadOnlyMany" else cache_claim(server, access_mode)
 
 
-def repository_config_map(server: Server) -> Optional[str]:
+def repository_config_map(server: Server) -> str | None:
     """Name of the ConfigMap holding the engine's model repository, or None when it has none."""
     repository = server.profile.repository
     return f"{server.name}-{repository.name}" if repository is not None else None

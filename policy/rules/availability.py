@@ -29,7 +29,7 @@ matches none). Without one, a node drain may evict every replica at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -74,7 +74,7 @@ def template_labels(props: Any) -> Any:
     return labels if is_map(labels) else {}
 
 
-def _targets(scaler, workload, default_kind: Optional[str]) -> bool:
+def _targets(scaler, workload, default_kind: str | None) -> bool:
     ref = get(scaler.props, "spec", "scaleTargetRef")
     name = get(workload.props, "metadata", "name")
     return (isinstance(name, str) and get(ref, "name") == name

@@ -30,7 +30,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -89,9 +89,9 @@ class PoolGpus:
 
     label: str
     urn: str
-    nodes: Optional[float] = None
-    gpus_per_node: Optional[float] = None
-    problem: Optional[str] = None
+    nodes: float | None = None
+    gpus_per_node: float | None = None
+    problem: str | None = None
 
     @property
     def total(self) -> float:
@@ -101,14 +101,14 @@ class PoolGpus:
         return f"{self.label}: {fmt(self.nodes)} nodes x {fmt(self.gpus_per_node)} GPUs = {fmt(self.total)}"
 
 
-def gke_machine_gpus(machine_type: Any) -> Optional[int]:
+def gke_machine_gpus(machine_type: Any) -> int | None:
     if not isinstance(machine_type, str):
         return None
     match = _GPU_SUFFIX.match(machine_type.lower())
     return int(match.group(1)) if match else GKE_G2_GPUS.get(machine_type.lower())
 
 
-def gke_max_nodes(props: Any) -> Optional[float]:
+def gke_max_nodes(props: Any) -> float | None:
     zones = len(strings(get(props, "nodeLocations"))) or 1
     autoscaling = get(props, "autoscaling")
     if is_map(autoscaling):
@@ -183,7 +183,7 @@ def capacity_configmaps(resources):
             yield r, f"ConfigMap {get(r.props, 'metadata', 'namespace', default='default')}/{CAPACITY_CONFIGMAP}"
 
 
-def capacity_json(r, where: str, key: str, report_violation: ReportViolation) -> Optional[Mapping]:
+def capacity_json(r, where: str, key: str, report_violation: ReportViolation) -> Mapping | None:
     """The JSON object in `data[key]` of a capacity ConfigMap; None when absent or reported as broken."""
     raw = get(r.props, "data", key)
     if raw is None:
@@ -199,7 +199,7 @@ def capacity_json(r, where: str, key: str, report_violation: ReportViolation) ->
 
 
 def budget_limit(config: Mapping, resources, report_violation: ReportViolation,
-                 key: str = "maxGpus") -> tuple[Optional[float], str]:
+                 key: str = "maxGpus") -> tuple[float | None, str]:
     """(limit, where it came from) for a budget key (`maxGpus`, `maxMonthlyUsd`); (None, "") when none applies.
 
     The pack config key wins; otherwise the smallest `key` of budget.json over the capacity ConfigMaps.

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -103,8 +103,8 @@ class ImageRef:
 
     registry: str
     path: str
-    tag: Optional[str]
-    digest: Optional[str]
+    tag: str | None
+    digest: str | None
 
     @property
     def normalized(self) -> str:
@@ -143,7 +143,7 @@ def registry_allowed(image: str, ref: ImageRef, prefixes: list[str]) -> bool:
                                for p in prefixes)
 
 
-def image_problem(image: Any) -> Optional[str]:
+def image_problem(image: Any) -> str | None:
     """Why an image reference is not pinned; None when it is."""
     if not isinstance(image, str) or not image.strip():
         return "has no image"

@@ -25,14 +25,23 @@ the violation is reported on the primary workload.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from . import plan_keys as plan_key
 from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool
-from .helpers import (DEPLOYMENT_TYPE, EKS_NODE_GROUP, GKE_NODE_POOL, STATEFULSET_TYPE, get, is_map, namespace_of,
-                      number, pod_spec)
+from .helpers import (
+    DEPLOYMENT_TYPE,
+    EKS_NODE_GROUP,
+    GKE_NODE_POOL,
+    STATEFULSET_TYPE,
+    get,
+    is_map,
+    namespace_of,
+    number,
+    pod_spec,
+)
 from .serving import COMPONENT_LABEL, selected_pools, template_labels
 
 NAME = "critical-models-on-demand"
@@ -54,7 +63,7 @@ def pool_resources(resources) -> dict[str, list]:
     return found
 
 
-def resource_capacity(r) -> tuple[str, Optional[float]]:
+def resource_capacity(r) -> tuple[str, float | None]:
     """('spot' | 'on-demand', max nodes or None) of a node pool / node group resource."""
     if r.resource_type == GKE_NODE_POOL:
         spot = get(r.props, "nodeConfig", "spot") is True or get(r.props, "nodeConfig", "preemptible") is True

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,

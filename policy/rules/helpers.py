@@ -10,9 +10,9 @@ absent reads as the default here; each rule documents what absent means for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, Optional
+from typing import Any
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -82,7 +82,7 @@ def strings(value: Any) -> list[str]:
     return [item for item in value if isinstance(item, str)] if is_list(value) else []
 
 
-def number(value: Any) -> Optional[float]:
+def number(value: Any) -> float | None:
     """A JSON number (the engine sends floats) or a numeric string; None otherwise."""
     if isinstance(value, bool):
         return None
@@ -113,7 +113,7 @@ _SUFFIXES = {
 _QUANTITY = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)\s*$")
 
 
-def parse_quantity(value: Any) -> Optional[Decimal]:
+def parse_quantity(value: Any) -> Decimal | None:
     """A Kubernetes resource quantity ("2", 1.0, "500m", "1Gi") as a Decimal; None if unparseable."""
     if isinstance(value, bool) or value is None:
         return None
@@ -145,7 +145,7 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def pod_spec(resource_type: str, props: Any) -> Optional[Mapping]:
+def pod_spec(resource_type: str, props: Any) -> Mapping | None:
     """The pod spec of a workload resource; None for other types or when the spec is absent."""
     path = POD_SPEC_PATHS.get(resource_type)
     if path is None:

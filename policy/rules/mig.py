@@ -57,8 +57,8 @@ a MIG workload is a violation; the message says which selector to add.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
@@ -69,12 +69,12 @@ from .helpers import (
     GKE_NODE_POOL,
     MIG_RESOURCE_PREFIX,
     containers,
-    mig_resource,
     get,
     gke_accelerators,
     gpu_resources,
     is_map,
     maps,
+    mig_resource,
     number,
     pod_spec,
     pool_label,
@@ -133,7 +133,7 @@ def workload_label(r) -> str:
 # ---------------------------------------------------------------------------------- node pools
 
 
-def pool_labels(r) -> Optional[Mapping]:
+def pool_labels(r) -> Mapping | None:
     """Node labels of a node pool / node group; None for other resources."""
     if r.resource_type == GKE_NODE_POOL:
         labels = get(r.props, "nodeConfig", "labels")
@@ -158,9 +158,9 @@ def layout_profiles(entries: Any) -> set[str]:
     return profiles
 
 
-def mig_parted_layouts(resources) -> Optional[dict[str, set[str]]]:
+def mig_parted_layouts(resources) -> dict[str, set[str]] | None:
     """Layout name -> profiles, merged over every MIG-parted ConfigMap; None when there is none."""
-    layouts: Optional[dict[str, set[str]]] = None
+    layouts: dict[str, set[str]] | None = None
     for r in resources:
         if r.resource_type != CONFIGMAP_TYPE:
             continue
@@ -181,7 +181,7 @@ def mig_parted_layouts(resources) -> Optional[dict[str, set[str]]]:
     return layouts
 
 
-def builtin_profiles(layout: str) -> Optional[set[str]]:
+def builtin_profiles(layout: str) -> set[str] | None:
     """Profiles of a layout of the GPU Operator's default config; None when it has no such layout."""
     if layout in BUILTIN_WITHOUT_PROFILES:
         return set()
@@ -191,7 +191,7 @@ def builtin_profiles(layout: str) -> Optional[set[str]]:
     return {match.group(1) + ("+me" if match.group(2) else "")}
 
 
-def configured_profiles(resources, report_violation: Optional[ReportViolation]) -> set[str]:
+def configured_profiles(resources, report_violation: ReportViolation | None) -> set[str]:
     """MIG profiles the stack's pools configure; undefined layouts are reported when a callback is given."""
     layouts = mig_parted_layouts(resources)
     profiles: set[str] = set()

@@ -15,9 +15,9 @@ settings (`all` takes only the level). Levels are pulumi-policy's: advisory, man
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from pulumi_policy import EnforcementLevel, Policy
 
@@ -43,7 +43,7 @@ def _guess(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {found[0]}?)" if found else ""
 
 
-def _level_problem(key: str, level: Any) -> Optional[Problem]:
+def _level_problem(key: str, level: Any) -> Problem | None:
     if isinstance(level, str) and level in LEVELS:
         return None
     return Problem(key, f"enforcement level {level!r} is not one of {', '.join(LEVELS)}"
@@ -99,9 +99,9 @@ def guard_configure(policies: list[Policy]) -> None:
     real gRPC, so a change of that private class fails a test rather than the gate.
     """
     import grpc
+    import pulumi_policy.policy as pulumi_policy_module
     from google.protobuf import json_format
     from pulumi.runtime.proto import analyzer_pb2
-    import pulumi_policy.policy as pulumi_policy_module
 
     servicer = pulumi_policy_module._PolicyAnalyzerServicer
     if getattr(servicer.Configure, "_ai_platform_checked", False):

@@ -8,7 +8,7 @@ the reader expects: a renamed or retyped plan key fails that test instead of sil
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 MODELS = "models"
 POOLS = "pools"
@@ -25,8 +25,8 @@ TOTAL_MONTHLY_USD_MAX = "monthlyUsdMax"
 READS: dict[tuple[str, ...], Any] = {
     (MODELS, "*", MODEL_CRITICAL): bool,
     (MODELS, "*", MODEL_CAPACITY): str,
-    (MODELS, "*", MODEL_POOL): Optional[str],
-    (MODELS, "*", MODEL_FALLBACK_POOL): Optional[str],
+    (MODELS, "*", MODEL_POOL): str | None,
+    (MODELS, "*", MODEL_FALLBACK_POOL): str | None,
     (POOLS, "*", POOL_CAPACITY): str,
     (POOLS, "*", POOL_MONTHLY_USD_MAX): float,
     (TOTALS, TOTAL_MONTHLY_USD_MAX): float,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -195,7 +195,7 @@ run_as_non_root = ResourceValidationPolicy(
 # ------------------------------------------------------------------------------------ secret env
 
 
-def credential_shape(value: Any) -> Optional[str]:
+def credential_shape(value: Any) -> str | None:
     """The kind of credential a value contains, if it looks like one."""
     if not isinstance(value, str):
         return None

@@ -33,7 +33,7 @@ it, else on the first GPU workload.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -195,7 +195,7 @@ def gpu_asks_by_namespace(resources) -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def _first_urn(resources, namespace: str) -> Optional[str]:
+def _first_urn(resources, namespace: str) -> str | None:
     for r in resources:
         if r.resource_type == NAMESPACE_TYPE and get(r.props, "metadata", "name") == namespace:
             return r.urn

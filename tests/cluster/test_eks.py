@@ -13,7 +13,6 @@ from components.labels import pool_labels
 from config import catalog
 from config.capacity import machine_for
 from config.models import GpuPool
-
 from tools.mockrun import ComponentRun
 
 from .conftest import EKS_ENDPOINT, EKS_ISSUER, FAKE_CA, is_secret, run_cluster, unwrap

@@ -10,7 +10,6 @@ import pytest
 from components.labels import pool_labels
 from config import catalog
 from config.capacity import machine_for
-
 from tools.mockrun import ComponentRun
 
 from .conftest import FAKE_CA, GKE_ENDPOINT_IP, is_secret, run_cluster, unwrap

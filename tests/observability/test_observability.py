@@ -433,7 +433,7 @@ def test_slack_receiver_routes_every_alert_but_watchdog_from_a_secret():
     assert spec["route"]["groupBy"] == ["alertname", "namespace", "model"]
     assert spec["route"]["routes"] == [{"receiver": "null", "matchers": [
         {"name": "alertname", "value": "Watchdog", "matchType": "="}]}]
-    [slack] = [r for r in spec["receivers"] if r["name"] == "slack"][0]["slackConfigs"]
+    [slack] = next(r for r in spec["receivers"] if r["name"] == "slack")["slackConfigs"]
     assert slack["apiURL"] == {"name": "alertmanager-receiver", "key": "secret"} and slack["channel"] == "#ai-oncall"
     [secret] = [r for r in result.of_type("kubernetes:core/v1:Secret")
                 if r.inputs["metadata"]["name"] == "alertmanager-receiver"]
@@ -476,7 +476,8 @@ def test_no_receiver_keeps_the_charts_default_routing():
 
 
 @pytest.mark.parametrize("alerting, secret, secret_keys, text", [
-    ({"receiver": "slack"}, None, [], "required by observability.alerting.receiver slack: the Slack incoming-webhook URL"),
+    ({"receiver": "slack"}, None, [], "required by observability.alerting.receiver slack: the Slack incoming-webhook "
+                                      "URL"),
     ({"receiver": "slack"}, SLACK_URL, [], "must be a secret"),
     ({"receiver": "none"}, SLACK_URL, ["alertingSecret"], "set, but observability.alerting.receiver is none"),
 ])

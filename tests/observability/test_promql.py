@@ -71,7 +71,7 @@ def test_the_allow_lists_are_real():
 def test_an_unknown_metric_is_caught():
     assert selectors('rate(vllm:gpu_cache_usage_perc{namespace="x"}[5m])') == ["vllm:gpu_cache_usage_perc"]
     assert "vllm:gpu_cache_usage_perc" not in m.allowed("vllm")  # removed before vLLM 0.33.0
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         selectors("sum by (model (rate(x[5m]))")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
@@ -51,7 +51,7 @@ def engine_form(props: dict) -> Any:
     return unknown_checking_proxy(deserialize_properties(_struct_round_trip(props)))
 
 
-def engine_config(config: Optional[dict]) -> dict:
+def engine_config(config: dict | None) -> dict:
     """Pack config as the analyzer hands it to a policy (a plain dict, numbers as floats)."""
     return _struct_round_trip(config or {})
 
@@ -59,7 +59,7 @@ def engine_config(config: Optional[dict]) -> dict:
 @dataclass
 class Violation:
     message: str
-    urn: Optional[str]
+    urn: str | None
 
 
 class Collector:
@@ -68,7 +68,7 @@ class Collector:
     def __init__(self) -> None:
         self.violations: list[Violation] = []
 
-    def __call__(self, message: str, urn: Optional[str] = None) -> None:
+    def __call__(self, message: str, urn: str | None = None) -> None:
         assert isinstance(message, str) and message, "a violation needs a message"
         self.violations.append(Violation(message, urn))
 
@@ -78,7 +78,7 @@ def _finish(result: Any) -> None:
         asyncio.run(result)
 
 
-def _resource_once(policy, resource_type: str, props: Any, config: Optional[dict], name: str,
+def _resource_once(policy, resource_type: str, props: Any, config: dict | None, name: str,
                    stack: str, protect: bool) -> list[Violation]:
     collector = Collector()
     args = ResourceValidationArgs(resource_type, props, urn(resource_type, name, stack), name, options(protect),
@@ -87,7 +87,7 @@ def _resource_once(policy, resource_type: str, props: Any, config: Optional[dict
     return collector.violations
 
 
-def run_resource(policy_name: str, resource_type: str, props: dict, config: Optional[dict] = None,
+def run_resource(policy_name: str, resource_type: str, props: dict, config: dict | None = None,
                  name: str = "res", stack: str = STACK, protect: bool = False) -> list[str]:
     """Violation messages of a resource policy for one resource (in `stack`, with Pulumi `protect`)."""
     policy = POLICIES_BY_NAME[policy_name]
@@ -119,7 +119,7 @@ def _stack_once(policy, resources: list[Res], config: Any, engine: bool) -> list
     return collector.violations
 
 
-def run_stack(policy_name: str, resources: list[Res], config: Optional[dict] = None) -> list[Violation]:
+def run_stack(policy_name: str, resources: list[Res], config: dict | None = None) -> list[Violation]:
     """Violations (message, urn) of a stack policy over the given resources."""
     policy = POLICIES_BY_NAME[policy_name]
     assert isinstance(policy, StackValidationPolicy)

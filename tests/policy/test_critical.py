@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import run_stack as run_shipped
 from tools.policy_eval import evaluate
 
-from .harness import Res, run_stack as run_policy
+from .harness import Res
+from .harness import run_stack as run_policy
 from .test_budget import eks_group, gke_pool
 
 NAME = "critical-models-on-demand"

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import cache
 
 import pytest
 
@@ -34,7 +34,8 @@ from policy.rules.helpers import (
 )
 from policy.rules.security import HOST_ACCESS_NAMESPACES
 from policy.rules.tenancy import denied_directions
-from tests.conftest import run_stack as run_shipped, stack_values
+from tests.conftest import run_stack as run_shipped
+from tests.conftest import stack_values
 from tools import mockrun
 from tools.mockrun import Recorded
 from tools.policy_eval import evaluate
@@ -53,7 +54,7 @@ def pack_config(stack: str) -> dict:
     return json.loads((mockrun.ROOT / "policy" / "config" / f"{stack}.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def baseline(stack: str) -> dict[str, set[str]]:
     """Violation messages per policy of the unmodified stack."""
     verdicts = evaluate(run_shipped(stack).resources, pack_config(stack))

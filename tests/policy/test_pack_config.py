@@ -43,7 +43,8 @@ def test_unknown_levels_and_settings():
         "ingress-tls": {"foo": 1},
         "all": {"enforcementLevel": "mandatory", "maxGpus": 3},
     })
-    assert found["gpu-budget"].startswith("enforcement level 'advsory' is not one of advisory, mandatory, remediate, disabled")
+    assert found["gpu-budget"].startswith("enforcement level 'advsory' is not one of advisory, mandatory, remediate, "
+                                          "disabled")
     assert "did you mean advisory?" in found["gpu-budget"]
     assert "'strict' is not one of" in found["cost-budget.enforcementLevel"]
     assert "1 is not one of" in found["image-pinned.enforcementLevel"]
@@ -56,7 +57,8 @@ def test_unknown_levels_and_settings():
 
 
 def test_top_level_must_be_an_object():
-    assert problems(["gpu-budget"]) == {"(top level)": "must be a JSON object mapping policy names to a level or an object"}
+    assert problems(["gpu-budget"]) == {"(top level)": "must be a JSON object mapping policy names to a level or an "
+                                                       "object"}
 
 
 def test_load_pack_config_refuses_bad_files(tmp_path):

@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from .harness import Res, run_stack as run_policy
+from .harness import Res
+from .harness import run_stack as run_policy
 from .test_budget import eks_group, gke_pool
 from .test_critical import od_eks, plan_configmap, spot_eks
 

@@ -6,13 +6,12 @@ import json
 
 import pytest
 
-from config.endpoints import endpoints
 from config import validate
+from config.endpoints import endpoints
 from policy.rules import POLICIES_BY_NAME  # noqa: F401  (the pack loads)
+from tests.conftest import run_config, run_stack, stack_values
 from tools.mockrun import unwrap
 from tools.policy_eval import evaluate
-
-from tests.conftest import run_config, run_stack, stack_values
 
 from .conftest import RELEASE, k8s, release, with_rag
 

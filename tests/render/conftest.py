@@ -12,7 +12,7 @@ missing chart is a failure, never a skip.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import pytest
 
@@ -57,7 +57,7 @@ def require_charts() -> None:
     pytest.skip(reason)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rendered(stack: str) -> render.StackRender:
     values, _ = mockrun.stack_config(stack)
     return render.render_stack(run_stack(stack), render.kube_version_of(values))

@@ -3,8 +3,9 @@ the small selector logic the rendered-object tests share (labels, tolerations, n
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
 
 from tests.conftest import run_stack
 from tools.plan import k8s_object
@@ -26,7 +27,7 @@ class Obj(dict):
         return self["metadata"]["name"]
 
     @property
-    def namespace(self) -> Optional[str]:
+    def namespace(self) -> str | None:
         return self["metadata"].get("namespace")
 
     @property
@@ -47,7 +48,7 @@ def program_objects(stack: str) -> list[Obj]:
     return [_obj(o, "program") for o in (k8s_object(r) for r in run_stack(stack).resources) if o is not None]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _all(stack: str) -> tuple[Obj, ...]:
     charts = [_obj(o.manifest, rel.release) for rel in rendered(stack).releases for o in rel.objects if o.on_install]
     return tuple(program_objects(stack) + charts)
@@ -59,17 +60,17 @@ def all_objects(stack: str) -> tuple[Obj, ...]:
     return _all(stack)
 
 
-def of_kind(stack: str, kind: str, source: Optional[str] = None) -> list[Obj]:
+def of_kind(stack: str, kind: str, source: str | None = None) -> list[Obj]:
     return [o for o in all_objects(stack) if o.kind == kind and (source is None or o.source == source)]
 
 
-def one(stack: str, kind: str, name: str, source: Optional[str] = None) -> Obj:
+def one(stack: str, kind: str, name: str, source: str | None = None) -> Obj:
     found = [o for o in of_kind(stack, kind, source) if o.name == name]
     assert len(found) == 1, f"{len(found)} {kind} named {name} in {stack}: {found}"
     return found[0]
 
 
-def selects(selector: Optional[Mapping[str, Any]], labels: Mapping[str, str]) -> bool:
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """A LabelSelector (matchLabels + matchExpressions) against labels; None selects nothing, {} everything."""
     if selector is None:
         return False

@@ -41,7 +41,7 @@ def test_components_read_their_pins_from_the_lock():
     assert serving_charts.KEDA is pin("keda") and rag_charts.MILVUS is pin("milvus")
     assert obs_charts.STACK is pin("kube-prometheus-stack")
     assert obs_charts.GRAFANA_SUBCHART == pin("kube-prometheus-stack").subchart("grafana")
-    with pytest.raises(ChartLockError, match="not in charts.lock.yaml"):
+    with pytest.raises(ChartLockError, match=r"not in charts.lock.yaml"):
         pin("no-such-chart")
 
 
@@ -62,7 +62,7 @@ def test_lock_digests_are_the_teams_archives():
             pytest.fail(f"CI needs the team's archives: {sums_file} is missing")
         pytest.skip(f"{sums_file} not here")
     sums = dict(reversed(line.split()) for line in sums_file.read_text().splitlines() if line.strip())
-    for name, p in lock().items():
+    for p in lock().values():
         assert sums.get(p.archive) == p.sha256, f"{p.archive}: lock {p.sha256}, SHA256SUMS {sums.get(p.archive)}"
 
 
@@ -83,12 +83,12 @@ def test_verify_accepts_the_archives_and_rejects_a_changed_one(tmp_path):
 def test_a_lock_missing_a_field_is_refused(tmp_path):
     path = tmp_path / "charts.lock.yaml"
     path.write_text("charts:\n  keda: {version: 2.20.2}\n")
-    with pytest.raises(ChartLockError, match="keda.*lacks repository, source"):
+    with pytest.raises(ChartLockError, match=r"keda.*lacks repository, source"):
         read_lock(path)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102 - keep test output clean
+    def log_message(self, *args):
         pass
 
 

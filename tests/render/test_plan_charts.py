@@ -106,7 +106,8 @@ def test_a_chart_object_that_fails_validation_fails_the_plan_with_exit_1(monkeyp
     code, out, _ = run_plan(capsys, "--stack", "local", "--json")
     data = json.loads(out)
     assert code == 1 and data["ok"] is False
-    assert [(p["source"], p["kind"]) for p in data["validation"]["problems"]] == [("ai-rag-cache-redis", "ServiceMonitor")]
+    problems = data["validation"]["problems"]
+    assert [(p["source"], p["kind"]) for p in problems] == [("ai-rag-cache-redis", "ServiceMonitor")]
 
 
 def test_require_charts_fails_the_gate_when_charts_cannot_render(tmp_path, monkeypatch, capsys):

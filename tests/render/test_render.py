@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import json
 import dataclasses
+import json
 import subprocess
 from collections import Counter
 from pathlib import Path

@@ -15,7 +15,7 @@ from components.rag import charts as rag_charts
 from config import validate
 from tests.conftest import run_stack, stack_values
 
-from .objects import (Obj, all_objects, containers, of_kind, one, pod_labels, selects, tolerates, workloads)
+from .objects import Obj, all_objects, containers, of_kind, one, pod_labels, selects, tolerates, workloads
 
 SHIPPED = ("dev", "prod", "local")
 CLOUD = ("dev", "prod")
@@ -123,8 +123,10 @@ def test_every_namespace_below_restricted_needs_it(stack):
 @pytest.mark.parametrize("level,spec,expected", [
     ("baseline", {"hostNetwork": True, "containers": [{"name": "a"}]}, ["hostNetwork: true"]),
     ("baseline", {"volumes": [{"name": "h", "hostPath": {"path": "/"}}], "containers": []}, ["hostPath volume 'h'"]),
-    ("baseline", {"containers": [{"name": "a", "securityContext": {"privileged": True}}]}, ["container 'a': privileged"]),
-    ("baseline", {"containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}}}]}, []),
+    ("baseline", {"containers": [{"name": "a", "securityContext": {"privileged": True}}]},
+     ["container 'a': privileged"]),
+    ("baseline", {"containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}}}]},
+     []),
     ("baseline", {"containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]},
      ["container 'a': adds capabilities ['SYS_ADMIN']"]),
     ("baseline", {"containers": [{"name": "a", "ports": [{"containerPort": 80, "hostPort": 80}]}]},
@@ -133,7 +135,8 @@ def test_every_namespace_below_restricted_needs_it(stack):
                     "containers": [{"name": "a", "securityContext": {
                         "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}, []),
     ("restricted", {"containers": [{"name": "a"}]},
-     ["container 'a': allowPrivilegeEscalation is not false", "container 'a': runAsNonRoot is not true (container or pod)",
+     ["container 'a': allowPrivilegeEscalation is not false",
+      "container 'a': runAsNonRoot is not true (container or pod)",
       "container 'a': seccompProfile is not RuntimeDefault/Localhost (container or pod)",
       "container 'a': capabilities do not drop ALL"]),
     ("restricted", {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -287,8 +290,8 @@ def test_data_services_persist_where_the_config_says_and_authenticate_with_the_p
     rag = cfg.rag
     ns = rag.namespace
     # The data layer's StorageClass where the program creates one (cloud stacks), else the cluster default.
-    rag_class = "ai-platform-rag" if any(o.name == "ai-platform-rag" for o in of_kind(stack, "StorageClass", "program")) \
-        else None
+    program_classes = {o.name for o in of_kind(stack, "StorageClass", "program")}
+    rag_class = "ai-platform-rag" if "ai-platform-rag" in program_classes else None
     # Redis: every container authenticates with the program's Secret; a volume per replica when persistent.
     redis = one(stack, "StatefulSet", "redis-server", "redis")
     assert redis["spec"]["replicas"] == rag.cache.replicas

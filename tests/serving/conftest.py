@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +19,7 @@ MONITORING_CRDS = "monitoring-crds"
 GPU_OPERATOR = "gpu-operator-release"
 
 
-def with_serving(stack: str, models: Optional[list] = None, **serving) -> dict:
+def with_serving(stack: str, models: list | None = None, **serving) -> dict:
     """A shipped stack's values with `serving.models` (and other serving keys) replaced."""
     values = copy.deepcopy(stack_values(stack))
     group = values.setdefault("serving", {})
@@ -57,7 +56,7 @@ def matrix_values() -> dict:
     return values
 
 
-def run_serving(values: dict, monitoring: bool = True, hf_token: Optional[str] = HF_TOKEN):
+def run_serving(values: dict, monitoring: bool = True, hf_token: str | None = HF_TOKEN):
     """Build only the Serving component (namespaces, monitoring CRDs and the GPU operator are stand-ins)."""
     cfg, plan = validate(values, "Pulumi.test.yaml")
 

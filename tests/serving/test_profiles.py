@@ -27,7 +27,7 @@ def rendered():
     values = matrix_values()
     values["rag"]["embedding"]["engine"] = "vllm"
     embed = run_serving(values)
-    return {**{(name, engine): matrix for name, engine in SERVERS.items()}, ("embedding", "vllm-embed"): embed}
+    return {**dict.fromkeys(SERVERS.items(), matrix), ("embedding", "vllm-embed"): embed}
 
 
 def test_every_engine_has_a_profile_and_every_profile_an_engine():

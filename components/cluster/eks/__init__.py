@@ -27,8 +27,6 @@ calls them in order; what one step returns is what the next depends on.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_aws as aws
 
@@ -74,10 +72,10 @@ class EksCluster(Cluster):
     """OIDC issuer URL of the cluster (`identity.issuer`)."""
     cluster_autoscaler: pulumi.Resource
     """The Cluster Autoscaler's Release."""
-    shared_file_system: Optional[aws.efs.FileSystem]
+    shared_file_system: aws.efs.FileSystem | None
     """The EFS file system of ReadWriteMany model caches, when `ClusterArgs.shared_file_system`."""
 
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:cluster:Eks", name, None, opts)
         cfg = args.cluster
         eks_cfg = cfg.eks or EksConfig()

@@ -7,7 +7,8 @@ OVERWRITE lets the managed add-on take over the self-managed copy EKS starts wit
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws

@@ -11,7 +11,7 @@ every GPU node forever; GPU nodes take long to boot.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -33,8 +33,8 @@ CLUSTER_AUTOSCALER_SUBJECT = f"system:serviceaccount:kube-system:{CLUSTER_AUTOSC
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 
-def autoscaler_tags(pool: GpuPool, node_labels: Optional[Mapping[str, str]] = None,
-                    resources: Optional[Mapping[str, int]] = None) -> dict[str, str]:
+def autoscaler_tags(pool: GpuPool, node_labels: Mapping[str, str] | None = None,
+                    resources: Mapping[str, int] | None = None) -> dict[str, str]:
     """Cluster Autoscaler node-template hints: it can scale a pool up from zero only if it knows
     the labels, the taint and the extended resources a new node will carry (it knows the GPUs of
     p-/g- instance types, but not MIG slices or time-sliced replicas)."""

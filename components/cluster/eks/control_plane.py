@@ -3,7 +3,7 @@ the Kubernetes provider."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws

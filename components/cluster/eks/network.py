@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -53,7 +53,7 @@ def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: 
     igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id,
                                   tags={**tags, "Name": f"{cluster_name}-igw"}, opts=scope.opts())
     public, private = [], []
-    for zone, pub_cidr, priv_cidr in zip(zones, public_cidrs, private_cidrs):
+    for zone, pub_cidr, priv_cidr in zip(zones, public_cidrs, private_cidrs, strict=True):
         public.append(aws.ec2.Subnet(
             f"{name}-public-{zone}",
             vpc_id=vpc.id,
@@ -93,7 +93,7 @@ def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: 
         tags={**tags, "Name": f"{cluster_name}-private"},
         opts=scope.opts(),
     )
-    for zone, pub, priv in zip(zones, public, private):
+    for zone, pub, priv in zip(zones, public, private, strict=True):
         aws.ec2.RouteTableAssociation(f"{name}-public-rta-{zone}", subnet_id=pub.id,
                                       route_table_id=public_rt.id, opts=scope.opts())
         aws.ec2.RouteTableAssociation(f"{name}-private-rta-{zone}", subnet_id=priv.id,

@@ -6,8 +6,8 @@ Cluster Autoscaler's node-template hints copied onto their Auto Scaling groups (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pulumi
 import pulumi_aws as aws

@@ -8,7 +8,7 @@ UID, so pods never need root to write the cache.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws

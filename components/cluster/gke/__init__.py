@@ -33,8 +33,6 @@ settings) and `node_pools`.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_gcp as gcp
 
@@ -62,7 +60,7 @@ class GkeCluster(Cluster):
     node_pools: dict[str, gcp.container.NodePool]
     """GPU node pools by pool name."""
 
-    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:cluster:Gke", name, None, opts)
         cfg = args.cluster
         gcp_cfg = required(cfg.gcp, "cluster", "gcp")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi_gcp as gcp
 
 
-def addons_config(shared_file_system: bool) -> Optional[gcp.container.ClusterAddonsConfigArgs]:
+def addons_config(shared_file_system: bool) -> gcp.container.ClusterAddonsConfigArgs | None:
     """The Filestore CSI driver (GKE then provides the standard-rwx class), only for ReadWriteMany model caches;
     None leaves GKE's defaults."""
     if not shared_file_system:

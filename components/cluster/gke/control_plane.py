@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_gcp as gcp
@@ -16,7 +16,7 @@ from ..common import Scope
 from .network import PODS_RANGE, SERVICES_RANGE, GkeNetwork
 
 
-def private_cluster(gcp_cfg: GcpConfig) -> Optional[gcp.container.ClusterPrivateClusterConfigArgs]:
+def private_cluster(gcp_cfg: GcpConfig) -> gcp.container.ClusterPrivateClusterConfigArgs | None:
     """Private nodes (no public IPs) when `gcp.privateNodes`."""
     if not gcp_cfg.private_nodes:
         return None
@@ -29,7 +29,7 @@ def private_cluster(gcp_cfg: GcpConfig) -> Optional[gcp.container.ClusterPrivate
 
 
 def control_plane(scope: Scope, cfg: ClusterConfig, gcp_cfg: GcpConfig, region: str, network: GkeNetwork,
-                  addons: Optional[gcp.container.ClusterAddonsConfigArgs],
+                  addons: gcp.container.ClusterAddonsConfigArgs | None,
                   labels: dict[str, str]) -> gcp.container.Cluster:
     """The regional, VPC-native cluster with Dataplane V2 and Workload Identity, protected by
     `cluster.deletionProtection` (GKE's flag and Pulumi `protect`)."""

@@ -4,8 +4,9 @@ reservations, the GPU taint). Pool `min`/`max` are whole-pool numbers (`total_*_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -54,13 +55,13 @@ class Placement:
 
     def common(self) -> dict[str, Any]:
         """Arguments every NodePool takes alike."""
-        return dict(
-            cluster=self.cluster.name,
-            project=self.project,
-            location=self.region,
-            node_locations=list(self.zones),
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-        )
+        return {
+            "cluster": self.cluster.name,
+            "project": self.project,
+            "location": self.region,
+            "node_locations": list(self.zones),
+            "management": gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+        }
 
 
 def gpu_accelerator(pool: GpuPool) -> gcp.container.NodePoolNodeConfigGuestAcceleratorArgs:
@@ -97,9 +98,9 @@ def initial_nodes_per_zone(total_min: int, zones: int) -> int:
 
 def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: int, *,
                 labels: dict[str, str], resource_labels: dict[str, str],
-                guest_accelerators: Optional[list] = None, taints: Optional[list] = None,
+                guest_accelerators: list | None = None, taints: list | None = None,
                 spot: bool = False,
-                reservation_affinity: Optional[gcp.container.NodePoolNodeConfigReservationAffinityArgs] = None,
+                reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None,
                 ) -> gcp.container.NodePoolNodeConfigArgs:
     """Node VM settings: COS, the nodes' service account, GKE metadata server, Shielded VM."""
     return gcp.container.NodePoolNodeConfigArgs(
