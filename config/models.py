@@ -461,7 +461,7 @@ class MilvusCluster(Model):
     """etcd volume per member in GiB."""
     object_storage: Literal["bucket", "minio"] = "bucket"
     """Where segments, indexes and the write-ahead log live: `bucket` (S3 on eks, GCS on gke, created by the
-    program, accessed by workload identity) or `minio` (in-cluster distributed MinIO; see the README on its images)."""
+    program, accessed by workload identity) or `minio` (in-cluster distributed MinIO; see docs/rag.md on its images)."""
     minio_replicas: int = Field(4, ge=4, le=32)
     """MinIO servers in distributed mode (at least 4)."""
     minio_storage_gi: int = Field(100, ge=1, le=65536)
@@ -518,7 +518,7 @@ class FullText(Model):
     """CPU request per node (the limit is twice this); memory is twice the heap."""
     snapshots: bool = False
     """Give the Elasticsearch pods workload-identity access to the RAG bucket so a snapshot repository can be
-    registered there (see the README); needs provider gke or eks."""
+    registered there (see docs/rag.md); needs provider gke or eks."""
 
 
 class Embedding(Model):
@@ -924,7 +924,7 @@ class StackConfig(Model):
 # schema and the config reference see the real type.
 ServedModel.model_rebuild()
 
-# Top-level keys the program reads, in the order the README documents them. hfToken is a secret
+# Top-level keys the program reads, in the order docs/configuration.md documents them. hfToken is a secret
 # and read separately (never part of the pydantic model, so it can never leak into plan output).
 CONFIG_KEYS = tuple(to_camel(k) for k in StackConfig.model_fields) + ("hfToken", "alertingSecret")
 SECRET_KEYS = ("hfToken", "alertingSecret")

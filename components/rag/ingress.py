@@ -3,7 +3,7 @@
 - Controller: ingress-nginx (chart 4.15.1, controller v1.15.1) when `ingress.installController` is on, with
   the IngressClass `ingress.className`; otherwise the Ingress uses an IngressClass the cluster already has.
   ingress-nginx is retired (best-effort maintenance ended March 2026): 4.15.1 is its last release and gets
-  no further security fixes; see the README for the move to a Gateway API implementation.
+  no further security fixes; see docs/rag.md for the move to a Gateway API implementation.
 - Certificate: an existing Secret (`tlsSecret`), or cert-manager (chart v1.21.1, installed unless
   `certificate.installCertManager` is off). `self-signed`: a self-signed Issuer signs a CA certificate,
   whose CA Issuer signs the host certificate (clients trust `ai-gateway-ca`); `acme`: an ACME Issuer
