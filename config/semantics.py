@@ -450,7 +450,7 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
                 f"the {model.engine} {ENGINES[model.engine].version} image runs only as root "
                 f"({ENGINES[model.engine].non_root_note.split(':')[0]}), which Pod Security 'restricted' rejects; set "
                 f"tenancy.namespaces.{serving.namespace}.podSecurity: baseline and allow the image in the policy "
-                f"pack's run-as-non-root rootImages (see docs/serving.md), or use engine vllm"))
+                f"pack's run-as-non-root rootImages (see docs/security.md), or use engine vllm"))
         auto = model.autoscaling
         if auto.scale_to_zero:
             if model.engine == "ollama":
