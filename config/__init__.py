@@ -5,4 +5,7 @@ from .errors import ConfigError, Issue
 from .loader import Loaded, load, validate
 from .models import StackConfig
 
-__all__ = ["CapacityPlan", "ConfigError", "Fallback", "Issue", "Loaded", "ModelPlan", "PoolPlan", "StackConfig", "load", "validate"]
+__all__ = [
+    "CapacityPlan", "ConfigError", "Fallback", "Issue", "Loaded", "ModelPlan", "PoolPlan", "StackConfig",
+    "load", "validate",
+]

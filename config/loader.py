@@ -261,4 +261,7 @@ def _model_in(annotation: Any) -> Any:
     return models[0] if models else None
 
 
-__all__ = ["PROVIDER_NAMESPACES", "ConfigError", "Loaded", "catalog", "load", "namespace_issues", "read_raw", "stack_file_name", "validate"]
+__all__ = [
+    "PROVIDER_NAMESPACES", "ConfigError", "Loaded", "catalog", "load", "namespace_issues", "read_raw",
+    "stack_file_name", "validate",
+]

@@ -126,7 +126,8 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
     for i, pool in enumerate(cfg.node_pools.gpu):
         yield from _pool(provider, i, pool, cfg.gpu_stack.mig_strategy)
         if provider in ("gke", "eks"):
-            region = required(cfg.cluster.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
+            region = required(cfg.cluster.region, key_path("cluster", "region"), "a region on gke and eks",
+                              "config.models")
             yield from _pool_capacity(provider, region, i, pool)
 
 
@@ -204,7 +205,8 @@ def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[I
     cloud = {"gke": "GKE", "eks": "EKS"}[provider]
     offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
     if not offered:
-        here = [k for k, g in catalog.GPUS.items() if (g.gke_machine_types if provider == "gke" else g.eks_instance_types)]
+        here = [k for k, g in catalog.GPUS.items()
+                if (g.gke_machine_types if provider == "gke" else g.eks_instance_types)]
         yield Issue(path("gpu"), f"{pool.gpu} is not offered on {cloud}; {cloud} GPUs: {_choices(here)}")
         return
     counts = sorted({m.gpus for m in offered})

@@ -123,7 +123,8 @@ def test_unknown_model_with_params_only_is_a_conservative_estimate():
     m = ServedModel.model_validate({"name": "x", "engine": "vllm", "model": "acme/x", "paramsB": 7, "pool": "p"})
     shape = shape_of(m)
     assert shape.estimated and shape.layers == round((7e9 / (12 * 128**2)) ** (1 / 3))
-    known = shape_of(ServedModel.model_validate({"name": "y", "engine": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct", "pool": "p"}))
+    known = shape_of(ServedModel.model_validate(
+        {"name": "y", "engine": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct", "pool": "p"}))
     assert kv_cache_gib(shape, 8192) > kv_cache_gib(known, 8192)  # no GQA assumed -> larger
 
 
@@ -156,7 +157,8 @@ def test_plan_output_is_json_ready():
 def eks_mixed(models, layout=None, max_nodes=2):
     pools = [{"name": "p", "gpu": "a100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 0, "max": max_nodes,
               "sharing": {"strategy": "mig", "layout": layout or {"3g.40gb": 1, "2g.20gb": 2}}}]
-    return {"cluster": {"provider": "eks", "name": "ai-t", "region": "us-east-1", "zones": ["us-east-1a", "us-east-1b"]},
+    return {"cluster": {"provider": "eks", "name": "ai-t", "region": "us-east-1",
+                        "zones": ["us-east-1a", "us-east-1b"]},
             "nodePools": {"system": {"machineType": "m6i.xlarge"}, "gpu": pools},
             "gpuStack": {"migStrategy": "mixed"},
             "serving": {"models": models, **SHARED_CACHE}}

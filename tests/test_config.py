@@ -57,9 +57,11 @@ BAD = [
      "ai-platform:serving.models[0].pool", "no GPU pool named 'h100-nope'; pools: a100-spot, l4-spot"),
     ("pool max < min", lambda v: _set(v, ["nodePools", "gpu", 0, "min"], 5),
      "ai-platform:nodePools.gpu[0]", "max (2) must be >= min (5)"),
-    ("MIG profile of another GPU", lambda v: _set(v, ["nodePools", "gpu", 0, "sharing"], {"strategy": "mig", "profile": "1g.5gb"}),
+    ("MIG profile of another GPU",
+     lambda v: _set(v, ["nodePools", "gpu", 0, "sharing"], {"strategy": "mig", "profile": "1g.5gb"}),
      "ai-platform:nodePools.gpu[0].sharing.profile", "'1g.5gb' is not a MIG profile of a100-80gb; allowed: "),
-    ("MIG on a GPU without MIG", lambda v: _set(v, ["nodePools", "gpu", 1, "sharing"], {"strategy": "mig", "profile": "1g.10gb"}),
+    ("MIG on a GPU without MIG",
+     lambda v: _set(v, ["nodePools", "gpu", 1, "sharing"], {"strategy": "mig", "profile": "1g.10gb"}),
      "ai-platform:nodePools.gpu[1].sharing.strategy", "l4 has no MIG"),
     ("unknown sharing strategy", lambda v: _set(v, ["nodePools", "gpu", 1, "sharing"], {"strategy": "vgpu"}),
      "ai-platform:nodePools.gpu[1].sharing", "'exclusive', 'mig', 'time-slicing', 'mps'"),
@@ -179,7 +181,8 @@ def test_bad_config_registers_no_resource():
 
 def _json_values():
     return st.recursive(
-        st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=False, width=32) | st.text(max_size=12),
+        st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=False, width=32)
+        | st.text(max_size=12),
         lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
         max_leaves=8)
 
@@ -203,20 +206,23 @@ GPU_CHOICES = [("a100-80gb", 1, "mig", "1g.10gb"), ("a100-80gb", 8, "exclusive",
 @st.composite
 def valid_gke_stacks(draw):
     pools = []
-    for i, (gpu, n, strategy, profile) in enumerate(draw(st.lists(st.sampled_from(GPU_CHOICES), min_size=1, max_size=4))):
+    choices = draw(st.lists(st.sampled_from(GPU_CHOICES), min_size=1, max_size=4))
+    for i, (gpu, n, strategy, profile) in enumerate(choices):
         lo = draw(st.integers(0, 3))
         sharing = {"strategy": strategy}
         if profile:
             sharing["profile"] = profile
         if strategy == "time-slicing":
             sharing["replicas"] = draw(st.integers(2, 4))
-        pools.append({"name": f"p{i}", "gpu": gpu, "gpusPerNode": n, "capacity": draw(st.sampled_from(["spot", "on-demand"])),
+        capacity = draw(st.sampled_from(["spot", "on-demand"]))
+        pools.append({"name": f"p{i}", "gpu": gpu, "gpusPerNode": n, "capacity": capacity,
                       "min": lo, "max": lo + draw(st.integers(6, 20)), "sharing": sharing})
     models = []
     for j in range(draw(st.integers(0, 3))):
         pool = draw(st.sampled_from(pools))
         small = pool["sharing"]["strategy"] != "exclusive"
-        models.append({"name": f"m{j}", "engine": "vllm", "model": "Qwen/Qwen2.5-0.5B-Instruct" if small else "Qwen/Qwen2.5-7B-Instruct",
+        model = "Qwen/Qwen2.5-0.5B-Instruct" if small else "Qwen/Qwen2.5-7B-Instruct"
+        models.append({"name": f"m{j}", "engine": "vllm", "model": model,
                        "maxModelLen": draw(st.sampled_from([1024, 2048, 4096])), "pool": pool["name"],
                        "replicas": {"min": 1, "max": draw(st.integers(1, 2))}})
     return {"cluster": {"provider": "gke", "name": "ai-x", "region": "us-central1", "zones": ["us-central1-a"],

@@ -176,15 +176,19 @@ def _broken(tmp_path: Path, mutate) -> Path:
 
 BROKEN = [
     ("unknown key", lambda c: c.update({"ai-platform:gpuStak": {}}), "ai-platform:gpuStak: unknown key"),
-    ("wrong type", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(max="two"), "ai-platform:nodePools.gpu[0].max"),
-    ("out of range", lambda c: c["ai-platform:serving"]["models"][0].update(maxModelLen=10), "ai-platform:serving.models[0].maxModelLen"),
+    ("wrong type", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(max="two"),
+     "ai-platform:nodePools.gpu[0].max"),
+    ("out of range", lambda c: c["ai-platform:serving"]["models"][0].update(maxModelLen=10),
+     "ai-platform:serving.models[0].maxModelLen"),
     ("missing pool", lambda c: c["ai-platform:serving"]["models"][0].update(pool="nope"), "no GPU pool named 'nope'"),
-    ("bad MIG profile", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(sharing={"strategy": "mig", "profile": "2g.10gb"}),
+    ("bad MIG profile",
+     lambda c: c["ai-platform:nodePools"]["gpu"][0].update(sharing={"strategy": "mig", "profile": "2g.10gb"}),
      "is not a MIG profile of a100-80gb"),
     ("critical on spot", lambda c: c["ai-platform:serving"]["models"][0].update(critical=True), "critical model on "
                                                                                                 "spot-only pool"),
     ("max < min", lambda c: c["ai-platform:nodePools"]["gpu"][0].update(min=9), "max (2) must be >= min (9)"),
-    ("does not fit", lambda c: c["ai-platform:serving"]["models"][0].update(model="Qwen/Qwen2.5-72B-Instruct", quantization="none"),
+    ("does not fit",
+     lambda c: c["ai-platform:serving"]["models"][0].update(model="Qwen/Qwen2.5-72B-Instruct", quantization="none"),
      "does not fit: needs"),
 ]
 

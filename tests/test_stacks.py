@@ -52,7 +52,8 @@ def test_outputs_capacity_and_cost(stack_name):
 @pytest.mark.parametrize("pack_config", ["defaults", "stack"])
 def test_mandatory_policies_pass(stack_name, pack_config):
     """With the pack defaults and with the stack's own policy/config/<stack>.json (as CI runs it)."""
-    config = {} if pack_config == "defaults" else json.loads((ROOT / "policy" / "config" / f"{stack_name}.json").read_text())
+    config_file = ROOT / "policy" / "config" / f"{stack_name}.json"
+    config = {} if pack_config == "defaults" else json.loads(config_file.read_text())
     verdicts = evaluate(run_stack(stack_name).resources, config)
     assert {v.name for v in verdicts} == set(POLICIES_BY_NAME)
     # Each policy at its pack default level unless the stack's config sets one.
@@ -66,7 +67,8 @@ def test_mandatory_policies_pass(stack_name, pack_config):
 
 def test_capacity_configmap_carries_plan_and_budget(stack_name):
     result = run_stack(stack_name)
-    cm = next(r for r in result.of_type("kubernetes:core/v1:ConfigMap") if r.inputs["metadata"]["name"] == "ai-platform-capacity")
+    cm = next(r for r in result.of_type("kubernetes:core/v1:ConfigMap")
+              if r.inputs["metadata"]["name"] == "ai-platform-capacity")
     values, _ = mockrun.stack_config(stack_name)
     budget = json.loads(cm.inputs["data"]["budget.json"])
     assert budget["maxGpus"] == values["budget"]["maxGpus"]

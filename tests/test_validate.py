@@ -314,7 +314,8 @@ def demo_chart(tmp_path) -> Path:
 
 def test_chart_crds_follow_skip_crds_values_and_subchart_conditions(demo_chart):
     def kinds(values=None, skip=False):
-        return sorted(c["spec"]["names"]["kind"] for c in crd_sources.chart_crds(demo_chart, values, skip_crds=skip).crds)
+        found = crd_sources.chart_crds(demo_chart, values, skip_crds=skip)
+        return sorted(c["spec"]["names"]["kind"] for c in found.crds)
 
     assert kinds() == ["Plain", "Templated"]
     assert kinds(skip=True) == ["Templated"]  # Helm renders templated CRDs whatever skipCrds says
@@ -328,7 +329,8 @@ def test_templated_crd_that_needs_helm_is_a_note_not_a_guess(tmp_path):
         "demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 1.0.0\n",
         "demo/templates/crd.yaml": _crd_yaml("Hooked").replace("scope: Namespaced",
                                                                "scope: {{ .Values.scope }}"),
-        "demo/templates/crd2.yaml": "{{- if .Capabilities.APIVersions.Has \"x/v1\" }}\n" + _crd_yaml("Gated") + "{{- end }}\n",
+        "demo/templates/crd2.yaml": ("{{- if .Capabilities.APIVersions.Has \"x/v1\" }}\n" + _crd_yaml("Gated")
+                                     + "{{- end }}\n"),
     })
     found = crd_sources.chart_crds(archive)
     assert found.crds == []

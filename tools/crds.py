@@ -244,7 +244,8 @@ def _dependency_enabled(dep: Mapping, parent_values: Mapping) -> bool:
 def _subchart_dependency(chart: Chart, sub: Chart) -> dict | None:
     candidates = [d for d in chart.dependencies if d.get("name") == sub.name]
     if len(candidates) > 1:
-        candidates = [d for d in candidates if str(d.get("version", "")).lstrip("v") == sub.version.lstrip("v")] or candidates
+        version = sub.version.lstrip("v")
+        candidates = [d for d in candidates if str(d.get("version", "")).lstrip("v") == version] or candidates
     return candidates[0] if candidates else None
 
 

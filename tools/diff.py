@@ -94,7 +94,10 @@ def _integers(value: Any) -> Any:
 
 
 def _mask_secret_data(manifest: dict, key: bytes) -> dict:
-    """A Secret's `data`/`stringData` values are secret whether or not they arrived wrapped (charts render them plain)."""
+    """A Secret's `data`/`stringData` values are secret whether or not they arrived wrapped.
+
+    Charts render them plain.
+    """
     if manifest.get("kind") != "Secret" or manifest.get("apiVersion") != "v1":
         return manifest
     out = dict(manifest)
@@ -125,7 +128,10 @@ def resource_entry(type_: str, name: str, inputs: dict, source: str = PROGRAM) -
 
 
 def program_objects(result: mockrun.RunResult, key: bytes) -> list[dict]:
-    """The program's own objects: Kubernetes manifests (as `tools.plan --render` writes them) and other resources' inputs."""
+    """The program's own objects.
+
+    Kubernetes manifests (as `tools.plan --render` writes them) and other resources' inputs.
+    """
     from .plan import k8s_object
 
     entries = []

@@ -148,7 +148,8 @@ def mock_password(name: str, length: int) -> str:
 
 
 def mock_pem(kind: str, name: str) -> str:
-    return f"-----BEGIN {kind}-----\nmock-{_suffix(kind + name)}-{hashlib.sha256(name.encode()).hexdigest()}\n-----END {kind}-----\n"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"-----BEGIN {kind}-----\nmock-{_suffix(kind + name)}-{digest}\n-----END {kind}-----\n"
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
@@ -181,7 +182,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif t == "gcp:container/nodePool:NodePool":
             state.setdefault("name", f"{name}-{_suffix(name)}")
         elif t == "gcp:serviceaccount/account:Account":
-            state["email"] = f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}.iam.gserviceaccount.com"
+            state["email"] = (f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}"
+                              ".iam.gserviceaccount.com")
             state["name"] = f"projects/{inputs.get('project', '-')}/serviceAccounts/{state['email']}"
         elif t.startswith("gcp:compute/"):
             state.setdefault("name", name)

@@ -257,7 +257,8 @@ def tree_lines(resources: list[mockrun.Recorded], charts: chart_render.StackRend
 
 def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     lines = ["models:"]
-    header = f"  {'name':<14}{'engine':<8}{'pool':<12}{'unit':<20}{'need/unit':>10}{'usable':>9}{'repl':>8}{'$/mo min':>11}{'$/mo max':>11}"
+    header = (f"  {'name':<14}{'engine':<8}{'pool':<12}{'unit':<20}"
+              f"{'need/unit':>10}{'usable':>9}{'repl':>8}{'$/mo min':>11}{'$/mo max':>11}")
     lines.append(header)
     for name, m in capacity.get("models", {}).items():
         lines.append(
@@ -268,7 +269,8 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
             + (f"  + fallback {m['minReplicas']} on {m['fallbackPool']} (on-demand) ${m['fallbackMonthlyUsd']:,.0f}/mo"
                if m.get("fallbackPool") else ""))
     lines.append("pools:")
-    lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
+    lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}"
+                 f"{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
     for name, p in capacity.get("pools", {}).items():
         lines.append(
             f"  {name:<12}{p['gpu']:<11}{p['capacity']:<10}{p['machineType'] or '-'!s:<18}"
@@ -315,7 +317,8 @@ def summary_lines(verdicts: list[Verdict], charts: chart_render.StackRender | No
     tally = Counter("skip" if v.skipped else "n/a" if v.not_applicable else "pass" if v.passed
                     else "fail" if v.blocking else "warn" for v in verdicts)
     lines = [result_line(verdicts, charts, validation),
-             "policy verdicts: " + ", ".join(f"{tally[k]} {k}" for k in ("pass", "fail", "warn", "skip", "n/a") if tally[k])]
+             "policy verdicts: "
+             + ", ".join(f"{tally[k]} {k}" for k in ("pass", "fail", "warn", "skip", "n/a") if tally[k])]
     lines += verdict_lines([v for v in verdicts if v.violations])
     return lines + validation_lines(validation)
 
@@ -365,10 +368,12 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 def as_json(result: mockrun.RunResult, verdicts: list[Verdict],
             charts: chart_render.StackRender | None = None, validation: Validation | None = None) -> dict[str, Any]:
     return {
-        "ok": not any(v.blocking for v in verdicts) and not chart_failures(charts) and not validation_failures(validation),
+        "ok": (not any(v.blocking for v in verdicts) and not chart_failures(charts)
+               and not validation_failures(validation)),
         "stack": result.stack,
         "policies": [verdict_json(v) for v in verdicts],
-        "outputs": {k: ("[secret]" if k in result.secret_outputs else v) for k, v in mockrun.redact(result.outputs).items()},
+        "outputs": {k: ("[secret]" if k in result.secret_outputs else v)
+                    for k, v in mockrun.redact(result.outputs).items()},
         "counts": dict(sorted(Counter(r.type for r in result.resources).items())),
         "resources": [resource_json(r) for r in result.resources],
         "charts": charts.to_json() if charts is not None else None,
@@ -481,7 +486,8 @@ def _plan(args: argparse.Namespace) -> _Planned:
             pack_config = load_pack_config(args.policy_config)
         except PackConfigError as exc:
             raise _Failure(EXIT_CONFIG, f"error: --policy-config {exc}",
-                           error_json("policy-config", f"--policy-config {exc}", stack, problems=exc.problems)) from None
+                           error_json("policy-config", f"--policy-config {exc}", stack,
+                                      problems=exc.problems)) from None
     if args.render and (problem := render_target_problem(args.render)):
         raise UsageError(f"--render: {problem}")
     if args.require_charts and args.no_charts:

@@ -408,7 +408,8 @@ def _list_map_duplicates(value: Any, schema: Mapping[str, Any], path: tuple = ()
             seen: dict = {}
             for index, item in enumerate(value):
                 if isinstance(item, Mapping):
-                    key = json.dumps([item.get(k, (items.get("properties") or {}).get(k, {}).get("default")) for k in keys])
+                    defaults = items.get("properties") or {}
+                    key = json.dumps([item.get(k, defaults.get(k, {}).get("default")) for k in keys])
                     if key in seen:
                         yield path + (index,), f"duplicate entry for key {key} (also at [{seen[key]}])"
                     seen.setdefault(key, index)

@@ -193,7 +193,8 @@ def test_cluster(eks):
     private_ids = len([s for s in eks.of_type(SUBNET) if s.inputs["tags"].get("kubernetes.io/role/internal-elb")])
     assert len(vpc["subnetIds"]) == private_ids == len(ZONES)
     assert c.inputs["accessConfig"]["authenticationMode"] == "API"
-    assert set(c.inputs["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert set(c.inputs["enabledClusterLogTypes"]) == {
+        "api", "audit", "authenticator", "controllerManager", "scheduler"}
     assert c.inputs["tags"]["team"] == "ml-platform"
 
 

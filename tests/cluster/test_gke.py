@@ -79,7 +79,8 @@ def gpu_pools(run: ComponentRun) -> dict[str, dict]:
 
 
 def system_pool(run: ComponentRun) -> dict:
-    pools = [r.inputs for r in run.of_type(NODE_POOL) if r.inputs["nodeConfig"]["labels"].get("ai-platform/pool") == "system"]
+    pools = [r.inputs for r in run.of_type(NODE_POOL)
+             if r.inputs["nodeConfig"]["labels"].get("ai-platform/pool") == "system"]
     assert len(pools) == 1
     return pools[0]
 

@@ -181,7 +181,8 @@ def test_operator_comes_after_the_cluster_and_its_configs(eks_all):
 
 def test_priority_classes_are_ordered_serving_rag_batch():
     result = run_stack("prod")
-    classes = {r.inputs["metadata"]["name"]: r.inputs for r in result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+    classes = {r.inputs["metadata"]["name"]: r.inputs
+               for r in result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
     assert set(classes) == {t.name for t in PRIORITY_CLASSES}
     serving, rag, batch = (classes[n] for n in ("ai-platform-serving", "ai-platform-rag", "ai-platform-batch"))
     assert serving["value"] > rag["value"] > batch["value"] > 0
@@ -209,7 +210,8 @@ def test_gke_keeps_its_own_device_plugin_and_mig():
     assert scope == {"scopeName": "PriorityClass", "operator": "In",
                      "values": ["system-node-critical", "system-cluster-critical"]}
     # GKE does the partitioning the MIG manager would otherwise fight.
-    [mig_pool] = [p for p in result.of_type(GKE_POOL) if p.inputs["nodeConfig"]["labels"].get("ai-platform/sharing") == "mig"]
+    [mig_pool] = [p for p in result.of_type(GKE_POOL)
+                  if p.inputs["nodeConfig"]["labels"].get("ai-platform/sharing") == "mig"]
     assert mig_pool.inputs["nodeConfig"]["guestAccelerators"][0]["gpuPartitionSize"] == "1g.10gb"
 
 

@@ -100,7 +100,8 @@ def test_layout_names_are_valid_label_values_and_distinct():
         name = layout_name("a100-80gb", Mig(strategy="mig", layout=layout))
         assert LABEL_VALUE.match(name) and len(name) <= 63, name
     assert layout_name("a100-80gb", Mig(strategy="mig", profile="3g.40gb")) == "all-3g.40gb"
-    assert layout_name("a100-80gb", Mig(strategy="mig", layout={"2g.20gb": 2, "3g.40gb": 1})) == "mixed-1x3g.40gb-2x2g.20gb"
+    mixed = Mig(strategy="mig", layout={"2g.20gb": 2, "3g.40gb": 1})
+    assert layout_name("a100-80gb", mixed) == "mixed-1x3g.40gb-2x2g.20gb"
     # 1g.10gb is 4 per A100-40GB but 7 per 80GB GPU: the name says which.
     assert layout_name("a100-40gb", Mig(strategy="mig", profile="1g.10gb")) == "all-1g.10gb-a100-40gb"
     assert layout_name("h100-80gb", Mig(strategy="mig", profile="1g.10gb+me")) == "all-1g.10gb.me"
@@ -116,11 +117,13 @@ def error(values: dict) -> str:
 
 
 def test_invalid_layout_names_the_key_and_the_reason():
-    values = stack_with_pools("prod", [pool("a", "a100-80gb", {"strategy": "mig", "layout": {"4g.40gb": 1, "2g.20gb": 2}})],
+    values = stack_with_pools("prod",
+                              [pool("a", "a100-80gb", {"strategy": "mig", "layout": {"4g.40gb": 1, "2g.20gb": 2}})],
                               mig_strategy="mixed")
     message = error(values)
     assert "Pulumi.test.yaml" in message
-    assert "ai-platform:nodePools.gpu[0].sharing.layout: invalid MIG layout for a100-80gb: needs 8 compute slices" in message
+    assert ("ai-platform:nodePools.gpu[0].sharing.layout: invalid MIG layout for a100-80gb: "
+            "needs 8 compute slices") in message
 
 
 def test_layout_with_wrong_profile_lists_the_allowed_ones():
@@ -139,9 +142,11 @@ def test_profile_and_layout_are_exclusive():
 
 
 def test_multi_profile_layout_needs_the_mixed_strategy():
-    values = stack_with_pools("prod", [pool("a", "a100-80gb", {"strategy": "mig", "layout": {"3g.40gb": 1, "2g.20gb": 2}})],
+    values = stack_with_pools("prod",
+                              [pool("a", "a100-80gb", {"strategy": "mig", "layout": {"3g.40gb": 1, "2g.20gb": 2}})],
                               mig_strategy="single")
-    assert "ai-platform:nodePools.gpu[0].sharing.layout: a layout of 2 profiles needs gpuStack.migStrategy: mixed" in error(values)
+    assert ("ai-platform:nodePools.gpu[0].sharing.layout: "
+            "a layout of 2 profiles needs gpuStack.migStrategy: mixed") in error(values)
     values["gpuStack"]["migStrategy"] = "mixed"
     validate(values, "Pulumi.test.yaml")
 
@@ -185,7 +190,8 @@ def _mixed_with_model(mig_profile=None, embedding_profile="2g.20gb") -> dict:
 def test_models_on_a_mixed_pool_choose_a_slice():
     assert "ai-platform:serving.models[0].migProfile: pool 'mig' has a mixed MIG layout; choose the slice to run on: " \
            "3g.40gb, 2g.20gb" in error(_mixed_with_model())
-    assert "ai-platform:serving.models[0].migProfile: '1g.10gb' is not in pool 'mig' layout" in error(_mixed_with_model("1g.10gb"))
+    message = error(_mixed_with_model("1g.10gb"))
+    assert "ai-platform:serving.models[0].migProfile: '1g.10gb' is not in pool 'mig' layout" in message
     assert "ai-platform:rag.embedding.migProfile: '4g.40gb' is not in pool 'mig' layout" in \
            error(_mixed_with_model("3g.40gb", embedding_profile="4g.40gb"))
     cfg, plan = validate(_mixed_with_model("3g.40gb"), "Pulumi.test.yaml")

@@ -28,7 +28,8 @@ def check_model(model: dict) -> None:
     for panel in panels:
         grid = panel["gridPos"]
         assert {"h", "w", "x", "y"} <= set(grid) and 0 < grid["w"] <= 24 and grid["x"] + grid["w"] <= 24
-        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}
         assert not cells & area, f"{model['uid']}: panel {panel['title']!r} overlaps another"
         cells |= area
         if panel["type"] == "row":

@@ -307,7 +307,8 @@ def test_node_selector_not_on_mig_nodes_is_a_violation(selector):
     w = workload(spec(mig("1g.10gb"), node_selector=selector), name="qwen-mig")
     [violation] = select([*eks_stack(), w])
     assert violation.urn == w.urn
-    assert "Deployment qwen-mig" in violation.message and "container 'server' nvidia.com/mig-1g.10gb" in violation.message
+    assert "Deployment qwen-mig" in violation.message
+    assert "container 'server' nvidia.com/mig-1g.10gb" in violation.message
     assert "{ai-platform/pool: <a MIG pool: a100-mig, a100-small>}" in violation.message
     assert "{ai-platform/sharing: mig}" in violation.message
 

@@ -79,7 +79,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert len(names) == len(set(names))
     assert all(KEBAB.match(n) for n in names), names
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
-    assert names == ["helm-chart-pinned", "helm-chart-locked", "gpu-node-pool-tainted", "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
+    assert names == ["helm-chart-pinned", "helm-chart-locked", "gpu-node-pool-tainted",
+                     "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
                      "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",

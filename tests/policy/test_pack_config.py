@@ -83,8 +83,9 @@ def test_disabled_policies_are_skipped_and_remediate_blocks():
     from tools.mockrun import Recorded
 
     pool = Recorded("urn:pulumi:s::p::gcp:container/nodePool:NodePool::l4", "gcp:container/nodePool:NodePool", "l4",
-                    None, True, {"name": "l4", "nodeConfig": {"machineType": "g2-standard-8",
-                                                              "guestAccelerators": [{"type": "nvidia-l4", "count": 1}]}},
+                    None, True, {"name": "l4",
+                                 "nodeConfig": {"machineType": "g2-standard-8",
+                                                "guestAccelerators": [{"type": "nvidia-l4", "count": 1}]}},
                     [], None, False, [])
     policies = [POLICIES_BY_NAME["gpu-node-pool-tainted"]]
     disabled, = evaluate([pool], {"gpu-node-pool-tainted": "disabled"}, policies)

@@ -57,9 +57,10 @@ def test_pinned_gpu_server_is_compliant():
 
 def test_required_node_affinity_counts():
     s = server(pool=None)
-    s.props["spec"]["template"]["spec"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "ai-platform/pool", "operator": "In",
-                                                     "values": ["h100-od"]}]}]}}}
+    required = {"nodeSelectorTerms": [{"matchExpressions": [{"key": "ai-platform/pool", "operator": "In",
+                                                             "values": ["h100-od"]}]}]}
+    s.props["spec"]["template"]["spec"]["affinity"] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": required}}
     assert messages(SELECT, [eks_group("h100-od"), s]) == []
 
 

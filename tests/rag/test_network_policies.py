@@ -47,7 +47,8 @@ def test_gateway_reaches_serving_and_data_serving_reaches_data(prod):
 def test_and_nothing_else(prod):
     net, gateway = prod
     stranger = Pod("ai-app", {"app.kubernetes.io/name": "debug"})
-    for target, port in ((Pod("ai-rag", MILVUS_PROXY), 19530), (Pod("ai-rag", ES), 9200), (Pod("ai-rag", HAPROXY), 6379)):
+    for target, port in ((Pod("ai-rag", MILVUS_PROXY), 19530), (Pod("ai-rag", ES), 9200),
+                         (Pod("ai-rag", HAPROXY), 6379)):
         assert not net.can_reach(stranger, target, port)
     # Internal ports of the data layer (ES transport, Sentinel, etcd) stay inside ai-rag.
     assert not net.can_reach(gateway, Pod("ai-rag", ES), 9300)

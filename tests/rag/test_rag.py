@@ -57,7 +57,8 @@ def test_milvus_cluster_values_follow_the_config():
     s3 = v["externalS3"]
     [bucket] = result.of_type("aws:s3/bucket:Bucket")
     assert s3["bucketName"] == bucket.outputs["bucket"]
-    assert (s3["host"], s3["useIAM"], s3["useSSL"], s3["cloudProvider"]) == ("s3.us-east-1.amazonaws.com", True, True, "aws")
+    assert (s3["host"], s3["useIAM"], s3["useSSL"], s3["cloudProvider"]) == (
+        "s3.us-east-1.amazonaws.com", True, True, "aws")
     assert "accessKey" not in s3 and "secretKey" not in s3
     role_arn = v["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert v["serviceAccount"]["name"] == "milvus" and role_arn.startswith("arn:aws:iam::")
@@ -71,7 +72,8 @@ def test_standalone_and_cluster_differ_exactly_in_the_mode_keys():
                                                "resources": {"cpu": "1", "memory": "4Gi"}})
     cluster = release(run_config(cluster_cfg), "milvus").inputs["values"]
     changed = {k for k in set(dev) | set(cluster) if dev.get(k) != cluster.get(k)}
-    assert cluster["minio"] == dev["minio"] == {"enabled": False, "tls": {"enabled": False}}  # bucket storage, not MinIO
+    # bucket storage, not MinIO
+    assert cluster["minio"] == dev["minio"] == {"enabled": False, "tls": {"enabled": False}}
     assert cluster["queryNode"]["resources"] == dev["standalone"]["resources"]
     assert changed == {"cluster", "standalone", "etcd", "streaming", "externalS3", "proxy", "mixCoordinator",
                        "queryNode", "dataNode", "streamingNode", "serviceAccount"}
@@ -100,7 +102,8 @@ def test_prod_bucket_is_private_versioned_encrypted_and_reached_by_irsa():
     [bucket] = result.of_type("aws:s3/bucket:Bucket")
     assert bucket.protect and bucket.inputs["forceDestroy"] is False
     [pab] = result.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(pab.inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    assert all(pab.inputs[k]
+               for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
     [versioning] = result.of_type("aws:s3/bucketVersioning:BucketVersioning")
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
     [sse] = result.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
@@ -332,8 +335,10 @@ def test_dev_ingress_uses_a_self_signed_ca_chain():
     assert ann["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     assert ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "300"
     assert ann["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
-    issuers = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in result.of_type("kubernetes:cert-manager.io/v1:Issuer")}
-    assert issuers == {"ai-gateway-selfsigned": {"selfSigned": {}}, "ai-gateway-ca": {"ca": {"secretName": "ai-gateway-ca"}}}
+    issuers = {r.inputs["metadata"]["name"]: r.inputs["spec"]
+               for r in result.of_type("kubernetes:cert-manager.io/v1:Issuer")}
+    assert issuers == {"ai-gateway-selfsigned": {"selfSigned": {}},
+                       "ai-gateway-ca": {"ca": {"secretName": "ai-gateway-ca"}}}
     cert = k8s(result, "Certificate", "ai-gateway-tls")
     assert cert.inputs["spec"]["dnsNames"] == ["ai-api.dev.example.com"]
     assert cert.inputs["spec"]["issuerRef"]["name"] == "ai-gateway-ca"

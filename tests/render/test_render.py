@@ -84,7 +84,8 @@ def test_hooks_are_kept_and_marked():
 
 
 def test_objects_know_their_template():
-    grafana = [o for o in chart_objects("prod", "monitoring") if o.kind == "Deployment" and o.name == "monitoring-grafana"]
+    grafana = [o for o in chart_objects("prod", "monitoring")
+               if o.kind == "Deployment" and o.name == "monitoring-grafana"]
     assert grafana and grafana[0].source == "kube-prometheus-stack/charts/grafana/templates/deployment.yaml"
     nfd = [o for o in chart_objects("prod", "gpu-operator") if o.name == "nodefeaturerules.nfd.k8s-sigs.io"]
     assert nfd and nfd[0].in_crds_dir
@@ -200,17 +201,17 @@ def _render_mini(archive: Path, apis: set[str], include_crds: bool, cache: Path)
 
 
 def test_flags_reach_helm_as_the_provider_sets_them(mini_archive, tmp_path):
-    objects, cached = _render_mini(mini_archive, {"monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"},
-                                   True, tmp_path)
+    api_versions = {"monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"}
+    objects, cached = _render_mini(mini_archive, api_versions, True, tmp_path)
     data = objects["ConfigMap"].manifest["data"]
     assert data == {"monitoring": "true", "kube": "v1.34.0", "replicas": "3", "namespace": "team-a"}
     assert objects["ConfigMap"].namespace == "team-a"  # filled in as Helm's install does
     assert objects["Widget"].namespace is None  # cluster-scoped by its own CRD
-    assert objects["CustomResourceDefinition"].in_crds_dir and objects["CustomResourceDefinition"].source == "mini/crds/widgets.yaml"
+    crd = objects["CustomResourceDefinition"]
+    assert crd.in_crds_dir and crd.source == "mini/crds/widgets.yaml"
     assert objects["Job"].hook == "pre-install,pre-upgrade" and objects["Job"].on_install
     assert "Pod" not in objects  # test hooks are for `helm test`, not install
-    assert not cached and _render_mini(mini_archive, {"monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"},
-                                       True, tmp_path)[1]
+    assert not cached and _render_mini(mini_archive, api_versions, True, tmp_path)[1]
 
 
 def test_without_the_api_the_gate_is_closed_and_skip_crds_drops_crds(mini_archive, tmp_path):
@@ -295,10 +296,11 @@ def test_crds_the_program_creates_before_a_release_are_its_api_versions(tmp_path
         urn="urn:pulumi:local::ai-platform::kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition::gw",
         type=render.CRD_TYPE, name="gw", parent=None, custom=True, dependencies=[], provider=None, protect=False,
         ignore_changes=[], inputs={"spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-                                            "names": {"kind": "HTTPRoute"}, "versions": [{"name": "v1", "served": True}]}})
-    component = mockrun.Recorded(urn="urn:pulumi:local::ai-platform::ai-platform:x:Crds::crds", type="ai-platform:x:Crds",
-                                 name="crds", parent=None, custom=False, inputs={}, dependencies=[], provider=None,
-                                 protect=False, ignore_changes=[])
+                                            "names": {"kind": "HTTPRoute"},
+                                            "versions": [{"name": "v1", "served": True}]}})
+    component = mockrun.Recorded(urn="urn:pulumi:local::ai-platform::ai-platform:x:Crds::crds",
+                                 type="ai-platform:x:Crds", name="crds", parent=None, custom=False, inputs={},
+                                 dependencies=[], provider=None, protect=False, ignore_changes=[])
     crd.parent = component.urn
     qdrant.dependencies = [component.urn]  # depending on a component waits for its children
     run = dataclasses.replace(local, resources=[component, crd, qdrant])

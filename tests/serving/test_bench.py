@@ -41,7 +41,8 @@ def test_noisy_timings_never_fail_the_benchmark(capsys):
         if args[0] == "--one":
             case = args[1]
             seconds = {"prod": 6.5, "1": 2.4, "10": 2.41, "100": 8.0}[case]  # 10->100 >> 2x 1->10
-            return json.dumps({"case": case, "seconds": seconds, "resources": 200 + 8 * (0 if case == "prod" else int(case)),
+            resources = 200 + 8 * (0 if case == "prod" else int(case))
+            return json.dumps({"case": case, "seconds": seconds, "resources": resources,
                                "policies": 23, "servers": 1, "usd_per_model": 1.0, "peak_rss_mib": 200.0})
         sizes = [int(s) for s in args[args.index("--sizes") + 1].split(",")]
         return json.dumps([{"round": r, "models": n, "seconds": 2.0 + 0.05 * n + noise.uniform(-0.3, 0.3)}

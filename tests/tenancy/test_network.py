@@ -152,8 +152,8 @@ def test_every_designed_flow_is_open(stack_name):
         labels = dict(flow.source.pods) | {k: v[0] for k, v in flow.source.pods_in.items()}
         source = Pod(flow.source.namespace, labels)
         if flow.dest.is_ip:
-            dest = Ip(str(__import__("ipaddress").ip_network(flow.dest.cidrs[0])[1])) if flow.dest.cidrs[0] != "0.0.0.0/0" \
-                else HF_HUB
+            cidr = flow.dest.cidrs[0]
+            dest = Ip(str(__import__("ipaddress").ip_network(cidr)[1])) if cidr != "0.0.0.0/0" else HF_HUB
         else:
             ns = "ai-rag" if flow.dest.namespace == "*" else flow.dest.namespace
             dest = Pod(ns, dict(flow.dest.pods) | {k: v[0] for k, v in flow.dest.pods_in.items()})
