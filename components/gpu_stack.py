@@ -118,7 +118,7 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
     return values
 
 
-def _yaml(data: dict) -> str:
+def _yaml(data: dict[str, Any]) -> str:
     """JSON is YAML; sorted keys keep the ConfigMap stable between runs."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 

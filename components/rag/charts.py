@@ -88,12 +88,12 @@ def milvus_replicas(store: VectorStore) -> dict[str, int]:
             "datanode": topo.data_nodes, "streamingnode": topo.streaming_nodes}
 
 
-def sized(requirements: dict) -> dict:
+def sized(requirements: dict[str, Any]) -> dict[str, Any]:
     """A private copy of one of config/sizing.py's requests/limits (values are mutated downstream)."""
     return copy.deepcopy(requirements)
 
 
-def _monitor_labels() -> dict:
+def _monitor_labels() -> dict[str, str]:
     return dict(SCRAPE_LABELS)
 
 

@@ -28,6 +28,7 @@ def secret(name: str, parent: pulumi.Resource, metadata: k8s.meta.v1.ObjectMetaA
         name,
         metadata=metadata,
         type=type_ or "Opaque",
-        string_data=pulumi.Output.secret(pulumi.Output.all(**dict(data))),
+        # Output.secret(Input[U]) cannot solve U from an Output argument (mypy infers Never): pulumi typing gap.
+        string_data=pulumi.Output.secret(pulumi.Output.all(**dict(data))),  # type: ignore[arg-type]
         opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
     )
