@@ -188,8 +188,9 @@ class GpuStack(pulumi.ComponentResource):
             )
             self.device_plugin_config_map = k8s.core.v1.ConfigMap(
                 f"{name}-device-plugin",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=DEVICE_PLUGIN_CONFIGMAP, namespace=ns,
-                                                    labels=standard_labels(DEVICE_PLUGIN_CONFIGMAP, "gpu-stack", labels)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=DEVICE_PLUGIN_CONFIGMAP, namespace=ns,
+                    labels=standard_labels(DEVICE_PLUGIN_CONFIGMAP, "gpu-stack", labels)),
                 data={key: _yaml(config) for key, config in device_plugin_configs(cfg).items()},
                 opts=child,
             )

@@ -99,7 +99,8 @@ class _Board:
 
     def stat(self, title: str, targets: list[Target], unit: str, description: str = "", span: int = 6,
              decimals: int | None = None) -> None:
-        panel = stat.Panel().title(title).description(description).datasource(PROMETHEUS).unit(unit).span(span).height(5)
+        panel = (stat.Panel().title(title).description(description).datasource(PROMETHEUS).unit(unit).span(span)
+                 .height(5))
         if decimals is not None:
             panel = panel.decimals(decimals)
         self.builder = self.builder.with_panel(self._targets(panel, targets))

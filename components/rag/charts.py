@@ -120,7 +120,8 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     if minio:
         auth_env += [
             {"name": "MINIO_ACCESSKEYID", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "accesskey"}}},
-            {"name": "MINIO_SECRETACCESSKEY", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
+            {"name": "MINIO_SECRETACCESSKEY",
+             "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
         ]
     pod_sc = {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
     main = from_config(store.resources, sized(sizing.MILVUS_MAIN))

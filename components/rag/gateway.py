@@ -190,7 +190,8 @@ class Gateway(pulumi.ComponentResource):
                         max_unavailable=sizing.GATEWAY_ROLLOUT["maxUnavailable"],
                         max_surge=sizing.GATEWAY_ROLLOUT["maxSurge"])),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={"ai-platform/config-checksum": checksum}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
+                                                        annotations={"ai-platform/config-checksum": checksum}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=NAME,
                         automount_service_account_token=False,
@@ -219,9 +220,11 @@ class Gateway(pulumi.ComponentResource):
             opts=child,
         )
         auto = gw.autoscaling
-        metrics = [k8s.autoscaling.v2.MetricSpecArgs(type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-            name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
-                                                                    average_utilization=auto.cpu_utilization)))]
+        metrics = [k8s.autoscaling.v2.MetricSpecArgs(
+            type="Resource",
+            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
+                                                                        average_utilization=auto.cpu_utilization)))]
         if auto.rps_per_pod is not None:
             metrics.append(k8s.autoscaling.v2.MetricSpecArgs(type="Pods", pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
                 metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=RPS_METRIC),

@@ -165,7 +165,8 @@ class Search(pulumi.ComponentResource):
                 "auth": {"roles": [{"secretName": f"{charts.ES_NAME}-roles"}],
                          "fileRealm": [{"secretName": f"{charts.ES_NAME}-gateway-user"},
                                        {"secretName": charts.ES_EXPORTER_SECRET}]},
-                "volumeClaimDeletePolicy": "DeleteOnScaledownOnly" if protect else "DeleteOnScaledownAndClusterDeletion",
+                "volumeClaimDeletePolicy": ("DeleteOnScaledownOnly" if protect
+                                            else "DeleteOnScaledownAndClusterDeletion"),
                 "nodeSets": [{
                     "name": "default",
                     "count": ft.replicas,

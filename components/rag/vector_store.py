@@ -72,7 +72,8 @@ class VectorStore(pulumi.ComponentResource):
             pin, release_name = charts.MILVUS, "milvus"
         elif store.engine == "weaviate":
             key = password(f"{name}-api-key", self, length=40)
-            after.append(secret(f"{name}-api-keys", self, meta(charts.WEAVIATE_SECRET), {charts.WEAVIATE_KEYS_ENV: key}))
+            after.append(secret(f"{name}-api-keys", self, meta(charts.WEAVIATE_SECRET),
+                                {charts.WEAVIATE_KEYS_ENV: key}))
             values = charts.weaviate_values(store, monitoring, storage.storage_class)
             self.credentials = {"apiKey": key}
             pin, release_name = charts.WEAVIATE, "weaviate"
