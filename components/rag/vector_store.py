@@ -53,7 +53,9 @@ class VectorStore(pulumi.ComponentResource):
         storage = args.storage
         self.engine = store.engine
         labels = standard_labels(store.engine, "vector-store", cfg.labels)
-        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
+        def meta(n: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)
+
         after: list[pulumi.Resource] = list(ctx.monitoring_crds) if monitoring else []
 
         if store.engine == "milvus":
