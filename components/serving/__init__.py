@@ -116,11 +116,11 @@ class Serving(pulumi.ComponentResource):
         resolved = servers(cfg, ctx.plan)
         hf_token = ctx.hf_token is not None and any(needs_hf_token(s) for s in resolved)
         if hf_token:
+            # Typed as an Input: Output.secret(Input[U]) cannot solve U from a bare Output argument.
+            token_data: pulumi.Input[dict[str, Any]] = pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})
             after.append(k8s.core.v1.Secret(
                 f"{name}-hf-token", metadata=meta(HF_SECRET, "model-download"), type="Opaque",
-                # Output.secret(Input[U]) cannot solve U from an Output argument (mypy infers Never): pulumi gap.
-                string_data=pulumi.Output.secret(
-                    pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})),  # type: ignore[arg-type]
+                string_data=pulumi.Output.secret(token_data),
                 opts=child))
 
         self.servers = {}
