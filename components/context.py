@@ -41,7 +41,8 @@ class PlatformContext:
 
     def namespace(self, name: str) -> pulumi.Output[str]:
         """A namespace's name as an Output of its Namespace resource (so users depend on it)."""
-        return self.namespaces[name].metadata.name
+        namespace_name: pulumi.Output[str] = self.namespaces[name].metadata.name  # pulumi_kubernetes is Any to mypy
+        return namespace_name
 
     @property
     def monitoring(self) -> bool:

@@ -118,7 +118,7 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
     return values
 
 
-def _yaml(data: dict) -> str:
+def _yaml(data: dict[str, Any]) -> str:
     """JSON is YAML; sorted keys keep the ConfigMap stable between runs."""
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -188,8 +188,9 @@ class GpuStack(pulumi.ComponentResource):
             )
             self.device_plugin_config_map = k8s.core.v1.ConfigMap(
                 f"{name}-device-plugin",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=DEVICE_PLUGIN_CONFIGMAP, namespace=ns,
-                                                    labels=standard_labels(DEVICE_PLUGIN_CONFIGMAP, "gpu-stack", labels)),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=DEVICE_PLUGIN_CONFIGMAP, namespace=ns,
+                    labels=standard_labels(DEVICE_PLUGIN_CONFIGMAP, "gpu-stack", labels)),
                 data={key: _yaml(config) for key, config in device_plugin_configs(cfg).items()},
                 opts=child,
             )

@@ -8,6 +8,10 @@ policy pack reads (gpus-per-node feeds the gpu-budget rule).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config.models import GpuPool
 
 PART_OF = "ai-platform"
 MANAGED_BY = "pulumi"
@@ -54,7 +58,7 @@ def cloud_labels(component: str, user: Mapping[str, str] | None = None) -> dict[
     return labels
 
 
-def pool_labels(pool) -> dict[str, str]:
+def pool_labels(pool: GpuPool) -> dict[str, str]:
     """Node labels of a GPU pool (a `config.models.GpuPool`)."""
     return {
         POOL_LABEL: pool.name,

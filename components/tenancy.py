@@ -31,6 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from config.capacity import CapacityPlan
+from config.errors import required
 from config.models import StackConfig
 from config.namespaces import NamespaceSpec, namespaces
 from config.network import ANY_NAMESPACE, Flow, Peer, egress_restricted_namespaces, flows
@@ -93,7 +94,7 @@ def pod_security_labels(spec: NamespaceSpec) -> dict[str, str]:
 # ------------------------------------------------------------------------ NetworkPolicy rendering
 
 
-def _selector(labels: dict, labels_in: dict) -> dict:
+def _selector(labels: dict[str, str], labels_in: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if labels:
         out["matchLabels"] = dict(labels)
@@ -102,7 +103,7 @@ def _selector(labels: dict, labels_in: dict) -> dict:
     return out
 
 
-def _peer(peer: Peer) -> dict:
+def _peer(peer: Peer) -> dict[str, Any]:
     """A NetworkPolicyPeer (from / to entry)."""
     if peer.is_ip:
         raise ValueError("IP peers render through _ip_peers")
@@ -116,16 +117,16 @@ def _peer(peer: Peer) -> dict:
     return entry
 
 
-def _ip_peers(peer: Peer) -> list[dict]:
+def _ip_peers(peer: Peer) -> list[dict[str, Any]]:
     return [{"ipBlock": {"cidr": cidr, **({"except": list(peer.except_cidrs)} if peer.except_cidrs else {})}}
             for cidr in peer.cidrs]
 
 
-def _ports(flow: Flow) -> list[dict] | None:
+def _ports(flow: Flow) -> list[dict[str, Any]] | None:
     return [{"port": p.port, "protocol": p.protocol} for p in flow.ports] or None
 
 
-def egress_rule(flow: Flow) -> dict:
+def egress_rule(flow: Flow) -> dict[str, Any]:
     peers = _ip_peers(flow.dest) if flow.dest.is_ip else [_peer(flow.dest)]
     rule: dict[str, Any] = {"to": peers}
     if (ports := _ports(flow)) is not None:
@@ -133,7 +134,7 @@ def egress_rule(flow: Flow) -> dict:
     return rule
 
 
-def ingress_rule(flow: Flow) -> dict:
+def ingress_rule(flow: Flow) -> dict[str, Any]:
     rule: dict[str, Any] = {"from": [_peer(flow.source)]}
     if (ports := _ports(flow)) is not None:
         rule["ports"] = ports
@@ -146,10 +147,10 @@ class PolicySpec:
 
     namespace: str
     name: str
-    pod_selector: dict
+    pod_selector: dict[str, Any]
     policy_types: tuple[str, ...]
-    ingress: tuple[dict, ...] = ()
-    egress: tuple[dict, ...] = ()
+    ingress: tuple[dict[str, Any], ...] = ()
+    egress: tuple[dict[str, Any], ...] = ()
     why: str = ""
 
 
@@ -162,7 +163,10 @@ def network_policies(cfg: StackConfig) -> list[PolicySpec]:
     for flow in flows(cfg):
         source, dest = flow.source, flow.dest
         if source.namespace in egress_fenced:
-            target = "" if dest.is_ip else "-to-" + ("all" if dest.namespace == ANY_NAMESPACE else dest.namespace)
+            target = "" if dest.is_ip else "-to-" + (
+                "all" if dest.namespace == ANY_NAMESPACE
+                else required(dest.namespace, f"flow {flow.name}", "the destination namespace",
+                              "config.network (a pod peer names its namespace)"))
             specs.append(PolicySpec(source.namespace, f"allow-{flow.name}{target}",
                                     _selector(dict(source.pods), dict(source.pods_in)), ("Egress",),
                                     egress=(egress_rule(flow),), why=flow.why))
@@ -181,7 +185,7 @@ def network_policies(cfg: StackConfig) -> list[PolicySpec]:
 # ------------------------------------------------------------------------------------- component
 
 
-def _rules(rules) -> list[k8s.rbac.v1.PolicyRuleArgs]:
+def _rules(rules: Sequence[tuple[Sequence[str], Sequence[str], Sequence[str]]]) -> list[k8s.rbac.v1.PolicyRuleArgs]:
     return [k8s.rbac.v1.PolicyRuleArgs(api_groups=list(groups), resources=list(resources), verbs=list(verbs))
             for groups, resources, verbs in rules]
 

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from config.capacity import CapacityPlan
-from config.models import ClusterConfig, NodePoolsConfig
+from config.models import ClusterConfig, GpuPool, NodePoolsConfig
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ClusterArgs:
     shared_file_system: bool = False
     """Provide a ReadWriteMany StorageClass for the model caches (config.storage): EFS on EKS, Filestore on GKE."""
 
-    def node_labels(self, pool) -> dict[str, str]:
+    def node_labels(self, pool: GpuPool) -> dict[str, str]:
         """All node labels of a GPU pool: ai-platform/* plus the GPU stack's selectors."""
         from components.labels import pool_labels
 
@@ -55,7 +55,7 @@ class Cluster(pulumi.ComponentResource):
     """Secret kubeconfig (None for existing clusters: the user's own kubeconfig is used)."""
     provider: k8s.Provider
     """Kubernetes provider bound to this cluster."""
-    node_pool_names: pulumi.Output[list]
+    node_pool_names: pulumi.Output[list[str]]
     """Names of the node pools / node groups (GPU pools are labels only on existing clusters)."""
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -49,13 +50,20 @@ from .rules import rule_groups
 COMPONENT = "observability"
 
 
-def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig, extra: Mapping[str, str] | None = None):
+def _meta(name: str, namespace: pulumi.Input[str], cfg: StackConfig,
+          extra: Mapping[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
     return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace,
                                       labels={**standard_labels(name, COMPONENT, cfg.labels), **(extra or {})})
 
 
+
+def _input(value: pulumi.Output[dict[str, Any]]) -> pulumi.Input[dict[str, Any]]:
+    """The Output as an Input, so Output.secret(Input[U]) can solve U (mypy infers Never from a bare Output)."""
+    return value
+
+
 def _datasource_map(name: str, resource: str, namespace: pulumi.Input[str], cfg: StackConfig,
-                    provisioning: dict, parent: pulumi.Resource) -> k8s.core.v1.ConfigMap:
+                    provisioning: dict[str, Any], parent: pulumi.Resource) -> k8s.core.v1.ConfigMap:
     label, value = charts.DATASOURCE_LABEL
     return k8s.core.v1.ConfigMap(
         name, metadata=_meta(resource, namespace, cfg, {label: value}),
@@ -107,15 +115,17 @@ class Metrics(pulumi.ComponentResource):
         # Letters and digits only: the value is safe in URLs, env vars and the grafana.ini the chart renders.
         generated = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False,
                                           opts=pulumi.ResourceOptions(parent=self))
-        self.grafana_admin_password = pulumi.Output.secret(generated.result)
+        # Typed as an Input: Output.secret(Input[U]) cannot solve U from a bare Output argument.
+        admin_password: pulumi.Input[str] = generated.result
+        self.grafana_admin_password: pulumi.Output[str] = pulumi.Output.secret(admin_password)
         self.grafana_admin_secret = k8s.core.v1.Secret(
             f"{name}-grafana-admin",
             metadata=_meta(charts.GRAFANA_ADMIN_SECRET, ns, cfg),
             type="Opaque",
-            string_data=pulumi.Output.secret(pulumi.Output.all(**{
+            string_data=pulumi.Output.secret(_input(pulumi.Output.all(**{
                 charts.GRAFANA_ADMIN_USER_KEY: charts.GRAFANA_ADMIN_USER,
                 charts.GRAFANA_ADMIN_PASSWORD_KEY: self.grafana_admin_password,
-            })),
+            }))),
             opts=pulumi.ResourceOptions(parent=self))
         self.alerting: list[pulumi.Resource] = []
         receiver = cfg.observability.alerting.receiver
@@ -126,7 +136,8 @@ class Metrics(pulumi.ComponentResource):
                 f"{name}-alerting-secret",
                 metadata=_meta(charts.ALERTING_SECRET, ns, cfg),
                 type="Opaque",
-                string_data=pulumi.Output.secret(pulumi.Output.all(**{charts.ALERTING_SECRET_KEY: alerting_secret})),
+                string_data=pulumi.Output.secret(
+                    _input(pulumi.Output.all(**{charts.ALERTING_SECRET_KEY: alerting_secret}))),
                 opts=pulumi.ResourceOptions(parent=self))
             self.alerting = [receiver_secret, k8s.apiextensions.CustomResource(
                 f"{name}-alerting",
@@ -141,7 +152,9 @@ class Metrics(pulumi.ComponentResource):
                                                             *self.alerting]),
             skip_crds=True, timeout=900)
         self.rules: list[k8s.apiextensions.CustomResource] = []
-        for group in rule_groups(cfg, args.plan):
+        plan = required(args.plan, key_path("observability", "enabled"), "the capacity plan",
+                        "Observability (it passes its plan to Metrics)")
+        for group in rule_groups(cfg, plan):
             rule_name = f"ai-platform-{group.key}"
             self.rules.append(k8s.apiextensions.CustomResource(
                 f"{name}-rules-{group.key}",

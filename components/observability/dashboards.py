@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -59,6 +59,9 @@ class Dashboard:
         return json.dumps(self.model, indent=1, sort_keys=True)
 
 
+_Panel = TypeVar("_Panel", timeseries.Panel, stat.Panel)
+
+
 class _Board:
     """Collects panels through the SDK builders and remembers every query."""
 
@@ -79,7 +82,7 @@ class _Board:
     def row(self, title: str) -> None:
         self.builder = self.builder.with_row(dashboard.Row(title))
 
-    def _targets(self, panel, targets: list[Target]):
+    def _targets(self, panel: _Panel, targets: list[Target]) -> _Panel:
         for target in targets:
             self.queries.append(target.query)
             query = prometheus.Dataquery().expr(target.query.expr).datasource(PROMETHEUS)
@@ -96,7 +99,8 @@ class _Board:
 
     def stat(self, title: str, targets: list[Target], unit: str, description: str = "", span: int = 6,
              decimals: int | None = None) -> None:
-        panel = stat.Panel().title(title).description(description).datasource(PROMETHEUS).unit(unit).span(span).height(5)
+        panel = (stat.Panel().title(title).description(description).datasource(PROMETHEUS).unit(unit).span(span)
+                 .height(5))
         if decimals is not None:
             panel = panel.decimals(decimals)
         self.builder = self.builder.with_panel(self._targets(panel, targets))

@@ -133,8 +133,8 @@ def node_rules(cfg: StackConfig) -> list[Rule]:
     # "gpu_model", not "gpu": DCGM series already carry `gpu` (the device index).
     for target, label in (("pool", POOL_LABEL), ("capacity", CAPACITY_LABEL), ("gpu_model", GPU_LABEL)):
         expr = f'label_replace({expr}, "{target}", "$1", "{ksm_label(label)}", "(.+)")'
-    return [Rule(m.NODE_POOL_INFO, m.Query(f"max by (node, pool, capacity, gpu_model) ({expr})", ("kube-state-metrics",)),
-                 record=True)]
+    query = m.Query(f"max by (node, pool, capacity, gpu_model) ({expr})", ("kube-state-metrics",))
+    return [Rule(m.NODE_POOL_INFO, query, record=True)]
 
 
 def _per_gpu(expr: str) -> str:

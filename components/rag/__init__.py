@@ -23,6 +23,7 @@ import pulumi
 
 from components.context import PlatformContext
 from config.endpoints import endpoints
+from config.models import StackConfig
 
 from . import charts
 from .cache import Cache, CacheArgs
@@ -44,7 +45,7 @@ class RagArgs:
     """The cluster component (EKS: its IAM OIDC provider for IRSA)."""
 
 
-def bucket_users(cfg) -> tuple[BucketUser, ...]:
+def bucket_users(cfg: StackConfig) -> tuple[BucketUser, ...]:
     """Who needs the RAG bucket (empty: no bucket is created)."""
     rag = cfg.rag
     users = []

@@ -52,7 +52,8 @@ class Cache(pulumi.ComponentResource):
                                                                         labels=labels), {charts.REDIS_KEY: pw})
         monitoring = ctx.monitoring
         self.release = release(
-            f"{name}-redis", charts.REDIS, "redis", ns, charts.redis_values(cache, monitoring, args.storage.storage_class),
+            f"{name}-redis", charts.REDIS, "redis", ns,
+            charts.redis_values(cache, monitoring, args.storage.storage_class),
             pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[ns_name], auth,
                                                             *(ctx.monitoring_crds if monitoring else [])],
                                    # Only a persistent cache holds anything worth protecting.

@@ -88,12 +88,12 @@ def milvus_replicas(store: VectorStore) -> dict[str, int]:
             "datanode": topo.data_nodes, "streamingnode": topo.streaming_nodes}
 
 
-def sized(requirements: dict) -> dict:
+def sized(requirements: dict[str, Any]) -> dict[str, Any]:
     """A private copy of one of config/sizing.py's requests/limits (values are mutated downstream)."""
     return copy.deepcopy(requirements)
 
 
-def _monitor_labels() -> dict:
+def _monitor_labels() -> dict[str, str]:
     return dict(SCRAPE_LABELS)
 
 
@@ -120,7 +120,8 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     if minio:
         auth_env += [
             {"name": "MINIO_ACCESSKEYID", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "accesskey"}}},
-            {"name": "MINIO_SECRETACCESSKEY", "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
+            {"name": "MINIO_SECRETACCESSKEY",
+             "valueFrom": {"secretKeyRef": {"name": MINIO_SECRET, "key": "secretkey"}}},
         ]
     pod_sc = {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
     main = from_config(store.resources, sized(sizing.MILVUS_MAIN))

@@ -130,7 +130,9 @@ class Gateway(pulumi.ComponentResource):
         labels = standard_labels(NAME, "gateway", cfg.labels)
         selector = {"app.kubernetes.io/name": labels["app.kubernetes.io/name"],
                     "app.kubernetes.io/component": labels["app.kubernetes.io/component"]}
-        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
+        def meta(n: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)
+
         child = pulumi.ResourceOptions(parent=self)
 
         data = gateway_config(ctx, gw)
@@ -151,8 +153,10 @@ class Gateway(pulumi.ComponentResource):
         env = [k8s.core.v1.EnvVarArgs(name=SECRET_ENV[key], value_from=k8s.core.v1.EnvVarSourceArgs(
                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=CREDENTIALS, key=key)))
                for key in sorted(args.credentials)]
-        probe = lambda path, **kw: k8s.core.v1.ProbeArgs(  # noqa: E731
-            http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="management"), timeout_seconds=3, **kw)
+        def probe(path: str, **kw: int) -> k8s.core.v1.ProbeArgs:
+            return k8s.core.v1.ProbeArgs(
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="management"), timeout_seconds=3, **kw)
+
         res = gw.resources
         container = k8s.core.v1.ContainerArgs(
             name="gateway",
@@ -190,7 +194,8 @@ class Gateway(pulumi.ComponentResource):
                         max_unavailable=sizing.GATEWAY_ROLLOUT["maxUnavailable"],
                         max_surge=sizing.GATEWAY_ROLLOUT["maxSurge"])),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={"ai-platform/config-checksum": checksum}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
+                                                        annotations={"ai-platform/config-checksum": checksum}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=NAME,
                         automount_service_account_token=False,
@@ -219,9 +224,11 @@ class Gateway(pulumi.ComponentResource):
             opts=child,
         )
         auto = gw.autoscaling
-        metrics = [k8s.autoscaling.v2.MetricSpecArgs(type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-            name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
-                                                                    average_utilization=auto.cpu_utilization)))]
+        metrics = [k8s.autoscaling.v2.MetricSpecArgs(
+            type="Resource",
+            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization",
+                                                                        average_utilization=auto.cpu_utilization)))]
         if auto.rps_per_pod is not None:
             metrics.append(k8s.autoscaling.v2.MetricSpecArgs(type="Pods", pods=k8s.autoscaling.v2.PodsMetricSourceArgs(
                 metric=k8s.autoscaling.v2.MetricIdentifierArgs(name=RPS_METRIC),

@@ -17,11 +17,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config.errors import key_path, required
 from config.models import Gateway as GatewayConfig
 from config.namespaces import CERT_MANAGER, INGRESS_NGINX
 
@@ -36,7 +38,7 @@ CA_SECRET = "ai-gateway-ca"
 
 def ingress_annotations(ctx: PlatformContext) -> dict[str, str]:
     """ingress-nginx annotations of the gateway Ingress (streaming-friendly)."""
-    ing = ctx.config.rag.gateway.ingress
+    ing = required(ctx.config.rag.gateway, key_path("rag", "gateway"), "the gateway", "the Rag component").ingress
     timeout = str(ing.timeout_seconds)
     return {
         "nginx.ingress.kubernetes.io/proxy-body-size": ing.body_size,
@@ -72,7 +74,9 @@ class GatewayIngress(pulumi.ComponentResource):
         gw = args.gateway
         ns = ctx.namespace(gw.namespace)
         labels = standard_labels(NAME, "ingress", cfg.labels)
-        meta = lambda n, **kw: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels, **kw)  # noqa: E731
+        def meta(n: str, **kw: Any) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels, **kw)
+
         monitoring = ctx.monitoring
         before: list[pulumi.Resource] = [args.service]
 
@@ -97,8 +101,8 @@ class GatewayIngress(pulumi.ComponentResource):
                                     timeout=900))
             crd_opts = pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[gw.namespace], *crds])
 
-            def custom(res_name: str, kind: str, obj_name: str, spec: dict,
-                       depends: tuple = ()) -> k8s.apiextensions.CustomResource:
+            def custom(res_name: str, kind: str, obj_name: str, spec: dict[str, Any],
+                       depends: tuple[pulumi.Resource, ...] = ()) -> k8s.apiextensions.CustomResource:
                 return k8s.apiextensions.CustomResource(
                     res_name, api_version="cert-manager.io/v1", kind=kind, metadata=meta(obj_name), spec=spec,
                     opts=pulumi.ResourceOptions.merge(crd_opts, pulumi.ResourceOptions(depends_on=list(depends))))

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -77,7 +78,9 @@ class Search(pulumi.ComponentResource):
         protect = cfg.cluster.deletion_protection
         monitoring = ctx.monitoring
         labels = standard_labels(charts.ES_NAME, "full-text", cfg.labels)
-        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
+        def meta(n: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)
+
         child = pulumi.ResourceOptions(parent=self)
 
         self.operator = release(f"{name}-eck-operator", charts.ECK_OPERATOR, "eck-operator",
@@ -122,7 +125,7 @@ class Search(pulumi.ComponentResource):
         before: list[pulumi.Resource] = [ctx.namespaces[ns_name], self.operator, tls_secret, roles, gateway_user,
                                          exporter_user]
 
-        pod_spec: dict = {
+        pod_spec: dict[str, Any] = {
             "priorityClassName": charts.PRIORITY_CLASS,
             "securityContext": {**charts.RESTRICTED_POD, "fsGroup": 1000},
             "topologySpreadConstraints": [{
@@ -151,7 +154,8 @@ class Search(pulumi.ComponentResource):
                     "path": "aws-web-identity-token-file"}}]}}]
                 pod_spec["containers"][0]["volumeMounts"] = [
                     {"name": "aws-iam-token", "mountPath": S3_TOKEN_DIR, "readOnly": True}]
-        claim: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": f"{ft.storage_gi}Gi"}}}
+        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                 "resources": {"requests": {"storage": f"{ft.storage_gi}Gi"}}}
         if args.storage.storage_class:
             claim["storageClassName"] = args.storage.storage_class
         self.elasticsearch = k8s.apiextensions.CustomResource(
@@ -165,7 +169,8 @@ class Search(pulumi.ComponentResource):
                 "auth": {"roles": [{"secretName": f"{charts.ES_NAME}-roles"}],
                          "fileRealm": [{"secretName": f"{charts.ES_NAME}-gateway-user"},
                                        {"secretName": charts.ES_EXPORTER_SECRET}]},
-                "volumeClaimDeletePolicy": "DeleteOnScaledownOnly" if protect else "DeleteOnScaledownAndClusterDeletion",
+                "volumeClaimDeletePolicy": ("DeleteOnScaledownOnly" if protect
+                                            else "DeleteOnScaledownAndClusterDeletion"),
                 "nodeSets": [{
                     "name": "default",
                     "count": ft.replicas,

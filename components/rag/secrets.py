@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,10 +25,12 @@ def secret(name: str, parent: pulumi.Resource, metadata: k8s.meta.v1.ObjectMetaA
            data: Mapping[str, pulumi.Input[str]], type_: str | None = None,
            opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Secret:
     """A Secret whose whole `stringData` is a Pulumi secret (never shown in plans or state in plain text)."""
+    # Typed as an Input: Output.secret(Input[U]) cannot solve U from a bare Output argument.
+    string_data: pulumi.Input[dict[str, Any]] = pulumi.Output.all(**dict(data))
     return k8s.core.v1.Secret(
         name,
         metadata=metadata,
         type=type_ or "Opaque",
-        string_data=pulumi.Output.secret(pulumi.Output.all(**dict(data))),
+        string_data=pulumi.Output.secret(string_data),
         opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
     )

@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from config.errors import Unvalidated, key_path
+from config.errors import Unvalidated, key_path, required
 from config.models import StackConfig
 
 from ..labels import cloud_labels, standard_labels
@@ -144,10 +144,13 @@ class DataStorage(pulumi.ComponentResource):
         oidc_arn, issuer = args.cluster.oidc_provider_arn, args.cluster.oidc_issuer
         for user in args.users:
             subject = f"system:serviceaccount:{user.namespace}:{user.service_account}"
+
+            def trust(a: list[Any], s: str = subject) -> str:
+                return irsa_trust(a[0], a[1], s)
+
             role = aws.iam.Role(
                 f"{name}-{user.key}-role",
-                assume_role_policy=pulumi.Output.all(oidc_arn, issuer).apply(
-                    lambda a, s=subject: irsa_trust(a[0], a[1], s)),
+                assume_role_policy=pulumi.Output.all(oidc_arn, issuer).apply(trust),
                 tags=tags,
                 opts=child,
             )
@@ -170,13 +173,13 @@ class DataStorage(pulumi.ComponentResource):
         import pulumi_gcp as gcp
 
         bucket_cfg = cfg.rag.bucket
-        project = cfg.cluster.gcp.project
+        project = required(cfg.cluster.gcp, key_path("cluster", "gcp"), "the GCP settings").project
         child = pulumi.ResourceOptions(parent=self)
         bucket = gcp.storage.Bucket(
             f"{name}-bucket",
             name=bucket_cfg.name if bucket_cfg else None,
             project=project,
-            location=cfg.cluster.region.upper(),
+            location=required(cfg.cluster.region, key_path("cluster", "region"), "the bucket's region").upper(),
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             versioning=gcp.storage.BucketVersioningArgs(enabled=True),

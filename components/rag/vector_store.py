@@ -53,7 +53,9 @@ class VectorStore(pulumi.ComponentResource):
         storage = args.storage
         self.engine = store.engine
         labels = standard_labels(store.engine, "vector-store", cfg.labels)
-        meta = lambda n: k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)  # noqa: E731
+        def meta(n: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=labels)
+
         after: list[pulumi.Resource] = list(ctx.monitoring_crds) if monitoring else []
 
         if store.engine == "milvus":
@@ -72,7 +74,8 @@ class VectorStore(pulumi.ComponentResource):
             pin, release_name = charts.MILVUS, "milvus"
         elif store.engine == "weaviate":
             key = password(f"{name}-api-key", self, length=40)
-            after.append(secret(f"{name}-api-keys", self, meta(charts.WEAVIATE_SECRET), {charts.WEAVIATE_KEYS_ENV: key}))
+            after.append(secret(f"{name}-api-keys", self, meta(charts.WEAVIATE_SECRET),
+                                {charts.WEAVIATE_KEYS_ENV: key}))
             values = charts.weaviate_values(store, monitoring, storage.storage_class)
             self.credentials = {"apiKey": key}
             pin, release_name = charts.WEAVIATE, "weaviate"

@@ -103,8 +103,9 @@ class Serving(pulumi.ComponentResource):
                 ctx.namespace(PROMETHEUS_ADAPTER), charts.adapter_values(cfg, f"http://{source.host}", source.port),
                 child)
 
-        meta = lambda n, component: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
-            name=n, namespace=ns, labels=standard_labels(n, component, user))
+        def meta(n: str, component: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels=standard_labels(n, component, user))
+
         after: list[pulumi.Resource] = [
             k8s.core.v1.ServiceAccount(f"{name}-server-account", metadata=meta(SERVER_ACCOUNT, MODEL_SERVER),
                                        automount_service_account_token=False, opts=child),
@@ -115,9 +116,11 @@ class Serving(pulumi.ComponentResource):
         resolved = servers(cfg, ctx.plan)
         hf_token = ctx.hf_token is not None and any(needs_hf_token(s) for s in resolved)
         if hf_token:
+            # Typed as an Input: Output.secret(Input[U]) cannot solve U from a bare Output argument.
+            token_data: pulumi.Input[dict[str, Any]] = pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})
             after.append(k8s.core.v1.Secret(
                 f"{name}-hf-token", metadata=meta(HF_SECRET, "model-download"), type="Opaque",
-                string_data=pulumi.Output.secret(pulumi.Output.all(**{HF_SECRET_KEY: ctx.hf_token})),
+                string_data=pulumi.Output.secret(token_data),
                 opts=child))
 
         self.servers = {}

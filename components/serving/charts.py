@@ -1,4 +1,5 @@
-"""Chart pins (from the chart lock, charts.lock.yaml) of the serving layer's autoscalers and the values each chart receives (pure functions).
+"""Chart pins (from the chart lock, charts.lock.yaml) of the serving layer's autoscalers and the values each chart
+receives (pure functions).
 
 Every key set here exists in the pinned chart version's values.yaml; tests/serving/test_chart_values.py
 lists them with the upstream defaults and fails on any other key.

@@ -12,6 +12,7 @@ from typing import Any
 
 from config.engine_profiles import HOME, HUB_OFFLINE_ENV, SERVER_UID
 from config.engines import engine_args, engine_env, image_for
+from config.errors import required
 
 from .server import PRIMARY, Server, resources, shm_gi, startup_seconds
 
@@ -27,7 +28,9 @@ def container_args(server: Server) -> list[str]:
     model = server.model
     return engine_args(server.engine, model=server.profile.model_arg(model.model), served_name=server.name,
                        tensor_parallel=model.tensor_parallel, gpu_memory_utilization=model.gpu_memory_utilization,
-                       max_model_len=model.max_model_len, quantization=model.quantization,
+                       max_model_len=model.max_model_len,
+                       quantization=required(model.quantization, f"{server.path}.quantization", "a quantization",
+                                             "ServedModel's validator (its default)"),
                        prefix_caching=model.prefix_caching)
 
 
@@ -45,11 +48,11 @@ def server_env(server: Server) -> dict[str, str]:
     return env
 
 
-def env_list(env: dict[str, str]) -> list[dict]:
+def env_list(env: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
-def probes(server: Server) -> dict[str, dict]:
+def probes(server: Server) -> dict[str, dict[str, Any]]:
     spec = server.spec
     ready = {"httpGet": {"path": spec.readiness_path, "port": PORT_NAME}}
     live = ({"httpGet": {"path": spec.liveness_path, "port": PORT_NAME}} if spec.liveness_path is not None

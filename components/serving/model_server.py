@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -84,14 +85,15 @@ class ModelServer(pulumi.ComponentResource):
         mode = cfg.serving.cache_access_mode
         ns = ctx.namespace(server.namespace)
         labels = object_labels(server, cfg)
-        meta = lambda n, extra=None: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
-            name=n, namespace=ns, labels={**labels, **(extra or {})})
+        def meta(n: str, extra: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(name=n, namespace=ns, labels={**labels, **(extra or {})})
+
         child = pulumi.ResourceOptions(parent=self)
         size = f"{server.plan.cache_gi}Gi"
         storage_class = model_cache_storage_class(cfg)
 
         # ------------------------------------------------------------------- model cache and download
-        def claim(role: str, claim_name: str, access: str, data_source: dict | None = None,
+        def claim(role: str, claim_name: str, access: str, data_source: dict[str, Any] | None = None,
                   depends: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.PersistentVolumeClaim:
             spec = {"accessModes": [access], "resources": {"requests": {"storage": size}}}
             if storage_class is not None:
@@ -144,7 +146,10 @@ class ModelServer(pulumi.ComponentResource):
                     else json.dumps(content, indent=2, sort_keys=True)
                     for path, content in repository_files(server).items()}
             ready.append(k8s.core.v1.ConfigMap(
-                f"{name}-{repository.name}", metadata=meta(repository_config_map(server)), data=data, opts=child))
+                f"{name}-{repository.name}",
+                metadata=meta(required(repository_config_map(server), f"{server.path}.engine",
+                                       "the model repository's ConfigMap", "the engine profile's repository")),
+                data=data, opts=child))
 
         # -------------------------------------------------------------------------------- workloads
         kind = autoscaling.kind(server)
@@ -219,7 +224,7 @@ class ModelServer(pulumi.ComponentResource):
                                "autoscaler": self.autoscaler})
 
 
-def pod_monitor_spec(server: Server) -> dict:
+def pod_monitor_spec(server: Server) -> dict[str, Any]:
     """Scrape the engine's metrics endpoint on every pod of the model; the pod label `ai-platform/model` becomes
     the target label `model` (Prometheus keeps `namespace` and `pod`), which the autoscaling queries select on."""
     return {

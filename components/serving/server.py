@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 
 from config import sizing
-from config.capacity import ModelPlan, Role, served_models
+from config.capacity import CapacityPlan, ModelPlan, Role, served_models
 from config.engine_profiles import EngineProfile, profile
 from config.engines import EngineSpec
 from config.models import GpuPool, ServedModel, StackConfig
@@ -57,7 +57,7 @@ class Server:
         return self.spec.metrics_path is not None
 
 
-def servers(cfg: StackConfig, plan) -> list[Server]:
+def servers(cfg: StackConfig, plan: CapacityPlan) -> list[Server]:
     """Every model server of the stack: `serving.models[]` in order, then the embedding server."""
     return [Server(s.model.name, s.path, s.role, s.engine, s.model, plan.model(s.model.name),
                    cfg.pool(s.model.pool or ""), cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -45,7 +46,7 @@ def autoscaler_tags(pool: GpuPool, node_labels: Mapping[str, str] | None = None,
     return tags
 
 
-def cluster_autoscaler_policy(cluster_name: str) -> dict:
+def cluster_autoscaler_policy(cluster_name: str) -> dict[str, Any]:
     """The autoscaler's IAM policy (cloudprovider/aws/README.md, "Full Cluster Autoscaler Features Policy"), with
     the writes limited to this cluster's Auto Scaling groups by their auto-discovery tag."""
     return {
@@ -63,7 +64,8 @@ def cluster_autoscaler_policy(cluster_name: str) -> dict:
     }
 
 
-def cluster_autoscaler_values(cluster_name: str, region: str, version: str, role_arn: pulumi.Input[str]) -> dict:
+def cluster_autoscaler_values(cluster_name: str, region: str, version: str,
+                              role_arn: pulumi.Input[str]) -> dict[str, Any]:
     """Values of the cluster-autoscaler chart (keys checked in tests/cluster/test_cluster_autoscaler.py)."""
     return {
         "cloudProvider": "aws",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_gcp as gcp
@@ -30,7 +30,7 @@ def private_cluster(gcp_cfg: GcpConfig) -> gcp.container.ClusterPrivateClusterCo
 
 def control_plane(scope: Scope, cfg: ClusterConfig, gcp_cfg: GcpConfig, region: str, network: GkeNetwork,
                   addons: gcp.container.ClusterAddonsConfigArgs | None,
-                  labels: dict[str, str]) -> gcp.container.Cluster:
+                  labels: Mapping[str, str]) -> gcp.container.Cluster:
     """The regional, VPC-native cluster with Dataplane V2 and Workload Identity, protected by
     `cluster.deletionProtection` (GKE's flag and Pulumi `protect`)."""
     project = gcp_cfg.project
@@ -77,7 +77,8 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
 
 def endpoint(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
     """The API server's https URL (GKE reports an IP)."""
-    return cluster.endpoint.apply(lambda ip: f"https://{ip}")
+    url: pulumi.Output[str] = cluster.endpoint.apply(lambda ip: f"https://{ip}")  # pulumi_gcp is Any to mypy
+    return url
 
 
 def secret_kubeconfig(cluster: gcp.container.Cluster, url: pulumi.Output[str]) -> pulumi.Output[str]:

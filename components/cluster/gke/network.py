@@ -33,7 +33,7 @@ def cluster_network(scope: Scope, cluster_name: str, gcp_cfg: GcpConfig, region:
         return GkeNetwork(gcp_cfg.network, gcp_cfg.subnetwork)
     name, project = scope.name, gcp_cfg.project
     created_network = gcp_cfg.network is None
-    if created_network:
+    if gcp_cfg.network is None:
         vpc = gcp.compute.Network(
             f"{name}-vpc",
             name=f"{cluster_name}-vpc",

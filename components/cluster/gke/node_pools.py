@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 from components.labels import GPU_TAINT_EFFECT_API, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL, cloud_labels
 from config import catalog
 from config.capacity import machine_for
-from config.models import GcpConfig, GpuPool, SystemPool
+from config.models import GcpConfig, GpuPool, Mps, SystemPool, TimeSlicing
 
 from .. import ClusterArgs
 from ..common import Scope, required
@@ -69,7 +69,7 @@ def gpu_accelerator(pool: GpuPool) -> gcp.container.NodePoolNodeConfigGuestAccel
     sharing = pool.sharing
     partition = sharing.profile if sharing.strategy == "mig" else None
     share = None
-    if sharing.strategy in GKE_SHARING:
+    if isinstance(sharing, (TimeSlicing, Mps)):  # the strategies in GKE_SHARING
         share = gcp.container.NodePoolNodeConfigGuestAcceleratorGpuSharingConfigArgs(
             gpu_sharing_strategy=GKE_SHARING[sharing.strategy],
             max_shared_clients_per_gpu=sharing.replicas,
@@ -98,7 +98,8 @@ def initial_nodes_per_zone(total_min: int, zones: int) -> int:
 
 def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: int, *,
                 labels: dict[str, str], resource_labels: dict[str, str],
-                guest_accelerators: list | None = None, taints: list | None = None,
+                guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
+                taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
                 spot: bool = False,
                 reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None,
                 ) -> gcp.container.NodePoolNodeConfigArgs:
