@@ -72,19 +72,10 @@ def releases_of(result: Any) -> list[ReleaseSpec]:
     for r in result.of_type("kubernetes:helm.sh/v3:Release"):
         i = mockrun.redact(r.inputs)  # secrets never decide which CRDs a chart installs
         out.append(ReleaseSpec(r.name, str(i.get("name") or r.name), str(i["chart"]), str(i.get("version", "")),
-                               str(i.get("namespace") or "default"), _integers(i.get("values") or {}),
+                               str(i.get("namespace") or "default"), mockrun.integers(i.get("values") or {}),
                                bool(i.get("skipCrds"))))
     return out
 
-
-def _integers(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v) for v in value]
-    return value
 
 
 def archive_for(chart: str, version: str, directory: Path) -> Path | None:

@@ -82,16 +82,6 @@ def mask(value: Any, key: bytes) -> Any:
     return value
 
 
-def _integers(value: Any) -> Any:
-    """The engine sends every number as a float; compare 2 and 2.0 as the same value."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v) for v in value]
-    return value
-
 
 def _mask_secret_data(manifest: dict, key: bytes) -> dict:
     """A Secret's `data`/`stringData` values are secret whether or not they arrived wrapped.
@@ -143,7 +133,7 @@ def program_objects(result: mockrun.RunResult, key: bytes) -> list[dict]:
         if manifest is not None:
             entries.append(kubernetes_entry(_mask_secret_data(manifest, key), PROGRAM))
         else:
-            entries.append(resource_entry(r.type, r.name, _integers(masked.inputs)))
+            entries.append(resource_entry(r.type, r.name, mockrun.integers(masked.inputs)))
     return entries
 
 
@@ -185,7 +175,7 @@ def object_set(result: mockrun.RunResult, key: bytes, values: Mapping[str, Any] 
         if manifests is None:
             unrendered.append(release)
             continue
-        entries += [kubernetes_entry(_mask_secret_data(_integers(mask(m, key)), key), f"release:{release}")
+        entries += [kubernetes_entry(_mask_secret_data(mockrun.integers(mask(m, key)), key), f"release:{release}")
                     for m in manifests if m]
     seen: dict[str, int] = {}
     for entry in entries:  # the engine rejects duplicate URNs, not duplicate Kubernetes names: keep both

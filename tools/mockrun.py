@@ -115,6 +115,18 @@ def redact(value: Any) -> Any:
     return value
 
 
+def integers(value: Any) -> Any:
+    """`value` with every whole float as an int: the engine sends every number as a float, while
+    Kubernetes objects and Helm values hold integers (ports, replicas), and 2 and 2.0 are one value."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integers(v) for v in value]
+    return value
+
+
 def unwrap(value: Any) -> Any:
     """Replace every secret wrapper with its plain value (for assertions in tests only)."""
     if is_secret(value):

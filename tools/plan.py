@@ -65,18 +65,8 @@ def k8s_object(r: mockrun.Recorded) -> dict | None:
     meta.setdefault("name", out_meta.get("name", r.name))
     if "namespace" in out_meta:
         meta.setdefault("namespace", out_meta["namespace"])
-    return _integers({"apiVersion": api_version, "kind": kind, "metadata": meta, **body})
+    return mockrun.integers({"apiVersion": api_version, "kind": kind, "metadata": meta, **body})
 
-
-def _integers(value: Any) -> Any:
-    """The engine sends every number as a float; Kubernetes objects hold integers (ports, replicas)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v) for v in value]
-    return value
 
 
 def render_target_problem(directory: Path) -> str | None:
@@ -356,7 +346,7 @@ def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: chart_ren
 def resource_json(r: mockrun.Recorded) -> dict[str, Any]:
     """One resource for --json: identity, place in the tree and its inputs (secrets redacted)."""
     return {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-            "inputs": _integers(mockrun.redact(r.inputs))}
+            "inputs": mockrun.integers(mockrun.redact(r.inputs))}
 
 
 def verdict_json(v: Verdict) -> dict[str, Any]:

@@ -288,17 +288,8 @@ def kube_version_of(values: Mapping[str, Any]) -> str:
 
 def helm_values(inputs: Mapping[str, Any]) -> dict:
     """The Release's values as Helm gets them: secrets redacted, whole numbers as integers."""
-    return _integers(mockrun.redact(inputs.get("values") or {}))
+    return mockrun.integers(mockrun.redact(inputs.get("values") or {}))
 
-
-def _integers(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v) for v in value]
-    return value
 
 
 def dependency_closure(result: mockrun.RunResult, urn: str) -> set[str]:
