@@ -82,8 +82,8 @@ def rows(model: type[BaseModel], prefix: str) -> list[str]:
             label = ""
             if len(nested) > 1 and "strategy" in sub.model_fields:
                 label = f"({typing.get_args(sub.model_fields['strategy'].annotation)[0]})"
-            prefix = f"{path}{suffix}{label}"
-            out += [r for r in rows(sub, prefix) if not r.startswith(f"| `{prefix}.strategy`") or not label]
+            sub_prefix = f"{path}{suffix}{label}"
+            out += [r for r in rows(sub, sub_prefix) if not r.startswith(f"| `{sub_prefix}.strategy`") or not label]
     return out
 
 
