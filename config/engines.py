@@ -44,9 +44,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal, TypedDict
+from typing import Literal
 
 # ---------------------------------------------------------------------------------------------------------------
 # Versions
@@ -177,76 +177,52 @@ _TEI_SRC = f"huggingface/text-embeddings-inference@v{TEI_VERSION}"
 _TRITON_SRC = f"triton-inference-server/server@v{TRITON_VERSION}"
 _OLLAMA_SRC = f"ollama/ollama@v{OLLAMA_VERSION}"
 
-class _VllmCommon(TypedDict):
-    """The EngineSpec fields the two vLLM entries (generation and embedding) share."""
-
-    version: str
-    image: str
-    command: tuple[str, ...] | None
-    port: int
-    port_setting: str
-    openai_base_path: str | None
-    readiness_path: str
-    liveness_path: str | None
-    metrics_path: str | None
-    metrics_port: int | None
-    extra_ports: Mapping[str, int]
-    cache_mount: str
-    cache_env: Mapping[str, str]
-    hf_token_env: str | None
-    image_user: str
-    non_root: bool
-    non_root_note: str
-    needs_shm: str
-
-
-_VLLM_COMMON: _VllmCommon = {
-    "version": VLLM_VERSION,
+_VLLM_ENGINE = EngineSpec(
+    key="vllm",
+    version=VLLM_VERSION,
     # Image tags are `v<version>` (docs.vllm.ai deployment/docker; PyPI release 0.33.0 exists -- the Docker Hub
     # tag itself cannot be listed from here).
-    "image": f"vllm/vllm-openai:v{VLLM_VERSION}",
+    image=f"vllm/vllm-openai:v{VLLM_VERSION}",
     # `vllm` console script -> vllm.entrypoints.cli.main:main (wheel entry_points.txt); `vllm serve [model_tag]`
     # takes the model positionally (vllm/entrypoints/cli/serve.py).  Setting the command explicitly keeps us
     # independent of the image ENTRYPOINT, which changed across releases (api_server module -> `vllm serve`).
-    "command": ("vllm", "serve"),
-    "port": 8000,  # vllm/entrypoints/common/cli_args.py: port: int = 8000
-    "port_setting": "--port",
-    "openai_base_path": "/v1",
+    command=("vllm", "serve"),
+    port=8000,  # vllm/entrypoints/common/cli_args.py: port: int = 8000
+    port_setting="--port",
+    openai_base_path="/v1",
     # vllm/entrypoints/serve/instrumentator/health.py: GET /health -> 200, or 503 on EngineDeadError.
-    "readiness_path": "/health",
-    "liveness_path": "/health",
+    readiness_path="/health",
+    liveness_path="/health",
     # vllm/entrypoints/serve/instrumentator/metrics.py mounts /metrics on the API server's port.
-    "metrics_path": "/metrics",
-    "metrics_port": 8000,
-    "extra_ports": MappingProxyType({}),
-    "cache_mount": "/cache",
+    metrics_path="/metrics",
+    metrics_port=8000,
+    extra_ports=MappingProxyType({}),
+    cache_mount="/cache",
     # huggingface_hub (vLLM 0.33.0 requires >=1.31.0) constants.py: HF_HOME -> $HF_HOME/hub; vllm/envs.py:
     # VLLM_CACHE_ROOT defaults to $XDG_CACHE_HOME or ~/.cache + /vllm (torch.compile artifacts).
-    "cache_env": MappingProxyType({"HF_HOME": "/cache/huggingface", "VLLM_CACHE_ROOT": "/cache/vllm"}),
+    cache_env=MappingProxyType({"HF_HOME": "/cache/huggingface", "VLLM_CACHE_ROOT": "/cache/vllm"}),
     # huggingface_hub 1.31.0 utils/_auth.py: HF_TOKEN, falling back to HUGGING_FACE_HUB_TOKEN.
-    "hf_token_env": "HF_TOKEN",
-    "image_user": "root",
-    "non_root": True,
-    "non_root_note": ("The image runs as root by default (vLLM docs, deployment/docker).  It runs as any UID when "
+    hf_token_env="HF_TOKEN",
+    image_user="root",
+    non_root=True,
+    non_root_note=("The image runs as root by default (vLLM docs, deployment/docker).  It runs as any UID when "
                    "HOME, HF_HOME and VLLM_CACHE_ROOT point at writable paths (cache volume + emptyDir /tmp); "
                    "upstream main documents a built-in `vllm` user UID 2000 GID 0 -- not verified at v0.33.0."),
-    "needs_shm": "always",
-}
+    needs_shm="always",
+    sources=(f"{_VLLM_SRC}: vllm/engine/arg_utils.py, vllm/config/model.py, vllm/config/cache.py, "
+             "vllm/model_executor/layers/quantization/__init__.py, vllm/entrypoints/serve/instrumentator/*",),
+    notes=("PyTorch/NCCL use /dev/shm for worker IPC (tensor parallel in particular); mount an emptyDir "
+           "{medium: Memory}.  Quantized checkpoints are auto-detected from config.json quantization_config; "
+           "an explicit --quantization that disagrees with the checkpoint is a startup error "
+           "(ModelConfig._verify_quantization)."),
+)
 
+# The embedding entry shares every fact of the generation entry but its key, sources and notes.
 ENGINES: Mapping[str, EngineSpec] = MappingProxyType({
-    "vllm": EngineSpec(
-        key="vllm",
-        **_VLLM_COMMON,
-        sources=(f"{_VLLM_SRC}: vllm/engine/arg_utils.py, vllm/config/model.py, vllm/config/cache.py, "
-                 "vllm/model_executor/layers/quantization/__init__.py, vllm/entrypoints/serve/instrumentator/*",),
-        notes=("PyTorch/NCCL use /dev/shm for worker IPC (tensor parallel in particular); mount an emptyDir "
-               "{medium: Memory}.  Quantized checkpoints are auto-detected from config.json quantization_config; "
-               "an explicit --quantization that disagrees with the checkpoint is a startup error "
-               "(ModelConfig._verify_quantization)."),
-    ),
-    "vllm-embed": EngineSpec(
+    "vllm": _VLLM_ENGINE,
+    "vllm-embed": replace(
+        _VLLM_ENGINE,
         key="vllm-embed",
-        **_VLLM_COMMON,
         sources=(f"{_VLLM_SRC}: vllm/config/model.py (RunnerOption/ConvertOption, _get_default_convert_type), "
                  "vllm/entrypoints/pooling/embed/api_router.py",),
         notes=("vLLM 0.33.0 has no `--task`: pooling is `--runner pooling`; `--convert auto` (default) resolves to "

@@ -384,19 +384,9 @@ _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
 def parse_manifests(text: str) -> list[tuple[str, dict]]:
-    """(source template, object) for every document of `helm template` output, in order."""
-    out: list[tuple[str, dict]] = []
-    source = ""
-    for chunk in _DOC_SPLIT.split(text):
-        match = _SOURCE.search(chunk)
-        if match:
-            source = match.group(1).strip()
-        if not chunk.strip():
-            continue
-        for doc in yaml.load_all(chunk, Loader=_Loader):
-            if isinstance(doc, dict) and doc:
-                out.append((source, doc))
-    return out
+    """(source template, object) for every document of `helm template` output, in order, fully parsed."""
+    return [(source, doc if lazy is None else yaml.load(lazy, Loader=_Loader))
+            for source, doc, lazy in parse_documents(text)]
 
 
 LAZY_BYTES = 16384
