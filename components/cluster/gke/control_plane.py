@@ -31,7 +31,7 @@ def private_cluster(gcp_cfg: GcpConfig) -> gcp.container.ClusterPrivateClusterCo
 
 def authorized_networks(gcp_cfg: GcpConfig) -> gcp.container.ClusterMasterAuthorizedNetworksConfigArgs:
     """Master authorized networks, always on: only `gcp.authorizedNetworks` reach the IP endpoint from outside
-    Google's network (an empty list: nobody), and not every Compute Engine public IP (CIS GKE 5.6.3)."""
+    the VPC (an empty list: no one), and Compute Engine's public IPs are not let in either (CIS GKE 5.6.3)."""
     return gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
         cidr_blocks=[
             gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=n.cidr,
