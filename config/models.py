@@ -47,6 +47,60 @@ class Model(BaseModel):
 # --------------------------------------------------------------------------------------- cluster
 
 
+class AuthorizedNetwork(Model):
+    """One CIDR allowed to reach the GKE control plane's IP endpoint (`cluster.gcp.authorizedNetworks[]`)."""
+
+    cidr: Cidr
+    """IPv4 range in CIDR notation (e.g. an office egress range or a VPN)."""
+    display_name: str = Field(min_length=1, max_length=100)
+    """Why it is allowed (shown in the GKE console): "office", "vpn", ..."""
+
+
+class GkeBinaryAuthorization(Model):
+    """Binary Authorization for the cluster (`cluster.gcp.binaryAuthorization`)."""
+
+    mode: Literal["audit", "enforce", "disabled"] = "audit"
+    """audit: images outside `allowedImages` are admitted and logged (dry run); enforce: they are refused;
+    disabled: no Binary Authorization. Google's system images (GKE add-ons) are always allowed."""
+    allowed_images: tuple[str, ...] = ()
+    """Image name patterns admitted without a finding (`registry/path/image`, a trailing `*` allowed after the
+    registry), e.g. `us-docker.pkg.dev/acme-ai/serving/*`. enforce needs at least one."""
+
+    @field_validator("allowed_images")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            # Binary Authorization allows a trailing wildcard only, after the registry part.
+            registry, sep, rest = pattern.partition("/")
+            if not registry or not sep or "*" in registry or "*" in rest.rstrip("*"):
+                raise ValueError(f"{pattern!r} is not an image pattern 'registry/path/image' with at most a trailing "
+                                 "'*' after the registry")
+        return value
+
+
+class GkeSecretsEncryption(Model):
+    """Application-layer encryption of Kubernetes Secrets with Cloud KMS (`cluster.gcp.secretsEncryption`)."""
+
+    key_name: str | None = Field(
+        None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+    """An existing Cloud KMS key (`projects/P/locations/REGION/keyRings/R/cryptoKeys/K`, best in the cluster's
+    region); its owner grants the GKE service agent roles/cloudkms.cryptoKeyEncrypterDecrypter. Omitted: the program
+    creates a key ring and key in the cluster's region and grants the agent itself."""
+    rotation_days: int = Field(90, ge=2, le=3650)
+    """Rotation period of the created key, in days (Cloud KMS needs more than one day)."""
+
+
+class GkeSecurityPosture(Model):
+    """GKE security posture (`cluster.gcp.securityPosture`)."""
+
+    mode: Literal["DISABLED", "BASIC", "ENTERPRISE"] = "BASIC"
+    """Kubernetes security posture: BASIC audits workload configurations (free tier); ENTERPRISE needs GKE
+    Enterprise."""
+    vulnerability_mode: Literal["VULNERABILITY_DISABLED", "VULNERABILITY_ENTERPRISE"] = "VULNERABILITY_DISABLED"
+    """Workload vulnerability scanning. VULNERABILITY_BASIC was shut down in July 2025 and ENTERPRISE (Advanced
+    Vulnerability Insights) is deprecated; scan images in Artifact Registry instead."""
+
+
 class GcpConfig(Model):
     """GKE-specific cluster settings (`cluster.gcp`)."""
 
@@ -70,11 +124,38 @@ class GcpConfig(Model):
     """/28 for the control plane peering when `privateNodes` is on."""
     reservation: str | None = None
     """Compute Engine reservation name GPU pools consume (SPECIFIC_RESERVATION affinity)."""
+    authorized_networks: tuple[AuthorizedNetwork, ...] = ()
+    """The only external CIDRs that reach the control plane's IP endpoint (master authorized networks, always on).
+    Empty: no external IP reaches it; use the DNS endpoint. Ranges wider than /8 (0.0.0.0/0) are refused on a
+    deletion-protected stack."""
+    private_endpoint: bool = False
+    """Disable the control plane's public IP endpoint (only the private IP, from inside the VPC); needs
+    `privateNodes`."""
+    dns_endpoint: bool = True
+    """Serve the control plane on its DNS-based endpoint (`*.gke.goog`) to callers outside the VPC: each request is
+    authorized by IAM (`container.clusters.connect`), so CI runners and laptops need no network allowlist. The
+    kubeconfig the program builds uses it."""
+    binary_authorization: GkeBinaryAuthorization = Field(default_factory=GkeBinaryAuthorization)
+    """Binary Authorization mode and allowlist (the project's policy, with a rule for this cluster)."""
+    secrets_encryption: GkeSecretsEncryption = Field(default_factory=GkeSecretsEncryption)
+    """Cloud KMS key that encrypts Kubernetes Secrets in the cluster's database (always on)."""
+    security_posture: GkeSecurityPosture = Field(default_factory=GkeSecurityPosture)
+    """Security posture dashboard modes."""
 
     @model_validator(mode="after")
     def _existing_network(self) -> GcpConfig:
         if self.subnetwork and not self.network:
             raise ValueError("'subnetwork' names an existing subnetwork: set 'network' too")
+        return self
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> GcpConfig:
+        if self.private_endpoint and not self.private_nodes:
+            raise ValueError("'privateEndpoint' needs 'privateNodes: true' (GKE has a private endpoint only on "
+                             "clusters with private nodes)")
+        if self.binary_authorization.mode == "enforce" and not self.binary_authorization.allowed_images:
+            raise ValueError("binaryAuthorization.mode 'enforce' refuses every image but Google's system images: "
+                             "list your registries in binaryAuthorization.allowedImages (or use mode 'audit')")
         return self
 
 

@@ -6,6 +6,7 @@ reports every problem of a stack file at once.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -78,6 +79,7 @@ def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:
 
 def _cluster(cfg: StackConfig) -> Iterator[Issue]:
     c = cfg.cluster
+    yield from _gke_control_plane(cfg)
     if c.provider in ("gke", "eks"):
         sep = "-" if c.provider == "gke" else ""
         region = required(c.region, key_path("cluster", "region"), "a region on gke and eks", "config.models")
@@ -113,6 +115,25 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("cluster", "kubernetesVersion"), (
             f"{c.kubernetes_version} has no Cluster Autoscaler release in the catalog (its minor must match the "
             f"cluster's); supported on eks: {_choices(catalog.CLUSTER_AUTOSCALER_IMAGES)}"))
+
+
+# Wider than this is not an office or VPN range but a slice of the internet.
+WIDEST_AUTHORIZED_PREFIX = 8
+
+
+def _gke_control_plane(cfg: StackConfig) -> Iterator[Issue]:
+    """A protected (production) stack never opens the GKE control plane to the internet; the config-side twin of
+    the pack's endpoint policy, so the error names the key."""
+    c = cfg.cluster
+    if c.provider != "gke" or c.gcp is None:
+        return
+    if c.deletion_protection:
+        for i, net in enumerate(c.gcp.authorized_networks):
+            if ipaddress.IPv4Network(net.cidr).prefixlen < WIDEST_AUTHORIZED_PREFIX:
+                yield Issue(key_path("cluster", "gcp", "authorizedNetworks", i, "cidr"), (
+                    f"{net.cidr} opens the control plane to the internet on a deletion-protected stack "
+                    f"(cluster.deletionProtection); allowed: ranges of /{WIDEST_AUTHORIZED_PREFIX} or narrower, or "
+                    "none (the IAM-authorized DNS endpoint, cluster.gcp.dnsEndpoint, reaches it from anywhere)"))
 
 
 def _pools(cfg: StackConfig) -> Iterator[Issue]:

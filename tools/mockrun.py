@@ -143,6 +143,7 @@ def _suffix(name: str) -> str:
 
 
 GKE_ENDPOINT_IP = "34.118.12.7"
+GCP_PROJECT_NUMBER = "482915630174"
 EKS_ENDPOINT = "https://0A1B2C3D4E5F67890.gr7.us-east-1.eks.amazonaws.com"
 EKS_ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/0A1B2C3D4E5F67890"
 ACCOUNT = "123456789012"
@@ -167,7 +168,8 @@ def mock_pem(kind: str, name: str) -> str:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Realistic provider answers for the resource types the program uses.
 
-    GKE: cluster endpoint IP + CA, node pool names, service account emails, compute selfLinks.
+    GKE: cluster endpoint IP + CA, DNS endpoint, project number (getProject), KMS key ids, node pool names,
+    service account emails, compute selfLinks.
     EKS: https endpoint, CA data, OIDC issuer, node group ASGs, role names/ARNs, EC2 ids.
     Buckets: S3 bucket name/ARN, GCS bucket name/url. random/tls: generated passwords, PEMs.
     Kubernetes: metadata.name/namespace defaulted the way the API server would.
@@ -187,7 +189,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
         elif t == "gcp:container/cluster:Cluster":
             state.setdefault("name", name)
-            state.update(endpoint=GKE_ENDPOINT_IP, masterAuth={"clusterCaCertificate": FAKE_CA},
+            endpoints = dict(state.get("controlPlaneEndpointsConfig") or {})
+            # GKE's DNS-based endpoint: gke-<cluster uid><project number>.<location>.gke.goog
+            endpoints["dnsEndpointConfig"] = {
+                **(endpoints.get("dnsEndpointConfig") or {}),
+                "endpoint": f"gke-{_suffix(name)}{_suffix(t)}-{GCP_PROJECT_NUMBER}.{inputs.get('location')}.gke.goog"}
+            state.update(controlPlaneEndpointsConfig=endpoints)
+            state.update(endpoint=GKE_ENDPOINT_IP,
+                         masterAuth={**(state.get("masterAuth") or {}), "clusterCaCertificate": FAKE_CA},
                          selfLink=f"https://container.googleapis.com/v1/projects/{inputs.get('project')}"
                                   f"/locations/{inputs.get('location')}/clusters/{state['name']}")
             rid = f"projects/{inputs.get('project')}/locations/{inputs.get('location')}/clusters/{state['name']}"
@@ -197,6 +206,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             state["email"] = (f"{inputs.get('accountId', name)}@{inputs.get('project', 'project')}"
                               ".iam.gserviceaccount.com")
             state["name"] = f"projects/{inputs.get('project', '-')}/serviceAccounts/{state['email']}"
+        elif t == "gcp:kms/keyRing:KeyRing":
+            rid = f"projects/{inputs.get('project')}/locations/{inputs.get('location')}/keyRings/{inputs.get('name')}"
+        elif t == "gcp:kms/cryptoKey:CryptoKey":
+            rid = f"{inputs.get('keyRing')}/cryptoKeys/{inputs.get('name')}"
         elif t.startswith("gcp:compute/"):
             state.setdefault("name", name)
             kind = t.split(":")[-1].lower()
@@ -273,6 +286,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})}
+        if token == "gcp:organizations/getProject:getProject":
+            project = args.args.get("projectId") or "mock-project"
+            return {"projectId": project, "number": GCP_PROJECT_NUMBER, "name": project,
+                    "id": f"projects/{project}", "orgId": "123456789012"}
         if token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": "mock-project", "region": "us-central1", "accessToken": "mock"}
         return {}

@@ -59,12 +59,14 @@ class Cluster(pulumi.ComponentResource):
     """Names of the node pools / node groups (GPU pools are labels only on existing clusters)."""
 
 
-def exec_kubeconfig(context: str, endpoint: str, ca_data: str, exec_spec: Mapping[str, object]) -> str:
-    """A kubeconfig (JSON is valid YAML) whose user authenticates with an exec credential plugin."""
+def exec_kubeconfig(context: str, endpoint: str, ca_data: str | None, exec_spec: Mapping[str, object]) -> str:
+    """A kubeconfig (JSON is valid YAML) whose user authenticates with an exec credential plugin; `ca_data` None
+    trusts the system CAs (an endpoint with a publicly trusted certificate)."""
+    cluster = {"server": endpoint, **({"certificate-authority-data": ca_data} if ca_data is not None else {})}
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "clusters": [{"name": context, "cluster": cluster}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
         "current-context": context,
         "users": [{"name": context, "user": {"exec": {

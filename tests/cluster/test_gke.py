@@ -339,12 +339,18 @@ def test_service_account_id_is_valid_for_long_cluster_names():
 # ------------------------------------------------------------------------ outputs and provider
 
 
+def dns_endpoint(run: ComponentRun) -> str:
+    return run.one(CLUSTER).outputs["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["endpoint"]
+
+
 def test_kubeconfig_is_secret_and_uses_the_auth_plugin(gke):
     assert gke.secret["kubeconfig"] is True
     config = json.loads(gke.values["kubeconfig"])
     cluster = config["clusters"][0]["cluster"]
-    assert cluster["server"] == f"https://{GKE_ENDPOINT_IP}"
-    assert cluster["certificate-authority-data"] == FAKE_CA
+    # Default: the IAM-authorized DNS endpoint, whose certificate is publicly trusted (no cluster CA).
+    assert cluster["server"] == f"https://{dns_endpoint(gke)}"
+    assert cluster["server"].endswith(".us-central1.gke.goog")
+    assert "certificate-authority-data" not in cluster
     exec_ = config["users"][0]["user"]["exec"]
     assert exec_["command"] == "gke-gcloud-auth-plugin"
     assert exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
@@ -352,8 +358,15 @@ def test_kubeconfig_is_secret_and_uses_the_auth_plugin(gke):
     assert config["current-context"] == config["contexts"][0]["name"]
 
 
+def test_ip_endpoint_kubeconfig_trusts_the_cluster_ca():
+    run = run_cluster(variant(gcp={"dnsEndpoint": False}))
+    cluster = json.loads(run.values["kubeconfig"])["clusters"][0]["cluster"]
+    assert cluster["server"] == f"https://{GKE_ENDPOINT_IP}" == run.values["endpoint"]
+    assert cluster["certificate-authority-data"] == FAKE_CA
+
+
 def test_outputs(gke):
-    assert gke.values["endpoint"] == f"https://{GKE_ENDPOINT_IP}"
+    assert gke.values["endpoint"] == f"https://{dns_endpoint(gke)}"
     assert gke.values["name"] == "ai-prod"
     assert set(GPU_POOLS) <= set(gke.values["node_pool_names"])
     assert len(gke.values["node_pool_names"]) == len(GPU_POOLS) + 1

@@ -26,9 +26,14 @@ Spot GPU pools scale with location policy ANY (the autoscaler goes where capacit
 on-demand pools with BALANCED. Pool `min`/`max` are whole-pool numbers, so they map to
 `total_min_node_count`/`total_max_node_count`, not the per-zone fields.
 
+Control plane security (docs/security.md, "GKE control plane"): master authorized networks always on (only
+`gcp.authorizedNetworks` reach the IP endpoint), the IAM-authorized DNS endpoint that the kubeconfig uses,
+optionally no public IP endpoint at all (`gcp.privateEndpoint`); Secrets encrypted with a Cloud KMS key;
+Binary Authorization (audit by default); security posture; no legacy ABAC or client certificates; Shielded nodes.
+
 Modules, as for EKS: `network` (VPC, subnetwork, Cloud NAT), `iam` (the nodes' service account),
-`control_plane` (cluster, kubeconfig, Kubernetes provider), `addons` (the cluster's add-on
-settings) and `node_pools`.
+`security` (KMS key, Binary Authorization policy, posture), `control_plane` (cluster, kubeconfig, Kubernetes
+provider), `addons` (the cluster's add-on settings) and `node_pools`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from .control_plane import control_plane, endpoint, kubernetes_provider, secret_
 from .iam import node_identity
 from .network import cluster_network
 from .node_pools import Placement, node_pools
+from .security import binary_authorization_policy, secrets_key
 
 __all__ = ["GkeCluster"]
 
@@ -70,16 +76,19 @@ class GkeCluster(Cluster):
 
         network = cluster_network(scope, cfg.name, gcp_cfg, region)
         nodes = node_identity(scope, gcp_cfg.project, cfg.name)
+        key = secrets_key(scope, cfg, gcp_cfg, region)
         self.cluster = control_plane(scope, cfg, gcp_cfg, region, network, addons_config(args.shared_file_system),
-                                     args.labels)
+                                     args.labels, key)
+        policy = binary_authorization_policy(scope, cfg, gcp_cfg, region)
         pools = node_pools(scope, args, gcp_cfg, system,
                            Placement(self.cluster, gcp_cfg.project, region, cfg.zones, nodes))
         self.node_pools = pools.gpu
 
         self.name = self.cluster.name
-        self.endpoint = endpoint(self.cluster)
-        self.kubeconfig = secret_kubeconfig(self.cluster, self.endpoint)
-        self.provider = kubernetes_provider(scope, self.kubeconfig, after=pools.all)
+        self.endpoint = endpoint(self.cluster, gcp_cfg)
+        self.kubeconfig = secret_kubeconfig(self.cluster, self.endpoint, gcp_cfg)
+        # Workloads go in after the Binary Authorization policy that judges their images.
+        self.provider = kubernetes_provider(scope, self.kubeconfig, after=[*pools.all, *([policy] if policy else [])])
         self.node_pool_names = pulumi.Output.all(*[p.name for p in pools.all])
         self.register_outputs({
             "name": self.name,

@@ -103,7 +103,8 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
                 spot: bool = False,
                 reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None,
                 ) -> gcp.container.NodePoolNodeConfigArgs:
-    """Node VM settings: COS, the nodes' service account, GKE metadata server, Shielded VM."""
+    """Node VM settings: COS, the nodes' service account, GKE metadata server, legacy metadata endpoints off,
+    Shielded VM with secure boot and integrity monitoring."""
     return gcp.container.NodePoolNodeConfigArgs(
         machine_type=machine_type,
         disk_size_gb=disk_gi,
@@ -116,6 +117,10 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
         taints=taints,
         spot=spot,
         reservation_affinity=reservation_affinity,
+        # CIS GKE: the Compute Engine metadata server's legacy (v0.1/v1beta1) endpoints stay off. GKE sets this
+        # itself since 1.12; declaring it keeps the provider from unsetting it (pulumi_gcp NodeConfig.metadata).
+        metadata={"disable-legacy-endpoints": "true"},
+        # Pods see the GKE metadata server (Workload Identity), never the node's credentials.
         workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
         shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
             enable_secure_boot=True,
