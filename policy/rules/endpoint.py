@@ -84,7 +84,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                "the endpoint private and deploy from a runner inside the VPC" if eks else
                "name authorized networks, or make the endpoint private")
         report_violation(f"{'EKS' if eks else 'GKE'} cluster {get(props, 'name', default=args.name)} of protected "
-                         f"stack '{stack_of(args.urn)}' {problem}; {fix}.")
+                         f"stack '{stack_of(args.urn)}' {problem}; {fix}.", None)
 
 
 cluster_endpoint_not_public = ResourceValidationPolicy(
