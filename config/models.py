@@ -169,14 +169,29 @@ class EksConfig(Model):
     ami_type: Literal["AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA"] = "AL2023_x86_64_NVIDIA"
     """AMI for GPU node groups: AL2023 NVIDIA (driver + toolkit baked in) or Bottlerocket NVIDIA."""
     public_endpoint: bool = False
-    """Expose the API server endpoint publicly (private endpoint is always on)."""
+    """Expose the API server endpoint publicly (private endpoint is always on). Needs `publicAccessCidrs`; a
+    protected stack (`deletionProtection`) refuses 0.0.0.0/0 there."""
     public_access_cidrs: tuple[Cidr, ...] = ()
-    """CIDRs allowed to reach a public endpoint; required when `publicEndpoint` is true."""
+    """CIDRs allowed to reach a public endpoint; required when `publicEndpoint` is true (EKS would otherwise open
+    it to 0.0.0.0/0)."""
+    private_access_cidrs: tuple[Cidr, ...] = ()
+    """CIDRs allowed to reach the private endpoint on 443 through the cluster security group (nodes are always
+    allowed): the subnet of the self-hosted deploy runner, a VPN or a peered network. EKS allows only the cluster
+    security group itself by default."""
+    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+$")
+    """KMS key (symmetric, same region) that encrypts Kubernetes secrets; omitted: the program creates one with
+    rotation on. Its key policy must let the account's IAM grant use (the cluster role gets an IAM policy for it)."""
+    ssm: bool = False
+    """Attach AmazonSSMManagedInstanceCore to the node role (SSM Session Manager shells on nodes)."""
 
     @model_validator(mode="after")
     def _public(self) -> EksConfig:
         if self.public_endpoint and not self.public_access_cidrs:
-            raise ValueError("publicEndpoint needs publicAccessCidrs (0.0.0.0/0 must be explicit)")
+            raise ValueError("publicEndpoint needs publicAccessCidrs (EKS opens an endpoint without CIDRs to "
+                             "0.0.0.0/0; name the CIDRs, and 0.0.0.0/0 only explicitly on an unprotected stack)")
+        if self.public_access_cidrs and not self.public_endpoint:
+            raise ValueError("publicAccessCidrs is set but publicEndpoint is false: the CIDRs would be ignored; set "
+                             "publicEndpoint: true or remove them")
         return self
 
 

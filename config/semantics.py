@@ -115,6 +115,21 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("cluster", "kubernetesVersion"), (
             f"{c.kubernetes_version} has no Cluster Autoscaler release in the catalog (its minor must match the "
             f"cluster's); supported on eks: {_choices(catalog.CLUSTER_AUTOSCALER_IMAGES)}"))
+    yield from _eks_endpoint(cfg)
+
+
+def _eks_endpoint(cfg: StackConfig) -> Iterator[Issue]:
+    """A protected stack's EKS API server is never public to the whole internet (the pack's
+    cluster-endpoint-not-public policy judges the same on the recorded cluster)."""
+    c = cfg.cluster
+    if c.provider != "eks" or c.eks is None or not c.eks.public_endpoint or not c.deletion_protection:
+        return
+    for i, cidr in enumerate(c.eks.public_access_cidrs):
+        if ipaddress.IPv4Network(cidr).prefixlen == 0:
+            yield Issue(key_path("cluster", "eks", "publicAccessCidrs", i), (
+                f"{cidr} opens the public API endpoint of a protected stack (cluster.deletionProtection) to the "
+                "internet; name the CIDRs that deploy and administer the cluster, or set publicEndpoint: false and "
+                "deploy from a self-hosted runner inside the VPC (docs/clusters.md)"))
 
 
 # Wider than this is not an office or VPN range but a slice of the internet.

@@ -9,6 +9,7 @@ approval removed).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -327,6 +328,58 @@ def secret_problems(doc: dict, name: str) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------- prod runner vs. the EKS endpoint
+
+# `fromJSON(vars.NAME || '<default JSON list>')`: the labels come from a repository variable, with a default.
+RUNS_ON_VARIABLE = re.compile(r"^fromJSON\(vars\.([A-Za-z0-9_]+) \|\| '(\[.*\])'\)$")
+
+
+def runner_labels(runs_on) -> tuple[str | None, list[str]]:
+    """(the variable that overrides the labels or None, the labels without it); labels [] when unknown."""
+    if isinstance(runs_on, list):
+        return None, [str(label) for label in runs_on]
+    text = expr(runs_on)
+    match = RUNS_ON_VARIABLE.match(text)
+    if match:
+        return match.group(1), json.loads(match.group(2))
+    return None, [] if "${{" in str(runs_on) else [text]
+
+
+def prod_eks(doc: dict | None = None) -> dict:
+    """`cluster.eks` of Pulumi.prod.yaml (the stack the prod job deploys)."""
+    config = doc if doc is not None else yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    return config["config"]["ai-platform:cluster"].get("eks") or {}
+
+
+def prod_runner_problems(doc: dict, eks: dict) -> list[str]:
+    """The prod job runs where it can reach the prod stack's EKS endpoint (docs/clusters.md, "Deploying prod")."""
+    prod = doc.get("jobs", {}).get("prod") or {}
+    problems = []
+    raw = str(prod.get("runs-on", ""))
+    if "inputs." in raw or "github.event" in raw:
+        problems.append("deploy: prod runs-on must not come from workflow inputs or the event (a dispatcher could "
+                        "send prod credentials to any runner); use a repository variable")
+    _, labels = runner_labels(prod.get("runs-on"))
+    if eks.get("publicEndpoint"):
+        if not eks.get("publicAccessCidrs"):
+            problems.append("Pulumi.prod.yaml: a public endpoint needs cluster.eks.publicAccessCidrs (the runner's "
+                            "egress addresses)")
+    else:
+        if "self-hosted" not in labels:
+            problems.append(f"deploy: prod runs on {labels or prod.get('runs-on')}, a GitHub-hosted runner that cannot "
+                            "reach the private EKS endpoint of Pulumi.prod.yaml; run it on a self-hosted runner in "
+                            "the VPC")
+        if not eks.get("privateAccessCidrs"):
+            problems.append("Pulumi.prod.yaml: cluster.eks.privateAccessCidrs is empty, so the cluster security group "
+                            "admits no runner to the private endpoint")
+    steps = prod.get("steps", [])
+    pulumi_at = next((i for i, st in enumerate(steps) if str(st.get("uses", "")).startswith("pulumi/actions")), None)
+    probe_at = next((i for i, st in enumerate(steps) if "aws eks describe-cluster" in st.get("run", "")), None)
+    if probe_at is None or pulumi_at is None or probe_at > pulumi_at:
+        problems.append("deploy: prod must check that the runner reaches the cluster endpoint before pulumi up")
+    return problems
+
+
 # ------------------------------------------------------------------------------------ zizmor
 
 
@@ -518,3 +571,43 @@ def test_pin_and_secret_checks_catch_violations():
     assert any("job a env" in p for p in secrets)
     assert any("expands a secret" in p for p in secrets)
     assert any("passes TOKEN" in p for p in secrets)
+
+
+# ------------------------------------------------------------- prod runner vs. the EKS endpoint
+
+
+def test_prod_deploys_from_where_the_endpoint_is_reachable():
+    doc = load(GITHUB / "workflows" / "deploy.yml")
+    assert prod_runner_problems(doc, prod_eks()) == []
+    variable, labels = runner_labels(doc["jobs"]["prod"]["runs-on"])
+    assert variable == "PROD_RUNNER_LABELS" and labels[0] == "self-hosted"
+    # docs/clusters.md documents the variable and the default labels the workflow uses.
+    clusters_doc = (ROOT / "docs" / "clusters.md").read_text()
+    assert variable in clusters_doc and json.dumps(labels) in clusters_doc
+
+
+def test_runner_labels_are_read_from_the_expression():
+    assert runner_labels("${{ fromJSON(vars.X || '[\"self-hosted\", \"gpu\"]') }}") == ("X", ["self-hosted", "gpu"])
+    assert runner_labels("ubuntu-24.04") == (None, ["ubuntu-24.04"])
+    assert runner_labels(["self-hosted", "linux"]) == (None, ["self-hosted", "linux"])
+    assert runner_labels("${{ matrix.os }}") == (None, [])
+
+
+@pytest.mark.parametrize("change, eks_change, expected", [
+    (lambda d: d["jobs"]["prod"].update({"runs-on": "ubuntu-24.04"}), {}, "GitHub-hosted runner that cannot reach"),
+    (lambda d: d["jobs"]["prod"].update({"runs-on": "${{ fromJSON(inputs.labels) }}"}), {}, "must not come from"),
+    (lambda d: None, {"privateAccessCidrs": []}, "privateAccessCidrs is empty"),
+    (lambda d: None, {"publicEndpoint": True, "publicAccessCidrs": []}, "needs cluster.eks.publicAccessCidrs"),
+    (lambda d: d["jobs"]["prod"].update(steps=[s for s in d["jobs"]["prod"]["steps"]
+                                               if "aws eks describe-cluster" not in s.get("run", "")]), {},
+     "reaches the cluster endpoint"),
+])
+def test_prod_runner_checks_catch_a_mismatch(change, eks_change, expected):
+    eks = dict(prod_eks(), **eks_change)
+    problems = prod_runner_problems(mutated("deploy.yml", change), eks)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_public_endpoint_limited_to_cidrs_may_use_any_runner():
+    doc = mutated("deploy.yml", lambda d: d["jobs"]["prod"].update({"runs-on": "ubuntu-24.04"}))
+    assert prod_runner_problems(doc, {"publicEndpoint": True, "publicAccessCidrs": ["203.0.113.0/24"]}) == []

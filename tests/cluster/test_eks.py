@@ -164,9 +164,10 @@ def test_cluster_and_node_roles(eks):
     assert policies_of(eks, cluster_role) == {managed + "AmazonEKSClusterPolicy"}
     assert eks.one(CLUSTER).inputs["roleArn"] == cluster_role.outputs["arn"]
     node_role = role_by_trust(eks, "ec2.amazonaws.com")
+    # No AmazonEKS_CNI_Policy (the VPC CNI has its own IRSA role) and no SSM unless eks.ssm:
+    # tests/cluster/test_eks_control_plane.py.
     assert policies_of(eks, node_role) == {managed + p for p in (
-        "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
-        "AmazonSSMManagedInstanceCore")}
+        "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")}
     assert {g.inputs["nodeRoleArn"] for g in eks.of_type(NODE_GROUP)} == {node_role.outputs["arn"]}
 
 

@@ -187,6 +187,23 @@ def flip_deletion_protection(stack: str, resources: list[Recorded]) -> dict[str,
     return {"cluster-deletion-protection": "lacks deletionProtection: true"}
 
 
+def open_endpoint(stack: str, resources: list[Recorded]) -> dict[str, str]:
+    """Open the protected cluster's API endpoint to the internet (EKS: 0.0.0.0/0; GKE: no authorized networks)."""
+    clusters = [r for r in resources if r.type in CLUSTERS]
+    if not clusters:
+        pytest.fail(f"{stack} has no cloud cluster")
+
+    def open_to_world(props: dict) -> None:
+        if "vpcConfig" in props:
+            props["vpcConfig"].update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])
+        else:
+            props.pop("masterAuthorizedNetworksConfig", None)
+            props.setdefault("privateClusterConfig", {})["enablePrivateEndpoint"] = False
+
+    edit(clusters[0], open_to_world)
+    return {"cluster-endpoint-not-public": "0.0.0.0/0"}
+
+
 def raise_gpu_pool_max(stack: str, resources: list[Recorded]) -> dict[str, str]:
     """Raise one GPU pool's max nodes past both budgets, in the node pool and in the published plan."""
     capacity = next(r for r in resources if r.type == CONFIGMAP
@@ -290,6 +307,7 @@ MUTATIONS = [
     Mutation("plain-token-env", _everywhere, plain_token),
     Mutation("flip-deletion-protection", lambda v: v["cluster"].get("deletionProtection") is True,
              flip_deletion_protection),
+    Mutation("open-endpoint", lambda v: v["cluster"].get("deletionProtection") is True, open_endpoint),
     Mutation("raise-gpu-pool-max", lambda v: _gpu_pools(v) and v["cluster"]["provider"] != "existing"
              and v.get("budget", {}).get("maxGpus") is not None
              and v.get("budget", {}).get("maxMonthlyUsd") is not None, raise_gpu_pool_max),

@@ -86,7 +86,7 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
                      "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica", "serving-pods-select-gpu-pool",
-                     "model-servers-mount-model-cache"]
+                     "model-servers-mount-model-cache", "cluster-endpoint-not-public"]
 
 
 ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
@@ -116,6 +116,7 @@ def test_policy_kinds_and_config_schemas():
         "no-host-access": {"systemNamespaces"}, "run-as-non-root": {"rootImages"},
         "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
         "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
+        "cluster-endpoint-not-public": {"stacks"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
@@ -144,6 +145,8 @@ def test_policy_kinds_and_config_schemas():
     assert cost["type"] == "number" and cost["minimum"] == 0 and "default" not in cost
     ha = POLICIES_BY_NAME["serving-replicas-ha"].config_schema.properties["stacks"]
     assert ha["default"] == stacks["default"]
+    endpoint = POLICIES_BY_NAME["cluster-endpoint-not-public"].config_schema.properties["stacks"]
+    assert endpoint["default"] == stacks["default"]
 
 
 def _exercised_policy_names() -> set[str]:

@@ -12,6 +12,12 @@ GPU software ownership: `AL2023_x86_64_NVIDIA` ships the driver and the NVIDIA c
 `BOTTLEROCKET_x86_64_NVIDIA` ships its own device plugin too (the operator must then also leave
 the device plugin off).
 
+Control plane and IAM: Kubernetes secrets are envelope-encrypted with a KMS key (the program's,
+rotated yearly, or `eks.kmsKeyArn`); the endpoint is private unless `eks.publicEndpoint` with
+`publicAccessCidrs`, and `eks.privateAccessCidrs` (the deploy runner) reach the private one; the VPC
+CNI has its own IRSA role, so the node role holds only AmazonEKSWorkerNodePolicy and
+AmazonEC2ContainerRegistryReadOnly (plus AmazonSSMManagedInstanceCore with `eks.ssm`).
+
 Deletion protection: the cluster gets EKS's own `deletion_protection` flag (the API refuses to
 delete it) and Pulumi `protect` (the engine refuses to plan its deletion), both from
 `cluster.deletionProtection`. Turning protection off is a config change applied with `pulumi up`
@@ -43,6 +49,7 @@ from .control_plane import (
     kubernetes_provider,
     node_access_entry,
     oidc_identity,
+    private_endpoint_access,
     secret_kubeconfig,
 )
 from .iam import EksIdentity, cluster_roles
@@ -85,11 +92,12 @@ class EksCluster(Cluster):
         tags = cloud_labels("cluster", args.labels)
 
         subnet_ids = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
-        roles = cluster_roles(scope, region, tags)
-        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnet_ids, tags)
+        roles = cluster_roles(scope, region, tags, ssm=eks_cfg.ssm)
+        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnet_ids, region, tags)
+        private_endpoint_access(scope, self.cluster, eks_cfg, tags)
         self.identity = oidc_identity(scope, self.cluster, tags)
         node_access = node_access_entry(scope, self.cluster, roles, tags)
-        network_addons = node_network_addons(scope, self.cluster, tags)
+        network_addons = node_network_addons(scope, self.cluster, self.identity, region, tags)
         groups = node_groups(scope, args, eks_cfg, system, Placement(
             self.cluster, roles, subnet_ids, after=[*roles.node_attachments, node_access, *network_addons]))
         self.node_groups = groups.gpu

@@ -17,6 +17,10 @@ import pulumi_kubernetes as k8s
 from ..common import Scope
 from .iam import EksIdentity, irsa_role, managed_policy_prefix
 
+# The VPC CNI's daemonset runs as kube-system/aws-node; IPv4 clusters need AmazonEKS_CNI_Policy
+# (docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
+VPC_CNI_POLICY = "AmazonEKS_CNI_Policy"
+VPC_CNI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:aws-node"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 DEFAULT_STORAGE_CLASS = "gp3"
@@ -37,14 +41,26 @@ def addon(scope: Scope, cluster: aws.eks.Cluster, addon_name: str, tags: dict[st
     )
 
 
-def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, tags: dict[str, str]) -> list[aws.eks.Addon]:
+def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, identity: EksIdentity, region: str,
+                        tags: dict[str, str]) -> list[aws.eks.Addon]:
     """vpc-cni and kube-proxy: nodes become Ready only with both in place, so node groups follow them.
 
     The CNI enforces NetworkPolicy (the tenancy component's default-deny) only with enableNetworkPolicy.
+    It calls EC2 (ENIs, addresses) with its own IRSA role, not the node role: EKS annotates the aws-node
+    service account with `service_account_role_arn`. The add-on waits for the role's policy, so on an
+    existing cluster the CNI has its role before the node role's old attachment is deleted (deletes run last).
     """
+    cni_role = irsa_role(scope, f"{scope.name}-vpc-cni-role", identity, VPC_CNI_SERVICE_ACCOUNT, tags)
+    cni_policy = aws.iam.RolePolicyAttachment(
+        f"{scope.name}-vpc-cni-policy",
+        role=cni_role.name,
+        policy_arn=f"{managed_policy_prefix(region)}/{VPC_CNI_POLICY}",
+        opts=scope.opts(),
+    )
     return [
-        addon(scope, cluster, "vpc-cni", tags, scope.opts(),
-              configuration_values=json.dumps({"enableNetworkPolicy": "true"})),
+        addon(scope, cluster, "vpc-cni", tags, scope.opts(depends_on=[cni_policy]),
+              configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+              service_account_role_arn=cni_role.arn),
         addon(scope, cluster, "kube-proxy", tags, scope.opts()),
     ]
 

@@ -1,8 +1,9 @@
-"""The EKS control plane: the cluster, the nodes' access entry, the IAM OIDC provider, the kubeconfig and
-the Kubernetes provider."""
+"""The EKS control plane: the secrets-encryption key, the cluster, who reaches its private endpoint, the
+nodes' access entry, the IAM OIDC provider, the kubeconfig and the Kubernetes provider."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pulumi
@@ -13,18 +14,66 @@ from config.models import ClusterConfig, EksConfig
 
 from .. import exec_kubeconfig
 from ..common import Scope
-from .iam import EksIdentity, EksRoles
+from .iam import EksIdentity, EksRoles, partition, secrets_key_policy
 
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# AWS KMS's longest waiting period (7-30 days): a key scheduled for deletion by mistake can be recovered
+# for a month, and nothing encrypted with it is readable once it is gone.
+KEY_DELETION_WINDOW_DAYS = 30
+
+
+def key_policy(account_id: str, region: str) -> str:
+    """The secrets key's policy: AWS's default key policy (the account, i.e. its IAM policies, decides who
+    uses and administers the key). Without it no IAM policy could grant the key; nothing else is granted
+    here, the cluster role gets its use through `iam.secrets_key_policy`."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition(region)}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    })
+
+
+def secrets_key(scope: Scope, cfg: ClusterConfig, eks_cfg: EksConfig, region: str,
+                tags: dict[str, str]) -> pulumi.Output[str]:
+    """ARN of the KMS key that encrypts Kubernetes secrets: `eks.kmsKeyArn`, or a key the program creates
+    (symmetric, yearly rotation, alias `alias/<cluster>-eks-secrets`), protected with the cluster because
+    secrets encrypted with a deleted key are lost."""
+    if eks_cfg.kms_key_arn:
+        return pulumi.Output.from_input(eks_cfg.kms_key_arn)
+    account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=scope.parent))
+    key = aws.kms.Key(
+        f"{scope.name}-secrets-key",
+        description=f"Envelope encryption of Kubernetes secrets of EKS cluster {cfg.name}",
+        enable_key_rotation=True,
+        deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+        policy=account.account_id.apply(lambda a: key_policy(a, region)),
+        tags=tags,
+        opts=scope.opts(protect=cfg.deletion_protection),
+    )
+    aws.kms.Alias(f"{scope.name}-secrets-key-alias", name=f"alias/{cfg.name}-eks-secrets", target_key_id=key.key_id,
+                  opts=scope.opts())
+    arn: pulumi.Output[str] = key.arn
+    return arn
 
 
 def control_plane(scope: Scope, cfg: ClusterConfig, eks_cfg: EksConfig, roles: EksRoles,
-                  subnet_ids: Sequence[pulumi.Input[str]], tags: dict[str, str]) -> aws.eks.Cluster:
-    """The EKS cluster (API authentication mode), created after its role's policies.
+                  subnet_ids: Sequence[pulumi.Input[str]], region: str, tags: dict[str, str]) -> aws.eks.Cluster:
+    """The EKS cluster (API authentication mode, secrets encrypted with a KMS key), created after its
+    role's policies.
 
     Deletion protection twice, both from `cluster.deletionProtection`: EKS's own flag (the API
     refuses to delete it) and Pulumi `protect` (the engine refuses to plan its deletion).
+
+    Endpoint: private always; public only with `publicEndpoint`, and then only to `publicAccessCidrs`
+    (config validation refuses an empty list, which EKS would read as 0.0.0.0/0).
     """
+    key_arn = secrets_key(scope, cfg, eks_cfg, region, tags)
+    key_use = secrets_key_policy(scope, roles, key_arn)
     return aws.eks.Cluster(
         f"{scope.name}-eks",
         name=cfg.name,
@@ -42,11 +91,39 @@ def control_plane(scope: Scope, cfg: ClusterConfig, eks_cfg: EksConfig, roles: E
             # StorageClass and everything after); other admins get access entries.
             bootstrap_cluster_creator_admin_permissions=True,
         ),
+        # EKS (1.28+) envelope-encrypts all API data with an AWS-owned key; a customer key adds control over
+        # who can decrypt secrets and an audit trail in CloudTrail. It cannot be removed once enabled
+        # (docs.aws.amazon.com/eks/latest/userguide/enable-kms.html).
+        encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+            provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key_arn),
+            resources=["secrets"],
+        ),
         enabled_cluster_log_types=LOG_TYPES,
         deletion_protection=cfg.deletion_protection,
         tags=tags,
-        opts=scope.opts(depends_on=roles.cluster_attachments, protect=cfg.deletion_protection),
+        opts=scope.opts(depends_on=[*roles.cluster_attachments, key_use], protect=cfg.deletion_protection),
     )
+
+
+def private_endpoint_access(scope: Scope, cluster: aws.eks.Cluster, eks_cfg: EksConfig,
+                            tags: dict[str, str]) -> list[aws.vpc.SecurityGroupIngressRule]:
+    """HTTPS from `privateAccessCidrs` (the deploy runner's subnet, a VPN) to the private endpoint: the
+    cluster security group EKS creates admits only itself (nodes and control plane)."""
+    sg_id = cluster.vpc_config.apply(lambda v: v.cluster_security_group_id or "")
+    return [
+        aws.vpc.SecurityGroupIngressRule(
+            f"{scope.name}-api-from-{cidr.replace('.', '-').replace('/', '-')}",
+            security_group_id=sg_id,
+            description="Kubernetes API (private endpoint) from cluster.eks.privateAccessCidrs",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=cidr,
+            tags=tags,
+            opts=scope.opts(),
+        )
+        for cidr in eks_cfg.private_access_cidrs
+    ]
 
 
 def node_access_entry(scope: Scope, cluster: aws.eks.Cluster, roles: EksRoles,

@@ -16,12 +16,18 @@ import pulumi_aws as aws
 from ..common import Scope
 
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
+# No AmazonEKS_CNI_Policy: the VPC CNI has its own IRSA role (addons.vpc_cni); on the node role every pod
+# that reaches the instance profile would hold the CNI's ENI and address permissions
+# (docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
-    "AmazonSSMManagedInstanceCore",
 )
+# Only with `eks.ssm`: Session Manager shells on nodes are an access path a team opts into.
+SSM_POLICY = "AmazonSSMManagedInstanceCore"
+# What the control plane needs on the secrets-encryption key (the cluster_encryption policy of
+# terraform-aws-eks main.tf; EKS wraps data keys with Encrypt/Decrypt and inspects the key and its grants).
+SECRETS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey")
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,9 @@ def irsa_trust(provider_arn: str, issuer: str, subject: str) -> str:
     })
 
 
-def cluster_roles(scope: Scope, region: str, tags: dict[str, str]) -> EksRoles:
-    """The control plane's role and the nodes' role, each with its AWS-managed policies."""
+def cluster_roles(scope: Scope, region: str, tags: dict[str, str], ssm: bool = False) -> EksRoles:
+    """The control plane's role and the nodes' role, each with its AWS-managed policies (the nodes'
+    AmazonSSMManagedInstanceCore only with `ssm`)."""
     prefix = managed_policy_prefix(region)
     cluster_role = aws.iam.Role(
         f"{scope.name}-cluster-role",
@@ -107,9 +114,22 @@ def cluster_roles(scope: Scope, region: str, tags: dict[str, str]) -> EksRoles:
     node_attachments = [
         aws.iam.RolePolicyAttachment(f"{scope.name}-node-{p.replace('_', '-')}", role=node_role.name,
                                      policy_arn=f"{prefix}/{p}", opts=scope.opts())
-        for p in NODE_POLICIES
+        for p in (*NODE_POLICIES, *((SSM_POLICY,) if ssm else ()))
     ]
     return EksRoles(cluster_role, cluster_attachments, node_role, node_attachments)
+
+
+def secrets_key_policy(scope: Scope, roles: EksRoles, key_arn: pulumi.Input[str]) -> aws.iam.RolePolicy:
+    """The cluster role's permission to use the secrets-encryption key (the key policy delegates to IAM)."""
+    return aws.iam.RolePolicy(
+        f"{scope.name}-cluster-secrets-key",
+        role=roles.cluster.name,
+        policy=pulumi.Output.from_input(key_arn).apply(lambda arn: json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(SECRETS_KEY_ACTIONS), "Resource": arn}],
+        })),
+        opts=scope.opts(),
+    )
 
 
 def irsa_role(scope: Scope, resource_name: str, identity: EksIdentity, subject: str,
