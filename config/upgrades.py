@@ -10,7 +10,8 @@ its image pulled and the weights loaded (at most the model's start-up budget). T
   upgrade phase fails with a PodEvictionFailure error" (docs.aws.amazon.com/eks/latest/userguide/
   managed-node-update-behavior.html, upgrade phase). With the force flag the waiting pods are deleted.
 - GKE surge upgrades respect PodDisruptionBudgets for up to one hour, then evict anyway
-  (cloud.google.com/kubernetes-engine/docs/concepts/node-pool-upgrade-strategies, surge upgrades).
+  (cloud.google.com/kubernetes-engine/docs/concepts/node-pool-upgrade-strategies; the one-hour limit as
+  elastic/cloud-on-k8s issue 2448 reports it).
 
 `config.semantics` refuses a GPU pool whose models cannot move off one node inside that window unless the pool
 says `forceUpgrade: true`; `components/cluster/eks/node_groups.py` sizes the node group's update timeout from the

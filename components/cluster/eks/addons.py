@@ -46,7 +46,8 @@ def addon_version(cluster: aws.eks.Cluster, addon_name: str) -> pulumi.Output[st
     cluster's `version`: resolved after the control plane is created or upgraded)."""
     found = aws.eks.get_addon_version_output(addon_name=addon_name, kubernetes_version=cluster.version,
                                              most_recent=True)
-    return found.apply(lambda result: str(result.version))
+    version: pulumi.Output[str] = found.apply(lambda result: str(result.version))
+    return version
 
 
 def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, tags: dict[str, str]) -> list[aws.eks.Addon]:
