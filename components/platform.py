@@ -17,6 +17,7 @@ from config.gpu_stack import operator_node_labels
 from config.models import StackConfig
 from config.namespaces import GPU_OPERATOR
 from config.storage import needs_shared_file_system
+from config.upgrades import pool_rehomes
 
 from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
@@ -57,7 +58,8 @@ class Platform(pulumi.ComponentResource):
             ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels,
                         pool_node_labels={p.name: operator_node_labels(cfg, p) for p in cfg.node_pools.gpu},
                         pool_node_resources={p.name: node_resources(cfg, p) for p in cfg.node_pools.gpu},
-                        shared_file_system=needs_shared_file_system(cfg)),
+                        shared_file_system=needs_shared_file_system(cfg),
+                        pool_rehomes=pool_rehomes(cfg, args.plan)),
             pulumi.ResourceOptions(parent=self),
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)

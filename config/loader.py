@@ -100,6 +100,7 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
     capacity, fit_issues = plan(cfg)
     fit_issues += quotas.check(cfg, capacity)
     fit_issues += semantics.serving_capacity(cfg, capacity)
+    fit_issues += semantics.upgrade_drains(cfg, capacity)
     if fit_issues:
         raise ConfigError(stack_file, fit_issues)
     return cfg, capacity

@@ -349,6 +349,10 @@ class GpuPool(Model):
     """EKS spot pools: extra instance types of the same GPU count to widen the spot market."""
     disk_gi: int = Field(300, ge=50, le=8192)
     """Node boot disk in GiB (images and model weights)."""
+    force_upgrade: bool = False
+    """Let node upgrades go on when a model cannot move off a node within the cloud's drain window (EKS 15 min,
+    then the update fails; GKE 1 h, then GKE evicts anyway): EKS updates the group with force, deleting replicas
+    before their replacements are Ready. Off: such a pool is a config error (docs/clusters.md, Upgrades)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> GpuPool:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
-from . import catalog
+from . import catalog, upgrades
 from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
 from .engines import ENGINES, quantization_args
 from .errors import Issue, key_path, required
@@ -530,6 +530,34 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
                 "EBS volumes cannot be attached read-only to many nodes; on eks use ReadWriteMany with an EFS class"))
     elif serving.snapshot_class is not None:
         yield Issue(key_path("serving", "snapshotClass"), "only used with cacheAccessMode ReadOnlyMany (remove it)")
+
+
+def upgrade_drains(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
+    """Every GPU pool's models can move off one node inside the cloud's upgrade drain window (config/upgrades.py),
+    unless the pool accepts forced evictions (`forceUpgrade`)."""
+    provider = cfg.cluster.provider
+    if provider not in upgrades.DRAIN_WINDOW_SECONDS:
+        return []
+    window = upgrades.DRAIN_WINDOW_SECONDS[provider]
+    rehomes = upgrades.pool_rehomes(cfg, capacity)
+    issues = []
+    for i, pool in enumerate(cfg.node_pools.gpu):
+        slow = sorted((r for r in rehomes.get(pool.name, []) if r.seconds > window), key=lambda r: -r.seconds)
+        if pool.force_upgrade or not slow:
+            continue
+        r = slow[0]
+        others = f" (also: {', '.join(o.model for o in slow[1:])})" if slow[1:] else ""
+        fits = window // r.per_node - upgrades.POD_START_SECONDS
+        lower = (f"lower {r.key}.startupSeconds to {fits} s if it loads that fast, "
+                 if fits >= 60 and r.key.startswith(key_path("serving")) else "")
+        issues.append(Issue(key_path("nodePools", "gpu", i, "forceUpgrade"), (
+            f"an upgrade drains pool '{pool.name}' one node at a time and {provider} waits {window // 60} min per "
+            f"node ({'then the update fails' if provider == 'eks' else 'then evicts anyway'}); the "
+            f"PodDisruptionBudget moves one replica of '{r.model}' at a time, so its {r.per_node} replica(s) on a "
+            f"node need {r.per_node} x ({upgrades.POD_START_SECONDS} s start + {r.startup} s start-up budget) = "
+            f"{r.seconds} s{others}; {lower}or set forceUpgrade: true to accept replicas deleted before their "
+            "replacements are Ready (docs/clusters.md, Upgrades)")))
+    return issues
 
 
 def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:

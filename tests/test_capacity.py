@@ -16,10 +16,16 @@ CUSTOM_ARCH = {"layers": 32, "hidden": 4096, "kvHeads": 8, "headDim": 128, "voca
 SHARED_CACHE = {"cacheAccessMode": "ReadWriteMany", "storageClass": "standard-rwx"}
 
 
+def upgradable(pools):
+    """Pools that accept forced upgrade drains: these capacity tests pack nodes densely, and the drain-window check
+    (config.upgrades) has its own tests in tests/cluster/test_eks_nodes.py and test_node_upgrades.py."""
+    return [{**p, "forceUpgrade": True} for p in pools]
+
+
 def gke(pools, models, **extra):
     values = {"cluster": {"provider": "gke", "name": "ai-t", "region": "us-central1", "zones": ["us-central1-a"],
                           "gcp": {"project": "acme-ai-test"}},
-              "nodePools": {"system": {"machineType": "e2-standard-4"}, "gpu": pools},
+              "nodePools": {"system": {"machineType": "e2-standard-4"}, "gpu": upgradable(pools)},
               "serving": {"models": models, **SHARED_CACHE}}
     values.update(extra)
     return values
@@ -159,7 +165,7 @@ def eks_mixed(models, layout=None, max_nodes=2):
               "sharing": {"strategy": "mig", "layout": layout or {"3g.40gb": 1, "2g.20gb": 2}}}]
     return {"cluster": {"provider": "eks", "name": "ai-t", "region": "us-east-1",
                         "zones": ["us-east-1a", "us-east-1b"]},
-            "nodePools": {"system": {"machineType": "m6i.xlarge"}, "gpu": pools},
+            "nodePools": {"system": {"machineType": "m6i.xlarge"}, "gpu": upgradable(pools)},
             "gpuStack": {"migStrategy": "mixed"},
             "serving": {"models": models, **SHARED_CACHE}}
 

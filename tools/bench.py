@@ -40,7 +40,9 @@ def synthetic(models: int) -> dict:
     values = copy.deepcopy(values)
     per_node = 8
     values["nodePools"]["gpu"] = [{"name": "h100-od", "gpu": "h100-80gb", "gpusPerNode": per_node,
-                                   "capacity": "on-demand", "min": 1, "max": math.ceil(2 * models / per_node) + 1}]
+                                   "capacity": "on-demand", "min": 1, "max": math.ceil(2 * models / per_node) + 1,
+                                   # Dense like prod's pools: upgrades drain it with force (docs/clusters.md).
+                                   "forceUpgrade": True}]
     values["serving"]["models"] = [{
         "name": f"m{i:03d}", "engine": "vllm", "model": "Qwen/Qwen2.5-7B-Instruct-AWQ", "quantization": "awq",
         "maxModelLen": 8192, "pool": "h100-od", "replicas": {"min": 1, "max": 2}} for i in range(models)]

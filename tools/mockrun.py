@@ -50,6 +50,8 @@ class Recorded:
     protect: bool
     ignore_changes: list[str]
     delete_before_replace: bool = False
+    custom_timeouts: dict = field(default_factory=dict)
+    """customTimeouts the program set ({"update": "95m"}), empty when none."""
     outputs: dict = field(default_factory=dict)
     """What the mocks answered (ids, names, ARNs, endpoints)."""
 
@@ -165,6 +167,20 @@ def mock_pem(kind: str, name: str) -> str:
     return f"-----BEGIN {kind}-----\nmock-{_suffix(kind + name)}-{digest}\n-----END {kind}-----\n"
 
 
+# Add-on builds of the shape `aws eks describe-addon-versions` lists (vX.Y.Z-eksbuild.N); kube-proxy follows the
+# cluster's minor, the others are one build for every supported minor.
+ADDON_VERSIONS = {"vpc-cni": "v1.20.4-eksbuild.2", "coredns": "v1.12.4-eksbuild.1",
+                  "aws-ebs-csi-driver": "v1.51.1-eksbuild.1", "aws-efs-csi-driver": "v2.1.13-eksbuild.1"}
+
+
+def mock_addon_version(args: Mapping[str, Any]) -> dict[str, Any]:
+    """What aws.eks.get_addon_version answers: the add-on's most recent (or default) build for a Kubernetes minor."""
+    name, minor = str(args.get("addonName")), str(args.get("kubernetesVersion"))
+    version = f"v{minor}.3-eksbuild.2" if name == "kube-proxy" else ADDON_VERSIONS.get(name, "v1.0.0-eksbuild.1")
+    return {"addonName": name, "kubernetesVersion": minor, "mostRecent": bool(args.get("mostRecent")),
+            "version": version, "id": name, "region": "us-east-1"}
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Realistic provider answers for the resource types the program uses.
 
@@ -225,7 +241,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                          arn=f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{state['name']}")
             rid = state["name"]
         elif t == "aws:eks/nodeGroup:NodeGroup":
-            group = inputs.get("nodeGroupName") or f"{name}-{_suffix(name)}"
+            # nodeGroupNamePrefix: the provider appends a unique suffix (26 characters in the real provider).
+            group = inputs.get("nodeGroupName") or f"{inputs.get('nodeGroupNamePrefix') or name + '-'}{_suffix(name)}"
             state["nodeGroupName"] = group
             state["arn"] = (f"arn:aws:eks:us-east-1:{ACCOUNT}:nodegroup/{inputs.get('clusterName')}/{group}/"
                             f"{_suffix(group)}")
@@ -262,6 +279,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             rid = f"fs-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
             state["arn"] = f"arn:aws:elasticfilesystem:us-east-1:{ACCOUNT}:file-system/{rid}"
             state["dnsName"] = f"{rid}.efs.us-east-1.amazonaws.com"
+        elif t == "aws:ec2/launchTemplate:LaunchTemplate":
+            rid = f"lt-0{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+            state.update(arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:launch-template/{rid}", latestVersion=1,
+                         defaultVersion=1, name=inputs.get("name") or f"{name}-{_suffix(name)}")
         elif t.startswith("aws:ec2/"):
             kind = t.split(":")[-1].lower()
             prefix = {"vpc": "vpc", "subnet": "subnet", "internetgateway": "igw", "natgateway": "nat",
@@ -290,6 +311,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             project = args.args.get("projectId") or "mock-project"
             return {"projectId": project, "number": GCP_PROJECT_NUMBER, "name": project,
                     "id": f"projects/{project}", "orgId": "123456789012"}
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            return mock_addon_version(args.args)
         if token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"project": "mock-project", "region": "us-central1", "accessToken": "mock"}
         return {}
@@ -321,6 +344,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect),
             ignore_changes=list(request.ignoreChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            custom_timeouts={k: v for k in ("create", "update", "delete")
+                             if (v := getattr(request.customTimeouts, k, ""))},
             outputs=_plain(self.resources[response.urn].state) if response.urn in self.resources else {},
         ))
         return response

@@ -7,7 +7,7 @@ before it exists, and a bring-your-own cluster looks the same to the rest of the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from config.capacity import CapacityPlan
 from config.models import ClusterConfig, GpuPool, NodePoolsConfig
+from config.upgrades import Rehome
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class ClusterArgs:
     autoscaler learns them from ASG tags to scale a pool up from zero."""
     shared_file_system: bool = False
     """Provide a ReadWriteMany StorageClass for the model caches (config.storage): EFS on EKS, Filestore on GKE."""
+    pool_rehomes: Mapping[str, Sequence[Rehome]] = field(default_factory=dict)
+    """Per GPU pool, the model servers an upgrade must move off each node (config.upgrades.pool_rehomes): node
+    upgrade settings and timeouts are sized from their start-up budgets."""
 
     def node_labels(self, pool: GpuPool) -> dict[str, str]:
         """All node labels of a GPU pool: ai-platform/* plus the GPU stack's selectors."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from config import sizing
+from config import sizing, upgrades
 from config.capacity import CapacityPlan, ModelPlan, Role, served_models
 from config.engine_profiles import EngineProfile, profile
 from config.engines import EngineSpec
@@ -97,10 +97,8 @@ def shm_gi(server: Server) -> int:
 
 
 def startup_seconds(server: Server) -> int:
-    """Model load budget: 300 s (CUDA init, graph capture, compile) + 20 s per GiB read from the volume."""
-    if server.model.startup_seconds is not None:
-        return server.model.startup_seconds
-    return min(7200, int(300 + 20 * server.plan.weights_gib))
+    """Model load budget (config/upgrades.py: 300 s + 20 s per GiB read from the volume, or `startupSeconds`)."""
+    return upgrades.startup_seconds(server.model, server.plan.weights_gib)
 
 
 def resources(server: Server, placement: str = PRIMARY) -> dict[str, dict[str, str]]:

@@ -64,8 +64,8 @@ def test_autoscaler_runs_with_an_irsa_role_that_can_only_resize_this_cluster(pro
     assert write["Action"] == ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
     assert write["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/ai-prod": "owned"}}
     assert policy.urn in ca.dependencies
-    system = prod.named("ai-cluster-system")
-    assert system.urn in ca.dependencies
+    for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):  # the system pool: one group per zone
+        assert prod.named(f"ai-cluster-system-{zone}").urn in ca.dependencies
 
 
 def test_gpu_groups_tell_the_autoscaler_what_a_new_node_advertises(prod):

@@ -73,8 +73,15 @@ def eks(values) -> ComponentRun:
 
 
 def groups(run: ComponentRun) -> dict[str, object]:
-    """Node groups (recorded) by their pool label."""
-    return {r.inputs["labels"]["ai-platform/pool"]: r for r in run.of_type(NODE_GROUP)}
+    """Node groups (recorded) by their pool label (the system pool: its first zone's group)."""
+    found: dict[str, object] = {}
+    for r in run.of_type(NODE_GROUP):
+        found.setdefault(r.inputs["labels"]["ai-platform/pool"], r)
+    return found
+
+
+def system_groups(run: ComponentRun) -> list:
+    return [r for r in run.of_type(NODE_GROUP) if r.inputs["labels"]["ai-platform/pool"] == "system"]
 
 
 def gpu_groups(run: ComponentRun) -> dict[str, object]:
@@ -127,10 +134,14 @@ def test_existing_subnets_create_no_vpc(values):
     custom = copy.deepcopy(values)
     custom["cluster"]["eks"] = {"subnetIds": ["subnet-0aaa", "subnet-0bbb", "subnet-0ccc"]}
     run = run_cluster(custom)
-    assert not [r for r in run.resources if r.type.startswith("aws:ec2/")]
+    # Only the nodes' launch templates.
+    assert {r.type for r in run.resources if r.type.startswith("aws:ec2/")} == {"aws:ec2/launchTemplate:LaunchTemplate"}
     assert run.one(CLUSTER).inputs["vpcConfig"]["subnetIds"] == ["subnet-0aaa", "subnet-0bbb", "subnet-0ccc"]
-    for g in run.of_type(NODE_GROUP):
+    for g in gpu_groups(run).values():
         assert g.inputs["subnetIds"] == ["subnet-0aaa", "subnet-0bbb", "subnet-0ccc"]
+    # One system group per subnet (each subnet lies in one zone), named by its index.
+    assert sorted((g.name, g.inputs["subnetIds"][0]) for g in system_groups(run)) == [
+        ("test-system-0", "subnet-0aaa"), ("test-system-1", "subnet-0bbb"), ("test-system-2", "subnet-0ccc")]
 
 
 def test_carve_subnets():
@@ -247,11 +258,11 @@ def test_gpu_group_settings(eks, values, name):
     assert g.inputs["amiType"] == "AL2023_x86_64_NVIDIA"
     assert g.inputs["scalingConfig"] == {"minSize": p.min, "maxSize": p.max, "desiredSize": p.min}
     assert "scalingConfig.desiredSize" in g.ignore_changes
-    assert g.inputs["updateConfig"] == {"maxUnavailable": 1}
-    assert g.inputs["diskSize"] == p.disk_gi
+    assert g.inputs["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "DEFAULT"}
+    assert "diskSize" not in g.inputs  # the launch template's volume (tests/cluster/test_eks_nodes.py)
     assert g.inputs["labels"] == pool_labels(p)
-    assert g.inputs["nodeGroupName"] == name
-    assert g.delete_before_replace
+    assert "nodeGroupName" not in g.inputs and g.inputs["nodeGroupNamePrefix"] == f"{name}-"
+    assert not g.delete_before_replace
 
 
 def test_every_gpu_group_has_the_gpu_taint(eks):
@@ -282,7 +293,7 @@ def test_system_group_is_cpu_only(eks):
     assert s.inputs["amiType"] == "AL2023_x86_64_STANDARD"
     assert s.inputs["capacityType"] == "ON_DEMAND"
     assert s.inputs["instanceTypes"] == ["m6i.2xlarge"]
-    assert s.inputs["scalingConfig"] == {"minSize": 3, "maxSize": 6, "desiredSize": 3}
+    assert s.inputs["scalingConfig"] == {"minSize": 1, "maxSize": 2, "desiredSize": 1}  # 3..6 over 3 zones
     assert not s.inputs.get("taints")
     assert not any(k.startswith(CA) for k in s.inputs.get("tags", {}))
 
@@ -305,13 +316,13 @@ def test_core_addons(eks):
     addons = {a.inputs["addonName"]: a for a in eks.of_type(ADDON)}
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver"}
     for a in addons.values():
-        assert "addonVersion" not in a.inputs  # no unverified pins
+        assert a.inputs["addonVersion"].endswith("-eksbuild.2") or "-eksbuild." in a.inputs["addonVersion"]
         assert a.inputs["resolveConflictsOnUpdate"] == "OVERWRITE"
         assert a.inputs["clusterName"] == "ai-prod"
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
-    system = groups(eks)["system"].urn
-    assert system in addons["coredns"].dependencies
-    assert system in addons["aws-ebs-csi-driver"].dependencies
+    for system in system_groups(eks):
+        assert system.urn in addons["coredns"].dependencies
+        assert system.urn in addons["aws-ebs-csi-driver"].dependencies
 
 
 def test_ebs_csi_irsa(eks):
@@ -365,8 +376,10 @@ def test_kubeconfig_is_secret_and_uses_aws_get_token(eks):
 def test_outputs(eks):
     assert eks.values["endpoint"] == EKS_ENDPOINT
     assert eks.values["name"] == "ai-prod"
-    assert {"h100-od", "a100-spot", "l4-spot"} <= set(eks.values["node_pool_names"])
-    assert len(eks.values["node_pool_names"]) == 4
+    # GPU groups are named from a prefix (the mocks' suffix stands for the provider's).
+    names = eks.values["node_pool_names"]
+    assert {"h100-od", "a100-spot", "l4-spot"} == {n.rsplit("-", 1)[0] for n in names if not n.startswith("test-")}
+    assert len(eks.values["node_pool_names"]) == 3 + len(ZONES)
 
 
 def test_provider_gets_the_secret_kubeconfig_and_waits_for_node_groups(eks):

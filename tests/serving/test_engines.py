@@ -194,7 +194,8 @@ def test_an_awq_7b_model_on_a_1g_10gb_slice_is_accepted():
                                     "replicas": {"min": 1, "max": 7}}], cacheAccessMode="ReadWriteMany",
                           storageClass="efs-sc")
     values["nodePools"]["gpu"].append({"name": "slices", "gpu": "a100-80gb", "gpusPerNode": 8, "capacity": "on-demand",
-                                       "min": 0, "max": 1, "sharing": {"strategy": "mig", "profile": "1g.10gb"}})
+                                       "min": 0, "max": 1, "sharing": {"strategy": "mig", "profile": "1g.10gb"},
+                                       "forceUpgrade": True})  # 7 replicas per node: see docs/clusters.md
     cfg, plan = validate(values, "Pulumi.prod.yaml")
     assert plan.model("small").fits and plan.model("small").unit == "1g.10gb slice"
     assert plan.model("small").need_per_unit_gib <= plan.model("small").usable_per_unit_gib

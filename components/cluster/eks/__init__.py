@@ -54,7 +54,7 @@ from .control_plane import (
 )
 from .iam import EksIdentity, cluster_roles
 from .network import carve_subnets, private_subnets
-from .node_groups import Placement, node_groups
+from .node_groups import NodeGroups, Placement, gpu_node_groups, system_node_groups, system_zones
 from .shared_file_system import shared_file_system
 
 # What other modules import from components.cluster.eks (the rest lives in, and is imported from, its module).
@@ -98,11 +98,17 @@ class EksCluster(Cluster):
         self.identity = oidc_identity(scope, self.cluster, tags)
         node_access = node_access_entry(scope, self.cluster, roles, tags)
         network_addons = node_network_addons(scope, self.cluster, self.identity, region, tags)
-        groups = node_groups(scope, args, eks_cfg, system, Placement(
-            self.cluster, roles, subnet_ids, after=[*roles.node_attachments, node_access, *network_addons]))
+        # Upgrade order (a kubernetesVersion bump): the control plane; vpc-cni and kube-proxy (their versions
+        # are looked up from the cluster's version); the system groups; coredns and the EBS CSI driver, which
+        # need the system nodes to run on when they are created; then the GPU groups, after every add-on.
+        placement = Placement(self.cluster, roles, subnet_ids, system_zones(cfg.zones, eks_cfg),
+                              after=[*roles.node_attachments, node_access, *network_addons])
+        system_groups = system_node_groups(scope, args, system, placement)
+        dns = coredns(scope, self.cluster, tags, after=system_groups)
+        ebs_driver = ebs_csi(scope, self.cluster, self.identity, region, tags, after=system_groups)
+        groups = NodeGroups(system_groups, gpu_node_groups(scope, args, eks_cfg, placement,
+                                                           after=[*network_addons, dns, ebs_driver]))
         self.node_groups = groups.gpu
-        dns = coredns(scope, self.cluster, tags, after=[groups.system])
-        ebs_driver = ebs_csi(scope, self.cluster, self.identity, region, tags, after=[groups.system])
 
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -112,10 +118,10 @@ class EksCluster(Cluster):
         self.provider = kubernetes_provider(scope, self.kubeconfig, after=[*groups.all, dns])
         default_storage_class(scope, self.provider, retain=cfg.deletion_protection, driver=ebs_driver)
         self.cluster_autoscaler = cluster_autoscaler(scope, self.provider, cfg, region, self.identity, tags,
-                                                     after=[groups.system])
+                                                     after=groups.system)
         self.shared_file_system = (
             shared_file_system(scope, self.cluster, subnet_ids, self.identity, region, self.provider, tags,
-                               after=[groups.system])
+                               after=groups.system)
             if args.shared_file_system else None)
         self.node_pool_names = pulumi.Output.all(*[g.node_group_name for g in groups.all])
         self.register_outputs({

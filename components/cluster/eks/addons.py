@@ -1,7 +1,10 @@
 """EKS managed add-ons (vpc-cni, kube-proxy, coredns, aws-ebs-csi-driver) and the default gp3 StorageClass.
 
-`addon_version` is left to EKS (the default version for the cluster's Kubernetes version);
-OVERWRITE lets the managed add-on take over the self-managed copy EKS starts with.
+Versions follow the cluster: each add-on's `addon_version` is the most recent one EKS offers for the
+cluster's Kubernetes version (`aws.eks.get_addon_version`, most_recent), looked up from the cluster's
+`version` output, so a `kubernetesVersion` bump updates the add-ons after the control plane (and a new
+EKS build of an add-on shows up in the next preview). OVERWRITE lets the managed add-on take over the
+self-managed copy EKS starts with, and keeps updates from stalling on fields EKS manages.
 """
 
 from __future__ import annotations
@@ -28,17 +31,27 @@ DEFAULT_STORAGE_CLASS = "gp3"
 
 def addon(scope: Scope, cluster: aws.eks.Cluster, addon_name: str, tags: dict[str, str],
           opts: pulumi.ResourceOptions, **kwargs: Any) -> aws.eks.Addon:
-    """One managed add-on, `f"{name}-addon-{addon_name}"`."""
+    """One managed add-on, `f"{name}-addon-{addon_name}"`, at the most recent version for the cluster's version."""
     return aws.eks.Addon(
         f"{scope.name}-addon-{addon_name}",
         cluster_name=cluster.name,
         addon_name=addon_name,
+        addon_version=addon_version(cluster, addon_name),
         resolve_conflicts_on_create="OVERWRITE",
         resolve_conflicts_on_update="OVERWRITE",
         tags=tags,
         opts=opts,
         **kwargs,
     )
+
+
+def addon_version(cluster: aws.eks.Cluster, addon_name: str) -> pulumi.Output[str]:
+    """The most recent version of `addon_name` EKS offers for the cluster's Kubernetes version (an output of the
+    cluster's `version`: resolved after the control plane is created or upgraded)."""
+    found = aws.eks.get_addon_version_output(addon_name=addon_name, kubernetes_version=cluster.version,
+                                             most_recent=True)
+    version: pulumi.Output[str] = found.apply(lambda result: str(result.version))
+    return version
 
 
 def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, identity: EksIdentity, region: str,

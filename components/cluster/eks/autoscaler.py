@@ -76,6 +76,8 @@ def cluster_autoscaler_values(cluster_name: str, region: str, version: str,
                                     "annotations": {"eks.amazonaws.com/role-arn": role_arn}}},
         "extraArgs": {
             "expander": "least-waste",
+            # The system pool is one group per zone (zonal EBS volumes): scale-ups spread evenly over them
+            # (cloudprovider/aws/README.md, "Common Notes and Gotchas").
             "balance-similar-node-groups": True,
             "skip-nodes-with-local-storage": False,
             "skip-nodes-with-system-pods": False,

@@ -129,6 +129,13 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
     )
 
 
+def surge_upgrades() -> gcp.container.NodePoolUpgradeSettingsArgs:
+    """One new node before one old node drains, never a node short (config/upgrades.py: GKE respects the model
+    servers' PodDisruptionBudgets for up to an hour per node, which config.semantics checks their start-up
+    budgets against)."""
+    return gcp.container.NodePoolUpgradeSettingsArgs(strategy="SURGE", max_surge=1, max_unavailable=0)
+
+
 def node_pools(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, system: SystemPool,
                placement: Placement) -> NodePools:
     """The system pool and one pool per GPU pool."""
@@ -187,6 +194,7 @@ def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: in
             location_policy="ANY" if spot else "BALANCED",
         ),
         initial_node_count=initial_nodes_per_zone(pool.min, len(placement.zones)),
+        upgrade_settings=surge_upgrades(),
         node_config=node_config(
             placement.nodes.email, machine.name, pool.disk_gi,
             labels=args.node_labels(pool),
