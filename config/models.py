@@ -517,8 +517,8 @@ class FullText(Model):
     cpu: str = Field("1", pattern=QUANTITY)
     """CPU request per node (the limit is twice this); memory is twice the heap."""
     snapshots: bool = False
-    """Give the Elasticsearch pods workload-identity access to the RAG bucket so a snapshot repository can be
-    registered there (see docs/rag.md); needs provider gke or eks."""
+    """Give the Elasticsearch pods workload-identity access to the RAG bucket, where rag.backup.elasticsearch
+    registers the snapshot repository and lifecycle policy (see docs/rag.md); needs provider gke or eks."""
 
 
 class Embedding(Model):

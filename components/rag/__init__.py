@@ -52,7 +52,9 @@ def bucket_users(cfg: StackConfig) -> tuple[BucketUser, ...]:
     rag = cfg.rag
     users = []
     if "milvus" in rag.bucket_users:
-        users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus"))
+        # A milvus-backup restore has Milvus import the backed-up segments straight from their prefix.
+        reads = (MILVUS_BACKUP_PREFIX,) if "milvus" in rag.backups else ()
+        users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus", reads=reads))
     if "elasticsearch" in rag.bucket_users:
         users.append(BucketUser("elasticsearch", rag.namespace, SEARCH_SERVICE_ACCOUNT, "elasticsearch"))
     if "milvus" in rag.backups:

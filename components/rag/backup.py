@@ -74,7 +74,7 @@ es "${ES_URL}/_slm/policy/${POLICY}"
 MILVUS_SCRIPT = """set -eu
 backup() { /app/milvus-backup --config /etc/milvus-backup/backup.yaml "$@"; }
 name="scheduled_$(date -u +%Y%m%d_%H%M%S)"
-backup create -n "$name"
+backup create -n "$name" --rbac
 # Names sort by time: keep the newest KEEP scheduled backups, delete the rest (hand-made ones are never touched).
 backup list | { grep '^scheduled_' || true; } | sort -r | tail -n +$((KEEP + 1)) | while read -r old; do
   backup delete -n "$old"

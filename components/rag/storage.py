@@ -5,11 +5,14 @@
   (helm uninstall, a scaled-down StatefulSet, an ECK cluster deletion) leaves its disk behind.
   Existing clusters use their default class (or `rag.storageClass`).
 - The bucket (Milvus cluster segments/indexes/WAL under `milvus/`, Elasticsearch snapshots under
-  `elasticsearch/`): S3 with versioning, SSE, a public access block and owner-enforced ACLs on eks;
-  GCS with uniform access, public access prevention and versioning on gke. Noncurrent versions expire
-  after `bucket.noncurrentVersionDays`. Access is by workload identity only: an IRSA role per
-  Kubernetes service account on eks, a Google service account bound through Workload Identity on gke.
-  No access keys exist. With deletion protection the bucket is `protect`ed and never force-destroyed.
+  `elasticsearch/`, milvus-backup's backups under `milvus-backup/`): S3 with versioning, SSE, a public
+  access block, owner-enforced ACLs, a bucket policy refusing requests without TLS and server access
+  logs into a log bucket of their own (hardened the same way, expiring after `bucket.accessLogDays`) on
+  eks; GCS with uniform access, public access prevention and versioning on gke. Noncurrent versions
+  expire after `bucket.noncurrentVersionDays`. Access is by workload identity only, per prefix: an IRSA
+  role per Kubernetes service account whose policy names its prefixes on eks; a Google service account
+  bound through Workload Identity on gke, with objectAdmin under an IAM condition on its prefixes. No
+  access keys exist. With deletion protection the buckets are `protect`ed and never force-destroyed.
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class BucketUser:
     """The prefix (folder) it owns, without slashes."""
     also: tuple[str, ...] = ()
     """Further prefixes it reads and writes (the backup job: Milvus' own prefix besides its backups)."""
+    reads: tuple[str, ...] = ()
+    """Prefixes it may only read (Milvus: the backups, which a restore imports straight from the bucket)."""
 
     @property
     def prefixes(self) -> tuple[str, ...]:
@@ -200,6 +205,8 @@ class DataStorage(pulumi.ComponentResource):
                         {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": arn},
                         {"Effect": "Allow", "Action": OBJECT_ACTIONS,
                          "Resource": object_resources(arn, u.prefixes)},
+                        *([{"Effect": "Allow", "Action": ["s3:GetObject"],
+                            "Resource": object_resources(arn, u.reads)}] if u.reads else []),
                     ],
                 })),
                 opts=child,
@@ -301,6 +308,15 @@ class DataStorage(pulumi.ComponentResource):
                     description=f"objects under {', '.join(p + '/' for p in user.prefixes)} only",
                     expression=bucket.name.apply(lambda b, u=user: gcs_prefix_condition(b, u.prefixes))),
                 opts=child)
+            if user.reads:
+                gcp.storage.BucketIAMMember(
+                    f"{name}-{user.key}-objectviewer", bucket=bucket.name, role="roles/storage.objectViewer",
+                    member=member,
+                    condition=gcp.storage.BucketIAMMemberConditionArgs(
+                        title=f"{user.key} read-only prefixes",
+                        description=f"read objects under {', '.join(p + '/' for p in user.reads)} only",
+                        expression=bucket.name.apply(lambda b, u=user: gcs_prefix_condition(b, u.reads))),
+                    opts=child)
             gcp.storage.BucketIAMMember(
                 f"{name}-{user.key}-legacybucketreader", bucket=bucket.name, role="roles/storage.legacyBucketReader",
                 member=member, opts=child)

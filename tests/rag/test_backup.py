@@ -102,6 +102,11 @@ def test_s3_backup_role_owns_its_prefix_and_milvus_prefix_only():
     backup = policies["ai-rag-storage-milvus-backup-policy"]["Statement"][1]
     assert backup["Resource"] == [f"{arn}/milvus-backup/*", f"{arn}/milvus/*"]
     assert policies["ai-rag-storage-elasticsearch-policy"]["Statement"][1]["Resource"] == f"{arn}/elasticsearch/*"
+    # Milvus writes only its own prefix and reads the backups (a restore imports them from the bucket).
+    milvus = policies["ai-rag-storage-milvus-policy"]["Statement"]
+    assert milvus[1]["Resource"] == f"{arn}/milvus/*"
+    assert milvus[2] == {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{arn}/milvus-backup/*"}
+    assert len(policies["ai-rag-storage-elasticsearch-policy"]["Statement"]) == 2
     trust = json.loads(result.named("ai-rag-storage-milvus-backup-role").inputs["assumeRolePolicy"])
     assert "system:serviceaccount:ai-rag:milvus-backup" in json.dumps(trust)
 
@@ -127,7 +132,12 @@ def test_gcs_object_access_is_scoped_to_each_prefix_by_an_iam_condition(gke_clus
     # Listing is checked on the bucket, where an object condition never matches: legacyBucketReader, unconditioned.
     readers = [m for m in members if m.inputs["role"] == "roles/storage.legacyBucketReader"]
     assert len(readers) == 3 and all("condition" not in m.inputs for m in readers)
-    assert {m.inputs["role"] for m in members} == {"roles/storage.objectAdmin", "roles/storage.legacyBucketReader"}
+    [viewer] = [m for m in members if m.inputs["role"] == "roles/storage.objectViewer"]
+    assert viewer.name == "ai-rag-storage-milvus-objectviewer"
+    assert viewer.inputs["condition"]["expression"] == (
+        f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/milvus-backup/")')
+    assert {m.inputs["role"] for m in members} == {"roles/storage.objectAdmin", "roles/storage.legacyBucketReader",
+                                                   "roles/storage.objectViewer"}
     gcs = result.named("ai-rag-storage-bucket").inputs
     assert gcs["uniformBucketLevelAccess"] is True and gcs["publicAccessPrevention"] == "enforced"
 
@@ -231,6 +241,8 @@ def test_milvus_backup_can_be_switched_off():
     result = run_config(values)
     assert not [r for r in result.resources if r.name.startswith("ai-rag-backups-milvus")]
     assert "ai-rag-storage-milvus-backup-role" not in {r.name for r in result.resources}
+    milvus = json.loads(result.named("ai-rag-storage-milvus-policy").inputs["policy"])["Statement"]
+    assert len(milvus) == 2  # no backups to read
 
 
 # -------------------------------------------------------------------------------------- volumes
