@@ -59,8 +59,10 @@ RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "
 MILVUS_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
 
 ES_SCRIPT = """set -euo pipefail
-es() { curl -sS --fail-with-body --cacert /etc/search-ca/ca.crt -u "elastic:${ELASTIC_PASSWORD}" \\
-  -H 'Content-Type: application/json' "$@"; echo; }
+# The body is printed either way; the HTTP status decides (older curl lacks --fail-with-body).
+es() { code=$(curl -sS -o /tmp/body -w '%{http_code}' --cacert /etc/search-ca/ca.crt \\
+  -u "elastic:${ELASTIC_PASSWORD}" -H 'Content-Type: application/json' "$@") || return 1
+  cat /tmp/body; echo; [ "$code" -lt 300 ]; }
 # Elasticsearch may still be starting: wait up to 20 minutes for a yellow cluster.
 for attempt in $(seq 1 120); do
   if es "${ES_URL}/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; then break; fi
@@ -257,12 +259,9 @@ class Backups(pulumi.ComponentResource):
                                          {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
         mounts: list[dict[str, Any]] = [{"name": "config", "mountPath": "/etc/milvus-backup", "readOnly": True},
                                         {"name": "tmp", "mountPath": "/tmp"}]
-        if cfg.cluster.provider == "eks":
-            # The IRSA token, projected by hand: automountServiceAccountToken stays off (no API server access).
-            volumes.append({"name": "aws-iam-token", "projected": {"sources": [{"serviceAccountToken": {
-                "audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}]}})
-            mounts.append({"name": "aws-iam-token", "mountPath": "/var/run/secrets/eks.amazonaws.com/serviceaccount",
-                           "readOnly": True})
+        # No API token: on eks the pod identity webhook projects the IRSA token (its own volume, whatever
+        # automountServiceAccountToken says) and sets AWS_ROLE_ARN, which milvus-backup's IAM credentials read;
+        # on gke Workload Identity answers from the metadata server by the pod's service account.
         pod = {
             "metadata": {"labels": self._pod_labels(MILVUS_BACKUP_ACCOUNT, "milvus")},
             "spec": {
