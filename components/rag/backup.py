@@ -43,6 +43,8 @@ from .storage import DataStorage
 MILVUS_BACKUP_IMAGE = "milvusdb/milvus-backup:v0.5.16"
 # Docker official image (python 3.13.7 on Alpine): only the standard library is used.
 PYTHON_IMAGE = "python:3.13.7-alpine"
+# The image ECK runs for fullText.version; it ships bash and curl (Elastic's docker-compose example runs its
+# health check and setup with `curl --cacert` inside this image).
 ELASTIC_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch"
 
 ES_REPOSITORY = "rag-bucket"
