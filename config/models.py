@@ -617,8 +617,8 @@ class FullText(Model):
     cpu: str = Field("1", pattern=QUANTITY)
     """CPU request per node (the limit is twice this); memory is twice the heap."""
     snapshots: bool = False
-    """Give the Elasticsearch pods workload-identity access to the RAG bucket so a snapshot repository can be
-    registered there (see docs/rag.md); needs provider gke or eks."""
+    """Give the Elasticsearch pods workload-identity access to the RAG bucket, where rag.backup.elasticsearch
+    registers the snapshot repository and lifecycle policy (see docs/rag.md); needs provider gke or eks."""
 
 
 class Embedding(Model):
@@ -744,6 +744,80 @@ class Bucket(Model):
     """Bucket name (globally unique); omitted: Pulumi's auto-name from the cluster name."""
     noncurrent_version_days: int = Field(30, ge=1, le=3650)
     """Days a replaced or deleted object version is kept (versioning is always on)."""
+    access_log_days: int = Field(365, ge=1, le=3650)
+    """eks: days the S3 server access logs of the bucket are kept in their log bucket before they expire."""
+
+
+def _cron(value: str) -> str:
+    from .cron import parse
+
+    parse(value)
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class ElasticsearchBackup(Model):
+    """Elasticsearch snapshot lifecycle (SLM): a repository on the RAG bucket and a policy that snapshots every
+    index on a schedule and deletes snapshots past the retention."""
+
+    enabled: bool | None = None
+    """Register the repository and the policy; omitted: on whenever fullText.snapshots is on."""
+    schedule: Cron = "30 1 * * *"
+    """When snapshots are taken: 5-field cron in UTC (translated to Elasticsearch's cron; day-of-month and
+    day-of-week cannot both be restricted)."""
+    expire_after_days: int = Field(30, ge=1, le=3650)
+    """SLM retention `expire_after`: snapshots older than this many days are deleted (minCount still kept)."""
+    min_count: int = Field(5, ge=1, le=1000)
+    """SLM retention `min_count`: at least this many snapshots are kept, however old."""
+    max_count: int = Field(50, ge=1, le=10000)
+    """SLM retention `max_count`: never more snapshots than this, however young (at least minCount)."""
+
+    @model_validator(mode="after")
+    def _counts(self) -> ElasticsearchBackup:
+        if self.min_count > self.max_count:
+            raise ValueError(f"minCount {self.min_count} is above maxCount {self.max_count}")
+        return self
+
+
+class MilvusBackup(Model):
+    """milvus-backup on a schedule: collection metadata and segment files copied to `milvus-backup/` of the RAG
+    bucket (Milvus cluster on the bucket only; standalone and MinIO are covered by volume snapshots)."""
+
+    enabled: bool | None = None
+    """Run the backup CronJob; omitted: on whenever Milvus runs in cluster mode on the bucket."""
+    schedule: Cron = "0 2 * * *"
+    """When a backup is taken: 5-field cron in UTC."""
+    keep: int = Field(7, ge=1, le=1000)
+    """Backups kept: after each successful backup the oldest scheduled ones beyond this count are deleted."""
+
+
+class VolumeBackup(Model):
+    """CSI VolumeSnapshots (EBS/PD) of every PersistentVolumeClaim in the data namespace on a schedule."""
+
+    enabled: bool | None = None
+    """Run the snapshot CronJob; omitted: on for provider gke and eks (off on existing clusters, whose CSI driver
+    the program does not know)."""
+    schedule: Cron = "0 3 * * *"
+    """When the volumes are snapshotted: 5-field cron in UTC."""
+    keep: int = Field(7, ge=1, le=100)
+    """Snapshots kept per volume; older scheduled snapshots are deleted after each run."""
+    deletion_policy: Literal["Retain", "Delete"] | None = None
+    """VolumeSnapshotClass deletionPolicy: Retain keeps the cloud snapshot when its VolumeSnapshot is deleted
+    (pruned snapshots then need deleting in the cloud); omitted: Retain with cluster.deletionProtection, else
+    Delete."""
+
+
+class Backup(Model):
+    """Scheduled backups of the data layer, each with its retention (all schedules in UTC)."""
+
+    elasticsearch: ElasticsearchBackup = Field(default_factory=ElasticsearchBackup)
+    """Elasticsearch snapshot lifecycle on the bucket."""
+    milvus: MilvusBackup = Field(default_factory=MilvusBackup)
+    """Milvus metadata and segments with milvus-backup."""
+    volumes: VolumeBackup = Field(default_factory=VolumeBackup)
+    """Volume snapshots of the data namespace's claims."""
 
 
 class RagConfig(Model):
@@ -763,6 +837,8 @@ class RagConfig(Model):
     """Namespace of the data layer: vector store, search, cache (one of tenancy.namespaces)."""
     bucket: Bucket | None = None
     """Bucket settings; the bucket exists when Milvus cluster uses objectStorage bucket or fullText.snapshots is on."""
+    backup: Backup = Field(default_factory=Backup)
+    """Scheduled backups (Elasticsearch SLM, milvus-backup, volume snapshots) and their retention."""
     storage_class: str | None = Field(None, pattern=DNS_LABEL, max_length=63)
     """StorageClass of every data-layer volume; omitted: the program's `ai-platform-rag` class (Retain when
     cluster.deletionProtection) on gke/eks, the cluster default on existing clusters."""
@@ -778,6 +854,17 @@ class RagConfig(Model):
         if self.full_text is not None and self.full_text.snapshots:
             users.append("elasticsearch")
         return tuple(users)
+
+    @property
+    def backups(self) -> tuple[str, ...]:
+        """Which bucket backups run: elasticsearch (SLM), milvus (milvus-backup); StackConfig.backups adds volumes."""
+        b = self.backup
+        found = []
+        if "elasticsearch" in self.bucket_users and b.elasticsearch.enabled is not False:
+            found.append("elasticsearch")
+        if "milvus" in self.bucket_users and b.milvus.enabled is not False:
+            found.append("milvus")
+        return tuple(found)
 
     @property
     def needs_bucket(self) -> bool:
@@ -1018,6 +1105,17 @@ class StackConfig(Model):
 
     def pool(self, name: str) -> GpuPool | None:
         return next((p for p in self.node_pools.gpu if p.name == name), None)
+
+    @property
+    def backups(self) -> tuple[str, ...]:
+        """Every scheduled backup that runs: elasticsearch, milvus (see RagConfig.backups) and volumes (gke/eks with
+        a data service that has volumes, unless rag.backup.volumes.enabled is false)."""
+        rag = self.rag
+        has_volumes = (rag.vector_store is not None or rag.full_text is not None
+                       or (rag.cache is not None and rag.cache.persistence))
+        volumes = (rag.backup.volumes.enabled is not False and self.cluster.provider in ("gke", "eks")
+                   and has_volumes)
+        return (*rag.backups, *(("volumes",) if volumes else ()))
 
 
 # ServedModel.resources names the RAG group's Resources, defined after it: resolve the reference now, so the

@@ -29,6 +29,9 @@ The flows, and why:
 - the ECK operator -> the Elasticsearch pods' HTTP API (9200), which it manages;
 - Milvus (cluster mode on the bucket) and Elasticsearch (snapshots) -> the internet on 443 (S3/GCS
   and the cloud's token service) and, on GKE, the metadata server (Workload Identity);
+- backups (`rag.backup`): milvus-backup -> the internet on 443 (the bucket) and, on GKE, the metadata
+  server; the volume-snapshot CronJob -> the API server; the Elasticsearch SLM Job needs only
+  Elasticsearch (free traffic inside the data namespace);
 - the KEDA operator (`keda`) and prometheus-adapter (`prometheus-adapter`) -> Prometheus (9090): they
   evaluate the models' queue-depth and KV-cache queries (platform namespaces are not egress-fenced,
   so only Prometheus' ingress side is a policy);
@@ -73,6 +76,8 @@ MODEL_SERVER_PODS = {COMPONENT_LABEL: "model-server"}
 EMBEDDING_PODS = {COMPONENT_LABEL: "embedding"}
 GATEWAY_PODS = {COMPONENT_LABEL: "gateway"}
 MODEL_DOWNLOAD_PODS = {ROLE_LABEL: MODEL_DOWNLOAD}
+# Pods of the scheduled backups (components/rag/backup.py), by rag.backup kind.
+BACKUP_ROLES = {"elasticsearch": "search-snapshot-policy", "milvus": "milvus-backup", "volumes": "volume-snapshots"}
 # Pod labels set by third-party charts (kube-prometheus-stack's Prometheus, Alertmanager; ingress-nginx).
 PROMETHEUS_PODS = {NAME_LABEL: "prometheus"}
 ALERTMANAGER_PODS = {NAME_LABEL: "alertmanager"}
@@ -242,6 +247,19 @@ def flows(cfg: StackConfig) -> list[Flow]:
             if cfg.cluster.provider == "gke":
                 add(f"{user}-metadata-server", Peer(rag, bucket_pods[user]), Peer(cidrs=GKE_METADATA_CIDRS),
                     (Port(80), Port(988)), "Workload Identity tokens from the GKE metadata server")
+    if rag is not None:
+        # Backups (rag.backup): the SLM Job and milvus-backup reach Elasticsearch/Milvus through data-internal.
+        if "milvus" in cfg.backups:
+            backup_pods = Peer(rag, {ROLE_LABEL: BACKUP_ROLES["milvus"]})
+            add("milvus-backup-object-storage", backup_pods, _internet(), _tcp(443),
+                "milvus-backup copies segments between bucket prefixes (S3/GCS and the cloud's token service)")
+            if cfg.cluster.provider == "gke":
+                add("milvus-backup-metadata-server", backup_pods, Peer(cidrs=GKE_METADATA_CIDRS),
+                    (Port(80), Port(988)), "Workload Identity tokens from the GKE metadata server")
+        if "volumes" in cfg.backups:
+            add("volume-snapshots-api-server", Peer(rag, {ROLE_LABEL: BACKUP_ROLES["volumes"]}),
+                Peer(cidrs=api_server_cidrs(cfg)), _tcp(*API_SERVER_PORTS),
+                "the snapshot CronJob creates and prunes VolumeSnapshots through the API server")
     gateway_cfg = cfg.rag.gateway
     if (gateway is not None and gateway_cfg is not None and gateway_cfg.tls_secret is None
             and (gateway_cfg.certificate is None or gateway_cfg.certificate.issuer == "acme")

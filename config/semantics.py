@@ -14,6 +14,7 @@ from functools import partial
 
 from . import catalog, upgrades
 from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
+from .cron import to_elasticsearch
 from .engines import ENGINES, quantization_args
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
@@ -27,7 +28,7 @@ def _choices(values: Iterable[object]) -> str:
 
 
 def check(cfg: StackConfig) -> list[Issue]:
-    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg),
+    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
             *_namespaces(cfg), *_observability(cfg), *_serving(cfg)]
 
 
@@ -444,6 +445,28 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
             elif any(word in name.upper() for word in SECRET_LOOKING):
                 yield Issue(gpath("env", name), "looks like a secret; gateway.env is plain text in a ConfigMap. "
                                                 "Credentials come from the program's generated Secrets")
+
+
+def _backup(cfg: StackConfig) -> Iterator[Issue]:
+    """rag.backup: a backup asked for explicitly must have something to back up, somewhere to put it."""
+    rag = cfg.rag
+    path = partial(key_path, "rag", "backup")
+    es = rag.backup.elasticsearch
+    if es.enabled and "elasticsearch" not in rag.bucket_users:
+        yield Issue(path("elasticsearch", "enabled"), "snapshots go to the RAG bucket: needs rag.fullText with "
+                                                      "snapshots: true (or remove enabled)")
+    if "elasticsearch" in rag.backups:
+        try:
+            to_elasticsearch(es.schedule)
+        except ValueError as exc:
+            yield Issue(path("elasticsearch", "schedule"), str(exc))
+    if rag.backup.milvus.enabled and "milvus" not in rag.bucket_users:
+        yield Issue(path("milvus", "enabled"), "milvus-backup copies segments between bucket prefixes: needs "
+                                               "vectorStore milvus in mode cluster with objectStorage bucket; "
+                                               "standalone and MinIO volumes are covered by rag.backup.volumes")
+    if rag.backup.volumes.enabled and cfg.cluster.provider not in ("gke", "eks"):
+        yield Issue(path("volumes", "enabled"), "volume snapshots need provider gke or eks (the program knows their "
+                                                f"CSI drivers); provider is {cfg.cluster.provider}")
 
 
 def _observability(cfg: StackConfig) -> Iterator[Issue]:

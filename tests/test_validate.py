@@ -371,7 +371,9 @@ def charts() -> Path:
 def test_every_program_object_of_the_stack_validates_strictly(stack, charts):
     report = validate_stack(run_stack(stack), charts)
     assert report.objects > 0
-    assert not report.notes
+    # Only the CSI snapshot APIs (served by GKE itself / the EKS snapshot-controller add-on, no schema offline; the
+    # backup VolumeSnapshotClass is checked field by field in tests/rag/test_backup.py) may go unchecked.
+    assert all(n.startswith("snapshot.storage.k8s.io/v1 ") for n in report.notes), report.notes
     assert not report.problems, "\n".join(map(str, report.problems))
 
 

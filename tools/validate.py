@@ -507,6 +507,18 @@ CLUSTER_APIS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "existing": _SNAPSHOTS,
 }
 """(group, version, kind) served by CRDs the cluster's provider installs, not the platform."""
+ADDON_APIS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # EKS user guide, "CSI snapshot controller": the add-on includes the snapshot CRDs (components/rag/backup.py
+    # installs it with volume backups).
+    "snapshot-controller": _SNAPSHOTS,
+}
+"""(group, version, kind) served by CRDs of an EKS managed add-on, by add-on name."""
+
+
+def addon_apis(result: Any) -> tuple[tuple[str, str, str], ...]:
+    """APIs served by the EKS add-ons a mock run creates (`ADDON_APIS`)."""
+    return tuple(api for r in result.of_type("aws:eks/addon:Addon")
+                 for api in ADDON_APIS.get(r.inputs.get("addonName"), ()))
 
 
 def validate_objects(objects: Sequence[Mapping], kube_version: str, crds: Iterable[Mapping],
@@ -620,12 +632,13 @@ def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[
     all_objects = [("program", o) for o in objects] + list(extra)
     crds = installed.crds + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
     problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects],
-                                CLUSTER_APIS[provider])
+                                CLUSTER_APIS[provider] + addon_apis(result))
     problems += ordering_problems(result, installed)
     index = crd_index(crds)
     gvk = [(*_split_api_version(o["apiVersion"]), o["kind"]) for _, o in all_objects]
     custom = sum(1 for key in gvk if key in index)
-    unchecked = sorted({f"{g}/{v} {k}" for g, v, k in gvk if key_unchecked((g, v, k), index, provider, kube_version)})
+    unchecked = sorted({f"{g}/{v} {k}" for g, v, k in gvk
+                        if key_unchecked((g, v, k), index, provider, kube_version, addon_apis(result))})
     notes = installed.notes + [f"{api}: served by CRDs the {provider} cluster installs; accepted without a schema"
                                for api in unchecked]
     return StackValidation(result.stack, kube_version, len(all_objects), custom, len(index), problems, notes)
@@ -677,9 +690,10 @@ def ordering_problems(result: Any, installed: Any) -> list[Problem]:
     return problems
 
 
-def key_unchecked(key: tuple[str, str, str], index: Mapping, provider: str, kube_version: str) -> bool:
+def key_unchecked(key: tuple[str, str, str], index: Mapping, provider: str, kube_version: str,
+                  addons: tuple[tuple[str, str, str], ...] = ()) -> bool:
     group, version, kind = key
-    return (key not in index and key in CLUSTER_APIS[provider]
+    return (key not in index and (key in CLUSTER_APIS[provider] or key in addons)
             and not is_builtin(f"{group}/{version}" if group else version, kind, kube_version))
 
 

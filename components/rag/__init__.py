@@ -7,7 +7,8 @@ Created by `Platform` after serving. Children, each its own component:
 - `VectorStore` (`ai-platform:rag:VectorStore`): Milvus standalone/cluster, Weaviate or Qdrant;
 - `Search` (`ai-platform:rag:Search`): ECK operator, Elasticsearch, exporter;
 - `Cache` (`ai-platform:rag:Cache`): Redis;
-- `Gateway` (`ai-platform:rag:Gateway`) and `GatewayIngress` (`ai-platform:rag:Ingress`).
+- `Gateway` (`ai-platform:rag:Gateway`) and `GatewayIngress` (`ai-platform:rag:Ingress`);
+- `Backups` (`ai-platform:rag:Backups`): Elasticsearch SLM, milvus-backup and volume snapshots per `rag.backup`.
 
 Data safety follows `cluster.deletionProtection`: stateful Releases, the Elasticsearch resource, the bucket and
 the Milvus root-password generator are `protect`ed, volumes use a Retain StorageClass, and ECK keeps its PVCs
@@ -26,6 +27,7 @@ from config.endpoints import endpoints
 from config.models import StackConfig
 
 from . import charts
+from .backup import MILVUS_BACKUP_ACCOUNT, MILVUS_BACKUP_PREFIX, Backups, BackupsArgs
 from .cache import Cache, CacheArgs
 from .gateway import Gateway, GatewayArgs
 from .ingress import GatewayIngress, GatewayIngressArgs
@@ -50,9 +52,15 @@ def bucket_users(cfg: StackConfig) -> tuple[BucketUser, ...]:
     rag = cfg.rag
     users = []
     if "milvus" in rag.bucket_users:
-        users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus"))
+        # A milvus-backup restore has Milvus import the backed-up segments straight from their prefix.
+        reads = (MILVUS_BACKUP_PREFIX,) if "milvus" in rag.backups else ()
+        users.append(BucketUser("milvus", rag.namespace, charts.MILVUS_SERVICE_ACCOUNT, "milvus", reads=reads))
     if "elasticsearch" in rag.bucket_users:
         users.append(BucketUser("elasticsearch", rag.namespace, SEARCH_SERVICE_ACCOUNT, "elasticsearch"))
+    if "milvus" in rag.backups:
+        # Backups are written to their own prefix; restore writes back into Milvus' prefix.
+        users.append(BucketUser(MILVUS_BACKUP_ACCOUNT, rag.namespace, MILVUS_BACKUP_ACCOUNT, MILVUS_BACKUP_PREFIX,
+                                also=("milvus",)))
     return tuple(users)
 
 
@@ -102,6 +110,15 @@ class Rag(pulumi.ComponentResource):
             self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service, rag.gateway),
                                           child)
             self.gateway_url = self.ingress.url
+
+        self.backups: Backups | None = None
+        if cfg.backups:
+            data: list[pulumi.Resource] = []
+            if self.search is not None:
+                data.append(self.search.elasticsearch)
+            if self.vector_store is not None:
+                data.append(self.vector_store.release)
+            self.backups = Backups(f"{name}-backups", BackupsArgs(ctx, self.storage, args.cluster, tuple(data)), child)
 
         found = endpoints(cfg)
         self.data_endpoints = {key: found[key].url for key in DATA_ENDPOINT_KEYS if key in found}

@@ -15,7 +15,8 @@
 - Data safety: `volumeClaimDeletePolicy: DeleteOnScaledownOnly` when deletion protection is on (deleting
   the Elasticsearch resource keeps its PVCs) and the resource is `protect`ed.
 - Snapshots (`fullText.snapshots`): the pods run as service account `search-es` with workload identity on
-  the RAG bucket (prefix `elasticsearch/`); registering the repository is one API call (README).
+  the RAG bucket (prefix `elasticsearch/`); the repository and the SLM policy are registered by the Job of
+  backup.py (`rag.backup.elasticsearch`).
 """
 
 from __future__ import annotations

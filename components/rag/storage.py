@@ -5,11 +5,14 @@
   (helm uninstall, a scaled-down StatefulSet, an ECK cluster deletion) leaves its disk behind.
   Existing clusters use their default class (or `rag.storageClass`).
 - The bucket (Milvus cluster segments/indexes/WAL under `milvus/`, Elasticsearch snapshots under
-  `elasticsearch/`): S3 with versioning, SSE, a public access block and owner-enforced ACLs on eks;
-  GCS with uniform access, public access prevention and versioning on gke. Noncurrent versions expire
-  after `bucket.noncurrentVersionDays`. Access is by workload identity only: an IRSA role per
-  Kubernetes service account on eks, a Google service account bound through Workload Identity on gke.
-  No access keys exist. With deletion protection the bucket is `protect`ed and never force-destroyed.
+  `elasticsearch/`, milvus-backup's backups under `milvus-backup/`): S3 with versioning, SSE, a public
+  access block, owner-enforced ACLs, a bucket policy refusing requests without TLS and server access
+  logs into a log bucket of their own (hardened the same way, expiring after `bucket.accessLogDays`) on
+  eks; GCS with uniform access, public access prevention and versioning on gke. Noncurrent versions
+  expire after `bucket.noncurrentVersionDays`. Access is by workload identity only, per prefix: an IRSA
+  role per Kubernetes service account whose policy names its prefixes on eks; a Google service account
+  bound through Workload Identity on gke, with objectAdmin under an IAM condition on its prefixes. No
+  access keys exist. With deletion protection the buckets are `protect`ed and never force-destroyed.
 """
 
 from __future__ import annotations
@@ -31,8 +34,30 @@ PROVISIONERS = {
     "gke": ("pd.csi.storage.gke.io", {"type": "pd-balanced"}),
     "eks": ("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "fsType": "ext4"}),
 }
+ACCESS_LOG_PREFIX = "s3-access/"
+# The S3 server access logging service principal (S3 user guide, "Permissions for log delivery").
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
 OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
                   "s3:ListMultipartUploadParts"]
+
+
+def object_resources(arn: str, prefixes: tuple[str, ...]) -> str | list[str]:
+    """The IAM `Resource` of the objects under each prefix (one string for one prefix)."""
+    found = [f"{arn}/{p}/*" for p in prefixes]
+    return found[0] if len(found) == 1 else found
+
+
+def deny_insecure_transport(arn: str) -> dict[str, Any]:
+    """The bucket-policy statement refusing every request not made over TLS (AWS' documented
+    `aws:SecureTransport` pattern, S3 user guide "Security best practices")."""
+    return {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+
+
+def gcs_prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
+    """CEL granting only objects under the prefixes (IAM Conditions: an object's resource.name is
+    `projects/_/buckets/<bucket>/objects/<object name>`)."""
+    return " || ".join(f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{p}/")' for p in prefixes)
 
 
 @dataclass(frozen=True)
@@ -44,6 +69,15 @@ class BucketUser:
     namespace: str
     service_account: str
     prefix: str
+    """The prefix (folder) it owns, without slashes."""
+    also: tuple[str, ...] = ()
+    """Further prefixes it reads and writes (the backup job: Milvus' own prefix besides its backups)."""
+    reads: tuple[str, ...] = ()
+    """Prefixes it may only read (Milvus: the backups, which a restore imports straight from the bucket)."""
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.prefix, *self.also)
 
 
 @dataclass(frozen=True)
@@ -74,6 +108,7 @@ class DataStorage(pulumi.ComponentResource):
         self.storage_class = cfg.rag.storage_class
         self.bucket_name = None
         self.annotations = {}
+        self.log_bucket_name: pulumi.Output[str] | None = None
         self.region = cfg.cluster.region
         if self.storage_class is None and provider in PROVISIONERS:
             provisioner, parameters = PROVISIONERS[provider]
@@ -118,7 +153,7 @@ class DataStorage(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-bucket-ownership", bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
-        aws.s3.BucketPublicAccessBlock(
+        public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-bucket-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=child)
         versioning = aws.s3.BucketVersioning(
@@ -141,6 +176,13 @@ class DataStorage(pulumi.ComponentResource):
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7))],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
+        # Public access block first: S3 refuses a bucket policy while it still evaluates the policy's publicness.
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy", bucket=bucket.id,
+            policy=bucket.arn.apply(lambda arn: json.dumps({"Version": "2012-10-17",
+                                                             "Statement": [deny_insecure_transport(arn)]})),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]))
+        self._access_logs(name, bucket, bucket_cfg.access_log_days if bucket_cfg else 365, tags, protect)
         oidc_arn, issuer = args.cluster.oidc_provider_arn, args.cluster.oidc_issuer
         for user in args.users:
             subject = f"system:serviceaccount:{user.namespace}:{user.service_account}"
@@ -161,13 +203,67 @@ class DataStorage(pulumi.ComponentResource):
                     "Version": "2012-10-17",
                     "Statement": [
                         {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": arn},
-                        {"Effect": "Allow", "Action": OBJECT_ACTIONS, "Resource": f"{arn}/{u.prefix}/*"},
+                        {"Effect": "Allow", "Action": OBJECT_ACTIONS,
+                         "Resource": object_resources(arn, u.prefixes)},
+                        *([{"Effect": "Allow", "Action": ["s3:GetObject"],
+                            "Resource": object_resources(arn, u.reads)}] if u.reads else []),
                     ],
                 })),
                 opts=child,
             )
             self.annotations[user.key] = {"eks.amazonaws.com/role-arn": role.arn}
         self.bucket_name = bucket.bucket
+
+    def _access_logs(self, name: str, bucket: Any, days: int, tags: dict[str, str], protect: bool) -> None:
+        """S3 server access logs of the data bucket into a log bucket of their own (S3 user guide, "Enabling
+        Amazon S3 server access logging"): the log bucket is owner-enforced, so the logging service principal is
+        allowed by bucket policy (ACL grants do not work there), scoped to the source bucket; server access logs
+        support only SSE-S3 on the target, hence AES256 rather than KMS."""
+        import pulumi_aws as aws
+
+        child = pulumi.ResourceOptions(parent=self)
+        logs = aws.s3.Bucket(f"{name}-logs", force_destroy=False, tags=tags,
+                             opts=pulumi.ResourceOptions(parent=self, protect=protect))
+        aws.s3.BucketOwnershipControls(
+            f"{name}-logs-ownership", bucket=logs.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-logs-public-access", bucket=logs.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-logs-versioning", bucket=logs.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-logs-sse", bucket=logs.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"))],
+            opts=child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-logs-lifecycle", bucket=logs.id,
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs", status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=1))],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]))
+
+        def log_policy(arns: list[str]) -> str:
+            logs_arn, source_arn = arns
+            return json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": LOGGING_SERVICE},
+                 "Action": "s3:PutObject", "Resource": f"{logs_arn}/{ACCESS_LOG_PREFIX}*",
+                 "Condition": {"ArnLike": {"aws:SourceArn": source_arn}}},
+                deny_insecure_transport(logs_arn)]})
+
+        policy = aws.s3.BucketPolicy(f"{name}-logs-policy", bucket=logs.id,
+                                     policy=pulumi.Output.all(logs.arn, bucket.arn).apply(log_policy),
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]))
+        aws.s3.BucketLogging(f"{name}-bucket-logging", bucket=bucket.id, target_bucket=logs.id,
+                             target_prefix=ACCESS_LOG_PREFIX,
+                             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        self.log_bucket_name = logs.bucket
 
     def _gcs(self, name: str, cfg: StackConfig, args: DataStorageArgs, protect: bool) -> None:
         import pulumi_gcp as gcp
@@ -196,16 +292,34 @@ class DataStorage(pulumi.ComponentResource):
             account = gcp.serviceaccount.Account(
                 f"{name}-{user.key}-sa",
                 project=project,
-                account_id=f"{cfg.cluster.name[:20].rstrip('-')}-{user.key[:8]}",
+                account_id=f"{cfg.cluster.name[:20].rstrip('-')}-{user.key[:8].rstrip('-')}",
                 display_name=f"{user.key} of {cfg.cluster.name} (RAG bucket)",
                 opts=child,
             )
             member = pulumi.Output.concat("serviceAccount:", account.email)
-            # objectAdmin for the data; legacyBucketReader adds storage.buckets.get, which Milvus' bucket check uses.
-            for role in ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader"):
+            # objectAdmin only on the user's prefixes (an IAM condition on the object's resource.name). Listing is a
+            # bucket-level permission (storage.objects.list is checked against projects/_/buckets/<bucket>, where an
+            # object-name condition never matches), so it comes from legacyBucketReader without a condition: it
+            # holds only storage.buckets.get (Milvus' bucket check) and storage.objects.list, no object data.
+            gcp.storage.BucketIAMMember(
+                f"{name}-{user.key}-objectadmin", bucket=bucket.name, role="roles/storage.objectAdmin", member=member,
+                condition=gcp.storage.BucketIAMMemberConditionArgs(
+                    title=f"{user.key} prefixes",
+                    description=f"objects under {', '.join(p + '/' for p in user.prefixes)} only",
+                    expression=bucket.name.apply(lambda b, u=user: gcs_prefix_condition(b, u.prefixes))),
+                opts=child)
+            if user.reads:
                 gcp.storage.BucketIAMMember(
-                    f"{name}-{user.key}-{role.split('/')[-1].lower()}",
-                    bucket=bucket.name, role=role, member=member, opts=child)
+                    f"{name}-{user.key}-objectviewer", bucket=bucket.name, role="roles/storage.objectViewer",
+                    member=member,
+                    condition=gcp.storage.BucketIAMMemberConditionArgs(
+                        title=f"{user.key} read-only prefixes",
+                        description=f"read objects under {', '.join(p + '/' for p in user.reads)} only",
+                        expression=bucket.name.apply(lambda b, u=user: gcs_prefix_condition(b, u.reads))),
+                    opts=child)
+            gcp.storage.BucketIAMMember(
+                f"{name}-{user.key}-legacybucketreader", bucket=bucket.name, role="roles/storage.legacyBucketReader",
+                member=member, opts=child)
             gcp.serviceaccount.IAMMember(
                 f"{name}-{user.key}-workload-identity",
                 service_account_id=account.name,

@@ -242,7 +242,7 @@ def raise_gpu_pool_max(stack: str, resources: list[Recorded]) -> dict[str, str]:
 
 def _serving_gpu_workload(stack: str, resources: list[Recorded]) -> Recorded:
     found = workloads(resources, lambda r: pod_spec(r.type, r.inputs) is not None
-                      and (r.inputs["spec"]["template"].get("metadata") or {}).get("labels", {}).get(
+                      and (r.inputs["spec"].get("template", {}).get("metadata") or {}).get("labels", {}).get(
                           "app.kubernetes.io/component") in ("model-server", "embedding")
                       and any(gpu_resources(c) for _, _, c in containers(pod_spec(r.type, r.inputs))))
     if not found:

@@ -55,7 +55,7 @@ def test_milvus_cluster_values_follow_the_config():
     assert v["etcd"]["replicaCount"] == topo["etcdReplicas"] == 3
     assert v["minio"] == {"enabled": False, "tls": {"enabled": False}}
     s3 = v["externalS3"]
-    [bucket] = result.of_type("aws:s3/bucket:Bucket")
+    bucket = result.named("ai-rag-storage-bucket")
     assert s3["bucketName"] == bucket.outputs["bucket"]
     assert (s3["host"], s3["useIAM"], s3["useSSL"], s3["cloudProvider"]) == (
         "s3.us-east-1.amazonaws.com", True, True, "aws")
@@ -90,23 +90,23 @@ def test_milvus_cluster_on_gke_uses_gcs_with_workload_identity():
     assert bucket.inputs["versioning"] == {"enabled": True}
     assert v["externalS3"]["host"] == "storage.googleapis.com" and v["externalS3"]["cloudProvider"] == "gcp"
     assert v["externalS3"]["bucketName"] == bucket.outputs["name"]
-    [account] = result.of_type("gcp:serviceaccount/account:Account")[-1:]
+    account = result.named("ai-rag-storage-milvus-sa")
     assert v["serviceAccount"]["annotations"] == {"iam.gke.io/gcp-service-account": account.outputs["email"]}
-    [wi] = result.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+    wi = result.named("ai-rag-storage-milvus-workload-identity")
     assert wi.inputs["role"] == "roles/iam.workloadIdentityUser"
     assert wi.inputs["member"] == "serviceAccount:acme-ai-dev.svc.id.goog[ai-rag/milvus]"
 
 
 def test_prod_bucket_is_private_versioned_encrypted_and_reached_by_irsa():
     result = run_stack("prod")
-    [bucket] = result.of_type("aws:s3/bucket:Bucket")
+    bucket = result.named("ai-rag-storage-bucket")
     assert bucket.protect and bucket.inputs["forceDestroy"] is False
-    [pab] = result.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    pab = result.named("ai-rag-storage-bucket-public-access")
     assert all(pab.inputs[k]
                for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    [versioning] = result.of_type("aws:s3/bucketVersioning:BucketVersioning")
+    versioning = result.named("ai-rag-storage-bucket-versioning")
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
-    [sse] = result.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    sse = result.named("ai-rag-storage-bucket-sse")
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     subjects = {}
     for role in result.of_type("aws:iam/role:Role"):
@@ -476,7 +476,7 @@ def test_stack_outputs_gateway_url_and_data_endpoints():
         "cache": "redis://redis-haproxy.ai-rag.svc.cluster.local:6379",
         "gateway": "http://ai-gateway.ai-app.svc.cluster.local:80",
     }
-    [bucket] = result.of_type("aws:s3/bucket:Bucket")
+    bucket = result.named("ai-rag-storage-bucket")
     assert result.outputs["ragBucket"] == bucket.outputs["bucket"]
     assert "ragBucket" not in run_stack("dev").outputs
 

@@ -1,0 +1,1 @@
+"""Scripts the backup Jobs run, shipped in ConfigMaps; importable so their logic is unit-tested."""
