@@ -84,9 +84,10 @@ class EksCluster(Cluster):
         scope = Scope(name, self)
         tags = cloud_labels("cluster", args.labels)
 
-        subnet_ids = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
+        subnets = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
+        subnet_ids = subnets.nodes
         roles = cluster_roles(scope, region, tags)
-        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnet_ids, tags)
+        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnets.control_plane, tags)
         self.identity = oidc_identity(scope, self.cluster, tags)
         node_access = node_access_entry(scope, self.cluster, roles, tags)
         network_addons = node_network_addons(scope, self.cluster, tags)
