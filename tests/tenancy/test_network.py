@@ -200,3 +200,50 @@ def test_api_server_range_follows_the_cluster():
     # EKS: the control plane's own /28s (components/cluster/eks/network.py), not the VPC.
     assert policy["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": c}} for c in
                                                  ("10.40.255.208/28", "10.40.255.224/28", "10.40.255.240/28")]
+
+
+def kept_by_exclude_protected(result) -> set[str]:
+    """URNs `pulumi destroy --exclude-protected` keeps: protected resources and, transitively, what they depend
+    on (dependencies and parents), as pulumi/pulumi pkg/cmd/pulumi/operations/destroy.go separateProtected
+    computes it."""
+    by_urn, kept = result.by_urn(), set()
+    todo = [r.urn for r in result.resources if r.protect]
+    while todo:
+        urn = todo.pop()
+        if urn in kept or urn not in by_urn:
+            continue
+        kept.add(urn)
+        res = by_urn[urn]
+        todo += [*res.dependencies, *([res.parent] if res.parent else [])]
+    return kept
+
+
+def test_destroy_exclude_protected_keeps_the_fence_around_protected_data():
+    result = run_stack("prod")
+    kept = kept_by_exclude_protected(result)
+    survivors = [r for r in result.resources if r.urn in kept]
+    names = {(r.inputs.get("metadata", {}).get("namespace"), r.inputs.get("metadata", {}).get("name"), r.type)
+             for r in survivors if r.type.startswith("kubernetes:")}
+    policy = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    assert (None, "ai-rag", "kubernetes:core/v1:Namespace") in names
+    for name in ("default-deny", "allow-dns-to-kube-system", "allow-data-internal-to-ai-rag",
+                 "allow-data-internal-from-ai-rag"):
+        assert ("ai-rag", name, policy) in names, name
+    assert ("ai-rag", "search", "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch") in names
+    # What is left fences Elasticsearch off from every other pod, and lets its nodes find each other.
+    net = Network(survivors)
+    es = Pod("ai-rag", {"common.k8s.elastic.co/type": "elasticsearch"})
+    for outsider in (Pod("ai-app", GATEWAY), Pod("default", {}), Pod("ai-inference", MODEL),
+                     Pod("elastic-system", {"app.kubernetes.io/name": "elastic-operator"})):
+        assert not net.can_reach(outsider, es, 9200), outsider
+    assert net.can_reach(es, es, 9300) and net.can_reach(es, DNS, 53, "UDP")
+    assert not net.can_reach(es, HF_HUB, 443)
+    # Only the stable baseline is protected (allows that follow the config can still change or go).
+    protected = [r for r in result.of_type(policy) if r.protect]
+    assert {r.inputs["metadata"]["namespace"] for r in protected} == {"ai-rag"}
+    assert not [r for r in result.of_type(policy) if r.inputs["metadata"]["namespace"] != "ai-rag" and r.protect]
+
+
+def test_without_deletion_protection_nothing_is_kept():
+    result = run_stack("dev")
+    assert not [r for r in result.resources if r.protect and r.type.startswith("kubernetes:")]
