@@ -10,9 +10,8 @@ import pytest
 
 from components.cluster.eks.network import carve_subnets
 from components.labels import pool_labels
-from config import catalog
+from config import catalog, validate
 from config.capacity import machine_for
-from config import validate
 from config.models import GpuPool
 from config.network import api_server_cidrs, eks_subnets
 from tools.mockrun import ComponentRun

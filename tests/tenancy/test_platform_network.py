@@ -178,10 +178,11 @@ def test_clients_reach_the_controller_but_not_its_management_ports_nor_the_gatew
     assert net.can_reach(controller, gateway, 8080) and not net.can_reach(controller, gateway, 8081)
     assert net.can_reach(PROMETHEUS, gateway, 8081)
     result = run_stack("prod")
-    [ingress] = [r for r in result.of_type("kubernetes:networking.k8s.io/v1:Ingress")]
+    [ingress] = list(result.of_type("kubernetes:networking.k8s.io/v1:Ingress"))
     [path] = ingress.inputs["spec"]["rules"][0]["http"]["paths"]
     assert path["path"] == "/" and path["backend"]["service"] == {"name": "ai-gateway", "port": {"name": "http"}}
-    [service] = [r for r in result.of_type("kubernetes:core/v1:Service") if r.inputs["metadata"]["name"] == "ai-gateway"]
+    [service] = [r for r in result.of_type("kubernetes:core/v1:Service")
+                 if r.inputs["metadata"]["name"] == "ai-gateway"]
     http = next(p for p in service.inputs["spec"]["ports"] if p["name"] == "http")
     assert http["targetPort"] == "http"  # container port 8080, never management
 
