@@ -48,7 +48,7 @@ Platform (operator) namespaces, each default-deny too:
 - every platform namespace -> cluster DNS; Prometheus -> every pod (the scrape flow above);
 - operators -> the API server (`api-server`, every pod of the namespace: operators, their Helm hook
   Jobs, the GPU Operator's operands);
-- the API server -> each admission webhook and aggregated API (`webhook`): cert-manager's webhook
+- the API server -> each admission webhook and aggregated API (one flow each): cert-manager's webhook
   (10250), ECK's operator (9443), KEDA's admission webhooks (9443) and metrics API server (6443),
   ingress-nginx's admission (8443), prometheus-adapter (6443). The prometheus-operator's webhooks are
   off (kube-prometheus-stack values) and the GPU Operator serves none;
@@ -126,7 +126,8 @@ ACME_SOLVER_PORT = 8089
 # Operators' pods and the ports the API server calls them on (admission webhooks, aggregated APIs): the
 # container port behind each webhook Service / APIService of the rendered charts (tests/tenancy/
 # test_platform_network.py resolves every one of them against these flows).
-# cert-manager deploy/charts/cert-manager/templates/webhook-deployment.yaml @ v1.21.1 (webhook.securePort 10250).
+# cert-manager deploy/charts/cert-manager values.yaml @ v1.21.1 (webhook.securePort 10250; its comment: GKE private
+# clusters let the control plane reach nodes only on 443 and 10250).
 CERT_MANAGER_WEBHOOK_PODS = {NAME_LABEL: "webhook", "app.kubernetes.io/instance": "cert-manager"}
 CERT_MANAGER_WEBHOOK_PORT = 10250
 CERT_MANAGER_CONTROLLER_PODS = {NAME_LABEL: "cert-manager", COMPONENT_LABEL: "controller"}
@@ -202,7 +203,9 @@ class EksSubnets:
     subnets): the API server's addresses as pods see them, and the source of its webhook calls."""
 
 
-CONTROL_PLANE_PREFIX = 28  # AWS's smallest subnet; EKS needs at least 6 free addresses in each
+# AWS's smallest subnet (11 usable addresses). EKS needs at least 6 free in each cluster subnet and recommends 16
+# (EKS user guide, "View Amazon EKS networking requirements for VPC and subnets"): one /28 per zone gives 33.
+CONTROL_PLANE_PREFIX = 28
 
 
 def eks_subnets(vpc_cidr: str, zones: int) -> EksSubnets:
