@@ -203,8 +203,9 @@ class EksSubnets:
     subnets): the API server's addresses as pods see them, and the source of its webhook calls."""
 
 
-# AWS's smallest subnet (11 usable addresses). EKS needs at least 6 free in each cluster subnet and recommends 16
-# (EKS user guide, "View Amazon EKS networking requirements for VPC and subnets"): one /28 per zone gives 33.
+# AWS's smallest subnet: 11 usable addresses (AWS reserves 5). EKS needs at least 6 free in each cluster subnet and
+# recommends 16 (EKS user guide, "View Amazon EKS networking requirements for VPC and subnets"); it spreads its few
+# ENIs over all the zones' subnets, so /28s hold them with room for the new ones an upgrade adds.
 CONTROL_PLANE_PREFIX = 28
 
 
