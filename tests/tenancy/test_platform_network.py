@@ -227,3 +227,17 @@ def test_a_vpc_without_room_for_the_control_plane_subnets_is_a_config_error():
     values["cluster"]["eks"]["vpcCidr"] = "10.40.0.0/26"
     with pytest.raises(ConfigError, match=r"cluster\.eks\.vpcCidr"):
         validate(values, "Pulumi.prod.yaml")
+
+
+def test_prometheus_adapter_is_fenced_like_the_other_operators():
+    """No shipped stack autoscales through prometheus-adapter: switch every model to `autoscaling.engine: hpa`."""
+    values = stack_values("prod")
+    for model in values["serving"]["models"]:
+        model.setdefault("autoscaling", {})["engine"] = "hpa"
+    net = Network(run_config(values).resources)
+    adapter = Pod("prometheus-adapter", {"app.kubernetes.io/name": "prometheus-adapter"})
+    assert net.can_reach(api_server("prod"), adapter, 6443), "the custom.metrics.k8s.io APIService"
+    assert not net.can_reach(STRANGER, adapter, 6443)
+    assert net.can_reach(adapter, Pod("observability", {"app.kubernetes.io/name": "prometheus"}), 9090)
+    assert net.can_reach(adapter, api_server("prod"), 443) and not net.can_reach(adapter, INTERNET_HOST, 443)
+    assert net.can_reach(PROMETHEUS, adapter, 6443)
