@@ -21,7 +21,7 @@ read-only `ai-platform-viewer` ClusterRole (no Secrets) is bound to `tenancy.vie
 
 With deletion protection, the data namespace (`rag.namespace`) and its baseline NetworkPolicies
 (default-deny, DNS, the data layer's internal traffic) are `protect`ed: `pulumi destroy
---exclude-protected` keeps the protected data services (Elasticsearch, the bucket) and, with them,
+--exclude-protected` keeps the protected data services (stateful Releases, Elasticsearch) and, with them,
 the fence around them (docs/tenancy.md).
 """
 
