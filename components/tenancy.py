@@ -10,15 +10,19 @@ namespace (`tenancy.namespaces`):
   LimitRange giving containers without requests/limits the configured defaults;
 - NetworkPolicies: deny all ingress and egress, then one policy per allowed flow of
   `config.network` (egress side in the source namespace, ingress side in the destination), so
-  `kubectl get networkpolicy` reads as the list of what may talk to what;
+  `kubectl get networkpolicy` reads as the list of what may talk to what (platform namespaces too);
 - a deployer Role (workloads, services, config, jobs, autoscalers, monitors; Secrets with explicit
   verbs, never a wildcard; not NetworkPolicies, ResourceQuotas or RBAC, which the platform owns)
   bound to the namespace's `deployers` groups.
 
-Platform namespaces (operators) get their Pod Security level from `config.namespaces`; the only
-one whose traffic is fenced is the ingress controller's, whose egress is limited to the gateway,
-DNS and the API server. A read-only `ai-platform-viewer` ClusterRole (no Secrets) is bound to
-`tenancy.viewers`.
+Platform namespaces (operators) get their Pod Security level from `config.namespaces` and the same
+default-deny NetworkPolicies with their operators' flows (API server both ways, DNS, scraping). A
+read-only `ai-platform-viewer` ClusterRole (no Secrets) is bound to `tenancy.viewers`.
+
+With deletion protection, the data namespace (`rag.namespace`) and its baseline NetworkPolicies
+(default-deny, DNS, the data layer's internal traffic) are `protect`ed: `pulumi destroy
+--exclude-protected` keeps the protected data services (stateful Releases, Elasticsearch) and, with them,
+the fence around them (docs/tenancy.md).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from config.capacity import CapacityPlan
 from config.errors import required
 from config.models import StackConfig
 from config.namespaces import NamespaceSpec, namespaces
-from config.network import ANY_NAMESPACE, Flow, Peer, egress_restricted_namespaces, flows
+from config.network import ANY_NAMESPACE, Flow, Peer, created_namespaces, egress_restricted_namespaces, flows
 from config.quotas import quota_hard
 
 from .labels import standard_labels
@@ -135,7 +139,8 @@ def egress_rule(flow: Flow) -> dict[str, Any]:
 
 
 def ingress_rule(flow: Flow) -> dict[str, Any]:
-    rule: dict[str, Any] = {"from": [_peer(flow.source)]}
+    peers = _ip_peers(flow.source) if flow.source.is_ip else [_peer(flow.source)]
+    rule: dict[str, Any] = {"from": peers}
     if (ports := _ports(flow)) is not None:
         rule["ports"] = ports
     return rule
@@ -152,33 +157,53 @@ class PolicySpec:
     ingress: tuple[dict[str, Any], ...] = ()
     egress: tuple[dict[str, Any], ...] = ()
     why: str = ""
+    protect: bool = False
+    """Kept by `pulumi destroy --exclude-protected` (the fence of the protected data namespace)."""
+
+
+DATA_BASELINE_FLOWS = ("dns", "data-internal")
+"""Flows of the data namespace whose policies stay as long as the namespace does (protected with it)."""
+
+
+def protected_namespace(cfg: StackConfig) -> str | None:
+    """The namespace holding protected data (the RAG data layer) when deletion protection is on."""
+    if not cfg.cluster.deletion_protection:
+        return None
+    rag = cfg.rag
+    return rag.namespace if (rag.vector_store or rag.full_text or rag.cache) else None
 
 
 def network_policies(cfg: StackConfig) -> list[PolicySpec]:
-    """Every NetworkPolicy of the stack: default deny per workload namespace, then one per flow side."""
-    workload = list(cfg.tenancy.namespaces)
+    """Every NetworkPolicy of the stack: default deny in every namespace it creates, then one per flow side."""
+    created = created_namespaces(cfg)
     egress_fenced = set(egress_restricted_namespaces(cfg))
-    specs = [PolicySpec(ns, "default-deny", {}, ("Ingress", "Egress"), why="deny everything not allowed below")
-             for ns in workload]
+    guarded = protected_namespace(cfg)
+    specs = [PolicySpec(ns, "default-deny", {}, ("Ingress", "Egress"), why="deny everything not allowed below",
+                        protect=ns == guarded)
+             for ns in created]
     for flow in flows(cfg):
         source, dest = flow.source, flow.dest
-        if source.namespace in egress_fenced:
+        baseline = flow.name in DATA_BASELINE_FLOWS
+        if not source.is_ip and source.namespace in egress_fenced:
             target = "" if dest.is_ip else "-to-" + (
                 "all" if dest.namespace == ANY_NAMESPACE
                 else required(dest.namespace, f"flow {flow.name}", "the destination namespace",
                               "config.network (a pod peer names its namespace)"))
             specs.append(PolicySpec(source.namespace, f"allow-{flow.name}{target}",
                                     _selector(dict(source.pods), dict(source.pods_in)), ("Egress",),
-                                    egress=(egress_rule(flow),), why=flow.why))
+                                    egress=(egress_rule(flow),), why=flow.why,
+                                    protect=baseline and source.namespace == guarded))
         if dest.is_ip:
             continue
-        dest_namespaces = workload if dest.namespace == ANY_NAMESPACE else [dest.namespace]
+        dest_namespaces = created if dest.namespace == ANY_NAMESPACE else [dest.namespace]
         for ns in dest_namespaces:
-            if ns not in workload or (dest.namespace == ANY_NAMESPACE and ns == source.namespace):
-                continue
-            specs.append(PolicySpec(ns, f"allow-{flow.name}-from-{source.namespace}",
+            if ns not in created or (dest.namespace == ANY_NAMESPACE and ns == source.namespace):
+                continue  # namespaces the program does not create (kube-system) keep their own policies
+            suffix = "" if source.is_ip else f"-from-{source.namespace}"
+            specs.append(PolicySpec(ns, f"allow-{flow.name}{suffix}",
                                     _selector(dict(dest.pods), dict(dest.pods_in)), ("Ingress",),
-                                    ingress=(ingress_rule(flow),), why=flow.why))
+                                    ingress=(ingress_rule(flow),), why=flow.why,
+                                    protect=baseline and ns == guarded))
     return specs
 
 
@@ -216,6 +241,7 @@ class Tenancy(pulumi.ComponentResource):
         self.specs = {s.name: s for s in namespaces(cfg)}
 
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        guarded = protected_namespace(cfg)
         for spec in self.specs.values():
             labels = {**standard_labels(spec.name, "namespace", user), NAMESPACE_KIND_LABEL: spec.kind,
                       **pod_security_labels(spec)}
@@ -223,7 +249,8 @@ class Tenancy(pulumi.ComponentResource):
             self.namespaces[spec.name] = k8s.core.v1.Namespace(
                 f"{name}-ns-{spec.name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=spec.name, labels=labels, annotations=annotations),
-                opts=after,
+                # Deleting the data namespace would delete the data services and their volumes' claims with it.
+                opts=pulumi.ResourceOptions.merge(after, pulumi.ResourceOptions(protect=spec.name == guarded)),
             )
 
         def meta(object_name: str, ns: str, component: str) -> k8s.meta.v1.ObjectMetaArgs:
@@ -266,7 +293,7 @@ class Tenancy(pulumi.ComponentResource):
                 spec={"podSelector": policy.pod_selector, "policyTypes": list(policy.policy_types),
                       **({"ingress": list(policy.ingress)} if policy.ingress else {}),
                       **({"egress": list(policy.egress)} if policy.egress else {})},
-                opts=child))
+                opts=pulumi.ResourceOptions(parent=self, protect=policy.protect)))
 
         self.viewer_role = k8s.rbac.v1.ClusterRole(
             f"{name}-viewer", metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -654,6 +654,19 @@ class Cache(Model):
     """Redis `maxmemory` in MiB (allkeys-lru eviction); the container memory limit is 1.5x this."""
 
 
+class GatewayRateLimit(Model):
+    """ingress-nginx limits per client IP (`limit-rps`, `limit-burst-multiplier`, `limit-connections`). Each
+    controller replica counts on its own, so a client gets at most replicas x these."""
+
+    rps: int | None = Field(20, ge=1, le=100000)
+    """Requests per second per client IP (null: no request-rate limit); beyond rps x burstMultiplier queued
+    requests the client gets 429."""
+    burst_multiplier: int = Field(5, ge=1, le=100)
+    """Burst size as a multiple of rps."""
+    connections: int | None = Field(50, ge=1, le=100000)
+    """Concurrent connections per client IP (streamed completions hold one each; null: no limit)."""
+
+
 class GatewayIngress(Model):
     """How the gateway is exposed."""
 
@@ -668,6 +681,14 @@ class GatewayIngress(Model):
     """Largest request body (nginx size: 10m, 512k); documents for ingestion may need more."""
     timeout_seconds: int = Field(300, ge=10, le=3600)
     """Proxy read/send timeout: a streamed (SSE) completion may run this long."""
+    source_ranges: tuple[Cidr, ...] = Field(("0.0.0.0/0",), min_length=1)
+    """Client CIDRs allowed to reach the public entry: the controller Service's `loadBalancerSourceRanges` (the
+    cloud load balancer's firewall), the controller pods' NetworkPolicy and, when narrower than the internet,
+    the Ingress' `whitelist-source-range`. Default: the internet, since the gateway is the platform's public API
+    and Let's Encrypt's HTTP-01 validation comes from unpublished addresses; list your clients' ranges for an
+    internal API."""
+    rate_limit: GatewayRateLimit = Field(default_factory=lambda: GatewayRateLimit())
+    """Per-client-IP request and connection limits at the ingress controller."""
 
 
 class GatewayCertificate(Model):

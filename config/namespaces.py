@@ -9,8 +9,10 @@ Two kinds:
 - **workload** namespaces are `tenancy.namespaces` (ai-inference, ai-rag, ai-app, observability by
   default): each gets a ResourceQuota, a LimitRange, default-deny NetworkPolicies with explicit
   allows, a deployer Role, and the Pod Security level of its config (restricted by default).
-- **platform** namespaces hold third-party operators that the config switches on. Their Pod
-  Security level is fixed here, with the reason for every exception to `restricted`:
+- **platform** namespaces hold third-party operators that the config switches on. They are
+  default-deny too, with their operators' flows (`config/network.py`: API server both ways, DNS,
+  scraping, and what each operator needs). Their Pod Security level is fixed here, with the reason
+  for every exception to `restricted`:
 
   | namespace      | level      | why                                                                   |
   |----------------|------------|-----------------------------------------------------------------------|

@@ -1,11 +1,17 @@
 """Who may talk to whom: the platform's traffic flows, from which the NetworkPolicies are built.
 
-Pure functions of the typed config. Every workload namespace denies all ingress and egress by
-default; each `Flow` below is one explicit allow, rendered by the Tenancy component as an egress
-rule in the source namespace and an ingress rule in the destination namespace (when those are
-workload namespaces; platform namespaces are not default-deny, except the ingress controller's
-egress, which is limited to the gateway). Ports are the pods' container ports from
-`config/endpoints.py` (a NetworkPolicy port is the pod's port, not the Service's).
+Pure functions of the typed config. Every namespace the program creates (workload and platform
+namespaces alike) denies all ingress and egress by default; each `Flow` below is one explicit allow,
+rendered by the Tenancy component as an egress rule in the source namespace and an ingress rule in
+the destination namespace. A flow whose source is an IP block (the API server calling a webhook,
+internet clients reaching the ingress controller) has only the ingress side; one whose destination
+is an IP block only the egress side. Ports are the pods' container ports (`config/endpoints.py` for
+the platform's own services, the constants below for the operators' charts): a NetworkPolicy port is
+the pod's port, not the Service's.
+
+Pods on the host network (node-exporter, and any operand an operator runs with `hostNetwork`) are not
+subject to NetworkPolicy: their traffic is the node's, which is why Prometheus reaches node ports
+through `node_cidrs`.
 
 The flows, and why:
 
@@ -39,23 +45,47 @@ The flows, and why:
   weights come from the Hugging Face Hub once, into the model-cache volume; model servers never
   reach the internet. `tenancy.internetEgress: true` opens 443 to the internet for every workload
   pod instead (not for production).
+
+Platform (operator) namespaces, each default-deny too:
+
+- every platform namespace -> cluster DNS; Prometheus -> every pod (the scrape flow above);
+- operators -> the API server (`api-server`, every pod of the namespace: operators, their Helm hook
+  Jobs, the GPU Operator's operands);
+- the API server -> each admission webhook and aggregated API (one flow each): cert-manager's webhook
+  (10250), ECK's operator (9443), KEDA's admission webhooks (9443) and metrics API server (6443),
+  ingress-nginx's admission (8443), prometheus-adapter (6443). The prometheus-operator's webhooks are
+  off (kube-prometheus-stack values) and the GPU Operator serves none;
+- KEDA's metrics API server -> the KEDA operator's gRPC metrics service (9666);
+- cert-manager's controller -> the internet on 443 (the ACME server) and 80 (its HTTP-01 self check
+  of the public host), and -> the ingress controller on 80 (the same self check when the cloud
+  load balancer hairpins it back into the cluster); only with an ACME issuer;
+- clients (`rag.gateway.ingress.sourceRanges`) -> the ingress controller on 80/443;
+- the GPU Operator reaches nothing outside the cluster, except its driver containers where the
+  operator installs the driver (existing clusters without `gpuStack.hostDriver`): they download
+  packages over 80/443.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .endpoints import Endpoint, endpoints
+from .gpu_stack import ownership
 from .models import StackConfig
 from .namespaces import (
+    CERT_MANAGER,
     ELASTIC_SYSTEM,
+    GPU_OPERATOR,
     INGRESS_NGINX,
     KEDA,
     NODE_AGENTS,
     PROMETHEUS_ADAPTER,
     component_namespaces,
+    namespaces,
     platform_roles,
 )
 
@@ -98,6 +128,29 @@ PROMETHEUS_ADAPTER_PODS = {NAME_LABEL: "prometheus-adapter"}
 # cert-manager's HTTP-01 solver pods and the port they serve the challenge on.
 ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
 ACME_SOLVER_PORT = 8089
+# Operators' pods and the ports the API server calls them on (admission webhooks, aggregated APIs): the
+# container port behind each webhook Service / APIService of the rendered charts (tests/tenancy/
+# test_platform_network.py resolves every one of them against these flows).
+# cert-manager deploy/charts/cert-manager values.yaml @ v1.21.1 (webhook.securePort 10250; its comment: GKE private
+# clusters let the control plane reach nodes only on 443 and 10250).
+CERT_MANAGER_WEBHOOK_PODS = {NAME_LABEL: "webhook", "app.kubernetes.io/instance": "cert-manager"}
+CERT_MANAGER_WEBHOOK_PORT = 10250
+CERT_MANAGER_CONTROLLER_PODS = {NAME_LABEL: "cert-manager", COMPONENT_LABEL: "controller"}
+# elastic/cloud-on-k8s deploy/eck-operator/values.yaml @ v3.5.0 (webhook.port 9443).
+ECK_WEBHOOK_PORT = 9443
+# kedacore/charts keda @ v2.20.2: webhooks.port (default 9443), service.portHttpsTarget 6443, and the operator's
+# gRPC metrics service on 9666 (templates/metrics-server/deployment.yaml --metrics-service-address).
+KEDA_WEBHOOK_PODS = {"app": "keda-admission-webhooks"}
+KEDA_WEBHOOK_PORT = 9443
+KEDA_METRICS_API_PODS = {"app": "keda-operator-metrics-apiserver"}
+KEDA_METRICS_API_PORT = 6443
+KEDA_METRICS_SERVICE_PORT = 9666
+# kubernetes/ingress-nginx charts/ingress-nginx/values.yaml @ helm-chart-4.15.1 (controller.admissionWebhooks.port).
+INGRESS_ADMISSION_PORT = 8443
+INGRESS_CLIENT_PORTS = (80, 443)
+# prometheus-community/helm-charts prometheus-adapter values.yaml @ prometheus-adapter-5.3.0 (listenPort).
+PROMETHEUS_ADAPTER_PORT = 6443
+
 # The GKE metadata server as Workload Identity pods see it (GKE docs, "Network policies": port 80
 # on 169.254.169.254 and, with Dataplane V2, port 988 on 169.254.169.252).
 GKE_METADATA_CIDRS = ("169.254.169.254/32", "169.254.169.252/32")
@@ -142,15 +195,59 @@ def _tcp(*ports: int) -> tuple[Port, ...]:
     return tuple(Port(p) for p in sorted(set(ports)))
 
 
+@dataclass(frozen=True)
+class EksSubnets:
+    """The CIDRs of the VPC the program creates for EKS, one subnet of each kind per zone."""
+
+    private: tuple[str, ...]
+    """Nodes and pods (the VPC CNI gives every pod a VPC address): the big blocks."""
+    public: tuple[str, ...]
+    """Load balancers and the NAT gateway."""
+    control_plane: tuple[str, ...]
+    """One /28 per zone for the control plane's cross-account ENIs only (the cluster's `vpc_config`
+    subnets): the API server's addresses as pods see them, and the source of its webhook calls."""
+
+
+# AWS's smallest subnet: 11 usable addresses (AWS reserves 5). EKS needs at least 6 free in each cluster subnet and
+# recommends 16 (EKS user guide, "View Amazon EKS networking requirements for VPC and subnets"); it spreads its few
+# ENIs over all the zones' subnets, so /28s hold them with room for the new ones an upgrade adds.
+CONTROL_PLANE_PREFIX = 28
+
+
+def eks_subnets(vpc_cidr: str, zones: int) -> EksSubnets:
+    """Carve the VPC: private blocks, public blocks from the spare one, control-plane /28s from what is left.
+
+    Private subnets get the big blocks: the VPC is split into the smallest power of two of blocks that
+    leaves one spare; the spare block is split again for the public subnets. The control-plane /28s
+    are the highest free ones, so adding them to an existing VPC moves no other subnet.
+    """
+    vpc = ipaddress.IPv4Network(vpc_cidr)
+    bits = math.ceil(math.log2(zones + 1))
+    blocks = list(vpc.subnets(prefixlen_diff=bits))
+    private = blocks[:zones]
+    public = list(blocks[-1].subnets(prefixlen_diff=max(1, math.ceil(math.log2(zones)))))[:zones]
+    if public[0].prefixlen > CONTROL_PLANE_PREFIX:  # AWS subnets are /16../28
+        raise ValueError(f"ai-platform:cluster.eks.vpcCidr {vpc_cidr} is too small for {zones} zones "
+                         f"(public subnets would be /{public[0].prefixlen})")
+    used = [*private, *public]
+    free = [n for n in (vpc.subnets(new_prefix=CONTROL_PLANE_PREFIX) if vpc.prefixlen <= CONTROL_PLANE_PREFIX else ())
+            if not any(n.overlaps(u) for u in used)]
+    if len(free) < zones:
+        raise ValueError(f"ai-platform:cluster.eks.vpcCidr {vpc_cidr} leaves no room for {zones} control-plane "
+                         f"/{CONTROL_PLANE_PREFIX} subnets; use a larger VPC (a /16 to /20)")
+    control_plane = sorted(free[-zones:])
+    return EksSubnets(tuple(map(str, private)), tuple(map(str, public)), tuple(map(str, control_plane)))
+
+
 def api_server_cidrs(cfg: StackConfig) -> tuple[str, ...]:
-    """Where the API server's endpoints live, as pods see them after the Service DNAT."""
+    """Where the API server's endpoints live, as pods see them after the Service DNAT; also where its
+    calls to webhooks and aggregated APIs come from."""
     cluster = cfg.cluster
     if cluster.provider == "gke" and cluster.gcp is not None and cluster.gcp.private_nodes:
         return (cluster.gcp.master_ipv4_cidr,)
-    if cluster.provider == "eks" and cluster.eks is not None and not cluster.eks.subnet_ids:
-        return (cluster.eks.vpc_cidr,)  # the control plane's ENIs sit in the cluster's subnets
-    if cluster.provider == "eks" and cluster.eks is None:
-        return ("10.0.0.0/16",)
+    if cluster.provider == "eks" and not (cluster.eks and cluster.eks.subnet_ids):
+        # The control plane's ENIs sit in its own /28s (components/cluster/eks/network.py).
+        return eks_subnets(cluster.eks.vpc_cidr if cluster.eks else "10.0.0.0/16", len(cluster.zones)).control_plane
     if cluster.existing is not None and cluster.existing.api_server_cidr:
         return (cluster.existing.api_server_cidr,)
     return (INTERNET,)  # unknown: a public GKE endpoint, existing subnets, or an existing cluster
@@ -183,9 +280,10 @@ def flows(cfg: StackConfig) -> list[Flow]:
     def add(name: str, source: Peer, dest: Peer, ports: tuple[Port, ...], why: str) -> None:
         found.append(Flow(name, source, dest, ports, why))
 
-    for ns in workload:
+    for ns in created_namespaces(cfg):
         add("dns", Peer(ns), Peer("kube-system", DNS_PODS), (Port(53, "UDP"), Port(53, "TCP")),
             "name resolution through the cluster DNS")
+    found.extend(platform_flows(cfg))
 
     data_eps = [e for k, e in eps.items() if k in ("vector-store", "full-text", "cache")]
     data_ports = _tcp(*(p for e in data_eps for p in e.target_ports()))
@@ -231,10 +329,6 @@ def flows(cfg: StackConfig) -> list[Flow]:
             gw_ep = eps["gateway"]
             add("ingress-to-gateway", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), gw,
                 _tcp(*gw_ep.target_ports()), "the ingress controller forwards client requests to the gateway")
-            add("ingress-dns", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), Peer("kube-system", DNS_PODS),
-                (Port(53, "UDP"), Port(53, "TCP")), "name resolution through the cluster DNS")
-            add("ingress-api-server", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS),
-                Peer(cidrs=api_server_cidrs(cfg)), _tcp(*API_SERVER_PORTS), "the controller watches Ingresses")
 
     if rag is not None and cfg.rag.full_text is not None and ELASTIC_SYSTEM in platform_roles(cfg):
         add("eck-operator", Peer(ELASTIC_SYSTEM, ECK_OPERATOR_PODS), Peer(rag, ELASTICSEARCH_PODS),
@@ -280,11 +374,64 @@ def flows(cfg: StackConfig) -> list[Flow]:
 
 
 def egress_restricted_namespaces(cfg: StackConfig) -> list[str]:
-    """Namespaces whose egress the flows confine: every workload namespace and the ingress controller's."""
-    names = list(cfg.tenancy.namespaces)
-    if INGRESS_NGINX in platform_roles(cfg):
-        names.append(INGRESS_NGINX)
-    return names
+    """Namespaces whose egress the flows confine: every namespace the program creates."""
+    return created_namespaces(cfg)
+
+
+def platform_flows(cfg: StackConfig) -> list[Flow]:
+    """The operators' flows: API server both ways, their own internal and external needs (module docstring)."""
+    platform = platform_roles(cfg)
+    api_server = Peer(cidrs=api_server_cidrs(cfg))
+    found: list[Flow] = []
+
+    def add(name: str, source: Peer, dest: Peer, ports: tuple[Port, ...], why: str) -> None:
+        found.append(Flow(name, source, dest, ports, why))
+
+    for ns in platform:
+        add("api-server", Peer(ns), api_server, _tcp(*API_SERVER_PORTS),
+            "the operator (and its Helm hook Jobs and operands) watch and write the Kubernetes API")
+    webhooks = (
+        (CERT_MANAGER, "cert-manager-webhook", CERT_MANAGER_WEBHOOK_PODS, CERT_MANAGER_WEBHOOK_PORT,
+         "admission of cert-manager resources (validating and mutating webhook)"),
+        (ELASTIC_SYSTEM, "eck-webhook", ECK_OPERATOR_PODS, ECK_WEBHOOK_PORT,
+         "admission of Elasticsearch and other ECK resources (validating webhook)"),
+        (KEDA, "keda-admission-webhook", KEDA_WEBHOOK_PODS, KEDA_WEBHOOK_PORT,
+         "admission of ScaledObjects and TriggerAuthentications (validating webhook)"),
+        (KEDA, "keda-metrics-api", KEDA_METRICS_API_PODS, KEDA_METRICS_API_PORT,
+         "the external.metrics.k8s.io APIService the HPAs of ScaledObjects read"),
+        (INGRESS_NGINX, "ingress-admission-webhook", INGRESS_CONTROLLER_PODS, INGRESS_ADMISSION_PORT,
+         "admission of Ingresses (validating webhook of the controller)"),
+        (PROMETHEUS_ADAPTER, "prometheus-adapter-api", PROMETHEUS_ADAPTER_PODS, PROMETHEUS_ADAPTER_PORT,
+         "the custom.metrics.k8s.io APIService the models' HPAs read"),
+    )
+    for ns, name, pods, port, why in webhooks:
+        if ns in platform:
+            add(name, api_server, Peer(ns, pods), _tcp(port), f"the API server calls it: {why}")
+    if KEDA in platform:
+        add("keda-metrics-service", Peer(KEDA, KEDA_METRICS_API_PODS), Peer(KEDA, KEDA_OPERATOR_PODS),
+            _tcp(KEDA_METRICS_SERVICE_PORT), "the metrics API server asks the operator for scaler values over gRPC")
+    gateway = cfg.rag.gateway
+    cert = gateway.effective_certificate if gateway is not None else None
+    if CERT_MANAGER in platform and cert is not None and cert.issuer == "acme":
+        add("acme", Peer(CERT_MANAGER, CERT_MANAGER_CONTROLLER_PODS), _internet(), _tcp(80, 443),
+            "the ACME server (443) and the HTTP-01 self check of the public host (80)")
+        if INGRESS_NGINX in platform:
+            add("acme-self-check", Peer(CERT_MANAGER, CERT_MANAGER_CONTROLLER_PODS),
+                Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), _tcp(80),
+                "the HTTP-01 self check when the load balancer's address hairpins back into the cluster")
+    if INGRESS_NGINX in platform and gateway is not None:
+        add("clients", Peer(cidrs=tuple(gateway.ingress.source_ranges)), Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS),
+            _tcp(*INGRESS_CLIENT_PORTS), "clients of the public API (rag.gateway.ingress.sourceRanges)")
+    if GPU_OPERATOR in platform and ownership(cfg).driver == "operator":
+        # The driver DaemonSet's pods (NVIDIA/gpu-operator assets/state-driver: `app: nvidia-driver-daemonset`).
+        add("gpu-driver-packages", Peer(GPU_OPERATOR, {"app": "nvidia-driver-daemonset"}), _internet(), _tcp(80, 443),
+            "the operator's driver containers install kernel headers and packages from the distribution mirrors")
+    return found
+
+
+def created_namespaces(cfg: StackConfig) -> list[str]:
+    """Every namespace the program creates: each is default-deny."""
+    return [spec.name for spec in namespaces(cfg)]
 
 
 def endpoint_ports(endpoint: Endpoint) -> tuple[Port, ...]:

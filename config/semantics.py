@@ -20,6 +20,7 @@ from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, platform_namespace_names
+from .network import eks_subnets
 
 
 def _choices(values: Iterable[object]) -> str:
@@ -100,6 +101,13 @@ def _cluster(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("nodePools", "system"), "existing clusters bring their own CPU nodes; remove it")
     if c.provider == "eks" and len(set(c.zones)) < 2:
         yield Issue(key_path("cluster", "zones"), "EKS needs subnets in at least 2 zones")
+    if c.provider == "eks" and c.zones and not (c.eks and c.eks.subnet_ids):
+        vpc_cidr = c.eks.vpc_cidr if c.eks else "10.0.0.0/16"
+        try:
+            eks_subnets(vpc_cidr, len(c.zones))
+        except ValueError as exc:
+            yield Issue(key_path("cluster", "eks", "vpcCidr"), str(exc).removeprefix(
+                "ai-platform:cluster.eks.vpcCidr "))
     if c.provider == "gke":
         channel = required(c.gcp, key_path("cluster", "gcp"), "a gcp block on gke", "config.models").release_channel
         offered = catalog.GKE_KUBERNETES_VERSIONS[channel]
@@ -436,6 +444,13 @@ def _rag_data(cfg: StackConfig) -> Iterator[Issue]:
         cert = gw.effective_certificate
         if cert is not None and cert.issuer == "acme" and cert.acme_email is None:
             yield Issue(gpath("certificate", "acmeEmail"), "required with issuer acme (the ACME account's contact)")
+        if (cert is not None and cert.issuer == "acme" and "letsencrypt.org" in cert.acme_server
+                and "0.0.0.0/0" not in gw.ingress.source_ranges and gw.ingress.install_controller):
+            # letsencrypt.org/docs/faq: validation comes from unpublished, changing addresses.
+            yield Issue(gpath("ingress", "sourceRanges"), (
+                "Let's Encrypt validates HTTP-01 on port 80 from addresses it does not publish, so a source-range "
+                "list without 0.0.0.0/0 never gets a certificate; use tlsSecret, issuer self-signed, an ACME "
+                "server inside your ranges (certificate.acmeServer), or keep 0.0.0.0/0"))
         if gw.autoscaling.max_replicas < gw.replicas:
             yield Issue(gpath("autoscaling", "maxReplicas"),
                         f"must be >= gateway.replicas ({gw.replicas}); got {gw.autoscaling.max_replicas}")

@@ -9,7 +9,8 @@ the recorded objects of a mock run (so tests judge the policies the program real
   it; a non-isolated side allows everything; policies are additive (a union of their rules);
 - a rule with no `from`/`to` matches every peer, with no `ports` every port; a peer with only a
   podSelector selects pods of the policy's own namespace, namespaceSelector + podSelector pods of
-  matching namespaces, an ipBlock addresses outside the cluster's pods (cidr minus except);
+  matching namespaces, an ipBlock addresses outside the cluster's pods (cidr minus except), as a
+  destination or as a source (the API server calling a webhook, clients reaching the ingress);
 - label selectors: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist); namespaces
   carry `kubernetes.io/metadata.name`, as the API server sets it.
 """
@@ -130,9 +131,11 @@ class Network:
                     return True
         return False
 
-    def can_reach(self, source: Pod, dest: Any, port: int, protocol: str = "TCP") -> bool:
-        """Egress of the source allows it and, for a pod destination, its ingress allows it."""
-        if not self._allowed(source, dest, port, protocol, "Egress"):
+    def can_reach(self, source: Pod | Ip, dest: Any, port: int, protocol: str = "TCP") -> bool:
+        """Egress of the source allows it and, for a pod destination, its ingress allows it. An IP source
+        (the API server, a client on the internet) is outside every policy: only the destination's ingress
+        decides."""
+        if isinstance(source, Pod) and not self._allowed(source, dest, port, protocol, "Egress"):
             return False
         if isinstance(dest, Pod):
             return self._allowed(dest, source, port, protocol, "Ingress")

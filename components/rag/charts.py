@@ -345,8 +345,24 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> d
 # ------------------------------------------------------------------------------- ingress / certs
 
 
-def ingress_nginx_values(ingress: GatewayIngress, monitoring: bool) -> dict[str, Any]:
-    """Values for ingress-nginx: our IngressClass, HA controller, metrics for the platform Prometheus."""
+def ingress_nginx_values(ingress: GatewayIngress, monitoring: bool, provider: str | None = None) -> dict[str, Any]:
+    """Values for ingress-nginx: our IngressClass, HA controller, metrics for the platform Prometheus.
+
+    The LoadBalancer Service carries only http/https (the chart puts metrics and the admission webhook on
+    their own ClusterIP Services) and admits only `ingress.sourceRanges` (the cloud's firewall / security
+    group). `externalTrafficPolicy: Local` keeps the client's address, so per-client rate limits and the
+    NetworkPolicy see the client, not a node; on EKS that needs a Network Load Balancer (the in-tree Classic
+    ELB replaces the client's address with its own).
+    """
+    service: dict[str, Any] = {
+        "type": "LoadBalancer",
+        # kubernetes/ingress-nginx charts/ingress-nginx/values.yaml @ helm-chart-4.15.1: controller.service.*
+        "loadBalancerSourceRanges": list(ingress.source_ranges),
+        "externalTrafficPolicy": "Local",
+    }
+    if provider == "eks":
+        # kubernetes/cloud-provider-aws pkg/providers/v1/aws.go ServiceAnnotationLoadBalancerType ("nlb").
+        service["annotations"] = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
     return {
         "controller": {
             "ingressClass": ingress.class_name,
@@ -355,7 +371,10 @@ def ingress_nginx_values(ingress: GatewayIngress, monitoring: bool) -> dict[str,
             "minAvailable": 1,
             "resources": resources("100m", "256Mi", "1", "512Mi"),
             "priorityClassName": PRIORITY_CLASS,
-            "service": {"type": "LoadBalancer"},
+            "service": service,
+            # Rate-limited clients get 429 Too Many Requests instead of nginx's default 503 (ingress-nginx
+            # docs/user-guide/nginx-configuration/configmap.md: limit-req-status-code, limit-conn-status-code).
+            "config": {"limit-req-status-code": "429", "limit-conn-status-code": "429"},
             "topologySpreadConstraints": [{
                 "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx",

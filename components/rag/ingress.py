@@ -9,9 +9,13 @@
   whose CA Issuer signs the host certificate (clients trust `ai-gateway-ca`); `acme`: an ACME Issuer
   (Let's Encrypt by default) solving HTTP-01 through this IngressClass. Issuers are namespaced (in the
   gateway namespace) and created after the cert-manager Release (its CRDs).
-- The Ingress: TLS for the host, HTTPS redirect, body size and read/send timeouts from config, and no
-  proxy buffering so streamed (SSE) tokens reach the client as they are produced. The nginx annotations
-  only take effect with ingress-nginx; another controller needs its own equivalents.
+- The Ingress: TLS for the host, HTTPS redirect, body size and read/send timeouts from config, no proxy
+  buffering so streamed (SSE) tokens reach the client as they are produced, per-client rate limits
+  (`ingress.rateLimit`) and, when `ingress.sourceRanges` is narrower than the internet, an allow-list of
+  client ranges (on top of the controller Service's `loadBalancerSourceRanges`). It routes only the
+  gateway's `http` port: the management port (8081, actuator) is on the Service for Prometheus but no
+  Ingress path leads there, and the NetworkPolicies let the controller reach 8080 only. The nginx
+  annotations only take effect with ingress-nginx; another controller needs its own equivalents.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from components.context import PlatformContext
 from config.errors import key_path, required
 from config.models import Gateway as GatewayConfig
 from config.namespaces import CERT_MANAGER, INGRESS_NGINX
+from config.network import INTERNET
 
 from ..helm import release
 from ..labels import standard_labels
@@ -40,7 +45,19 @@ def ingress_annotations(ctx: PlatformContext) -> dict[str, str]:
     """ingress-nginx annotations of the gateway Ingress (streaming-friendly)."""
     ing = required(ctx.config.rag.gateway, key_path("rag", "gateway"), "the gateway", "the Rag component").ingress
     timeout = str(ing.timeout_seconds)
+    # kubernetes/ingress-nginx docs/user-guide/nginx-configuration/annotations.md (rate limiting,
+    # whitelist-source-range) @ controller-v1.15.1.
+    limits = ing.rate_limit
+    guards: dict[str, str] = {}
+    if limits.rps is not None:
+        guards["nginx.ingress.kubernetes.io/limit-rps"] = str(limits.rps)
+        guards["nginx.ingress.kubernetes.io/limit-burst-multiplier"] = str(limits.burst_multiplier)
+    if limits.connections is not None:
+        guards["nginx.ingress.kubernetes.io/limit-connections"] = str(limits.connections)
+    if INTERNET not in ing.source_ranges:
+        guards["nginx.ingress.kubernetes.io/whitelist-source-range"] = ",".join(ing.source_ranges)
     return {
+        **guards,
         "nginx.ingress.kubernetes.io/proxy-body-size": ing.body_size,
         "nginx.ingress.kubernetes.io/proxy-read-timeout": timeout,
         "nginx.ingress.kubernetes.io/proxy-send-timeout": timeout,
@@ -82,8 +99,9 @@ class GatewayIngress(pulumi.ComponentResource):
 
         self.controller: k8s.helm.v3.Release | None = None
         if gw.ingress.install_controller:
+            values = charts.ingress_nginx_values(gw.ingress, monitoring, cfg.cluster.provider)
             self.controller = release(f"{name}-ingress-nginx", charts.INGRESS_NGINX, "ingress-nginx",
-                                      ctx.namespace(INGRESS_NGINX), charts.ingress_nginx_values(gw.ingress, monitoring),
+                                      ctx.namespace(INGRESS_NGINX), values,
                                       pulumi.ResourceOptions(parent=self, depends_on=[
                                           ctx.namespaces[INGRESS_NGINX], *(ctx.monitoring_crds if monitoring else [])]),
                                       timeout=900)

@@ -11,8 +11,10 @@ namespaced object belongs to its `metadata.namespace`; absent means `default`.
 with a non-empty `spec.hard`. A quota with absent or empty `spec.hard` limits nothing and does not
 count (the message names it).
 
-**namespace-default-deny**: every workload namespace contains default-deny NetworkPolicies
-(`kubernetes:networking.k8s.io/v1:NetworkPolicy`) for both directions. A policy denies a direction
+**namespace-default-deny**: every Namespace of the stack, operator namespaces included, contains
+default-deny NetworkPolicies (`kubernetes:networking.k8s.io/v1:NetworkPolicy`) for both directions,
+except those in the pack config `exemptNamespaces` (default: the cluster's own kube-system,
+kube-public, kube-node-lease and default, which a stack does not create). A policy denies a direction
 when its `podSelector` is empty (`{}`, or absent, which Kubernetes reads as empty: every pod), the
 direction is in its effective `policyTypes` and it has no rules for that direction (`ingress` /
 `egress` absent or empty; a rule `{}` allows everything). Effective `policyTypes` follow Kubernetes
@@ -86,6 +88,25 @@ def workload_namespaces(resources, config: Any, report_violation: ReportViolatio
     return found
 
 
+CLUSTER_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
+
+
+def named_namespaces(resources, exempt: set[str], report_violation: ReportViolation) -> list[tuple[str, Any]]:
+    """(name, Namespace resource) of every Namespace not in `exempt`; unnamed Namespaces are reported."""
+    found = []
+    for r in resources:
+        if r.resource_type != NAMESPACE_TYPE:
+            continue
+        name = get(r.props, "metadata", "name")
+        if not isinstance(name, str) or not name:
+            report_violation(f"Namespace {r.name} has no metadata.name: set it so its quota and network policies "
+                             f"can be matched to it.", r.urn)
+            continue
+        if name not in exempt:
+            found.append((name, r))
+    return found
+
+
 def in_namespace(resources, resource_type: str, namespace: str) -> list:
     return [r for r in resources if r.resource_type == resource_type and namespace_of(r.props) == namespace]
 
@@ -149,7 +170,8 @@ def denied_directions(props: Any) -> tuple[set[str], list[str]]:
 
 
 def _validate_deny(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    for namespace, ns in workload_namespaces(args.resources, args.get_config(), report_violation):
+    exempt = set(config_list(args.get_config(), "exemptNamespaces", CLUSTER_NAMESPACES))
+    for namespace, ns in named_namespaces(args.resources, exempt, report_violation):
         denied: set[str] = set()
         notes = []
         for policy in in_namespace(args.resources, NETWORK_POLICY_TYPE, namespace):
@@ -169,10 +191,16 @@ def _validate_deny(args: StackValidationArgs, report_violation: ReportViolation)
 
 namespace_default_deny = StackValidationPolicy(
     name=DENY_NAME,
-    description="Every workload namespace has a default-deny NetworkPolicy for ingress and egress.",
+    description="Every namespace the stack creates (operators' too) has a default-deny NetworkPolicy for ingress "
+                "and egress.",
     validate=_validate_deny,
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(properties={"systemNamespaces": SYSTEM_NAMESPACES_SCHEMA}),
+    config_schema=PolicyConfigSchema(properties={"exemptNamespaces": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": list(CLUSTER_NAMESPACES),
+        "description": "Namespaces that need no default-deny (the cluster's own; a stack does not create them).",
+    }}),
 )
 
 

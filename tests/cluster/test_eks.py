@@ -10,9 +10,10 @@ import pytest
 
 from components.cluster.eks.network import carve_subnets
 from components.labels import pool_labels
-from config import catalog
+from config import catalog, validate
 from config.capacity import machine_for
 from config.models import GpuPool
+from config.network import api_server_cidrs, eks_subnets
 from tools.mockrun import ComponentRun
 
 from .conftest import EKS_ENDPOINT, EKS_ISSUER, FAKE_CA, is_secret, run_cluster, unwrap
@@ -102,10 +103,11 @@ def test_vpc_with_public_and_private_subnets_per_zone(eks):
     subnets = [s.inputs for s in eks.of_type(SUBNET)]
     public = [s for s in subnets if s["tags"].get("kubernetes.io/role/elb") == "1"]
     private = [s for s in subnets if s["tags"].get("kubernetes.io/role/internal-elb") == "1"]
-    assert len(public) == len(private) == len(ZONES) == len(subnets) // 2
+    control_plane = [s for s in subnets if "control-plane" in s["tags"]["Name"]]
+    assert len(public) == len(private) == len(control_plane) == len(ZONES) == len(subnets) // 3
     assert sorted(s["availabilityZone"] for s in public) == ZONES
     assert sorted(s["availabilityZone"] for s in private) == ZONES
-    for s in subnets:
+    for s in public + private:
         assert s["tags"]["kubernetes.io/cluster/ai-prod"] == "shared"
     nets = [ipaddress.IPv4Network(s["cidrBlock"]) for s in subnets]
     assert all(n.subnet_of(ipaddress.IPv4Network("10.40.0.0/16")) for n in nets)
@@ -144,6 +146,25 @@ def test_existing_subnets_create_no_vpc(values):
         ("test-system-0", "subnet-0aaa"), ("test-system-1", "subnet-0bbb"), ("test-system-2", "subnet-0ccc")]
 
 
+def test_control_plane_gets_its_own_small_subnets(eks):
+    """EKS puts its cross-account ENIs only in the cluster's vpc_config subnets: one /28 per zone that holds
+    nothing else, whose CIDRs are the API server's addresses in the NetworkPolicies."""
+    subnets = [s for s in eks.of_type(SUBNET) if "control-plane" in s.inputs["tags"]["Name"]]
+    assert sorted(s.inputs["availabilityZone"] for s in subnets) == ZONES
+    cidrs = sorted(s.inputs["cidrBlock"] for s in subnets)
+    assert all(ipaddress.IPv4Network(c).prefixlen == 28 for c in cidrs)
+    assert cidrs == sorted(api_server_cidrs(validate(eks_values(), "Pulumi.test.yaml")[0]))
+    for s in subnets:  # neither load balancers nor the cluster's own discovery may pick them
+        assert not any(k.startswith("kubernetes.io/") for k in s.inputs["tags"])
+    cluster = eks.one(CLUSTER)
+    assert len(cluster.inputs["vpcConfig"]["subnetIds"]) == len(ZONES)
+    assert {s.urn for s in subnets} <= set(cluster.dependencies), "the cluster's subnets are these /28s"
+    private = {s.urn for s in eks.of_type(SUBNET) if "kubernetes.io/role/internal-elb" in s.inputs["tags"]}
+    assert not private & set(cluster.dependencies)
+    for group in eks.of_type(NODE_GROUP):  # nodes stay out of them
+        assert not set(cluster.inputs["vpcConfig"]["subnetIds"]) & set(group.inputs["subnetIds"])
+
+
 def test_carve_subnets():
     private, public = carve_subnets("10.0.0.0/16", 3)
     assert private == ["10.0.0.0/18", "10.0.64.0/18", "10.0.128.0/18"]
@@ -152,6 +173,14 @@ def test_carve_subnets():
     assert len(private) == len(public) == 4
     with pytest.raises(ValueError, match="too small"):
         carve_subnets("10.0.0.0/26", 3)
+    for vpc, zones in (("10.0.0.0/16", 3), ("10.0.0.0/16", 2), ("10.0.0.0/16", 4), ("10.0.0.0/20", 1)):
+        carved = eks_subnets(vpc, zones)
+        nets = [ipaddress.IPv4Network(c) for c in (*carved.private, *carved.public, *carved.control_plane)]
+        assert len(carved.control_plane) == zones
+        assert not any(a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:]), (vpc, zones)
+        assert all(n.subnet_of(ipaddress.IPv4Network(vpc)) for n in nets)
+    # Adding them moved no existing subnet: the first two lists are what carve_subnets always returned.
+    assert eks_subnets("10.0.0.0/16", 3).control_plane == ("10.0.255.208/28", "10.0.255.224/28", "10.0.255.240/28")
 
 
 # ---------------------------------------------------------------------------------------- IAM
@@ -202,8 +231,8 @@ def test_cluster(eks):
     vpc = c.inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in vpc
-    private_ids = len([s for s in eks.of_type(SUBNET) if s.inputs["tags"].get("kubernetes.io/role/internal-elb")])
-    assert len(vpc["subnetIds"]) == private_ids == len(ZONES)
+    control_plane_ids = len([s for s in eks.of_type(SUBNET) if "control-plane" in s.inputs["tags"]["Name"]])
+    assert len(vpc["subnetIds"]) == control_plane_ids == len(ZONES)
     assert c.inputs["accessConfig"]["authenticationMode"] == "API"
     assert set(c.inputs["enabledClusterLogTypes"]) == {
         "api", "audit", "authenticator", "controllerManager", "scheduler"}

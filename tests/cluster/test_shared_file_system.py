@@ -21,7 +21,8 @@ def test_eks_gets_an_encrypted_efs_with_mount_targets_csi_driver_and_class():
     assert "cidrBlocks" not in rule, "NFS only from the cluster's nodes"
     targets = result.of_type("aws:efs/mountTarget:MountTarget")
     # One mount target in every subnet the nodes run in.
-    assert sorted(t.inputs["subnetId"] for t in targets) == sorted(cluster.inputs["vpcConfig"]["subnetIds"])
+    node_subnets = {s for g in result.of_type("aws:eks/nodeGroup:NodeGroup") for s in g.inputs["subnetIds"]}
+    assert sorted(t.inputs["subnetId"] for t in targets) == sorted(node_subnets)
     assert len(targets) == 3 and all(t.inputs["securityGroups"] for t in targets)
     [addon] = [r for r in result.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-efs-csi-driver"]
     [role] = [r for r in result.of_type("aws:iam/role:Role") if "efs-csi" in r.name]

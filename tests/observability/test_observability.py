@@ -334,7 +334,8 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.of_type("kubernetes:core/v1:Namespace")
                  if r.inputs["metadata"]["name"] == NODE_AGENTS}
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                 if r.inputs["metadata"]["name"].startswith(obs_flows)}
+                 if r.inputs["metadata"]["name"].startswith(obs_flows)
+                 or r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
     assert on - off == expected
 
 
@@ -407,8 +408,9 @@ def test_node_logs_off_removes_exactly_the_agent_and_its_flow():
     values["observability"].setdefault("logStore", {})["nodeLogs"] = False
     off, _ = urns(values, "dev")
     expected = {r.urn for r in result.resources
-                if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")}
-    assert len(expected) == 2 and off <= on and on - off == expected
+                if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")
+                or r.name.endswith("observability-node-allow-node-logs-to-observability")}  # both sides of the flow
+    assert len(expected) == 3 and off <= on and on - off == expected
 
 
 # ----------------------------------------------------------------------------------------- alerting

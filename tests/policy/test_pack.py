@@ -111,7 +111,7 @@ def test_policy_kinds_and_config_schemas():
     assert schemas == {
         "helm-chart-pinned": {"allowedLocalCharts"}, "helm-chart-locked": {"chartLock"}, "gpu-budget": {"maxGpus"},
         "cluster-deletion-protection": {"stacks"},
-        "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"systemNamespaces"},
+        "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"exemptNamespaces"},
         "container-resources": {"requireCpuLimit"}, "image-pinned": {"allowedRegistries"},
         "no-host-access": {"systemNamespaces"}, "run-as-non-root": {"rootImages"},
         "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
@@ -126,8 +126,11 @@ def test_policy_kinds_and_config_schemas():
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
               "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter"]
-    for name in ("namespace-resource-quota", "namespace-default-deny"):
-        assert POLICIES_BY_NAME[name].config_schema.properties["systemNamespaces"]["default"] == system
+    quota = POLICIES_BY_NAME["namespace-resource-quota"].config_schema.properties
+    assert quota["systemNamespaces"]["default"] == system
+    # Operator namespaces are default-deny too: only the cluster's own are exempt.
+    exempt = POLICIES_BY_NAME["namespace-default-deny"].config_schema.properties["exemptNamespaces"]["default"]
+    assert exempt == ["kube-system", "kube-public", "kube-node-lease", "default"]
     # A workload that names no namespace lands in `default`: host access is never allowed there.
     host = POLICIES_BY_NAME["no-host-access"].config_schema.properties["systemNamespaces"]["default"]
     assert host == [n for n in system if n != "default"]

@@ -77,8 +77,8 @@ def platform(quotas: bool = True, deny: bool = True) -> list[Res]:
     for ns in WORKLOAD_NAMESPACES:
         if quotas:
             resources.append(quota(ns, HARD))
-        if deny:
-            resources.append(deny_all(ns))
+    if deny:  # every namespace the stack creates, operators' included
+        resources += [deny_all(ns) for ns in WORKLOAD_NAMESPACES + PLATFORM_NAMESPACES]
     return resources
 
 
@@ -201,10 +201,12 @@ def test_network_policy_without_namespace_is_in_default():
     assert len(messages(DENY, resources)) == 1
 
 
-def test_platform_namespaces_need_no_deny_and_config_chooses_them():
+def test_operator_namespaces_need_a_deny_too_and_config_exempts():
     resources = [namespace(n) for n in PLATFORM_NAMESPACES]
-    assert run_stack(DENY, resources) == []
-    assert len(messages(DENY, resources, {"systemNamespaces": ["gpu-operator"]})) == len(PLATFORM_NAMESPACES) - 1
+    assert len(messages(DENY, resources)) == len(PLATFORM_NAMESPACES)
+    assert run_stack(DENY, [*resources, *(deny_all(n) for n in PLATFORM_NAMESPACES)]) == []
+    assert len(messages(DENY, resources, {"exemptNamespaces": ["gpu-operator"]})) == len(PLATFORM_NAMESPACES) - 1
+    assert run_stack(DENY, [namespace("kube-system"), namespace("default")]) == [], "the cluster's own"
 
 
 def test_unnamed_namespace_is_a_violation_for_deny_too():

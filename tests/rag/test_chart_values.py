@@ -198,6 +198,10 @@ INGRESS_NGINX_DEFAULTS: dict[str, object] = {
     'controller.replicaCount': 1,
     'controller.resources': FREE,
     'controller.service.type': 'LoadBalancer',
+    'controller.service.loadBalancerSourceRanges': [],
+    'controller.service.externalTrafficPolicy': '',
+    'controller.service.annotations': FREE,
+    'controller.config': FREE,
     'controller.topologySpreadConstraints': FREE,
 }
 CERT_MANAGER_DEFAULTS: dict[str, object] = {
@@ -251,7 +255,7 @@ def variants(chart: str) -> list[dict]:
             cache = _cfg(stack).rag.cache
             out += [charts.redis_values(cache, m, sc) for m in (True, False) for sc in ("sc", None)]
     elif chart == "INGRESS_NGINX":
-        out += [charts.ingress_nginx_values(GatewayIngress(), m) for m in (True, False)]
+        out += [charts.ingress_nginx_values(GatewayIngress(), m, p) for m in (True, False) for p in ("eks", "gke")]
     else:
         out += [charts.cert_manager_values(m) for m in (True, False)]
     return out

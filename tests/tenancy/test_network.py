@@ -8,6 +8,7 @@ wrong selector, port or namespace would open are closed.
 from __future__ import annotations
 
 import copy
+import ipaddress
 
 import pytest
 
@@ -32,6 +33,7 @@ MILVUS = {"app.kubernetes.io/name": "milvus", "component": "proxy"}
 ETCD = {"app.kubernetes.io/name": "etcd"}
 HF_HUB = Ip("18.244.0.1")  # a public address (huggingface.co sits behind CloudFront)
 VPC_HOST = Ip("10.40.3.7")
+EKS_API_SERVER = Ip("10.40.255.215")  # an ENI in prod's first control-plane /28 (10.40.255.208/28)
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +48,25 @@ def prod_ports():
     return {k: e.target_ports() for k, e in eps.items()}
 
 
-def test_default_deny_in_every_workload_namespace(stack_name):
+def test_default_deny_in_every_namespace_the_program_creates(stack_name):
     result = run_stack(stack_name)
     values, _ = stack_config(stack_name)
     net = Network(result.resources)
-    for ns in values["tenancy"]["namespaces"]:
+    created = [r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:core/v1:Namespace")]
+    assert set(values["tenancy"]["namespaces"]) < set(created), "operator namespaces too"
+    for ns in created:
         deny = [p for p in net.policies if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == "default-deny"]
         assert len(deny) == 1, ns
         assert deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
         stranger = Pod(ns, {"app": "anything"})
         # Nothing from another workload namespace reaches an unlisted pod, and it reaches nothing.
-        for other in values["tenancy"]["namespaces"]:
+        for other in created:
             if other != ns:
                 assert not net.can_reach(Pod(other, {"app": "x"}), stranger, 8080)
-        if not (ns == "observability" and values["cluster"]["provider"] == "existing"):
-            # (an existing cluster without cluster.existing.apiServerCidr opens 443 for the API server)
+        if not (values["cluster"]["provider"] == "existing"
+                and (ns == "observability" or ns not in values["tenancy"]["namespaces"])):
+            # (an existing cluster without cluster.existing.apiServerCidr opens 443 for the API server to the
+            # namespaces that talk to it: observability and the operators')
             assert not net.can_reach(stranger, HF_HUB, 443)
         assert net.can_reach(stranger, DNS, 53, "UDP") and net.can_reach(stranger, DNS, 53, "TCP")
         assert not net.can_reach(stranger, DNS, 80)
@@ -139,7 +145,8 @@ def test_ingress_controller_reaches_the_gateway_only(prod, prod_ports):
     assert not prod.can_reach(controller, Pod("ai-inference", MODEL), 8000)
     assert not prod.can_reach(controller, Pod("ai-rag", MILVUS), 19530)
     assert not prod.can_reach(controller, HF_HUB, 443)
-    assert prod.can_reach(controller, VPC_HOST, 443), "the API server (EKS control-plane ENIs in the VPC)"
+    assert prod.can_reach(controller, EKS_API_SERVER, 443), "the API server (EKS control-plane ENIs, their /28s)"
+    assert not prod.can_reach(controller, VPC_HOST, 443), "not the rest of the VPC"
     assert prod.can_reach(controller, DNS, 53, "UDP")
 
 
@@ -150,10 +157,11 @@ def test_every_designed_flow_is_open(stack_name):
     net = Network(run_stack(stack_name).resources)
     for flow in flows(cfg):
         labels = dict(flow.source.pods) | {k: v[0] for k, v in flow.source.pods_in.items()}
-        source = Pod(flow.source.namespace, labels)
+        source: Pod | Ip = (Ip(str(ipaddress.ip_network(flow.source.cidrs[0])[1])) if flow.source.is_ip
+                            else Pod(flow.source.namespace, labels))
         if flow.dest.is_ip:
             cidr = flow.dest.cidrs[0]
-            dest = Ip(str(__import__("ipaddress").ip_network(cidr)[1])) if cidr != "0.0.0.0/0" else HF_HUB
+            dest = Ip(str(ipaddress.ip_network(cidr)[1])) if cidr != "0.0.0.0/0" else HF_HUB
         else:
             ns = "ai-rag" if flow.dest.namespace == "*" else flow.dest.namespace
             dest = Pod(ns, dict(flow.dest.pods) | {k: v[0] for k, v in flow.dest.pods_in.items()})
@@ -187,3 +195,55 @@ def test_api_server_range_follows_the_cluster():
     [policy] = [p for p in kind.policies if p["metadata"]["name"] == "allow-observability-api-server"]
     assert policy["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": "172.18.0.0/16"}}]
     assert not kind.can_reach(Pod("observability", GRAFANA), HF_HUB, 443)
+    prod = Network(run_stack("prod").resources)
+    [policy] = [p for p in prod.policies if p["metadata"]["name"] == "allow-observability-api-server"]
+    # EKS: the control plane's own /28s (components/cluster/eks/network.py), not the VPC.
+    assert policy["spec"]["egress"][0]["to"] == [{"ipBlock": {"cidr": c}} for c in
+                                                 ("10.40.255.208/28", "10.40.255.224/28", "10.40.255.240/28")]
+
+
+def kept_by_exclude_protected(result) -> set[str]:
+    """URNs `pulumi destroy --exclude-protected` keeps: protected resources and, transitively, what they depend
+    on (dependencies and parents), as pulumi/pulumi pkg/cmd/pulumi/operations/destroy.go separateProtected
+    computes it."""
+    by_urn, kept = result.by_urn(), set()
+    todo = [r.urn for r in result.resources if r.protect]
+    while todo:
+        urn = todo.pop()
+        if urn in kept or urn not in by_urn:
+            continue
+        kept.add(urn)
+        res = by_urn[urn]
+        todo += [*res.dependencies, *([res.parent] if res.parent else [])]
+    return kept
+
+
+def test_destroy_exclude_protected_keeps_the_fence_around_protected_data():
+    result = run_stack("prod")
+    kept = kept_by_exclude_protected(result)
+    survivors = [r for r in result.resources if r.urn in kept]
+    names = {(r.inputs.get("metadata", {}).get("namespace"), r.inputs.get("metadata", {}).get("name"), r.type)
+             for r in survivors if r.type.startswith("kubernetes:")}
+    policy = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    assert (None, "ai-rag", "kubernetes:core/v1:Namespace") in names
+    for name in ("default-deny", "allow-dns-to-kube-system", "allow-data-internal-to-ai-rag",
+                 "allow-data-internal-from-ai-rag"):
+        assert ("ai-rag", name, policy) in names, name
+    assert ("ai-rag", "search", "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch") in names
+    # What is left fences Elasticsearch off from every other pod, and lets its nodes find each other.
+    net = Network(survivors)
+    es = Pod("ai-rag", {"common.k8s.elastic.co/type": "elasticsearch"})
+    for outsider in (Pod("ai-app", GATEWAY), Pod("default", {}), Pod("ai-inference", MODEL),
+                     Pod("elastic-system", {"app.kubernetes.io/name": "elastic-operator"})):
+        assert not net.can_reach(outsider, es, 9200), outsider
+    assert net.can_reach(es, es, 9300) and net.can_reach(es, DNS, 53, "UDP")
+    assert not net.can_reach(es, HF_HUB, 443)
+    # Only the stable baseline is protected (allows that follow the config can still change or go).
+    protected = [r for r in result.of_type(policy) if r.protect]
+    assert {r.inputs["metadata"]["namespace"] for r in protected} == {"ai-rag"}
+    assert not [r for r in result.of_type(policy) if r.inputs["metadata"]["namespace"] != "ai-rag" and r.protect]
+
+
+def test_without_deletion_protection_nothing_is_kept():
+    result = run_stack("dev")
+    assert not [r for r in result.resources if r.protect and r.type.startswith("kubernetes:")]

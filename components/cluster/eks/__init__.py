@@ -91,9 +91,10 @@ class EksCluster(Cluster):
         scope = Scope(name, self)
         tags = cloud_labels("cluster", args.labels)
 
-        subnet_ids = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
+        subnets = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
+        subnet_ids = subnets.nodes
         roles = cluster_roles(scope, region, tags, ssm=eks_cfg.ssm)
-        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnet_ids, region, tags)
+        self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnets.control_plane, region, tags)
         private_endpoint_access(scope, self.cluster, eks_cfg, tags)
         self.identity = oidc_identity(scope, self.cluster, tags)
         node_access = node_access_entry(scope, self.cluster, roles, tags)

@@ -80,7 +80,7 @@ def control_plane(scope: Scope, cfg: ClusterConfig, eks_cfg: EksConfig, roles: E
         version=cfg.kubernetes_version,
         role_arn=roles.cluster.arn,
         vpc_config=aws.eks.ClusterVpcConfigArgs(
-            subnet_ids=subnet_ids,
+            subnet_ids=subnet_ids,  # the control-plane /28s (network.py): EKS puts its ENIs there only
             endpoint_private_access=True,
             endpoint_public_access=eks_cfg.public_endpoint,
             public_access_cidrs=list(eks_cfg.public_access_cidrs) if eks_cfg.public_endpoint else None,

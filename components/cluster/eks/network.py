@@ -1,45 +1,53 @@
 """The EKS network: the configured private subnets, or a VPC with public/private subnets per zone,
-an internet gateway, ONE NAT gateway and their route tables (see the package docstring on why one)."""
+an internet gateway, ONE NAT gateway and their route tables (see the package docstring on why one),
+and one small control-plane subnet per zone.
+
+The control-plane subnets (/28, `config.network.eks_subnets`) are the cluster's `vpc_config` subnets:
+EKS puts its cross-account ENIs there and nowhere else, so their CIDRs are exactly the API server's
+addresses. The NetworkPolicies allow operators to reach the API server, and the API server to reach
+webhooks, from those CIDRs only, not the whole VPC. They hold nothing else (no load balancer or
+cluster tags) and need no route beyond the VPC's local one. With `subnetIds` the configured subnets
+serve both (and the API-server rules fall back to any address: docs/tenancy.md).
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from config.models import EksConfig
+from config.network import eks_subnets
 
 from ..common import Scope
 
 
 def carve_subnets(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
-    """(private, public) CIDRs, one each per zone, carved from `vpc_cidr`.
+    """(private, public) CIDRs, one each per zone, carved from `vpc_cidr` (`config.network.eks_subnets`)."""
+    carved = eks_subnets(vpc_cidr, zones)
+    return list(carved.private), list(carved.public)
 
-    Private subnets get the big blocks (the VPC CNI gives every pod a VPC address): the VPC is
-    split into the smallest power of two of blocks that leaves one spare; the spare block is
-    split again for the public subnets (load balancers and the NAT gateway only).
-    """
-    vpc = ipaddress.IPv4Network(vpc_cidr)
-    bits = math.ceil(math.log2(zones + 1))
-    blocks = list(vpc.subnets(prefixlen_diff=bits))
-    private = blocks[:zones]
-    public = list(blocks[-1].subnets(prefixlen_diff=max(1, math.ceil(math.log2(zones)))))[:zones]
-    if public[0].prefixlen > 28:  # AWS subnets are /16../28
-        raise ValueError(f"ai-platform:cluster.eks.vpcCidr {vpc_cidr} is too small for {zones} zones "
-                         f"(public subnets would be /{public[0].prefixlen})")
-    return [str(n) for n in private], [str(n) for n in public]
+
+@dataclass(frozen=True)
+class EksSubnetIds:
+    """Where the nodes and the control plane's ENIs go."""
+
+    nodes: list[pulumi.Input[str]]
+    """Private subnets of the node groups (and EFS mount targets)."""
+    control_plane: list[pulumi.Input[str]]
+    """The cluster's `vpc_config` subnets: the control-plane /28s, or the configured subnets."""
 
 
 def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: Sequence[str],
-                    tags: dict[str, str]) -> list[pulumi.Input[str]]:
-    """Private subnet ids for the control plane and the nodes: the configured ones or a new VPC's."""
+                    tags: dict[str, str]) -> EksSubnetIds:
+    """Subnet ids for the nodes and the control plane: the configured ones or a new VPC's."""
     if eks_cfg.subnet_ids:
-        return list(eks_cfg.subnet_ids)
+        return EksSubnetIds(list(eks_cfg.subnet_ids), list(eks_cfg.subnet_ids))
     name = scope.name
-    private_cidrs, public_cidrs = carve_subnets(eks_cfg.vpc_cidr, len(zones))
+    carved = eks_subnets(eks_cfg.vpc_cidr, len(zones))
+    private_cidrs, public_cidrs = carved.private, carved.public
     shared = {f"kubernetes.io/cluster/{cluster_name}": "shared"}
     vpc = aws.ec2.Vpc(
         f"{name}-vpc",
@@ -98,4 +106,14 @@ def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: 
                                       route_table_id=public_rt.id, opts=scope.opts())
         aws.ec2.RouteTableAssociation(f"{name}-private-rta-{zone}", subnet_id=priv.id,
                                       route_table_id=private_rt.id, opts=scope.opts())
-    return [s.id for s in private]
+    # No cluster or load-balancer tags: nothing but EKS's ENIs may land here (the main route table's local
+    # route is all they need: they only talk to nodes and pods inside the VPC).
+    control_plane = [aws.ec2.Subnet(
+        f"{name}-control-plane-{zone}",
+        vpc_id=vpc.id,
+        availability_zone=zone,
+        cidr_block=cidr,
+        tags={**tags, "Name": f"{cluster_name}-control-plane-{zone}"},
+        opts=scope.opts(),
+    ) for zone, cidr in zip(zones, carved.control_plane, strict=True)]
+    return EksSubnetIds([s.id for s in private], [s.id for s in control_plane])
