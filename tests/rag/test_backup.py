@@ -362,8 +362,9 @@ def test_backup_pods_reach_only_what_they_need():
     s3 = Ip("52.216.0.10")
     assert net.can_reach(milvus_backup, s3, 443)
     assert not net.can_reach(snapshots, s3, 443)
-    api_server = Ip("10.40.0.1")  # inside the prod VPC CIDR (10.40.0.0/16): the EKS control plane's ENIs
+    api_server = Ip("10.40.255.210")  # in a control-plane /28 of the prod VPC: the EKS control plane's ENIs
     assert net.can_reach(snapshots, api_server, 443)
+    assert not net.can_reach(snapshots, Ip("10.40.0.1"), 443)  # the rest of the VPC is not the API server
     assert not net.can_reach(milvus_backup, api_server, 443)
     assert net.can_reach(milvus_backup, Pod("ai-rag", {"app.kubernetes.io/name": "milvus", "component": "proxy"}),
                          19530)
