@@ -27,7 +27,7 @@ from __future__ import annotations
 import pytest
 
 from components.observability import charts
-from tests.chart_values import check_values, leaf_paths
+from tests.chart_values import FREE, check_values, leaf_paths
 
 from .conftest import variants
 
@@ -127,6 +127,15 @@ UPSTREAM: dict[str, dict[str, object]] = {
         "prometheus.prometheusSpec.scrapeConfigSelectorNilUsesHelmValues": True,
         "prometheus.prometheusSpec.scrapeConfigSelector": {},
         "prometheus.prometheusSpec.scrapeConfigNamespaceSelector": {},
+        # values.yaml declares `false`; the template passes it through toYaml to the CRD's object {deny: bool}.
+        "prometheus.prometheusSpec.arbitraryFSAccessThroughSMs": FREE,
+        "prometheus.prometheusSpec.additionalScrapeConfigs": [],
+        "prometheus.prometheusSpec.enforcedNamespaceLabel": "",
+        "prometheus.prometheusSpec.excludedFromEnforcement": [],
+        "coreDns.serviceMonitor.bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "kubeDns.serviceMonitor.bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "kubelet.serviceMonitor.enabled": True,
+        "kubeApiServer.serviceMonitor.enabled": True,
     },
     "loki": {
         "deploymentMode": "Monolithic",
@@ -214,6 +223,8 @@ FREE_FORM = {
         "prometheus.prometheusSpec.probeNamespaceSelector", "prometheus.prometheusSpec.scrapeConfigSelector",
         "prometheus.prometheusSpec.scrapeConfigNamespaceSelector",
         "alertmanager.alertmanagerSpec.alertmanagerConfiguration",
+        "prometheus.prometheusSpec.arbitraryFSAccessThroughSMs", "prometheus.prometheusSpec.additionalScrapeConfigs",
+        "prometheus.prometheusSpec.excludedFromEnforcement",
     },
     "loki": {"loki.schemaConfig", "loki.limits_config", "loki.compactor", "loki.analytics", "singleBinary.resources",
              "monitoring.serviceMonitor.labels"},
