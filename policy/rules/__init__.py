@@ -14,6 +14,7 @@ from .budget import gpu_budget
 from .containers import container_resources, image_pinned
 from .cost import cost_budget
 from .critical import critical_models_on_demand
+from .gpu_isolation import gpu_access_requires_gpu_request
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
@@ -50,6 +51,7 @@ ALL_POLICIES: list[Policy] = [
     pdb_for_multi_replica,
     serving_pods_select_gpu_pool,
     model_servers_mount_model_cache,
+    gpu_access_requires_gpu_request,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

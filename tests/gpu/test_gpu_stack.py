@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.gpu_stack import CHART_REPO, CHART_VERSION, PRIORITY_CLASSES
+from components.gpu_stack import ACCEPT_ENVVAR_UNPRIVILEGED, CHART_REPO, CHART_VERSION, PRIORITY_CLASSES
 from config import catalog
 from tests.conftest import run_config, run_stack
 from tools.mockrun import unwrap
@@ -198,7 +198,8 @@ def test_gke_keeps_its_own_device_plugin_and_mig():
     assert v["driver"] == {"enabled": False} and v["devicePlugin"] == {"enabled": False}
     assert v["migManager"] == {"enabled": False}
     assert v["toolkit"] == {"enabled": True, "installDir": "/home/kubernetes/bin/nvidia",
-                            "env": [{"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}]}
+                            "env": [{"name": ACCEPT_ENVVAR_UNPRIVILEGED, "value": "false"},
+                                    {"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}]}
     assert v["hostPaths"] == {"driverInstallDir": "/home/kubernetes/bin/nvidia"}
     assert not [r for r in result.of_type(CONFIGMAP) if r.inputs["metadata"].get("namespace") == "gpu-operator"]
     for p in result.of_type(GKE_POOL):
@@ -227,7 +228,8 @@ def test_bottlerocket_brings_its_own_plugin():
 def test_existing_cluster_operator_owns_everything_unless_the_host_has_the_driver():
     values = stack_with_pools("local", [pool("gpu", "l4", {"strategy": "time-slicing", "replicas": 3}, gpus=1)])
     v = operator_release(run_config(values)).inputs["values"]
-    assert v["driver"] == v["toolkit"] == {"enabled": True}
+    assert v["driver"] == {"enabled": True}
+    assert v["toolkit"] == {"enabled": True, "env": [{"name": ACCEPT_ENVVAR_UNPRIVILEGED, "value": "false"}]}
     assert v["devicePlugin"] == {"enabled": True, "config": {"name": "ai-platform-device-plugin-config",
                                                              "default": "exclusive"}}
     assert v["migManager"]["enabled"] is True
