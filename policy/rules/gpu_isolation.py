@@ -72,7 +72,7 @@ CDI_ANNOTATION_PREFIX = "cdi.k8s.io/"
 EXEMPT_NAMESPACES = tuple(ns for ns in SYSTEM_NAMESPACES if ns != "default")
 
 
-def _sets_visible_devices(container: Mapping) -> bool:
+def _sets_visible_devices(container: Mapping[str, Any]) -> bool:
     for env in maps(get(container, "env")):
         if get(env, "name") != VISIBLE_DEVICES:
             continue
@@ -83,13 +83,13 @@ def _sets_visible_devices(container: Mapping) -> bool:
     return False
 
 
-def _mounts_device_list(container: Mapping) -> list[str]:
+def _mounts_device_list(container: Mapping[str, Any]) -> list[str]:
     return [str(get(m, "mountPath")) for m in maps(get(container, "volumeMounts"))
             if str(get(m, "mountPath", default="") or "").rstrip("/") == DEVICE_MOUNT_DIR
             or str(get(m, "mountPath", default="") or "").startswith(DEVICE_MOUNT_DIR + "/")]
 
 
-def _template_annotations(resource_type: str, props: Any) -> Mapping:
+def _template_annotations(resource_type: str, props: Any) -> Mapping[str, Any]:
     path = POD_SPEC_PATHS.get(resource_type, ())
     found = get(props, *path[:-1], "metadata", "annotations")
     return found if is_map(found) else {}
@@ -132,7 +132,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
         report_violation(
             f"{workload_label(args)} in namespace {namespace}: {'; '.join(found)}. Request the GPU (resources.limits "
             f"nvidia.com/gpu or nvidia.com/mig-<profile>) or drop the variable, mount, annotation or toleration; "
-            f"{VISIBLE_DEVICES}=void is allowed.")
+            f"{VISIBLE_DEVICES}=void is allowed.", None)
 
 
 gpu_access_requires_gpu_request = ResourceValidationPolicy(
