@@ -464,9 +464,9 @@ def served_models(cfg: StackConfig) -> list[Served]:
             name="embedding",
             engine=emb.engine,  # type: ignore[arg-type]
             model=emb.model, quantization="none",
-            max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
+            max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=emb.fallback_pool, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
-            autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
+            autoscaling=Autoscaling(), critical=emb.critical, params_b=None, architecture=None,
             mig_profile=emb.mig_profile), EMBEDDING_SERVER))
     return entries
 

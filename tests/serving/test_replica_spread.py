@@ -90,6 +90,8 @@ def test_a_fallback_deployment_is_judged_on_its_own_pool():
 def test_a_read_write_once_cache_keeps_replicas_together_and_says_so():
     values = with_serving("prod", cacheAccessMode="ReadWriteOnce")
     values["serving"]["models"] = [qwen72b(values) | {"replicas": {"min": 2, "max": 4}}]
+    values["rag"]["embedding"].pop("fallbackPool")
+    values["rag"]["embedding"]["critical"] = False
     result = run_serving(values)
     spec = pod(result, "Deployment", "qwen72b")
     assert "podAffinity" in spec["affinity"] and "podAntiAffinity" not in spec["affinity"]
