@@ -62,13 +62,19 @@ class PriorityTier:
     description: str
 
 
-# Highest first. Serving preempts everything below it; RAG/data preempts batch; batch preempts
-# nothing and is the first to go. All stay far below system-cluster-critical (2000000000).
+# Highest first. The stateful data layer is never preempted by platform work and preempts nothing itself (a
+# replica of a quorum waits for capacity; the autoscaler adds a node) — a restarted vector store, search or cache
+# replica rebuilds from disk or from its peers, far more costly than a pending pod. Serving preempts RAG and batch;
+# RAG (gateway, embeddings, exporters) preempts batch; batch preempts nothing and is the first to go. All stay far
+# below system-cluster-critical (2000000000).
 PRIORITY_CLASSES: tuple[PriorityTier, ...] = (
+    PriorityTier("ai-platform-data", 200000, False,
+                 "Stateful RAG data layer (vector store, search, cache, etcd): never preempted by serving, RAG or "
+                 "batch pods; never preempts."),
     PriorityTier("ai-platform-serving", 100000, True,
-                 "Online model serving: preempts RAG/data and batch pods when GPUs or nodes run short."),
+                 "Online model serving: preempts RAG and batch pods when GPUs or nodes run short."),
     PriorityTier("ai-platform-rag", 50000, True,
-                 "RAG data layer (vector stores, search, cache, embeddings, gateway): preempts batch only."),
+                 "RAG services (gateway, embeddings, exporters, ingress): preempt batch only."),
     PriorityTier("ai-platform-batch", 1000, False,
                  "Batch and offline jobs: never preempts, first to be preempted."),
 )

@@ -179,16 +179,18 @@ def test_operator_comes_after_the_cluster_and_its_configs(eks_all):
     assert "ai-platform:gpu:GpuStack" in release.parent
 
 
-def test_priority_classes_are_ordered_serving_rag_batch():
+def test_priority_classes_are_ordered_data_serving_rag_batch():
     result = run_stack("prod")
     classes = {r.inputs["metadata"]["name"]: r.inputs
                for r in result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
     assert set(classes) == {t.name for t in PRIORITY_CLASSES}
-    serving, rag, batch = (classes[n] for n in ("ai-platform-serving", "ai-platform-rag", "ai-platform-batch"))
-    assert serving["value"] > rag["value"] > batch["value"] > 0
-    assert serving["value"] < 1_000_000_000  # user classes stay below system-* classes
+    data, serving, rag, batch = (classes[n] for n in ("ai-platform-data", "ai-platform-serving", "ai-platform-rag",
+                                                      "ai-platform-batch"))
+    # Nothing the platform runs can preempt the data layer: every class that preempts is below it.
+    assert data["value"] > serving["value"] > rag["value"] > batch["value"] > 0
+    assert data["value"] < 1_000_000_000  # user classes stay below system-* classes
     assert serving["preemptionPolicy"] == rag["preemptionPolicy"] == "PreemptLowerPriority"
-    assert batch["preemptionPolicy"] == "Never"
+    assert data["preemptionPolicy"] == batch["preemptionPolicy"] == "Never"
     assert not any(c["globalDefault"] for c in classes.values())
 
 
@@ -242,7 +244,7 @@ def test_operator_off_keeps_priority_classes_only():
     result = run_stack("local")
     assert not [r for r in result.of_type(RELEASE) if r.inputs["chart"] == "gpu-operator"]
     assert "gpu-operator" not in {r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:core/v1:Namespace")}
-    assert len(result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")) == 3
+    assert len(result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")) == len(PRIORITY_CLASSES) == 4
 
 
 def test_shipped_prod_uses_mixed_mig_resources():
