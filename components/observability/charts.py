@@ -347,7 +347,11 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                 # No ServiceMonitor, PodMonitor or Probe may make Prometheus read a file (its service-account
                 # token, CA, keys) and send it to a target; credentials come from Secrets in the monitor's own
                 # namespace. The platform's kubelet/API-server scrapes are spec-level jobs instead.
-                "arbitraryFSAccessThroughSMs": {"deny": True},
+                # The chart declares arbitraryFSAccessThroughSMs as `false` (a bool) and passes it through toYaml;
+                # setting the CRD's object there makes Helm warn that it ignores the bool default. The spec-level
+                # passthrough sets the same field without the warning (the chart's own key stays false: no
+                # duplicate).
+                "additionalConfig": {"arbitraryFSAccessThroughSMs": {"deny": True}},
                 "additionalScrapeConfigs": platform_scrape_jobs(),
                 # Tenant monitors and rules only see and write their own namespace (see enforcement_exclusions).
                 "enforcedNamespaceLabel": NAMESPACE_LABEL,

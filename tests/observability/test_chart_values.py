@@ -27,7 +27,7 @@ from __future__ import annotations
 import pytest
 
 from components.observability import charts
-from tests.chart_values import FREE, check_values, leaf_paths
+from tests.chart_values import check_values, leaf_paths
 
 from .conftest import variants
 
@@ -127,8 +127,8 @@ UPSTREAM: dict[str, dict[str, object]] = {
         "prometheus.prometheusSpec.scrapeConfigSelectorNilUsesHelmValues": True,
         "prometheus.prometheusSpec.scrapeConfigSelector": {},
         "prometheus.prometheusSpec.scrapeConfigNamespaceSelector": {},
-        # values.yaml declares `false`; the template passes it through toYaml to the CRD's object {deny: bool}.
-        "prometheus.prometheusSpec.arbitraryFSAccessThroughSMs": FREE,
+        # Passed through tpl/toYaml into the Prometheus spec (templates/prometheus/prometheus.yaml).
+        "prometheus.prometheusSpec.additionalConfig": {},
         "prometheus.prometheusSpec.additionalScrapeConfigs": [],
         "prometheus.prometheusSpec.enforcedNamespaceLabel": "",
         "prometheus.prometheusSpec.excludedFromEnforcement": [],
@@ -223,7 +223,7 @@ FREE_FORM = {
         "prometheus.prometheusSpec.probeNamespaceSelector", "prometheus.prometheusSpec.scrapeConfigSelector",
         "prometheus.prometheusSpec.scrapeConfigNamespaceSelector",
         "alertmanager.alertmanagerSpec.alertmanagerConfiguration",
-        "prometheus.prometheusSpec.arbitraryFSAccessThroughSMs", "prometheus.prometheusSpec.additionalScrapeConfigs",
+        "prometheus.prometheusSpec.additionalConfig", "prometheus.prometheusSpec.additionalScrapeConfigs",
         "prometheus.prometheusSpec.excludedFromEnforcement",
     },
     "loki": {"loki.schemaConfig", "loki.limits_config", "loki.compactor", "loki.analytics", "singleBinary.resources",
