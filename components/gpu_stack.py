@@ -44,6 +44,12 @@ PIN = pin(CHART)
 CHART_VERSION = PIN.version
 CHART_REPO = PIN.repo
 
+# nvidia-container-toolkit v1.20.0 (what GPU Operator v26.7.0 deploys, values.yaml toolkit.version) maps this env var
+# of its installer to the runtime config option `accept-nvidia-visible-devices-envvar-when-unprivileged`
+# (cmd/nvidia-ctk-installer/toolkit/toolkit.go); the runtime then ignores NVIDIA_VISIBLE_DEVICES in unprivileged
+# containers (internal/config/image/cuda_image.go, VisibleDevices). Default there: true.
+ACCEPT_ENVVAR_UNPRIVILEGED = "ACCEPT_NVIDIA_VISIBLE_DEVICES_ENVVAR_WHEN_UNPRIVILEGED"
+
 # GKE's COS driver and toolkit live here (NVIDIA's GKE guide, "Using the Google driver installer").
 GKE_NVIDIA_DIR = "/home/kubernetes/bin/nvidia"
 
@@ -56,13 +62,19 @@ class PriorityTier:
     description: str
 
 
-# Highest first. Serving preempts everything below it; RAG/data preempts batch; batch preempts
-# nothing and is the first to go. All stay far below system-cluster-critical (2000000000).
+# Highest first. The stateful data layer is never preempted by platform work and preempts nothing itself (a
+# replica of a quorum waits for capacity; the autoscaler adds a node) — a restarted vector store, search or cache
+# replica rebuilds from disk or from its peers, far more costly than a pending pod. Serving preempts RAG and batch;
+# RAG (gateway, embeddings, exporters) preempts batch; batch preempts nothing and is the first to go. All stay far
+# below system-cluster-critical (2000000000).
 PRIORITY_CLASSES: tuple[PriorityTier, ...] = (
+    PriorityTier("ai-platform-data", 200000, False,
+                 "Stateful RAG data layer (vector store, search, cache, etcd): never preempted by serving, RAG or "
+                 "batch pods; never preempts."),
     PriorityTier("ai-platform-serving", 100000, True,
-                 "Online model serving: preempts RAG/data and batch pods when GPUs or nodes run short."),
+                 "Online model serving: preempts RAG and batch pods when GPUs or nodes run short."),
     PriorityTier("ai-platform-rag", 50000, True,
-                 "RAG data layer (vector stores, search, cache, embeddings, gateway): preempts batch only."),
+                 "RAG services (gateway, embeddings, exporters, ingress): preempt batch only."),
     PriorityTier("ai-platform-batch", 1000, False,
                  "Batch and offline jobs: never preempts, first to be preempted."),
 )
@@ -105,13 +117,22 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
             },
         },
     }
+    if owner.toolkit == "operator":
+        # GPU isolation: a container that requests no GPU but carries NVIDIA_VISIBLE_DEVICES=all (every CUDA base
+        # image does) must not get the node's GPUs through the `nvidia` runtime. The operator's own operands that
+        # read the variable run privileged (assets/state-*/ at v26.7.0), which the option does not affect.
+        # Devices reach GPU pods through CDI (cdi.enabled: the operator sets the device plugin's
+        # DEVICE_LIST_STRATEGY=cdi-annotations,cdi-cri, controllers/object_controls.go transformDevicePluginCtrForCDI),
+        # never through the variable. Deliberately not `volume-mounts` / ACCEPT_NVIDIA_VISIBLE_DEVICES_AS_VOLUME_MOUNTS:
+        # with CDI the `nvidia` runtime is not the default runtime (NVIDIA_RUNTIME_SET_AS_DEFAULT=false), so mount-list
+        # devices would reach no runc container, and accepting mounts under /var/run/nvidia-container-devices would
+        # let any pod ask for GPUs with an emptyDir there.
+        values["toolkit"]["env"] = [{"name": ACCEPT_ENVVAR_UNPRIVILEGED, "value": "false"}]
     if owner.image == "gke-cos":
         values["hostPaths"] = {"driverInstallDir": GKE_NVIDIA_DIR}
-        values["toolkit"].update(
-            installDir=GKE_NVIDIA_DIR,
-            # GKE >= 1.33: let the toolkit read containerd's config file, not `containerd config dump`.
-            env=[{"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}],
-        )
+        values["toolkit"].update(installDir=GKE_NVIDIA_DIR)
+        # GKE >= 1.33: let the toolkit read containerd's config file, not `containerd config dump`.
+        values["toolkit"]["env"].append({"name": "RUNTIME_CONFIG_SOURCE", "value": "file"})
     if operator_sharing:
         values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "default": EXCLUSIVE_CONFIG}
         values["migManager"]["config"] = {"name": MIG_CONFIGMAP, "default": MIG_DISABLED}

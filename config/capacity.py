@@ -248,6 +248,11 @@ class ModelPlan:
     critical: bool
     fallback: Fallback | None
     """Where min replicas run when spot is gone; None without `fallbackPool`."""
+    spread: str = "none"
+    """How replicas of a multi-GPU model spread over nodes: "required" (one per node: the pool's max nodes hold max
+    replicas), "preferred" (spread where possible, two may share a node) or "none" (single-GPU or CPU model)."""
+    notes: tuple[str, ...] = ()
+    """What the plan reader should know that is not an error (a spread the pool is too small to require)."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
@@ -387,6 +392,8 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "fallbackResource": fb.resource if fb else None,
         "fallbackMonthlyUsd": _usd(fb.monthly_usd) if fb else 0.0,
         "fallbackUnit": fb.unit if fb else None,
+        "spread": m.spread,
+        "notes": list(m.notes),
     }
 
 
@@ -457,9 +464,9 @@ def served_models(cfg: StackConfig) -> list[Served]:
             name="embedding",
             engine=emb.engine,  # type: ignore[arg-type]
             model=emb.model, quantization="none",
-            max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=None, tensor_parallel=1,
+            max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=emb.fallback_pool, tensor_parallel=1,
             gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
-            autoscaling=Autoscaling(), critical=False, params_b=None, architecture=None,
+            autoscaling=Autoscaling(), critical=emb.critical, params_b=None, architecture=None,
             mig_profile=emb.mig_profile), EMBEDDING_SERVER))
     return entries
 
@@ -488,6 +495,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     resource: str | None = None
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
     fallback: Fallback | None = None
+    spread_kind, notes = "none", []
     if pool is not None:
         unit = unit_of(pool, model.mig_profile)
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
@@ -511,6 +519,11 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         share = node_price(cfg.cluster.provider, pool, priced_region(cfg)) * HOURS_PER_MONTH * unit.node_fraction * tp
         fallback, found = plan_fallback(cfg, path, model, need)
         issues += found
+        spread_kind = spread(units, model.replicas.max, pool.max, cfg.serving.cache_access_mode)
+        notes = _spread_notes(cfg, model, pool, units, cfg.pool(model.fallback_pool or ""))
+        if spread_kind == "required":
+            # One replica per node: as many nodes as replicas.
+            nodes_at_min, nodes_at_max = model.replicas.min, model.replicas.max
     return ModelPlan(
         name=model.name, engine=model.engine, model=model.model, quantization=quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
@@ -520,7 +533,36 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         min_replicas=model.replicas.min, max_replicas=model.replicas.max,
         nodes_at_min=nodes_at_min, nodes_at_max=nodes_at_max, cache_gi=cache_volume_gi(weights),
         monthly_usd_min=share * model.replicas.min, monthly_usd_max=share * model.replicas.max,
-        critical=model.critical, fallback=fallback), issues
+        critical=model.critical, fallback=fallback, spread=spread_kind, notes=tuple(notes)), issues
+
+
+def spread(units_per_replica: int, replicas: int, pool_max_nodes: int, cache_access_mode: str) -> str:
+    """Replica spreading of one Deployment: "required" when each replica spans several GPUs/slices and the pool can
+    grow to one node per replica, "preferred" when it cannot (or the cache volume pins every replica to one node:
+    then "none"), "none" for single-unit replicas (packing them keeps GPUs busy; losing a node loses few)."""
+    if units_per_replica <= 1 or replicas <= 1:
+        return "none"
+    if cache_access_mode == "ReadWriteOnce":
+        return "none"
+    return "required" if pool_max_nodes >= replicas else "preferred"
+
+
+def _spread_notes(cfg: StackConfig, model: ServedModel, pool: GpuPool, units: int,
+                  fallback: GpuPool | None) -> list[str]:
+    notes = []
+    placements = [(pool, model.replicas.max, "")]
+    if fallback is not None:
+        placements.append((fallback, model.replicas.min, "fallback "))
+    for where, replicas, what in placements:
+        found = spread(units, replicas, where.max, cfg.serving.cache_access_mode)
+        if found == "preferred":
+            notes.append(f"{what}replicas ({replicas} x {units} units) spread over nodes only where possible: pool "
+                         f"'{where.name}' max {where.max} nodes < {replicas} replicas, so two may share a node (and "
+                         f"fail together); nodePools.gpu max >= {replicas} makes it one replica per node")
+        elif units > 1 and replicas > 1 and found == "none":
+            notes.append(f"{what}replicas ({replicas} x {units} units) share one node: serving.cacheAccessMode "
+                         f"ReadWriteOnce pins every replica to the node holding the cache volume")
+    return notes
 
 
 def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,

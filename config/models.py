@@ -630,6 +630,11 @@ class Embedding(Model):
     """Text Embeddings Inference or vLLM."""
     pool: str | None = None
     """GPU pool; omitted: CPU."""
+    fallback_pool: str | None = None
+    """On-demand pool that keeps the embedding replicas when the spot `pool` has no capacity (an
+    `embedding-fallback` Deployment, as serving.models[].fallbackPool does for a model)."""
+    critical: bool = False
+    """Every RAG query embeds first: true requires on-demand capacity (an on-demand pool or fallbackPool)."""
     replicas: int = Field(1, ge=1, le=100)
     """Replicas."""
     max_model_len: int = Field(8192, ge=128, le=131072)

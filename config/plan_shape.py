@@ -51,6 +51,8 @@ class ModelEntry(TypedDict):
     fallbackResource: str | None
     fallbackMonthlyUsd: float
     fallbackUnit: str | None
+    spread: str                   # required | preferred | none: replicas of a multi-GPU model one per node or not
+    notes: list[str]
 
 
 class PoolEntry(TypedDict):

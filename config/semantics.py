@@ -291,25 +291,14 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
-        if model.fallback_pool is not None:
-            fb = pools.get(model.fallback_pool)
-            if fb is None:
-                yield Issue(path("fallbackPool"), f"no GPU pool named '{model.fallback_pool}'; pools: "
-                                                  f"{_choices(pools)}")
-                continue
-            if fb.capacity != "on-demand":
-                yield Issue(path("fallbackPool"), f"fallback pool '{fb.name}' must be on-demand, it is {fb.capacity}")
-            if model.pool is None or fb.name == model.pool:
-                yield Issue(path("fallbackPool"), "fallbackPool must differ from pool")
+        yield from _fallback(cfg, path, model.pool, model.fallback_pool, model.critical)
+        if model.fallback_pool is not None and model.fallback_pool not in pools:
+            continue
         pool = pools.get(model.pool) if model.pool else None
         if pool is None:
             if model.mig_profile is not None:
                 yield Issue(path("migProfile"), "the model runs on CPU (no pool); remove migProfile")
             continue
-        if model.critical and pool.capacity == "spot" and model.fallback_pool is None:
-            on_demand = [p.name for p in cfg.node_pools.gpu if p.capacity == "on-demand"]
-            yield Issue(path("critical"), (f"critical model on spot-only pool '{pool.name}': set fallbackPool to an "
-                        f"on-demand pool ({_choices(on_demand)}) or use an on-demand pool"))
         if model.tensor_parallel > pool.gpus_per_node:
             yield Issue(path("tensorParallel"), (f"{model.tensor_parallel} exceeds the {pool.gpus_per_node} GPUs per "
                                                  "node "
@@ -321,6 +310,30 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than "
                                               "tensorParallel")
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
+
+
+def _fallback(cfg: StackConfig, path: Callable[..., str], pool_name: str | None, fallback_pool: str | None,
+              critical: bool) -> Iterator[Issue]:
+    """`fallbackPool` and `critical` of a model server (serving.models[] and rag.embedding alike)."""
+    pools = {p.name: p for p in cfg.node_pools.gpu}
+    if fallback_pool is not None:
+        fb = pools.get(fallback_pool)
+        if fb is None:
+            yield Issue(path("fallbackPool"), f"no GPU pool named '{fallback_pool}'; pools: {_choices(pools)}")
+            return
+        if fb.capacity != "on-demand":
+            yield Issue(path("fallbackPool"), f"fallback pool '{fb.name}' must be on-demand, it is {fb.capacity}")
+        if pool_name is None or fb.name == pool_name:
+            yield Issue(path("fallbackPool"), "fallbackPool must differ from pool")
+        if cfg.serving.cache_access_mode == "ReadWriteOnce":
+            yield Issue(path("fallbackPool"), (
+                "the fallback replicas run on another node pool and cannot share a ReadWriteOnce model cache; set "
+                "serving.cacheAccessMode: ReadWriteMany (a shared file system class) or ReadOnlyMany (GKE)"))
+    pool = pools.get(pool_name) if pool_name else None
+    if critical and pool is not None and pool.capacity == "spot" and fallback_pool is None:
+        on_demand = [p.name for p in cfg.node_pools.gpu if p.capacity == "on-demand"]
+        yield Issue(path("critical"), (f"critical model on spot-only pool '{pool.name}': set fallbackPool to an "
+                    f"on-demand pool ({_choices(on_demand)}) or use an on-demand pool"))
 
 
 def _context(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]:
@@ -356,14 +369,19 @@ def _rag(cfg: StackConfig) -> Iterator[Issue]:
     emb = cfg.rag.embedding
     pools = {p.name: p for p in cfg.node_pools.gpu}
     if emb is not None:
+        path = partial(key_path, "rag", "embedding")
         if emb.pool is not None and emb.pool not in pools:
             yield Issue(key_path("rag", "embedding", "pool"), f"no GPU pool named '{emb.pool}'; pools: "
                                                               f"{_choices(pools)}")
         elif emb.pool is not None:
-            yield from _mig_profile(partial(key_path, "rag", "embedding"), emb.mig_profile, pools[emb.pool], None)
-        elif emb.mig_profile is not None:
-            yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); "
-                                                                    "remove migProfile")
+            yield from _fallback(cfg, path, emb.pool, emb.fallback_pool, emb.critical)
+            yield from _mig_profile(path, emb.mig_profile, pools[emb.pool], pools.get(emb.fallback_pool or ""))
+        else:
+            if emb.mig_profile is not None:
+                yield Issue(key_path("rag", "embedding", "migProfile"), "the embedding server runs on CPU (no pool); "
+                                                                        "remove migProfile")
+            if emb.fallback_pool is not None:
+                yield Issue(path("fallbackPool"), "the embedding server runs on CPU (no pool); remove fallbackPool")
         known = catalog.find_model(emb.model)
         if known is None:
             embedders = [k for k, m in catalog.MODELS.items() if m.task == "embed"]
@@ -545,10 +563,6 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(path("autoscaling"), (
                 f"replicas {model.replicas.min}..{model.replicas.max} scale on Prometheus queries, and "
                 "observability.enabled is false; enable observability or set replicas.min == replicas.max"))
-        if model.fallback_pool is not None and serving.cache_access_mode == "ReadWriteOnce":
-            yield Issue(path("fallbackPool"), (
-                "the fallback replicas run on another node pool and cannot share a ReadWriteOnce model cache; set "
-                "serving.cacheAccessMode: ReadWriteMany (a shared file system class) or ReadOnlyMany (GKE)"))
     emb = cfg.rag.embedding
     if emb is not None and emb.engine == "vllm" and emb.pool is None:
         yield Issue(key_path("rag", "embedding", "pool"),

@@ -258,6 +258,7 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
             + ("  (estimated shape)" if m.get("estimated") else "")
             + (f"  + fallback {m['minReplicas']} on {m['fallbackPool']} (on-demand) ${m['fallbackMonthlyUsd']:,.0f}/mo"
                if m.get("fallbackPool") else ""))
+        lines += [f"    note: {note}" for note in m.get("notes", [])]
     lines.append("pools:")
     lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}"
                  f"{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")

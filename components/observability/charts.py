@@ -34,7 +34,7 @@ from typing import Any
 from config import sizing
 from config.gpu_stack import OPERATOR_NAMESPACE as GPU_OPERATOR_NAMESPACE  # noqa: F401 (re-exported for rules)
 from config.models import StackConfig
-from config.namespaces import NODE_AGENTS
+from config.namespaces import NODE_AGENTS, platform_roles
 
 from ..helm import pin
 from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL, SCRAPE_LABELS
@@ -139,6 +139,106 @@ def _volume(size_gi: int, storage_class: str | None) -> dict[str, Any]:
     return {"volumeClaimTemplate": {"spec": spec}}
 
 
+# The Prometheus pod's own service-account credentials: only the platform's scrape jobs below may read them.
+SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+SA_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+# The label prometheus-operator stamps with a monitor's / rule's own namespace (enforcedNamespaceLabel).
+NAMESPACE_LABEL = "namespace"
+# Every kind enforcedNamespaceLabel applies to (the Prometheus CRD's excludedFromEnforcement[].resource enum,
+# prometheus-operator-crds 31.0.1 crd-prometheuses.yaml).
+ENFORCEMENT_RESOURCES = ("prometheusrules", "servicemonitors", "podmonitors", "probes", "scrapeconfigs")
+
+
+def _drop(regex: str, *labels: str) -> dict[str, Any]:
+    return {"action": "drop", "source_labels": list(labels or ("__name__",)), "regex": regex}
+
+
+def _kubelet_job(path: str, metric_relabel: list[dict[str, Any]], interval: str | None = None) -> dict[str, Any]:
+    """One kubelet endpoint as a raw scrape job, labelled as kube-prometheus-stack's kubelet ServiceMonitor labels
+    it (job="kubelet", metrics_path, node), so the chart's kubelet/cAdvisor rules and dashboards keep working."""
+    job: dict[str, Any] = {
+        "job_name": "kubelet" + path.replace("/metrics", "").replace("/", "-"),
+        "scheme": "https",
+        "metrics_path": path,
+        "honor_labels": True,
+        "authorization": {"credentials_file": SA_TOKEN},
+        # The chart's kubelet monitor skips verification too: kubelet serving certificates are self-signed on
+        # GKE/EKS unless serverTLSBootstrap is on.
+        "tls_config": {"ca_file": SA_CA, "insecure_skip_verify": True},
+        "kubernetes_sd_configs": [{"role": "node"}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"},
+            {"target_label": "job", "replacement": "kubelet"},
+            {"target_label": "metrics_path", "replacement": path},
+        ],
+    }
+    if interval:
+        job["scrape_interval"] = interval
+    if metric_relabel:
+        job["metric_relabel_configs"] = metric_relabel
+    return job
+
+
+def platform_scrape_jobs() -> list[dict[str, Any]]:
+    """kubelet, cAdvisor, probes and API-server scrapes as Prometheus-spec scrape jobs (additionalScrapeConfigs).
+
+    They authenticate with Prometheus' own service-account token and CA, files on its filesystem. With
+    `arbitraryFSAccessThroughSMs.deny` the operator refuses every ServiceMonitor that names such a file
+    (prometheus-operator v0.93.1 pkg/prometheus/resource_selector.go, testForArbitraryFSAccess: bearerTokenFile,
+    tlsConfig caFile/certFile/keyFile), the chart's kubelet and apiserver monitors included; a job in the
+    Prometheus spec is the platform's own configuration, which no tenant object can reach. Relabelling and drops
+    follow the chart's kubelet/apiserver ServiceMonitors (kube-prometheus-stack 88.5.3 templates/exporters/).
+    """
+    return [
+        _kubelet_job("/metrics", [_drop(r"(csi_operations|storage_operation_duration)_seconds_bucket;"
+                                        r"(0.25|2.5|15|25|120|600)(\.0)?", "__name__", "le")]),
+        _kubelet_job("/metrics/cadvisor", [
+            _drop("container_cpu_(cfs_throttled_seconds_total|load_average_10s|system_seconds_total|"
+                  "user_seconds_total)"),
+            _drop("container_fs_(io_current|io_time_seconds_total|io_time_weighted_seconds_total|reads_merged_total|"
+                  "sector_reads_total|sector_writes_total|writes_merged_total)"),
+            _drop("container_memory_(mapped_file|swap)"),
+            _drop("container_(file_descriptors|tasks_state|threads_max)"),
+            _drop("container_memory_failures_total;hierarchy", "__name__", "scope"),
+            _drop("container_network_.*;(cali|cilium|cni|lxc|nodelocaldns|tunl).*", "__name__", "interface"),
+            _drop("container_spec.*"),
+            _drop(".+;", "id", "pod"),
+        ], interval="10s"),
+        _kubelet_job("/metrics/probes", []),
+        {
+            "job_name": "apiserver",
+            "scheme": "https",
+            "authorization": {"credentials_file": SA_TOKEN},
+            "tls_config": {"ca_file": SA_CA, "server_name": "kubernetes"},
+            "kubernetes_sd_configs": [{"role": "endpoints", "namespaces": {"names": ["default"]}}],
+            "relabel_configs": [{"action": "keep", "regex": "kubernetes;https",
+                                 "source_labels": ["__meta_kubernetes_service_name",
+                                                   "__meta_kubernetes_endpoint_port_name"]}],
+            "metric_relabel_configs": [_drop(
+                r"(etcd_request|apiserver_request_slo|apiserver_request_sli|apiserver_request)_duration_seconds_bucket;"
+                r"(0\.15|0\.2|0\.3|0\.35|0\.4|0\.45|0\.6|0\.7|0\.8|0\.9|1\.25|1\.5|1\.75|2|3|3\.5|4|4\.5|6|7|"
+                r"8|9|15|20|40|45|50)(\.0)?", "__name__", "le")],
+        },
+    ]
+
+
+def enforcement_exclusions(cfg: StackConfig) -> list[dict[str, str]]:
+    """Namespaces whose monitors and rules keep their own `namespace` label (excludedFromEnforcement).
+
+    With `enforcedNamespaceLabel: namespace` the operator (1) overwrites the target label `namespace` of every
+    series a monitor scrapes with the monitor's namespace and (2) adds `namespace="<rule's namespace>"` to every
+    selector of a PrometheusRule. Tenants' monitors then only ever write their own namespace. The platform's
+    rules (observability namespace) aggregate the serving, RAG and GPU-operator namespaces, and the chart's
+    monitors there scrape kube-system and the node agents: without the exclusion every rule would select nothing
+    and kube-state-metrics/CoreDNS series would all say `observability`. Operator namespaces hold only what the
+    platform installs. Monitors the platform puts in tenant namespaces (model servers, RAG, gateway) scrape their
+    own namespace only, so enforcement changes nothing for them (tests/observability check both).
+    """
+    namespaces = [cfg.observability.namespace, *sorted(platform_roles(cfg))]
+    return [{"group": "monitoring.coreos.com", "resource": kind, "namespace": ns}
+            for ns in namespaces for kind in ENFORCEMENT_RESOURCES]
+
+
 def crds_values() -> dict[str, Any]:
     """prometheus-operator-crds: every CRD of the operator (the chart's defaults)."""
     return {}
@@ -170,8 +270,13 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
         "kubeEtcd": {"enabled": False},
         "kubeProxy": {"enabled": False},
         # GKE runs kube-dns (metrics on its sidecars), EKS and kind CoreDNS (:9153).
-        "coreDns": {"enabled": provider != "gke"},
-        "kubeDns": {"enabled": provider == "gke"},
+        # Their metrics need no credentials: no service-account token file (refused under
+        # arbitraryFSAccessThroughSMs.deny, and sent to whatever answers on the port).
+        "coreDns": {"enabled": provider != "gke", "serviceMonitor": {"bearerTokenFile": ""}},
+        "kubeDns": {"enabled": provider == "gke", "serviceMonitor": {"bearerTokenFile": ""}},
+        # Scraped by platform_scrape_jobs() instead: these two monitors read token and CA files.
+        "kubelet": {"serviceMonitor": {"enabled": False}},
+        "kubeApiServer": {"serviceMonitor": {"enabled": False}},
         "windowsMonitoring": {"enabled": False},
         "nodeExporter": {"operatingSystems": {"aix": {"enabled": False}, "darwin": {"enabled": False}}},
         "prometheus-node-exporter": {
@@ -239,6 +344,18 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
                 "scrapeConfigSelectorNilUsesHelmValues": False,
                 "scrapeConfigSelector": scrape,
                 "scrapeConfigNamespaceSelector": {},
+                # No ServiceMonitor, PodMonitor or Probe may make Prometheus read a file (its service-account
+                # token, CA, keys) and send it to a target; credentials come from Secrets in the monitor's own
+                # namespace. The platform's kubelet/API-server scrapes are spec-level jobs instead.
+                # The chart declares arbitraryFSAccessThroughSMs as `false` (a bool) and passes it through toYaml;
+                # setting the CRD's object there makes Helm warn that it ignores the bool default. The spec-level
+                # passthrough sets the same field without the warning (the chart's own key stays false: no
+                # duplicate).
+                "additionalConfig": {"arbitraryFSAccessThroughSMs": {"deny": True}},
+                "additionalScrapeConfigs": platform_scrape_jobs(),
+                # Tenant monitors and rules only see and write their own namespace (see enforcement_exclusions).
+                "enforcedNamespaceLabel": NAMESPACE_LABEL,
+                "excludedFromEnforcement": enforcement_exclusions(cfg),
             },
         },
     }

@@ -42,6 +42,8 @@ INGRESS_NGINX = pin("ingress-nginx")
 CERT_MANAGER = pin("cert-manager")
 
 PRIORITY_CLASS = "ai-platform-rag"
+# Stateful stores (vector store, search, cache, etcd, MinIO): above serving and RAG, never preempting (gpu_stack.py).
+DATA_PRIORITY_CLASS = "ai-platform-data"
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
@@ -172,7 +174,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
     values["etcd"] = {
         "replicaCount": topo.etcd_replicas,
         "pdb": {"create": True},
-        "priorityClassName": PRIORITY_CLASS,
+        "priorityClassName": DATA_PRIORITY_CLASS,
         "resources": sized(sizing.ETCD),
         "podSecurityContext": {"enabled": True, "fsGroup": 1001, "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"enabled": True, "runAsUser": 1001, "runAsNonRoot": True,
@@ -184,7 +186,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
             "mode": "distributed",
             "replicas": topo.minio_replicas,
             "existingSecret": MINIO_SECRET,
-            "priorityClassName": PRIORITY_CLASS,
+            "priorityClassName": DATA_PRIORITY_CLASS,
             "podDisruptionBudget": {"enabled": True},
             "resources": sized(sizing.MINIO),
             "persistence": {"size": f"{topo.minio_storage_gi}Gi", "storageClass": storage_class},
@@ -232,7 +234,7 @@ def weaviate_values(store: VectorStore, monitoring: bool, storage_class: str | N
         "authentication": {"anonymous_access": {"enabled": False}},
         "env": env,
         "envSecrets": {WEAVIATE_KEYS_ENV: WEAVIATE_SECRET},
-        "priorityClassName": PRIORITY_CLASS,
+        "priorityClassName": DATA_PRIORITY_CLASS,
         "podDisruptionBudgets": {"weaviate": {"enabled": store.replicas > 1}},
     }
 
@@ -252,7 +254,7 @@ def qdrant_values(store: VectorStore, monitoring: bool, storage_class: str | Non
                                      "allowPrivilegeEscalation": False, "privileged": False,
                                      "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
         "persistence": {"size": f"{store.storage_gi}Gi", "storageClassName": storage_class},
-        "priorityClassName": PRIORITY_CLASS,
+        "priorityClassName": DATA_PRIORITY_CLASS,
         "podDisruptionBudget": {"enabled": store.replicas > 1},
         "metrics": {"serviceMonitor": {
             "enabled": monitoring, "additionalLabels": _monitor_labels(),
@@ -321,7 +323,7 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> d
         "auth": True,
         "existingSecret": REDIS_SECRET,
         "authKey": REDIS_KEY,
-        "priorityClassName": PRIORITY_CLASS,
+        "priorityClassName": DATA_PRIORITY_CLASS,
         "hardAntiAffinity": ha,
         "redis": {"config": config, "resources": sizing.redis_server(cache.max_memory_mi),
                   # The cache is rebuildable: allow FLUSHDB/FLUSHALL for operators.

@@ -127,7 +127,7 @@ class Search(pulumi.ComponentResource):
                                          exporter_user]
 
         pod_spec: dict[str, Any] = {
-            "priorityClassName": charts.PRIORITY_CLASS,
+            "priorityClassName": charts.DATA_PRIORITY_CLASS,
             "securityContext": {**charts.RESTRICTED_POD, "fsGroup": 1000},
             "topologySpreadConstraints": [{
                 "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from config import sizing
+from config.capacity import spread
 from config.models import GpuPool, StackConfig
 
 from ..labels import POOL_LABEL, gpu_toleration
@@ -54,6 +55,23 @@ def placement_pool(server: Server, placement: str) -> GpuPool | None:
     return server.fallback if placement == FALLBACK else server.pool
 
 
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def replica_spread(server: Server, placement: str, access_mode: str) -> str:
+    """required | preferred | none: whether this Deployment's replicas must each get a node of their own.
+
+    A replica spanning several GPUs/slices (tensorParallel > 1) is expensive to lose: two on one node fail
+    together. One per node is required where the pool can grow to a node per replica (max replicas, or the
+    fallback's min replicas, on that pool), preferred otherwise (the capacity plan carries a note).
+    """
+    pool = placement_pool(server, placement)
+    if pool is None:
+        return "none"
+    replicas = server.model.replicas.min if placement == FALLBACK else server.model.replicas.max
+    return spread(server.plan.units_per_replica, replicas, pool.max, access_mode)
+
+
 def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, Any]:
     """Node selection, GPU toleration and spreading for one Deployment of the server."""
     out: dict[str, Any] = {}
@@ -67,11 +85,22 @@ def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, An
         out["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": own, "topologyKey": "kubernetes.io/hostname"}]}}
         return out
-    # Soft spreading: several replicas may share a multi-GPU node rather than leave GPUs idle.
+    mine = {"matchLabels": selector(server, placement)}
+    kind = replica_spread(server, placement, access_mode)
+    if kind == "required":
+        # One replica per node; the Cluster Autoscaler adds a node for a replica that has none (it simulates
+        # anti-affinity), which a skew-based spread constraint would not force (it counts only existing nodes).
+        out["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": mine, "topologyKey": HOSTNAME}]}}
+    elif kind == "preferred":
+        out["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": mine, "topologyKey": HOSTNAME}}]}}
+    # Soft spreading over zones (and nodes, for single-GPU replicas: several may share a multi-GPU node rather than
+    # leave GPUs idle).
+    keys = ["topology.kubernetes.io/zone"] + ([HOSTNAME] if kind == "none" else [])
     out["topologySpreadConstraints"] = [
-        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": {"matchLabels": selector(server, placement)}}
-        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")]
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": mine}
+        for key in keys]
     return out
 
 

@@ -15,6 +15,7 @@ from .containers import container_resources, image_pinned
 from .cost import cost_budget
 from .critical import critical_models_on_demand
 from .endpoint import cluster_endpoint_not_public
+from .gpu_isolation import gpu_access_requires_gpu_request
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
@@ -52,6 +53,7 @@ ALL_POLICIES: list[Policy] = [
     serving_pods_select_gpu_pool,
     model_servers_mount_model_cache,
     cluster_endpoint_not_public,
+    gpu_access_requires_gpu_request,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

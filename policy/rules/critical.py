@@ -16,7 +16,8 @@ A critical model whose pools are all spot (or unknown) is a violation, reported 
 A plan.json that is not a JSON object is a violation too (the published plan is broken).
 
 When only the fallback pool gives on-demand capacity and the stack runs the model's server (a Deployment or
-StatefulSet named `<model>` whose pod template has `app.kubernetes.io/component: model-server`), the capacity
+StatefulSet named `<model>` whose pod template has `app.kubernetes.io/component: model-server`, or `embedding`
+for the RAG embedding server), the capacity
 must really be used: a Deployment or StatefulSet `<model>-fallback` in the same namespace, pinned to the fallback
 pool (`nodeSelector` `ai-platform/pool: <fallbackPool>` or the equivalent required node affinity, as
 serving-pods-select-gpu-pool reads it), with at least one replica (`spec.replicas`, absent = 1). Otherwise
@@ -126,10 +127,14 @@ def _workloads(resources) -> dict[str, list]:
     return found
 
 
+# Model servers and the RAG embedding server (whose Deployment is `embedding`, its fallback `embedding-fallback`).
+SERVER_COMPONENTS = ("model-server", "embedding")
+
+
 def _check_fallback_workload(resources, model_name: str, fallback_pool: str, report_violation: ReportViolation) -> None:
     by_name = _workloads(resources)
     primaries = [r for r in by_name.get(model_name, [])
-                 if get(template_labels(r.resource_type, r.props), COMPONENT_LABEL) == "model-server"]
+                 if get(template_labels(r.resource_type, r.props), COMPONENT_LABEL) in SERVER_COMPONENTS]
     for primary in primaries:
         ns = namespace_of(primary.props)
         fallbacks = [r for r in by_name.get(f"{model_name}-fallback", []) if namespace_of(r.props) == ns]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from components.gpu_stack import CHART_REPO, CHART_VERSION, PRIORITY_CLASSES
+from components.gpu_stack import ACCEPT_ENVVAR_UNPRIVILEGED, CHART_REPO, CHART_VERSION, PRIORITY_CLASSES
 from config import catalog
 from tests.conftest import run_config, run_stack
 from tools.mockrun import unwrap
@@ -179,16 +179,18 @@ def test_operator_comes_after_the_cluster_and_its_configs(eks_all):
     assert "ai-platform:gpu:GpuStack" in release.parent
 
 
-def test_priority_classes_are_ordered_serving_rag_batch():
+def test_priority_classes_are_ordered_data_serving_rag_batch():
     result = run_stack("prod")
     classes = {r.inputs["metadata"]["name"]: r.inputs
                for r in result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
     assert set(classes) == {t.name for t in PRIORITY_CLASSES}
-    serving, rag, batch = (classes[n] for n in ("ai-platform-serving", "ai-platform-rag", "ai-platform-batch"))
-    assert serving["value"] > rag["value"] > batch["value"] > 0
-    assert serving["value"] < 1_000_000_000  # user classes stay below system-* classes
+    data, serving, rag, batch = (classes[n] for n in ("ai-platform-data", "ai-platform-serving", "ai-platform-rag",
+                                                      "ai-platform-batch"))
+    # Nothing the platform runs can preempt the data layer: every class that preempts is below it.
+    assert data["value"] > serving["value"] > rag["value"] > batch["value"] > 0
+    assert data["value"] < 1_000_000_000  # user classes stay below system-* classes
     assert serving["preemptionPolicy"] == rag["preemptionPolicy"] == "PreemptLowerPriority"
-    assert batch["preemptionPolicy"] == "Never"
+    assert data["preemptionPolicy"] == batch["preemptionPolicy"] == "Never"
     assert not any(c["globalDefault"] for c in classes.values())
 
 
@@ -198,7 +200,8 @@ def test_gke_keeps_its_own_device_plugin_and_mig():
     assert v["driver"] == {"enabled": False} and v["devicePlugin"] == {"enabled": False}
     assert v["migManager"] == {"enabled": False}
     assert v["toolkit"] == {"enabled": True, "installDir": "/home/kubernetes/bin/nvidia",
-                            "env": [{"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}]}
+                            "env": [{"name": ACCEPT_ENVVAR_UNPRIVILEGED, "value": "false"},
+                                    {"name": "RUNTIME_CONFIG_SOURCE", "value": "file"}]}
     assert v["hostPaths"] == {"driverInstallDir": "/home/kubernetes/bin/nvidia"}
     assert not [r for r in result.of_type(CONFIGMAP) if r.inputs["metadata"].get("namespace") == "gpu-operator"]
     for p in result.of_type(GKE_POOL):
@@ -227,7 +230,8 @@ def test_bottlerocket_brings_its_own_plugin():
 def test_existing_cluster_operator_owns_everything_unless_the_host_has_the_driver():
     values = stack_with_pools("local", [pool("gpu", "l4", {"strategy": "time-slicing", "replicas": 3}, gpus=1)])
     v = operator_release(run_config(values)).inputs["values"]
-    assert v["driver"] == v["toolkit"] == {"enabled": True}
+    assert v["driver"] == {"enabled": True}
+    assert v["toolkit"] == {"enabled": True, "env": [{"name": ACCEPT_ENVVAR_UNPRIVILEGED, "value": "false"}]}
     assert v["devicePlugin"] == {"enabled": True, "config": {"name": "ai-platform-device-plugin-config",
                                                              "default": "exclusive"}}
     assert v["migManager"]["enabled"] is True
@@ -240,7 +244,7 @@ def test_operator_off_keeps_priority_classes_only():
     result = run_stack("local")
     assert not [r for r in result.of_type(RELEASE) if r.inputs["chart"] == "gpu-operator"]
     assert "gpu-operator" not in {r.inputs["metadata"]["name"] for r in result.of_type("kubernetes:core/v1:Namespace")}
-    assert len(result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")) == 3
+    assert len(result.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")) == len(PRIORITY_CLASSES) == 4
 
 
 def test_shipped_prod_uses_mixed_mig_resources():

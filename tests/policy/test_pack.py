@@ -86,7 +86,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
                      "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica", "serving-pods-select-gpu-pool",
-                     "model-servers-mount-model-cache", "cluster-endpoint-not-public"]
+                     "model-servers-mount-model-cache", "cluster-endpoint-not-public",
+                     "gpu-access-requires-gpu-request"]
 
 
 ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
@@ -117,6 +118,7 @@ def test_policy_kinds_and_config_schemas():
         "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
         "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
         "cluster-endpoint-not-public": {"stacks"},
+        "gpu-access-requires-gpu-request": {"systemNamespaces"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
@@ -134,6 +136,8 @@ def test_policy_kinds_and_config_schemas():
     # A workload that names no namespace lands in `default`: host access is never allowed there.
     host = POLICIES_BY_NAME["no-host-access"].config_schema.properties["systemNamespaces"]["default"]
     assert host == [n for n in system if n != "default"]
+    gpu = POLICIES_BY_NAME["gpu-access-requires-gpu-request"].config_schema.properties["systemNamespaces"]["default"]
+    assert gpu == host
     cpu = POLICIES_BY_NAME["container-resources"].config_schema.properties["requireCpuLimit"]
     assert cpu == {**cpu, "type": "boolean", "default": True}
     for name, key in (("image-pinned", "allowedRegistries"), ("run-as-non-root", "rootImages")):

@@ -71,7 +71,7 @@ def test_omitted_gpu_quota_is_sized_from_the_plan():
     values = stack_values("prod")
     del values["tenancy"]["namespaces"]["ai-inference"]["gpuQuota"]
     quotas = in_namespace(run_config(values), QUOTA)
-    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "18"  # 2 x 8 + 1 x 2
+    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "20"  # 2 x 8 + 2 fallbacks x 2
 
 
 def test_gpu_quota_below_the_need_is_a_config_error_with_the_numbers():
@@ -81,7 +81,7 @@ def test_gpu_quota_below_the_need_is_a_config_error_with_the_numbers():
         validate(values, "Pulumi.prod.yaml")
     message = str(err.value)
     assert "Pulumi.prod.yaml" in message
-    assert "ai-platform:tenancy.namespaces.ai-inference.gpuQuota: 10 is below the 18 nvidia.com/gpu" in message
+    assert "ai-platform:tenancy.namespaces.ai-inference.gpuQuota: 10 is below the 20 nvidia.com/gpu" in message
     assert "qwen72b (2 x 8 max replicas)" in message and "qwen7b fallback (1 x 2 min replicas on h100-od)" in message
 
 
