@@ -29,7 +29,7 @@ from config.endpoints import endpoints
 from config.models import Gateway as GatewayConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
-from . import charts
+from . import charts, milvus_users
 from .secrets import secret
 
 NAME = "ai-gateway"
@@ -87,7 +87,9 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
         data["AI_GATEWAY_VECTOR_STORE_ENGINE"] = store.engine
         data["AI_GATEWAY_VECTOR_STORE_URL"] = ep.url
         if store.engine == "milvus":
-            data["AI_GATEWAY_VECTOR_STORE_USERNAME"] = "root"
+            # Its own user, limited to its own database (milvus_users.py); never root.
+            data["AI_GATEWAY_VECTOR_STORE_USERNAME"] = milvus_users.USER
+            data["AI_GATEWAY_VECTOR_STORE_DATABASE"] = milvus_users.DATABASE
         else:
             data["AI_GATEWAY_VECTOR_STORE_GRPC_PORT"] = str(ep.ports[1].port)
     if "full-text" in eps:
@@ -98,6 +100,7 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
     if "cache" in eps:
         data["SPRING_DATA_REDIS_HOST"] = eps["cache"].host
         data["SPRING_DATA_REDIS_PORT"] = str(eps["cache"].port)
+        data["SPRING_DATA_REDIS_USERNAME"] = charts.REDIS_GATEWAY_USER
     if "otel-collector" in eps:
         otlp = eps["otel-collector"]
         data["OTEL_SERVICE_NAME"] = NAME
