@@ -259,7 +259,8 @@ def flows(cfg: StackConfig) -> list[Flow]:
     if rag is not None and store is not None and store.engine == "milvus":
         add("milvus-users", Peer(rag, MILVUS_USERS_PODS),
             Peer(rag, MILVUS_PODS, pods_in={"component": MILVUS_API_COMPONENTS}),
-            _tcp(*eps["vector-store"].target_ports()), "the users Job creates the gateway's scoped Milvus user")
+            _tcp(eps["vector-store"].ports[0].target_port),  # the API port (gRPC and REST share it), not metrics
+            "the users Job creates the gateway's scoped Milvus user")
     if rag is not None:
         add("data-internal", Peer(rag), Peer(rag), (), "the data layer's own members talk to each other")
     if serving is not None:

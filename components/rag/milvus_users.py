@@ -25,9 +25,9 @@ port 19530 (`proxy.http.enabled: true` in the chart). Authentication: `Authoriza
 
 The Job runs the chart's own Milvus image (its runtime image carries curl: Milvus' docker-compose files
 health-check with it). Neither password reaches a command line: curl reads the header and the body from
-files in a memory-backed emptyDir. The Job's name carries a hash of its script and grants, and its pod an
-annotation with a hash of both passwords, so a change of either (or a `pulumi up --replace` of the gateway's
-RandomPassword) replaces the Job and runs it again.
+files in a memory-backed emptyDir. Its pod template carries a hash of the script, names, grants and image and
+a hash of both passwords (annotations), so a change of either (or a `pulumi up --replace` of the gateway's
+RandomPassword) changes the immutable template: Pulumi replaces the Job, which runs again.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import hashlib
 import json
 from typing import Any
 
+from config.endpoints import Endpoint
 from config.network import MILVUS_USERS_PODS, ROLE_LABEL
 
 USER = "ai_gateway"
@@ -96,14 +97,18 @@ must users/grant_role "{\"userName\":\"$USER_NAME\",\"roleName\":\"$ROLE\"}"
 """
 
 
+NAME = "milvus-users"
+
+
 def spec_hash() -> str:
-    """What the Job does (script, names, grants, image): its name changes with it, so a change runs it again."""
+    """What the Job does (script, names, grants, image), as a pod annotation: a change runs the Job again."""
     text = json.dumps([SCRIPT, USER, ROLE, DATABASE, GRANTS, IMAGE])
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def job_name() -> str:
-    return f"milvus-users-{spec_hash()}"
+def rest_url(endpoint: Endpoint) -> str:
+    """Milvus' REST API: plain HTTP on the API port the gRPC endpoint names (the proxy serves both there)."""
+    return f"http://{endpoint.host}:{endpoint.port}"
 
 
 def pod_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -125,7 +130,8 @@ def job_spec(url: str, root_secret: tuple[str, str], gateway_secret: tuple[str, 
         "activeDeadlineSeconds": 1800,
         "template": {
             "metadata": {"labels": pod_labels(labels),
-                         "annotations": {"ai-platform/credentials-checksum": credentials_checksum}},
+                         "annotations": {"ai-platform/spec-checksum": spec_hash(),
+                                         "ai-platform/credentials-checksum": credentials_checksum}},
             "spec": {
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,

@@ -121,13 +121,14 @@ class VectorStore(pulumi.ComponentResource):
         if store.engine == "milvus":
             labels_job = standard_labels(milvus_users.JOB_ROLE, "vector-store", cfg.labels)
             spec = milvus_users.job_spec(
-                endpoints(cfg)["vector-store"].url, (charts.MILVUS_SECRET, charts.MILVUS_ROOT_PASSWORD_KEY),
+                milvus_users.rest_url(endpoints(cfg)["vector-store"]),
+                (charts.MILVUS_SECRET, charts.MILVUS_ROOT_PASSWORD_KEY),
                 (charts.MILVUS_GATEWAY_SECRET, charts.MILVUS_GATEWAY_PASSWORD_KEY), labels_job,
                 checksum(root, gateway_password), charts.sized(sizing.MILVUS_USERS_JOB))
             # Hook-free: Pulumi creates it after Milvus is up and waits for it to complete.
             self.users_job = k8s.batch.v1.Job(
                 f"{name}-users", metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=milvus_users.job_name(), namespace=ns, labels=labels_job),
+                    name=milvus_users.NAME, namespace=ns, labels=labels_job),
                 spec=spec,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, root_secret, gateway_secret]))
         for component, replicas in charts.milvus_replicas(store).items():
