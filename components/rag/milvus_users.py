@@ -5,7 +5,7 @@ Milvus has users, roles and privileges (RBAC), but its Helm chart cannot declare
 with the root password and sets up, each step only when missing:
 
 - the database `ai_gateway` (`/v2/vectordb/databases/create`);
-- the role `ai_gateway` (`/v2/vectordb/roles/create`) with the built-in privilege groups `DatabaseAdmin`
+- the role `ai_gateway_rw` (`/v2/vectordb/roles/create`) with the built-in privilege groups `DatabaseAdmin`
   (create/drop/list collections, describe/alter the database) and `CollectionAdmin` (read, write, index,
   load, alias every collection) granted on `ai_gateway` / `*` only (`/v2/vectordb/roles/grant_privilege_v2`):
   nothing in other databases, no cluster privileges, no user or role management;
@@ -41,7 +41,8 @@ from config.network import MILVUS_USERS_PODS, ROLE_LABEL
 
 USER = "ai_gateway"
 """Milvus user of the gateway (names: a letter first, then letters, digits, underscores)."""
-ROLE = "ai_gateway"
+ROLE = "ai_gateway_rw"
+"""Its role (a name distinct from the user, so a describe answer cannot be mistaken for the other)."""
 DATABASE = "ai_gateway"
 """The only database the gateway's role reaches; the gateway creates its collections there."""
 GRANTS = ("DatabaseAdmin", "CollectionAdmin")
@@ -93,7 +94,10 @@ if has "$(root users/list '{}')" "$USER_NAME"; then
 else
   must users/create "{\"userName\":\"$USER_NAME\",\"password\":\"$PW\"}"
 fi
-must users/grant_role "{\"userName\":\"$USER_NAME\",\"roleName\":\"$ROLE\"}"
+out=$(root users/grant_role "{\"userName\":\"$USER_NAME\",\"roleName\":\"$ROLE\"}")
+ok "$out" || has "$(root users/describe "{\"userName\":\"$USER_NAME\"}")" "$ROLE" \
+  || { echo "grant_role failed: $out" >&2; exit 1; }
+echo "users/grant_role: ok"
 """
 
 

@@ -133,7 +133,7 @@ def test_roles_are_recorded_and_bound_only_to_configured_groups():
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"]
     bindings = {r.inputs["metadata"]["namespace"]: r.inputs for r in result.of_type(BINDING)}
-    assert set(bindings) == {"ai-inference", "team-apps"}, "only namespaces with deployers get a binding"
+    assert set(bindings) == {"team-apps"}, "only namespaces with deployers get a binding"
     assert bindings["team-apps"]["subjects"] == [{"kind": "Group", "name": "ai-app-deployers",
                                                   "apiGroup": "rbac.authorization.k8s.io"}]
     assert bindings["team-apps"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
@@ -220,8 +220,7 @@ def test_no_deployer_group_can_reach_a_namespace_holding_platform_credentials(st
         else:
             assert _grants_secrets(roles[ns]), f"tenants of {ns} manage their own Secrets"
     if stack == "prod":
-        # ai-inference keeps its deployers (no hfToken in prod), without Secrets: the token may be set any time.
-        assert cfg.serving.namespace in bound and "team-apps" in bound
+        assert bound == {"team-apps"}
 
 
 def test_credential_namespace_role_is_the_deployer_role_without_secrets():
@@ -241,7 +240,12 @@ def test_a_deployer_group_on_a_namespace_holding_platform_credentials_is_a_confi
 
 
 def test_hf_token_forbids_deployers_in_the_serving_namespace():
-    values = stack_values("prod")  # ai-inference has deployers
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"]["ai-inference"]["deployers"] = ["ai-inference-deployers"]
+    allowed = run_config(values)  # no token: the serving namespace holds no credential
+    assert allowed.error is None, allowed.error
+    [role] = [r for r in allowed.of_type(ROLE) if r.inputs["metadata"]["namespace"] == "ai-inference"]
+    assert not _grants_secrets(role.inputs), "the token may be set at any time: no Secrets for deployers there"
     values["hfToken"] = "hf_secret"
     result = run_config(values, secrets=["hfToken"])
     assert result.error is not None
