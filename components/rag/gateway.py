@@ -30,6 +30,7 @@ from config.models import Gateway as GatewayConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts, milvus_users
+from .secrets import checksum as credentials_checksum
 from .secrets import secret
 
 NAME = "ai-gateway"
@@ -197,8 +198,11 @@ class Gateway(pulumi.ComponentResource):
                         max_unavailable=sizing.GATEWAY_ROLLOUT["maxUnavailable"],
                         max_surge=sizing.GATEWAY_ROLLOUT["maxSurge"])),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
-                                                        annotations={"ai-platform/config-checksum": checksum}),
+                    # The credentials' hash rolls the pods when a password is rotated (env is read at start).
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
+                        "ai-platform/config-checksum": checksum,
+                        "ai-platform/credentials-checksum": credentials_checksum(
+                            *(args.credentials[k] for k in sorted(args.credentials)))}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=NAME,
                         automount_service_account_token=False,
