@@ -135,7 +135,7 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
          "valueFrom": {"secretKeyRef": {"name": MILVUS_SECRET, "key": MILVUS_ROOT_PASSWORD_KEY}}},
     ]
     if milvus_etcd_auth(store):
-        # milvus paramtable (pkg/util/paramtable/service_param.go, since 2.3.7): etcd.auth.enabled/userName/password.
+        # milvus pkg/util/paramtable (etcd config, since 2.3.7): etcd.auth.enabled, etcd.auth.userName, .password.
         auth_env += [
             {"name": "ETCD_AUTH_ENABLED", "value": "true"},
             {"name": "ETCD_AUTH_USERNAME", "value": MILVUS_ETCD_USER},

@@ -15,10 +15,10 @@ with the root password and sets up, each step only when missing:
 
 Sources (milvus-io/milvus v2.6, internal/distributed/proxy/httpserver): handler_v2.go registers the
 routes above (DataBaseCategory `/databases/`, UserCategory `/users/`, RoleCategory `/roles/`,
-`grant_privilege_v2` = GrantPrivilegeActionV2); request_v2.go gives the bodies (PasswordReq
+`grant_privilege_v2` = GrantPrivilegeActionV2); the package's request types give the bodies (PasswordReq
 userName/password, NewPasswordReq userName/password/newPassword, UserRoleReq userName/roleName,
-RoleReq roleName, GrantV2Req roleName/dbName/collectionName/privilege); pkg/util/constant.go defines the
-built-in groups (DatabaseAdmin = ShowCollections, DescribeDatabase, AlterDatabase, CreateCollection,
+RoleReq roleName, GrantV2Req roleName/dbName/collectionName/privilege); pkg/util (the *Privileges lists)
+defines the built-in groups (DatabaseAdmin = ShowCollections, DescribeDatabase, AlterDatabase, CreateCollection,
 DropCollection; CollectionAdmin = CollectionReadWrite + CreateAlias, DropAlias). The API answers HTTP
 200 with `{"code":0,...}` on success and a non-zero code otherwise; the REST server shares the proxy's
 port 19530 (`proxy.http.enabled: true` in the chart). Authentication: `Authorization: Bearer user:password`.
