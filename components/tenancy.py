@@ -13,7 +13,9 @@ namespace (`tenancy.namespaces`):
   `kubectl get networkpolicy` reads as the list of what may talk to what (platform namespaces too);
 - a deployer Role (workloads, services, config, jobs, autoscalers, monitors; Secrets with explicit
   verbs, never a wildcard; not NetworkPolicies, ResourceQuotas or RBAC, which the platform owns)
-  bound to the namespace's `deployers` groups.
+  bound to the namespace's `deployers` groups. In a namespace that holds (or may hold) platform
+  credentials (`config.namespaces.credential_namespaces`) the Role has no Secrets rule, and a deployer
+  group there is a config error: creating a pod is enough to read every Secret of its namespace.
 
 Platform namespaces (operators) get their Pod Security level from `config.namespaces` and the same
 default-deny NetworkPolicies with their operators' flows (API server both ways, DNS, scraping). A
@@ -37,7 +39,7 @@ import pulumi_kubernetes as k8s
 from config.capacity import CapacityPlan
 from config.errors import required
 from config.models import StackConfig
-from config.namespaces import NamespaceSpec, namespaces
+from config.namespaces import NamespaceSpec, credential_namespaces, namespaces
 from config.network import ANY_NAMESPACE, Flow, Peer, created_namespaces, egress_restricted_namespaces, flows
 from config.quotas import quota_hard
 
@@ -69,6 +71,9 @@ DEPLOYER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], list[str]], ...] =
     (("keda.sh",), ("scaledobjects", "triggerauthentications"), _WRITE),
     (("monitoring.coreos.com",), ("servicemonitors", "podmonitors", "prometheusrules"), _WRITE),
 )
+
+# The deployer Role of a namespace holding platform credentials: the same, without Secrets.
+CREDENTIAL_NAMESPACE_DEPLOYER_RULES = tuple(rule for rule in DEPLOYER_RULES if "secrets" not in rule[1])
 
 # Read-only across the cluster; Secrets deliberately absent.
 VIEWER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], list[str]], ...] = (
@@ -260,6 +265,8 @@ class Tenancy(pulumi.ComponentResource):
         self.quotas: dict[str, k8s.core.v1.ResourceQuota] = {}
         self.limit_ranges: dict[str, k8s.core.v1.LimitRange] = {}
         self.deployer_roles: dict[str, k8s.rbac.v1.Role] = {}
+        # hf_token=True: the token is a separate secret key that may be set at any time.
+        holders = credential_namespaces(cfg, hf_token=True)
         for ns, tenant in cfg.tenancy.namespaces.items():
             self.quotas[ns] = k8s.core.v1.ResourceQuota(
                 f"{name}-quota-{ns}", metadata=meta("ai-platform-quota", ns, "quota"),
@@ -273,8 +280,8 @@ class Tenancy(pulumi.ComponentResource):
                     default={"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
                 )]), opts=child)
             self.deployer_roles[ns] = k8s.rbac.v1.Role(
-                f"{name}-deployer-{ns}", metadata=meta(DEPLOYER_ROLE, ns, "rbac"), rules=_rules(DEPLOYER_RULES),
-                opts=child)
+                f"{name}-deployer-{ns}", metadata=meta(DEPLOYER_ROLE, ns, "rbac"),
+                rules=_rules(CREDENTIAL_NAMESPACE_DEPLOYER_RULES if ns in holders else DEPLOYER_RULES), opts=child)
             if tenant.deployers:
                 k8s.rbac.v1.RoleBinding(
                     f"{name}-deployer-binding-{ns}", metadata=meta(DEPLOYER_ROLE, ns, "rbac"),

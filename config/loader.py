@@ -154,6 +154,8 @@ def load(stack: str | None = None) -> Loaded:
     if early:
         raise ConfigError(stack_file, early)
     token, issues = _hf_token(cfg)
+    if token is not None:  # the token's Secret lives in the serving namespace
+        issues += semantics.deployer_issues(cfg, hf_token=True)
     alerting, alerting_issues = _alerting_secret(cfg)
     issues += alerting_issues
     if issues:

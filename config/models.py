@@ -1064,7 +1064,9 @@ class TenantNamespace(Model):
     container_defaults: ContainerDefaults = Field(default_factory=ContainerDefaults)
     """LimitRange defaults for containers without requests/limits."""
     deployers: tuple[str, ...] = ()
-    """Groups bound to the namespace's deployer Role (e.g. an IdP group or gke-security-groups member)."""
+    """Groups bound to the namespace's deployer Role (e.g. an IdP group or gke-security-groups member). Not allowed
+    on a namespace holding platform credentials (rag.namespace, rag.gateway.namespace, observability.namespace, and
+    serving.namespace once hfToken is set): creating a pod there is enough to read them."""
 
 
 DEFAULT_NAMESPACES = ("ai-inference", "ai-rag", "ai-app", "observability")

@@ -94,6 +94,32 @@ def component_namespaces(cfg: StackConfig) -> dict[str, str]:
     return roles
 
 
+def credential_namespaces(cfg: StackConfig, hf_token: bool = True) -> dict[str, tuple[str, ...]]:
+    """Workload namespaces that hold platform credentials -> what they hold (for messages and docs).
+
+    Kubernetes RBAC cannot keep a Secret from a pod: whoever may create a pod (or a Deployment, Job, ...) in a
+    namespace can mount or env-reference every Secret there and use every ServiceAccount's cloud identity. So
+    these namespaces get no deployer group (a config error) and their deployer Role has no Secrets rule; only the
+    platform (Pulumi) deploys there. `hf_token`: whether the Hugging Face token is (or may be) set: it is a
+    separate secret config key, so the Role side assumes it may be set at any time.
+    """
+    found: dict[str, list[str]] = {}
+    rag = cfg.rag
+    roles = component_namespaces(cfg)
+    if "rag" in roles:
+        found.setdefault(roles["rag"], []).append(
+            "the data services' passwords and keys (Milvus root, Elasticsearch users, Redis, Weaviate/Qdrant keys)")
+        if rag.bucket_users:
+            found[roles["rag"]].append("the bucket's workload identities")
+    if "gateway" in roles:
+        found.setdefault(roles["gateway"], []).append("the gateway's data-store passwords (ai-gateway-credentials)")
+    if "observability" in roles:
+        found.setdefault(roles["observability"], []).append("Grafana's admin password and the alert receiver's secret")
+    if hf_token and "serving" in roles:
+        found.setdefault(roles["serving"], []).append("the Hugging Face token (hf-token)")
+    return {ns: tuple(what) for ns, what in found.items()}
+
+
 def autoscaled(model: ServedModel) -> bool:
     """Whether a model server's replica count moves (a range, or scale to zero). Ollama exports no metrics and
     scales on CPU with a plain HPA, never through KEDA or prometheus-adapter."""

@@ -41,6 +41,8 @@ The flows, and why:
 - the KEDA operator (`keda`) and prometheus-adapter (`prometheus-adapter`) -> Prometheus (9090): they
   evaluate the models' queue-depth and KV-cache queries (platform namespaces are not egress-fenced,
   so only Prometheus' ingress side is a policy);
+- the Milvus users Job (pod label `ai-platform/role: milvus-users`) -> Milvus' proxy/standalone pods on
+  19530 (REST API): it creates the gateway's scoped user with the root password;
 - model-download jobs (pod label `ai-platform/role: model-download`) -> the internet on 443: model
   weights come from the Hugging Face Hub once, into the model-cache volume; model servers never
   reach the internet. `tenancy.internetEgress: true` opens 443 to the internet for every workload
@@ -121,6 +123,9 @@ LOKI_PORT = 3100
 ECK_OPERATOR_PODS = {NAME_LABEL: "elastic-operator"}
 ELASTICSEARCH_PODS = {"common.k8s.elastic.co/type": "elasticsearch"}
 MILVUS_PODS = {NAME_LABEL: "milvus"}
+# The Job that creates the gateway's Milvus user (components/rag/milvus_users.py), and the Milvus pods serving the API.
+MILVUS_USERS_PODS = {ROLE_LABEL: "milvus-users"}
+MILVUS_API_COMPONENTS = ("proxy", "standalone")
 # kedacore/charts keda/templates/manager/deployment.yaml @ v2.20.2: the operator runs the scalers (the metrics server
 # asks it over gRPC); prometheus-community/helm-charts prometheus-adapter _helpers.tpl @ prometheus-adapter-5.3.0.
 KEDA_OPERATOR_PODS = {NAME_LABEL: "keda-operator"}
@@ -362,6 +367,12 @@ def flows(cfg: StackConfig) -> list[Flow]:
             _tcp(ACME_SOLVER_PORT), "Let's Encrypt validates the domain through cert-manager's HTTP-01 solver")
     if server_pods is not None and rag is not None and data_ports:
         add("serving-to-data", server_pods, Peer(rag), data_ports, "model servers read the data layer")
+    store = cfg.rag.vector_store
+    if rag is not None and store is not None and store.engine == "milvus":
+        add("milvus-users", Peer(rag, MILVUS_USERS_PODS),
+            Peer(rag, MILVUS_PODS, pods_in={"component": MILVUS_API_COMPONENTS}),
+            _tcp(eps["vector-store"].ports[0].target_port),  # the API port (gRPC and REST share it), not metrics
+            "the users Job creates the gateway's scoped Milvus user")
     if rag is not None:
         add("data-internal", Peer(rag), Peer(rag), (), "the data layer's own members talk to each other")
     if serving is not None:

@@ -19,7 +19,7 @@ from .engines import ENGINES, quantization_args
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
-from .namespaces import autoscaled, component_namespaces, platform_namespace_names
+from .namespaces import autoscaled, component_namespaces, credential_namespaces, platform_namespace_names
 from .network import eks_subnets
 
 
@@ -30,7 +30,7 @@ def _choices(values: Iterable[object]) -> str:
 
 def check(cfg: StackConfig) -> list[Issue]:
     return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
-            *_namespaces(cfg), *_observability(cfg), *_serving(cfg)]
+            *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -51,6 +51,19 @@ def _namespaces(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(key_path(*paths[role]), (
                 f"'{ns}' is not a workload namespace; add it to tenancy.namespaces (with its quotas) or use one of: "
                 f"{_choices(tenants)}"))
+
+
+def deployer_issues(cfg: StackConfig, hf_token: bool) -> list[Issue]:
+    """No deployer group on a namespace that holds platform credentials (see `credential_namespaces`)."""
+    issues = []
+    holders = credential_namespaces(cfg, hf_token)
+    for ns, tenant in cfg.tenancy.namespaces.items():
+        if tenant.deployers and ns in holders:
+            issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{ns}.deployers", (
+                f"'{ns}' holds platform credentials ({'; '.join(holders[ns])}), and whoever may create pods there "
+                "can read them; deploy tenant workloads into a namespace without platform components (add one to "
+                "tenancy.namespaces) or move the platform component to its own namespace")))
+    return issues
 
 
 def _gpu_stack(cfg: StackConfig) -> Iterator[Issue]:

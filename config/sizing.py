@@ -118,6 +118,8 @@ MILVUS_SMALL = resources("500m", "1Gi", "1", "2Gi")
 """Milvus proxies and mixCoord."""
 MILVUS_WORKER = resources("1", "2Gi", "2", "4Gi")
 """Milvus data and streaming nodes."""
+MILVUS_USERS_JOB = resources("50m", "64Mi", "200m", "64Mi")
+"""The Job that creates the gateway's Milvus user (curl; one pod while it runs)."""
 ETCD = resources("250m", "512Mi", "1", "1Gi")
 MINIO = resources("250m", "1Gi", "1", "2Gi")
 WEAVIATE = resources("2", "4Gi", "4", "8Gi")
@@ -220,6 +222,8 @@ def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]
                      Pods("StatefulSet milvus-etcd", topo.etcd_replicas, (ETCD,))]
             if topo.object_storage == "minio":
                 data.append(Pods("StatefulSet milvus-minio", topo.minio_replicas, (MINIO,)))
+    if vs is not None and vs.engine == "milvus":
+        data.append(Pods("Job milvus-users", 1, (MILVUS_USERS_JOB,)))
     elif vs is not None:
         default = WEAVIATE if vs.engine == "weaviate" else QDRANT
         data.append(Pods(f"StatefulSet {vs.engine}", vs.replicas, (from_config(vs.resources, default),)))

@@ -99,7 +99,7 @@ class Rag(pulumi.ComponentResource):
         self.cache: Cache | None = None
         if rag.cache is not None:
             self.cache = Cache(f"{name}-cache", CacheArgs(ctx, self.storage, rag.cache), child)
-            credentials["redis-password"] = self.cache.credentials["password"]
+            credentials["redis-password"] = self.cache.credentials["gatewayPassword"]
 
         self.gateway: Gateway | None = None
         self.ingress: GatewayIngress | None = None

@@ -52,6 +52,13 @@ MILVUS_FULLNAME = "milvus"
 MILVUS_SERVICE_ACCOUNT = "milvus"
 MILVUS_SECRET = "milvus-credentials"
 MILVUS_ROOT_PASSWORD_KEY = "root-password"
+MILVUS_GATEWAY_SECRET = "milvus-gateway-user"
+MILVUS_GATEWAY_PASSWORD_KEY = "password"
+MILVUS_ETCD_SECRET = "milvus-etcd-auth"
+MILVUS_ETCD_PASSWORD_KEY = "root-password"
+MILVUS_ETCD_JWT_SECRET = "milvus-etcd-jwt"
+MILVUS_ETCD_JWT_KEY = "jwt-token.pem"
+MILVUS_ETCD_USER = "root"  # the Bitnami etcd chart creates only `root` (auth.rbac: "The root user is always root")
 MINIO_SECRET = "milvus-minio"
 # milvus config.tpl reads minio.tls.enabled whenever externalS3 is off (standalone on local storage too), and only
 # the minio subchart declares it; a disabled subchart's values are not merged, so without this key the chart fails
@@ -66,6 +73,11 @@ WEAVIATE_USER = "ai-gateway"
 REDIS_FULLNAME = "redis"
 REDIS_SECRET = "redis-auth"
 REDIS_KEY = "auth"
+REDIS_GATEWAY_USER = "ai-gateway"
+# Redis ACL rules of the gateway's user (Redis 8.8 command tables, src/commands/*.json): everything but the
+# @dangerous (FLUSHALL, FLUSHDB, CONFIG, KEYS, MONITOR, DEBUG, SHUTDOWN, ACL, ...) and @admin categories, plus INFO
+# (@dangerous too, but read-only; Spring Boot's Redis health indicator calls it).
+REDIS_GATEWAY_RULES = "~* &* +@all -@dangerous -@admin +info"
 ES_NAME = "search"
 ES_EXPORTER_SECRET = "search-exporter-user"
 ES_HTTP_TLS_SECRET = "search-es-http-tls"
@@ -88,6 +100,12 @@ def milvus_replicas(store: VectorStore) -> dict[str, int]:
         return {}
     return {"proxy": topo.proxies, "mixcoord": topo.coordinators, "querynode": store.replicas,
             "datanode": topo.data_nodes, "streamingnode": topo.streaming_nodes}
+
+
+def milvus_etcd_auth(store: VectorStore) -> bool:
+    """Whether Milvus runs its own etcd with authentication: cluster mode (standalone embeds etcd in the Milvus
+    process, where Milvus refuses auth: paramtable "embedded etcd can not enable auth")."""
+    return store.engine == "milvus" and store.milvus_mode == "cluster"
 
 
 def sized(requirements: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +136,14 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
         {"name": "COMMON_SECURITY_DEFAULTROOTPASSWORD",
          "valueFrom": {"secretKeyRef": {"name": MILVUS_SECRET, "key": MILVUS_ROOT_PASSWORD_KEY}}},
     ]
+    if milvus_etcd_auth(store):
+        # milvus pkg/util/paramtable (etcd config, since 2.3.7): etcd.auth.enabled, etcd.auth.userName, .password.
+        auth_env += [
+            {"name": "ETCD_AUTH_ENABLED", "value": "true"},
+            {"name": "ETCD_AUTH_USERNAME", "value": MILVUS_ETCD_USER},
+            {"name": "ETCD_AUTH_PASSWORD",
+             "valueFrom": {"secretKeyRef": {"name": MILVUS_ETCD_SECRET, "key": MILVUS_ETCD_PASSWORD_KEY}}},
+        ]
     minio = cluster and topo.object_storage == "minio"
     if minio:
         auth_env += [
@@ -180,6 +206,14 @@ def milvus_values(cfg: StackConfig, store: VectorStore, monitoring: bool, storag
         "containerSecurityContext": {"enabled": True, "runAsUser": 1001, "runAsNonRoot": True,
                                      "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "persistence": {"size": f"{topo.etcd_storage_gi}Gi", "storageClass": storage_class or ""},
+        # etcd subchart 8.12.0 (values.yaml auth.*): RBAC on with the root password from our Secret, no
+        # unauthenticated access, JWT tokens signed with our key (the chart's own key is regenerated per render).
+        "auth": {
+            "rbac": {"create": True, "allowNoneAuthentication": False, "existingSecret": MILVUS_ETCD_SECRET,
+                     "existingSecretPasswordKey": MILVUS_ETCD_PASSWORD_KEY},
+            "token": {"enabled": True, "type": "jwt",
+                      "privateKey": {"existingSecret": MILVUS_ETCD_JWT_SECRET, "filename": MILVUS_ETCD_JWT_KEY}},
+        },
     }
     if minio:
         values["minio"] = {
@@ -306,8 +340,21 @@ def es_exporter_values(namespace: str, monitoring: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- Redis
 
 
-def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> dict[str, Any]:
-    """Values for redis-ha: auth from `redis-auth`, persistence per config, HAProxy in front of several servers."""
+def redis_acl_user(password_sha256: Any) -> Any:
+    """The redis.conf `user` line of the gateway (the password as its SHA-256, `#<hex>`, as redis.conf allows)."""
+    if isinstance(password_sha256, str):
+        return f"{REDIS_GATEWAY_USER} on #{password_sha256} {REDIS_GATEWAY_RULES}"
+    return password_sha256.apply(lambda h: f"{REDIS_GATEWAY_USER} on #{h} {REDIS_GATEWAY_RULES}")
+
+
+def redis_values(cache: Cache, monitoring: bool, storage_class: str | None,
+                 gateway_password_sha256: Any = "0" * 64) -> dict[str, Any]:
+    """Values for redis-ha: auth from `redis-auth`, persistence per config, HAProxy in front of several servers.
+
+    Two users: `default` (password in `redis-auth`, read only in the data namespace) for the chart's own machinery
+    (replication, Sentinel, HAProxy checks, the exporter) and operators; `ai-gateway` (ACL in redis.conf) for the
+    gateway, without FLUSHALL/FLUSHDB/CONFIG and the rest of @dangerous/@admin.
+    """
     ha = cache.replicas > 1
     config: dict[str, Any] = {
         "maxmemory": f"{cache.max_memory_mi}mb",
@@ -316,6 +363,8 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> d
         "min-replicas-to-write": 1 if ha else 0,
         # The chart writes `<key> <value>` lines into redis.conf: '""' renders `save ""` (no RDB snapshots).
         "save": "900 1" if cache.persistence else '""',
+        # The chart writes `<key> <value>` lines into redis.conf: this is the `user` directive of the ACL.
+        "user": redis_acl_user(gateway_password_sha256),
     }
     values: dict[str, Any] = {
         "fullnameOverride": REDIS_FULLNAME,
@@ -326,7 +375,7 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None) -> d
         "priorityClassName": DATA_PRIORITY_CLASS,
         "hardAntiAffinity": ha,
         "redis": {"config": config, "resources": sizing.redis_server(cache.max_memory_mi),
-                  # The cache is rebuildable: allow FLUSHDB/FLUSHALL for operators.
+                  # Not renamed away: operators (default user) may flush the rebuildable cache; clients cannot (ACL).
                   "disableCommands": []},
         "sentinel": {"quorum": cache.replicas // 2 + 1, "resources": sized(sizing.SENTINEL)},
         "persistentVolume": {"enabled": cache.persistence, "size": f"{cache.storage_gi}Gi",

@@ -29,7 +29,8 @@ from config.endpoints import endpoints
 from config.models import Gateway as GatewayConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
-from . import charts
+from . import charts, milvus_users
+from .secrets import checksum as credentials_checksum
 from .secrets import secret
 
 NAME = "ai-gateway"
@@ -87,7 +88,9 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
         data["AI_GATEWAY_VECTOR_STORE_ENGINE"] = store.engine
         data["AI_GATEWAY_VECTOR_STORE_URL"] = ep.url
         if store.engine == "milvus":
-            data["AI_GATEWAY_VECTOR_STORE_USERNAME"] = "root"
+            # Its own user, limited to its own database (milvus_users.py); never root.
+            data["AI_GATEWAY_VECTOR_STORE_USERNAME"] = milvus_users.USER
+            data["AI_GATEWAY_VECTOR_STORE_DATABASE"] = milvus_users.DATABASE
         else:
             data["AI_GATEWAY_VECTOR_STORE_GRPC_PORT"] = str(ep.ports[1].port)
     if "full-text" in eps:
@@ -98,6 +101,7 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
     if "cache" in eps:
         data["SPRING_DATA_REDIS_HOST"] = eps["cache"].host
         data["SPRING_DATA_REDIS_PORT"] = str(eps["cache"].port)
+        data["SPRING_DATA_REDIS_USERNAME"] = charts.REDIS_GATEWAY_USER
     if "otel-collector" in eps:
         otlp = eps["otel-collector"]
         data["OTEL_SERVICE_NAME"] = NAME
@@ -194,8 +198,11 @@ class Gateway(pulumi.ComponentResource):
                         max_unavailable=sizing.GATEWAY_ROLLOUT["maxUnavailable"],
                         max_surge=sizing.GATEWAY_ROLLOUT["maxSurge"])),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels,
-                                                        annotations={"ai-platform/config-checksum": checksum}),
+                    # The credentials' hash rolls the pods when a password is rotated (env is read at start).
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={
+                        "ai-platform/config-checksum": checksum,
+                        "ai-platform/credentials-checksum": credentials_checksum(
+                            *(args.credentials[k] for k in sorted(args.credentials)))}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=NAME,
                         automount_service_account_token=False,

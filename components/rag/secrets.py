@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,3 +35,11 @@ def secret(name: str, parent: pulumi.Resource, metadata: k8s.meta.v1.ObjectMetaA
         string_data=pulumi.Output.secret(string_data),
         opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts),
     )
+
+
+def checksum(*values: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A short SHA-256 of secret values, as a plain Output: it changes when any of them does (to roll or re-run
+    what reads them), and reveals nothing of 32-character random passwords."""
+    digest = pulumi.Output.all(*values).apply(
+        lambda vs: hashlib.sha256("\0".join(str(v) for v in vs).encode()).hexdigest()[:16])
+    return pulumi.Output.unsecret(digest)

@@ -41,6 +41,14 @@ MILVUS_DEFAULTS: dict[str, object] = {
     'dataNode.extraEnv': FREE,
     'dataNode.replicas': 1,
     'dataNode.resources': FREE,
+    'etcd.auth.rbac.allowNoneAuthentication': True,  # subchart etcd
+    'etcd.auth.rbac.create': False,  # milvus values.yaml (subchart etcd default: true)
+    'etcd.auth.rbac.existingSecret': '',  # subchart etcd
+    'etcd.auth.rbac.existingSecretPasswordKey': '',  # subchart etcd
+    'etcd.auth.token.enabled': False,  # milvus values.yaml (subchart etcd default: true)
+    'etcd.auth.token.privateKey.existingSecret': '',  # subchart etcd
+    'etcd.auth.token.privateKey.filename': 'jwt-token.pem',  # subchart etcd
+    'etcd.auth.token.type': 'jwt',  # subchart etcd
     'etcd.containerSecurityContext': FREE,  # subchart etcd
     'etcd.enabled': True,
     'etcd.pdb.create': False,

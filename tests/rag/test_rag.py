@@ -230,14 +230,15 @@ def test_passwords_are_generated_long_and_shared_with_the_gateway_by_value():
     passwords = result.of_type("random:index/randomPassword:RandomPassword")
     assert all(p.inputs["length"] >= 32 and p.inputs["special"] is False for p in passwords)
     gateway = unwrap(k8s(result, "Secret", "ai-gateway-credentials").inputs["stringData"])
+    # Redis and Milvus: the gateway's own users (tests/rag/test_data_auth.py), never the admin/root password.
     redis = unwrap(k8s(result, "Secret", "redis-auth").inputs["stringData"])
-    assert gateway["redis-password"] == redis["auth"]
-    milvus = unwrap(k8s(result, "Secret", "milvus-credentials").inputs["stringData"])
-    assert gateway["vector-store-password"] == milvus["root-password"]
+    assert gateway["redis-password"] != redis["auth"]
+    milvus = unwrap(k8s(result, "Secret", "milvus-gateway-user").inputs["stringData"])
+    assert gateway["vector-store-password"] == milvus["password"]
     es_user = unwrap(k8s(result, "Secret", "search-gateway-user").inputs["stringData"])
     assert gateway["elasticsearch-password"] == es_user["password"]
     # Losing the Milvus root password generator would lock the gateway out (Milvus reads it once).
-    [root] = [p for p in passwords if p.name.endswith("root-password")]
+    [root] = [p for p in passwords if p.name.endswith("vector-store-root-password")]
     assert root.protect
 
 

@@ -35,7 +35,7 @@ def test_cpu_quota_below_what_the_data_layer_requests_is_refused():
     values["tenancy"]["namespaces"]["ai-rag"]["cpuQuota"] = "8"
     [issue] = problems(values)
     assert issue.path == f"{NS}.ai-rag.cpuQuota"
-    assert "8 is below the 23050m of cpu requests" in issue.message
+    assert "8 is below the 23100m of cpu requests" in issue.message  # with Job milvus-users 1 x 50m
     assert "StatefulSet search-es-default 3 x 2" in issue.message
     assert "StatefulSet milvus-etcd 3 x 250m" in issue.message
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.tenancy import DEPLOYER_RULES, VIEWER_RULES
+from components.tenancy import CREDENTIAL_NAMESPACE_DEPLOYER_RULES, DEPLOYER_RULES, VIEWER_RULES
 from config import ConfigError, validate
 from tests.conftest import run_config, run_stack, stack_values
 
@@ -56,7 +56,7 @@ def test_platform_namespaces_follow_the_features(stack, platform):
 
 def test_prod_quotas_hold_gpus_and_mig_slices_the_models_need():
     quotas = in_namespace(run_stack("prod"), QUOTA)
-    assert set(quotas) == {"ai-inference", "ai-rag", "ai-app", "observability"}
+    assert set(quotas) == {"ai-inference", "ai-rag", "ai-app", "team-apps", "observability"}
     # qwen72b: TP2 x 8 max; qwen7b's on-demand floor: 1 x 2 min on h100-od; configured 40 wins.
     # qwen7b: 16 x 3g.40gb at max; embedding: 2 x 2g.20gb.
     assert quotas["ai-inference"]["spec"]["hard"] == {
@@ -133,11 +133,11 @@ def test_roles_are_recorded_and_bound_only_to_configured_groups():
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"]
     bindings = in_namespace(result, BINDING)  # the deployers' (the backup CronJob's own binding is not one)
-    assert set(bindings) == {"ai-inference", "ai-app"}, "only namespaces with deployers get a binding"
-    assert bindings["ai-app"]["subjects"] == [{"kind": "Group", "name": "ai-app-deployers",
-                                                "apiGroup": "rbac.authorization.k8s.io"}]
-    assert bindings["ai-app"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                             "name": "ai-platform-deployer"}
+    assert set(bindings) == {"team-apps"}, "only namespaces with deployers get a binding"
+    assert bindings["team-apps"]["subjects"] == [{"kind": "Group", "name": "ai-app-deployers",
+                                                  "apiGroup": "rbac.authorization.k8s.io"}]
+    assert bindings["team-apps"]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                "name": "ai-platform-deployer"}
     values = stack_values("prod")
     for tenant in values["tenancy"]["namespaces"].values():
         tenant.pop("deployers", None)
@@ -185,3 +185,71 @@ def test_bad_namespaces_are_config_errors(change, path, text):
     with pytest.raises(ConfigError) as err:
         validate(values, "Pulumi.prod.yaml")
     assert any(i.path == path and text in i.message for i in err.value.issues), err.value
+
+
+# ------------------------------------------------------------------------- platform credentials
+
+
+SECRET = "kubernetes:core/v1:Secret"
+
+
+def _grants_secrets(role: dict) -> bool:
+    return any("secrets" in rule["resources"] or "*" in rule["resources"] for rule in role["rules"])
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "local"])
+def test_no_deployer_group_can_reach_a_namespace_holding_platform_credentials(stack):
+    """On the recorded objects: every namespace with a Secret the program (or a chart it installs) creates has no
+    deployer binding and a deployer Role without Secrets; tenants' namespaces keep theirs."""
+    from config.namespaces import credential_namespaces
+
+    result = run_stack(stack)
+    cfg, _ = validate(stack_values(stack), "Pulumi.t.yaml")
+    holders = credential_namespaces(cfg)
+    with_secrets = {r.inputs["metadata"]["namespace"] for r in result.of_type(SECRET)}
+    # Charts' own Secrets (ECK's elastic user, Grafana, redis-ha...) live in the namespaces of their Releases.
+    with_secrets |= {r.inputs["namespace"] for r in result.of_type("kubernetes:helm.sh/v3:Release")
+                     if r.inputs["namespace"] in cfg.tenancy.namespaces}
+    assert with_secrets & set(cfg.tenancy.namespaces) <= set(holders), "a credential namespace is not known"
+    roles = in_namespace(result, ROLE)
+    bound = {r.inputs["metadata"]["namespace"] for r in result.of_type(BINDING)}
+    for ns in cfg.tenancy.namespaces:
+        if ns in holders:
+            assert ns not in bound or ns == cfg.serving.namespace, f"deployers bound in {ns}"
+            assert not _grants_secrets(roles[ns]), f"the deployer Role in {ns} grants Secrets"
+        else:
+            assert _grants_secrets(roles[ns]), f"tenants of {ns} manage their own Secrets"
+    if stack == "prod":
+        assert bound == {"team-apps"}
+
+
+def test_credential_namespace_role_is_the_deployer_role_without_secrets():
+    assert [r for r in DEPLOYER_RULES if "secrets" not in r[1]] == list(CREDENTIAL_NAMESPACE_DEPLOYER_RULES)
+    assert len(CREDENTIAL_NAMESPACE_DEPLOYER_RULES) == len(DEPLOYER_RULES) - 1
+
+
+@pytest.mark.parametrize("namespace", ["ai-rag", "ai-app", "observability"])
+def test_a_deployer_group_on_a_namespace_holding_platform_credentials_is_a_config_error(namespace):
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"][namespace]["deployers"] = ["team-x"]
+    with pytest.raises(ConfigError) as err:
+        validate(values, "Pulumi.prod.yaml")
+    [issue] = err.value.issues
+    assert issue.path == f"ai-platform:tenancy.namespaces.{namespace}.deployers"
+    assert "holds platform credentials" in issue.message and "whoever may create pods there" in issue.message
+
+
+def test_hf_token_forbids_deployers_in_the_serving_namespace():
+    values = stack_values("prod")
+    values["tenancy"]["namespaces"]["ai-inference"]["deployers"] = ["ai-inference-deployers"]
+    allowed = run_config(values)  # no token: the serving namespace holds no credential
+    assert allowed.error is None, allowed.error
+    [role] = [r for r in allowed.of_type(ROLE) if r.inputs["metadata"]["namespace"] == "ai-inference"]
+    assert not _grants_secrets(role.inputs), "the token may be set at any time: no Secrets for deployers there"
+    values["hfToken"] = "hf_secret"
+    result = run_config(values, secrets=["hfToken"])
+    assert result.error is not None
+    assert "tenancy.namespaces.ai-inference.deployers" in str(result.error)
+    assert "the Hugging Face token (hf-token)" in str(result.error)
+    values["tenancy"]["namespaces"]["ai-inference"].pop("deployers")
+    assert run_config(values, secrets=["hfToken"]).error is None
