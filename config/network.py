@@ -155,6 +155,11 @@ INGRESS_ADMISSION_PORT = 8443
 INGRESS_CLIENT_PORTS = (80, 443)
 # prometheus-community/helm-charts prometheus-adapter values.yaml @ prometheus-adapter-5.3.0 (listenPort).
 PROMETHEUS_ADAPTER_PORT = 6443
+# Every port the API server calls a platform pod on (the webhook and APIService flows below). GKE's own firewall
+# lets a private cluster's control plane reach nodes only on 443 and 10250 (cert-manager's values comment, GKE
+# "Adding firewall rules for specific use cases"): the GKE cluster opens the rest from `masterIpv4Cidr`.
+API_SERVER_CALLED_PORTS = tuple(sorted({CERT_MANAGER_WEBHOOK_PORT, ECK_WEBHOOK_PORT, KEDA_WEBHOOK_PORT,
+                                        KEDA_METRICS_API_PORT, INGRESS_ADMISSION_PORT, PROMETHEUS_ADAPTER_PORT}))
 
 # The GKE metadata server as Workload Identity pods see it (GKE docs, "Network policies": port 80
 # on 169.254.169.254 and, with Dataplane V2, port 988 on 169.254.169.252).

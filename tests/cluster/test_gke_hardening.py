@@ -265,3 +265,34 @@ def test_deploy_dev_job_matches_the_dev_endpoint():
     assert "google-github-actions/auth" in uses
     assert uses["google-github-actions/setup-gcloud"]["with"]["install_components"] == "gke-gcloud-auth-plugin"
     assert job["permissions"]["id-token"] == "write"
+
+
+# ------------------------------------------------------------------------------------- webhooks through the VPC
+
+
+def test_private_control_plane_reaches_every_webhook_port_through_the_vpc_firewall():
+    """GKE opens only 443/10250 from a private control plane to its nodes; every other port a NetworkPolicy lets
+    the API server call (webhooks, aggregated APIs of the dev stack) must be in the program's firewall rule, whose
+    only source is the control plane's range and only targets the nodes' service account."""
+    from config.network import api_server_cidrs, flows
+
+    result = run_stack("dev")
+    [rule] = result.of_type("gcp:compute/firewall:Firewall")
+    inputs = rule.inputs
+    cfg, _ = validate(stack_values("dev"), "Pulumi.dev.yaml")
+    assert inputs["direction"] == "INGRESS" and inputs["sourceRanges"] == [cfg.cluster.gcp.master_ipv4_cidr]
+    assert len(inputs["targetServiceAccounts"]) == 1 and "nodes" in inputs["targetServiceAccounts"][0]
+    opened = {int(p) for allow in inputs["allows"] if allow["protocol"] == "tcp" for p in allow["ports"]}
+    called = {port.port for flow in flows(cfg) if flow.source.cidrs == api_server_cidrs(cfg) and flow.source.namespace
+              is None for port in flow.ports}
+    assert {9443, 8443, 6443} <= called, "the dev stack's webhooks are not the ones this test expects"
+    assert called - {443, 10250} <= opened
+    assert opened.isdisjoint({22, 80, 443, 10250}), "nothing GKE already opens, no SSH or HTTP"
+    # The Kubernetes provider (and so every webhook-using object) waits for the rule.
+    provider = next(r for r in result.resources if r.type == "pulumi:providers:kubernetes")
+    assert rule.urn in provider.dependencies
+
+
+def test_public_nodes_need_no_control_plane_firewall_rule():
+    run = run_cluster(variant(gcp={"privateNodes": False, "privateEndpoint": False}))
+    assert run.of_type("gcp:compute/firewall:Firewall") == []

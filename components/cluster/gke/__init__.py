@@ -46,7 +46,7 @@ from ..common import Scope, required
 from .addons import addons_config
 from .control_plane import control_plane, endpoint, kubernetes_provider, secret_kubeconfig
 from .iam import node_identity
-from .network import cluster_network
+from .network import cluster_network, control_plane_firewall
 from .node_pools import Placement, node_pools
 from .security import binary_authorization_policy, secrets_key
 
@@ -76,6 +76,7 @@ class GkeCluster(Cluster):
 
         network = cluster_network(scope, cfg.name, gcp_cfg, region)
         nodes = node_identity(scope, gcp_cfg.project, cfg.name)
+        firewall = control_plane_firewall(scope, cfg.name, gcp_cfg, network.network, nodes.email)
         key = secrets_key(scope, cfg, gcp_cfg, region)
         self.cluster = control_plane(scope, cfg, gcp_cfg, region, network, addons_config(args.shared_file_system),
                                      args.labels, key)
@@ -88,7 +89,9 @@ class GkeCluster(Cluster):
         self.endpoint = endpoint(self.cluster, gcp_cfg)
         self.kubeconfig = secret_kubeconfig(self.cluster, self.endpoint, gcp_cfg)
         # Workloads go in after the Binary Authorization policy that judges their images.
-        self.provider = kubernetes_provider(scope, self.kubeconfig, after=[*pools.all, *([policy] if policy else [])])
+        # ...and after the firewall rule that lets the API server reach their webhooks.
+        self.provider = kubernetes_provider(scope, self.kubeconfig, after=[
+            *pools.all, *([policy] if policy else []), *([firewall] if firewall else [])])
         self.node_pool_names = pulumi.Output.all(*[p.name for p in pools.all])
         self.register_outputs({
             "name": self.name,

@@ -10,10 +10,14 @@ import pulumi
 import pulumi_gcp as gcp
 
 from config.models import GcpConfig
+from config.network import API_SERVER_CALLED_PORTS
 
 from ..common import Scope
 
 PODS_RANGE = "pods"
+# The ports GKE's own firewall rule already opens from a private cluster's control plane to its nodes (GKE docs,
+# "Add firewall rules for specific use cases": 443 and 10250).
+GKE_CONTROL_PLANE_PORTS = frozenset({443, 10250})
 SERVICES_RANGE = "services"
 
 
@@ -81,3 +85,26 @@ def cluster_network(scope: Scope, cluster_name: str, gcp_cfg: GcpConfig, region:
             opts=scope.opts(),
         )
     return GkeNetwork(network, subnet.id)
+
+
+def control_plane_firewall(scope: Scope, cluster_name: str, gcp_cfg: GcpConfig, network: pulumi.Input[str],
+                           node_email: pulumi.Input[str]) -> gcp.compute.Firewall | None:
+    """With private nodes, the control plane (`masterIpv4Cidr`) to the nodes on the ports the API server calls
+    the platform's webhooks and aggregated APIs on that GKE's own rule does not open: without it, admission of
+    ScaledObjects, Elasticsearch or Ingresses and the external/custom metrics APIs time out. Only the nodes'
+    service account is a target; the NetworkPolicies then admit the API server to exactly one pod per port."""
+    ports = sorted(set(API_SERVER_CALLED_PORTS) - GKE_CONTROL_PLANE_PORTS)
+    if not gcp_cfg.private_nodes or not ports:
+        return None
+    return gcp.compute.Firewall(
+        f"{scope.name}-control-plane-webhooks",
+        name=f"{cluster_name}-control-plane-webhooks",
+        project=gcp_cfg.project,
+        network=network,
+        direction="INGRESS",
+        source_ranges=[gcp_cfg.master_ipv4_cidr],
+        target_service_accounts=[node_email],
+        allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(p) for p in ports])],
+        description="The GKE control plane calls the platform's admission webhooks and aggregated APIs",
+        opts=scope.opts(),
+    )
