@@ -150,22 +150,7 @@ class DataStorage(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-bucket-ownership", bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning", bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-sse", bucket=bucket.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms"),
-                bucket_key_enabled=True)],
-            opts=child)
+        public_access, versioning = self._s3_baseline(f"{name}-bucket", bucket, "aws:kms")
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle", bucket=bucket.id,
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
@@ -214,6 +199,32 @@ class DataStorage(pulumi.ComponentResource):
             self.annotations[user.key] = {"eks.amazonaws.com/role-arn": role.arn}
         self.bucket_name = bucket.bucket
 
+    def _s3_baseline(self, prefix: str, bucket: Any, sse_algorithm: str) -> tuple[Any, Any]:
+        """What every bucket of the stack gets: owner-enforced objects (no ACLs), every public-access block,
+        versioning and default encryption (`aws:kms` with a bucket key, or `AES256` where the writer only
+        supports SSE-S3). Returns the public-access block (a bucket policy must follow it) and the versioning
+        (lifecycle rules on noncurrent versions must follow it)."""
+        import pulumi_aws as aws
+
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketOwnershipControls(
+            f"{prefix}-ownership", bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{prefix}-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
+        versioning = aws.s3.BucketVersioning(
+            f"{prefix}-versioning", bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{prefix}-sse", bucket=bucket.id,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm=sse_algorithm),
+                bucket_key_enabled=True if sse_algorithm == "aws:kms" else None)],
+            opts=child)
+        return public_access, versioning
+
     def _access_logs(self, name: str, bucket: Any, days: int, tags: dict[str, str], protect: bool) -> None:
         """S3 server access logs of the data bucket into a log bucket of their own (S3 user guide, "Enabling
         Amazon S3 server access logging"): the log bucket is owner-enforced, so the logging service principal is
@@ -221,24 +232,9 @@ class DataStorage(pulumi.ComponentResource):
         support only SSE-S3 on the target, hence AES256 rather than KMS."""
         import pulumi_aws as aws
 
-        child = pulumi.ResourceOptions(parent=self)
         logs = aws.s3.Bucket(f"{name}-logs", force_destroy=False, tags=tags,
                              opts=pulumi.ResourceOptions(parent=self, protect=protect))
-        aws.s3.BucketOwnershipControls(
-            f"{name}-logs-ownership", bucket=logs.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=child)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-logs-public-access", bucket=logs.id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True, opts=child)
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-logs-versioning", bucket=logs.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"), opts=child)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-logs-sse", bucket=logs.id,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"))],
-            opts=child)
+        public_access, versioning = self._s3_baseline(f"{name}-logs", logs, "AES256")
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-logs-lifecycle", bucket=logs.id,
             rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(

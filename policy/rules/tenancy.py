@@ -73,19 +73,8 @@ INGRESS, EGRESS = "Ingress", "Egress"
 
 def workload_namespaces(resources, config: Any, report_violation: ReportViolation) -> list[tuple[str, Any]]:
     """(name, Namespace resource) of every workload namespace; unnamed Namespaces are reported."""
-    system = set(config_list(config, "systemNamespaces", SYSTEM_NAMESPACES))
-    found = []
-    for r in resources:
-        if r.resource_type != NAMESPACE_TYPE:
-            continue
-        name = get(r.props, "metadata", "name")
-        if not isinstance(name, str) or not name:
-            report_violation(f"Namespace {r.name} has no metadata.name: set it so its quota and network policies "
-                             f"can be matched to it.", r.urn)
-            continue
-        if name not in system:
-            found.append((name, r))
-    return found
+    return named_namespaces(resources, set(config_list(config, "systemNamespaces", SYSTEM_NAMESPACES)),
+                            report_violation)
 
 
 CLUSTER_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
