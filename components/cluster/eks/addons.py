@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from ..common import Scope
-from .iam import EksIdentity, irsa_role, managed_policy_prefix
+from .iam import EksIdentity, managed_irsa_role
 
 # The VPC CNI's daemonset runs as kube-system/aws-node; IPv4 clusters need AmazonEKS_CNI_Policy
 # (docs.aws.amazon.com/eks/latest/userguide/cni-iam-role.html).
@@ -63,13 +63,8 @@ def node_network_addons(scope: Scope, cluster: aws.eks.Cluster, identity: EksIde
     service account with `service_account_role_arn`. The add-on waits for the role's policy, so on an
     existing cluster the CNI has its role before the node role's old attachment is deleted (deletes run last).
     """
-    cni_role = irsa_role(scope, f"{scope.name}-vpc-cni-role", identity, VPC_CNI_SERVICE_ACCOUNT, tags)
-    cni_policy = aws.iam.RolePolicyAttachment(
-        f"{scope.name}-vpc-cni-policy",
-        role=cni_role.name,
-        policy_arn=f"{managed_policy_prefix(region)}/{VPC_CNI_POLICY}",
-        opts=scope.opts(),
-    )
+    cni_role, cni_policy = managed_irsa_role(scope, f"{scope.name}-vpc-cni", identity, VPC_CNI_SERVICE_ACCOUNT,
+                                             VPC_CNI_POLICY, region, tags)
     return [
         addon(scope, cluster, "vpc-cni", tags, scope.opts(depends_on=[cni_policy]),
               configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
@@ -87,13 +82,8 @@ def coredns(scope: Scope, cluster: aws.eks.Cluster, tags: dict[str, str],
 def ebs_csi(scope: Scope, cluster: aws.eks.Cluster, identity: EksIdentity, region: str, tags: dict[str, str],
             after: Sequence[pulumi.Resource]) -> aws.eks.Addon:
     """aws-ebs-csi-driver with its IRSA role, after the nodes it runs on (`after`) and its role's policy."""
-    role = irsa_role(scope, f"{scope.name}-ebs-csi-role", identity, EBS_CSI_SERVICE_ACCOUNT, tags)
-    policy = aws.iam.RolePolicyAttachment(
-        f"{scope.name}-ebs-csi-policy",
-        role=role.name,
-        policy_arn=f"{managed_policy_prefix(region)}/{EBS_CSI_POLICY}",
-        opts=scope.opts(),
-    )
+    role, policy = managed_irsa_role(scope, f"{scope.name}-ebs-csi", identity, EBS_CSI_SERVICE_ACCOUNT,
+                                     EBS_CSI_POLICY, region, tags)
     return addon(scope, cluster, "aws-ebs-csi-driver", tags, scope.opts(depends_on=[*after, policy]),
                  service_account_role_arn=role.arn)
 

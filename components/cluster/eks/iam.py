@@ -142,3 +142,18 @@ def irsa_role(scope: Scope, resource_name: str, identity: EksIdentity, subject: 
         tags=tags,
         opts=scope.opts(),
     )
+
+
+def managed_irsa_role(scope: Scope, prefix: str, identity: EksIdentity, subject: str, policy: str, region: str,
+                      tags: dict[str, str]) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
+    """`{prefix}-role` for the service account `subject` with the AWS managed policy `policy` attached as
+    `{prefix}-policy` (what an EKS add-on's `service_account_role_arn` takes). The add-on must depend on the
+    attachment, not only the role: a role without its policy makes the controller fail its first calls."""
+    role = irsa_role(scope, f"{prefix}-role", identity, subject, tags)
+    attachment = aws.iam.RolePolicyAttachment(
+        f"{prefix}-policy",
+        role=role.name,
+        policy_arn=f"{managed_policy_prefix(region)}/{policy}",
+        opts=scope.opts(),
+    )
+    return role, attachment

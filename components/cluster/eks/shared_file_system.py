@@ -19,7 +19,7 @@ from config.storage import EFS_STORAGE_CLASS
 
 from ..common import Scope
 from .addons import addon
-from .iam import EksIdentity, irsa_role, managed_policy_prefix
+from .iam import EksIdentity, managed_irsa_role
 
 EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
 EFS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:efs-csi-controller-sa"
@@ -58,10 +58,8 @@ def shared_file_system(scope: Scope, cluster: aws.eks.Cluster, subnet_ids: Seque
                             security_groups=[nfs.id], opts=scope.opts())
         for i, subnet in enumerate(subnet_ids)
     ]
-    role = irsa_role(scope, f"{name}-efs-csi-role", identity, EFS_CSI_SERVICE_ACCOUNT, tags)
-    policy = aws.iam.RolePolicyAttachment(f"{name}-efs-csi-policy", role=role.name,
-                                          policy_arn=f"{managed_policy_prefix(region)}/{EFS_CSI_POLICY}",
-                                          opts=scope.opts())
+    role, policy = managed_irsa_role(scope, f"{name}-efs-csi", identity, EFS_CSI_SERVICE_ACCOUNT, EFS_CSI_POLICY,
+                                     region, tags)
     efs_csi = addon(scope, cluster, "aws-efs-csi-driver", tags, scope.opts(depends_on=[*after, policy]),
                     service_account_role_arn=role.arn)
     k8s.storage.v1.StorageClass(
