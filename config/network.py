@@ -155,11 +155,25 @@ INGRESS_ADMISSION_PORT = 8443
 INGRESS_CLIENT_PORTS = (80, 443)
 # prometheus-community/helm-charts prometheus-adapter values.yaml @ prometheus-adapter-5.3.0 (listenPort).
 PROMETHEUS_ADAPTER_PORT = 6443
-# Every port the API server calls a platform pod on (the webhook and APIService flows below). GKE's own firewall
-# lets a private cluster's control plane reach nodes only on 443 and 10250 (cert-manager's values comment, GKE
-# "Adding firewall rules for specific use cases"): the GKE cluster opens the rest from `masterIpv4Cidr`.
-API_SERVER_CALLED_PORTS = tuple(sorted({CERT_MANAGER_WEBHOOK_PORT, ECK_WEBHOOK_PORT, KEDA_WEBHOOK_PORT,
-                                        KEDA_METRICS_API_PORT, INGRESS_ADMISSION_PORT, PROMETHEUS_ADAPTER_PORT}))
+# (namespace, flow name, pods, port, why) of every admission webhook and aggregated API the API server calls
+# (container ports of the rendered charts; tests/tenancy/test_platform_network.py resolves each).
+API_SERVER_CALLS: tuple[tuple[str, str, Mapping[str, str], int, str], ...] = (
+    (CERT_MANAGER, "cert-manager-webhook", CERT_MANAGER_WEBHOOK_PODS, CERT_MANAGER_WEBHOOK_PORT,
+     "admission of cert-manager resources (validating and mutating webhook)"),
+    (ELASTIC_SYSTEM, "eck-webhook", ECK_OPERATOR_PODS, ECK_WEBHOOK_PORT,
+     "admission of Elasticsearch and other ECK resources (validating webhook)"),
+    (KEDA, "keda-admission-webhook", KEDA_WEBHOOK_PODS, KEDA_WEBHOOK_PORT,
+     "admission of ScaledObjects and TriggerAuthentications (validating webhook)"),
+    (KEDA, "keda-metrics-api", KEDA_METRICS_API_PODS, KEDA_METRICS_API_PORT,
+     "the external.metrics.k8s.io APIService the HPAs of ScaledObjects read"),
+    (INGRESS_NGINX, "ingress-admission-webhook", INGRESS_CONTROLLER_PODS, INGRESS_ADMISSION_PORT,
+     "admission of Ingresses (validating webhook of the controller)"),
+    (PROMETHEUS_ADAPTER, "prometheus-adapter-api", PROMETHEUS_ADAPTER_PODS, PROMETHEUS_ADAPTER_PORT,
+     "the custom.metrics.k8s.io APIService the models' HPAs read"),
+)
+# GKE's own firewall lets a private cluster's control plane reach nodes only on 443 and 10250 (cert-manager's
+# values comment, GKE "Add firewall rules for specific use cases"): the GKE cluster opens the rest of these.
+API_SERVER_CALLED_PORTS = tuple(sorted({port for _, _, _, port, _ in API_SERVER_CALLS}))
 
 # The GKE metadata server as Workload Identity pods see it (GKE docs, "Network policies": port 80
 # on 169.254.169.254 and, with Dataplane V2, port 988 on 169.254.169.252).
@@ -406,21 +420,7 @@ def platform_flows(cfg: StackConfig) -> list[Flow]:
     for ns in platform:
         add("api-server", Peer(ns), api_server, _tcp(*API_SERVER_PORTS),
             "the operator (and its Helm hook Jobs and operands) watch and write the Kubernetes API")
-    webhooks = (
-        (CERT_MANAGER, "cert-manager-webhook", CERT_MANAGER_WEBHOOK_PODS, CERT_MANAGER_WEBHOOK_PORT,
-         "admission of cert-manager resources (validating and mutating webhook)"),
-        (ELASTIC_SYSTEM, "eck-webhook", ECK_OPERATOR_PODS, ECK_WEBHOOK_PORT,
-         "admission of Elasticsearch and other ECK resources (validating webhook)"),
-        (KEDA, "keda-admission-webhook", KEDA_WEBHOOK_PODS, KEDA_WEBHOOK_PORT,
-         "admission of ScaledObjects and TriggerAuthentications (validating webhook)"),
-        (KEDA, "keda-metrics-api", KEDA_METRICS_API_PODS, KEDA_METRICS_API_PORT,
-         "the external.metrics.k8s.io APIService the HPAs of ScaledObjects read"),
-        (INGRESS_NGINX, "ingress-admission-webhook", INGRESS_CONTROLLER_PODS, INGRESS_ADMISSION_PORT,
-         "admission of Ingresses (validating webhook of the controller)"),
-        (PROMETHEUS_ADAPTER, "prometheus-adapter-api", PROMETHEUS_ADAPTER_PODS, PROMETHEUS_ADAPTER_PORT,
-         "the custom.metrics.k8s.io APIService the models' HPAs read"),
-    )
-    for ns, name, pods, port, why in webhooks:
+    for ns, name, pods, port, why in API_SERVER_CALLS:
         if ns in platform:
             add(name, api_server, Peer(ns, pods), _tcp(port), f"the API server calls it: {why}")
     if KEDA in platform:
