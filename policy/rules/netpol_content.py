@@ -192,7 +192,9 @@ def internet_egress_problems(obj: KubeObject, config: Any) -> list[str]:
             and all(p in [int(n) for x in (get(e, "ports") or []) if (n := number(x)) is not None] for p in ports)
             for e in entries)
         if not allowed:
-            selected = ", ".join(f"{k}={v}" for k, v in labels.items()) or "every pod"
+            selected = ", ".join(f"{k}={v}" for k, v in labels.items()) or (
+                "the pods its matchExpressions select" if get(obj.body, "spec", "podSelector", "matchExpressions")
+                else "every pod")
             problems.append(f"egress[{index}] opens {', '.join(cidrs)} on "
                             f"{', '.join(map(str, ports)) if ports else 'every port'} to {selected}")
     return problems
