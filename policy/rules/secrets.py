@@ -56,7 +56,7 @@ _PASSWORD_KEY = re.compile(r"(?<![A-Za-z0-9])(?:PASSWORD|PASSWD|PWD)(?![A-Za-z0-
 # docs, "Managing access keys"); GitHub tokens are ghp_/gho_/ghu_/ghs_/ghr_ + 36 characters and
 # fine-grained ones github_pat_... (GitHub blog "Behind GitHub's new authentication token formats");
 # PEM private keys (RSA, EC, OPENSSH, ENCRYPTED or plain PKCS#8) open with -----BEGIN ... PRIVATE KEY-----.
-CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern], ...] = (
+CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Hugging Face token", re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}")),
     ("an AWS access key id", re.compile(r"(?<![A-Z0-9])AKIA[0-9A-Z]{16}(?![A-Z0-9])")),
     ("a GitHub token", re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})")),
@@ -120,7 +120,7 @@ def high_entropy(value: str) -> bool:
     return classes >= 2 and entropy >= 3.0
 
 
-def name_matchers(config: Any) -> tuple[list[re.Pattern], list[str]]:
+def name_matchers(config: Any) -> tuple[list[re.Pattern[str]], list[str]]:
     """(compiled secretNamePatterns, invalid patterns)."""
     compiled, invalid = [], []
     for pattern in config_list(config, "secretNamePatterns", DEFAULT_SECRET_NAME_PATTERNS):
@@ -131,18 +131,18 @@ def name_matchers(config: Any) -> tuple[list[re.Pattern], list[str]]:
     return compiled, invalid
 
 
-def _secret_name(name: Any, matchers: list[re.Pattern]) -> bool:
+def _secret_name(name: Any, matchers: list[re.Pattern[str]]) -> bool:
     return isinstance(name, str) and any(m.search(name) for m in matchers)
 
 
-def secret_value_under(key: str, value: str, matchers: list[re.Pattern]) -> bool:
+def secret_value_under(key: str, value: str, matchers: list[re.Pattern[str]]) -> bool:
     """Whether a literal under a secret-looking key is a secret (password keys: any literal; others: high entropy)."""
     if not _secret_name(key, matchers) or is_reference(value):
         return False
     return bool(_PASSWORD_KEY.search(key)) or high_entropy(value.strip())
 
 
-def configmap_problems(data: Any, matchers: list[re.Pattern]) -> list[str]:
+def configmap_problems(data: Any, matchers: list[re.Pattern[str]]) -> list[str]:
     found = []
     for key, value in sorted(data.items() if is_map(data) else []):
         if not isinstance(value, str):
@@ -160,7 +160,7 @@ def configmap_problems(data: Any, matchers: list[re.Pattern]) -> list[str]:
     return found
 
 
-def env_problems(spec: Any, matchers: list[re.Pattern], excused: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+def env_problems(spec: Any, matchers: list[re.Pattern[str]], excused: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """What a pod spec's env/envFrom exposes; `excused`: (container, variable) pairs of ENV_EXCEPTIONS."""
     problems = []
     for kind, name, container in containers(spec):
