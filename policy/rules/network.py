@@ -41,7 +41,6 @@ TLS_NAME = "ingress-tls"
 LB_NAME = "loadbalancer-services-allowed"
 
 INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
-SERVICE_TYPE = "kubernetes:core/v1:Service"
 CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 DEFAULT_LB_NAMESPACES = ("ingress-nginx",)
 

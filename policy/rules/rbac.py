@@ -63,7 +63,7 @@ WILDCARD, ESCALATION, INTERACTIVE, SECRET_READ = "wildcard", "escalation", "inte
 
 
 @dataclass(frozen=True)
-class Exception_:
+class RoleException:
     """A chart role the pack accepts, for the findings listed, with the reason."""
 
     release: str
@@ -75,27 +75,27 @@ class Exception_:
 
 # The operators' chart roles with findings they need. Matched by Helm release (the program's release names,
 # components/*/charts.py), kind and name; only the findings listed are excused.
-EXCEPTIONS: tuple[Exception_, ...] = (
-    Exception_("cert-manager", "ClusterRole", "cert-manager-cainjector", (SECRET_READ,),
+EXCEPTIONS: tuple[RoleException, ...] = (
+    RoleException("cert-manager", "ClusterRole", "cert-manager-cainjector", (SECRET_READ,),
                "injects CA bundles read from Certificate Secrets in any namespace into webhooks and CRDs"),
-    *(Exception_("cert-manager", "ClusterRole", f"cert-manager-controller-{part}", (SECRET_READ,),
+    *(RoleException("cert-manager", "ClusterRole", f"cert-manager-controller-{part}", (SECRET_READ,),
                  "the controller issues certificates into Secrets and reads issuer credentials in any namespace")
       for part in ("issuers", "clusterissuers", "certificates", "orders", "challenges")),
-    Exception_("keda", "ClusterRole", "keda-operator", (WILDCARD, SECRET_READ),
+    RoleException("keda", "ClusterRole", "keda-operator", (WILDCARD, SECRET_READ),
                "scales any kind through its /scale subresource (`*/scale`), reads any scale target (`*` get) and "
                "the Secrets TriggerAuthentications name, in any namespace"),
-    Exception_("ingress-nginx", "ClusterRole", "ingress-nginx", (SECRET_READ,),
+    RoleException("ingress-nginx", "ClusterRole", "ingress-nginx", (SECRET_READ,),
                "serves the TLS Secrets named by Ingresses in any namespace"),
-    Exception_("eck-operator", "ClusterRole", "elastic-operator", (SECRET_READ,),
+    RoleException("eck-operator", "ClusterRole", "elastic-operator", (SECRET_READ,),
                "manages the Elasticsearch clusters' certificate and user Secrets in the namespaces it manages"),
-    Exception_("loki", "ClusterRole", "loki-clusterrole", (SECRET_READ,),
+    RoleException("loki", "ClusterRole", "loki-clusterrole", (SECRET_READ,),
                "the rules/config sidecar watches labelled ConfigMaps and Secrets in every namespace"),
-    Exception_("monitoring", "ClusterRole", "monitoring-grafana-clusterrole", (SECRET_READ,),
+    RoleException("monitoring", "ClusterRole", "monitoring-grafana-clusterrole", (SECRET_READ,),
                "Grafana's sidecar loads dashboards and datasources from labelled ConfigMaps/Secrets in every "
                "namespace"),
-    Exception_("monitoring", "ClusterRole", "monitoring-kube-state-metrics", (SECRET_READ,),
+    RoleException("monitoring", "ClusterRole", "monitoring-kube-state-metrics", (SECRET_READ,),
                "kube-state-metrics exports Secret metadata metrics (list/watch; it never exports values)"),
-    Exception_("monitoring", "ClusterRole", "monitoring-operator", (WILDCARD, SECRET_READ),
+    RoleException("monitoring", "ClusterRole", "monitoring-operator", (WILDCARD, SECRET_READ),
                "the Prometheus operator owns its CRDs and the StatefulSets, ConfigMaps and Secrets it generates for "
                "Prometheus and Alertmanager (all verbs)"),
 )

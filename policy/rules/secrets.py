@@ -160,7 +160,8 @@ def configmap_problems(data: Any, matchers: list[re.Pattern[str]]) -> list[str]:
     return found
 
 
-def env_problems(spec: Any, matchers: list[re.Pattern[str]], excused: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
+def env_problems(spec: Any, matchers: list[re.Pattern[str]],
+                 excused: frozenset[tuple[str, str]] = frozenset()) -> list[str]:
     """What a pod spec's env/envFrom exposes; `excused`: (container, variable) pairs of ENV_EXCEPTIONS."""
     problems = []
     for kind, name, container in containers(spec):
