@@ -11,14 +11,20 @@ still needs both: cert-manager's ingress-shim skips TLS entries without hosts or
 a host, or a `spec.defaultBackend`, serves every host name, which no certificate covers: a
 violation. Absent `spec`/`rules` without defaultBackend: nothing is routed, compliant.
 
-**loadbalancer-services-allowed** (`kubernetes:core/v1:Service`): a Service with
-`spec.type: LoadBalancer` is only allowed in the namespaces of the pack config
-`allowedNamespaces` (default `["ingress-nginx"]`: traffic enters through the ingress controller,
-where TLS and the Ingress rules apply). The namespace is `metadata.namespace`; absent means
-`default`. Absent `spec.type` is ClusterIP: compliant.
+**loadbalancer-services-allowed** (an object check: the program's Services and every Service a chart
+renders, so `controller.service.type: NodePort` in a Release's values is judged too): a Service that is
+reachable from outside the cluster — `spec.type: LoadBalancer` or `NodePort` (a port on every node), or any
+`spec.externalIPs` (the nodes answer for those addresses on the Service's ports, whatever its type) — is only
+allowed in the namespaces of the pack config `allowedNamespaces` (default `["ingress-nginx"]`: traffic
+enters through the ingress controller, where TLS and the Ingress rules apply). The namespace is
+`metadata.namespace`, else the Release's namespace for chart objects, else `default`. Absent `spec.type`
+is ClusterIP: compliant.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -29,12 +35,12 @@ from pulumi_policy import (
 )
 
 from .helpers import config_list, get, maps, namespace_of, object_name, strings
+from .objects import KubeObject, object_policy
 
 TLS_NAME = "ingress-tls"
 LB_NAME = "loadbalancer-services-allowed"
 
 INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
-SERVICE_TYPE = "kubernetes:core/v1:Service"
 CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
 DEFAULT_LB_NAMESPACES = ("ingress-nginx",)
 
@@ -90,30 +96,41 @@ ingress_tls = ResourceValidationPolicy(
 )
 
 
-def _validate_lb(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != SERVICE_TYPE or get(args.props, "spec", "type") != "LoadBalancer":
-        return
-    allowed = config_list(args.get_config(), "allowedNamespaces", DEFAULT_LB_NAMESPACES)
-    namespace = namespace_of(args.props)
-    if namespace in allowed:
-        return
-    report_violation(
-        f"Service {namespace}/{object_name(args.props, args.name)} is of type LoadBalancer, which exposes it outside "
-        f"the cluster; only allowed in {', '.join(allowed) or 'no namespace'} (allowedNamespaces). Use ClusterIP "
-        f"behind an Ingress.")
+EXPOSED_TYPES = ("LoadBalancer", "NodePort")
 
 
-loadbalancer_services_allowed = ResourceValidationPolicy(
-    name=LB_NAME,
-    description="Services of type LoadBalancer only in allowed namespaces (the ingress controller's).",
-    validate=_validate_lb,
+def _check_exposure(obj: KubeObject, config: Any) -> Iterator[str]:
+    if obj.kind != "Service" or obj.api_version != "v1":
+        return
+    found = []
+    service_type = get(obj.body, "spec", "type")
+    if service_type in EXPOSED_TYPES:
+        found.append(f"is of type {service_type}")
+    external = strings(get(obj.body, "spec", "externalIPs"))
+    if external:
+        found.append(f"has externalIPs {', '.join(external)}")
+    if not found:
+        return
+    allowed = config_list(config, "allowedNamespaces", DEFAULT_LB_NAMESPACES)
+    if obj.namespace in allowed:
+        return
+    yield (f"{' and '.join(found)}, which exposes it outside the cluster; only allowed in "
+           f"{', '.join(allowed) or 'no namespace'} (allowedNamespaces). Use ClusterIP behind an Ingress.")
+
+
+loadbalancer_services_allowed = object_policy(
+    LB_NAME,
+    "Services of type LoadBalancer or NodePort, and externalIPs, only in allowed namespaces (the ingress "
+    "controller's), chart Services included.",
+    _check_exposure,
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(properties={
         "allowedNamespaces": {
             "type": "array",
             "items": {"type": "string"},
             "default": list(DEFAULT_LB_NAMESPACES),
-            "description": "Namespaces where Services of type LoadBalancer are allowed.",
+            "description": "Namespaces where Services of type LoadBalancer or NodePort, or with externalIPs, are "
+                           "allowed.",
         },
     }),
 )

@@ -146,15 +146,38 @@ def test_load_balancer_in_the_ingress_namespace_is_compliant():
     assert check_lb(service("ingress-nginx")) == []
 
 
-@pytest.mark.parametrize("type_", [None, "ClusterIP", "NodePort", "ExternalName"])
+@pytest.mark.parametrize("type_", [None, "ClusterIP", "ExternalName"])
 def test_other_service_types_are_compliant_anywhere(type_):
     assert check_lb(service("ai-app", type_)) == []
 
 
-def test_load_balancer_elsewhere_is_a_violation():
-    [message] = check_lb(service("ai-app"))
-    assert message.startswith("Service ai-app/edge is of type LoadBalancer")
+@pytest.mark.parametrize("type_", ["LoadBalancer", "NodePort"])
+def test_load_balancer_and_node_port_elsewhere_are_a_violation(type_):
+    [message] = check_lb(service("ai-app", type_))
+    assert message.startswith(f"Service ai-app/edge: is of type {type_}")
     assert "only allowed in ingress-nginx (allowedNamespaces)" in message and "ClusterIP" in message
+    assert check_lb(service("ingress-nginx", type_)) == []
+
+
+def test_external_ips_outside_the_ingress_namespace_are_a_violation():
+    props = service("ai-app", "ClusterIP")
+    props["spec"]["externalIPs"] = ["203.0.113.10"]
+    [message] = check_lb(props)
+    assert "has externalIPs 203.0.113.10" in message
+    props["metadata"]["namespace"] = "ingress-nginx"
+    assert check_lb(props) == []
+
+
+def test_node_port_in_chart_values_is_caught_on_the_rendered_service():
+    """A Release whose values turn a chart Service into a NodePort: judged on the rendered object."""
+    from policy.rules.network import _check_exposure
+    from policy.rules.objects import KubeObject
+    rendered = KubeObject({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "grafana"},
+                           "spec": {"type": "NodePort", "ports": [{"port": 80}]}},
+                          source="chart:monitoring", release_namespace="observability")
+    [message] = _check_exposure(rendered, {})
+    assert message.startswith("is of type NodePort")
+    assert rendered.ref() == "Service observability/grafana (chart monitoring)"
 
 
 def test_load_balancer_without_namespace_is_in_default():

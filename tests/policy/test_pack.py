@@ -87,7 +87,9 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
                      "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica", "serving-pods-select-gpu-pool",
                      "model-servers-mount-model-cache", "cluster-endpoint-not-public",
-                     "gpu-access-requires-gpu-request"]
+                     "gpu-access-requires-gpu-request", "rbac-no-privileged-bindings", "rbac-no-dangerous-rules",
+                     "ingress-safe-annotations", "ingress-no-management-routes", "netpol-no-allow-all",
+                     "netpol-internet-egress", "privileged-flow-labels"]
 
 
 ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
@@ -119,6 +121,7 @@ def test_policy_kinds_and_config_schemas():
         "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
         "cluster-endpoint-not-public": {"stacks"},
         "gpu-access-requires-gpu-request": {"systemNamespaces"},
+        "netpol-internet-egress": {"internetEgress", "internetEgressNamespaces"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]

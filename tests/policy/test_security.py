@@ -249,14 +249,15 @@ def test_secret_name_patterns_config_replaces_the_default():
 
 def test_invalid_secret_name_pattern_is_reported():
     messages = check_env(env_workload(), {"secretNamePatterns": ["(", "TOKEN"]})
-    assert messages == ["pack config secretNamePatterns: '(' is not a valid regular expression."]
+    [message] = messages
+    assert message.endswith(": pack config secretNamePatterns: '(' is not a valid regular expression.")
 
 
 def test_credentials_in_configmap_data_are_a_violation():
     props = {"metadata": {"name": "gateway-config", "namespace": "ai-app"},
              "data": {"settings.yaml": f"hub:\n  token: {HF_TOKEN}\n", "log_level": "info"}}
     [message] = check_env(props, kind=CONFIGMAP)
-    assert message.startswith("ConfigMap gateway-config: data['settings.yaml'] holds a Hugging Face token")
+    assert message.startswith("ConfigMap ai-app/gateway-config: data['settings.yaml'] holds a Hugging Face token")
     assert HF_TOKEN not in message and "Secret" in message
 
 
