@@ -35,7 +35,9 @@ from config.models import StackConfig
 from .labels import standard_labels
 
 ACTIONS = {"deny": ["Deny", "Audit"], "warn": ["Warn", "Audit"], "audit": ["Audit"]}
-"""`tenancy.admission.mode` -> the binding's validationActions (Deny and Warn may not be combined)."""
+"""`tenancy.admission.mode` -> the binding's validationActions. Deny and Warn may not be combined (API doc of
+ValidatingAdmissionPolicyBindingSpec.validationActions, admissionregistration.k8s.io/v1); Audit with either records
+the failure in the audit event (`validation.policy.admission.k8s.io/validation_failure`)."""
 
 _OPERATIONS = ["CREATE", "UPDATE"]
 WORKLOAD_RULES: list[dict[str, list[str]]] = [
@@ -48,6 +50,8 @@ WORKLOAD_RULES: list[dict[str, list[str]]] = [
 SERVICE_RULES: list[dict[str, list[str]]] = [
     {"apiGroups": [""], "apiVersions": ["v1"], "operations": _OPERATIONS, "resources": ["services"]}]
 
+# Expressions compile with `object`/`oldObject` as dyn (k8s.io/apiserver admission/plugin/cel compile.go), so one
+# expression serves every matched kind; type checking against the kinds' schemas only writes status warnings.
 SPEC_CHANGED = "request.operation != 'UPDATE' || oldObject == null || object.spec != oldObject.spec"
 """Match condition: judge creations and spec changes; metadata-only updates of an older object pass."""
 
