@@ -645,11 +645,19 @@ def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
 
 
 def _admission(cfg: StackConfig) -> Iterator[Issue]:
-    """The admission backstop's registry allow-list covers the images the config names (the platform would
-    otherwise be refused by its own policy)."""
+    """The admission backstop exempts no workload namespace, and its registry allow-list covers the images the
+    config names (the platform would otherwise be refused by its own policy)."""
     admission = cfg.tenancy.admission
+    if not admission.enabled:
+        return
+    tenants = sorted(set(admission.exempt_namespaces or ()) & set(cfg.tenancy.namespaces))
+    if tenants:
+        yield Issue(key_path("tenancy", "admission", "exemptNamespaces"),
+                    f"{_choices(tenants)} is a workload namespace: exempting it turns the backstop off for its "
+                    f"tenants; exempt only cloud add-on namespaces (e.g. gmp-system), or set mode: warn while you "
+                    f"fix its workloads")
     registries = admission.allowed_registries
-    if not admission.enabled or registries is None:
+    if registries is None:
         return
     path = key_path("tenancy", "admission", "allowedRegistries")
     gateway = cfg.rag.gateway

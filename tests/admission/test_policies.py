@@ -100,6 +100,7 @@ def test_disabled_ships_no_policy() -> None:
     ({"allowedRegistries": ["nvcr.io"]}, "rag.gateway.image 'registry.example.com/ai-gateway:1.0.0'"),
     ({"mode": "block"}, "mode"),
     ({"exemptNamespaces": ["Kube_System"]}, "not a DNS label"),
+    ({"exemptNamespaces": ["gmp-system", "ai-inference"]}, "ai-inference is a workload namespace"),
 ])
 def test_bad_admission_config_is_a_config_error(admission: dict, expected: str) -> None:
     values = stack_values("dev")
@@ -108,6 +109,23 @@ def test_bad_admission_config_is_a_config_error(admission: dict, expected: str) 
     assert result.error is not None and expected in str(result.error), result.error
     assert "tenancy.admission" in str(result.error)
     assert not result.resources
+
+
+def test_exempt_namespaces_default_per_cloud() -> None:
+    def exempt(stack: str) -> set[str]:
+        selector = policies(stack)[REGISTRIES].spec["matchConstraints"]["namespaceSelector"]
+        return set(selector["matchExpressions"][0]["values"])
+
+    assert exempt("dev") == {"kube-system", "kube-public", "kube-node-lease", "gmp-system", "gmp-public"}  # GKE
+    assert exempt("prod") == {"kube-system", "kube-public", "kube-node-lease"}  # EKS
+    values = stack_values("prod")
+    values["tenancy"]["admission"]["exemptNamespaces"] = ["amazon-cloudwatch"]
+    result = run_config(values)
+    assert result.error is None, result.error
+    pod = workload("Pod", pod_spec(containers=[container(image="evil.example.net/agent:1")]),
+                   namespace="amazon-cloudwatch")
+    assert denials(recorded_policies(result), pod) == {}
+    assert REGISTRIES in denials(policies("prod"), pod)
 
 
 def test_prod_lists_its_registries() -> None:
