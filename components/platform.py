@@ -19,6 +19,7 @@ from config.namespaces import GPU_OPERATOR
 from config.storage import needs_shared_file_system
 from config.upgrades import pool_rehomes
 
+from .admission import Admission, AdmissionArgs
 from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
@@ -66,6 +67,9 @@ class Platform(pulumi.ComponentResource):
 
         # Every namespace first: nothing deploys into a namespace that does not exist yet.
         self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, args.plan, after=[self.cluster]), k8s_opts)
+        # The in-cluster backstop for changes made outside Pulumi (tenancy.admission).
+        self.admission = (Admission(f"{name}-admission", AdmissionArgs(cfg, after=[self.cluster, *self.tenancy.ready]),
+                                    k8s_opts) if cfg.tenancy.admission.enabled else None)
 
         # Monitoring CRDs first (Observability.crds): every ServiceMonitor, PodMonitor and PrometheusRule of the
         # program, and every Release that renders one, depends on them.

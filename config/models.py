@@ -1072,6 +1072,52 @@ class TenantNamespace(Model):
 DEFAULT_NAMESPACES = ("ai-inference", "ai-rag", "ai-app", "observability")
 
 
+REGISTRY_PREFIX = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$"
+
+
+class AdmissionConfig(Model):
+    """`tenancy.admission`: ValidatingAdmissionPolicies that hold the platform's invariants for changes made outside
+    Pulumi (kubectl, GitOps): GPU taint tolerations only with a GPU request, no privileged pods outside the node-agent
+    namespaces, images only from allowed registries, no LoadBalancer Services outside the ingress namespace."""
+
+    enabled: bool = True
+    """Ship the policies and their bindings (Kubernetes 1.30+: admissionregistration.k8s.io/v1)."""
+    mode: Literal["deny", "warn", "audit"] = "deny"
+    """deny: a violating request is refused (and recorded in the audit log); warn: admitted with a warning to the
+    client (and recorded); audit: admitted and only recorded in the audit log. Roll out with warn or audit first on
+    a cluster that already runs workloads the platform did not deploy."""
+    allowed_registries: tuple[str, ...] | None = None
+    """Registries (or registry/path prefixes, e.g. `nvcr.io/nvidia`) that pod images may come from; an image without
+    a registry is `docker.io/library/<name>` or `docker.io/<org>/<name>`. Unset: the registries the platform's own
+    charts, engines and operators pull from plus the gateway image's. List your own in a protected stack, narrowed
+    to organisations (`docker.io/vllm`, `quay.io/prometheus`): a whole public registry admits anyone's image."""
+    exempt_namespaces: tuple[str, ...] | None = None
+    """Namespaces none of the policies judge besides kube-system, kube-public and kube-node-lease (cloud add-ons
+    with their own images and privileges). Unset: `gmp-system` and `gmp-public` on GKE (Managed Service for
+    Prometheus), none elsewhere."""
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _registries(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("allowedRegistries is empty: every pod would be refused; list registries or unset it")
+        for entry in value:
+            if not re.match(REGISTRY_PREFIX, entry):
+                raise ValueError(f"{entry!r} is not a registry or registry/path prefix (e.g. 'nvcr.io', "
+                                 f"'docker.io/grafana', 'registry.example.com:5000/team'; no scheme, tag or wildcard)")
+        return value
+
+    @field_validator("exempt_namespaces")
+    @classmethod
+    def _exempt(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if not re.match(DNS_LABEL, name) or len(name) > 63:
+                raise ValueError(f"namespace name {name!r} is not a DNS label (a-z, 0-9, '-', at most 63)")
+        return value
+
+
 class TenancyConfig(Model):
     """`ai-platform:tenancy`."""
 
@@ -1084,6 +1130,8 @@ class TenancyConfig(Model):
     internet_egress: bool = False
     """Let workload pods reach the internet on 443. Off (the default): only model-download jobs may (model
     weights come from the Hugging Face Hub once, into the model cache)."""
+    admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
+    """In-cluster admission backstop (ValidatingAdmissionPolicies); see docs/policy.md, "Admission backstop"."""
 
     @field_validator("namespaces")
     @classmethod

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 from . import catalog, upgrades
+from .admission import registry_allowed
 from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
 from .engines import ENGINES, quantization_args
@@ -30,7 +31,8 @@ def _choices(values: Iterable[object]) -> str:
 
 def check(cfg: StackConfig) -> list[Issue]:
     return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
-            *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg)]
+            *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg),
+            *_admission(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -640,3 +642,25 @@ def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
                 f"node; lower it to {model.replicas_per_node} or set serving.cacheAccessMode: ReadWriteMany or "
                 "ReadOnlyMany")))
     return issues
+
+
+def _admission(cfg: StackConfig) -> Iterator[Issue]:
+    """The admission backstop exempts no workload namespace, and its registry allow-list covers the images the
+    config names (the platform would otherwise be refused by its own policy)."""
+    admission = cfg.tenancy.admission
+    if not admission.enabled:
+        return
+    tenants = sorted(set(admission.exempt_namespaces or ()) & set(cfg.tenancy.namespaces))
+    if tenants:
+        yield Issue(key_path("tenancy", "admission", "exemptNamespaces"),
+                    f"{_choices(tenants)} is a workload namespace: exempting it turns the backstop off for its "
+                    f"tenants; exempt only cloud add-on namespaces (e.g. gmp-system), or set mode: warn while you "
+                    f"fix its workloads")
+    registries = admission.allowed_registries
+    if registries is None:
+        return
+    path = key_path("tenancy", "admission", "allowedRegistries")
+    gateway = cfg.rag.gateway
+    if gateway is not None and not registry_allowed(gateway.image, registries):
+        yield Issue(path, f"rag.gateway.image {gateway.image!r} is from none of the allowed registries "
+                          f"({_choices(registries)}); add its registry or the admission policy refuses the gateway")
