@@ -53,7 +53,22 @@ def obj(props: dict, kind: str = DEPLOYMENT) -> KubeObject:
     return KubeObject({**props, "apiVersion": version if group == "core" else f"{group}/{version}", "kind": name})
 
 
-ALL = (pods.HOST_NAME, pods.NON_ROOT_NAME, pods.ESCALATION_NAME, pods.READ_ONLY_NAME)
+HOST = "no-host-access"
+NON_ROOT = "run-as-non-root"
+ESCALATION = "no-privilege-escalation"
+READ_ONLY = "read-only-root-filesystem"
+ALL = (HOST, NON_ROOT, ESCALATION, READ_ONLY)
+
+
+def test_each_policy_reports_one_violation_per_object():
+    bad = workload(hostPID=True, pod_context={"runAsUser": 0},
+                   containers=[container(allowPrivilegeEscalation=True, readOnlyRootFilesystem=False)])
+    assert len(run_resource(HOST, DEPLOYMENT, bad, None)) == 1
+    assert len(run_resource(NON_ROOT, DEPLOYMENT, bad, None)) == 1
+    assert len(run_resource(ESCALATION, DEPLOYMENT, bad, None)) == 1
+    assert len(run_resource(READ_ONLY, DEPLOYMENT, bad, None)) == 1
+    assert [p.name for p in (pods.no_host_access, pods.run_as_non_root, pods.no_privilege_escalation,
+                             pods.read_only_root_filesystem)] == list(ALL)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
