@@ -48,9 +48,11 @@ IMAGE_NAME = "image-pinned"
 DOCKER_HUB = "docker.io"
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 
+# Channel/branch names and floating versions (major or major.minor), each with optional variant suffixes
+# (`latest-distroless`, `3.13-slim-bookworm`); a suffix with digits (`main-4f2a9c1`, `stable-1.2.3`) names a build.
 DEFAULT_MUTABLE_TAG_PATTERNS = (
-    "latest", "stable", "edge", "nightly", "main", "master", "dev(el(op)?)?", "head", "canary", "rolling",
-    r"v?\d+(\.\d+)?(-[a-z]+)?",
+    r"(latest|stable|edge|nightly|main|master|dev|devel|develop|head|canary|rolling)(-[a-z]+)*",
+    r"v?\d+(\.\d+)?(-[a-z]+)*",
 )
 
 

@@ -28,7 +28,8 @@ def check(props: dict, config: dict | None = None, kind: str = DEPLOYMENT, stack
 
 
 @pytest.mark.parametrize("tag", ["latest", "Latest", "stable", "main", "master", "nightly", "edge", "dev", "develop",
-                                 "head", "canary", "rolling", "3", "v2", "3.13", "v1.27", "3.13-alpine", "8-slim"])
+                                 "head", "canary", "rolling", "3", "v2", "3.13", "v1.27", "3.13-alpine", "8-slim",
+                                 "latest-distroless", "3.13-slim-bookworm"])
 def test_mutable_tags_are_a_violation(tag):
     [message] = check(deployment(f"registry.example.com/app:{tag}"))
     assert f"container 'c0' image 'registry.example.com/app:{tag}' uses the mutable tag {tag!r}" in message
