@@ -102,7 +102,7 @@ def registry_allowed(image: str, ref: ImageRef, prefixes: list[str]) -> bool:
                                for p in prefixes)
 
 
-def tag_matchers(config: Any) -> tuple[list[re.Pattern], list[str]]:
+def tag_matchers(config: Any) -> tuple[list[re.Pattern[str]], list[str]]:
     """(compiled mutableTagPatterns, invalid patterns)."""
     compiled, invalid = [], []
     for pattern in config_list(config, "mutableTagPatterns", DEFAULT_MUTABLE_TAG_PATTERNS):
@@ -113,7 +113,7 @@ def tag_matchers(config: Any) -> tuple[list[re.Pattern], list[str]]:
     return compiled, invalid
 
 
-def image_problem(image: Any, mutable: list[re.Pattern] | None = None, need_digest: bool = False) -> str | None:
+def image_problem(image: Any, mutable: list[re.Pattern[str]] | None = None, need_digest: bool = False) -> str | None:
     """Why an image reference is not pinned; None when it is."""
     if not isinstance(image, str) or not image.strip():
         return "has no image"
@@ -185,7 +185,7 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
     _, invalid = tag_matchers(config)
     if invalid:
         report_violation(f"pack config mutableTagPatterns: {', '.join(repr(p) for p in invalid)} "
-                         f"{'is' if len(invalid) == 1 else 'are'} not a valid regular expression.")
+                         f"{'is' if len(invalid) == 1 else 'are'} not a valid regular expression.", None)
     stack = stack_of(args.urn)
     need_digest = bool(stack) and any(fnmatchcase(stack, p) for p in config_list(config, "digestStacks", []))
     for obj in objects(args):

@@ -14,12 +14,13 @@ node sets, KEDA ScaledJobs) via `pod_specs(obj)` — containers, init containers
   `allowedCapabilities` (default `NET_BIND_SERVICE`, the one Pod Security "restricted" allows), and no pod or
   container uses `seccompProfile.type: Unconfined` (`RuntimeDefault` and `Localhost` are fine: both filter
   syscalls, which is what "restricted" asks for).
-- **read-only-root-filesystem**: every container sets `readOnlyRootFilesystem: true` — in the namespaces
-  where Pod Security "restricted" applies. The program labels every namespace it creates `restricted`
-  except the node-agent namespaces (config/namespaces.py); the pack cannot import config/, so it keeps the
-  exceptions, not the rule: pack config `podSecurityExemptNamespaces` (default: the cluster's own
-  namespaces and the two the program labels `privileged`). A list of the exemptions fails closed: a new
-  tenant namespace is covered without a config change.
+- **read-only-root-filesystem** (a stack policy): every container sets `readOnlyRootFilesystem: true` in the
+  namespaces where Pod Security "restricted" applies. The pack cannot import config/, so it reads the level
+  where the cluster does: the `pod-security.kubernetes.io/enforce` label of the stack's own Namespace objects
+  (the program labels every namespace restricted except gpu-operator and observability-node, and a tenant
+  namespace configured `baseline` says so). A namespace the stack does not create (`default`, one made
+  elsewhere) is judged unless the pack config `podSecurityExemptNamespaces` (default: kube-system,
+  kube-public, kube-node-lease) lists it: fail closed.
 
 Exceptions: only `NODE_AGENTS` below, each one object (namespace + kind + name) and the controls it needs,
 with the reason. There is no namespace-wide pass: a workload added to `observability-node` must meet every
@@ -31,13 +32,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, cast
 
-from pulumi_policy import PolicyConfigSchema
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 from .containers import parse_image
 from .helpers import config_list, get, maps, number, strings
-from .objects import KubeObject, object_policy, pod_specs
+from .objects import KubeObject, object_policy, objects, pod_specs
 
 HOST_NAME = "no-host-access"
 NON_ROOT_NAME = "run-as-non-root"
@@ -45,9 +53,8 @@ ESCALATION_NAME = "no-privilege-escalation"
 READ_ONLY_NAME = "read-only-root-filesystem"
 
 DEFAULT_ALLOWED_CAPABILITIES = ("NET_BIND_SERVICE",)
-# Namespaces where Pod Security "restricted" does not apply: the cluster's own (not labelled by the program)
-# and the two the program labels `privileged` (config/namespaces.py: gpu-operator, observability-node).
-DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "gpu-operator", "observability-node")
+# Namespaces the stack does not create that are not under Pod Security "restricted": the cluster's own.
+DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 
 # Control names used in NODE_AGENTS and in messages.
 HOST_NETWORK, HOST_PID, HOST_IPC, HOST_PATH, HOST_PORT = "hostNetwork", "hostPID", "hostIPC", "hostPath", "hostPort"
@@ -289,11 +296,39 @@ no_privilege_escalation = object_policy(
 
 # ------------------------------------------------------------------------------- read-only rootfs
 
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
-def check_read_only(obj: KubeObject, config: Any) -> Iterable[str]:
-    if obj.namespace in config_list(config, "podSecurityExemptNamespaces", DEFAULT_EXEMPT_NAMESPACES):
-        return
-    if allowed(obj, WRITABLE_ROOT):
+
+@dataclass(frozen=True)
+class _StackResource:
+    """What `objects()` reads of a resource, for a stack policy (PolicyResource + the pack config)."""
+
+    resource_type: str
+    props: Any
+    name: str
+    config: Any
+
+    def get_config(self) -> Any:
+        return self.config
+
+
+def namespace_levels(objs: Iterable[KubeObject]) -> dict[str, str]:
+    """Namespace name -> its `pod-security.kubernetes.io/enforce` label ("" when unlabelled)."""
+    return {o.name: str(get(o.body, "metadata", "labels", PSA_ENFORCE, default="") or "")
+            for o in objs if o.kind == "Namespace" and o.api_version == "v1"}
+
+
+def restricted(namespace: str, levels: Mapping[str, str], config: Any) -> bool:
+    """Whether Pod Security restricted applies: the stack's Namespace says so; a namespace the stack does not
+    create (`default`, one made elsewhere) is judged unless the pack config exempts it (fail closed)."""
+    if namespace in levels:
+        return levels[namespace] == "restricted"
+    return namespace not in config_list(config, "podSecurityExemptNamespaces", DEFAULT_EXEMPT_NAMESPACES)
+
+
+def check_read_only(obj: KubeObject, config: Any, levels: Mapping[str, str] | None = None) -> Iterable[str]:
+    """`levels`: the stack's namespace levels (namespace_levels); None judges by the pack config alone."""
+    if not restricted(obj.namespace, levels or {}, config) or allowed(obj, WRITABLE_ROOT):
         return
     for prefix, spec in _pods(obj):
         writable = [label for label, container in all_containers(spec)
@@ -304,17 +339,30 @@ def check_read_only(obj: KubeObject, config: Any) -> Iterable[str]:
                    f"securityContext.readOnlyRootFilesystem: true and mount an emptyDir where the process writes.")
 
 
-read_only_root_filesystem = object_policy(
-    READ_ONLY_NAME,
-    "Containers in namespaces under Pod Security restricted set readOnlyRootFilesystem: true.",
-    check_read_only,
+def _validate_read_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    config = args.get_config()
+    found = [(r.urn, list(objects(cast(ResourceValidationArgs, _StackResource(r.resource_type, r.props, r.name,
+                                                                                config)))))
+             for r in args.resources]
+    levels = namespace_levels(o for _, objs in found for o in objs)
+    for urn, objs in found:
+        for obj in objs:
+            for message in check_read_only(obj, config, levels):
+                report_violation(f"{obj.ref()}: {message}", urn)
+
+
+read_only_root_filesystem = StackValidationPolicy(
+    name=READ_ONLY_NAME,
+    description="Containers in namespaces under Pod Security restricted set readOnlyRootFilesystem: true.",
+    validate=_validate_read_only,
+    enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(properties={
         "podSecurityExemptNamespaces": {
             "type": "array",
             "items": {"type": "string"},
             "default": list(DEFAULT_EXEMPT_NAMESPACES),
-            "description": "Namespaces not under Pod Security restricted (the program labels every namespace it "
-                           "creates restricted except gpu-operator and observability-node).",
+            "description": "Namespaces the stack does not create that are not under Pod Security restricted (the "
+                           "stack's own Namespaces say their level in the pod-security.kubernetes.io/enforce label).",
         },
     }),
 )

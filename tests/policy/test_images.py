@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from config import engines as engines_catalog
 from policy.rules import images
 from policy.rules.images import parse_image
 from policy.rules.objects import pod_specs
@@ -89,17 +90,18 @@ def test_every_image_of_the_shipped_stacks_passes(stack):
 
 
 def test_prod_sets_a_registry_allow_list_that_its_images_use():
-    """prod's allowedRegistries is set, every prefix in it is used by one of prod's images (program or chart) or
-    names the GPU Operator's operand registry, and prod's own images are not all from one prefix (the list is
-    real, not a catch-all)."""
+    """prod's allowedRegistries is set, organisation-level (not whole registries such as docker.io/), and every
+    prefix in it is used by one of prod's images (program or chart) or by a serving engine prod can switch to."""
     prefixes = policy_config("prod", NAME)["allowedRegistries"]
     assert prefixes and all(p.count("/") >= 1 and p.split("/", 1)[1] for p in prefixes if p != "registry.k8s.io/"
                             and p != "registry.example.com/"), "organisation-level prefixes, not whole registries"
     used = {parse_image(image).normalized for o in stack_objects("prod") for _, image in images._images(o)
             if isinstance(image, str)}
+    # The serving engines prod may switch a model to (config/engines.py: vLLM, TGI, Triton, Ollama) and TEI.
+    engines = {parse_image(engines_catalog.image_for(e, "h100-80gb")).normalized for e in engines_catalog.ENGINES}
     for prefix in prefixes:
-        # nvcr.io/nvidia/: the operator (chart) and the driver/toolkit/device-plugin/DCGM operands it launches.
-        assert any(image.startswith(prefix) for image in used), f"{prefix} is not used by prod"
+        assert any(image.startswith(prefix) for image in used | engines), f"{prefix} is not used by prod"
+    assert all(any(i.startswith(p) for p in prefixes) for i in engines), "every engine image is allowed"
     assert policy_config("prod", NAME)["digestStacks"] == []
 
 

@@ -105,7 +105,7 @@ def test_policy_kinds_and_config_schemas():
     stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                       "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
-                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache"}
+                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}

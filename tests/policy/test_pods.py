@@ -10,12 +10,13 @@ import pytest
 from policy.rules import pods
 from policy.rules.objects import KubeObject, pod_specs
 
-from .harness import run_resource
+from .harness import Res, run_resource, run_stack
 from .shipped_objects import policy_config, stack_objects
 from .test_workloads import KINDS
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+NAMESPACE = "kubernetes:core/v1:Namespace"
 ELASTICSEARCH = "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch"
 SCALED_JOB = "kubernetes:keda.sh/v1alpha1:ScaledJob"
 
@@ -43,8 +44,15 @@ def workload(namespace: str | None = "ai-inference", kind: str = DEPLOYMENT, con
     return props
 
 
-def run(policy: str, props: dict, kind: str = DEPLOYMENT, config: dict | None = None) -> list[str]:
-    return run_resource(policy, kind, props, config, name="res")
+def run(policy: str, props: dict, kind: str = DEPLOYMENT, config: dict | None = None,
+        namespaces: dict[str, str] | None = None) -> list[str]:
+    """Messages of one policy for one object; the stack policy read-only-root-filesystem also sees
+    `namespaces` (name -> pod-security enforce level) as Namespace resources."""
+    if policy != READ_ONLY:
+        return run_resource(policy, kind, props, config, name="res")
+    stack = [Res(NAMESPACE, f"ns-{name}", {"metadata": {"name": name, "labels": {pods.PSA_ENFORCE: level}}})
+             for name, level in (namespaces or {}).items()]
+    return [v.message for v in run_stack(READ_ONLY, [*stack, Res(kind, "res", props)], config)]
 
 
 def obj(props: dict, kind: str = DEPLOYMENT) -> KubeObject:
@@ -66,7 +74,7 @@ def test_each_policy_reports_one_violation_per_object():
     assert len(run_resource(HOST, DEPLOYMENT, bad, None)) == 1
     assert len(run_resource(NON_ROOT, DEPLOYMENT, bad, None)) == 1
     assert len(run_resource(ESCALATION, DEPLOYMENT, bad, None)) == 1
-    assert len(run_resource(READ_ONLY, DEPLOYMENT, bad, None)) == 1
+    assert len(run_stack(READ_ONLY, [Res(DEPLOYMENT, "res", bad)])) == 1
     assert [p.name for p in (pods.no_host_access, pods.run_as_non_root, pods.no_privilege_escalation,
                              pods.read_only_root_filesystem)] == list(ALL)
 
@@ -243,23 +251,36 @@ def test_seccomp_localhost_and_runtime_default_are_fine():
 def test_writable_root_in_a_restricted_namespace_is_a_violation():
     props = workload("ai-app", containers=[container(readOnlyRootFilesystem=False), container("side", "x:1")])
     props["spec"]["template"]["spec"]["containers"][1]["securityContext"].pop("readOnlyRootFilesystem")
-    [message] = run(pods.READ_ONLY_NAME, props)
-    assert "container 'vllm', container 'side' have a writable root filesystem in namespace ai-app" in message
+    [message] = run(READ_ONLY, props, namespaces={"ai-app": "restricted"})
+    assert message.startswith("Deployment ai-app/qwen7b: container 'vllm', container 'side' have a writable root "
+                              "filesystem in namespace ai-app, where Pod Security restricted applies")
 
 
-def test_writable_root_outside_restricted_namespaces_is_not_judged():
-    props = workload("gpu-operator", containers=[container(readOnlyRootFilesystem=False)])
-    assert run(pods.READ_ONLY_NAME, props) == []
-    assert len(run(pods.READ_ONLY_NAME, props, config={"podSecurityExemptNamespaces": []})) == 1
-    # A workload that names no namespace lands in `default`, which the program does not exempt.
-    assert len(run(pods.READ_ONLY_NAME, workload(None, containers=[container(readOnlyRootFilesystem=False)]))) == 1
+def test_the_namespace_level_comes_from_the_stacks_namespace_label():
+    props = workload("ai-inference", containers=[container(readOnlyRootFilesystem=False)])
+    for level in ("baseline", "privileged"):
+        assert run(READ_ONLY, props, namespaces={"ai-inference": level}) == [], level
+    assert len(run(READ_ONLY, props, namespaces={"ai-inference": "restricted"})) == 1
+    # The label wins over the pack config's list of namespaces the stack does not create.
+    assert len(run(READ_ONLY, props, config={"podSecurityExemptNamespaces": ["ai-inference"]},
+                   namespaces={"ai-inference": "restricted"})) == 1
+
+
+def test_namespaces_the_stack_does_not_create_fail_closed():
+    writable = [container(readOnlyRootFilesystem=False)]
+    assert len(run(READ_ONLY, workload("team-x", containers=writable))) == 1
+    # A workload that names no namespace lands in `default`: judged.
+    assert len(run(READ_ONLY, workload(None, containers=writable))) == 1
+    assert run(READ_ONLY, workload("kube-system", containers=writable)) == []
+    exempt = {"podSecurityExemptNamespaces": ["team-x"]}
+    assert run(READ_ONLY, workload("team-x", containers=writable), config=exempt) == []
 
 
 def test_writable_root_exception_is_per_object():
     grafana = workload("observability", name="monitoring-grafana", containers=[container(readOnlyRootFilesystem=False)])
-    assert run(pods.READ_ONLY_NAME, grafana) == []
+    assert run(READ_ONLY, grafana, namespaces={"observability": "restricted"}) == []
     grafana["metadata"]["name"] = "grafana-2"
-    assert len(run(pods.READ_ONLY_NAME, grafana)) == 1
+    assert len(run(READ_ONLY, grafana, namespaces={"observability": "restricted"})) == 1
 
 
 # ------------------------------------------------------------------------------- custom resources
@@ -306,9 +327,11 @@ def test_every_object_of_the_shipped_stacks_passes(stack):
     stack's own pack config and with none."""
     objects = stack_objects(stack)
     assert sum(1 for o in objects if o.source.startswith("chart:") and any(pod_specs(o))) >= 5, "charts rendered"
+    levels = pods.namespace_levels(objects)
     for name, check in CHECKS.items():
         for config in (policy_config(stack, name), {}):
-            found = [f"{o.ref()}: {m}" for o in objects for m in check(o, config)]
+            found = [f"{o.ref()}: {m}" for o in objects
+                     for m in (check(o, config, levels) if check is pods.check_read_only else check(o, config))]
             assert found == [], (name, found)
 
 
@@ -329,16 +352,10 @@ def test_every_exception_matches_a_shipped_object_that_needs_it():
             pods.NODE_AGENTS = saved
 
 
-def test_exempt_namespaces_are_the_ones_the_stacks_label_below_restricted():
-    """podSecurityExemptNamespaces' default holds the cluster's namespaces and exactly those the program labels
-    below `restricted`; every other namespace it creates enforces restricted (so the rule's scope is right)."""
-    cluster = {"kube-system", "kube-public", "kube-node-lease"}
-    below = set()
+def test_the_shipped_namespaces_say_their_pod_security_level():
+    """read-only-root-filesystem reads each namespace's level from its label: every Namespace the stacks create
+    carries one, and only the node-agent namespaces are below restricted."""
     for stack in STACKS:
-        for o in stack_objects(stack):
-            if o.kind == "Namespace":
-                level = (o.body["metadata"].get("labels") or {}).get("pod-security.kubernetes.io/enforce")
-                assert level in ("restricted", "baseline", "privileged"), (stack, o.name, level)
-                if level != "restricted":
-                    below.add(o.name)
-    assert set(pods.DEFAULT_EXEMPT_NAMESPACES) == cluster | below
+        levels = pods.namespace_levels(stack_objects(stack))
+        assert levels and all(level in ("restricted", "baseline", "privileged") for level in levels.values()), levels
+        assert {n for n, level in levels.items() if level != "restricted"} <= {"gpu-operator", "observability-node"}
