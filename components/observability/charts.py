@@ -282,6 +282,10 @@ def stack_values(cfg: StackConfig) -> dict[str, Any]:
         "prometheus-node-exporter": {
             # hostNetwork/hostPID/host /proc and /sys: only the privileged node-agent namespace admits it.
             "namespaceOverride": NODE_AGENTS,
+            # The chart's default is only readOnlyRootFilesystem; node-exporter runs as 65534 on port 9100 and
+            # needs no capability or setuid (the pack's no-privilege-escalation rule).
+            "containerSecurityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                         "capabilities": {"drop": ["ALL"]}},
             "prometheus": {"monitor": {"additionalLabels": dict(SCRAPE_LABELS)}},
             "resources": resources("50m", "64Mi", "250m", "128Mi"),
         },

@@ -11,7 +11,7 @@ from pulumi_policy import Policy
 
 from .availability import pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
-from .containers import container_resources, image_pinned
+from .containers import container_resources
 from .cost import cost_budget
 from .critical import critical_models_on_demand
 from .endpoint import cluster_endpoint_not_public
@@ -19,14 +19,15 @@ from .exposure import ingress_no_management_routes, ingress_safe_annotations
 from .gpu_isolation import gpu_access_requires_gpu_request
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
+from .images import image_pinned
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .netpol_content import netpol_internet_egress, netpol_no_allow_all, privileged_flow_labels
 from .network import ingress_tls, loadbalancer_services_allowed
 from .pack_config import guard_configure
+from .pods import no_host_access, no_privilege_escalation, read_only_root_filesystem, run_as_non_root
 from .protection import cluster_deletion_protection
 from .rbac import rbac_no_dangerous_rules, rbac_no_privileged_bindings
 from .secrets import no_plain_secret_env
-from .security import no_host_access, run_as_non_root
 from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
 from .tenancy import gpu_quota_for_gpu_namespaces, namespace_default_deny, namespace_resource_quota
 from .workloads import gpu_workloads_tolerate_gpu_taint
@@ -65,6 +66,8 @@ ALL_POLICIES: list[Policy] = [
     netpol_no_allow_all,
     netpol_internet_egress,
     privileged_flow_labels,
+    no_privilege_escalation,
+    read_only_root_filesystem,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

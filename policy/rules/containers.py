@@ -1,6 +1,6 @@
-"""container-resources and image-pinned: what every container of a workload declares.
+"""container-resources: what every container of a workload declares.
 
-Both are resource policies over Pod, ReplicationController, Deployment, StatefulSet, DaemonSet,
+A resource policy over Pod, ReplicationController, Deployment, StatefulSet, DaemonSet,
 ReplicaSet, Job and CronJob (`spec.jobTemplate.spec.template`), containers and init containers.
 Absent pod spec or containers: nothing runs, compliant. Other resource types are ignored.
 
@@ -10,22 +10,11 @@ an absent request, but the scheduler's view should be written down). A container
 `resources` lacks all four. Pack config `requireCpuLimit` (default true) set to false drops the
 `limits.cpu` requirement, for teams that avoid CPU throttling; a memory limit is always required.
 
-**image-pinned**: every container's `image` names an immutable version: a digest
-(`@sha256:<hex>`), or a tag other than `latest`. A reference is parsed as Docker does: the first
-path component is a registry host when it contains `.` or `:` or is `localhost` (so the port in
-`localhost:5000/app` is not a tag), otherwise the image is on Docker Hub (`nginx` is
-`docker.io/library/nginx`). Absent or empty `image` is a violation (nothing pins what would run).
-Pack config `allowedRegistries` (default `[]`: any registry) lists reference prefixes such as
-`registry.example.com/` or `docker.io/vllm/`; an image must start with one of them, compared
-against both the image as written and its normalized form (`docker.io/library/nginx:1.27`;
-`index.docker.io` reads as `docker.io`). A prefix that does not end in `/` matches only up to a
-`/`, `:` or `@` boundary (`docker.io/library/nginx` does not allow `docker.io/library/nginx-evil`).
+image-pinned lives in policy/rules/images.py (`parse_image` is re-exported here for older imports).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -36,13 +25,12 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from .helpers import config_list, containers, get, kind_of, object_name, pod_spec
+from .helpers import containers, get, kind_of, object_name, pod_spec
+from .images import ImageRef, parse_image
 
 RESOURCES_NAME = "container-resources"
-IMAGE_NAME = "image-pinned"
 
-DOCKER_HUB = "docker.io"
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+__all__ = ["ImageRef", "container_resources", "parse_image", "workload_label"]
 
 
 def workload_label(args: ResourceValidationArgs) -> str:
@@ -89,107 +77,6 @@ container_resources = ResourceValidationPolicy(
             "default": True,
             "description": "Require limits.cpu too (false for teams that avoid CPU throttling; memory limits stay "
                            "required).",
-        },
-    }),
-)
-
-
-# ---------------------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference."""
-
-    registry: str
-    path: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def normalized(self) -> str:
-        return (f"{self.registry}/{self.path}" + (f":{self.tag}" if self.tag else "")
-                + (f"@{self.digest}" if self.digest else ""))
-
-
-def parse_image(image: str) -> ImageRef:
-    """Split an image reference the way Docker does (registry, repository path, tag, digest)."""
-    rest, _, digest = image.strip().partition("@")
-    first, slash, remainder = rest.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, remainder
-    else:
-        registry, path = DOCKER_HUB, rest
-    if registry == "index.docker.io":
-        registry = DOCKER_HUB
-    last = path.rsplit("/", 1)[-1]
-    tag = None
-    if ":" in last:
-        tag = last.rsplit(":", 1)[1]
-        path = path[: len(path) - len(tag) - 1]
-    if registry == DOCKER_HUB and "/" not in path:
-        path = f"library/{path}"
-    return ImageRef(registry, path, tag or None, digest or None)
-
-
-def _prefix_allows(prefix: str, reference: str) -> bool:
-    if not prefix or not reference.startswith(prefix):
-        return False
-    return prefix.endswith("/") or len(reference) == len(prefix) or reference[len(prefix)] in "/:@"
-
-
-def registry_allowed(image: str, ref: ImageRef, prefixes: list[str]) -> bool:
-    return not prefixes or any(_prefix_allows(p, image.strip()) or _prefix_allows(p, ref.normalized)
-                               for p in prefixes)
-
-
-def image_problem(image: Any) -> str | None:
-    """Why an image reference is not pinned; None when it is."""
-    if not isinstance(image, str) or not image.strip():
-        return "has no image"
-    ref = parse_image(image)
-    if ref.digest is not None:
-        return None if _DIGEST.match(ref.digest) else f"image {image!r} has a malformed digest"
-    if ref.tag is None:
-        return f"image {image!r} has no tag or digest"
-    if ref.tag.lower() == "latest":
-        return f"image {image!r} uses the mutable tag 'latest'"
-    return None
-
-
-def _validate_images(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
-        return
-    prefixes = config_list(args.get_config(), "allowedRegistries", [])
-    unpinned, foreign = [], []
-    for kind, name, container in containers(spec):
-        image = get(container, "image")
-        problem = image_problem(image)
-        if problem:
-            unpinned.append(f"{kind} {name!r} {problem}")
-        elif not registry_allowed(image, parse_image(image), prefixes):
-            foreign.append(f"{kind} {name!r} image {image!r} ({parse_image(image).normalized})")
-    if unpinned:
-        report_violation(f"{workload_label(args)}: {'; '.join(unpinned)}. Pin a version tag (e.g. repo:1.2.3) or a "
-                         f"digest (repo@sha256:...); 'latest' and untagged images change under you.")
-    if foreign:
-        report_violation(f"{workload_label(args)}: {'; '.join(foreign)} not from an allowed registry "
-                         f"(allowedRegistries: {', '.join(prefixes)}). Mirror the image into one of them.")
-
-
-image_pinned = ResourceValidationPolicy(
-    name=IMAGE_NAME,
-    description="Container images are pinned to a version tag (not latest) or a digest, from allowed registries.",
-    validate=_validate_images,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(properties={
-        "allowedRegistries": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1},
-            "default": [],
-            "description": "Image reference prefixes allowed (e.g. registry.example.com/, docker.io/vllm/); empty: "
-                           "any registry.",
         },
     }),
 )

@@ -61,6 +61,7 @@ UPSTREAM: dict[str, dict[str, object]] = {
         "prometheus-node-exporter.namespaceOverride": "",
         "prometheus-node-exporter.prometheus.monitor.additionalLabels": {},   # node-exporter 4.56.1
         "prometheus-node-exporter.resources": {},                             # node-exporter 4.56.1
+        "prometheus-node-exporter.containerSecurityContext": {"readOnlyRootFilesystem": True},  # node-exporter 4.56.1
         "kube-state-metrics.metricLabelsAllowlist": [],                       # kube-state-metrics 8.4.0
         "kube-state-metrics.prometheus.monitor.additionalLabels": {},         # kube-state-metrics 8.4.0
         "kube-state-metrics.resources": {},                                   # kube-state-metrics 8.4.0
@@ -225,6 +226,8 @@ FREE_FORM = {
         "alertmanager.alertmanagerSpec.alertmanagerConfiguration",
         "prometheus.prometheusSpec.additionalConfig", "prometheus.prometheusSpec.additionalScrapeConfigs",
         "prometheus.prometheusSpec.excludedFromEnforcement",
+        # A Kubernetes SecurityContext (free-form here; the subchart renders it verbatim as the container's).
+        "prometheus-node-exporter.containerSecurityContext",
     },
     "loki": {"loki.schemaConfig", "loki.limits_config", "loki.compactor", "loki.analytics", "singleBinary.resources",
              "monitoring.serviceMonitor.labels"},

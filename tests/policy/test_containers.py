@@ -1,4 +1,5 @@
-"""container-resources and image-pinned over every workload kind, containers and init containers."""
+"""container-resources and image-pinned over every workload kind, containers and init containers (more image-pinned:
+test_images.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import copy
 
 import pytest
 
-from policy.rules.containers import parse_image
+from policy.rules.images import parse_image
 
 from .harness import run_resource
 from .test_workloads import KINDS
@@ -145,14 +146,14 @@ def test_pinned_images_are_compliant(kind):
     ("localhost:5000/app", "has no tag or digest"),
     ("registry.example.com:5000/team/app", "has no tag or digest"),
     ("nginx:latest", "uses the mutable tag 'latest'"),
-    ("registry.example.com/ai-gateway:LATEST", "uses the mutable tag 'latest'"),
+    ("registry.example.com/ai-gateway:LATEST", "uses the mutable tag 'LATEST'"),
     ("nginx@sha256:abc", "has a malformed digest"),
 ])
 def test_unpinned_images_are_a_violation(image, problem):
     [message] = check_images(deployment(pod(container(), init=[container("download", image)])))
-    assert message.startswith("Deployment qwen7b: initContainer 'download' ")
+    assert message.startswith("Deployment ai-inference/qwen7b: initContainer 'download' ")
     assert f"image {image!r} {problem}" in message
-    assert "Pin a version tag" in message
+    assert "Pin a release version tag" in message
 
 
 @pytest.mark.parametrize("image", [None, "", "  "], ids=["absent", "empty", "blank"])
@@ -178,8 +179,8 @@ def test_allowed_registries_accept_matching_images(image):
 
 
 @pytest.mark.parametrize("image", [
-    "nginx:1.27", "ghcr.io/vllm/vllm-openai:v0.6.3", "registry.example.com.evil.io/x:1", "redis-evil:1.0",
-    "docker.io/library/redisx:1",
+    "nginx:1.27.3", "ghcr.io/vllm/vllm-openai:v0.6.3", "registry.example.com.evil.io/x:1.0.0", "redis-evil:1.0.1",
+    "docker.io/library/redisx:1.2.3",
 ])
 def test_allowed_registries_reject_other_images(image):
     [message] = check_images(deployment(pod(container(image=image))), {"allowedRegistries": REGISTRIES})
@@ -188,10 +189,10 @@ def test_allowed_registries_reject_other_images(image):
 
 
 def test_unpinned_and_foreign_images_are_reported_separately():
-    spec = pod(container(image="nginx"), container("x", "quay.io/x/y:1"))
+    spec = pod(container(image="nginx"), container("x", "quay.io/x/y:1.0.0"))
     messages = check_images(deployment(spec), {"allowedRegistries": ["docker.io/"]})
-    assert len(messages) == 2 and "has no tag" in messages[0] and "quay.io/x/y:1" in messages[1]
+    assert len(messages) == 2 and "has no tag" in messages[0] and "quay.io/x/y:1.0.0" in messages[1]
 
 
 def test_empty_allowed_registries_accept_any_registry():
-    assert check_images(deployment(pod(container(image="quay.io/x/y:1"))), {"allowedRegistries": []}) == []
+    assert check_images(deployment(pod(container(image="quay.io/x/y:1.0.0"))), {"allowedRegistries": []}) == []

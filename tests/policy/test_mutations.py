@@ -32,7 +32,6 @@ from policy.rules.helpers import (
     pod_spec,
     tolerates_gpu_taint,
 )
-from policy.rules.security import HOST_ACCESS_NAMESPACES
 from policy.rules.tenancy import denied_directions
 from tests.conftest import run_stack as run_shipped
 from tests.conftest import stack_values
@@ -47,6 +46,8 @@ INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 CLUSTERS = ("gcp:container/cluster:Cluster", "aws:eks/cluster:Cluster")
 NODE_POOLS = ("gcp:container/nodePool:NodePool", "aws:eks/nodeGroup:NodeGroup")
+# The system namespaces without `default` (tenant workloads are picked outside them).
+HOST_ACCESS_NAMESPACES = tuple(ns for ns in SYSTEM_NAMESPACES if ns != "default")
 HF_TOKEN = "hf_" + "Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1HgFeDcBa"
 
 

@@ -89,7 +89,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "model-servers-mount-model-cache", "cluster-endpoint-not-public",
                      "gpu-access-requires-gpu-request", "rbac-no-privileged-bindings", "rbac-no-dangerous-rules",
                      "ingress-safe-annotations", "ingress-no-management-routes", "netpol-no-allow-all",
-                     "netpol-internet-egress", "privileged-flow-labels"]
+                     "netpol-internet-egress", "privileged-flow-labels",
+                     "no-privilege-escalation", "read-only-root-filesystem"]
 
 
 ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
@@ -107,7 +108,7 @@ def test_policy_kinds_and_config_schemas():
     stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                       "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
-                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache"}
+                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
@@ -115,13 +116,15 @@ def test_policy_kinds_and_config_schemas():
         "helm-chart-pinned": {"allowedLocalCharts"}, "helm-chart-locked": {"chartLock"}, "gpu-budget": {"maxGpus"},
         "cluster-deletion-protection": {"stacks"},
         "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"exemptNamespaces"},
-        "container-resources": {"requireCpuLimit"}, "image-pinned": {"allowedRegistries"},
-        "no-host-access": {"systemNamespaces"}, "run-as-non-root": {"rootImages"},
+        "container-resources": {"requireCpuLimit"},
+        "image-pinned": {"allowedRegistries", "mutableTagPatterns", "digestStacks"}, "run-as-non-root": {"rootImages"},
         "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
         "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
         "cluster-endpoint-not-public": {"stacks"},
         "gpu-access-requires-gpu-request": {"systemNamespaces"},
         "netpol-internet-egress": {"internetEgress", "internetEgressNamespaces"},
+        "no-privilege-escalation": {"allowedCapabilities"},
+        "read-only-root-filesystem": {"podSecurityExemptNamespaces"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
@@ -136,11 +139,10 @@ def test_policy_kinds_and_config_schemas():
     # Operator namespaces are default-deny too: only the cluster's own are exempt.
     exempt = POLICIES_BY_NAME["namespace-default-deny"].config_schema.properties["exemptNamespaces"]["default"]
     assert exempt == ["kube-system", "kube-public", "kube-node-lease", "default"]
-    # A workload that names no namespace lands in `default`: host access is never allowed there.
-    host = POLICIES_BY_NAME["no-host-access"].config_schema.properties["systemNamespaces"]["default"]
-    assert host == [n for n in system if n != "default"]
+    # no-host-access has no namespace pass: only the node agents listed in policy/rules/pods.py (test_pods.py).
+    assert POLICIES_BY_NAME["no-host-access"].config_schema is None
     gpu = POLICIES_BY_NAME["gpu-access-requires-gpu-request"].config_schema.properties["systemNamespaces"]["default"]
-    assert gpu == host
+    assert gpu == [n for n in system if n != "default"]
     cpu = POLICIES_BY_NAME["container-resources"].config_schema.properties["requireCpuLimit"]
     assert cpu == {**cpu, "type": "boolean", "default": True}
     for name, key in (("image-pinned", "allowedRegistries"), ("run-as-non-root", "rootImages")):

@@ -1,4 +1,4 @@
-"""no-host-access, run-as-non-root and no-plain-secret-env over workloads (and ConfigMaps)."""
+"""no-plain-secret-env over workloads (and ConfigMaps). no-host-access and run-as-non-root: test_pods.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ import pytest
 from .harness import run_resource
 from .test_workloads import KINDS
 
-HOST = "no-host-access"
-NON_ROOT = "run-as-non-root"
 SECRET_ENV = "no-plain-secret-env"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
-NON_ROOT_POD = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 HF_TOKEN = "hf_" + "aB3dE6gH9jK2mN5pQ8rS1tU4vW7xY0zAbC"
 AWS_KEY = "AKIA" + "ABCDEFGHIJ234567"
 GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -41,156 +37,8 @@ def workload(namespace: str | None = "ai-inference", kind: str = DEPLOYMENT, con
     return props
 
 
-def check_host(props: dict, config: dict | None = None, kind: str = DEPLOYMENT) -> list[str]:
-    return run_resource(HOST, kind, props, config, name="ai-serving-qwen7b")
-
-
-def check_non_root(props: dict, config: dict | None = None, kind: str = DEPLOYMENT) -> list[str]:
-    return run_resource(NON_ROOT, kind, props, config, name="ai-serving-qwen7b")
-
-
 def check_env(props: dict, config: dict | None = None, kind: str = DEPLOYMENT) -> list[str]:
     return run_resource(SECRET_ENV, kind, props, config, name="ai-serving-qwen7b")
-
-
-# ------------------------------------------------------------------------------------ no-host-access
-
-HOST_ACCESS = {
-    "hostNetwork": ({"hostNetwork": True}, "hostNetwork: true"),
-    "hostPID": ({"hostPID": True}, "hostPID: true"),
-    "hostIPC": ({"hostIPC": True}, "hostIPC: true"),
-    "hostPath": ({"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}, "volume 'root' is a hostPath (/)"),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_workload_without_host_access_is_compliant(kind):
-    props = workload(kind=kind, volumes=[{"name": "cache", "persistentVolumeClaim": {"claimName": "hf-cache"}},
-                                         {"name": "tmp", "emptyDir": {}}],
-                     hostNetwork=False, containers=[container(securityContext={"privileged": False})])
-    assert check_host(props, kind=kind) == []
-
-
-@pytest.mark.parametrize("extra, text", HOST_ACCESS.values(), ids=HOST_ACCESS.keys())
-def test_host_access_in_a_workload_namespace_is_a_violation(extra, text):
-    [message] = check_host(workload(**extra))
-    assert message.startswith("Deployment qwen7b in namespace ai-inference: ")
-    assert text in message and "Host access is only allowed in the system namespaces" in message
-
-
-def test_privileged_containers_and_init_containers_are_named():
-    props = workload(containers=[container(securityContext={"privileged": True})],
-                     init=[container("setup", "busybox:1.36", securityContext={"privileged": True})])
-    [message] = check_host(props)
-    assert "initContainer 'setup' is privileged" in message and "container 'vllm' is privileged" in message
-
-
-def test_everything_is_listed_in_one_message():
-    props = workload(kind=DAEMONSET, hostNetwork=True, hostPID=True,
-                     volumes=[{"name": "proc", "hostPath": {"path": "/proc"}}],
-                     containers=[container(securityContext={"privileged": True})])
-    [message] = check_host(props, kind=DAEMONSET)
-    assert all(t in message for t in ("hostNetwork: true", "hostPID: true", "volume 'proc'", "is privileged"))
-
-
-@pytest.mark.parametrize("namespace", ["gpu-operator", "observability-node", "kube-system", "ingress-nginx"])
-def test_system_namespaces_may_reach_the_host(namespace):
-    props = workload(namespace, kind=DAEMONSET, hostNetwork=True,
-                     volumes=[{"name": "dev", "hostPath": {"path": "/dev"}}],
-                     containers=[container(securityContext={"privileged": True})])
-    assert check_host(props, kind=DAEMONSET) == []
-
-
-def test_workload_without_namespace_is_in_default_which_is_not_exempt():
-    [message] = check_host(workload(None, hostPID=True))
-    assert "in namespace default: hostPID: true" in message
-
-
-def test_system_namespaces_config_replaces_the_default():
-    props = workload("gpu-operator", hostNetwork=True)
-    assert len(check_host(props, {"systemNamespaces": []})) == 1
-    assert check_host(workload("ai-inference", hostNetwork=True), {"systemNamespaces": ["ai-inference"]}) == []
-
-
-@pytest.mark.parametrize("props", [
-    {}, {"metadata": {"namespace": "ai-app"}}, {"spec": {"template": {"spec": {}}}},
-    {"spec": {"template": {"spec": {"volumes": [{"name": "x", "hostPath": None}], "containers": [{"name": "c"}]}}}},
-], ids=["empty", "no-spec", "empty-pod-spec", "null-hostpath"])
-def test_missing_properties_mean_no_host_access(props):
-    assert check_host(props) == []
-
-
-# ----------------------------------------------------------------------------------- run-as-non-root
-
-
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_pod_level_run_as_non_root_is_compliant(kind):
-    props = workload(kind=kind, pod_context=NON_ROOT_POD, init=[container("download", "busybox:1.36")])
-    assert check_non_root(props, kind=kind) == []
-
-
-def test_container_level_run_as_non_root_is_compliant():
-    props = workload(containers=[container(securityContext={"runAsNonRoot": True, "runAsUser": 1000})])
-    assert check_non_root(props) == []
-
-
-def test_absent_security_context_is_a_violation():
-    [message] = check_non_root(workload(init=[container("download", "busybox:1.36")]))
-    assert message.startswith("Deployment qwen7b: ")
-    assert "initContainer 'download' may run as root (runAsNonRoot not set in the container or pod securityContext)" \
-        in message
-    assert "container 'vllm' may run as root" in message
-    assert "Set securityContext.runAsNonRoot: true" in message and "rootImages" in message
-
-
-def test_container_overrides_the_pod():
-    props = workload(pod_context=NON_ROOT_POD, containers=[container(securityContext={"runAsNonRoot": False})])
-    [message] = check_non_root(props)
-    assert "container 'vllm' may run as root (runAsNonRoot false)" in message
-    props = workload(pod_context={"runAsNonRoot": False},
-                     containers=[container(securityContext={"runAsNonRoot": True})])
-    assert check_non_root(props) == []
-
-
-@pytest.mark.parametrize("user", [0, 0.0, "0"])
-def test_run_as_user_zero_in_a_container_is_a_violation_even_with_run_as_non_root(user):
-    props = workload(pod_context=NON_ROOT_POD, containers=[container(securityContext={"runAsUser": user})])
-    [message] = check_non_root(props)
-    assert "container 'vllm' runs as runAsUser: 0" in message
-
-
-def test_run_as_user_zero_in_the_pod_is_a_violation_even_when_containers_override_it():
-    props = workload(pod_context={"runAsNonRoot": True, "runAsUser": 0},
-                     containers=[container(securityContext={"runAsUser": 1000})])
-    [message] = check_non_root(props)
-    assert message.startswith("Deployment qwen7b: the pod securityContext sets runAsUser: 0")
-
-
-def test_root_images_allow_list_exempts_only_matching_containers():
-    props = workload(pod_context={"runAsNonRoot": False},
-                     containers=[container(), container("fix-perms", "busybox:1.36")])
-    config = {"rootImages": ["docker.io/library/busybox:*"]}
-    [message] = check_non_root(props, config)
-    assert "container 'vllm'" in message and "fix-perms" not in message
-    config = {"rootImages": ["docker.io/library/busybox:*", "vllm/vllm-openai:v0.6.*"]}
-    assert check_non_root(props, config) == []
-
-
-def test_root_images_cover_a_root_pod_when_every_container_is_allowed():
-    props = workload(pod_context={"runAsUser": 0}, containers=[container("nvidia", "nvcr.io/nvidia/driver:550")])
-    assert len(check_non_root(props)) == 1
-    assert check_non_root(props, {"rootImages": ["nvcr.io/nvidia/*"]}) == []
-
-
-def test_container_without_image_is_never_on_the_allow_list():
-    props = workload(containers=[{"name": "vllm"}])
-    assert len(check_non_root(props, {"rootImages": ["*"]})) == 1
-
-
-@pytest.mark.parametrize("props", [{}, {"spec": {"template": {"spec": {"securityContext": {"runAsUser": 0}}}}}],
-                         ids=["empty", "no-containers"])
-def test_missing_pod_spec_or_containers_is_compliant(props):
-    assert check_non_root(props) == []
 
 
 # ------------------------------------------------------------------------------- no-plain-secret-env
