@@ -26,6 +26,17 @@ from .security import no_host_access, no_plain_secret_env, run_as_non_root
 from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
 from .tenancy import gpu_quota_for_gpu_namespaces, namespace_default_deny, namespace_resource_quota
 from .workloads import gpu_workloads_tolerate_gpu_taint
+from .availability import pdb_allows_eviction, pdb_below_replicas
+from .cloud import (
+    bucket_not_public,
+    ebs_encrypted,
+    eks_control_plane_logs,
+    eks_network_policy_enforced,
+    gke_cluster_hardened,
+    iam_least_privilege,
+    s3_bucket_guardrails,
+    workload_identity_trust_scoped,
+)
 
 ALL_POLICIES: list[Policy] = [
     helm_chart_pinned,
@@ -54,6 +65,16 @@ ALL_POLICIES: list[Policy] = [
     model_servers_mount_model_cache,
     cluster_endpoint_not_public,
     gpu_access_requires_gpu_request,
+    bucket_not_public,
+    s3_bucket_guardrails,
+    ebs_encrypted,
+    iam_least_privilege,
+    workload_identity_trust_scoped,
+    eks_control_plane_logs,
+    eks_network_policy_enforced,
+    gke_cluster_hardened,
+    pdb_allows_eviction,
+    pdb_below_replicas,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 
