@@ -205,6 +205,11 @@ PDB_EVICTION_NAME = "pdb-allows-eviction"
 PDB_REPLICAS_NAME = "pdb-below-replicas"
 
 
+def _shown(value: Any) -> str:
+    """A PDB count or percentage for messages, the same whether the engine sent 1 or 1.0."""
+    return fmt(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
 def _percent(value: Any) -> float | None:
     if isinstance(value, str) and value.strip().endswith("%"):
         return number(value.strip()[:-1])
@@ -218,11 +223,11 @@ def check_pdb_allows_eviction(obj: KubeObject, config: Any) -> Iterator[str]:
     spec = get(obj.body, "spec")
     max_unavailable = get(spec, "maxUnavailable")
     if max_unavailable is not None and (number(max_unavailable) == 0 or _percent(max_unavailable) == 0):
-        yield (f"maxUnavailable {max_unavailable!r} allows no voluntary eviction, so a node drain never finishes; "
+        yield (f"maxUnavailable {_shown(max_unavailable)} allows no voluntary eviction, so a node drain never finishes; "
                f"use maxUnavailable: 1")
     min_available = get(spec, "minAvailable")
     if min_available is not None and (_percent(min_available) or 0) >= 100:
-        yield (f"minAvailable {min_available!r} allows no voluntary eviction, so a node drain never finishes; "
+        yield (f"minAvailable {_shown(min_available)} allows no voluntary eviction, so a node drain never finishes; "
                f"use maxUnavailable: 1")
 
 
@@ -253,7 +258,7 @@ def _validate_pdb_replicas(args: StackValidationArgs, report_violation: ReportVi
         shown = ", ".join(f"{label(w)} ({fmt(replica_bounds(w, args.resources).low)})" for w in targets)
         report_violation(
             f"PodDisruptionBudget {namespace}/{object_name(pdb.props, pdb.name)} keeps minAvailable "
-            f"{min_available!r} of the {fmt(pods)} pod(s) it selects at minimum scale ({shown}): no eviction is "
+            f"{_shown(min_available)} of the {fmt(pods)} pod(s) it selects at minimum scale ({shown}): no eviction is "
             f"allowed, so a node drain hangs; use maxUnavailable: 1 or keep minAvailable below the replicas.", pdb.urn)
 
 
