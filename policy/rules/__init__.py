@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from .availability import pdb_for_multi_replica, serving_replicas_ha
+from .availability import pdb_allows_eviction, pdb_below_replicas, pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
+from .cloud import (
+    bucket_not_public,
+    ebs_encrypted,
+    eks_control_plane_logs,
+    eks_network_policy_enforced,
+    gke_cluster_hardened,
+    iam_least_privilege,
+    s3_bucket_guardrails,
+    workload_identity_trust_scoped,
+)
 from .containers import container_resources, image_pinned
 from .cost import cost_budget
 from .critical import critical_models_on_demand
@@ -26,17 +36,6 @@ from .security import no_host_access, no_plain_secret_env, run_as_non_root
 from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
 from .tenancy import gpu_quota_for_gpu_namespaces, namespace_default_deny, namespace_resource_quota
 from .workloads import gpu_workloads_tolerate_gpu_taint
-from .availability import pdb_allows_eviction, pdb_below_replicas
-from .cloud import (
-    bucket_not_public,
-    ebs_encrypted,
-    eks_control_plane_logs,
-    eks_network_policy_enforced,
-    gke_cluster_hardened,
-    iam_least_privilege,
-    s3_bucket_guardrails,
-    workload_identity_trust_scoped,
-)
 
 ALL_POLICIES: list[Policy] = [
     helm_chart_pinned,

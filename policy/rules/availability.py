@@ -223,8 +223,8 @@ def check_pdb_allows_eviction(obj: KubeObject, config: Any) -> Iterator[str]:
     spec = get(obj.body, "spec")
     max_unavailable = get(spec, "maxUnavailable")
     if max_unavailable is not None and (number(max_unavailable) == 0 or _percent(max_unavailable) == 0):
-        yield (f"maxUnavailable {_shown(max_unavailable)} allows no voluntary eviction, so a node drain never finishes; "
-               f"use maxUnavailable: 1")
+        yield (f"maxUnavailable {_shown(max_unavailable)} allows no voluntary eviction, so a node drain never "
+               f"finishes; use maxUnavailable: 1")
     min_available = get(spec, "minAvailable")
     if min_available is not None and (_percent(min_available) or 0) >= 100:
         yield (f"minAvailable {_shown(min_available)} allows no voluntary eviction, so a node drain never finishes; "

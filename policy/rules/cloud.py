@@ -157,9 +157,9 @@ REQUIRED_EKS_LOGS = ("api", "audit", "authenticator")
 # ------------------------------------------------------------------------------------- documents
 
 
-def document(value: Any) -> Mapping | None:
+def document(value: Any) -> Mapping[str, Any] | None:
     """A policy document from a JSON string or a map; None when it does not parse to an object."""
-    if is_map(value):
+    if isinstance(value, Mapping):
         return value
     if isinstance(value, str):
         try:
@@ -170,9 +170,9 @@ def document(value: Any) -> Mapping | None:
     return None
 
 
-def statements(doc: Mapping) -> list[Mapping]:
+def statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     found = doc.get("Statement")
-    return [found] if is_map(found) else maps(found)
+    return [found] if isinstance(found, Mapping) else maps(found)
 
 
 def values(value: Any) -> list[str]:
@@ -189,7 +189,7 @@ def values(value: Any) -> list[str]:
     return out
 
 
-def allows(statement: Mapping) -> bool:
+def allows(statement: Mapping[str, Any]) -> bool:
     return statement.get("Effect") == "Allow"
 
 
@@ -200,10 +200,10 @@ def everyone(principal: Any) -> bool:
     return is_map(principal) and "*" in values(principal.get("AWS"))
 
 
-def condition_keys(statement: Mapping) -> Iterator[tuple[str, str, list[str]]]:
+def condition_keys(statement: Mapping[str, Any]) -> Iterator[tuple[str, str, list[str]]]:
     """(operator, key, values) of every condition of a statement."""
     condition = statement.get("Condition")
-    if not is_map(condition):
+    if not isinstance(condition, Mapping):
         return
     for operator, entries in condition.items():
         if is_map(entries):
@@ -211,7 +211,7 @@ def condition_keys(statement: Mapping) -> Iterator[tuple[str, str, list[str]]]:
                 yield str(operator), str(key), values(value)
 
 
-def pins_caller(statement: Mapping) -> bool:
+def pins_caller(statement: Mapping[str, Any]) -> bool:
     """A condition with a fixed value on a key that pins the caller (S3's non-public conditions)."""
     for operator, key, vals in condition_keys(statement):
         if operator.endswith("IfExists") or key.lower() not in PUBLIC_SAFE_CONDITION_KEYS or not vals:
@@ -225,7 +225,7 @@ def pins_caller(statement: Mapping) -> bool:
     return False
 
 
-def public_statements(doc: Mapping) -> list[str]:
+def public_statements(doc: Mapping[str, Any]) -> list[str]:
     """Why each Allow statement of a resource policy admits anyone."""
     found = []
     for i, statement in enumerate(statements(doc)):
@@ -240,7 +240,7 @@ def public_statements(doc: Mapping) -> list[str]:
     return found
 
 
-def denies_insecure_transport(doc: Mapping) -> bool:
+def denies_insecure_transport(doc: Mapping[str, Any]) -> bool:
     """A statement Deny, all principals, s3:* (or *), Bool aws:SecureTransport false."""
     for statement in statements(doc):
         if statement.get("Effect") != "Deny" or not everyone(statement.get("Principal")):
@@ -325,12 +325,12 @@ def _known(read: Any) -> Any:
         return None
 
 
-def _bucket_ids(bucket) -> set[str]:
+def _bucket_ids(bucket: Any) -> set[str]:
     return {v for v in (_known(lambda: get(bucket.props, "bucket")), _known(lambda: get(bucket.props, "id")))
             if isinstance(v, str) and v}
 
 
-def companions(resource_type: str, bucket, resources) -> list:
+def companions(resource_type: str, bucket: Any, resources: Any) -> list[Any]:
     """The resources of a type that configure `bucket` (see the module docstring)."""
     buckets = [r for r in resources if r.resource_type == S3_BUCKET]
     ids = _bucket_ids(bucket)
@@ -408,7 +408,7 @@ ebs_encrypted = ResourceValidationPolicy(
 # ---------------------------------------------------------------------------------- iam-least-privilege
 
 
-def _resource_star_allowed(actions: list[str], statement: Mapping) -> bool:
+def _resource_star_allowed(actions: list[str], statement: Mapping[str, Any]) -> bool:
     if any("resourcetag/" in key.lower() and vals and not any("*" in v for v in vals)
            and not operator.endswith("IfExists") for operator, key, vals in condition_keys(statement)):
         return True
@@ -416,7 +416,7 @@ def _resource_star_allowed(actions: list[str], statement: Mapping) -> bool:
                                  for a in actions)
 
 
-def identity_statement_problems(doc: Mapping) -> list[str]:
+def identity_statement_problems(doc: Mapping[str, Any]) -> list[str]:
     """Why each Allow statement of an identity policy is broader than least privilege."""
     problems = []
     for i, statement in enumerate(statements(doc)):
@@ -496,14 +496,14 @@ iam_least_privilege = ResourceValidationPolicy(
 # ------------------------------------------------------------------------ workload-identity-trust-scoped
 
 
-def _web_identity(statement: Mapping) -> bool:
+def _web_identity(statement: Mapping[str, Any]) -> bool:
     """AssumeRoleWithWebIdentity, spelt out or through a wildcard action granted to a federated principal."""
     actions = values(statement.get("Action"))
     federated = is_map(statement.get("Principal")) and bool(values(statement["Principal"].get("Federated")))
     return "sts:AssumeRoleWithWebIdentity" in actions or (federated and any("*" in a for a in actions))
 
 
-def trust_problems(doc: Mapping) -> list[str]:
+def trust_problems(doc: Mapping[str, Any]) -> list[str]:
     """Why each web-identity Allow statement of a role trust admits more than named service accounts."""
     problems = []
     for i, statement in enumerate(statements(doc)):
@@ -581,10 +581,10 @@ def _validate_eks_network_policy(args: StackValidationArgs, report_violation: Re
     for cluster in (r for r in args.resources if r.resource_type == EKS_CLUSTER):
         name = _known(lambda c=cluster: get(c.props, "name"))
 
-        def belongs(addon, cluster=cluster, name=name) -> bool:
+        def belongs(addon: Any, cluster: Any = cluster, name: Any = name) -> bool:
             target = _known(lambda: get(addon.props, "clusterName"))
             if isinstance(target, str):
-                return target == name
+                return bool(target == name)
             return any(d is cluster or getattr(d, "urn", None) == cluster.urn for d in (addon.dependencies or []))
 
         own = [a for a in addons if belongs(a)]

@@ -200,9 +200,10 @@ SCOPED = {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resour
 
 def test_scoped_and_documented_grants_pass():
     assert run_resource(IAM, ROLE_POLICY, {"role": "r", "policy": doc(SCOPED, AUTOSCALER, TAGGED_WRITE)}) == []
-    assert run_resource(IAM, ATTACHMENT, {"role": "r", "policyArn": "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"}) == []
-    assert run_resource(IAM, "gcp:projects/iAMMember:IAMMember", {"project": "p", "role": "roles/logging.logWriter",
-                                                                  "member": "serviceAccount:n@p.iam.gserviceaccount.com"}) == []
+    cni = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+    assert run_resource(IAM, ATTACHMENT, {"role": "r", "policyArn": cni}) == []
+    writer = {"project": "p", "role": "roles/logging.logWriter", "member": "serviceAccount:n@p.iam.gserviceaccount.com"}
+    assert run_resource(IAM, "gcp:projects/iAMMember:IAMMember", writer) == []
     assert all(reason for reason in RESOURCE_STAR_ACTIONS.values())
 
 
@@ -230,11 +231,12 @@ def test_deny_statements_may_be_broad():
     assert run_resource(IAM, ROLE_POLICY, {"role": "r", "policy": doc(deny, SCOPED)}) == []
 
 
-@pytest.mark.parametrize("arn", ["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess",
-                                 "arn:aws:iam::aws:policy/IAMFullAccess"])
+@pytest.mark.parametrize("arn", ["arn:aws:iam::aws:policy/AdministratorAccess",
+                                 "arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"])
 def test_admin_managed_policies_are_refused(arn):
     name = arn.rsplit("/", 1)[-1]
-    assert f"attaches the AWS managed policy {name}" in run_resource(IAM, ATTACHMENT, {"role": "r", "policyArn": arn})[0]
+    found = run_resource(IAM, ATTACHMENT, {"role": "r", "policyArn": arn})
+    assert f"attaches the AWS managed policy {name}" in found[0]
     assert run_resource(IAM, ROLE, {"assumeRolePolicy": doc(), "managedPolicyArns": [arn]})
     assert run_resource(IAM, "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive",
                         {"roleName": "r", "policyArns": [arn]})
@@ -242,7 +244,8 @@ def test_admin_managed_policies_are_refused(arn):
 
 def test_gcp_admin_roles_are_refused():
     found = run_resource(IAM, "gcp:projects/iAMMember:IAMMember",
-                         {"project": "p", "role": "roles/editor", "member": "serviceAccount:n@p.iam.gserviceaccount.com"})
+                         {"project": "p", "role": "roles/editor",
+                          "member": "serviceAccount:n@p.iam.gserviceaccount.com"})
     assert "grants roles/editor" in found[0]
 
 
@@ -260,7 +263,8 @@ def trust(operator="StringEquals", sub="system:serviceaccount:ai-rag:milvus") ->
 
 def test_named_service_account_trusts_pass():
     assert run_resource(WI, ROLE, {"assumeRolePolicy": trust()}) == []
-    assert run_resource(WI, ROLE, {"assumeRolePolicy": trust("StringLike", "system:serviceaccount:ai-rag:milvus")}) == []
+    exact_like = trust("StringLike", "system:serviceaccount:ai-rag:milvus")
+    assert run_resource(WI, ROLE, {"assumeRolePolicy": exact_like}) == []
     service = doc({"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"})
     assert run_resource(WI, ROLE, {"assumeRolePolicy": service}) == []
     assert run_resource(WI, "gcp:serviceaccount/iAMMember:IAMMember", {
