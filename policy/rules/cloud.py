@@ -8,8 +8,8 @@ reported, since a gate that cannot read a grant must not pass it.
   (`aws:s3/bucket:Bucket.acl`, `aws:s3/bucketAcl:BucketAcl.acl`) and ACL grants to the AllUsers /
   AuthenticatedUsers groups; bucket policies (`aws:s3/bucketPolicy:BucketPolicy.policy`, `Bucket.policy`)
   with an Allow to `Principal: "*"` / `{"AWS": "*"}` (or NotPrincipal) without a condition that pins the
-  caller (`PUBLIC_SAFE_CONDITION_KEYS`, the keys S3 Block Public Access counts as non-public); a public access
-  block (bucket or account) with any of its four switches off (absent is off); GCS buckets whose
+  caller (`PUBLIC_SAFE_CONDITION_KEYS`: S3 Block Public Access's non-public keys and the principal keys); a
+  public access block (bucket or account) with any of its four switches off (absent is off); GCS buckets whose
   `publicAccessPrevention` is not `enforced`, and GCS IAM members / ACL entities `allUsers` /
   `allAuthenticatedUsers`.
 - **s3-bucket-guardrails** (stack): every `aws:s3/bucket:Bucket` has a public access block (its own, or an
@@ -26,7 +26,8 @@ reported, since a gate that cannot read a grant must not pass it.
 - **workload-identity-trust-scoped** (resource): an IAM role trust that lets a web identity (IRSA)
   assume it pins the `:sub` claim with StringEquals to exact service accounts (no StringLike wildcard, no
   missing `sub`); a GCP `roles/iam.workloadIdentityUser` grant names exact Kubernetes service accounts
-  (no `*`, no `principalSet://` that admits a whole pool or namespace).
+  (no `*`, no `principalSet://` that admits a whole pool or namespace), on one service account (not on a
+  project, folder or organization).
 - **eks-control-plane-logs** (resource): `enabledClusterLogTypes` includes api, audit and authenticator.
 - **eks-network-policy-enforced** (stack): every EKS cluster has the `vpc-cni` Addon with
   `configurationValues.enableNetworkPolicy: "true"`; without it NetworkPolicies (default-deny included)
@@ -90,13 +91,15 @@ PUBLIC_CANNED_ACLS = ("public-read", "public-read-write", "authenticated-read")
 PUBLIC_GROUP_URIS = ("http://acs.amazonaws.com/groups/global/AllUsers",
                      "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 PUBLIC_ACCESS_BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-# Condition keys that pin who may call with a fixed value, so S3 Block Public Access does not count a
-# `Principal: *` statement using them as public (S3 User Guide, "The meaning of 'public'"). Lower case.
+# Condition keys that pin who may call with a fixed value. The S3 list (S3 PublicAccessBlockConfiguration
+# reference: a bucket policy is not public when it limits aws:SourceIp to CIDRs or grants to a fixed
+# aws:SourceArn, aws:SourceVpc, aws:SourceVpce, aws:SourceOwner, aws:SourceAccount,
+# s3:x-amz-server-side-encryption-aws-kms-key-id or aws:userid), plus the keys that pin the calling principal's
+# own ARN, account or organization. Lower case; a wildcard value or an ...IfExists operator pins nothing.
 PUBLIC_SAFE_CONDITION_KEYS = frozenset({
-    "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceowner", "aws:sourceaccount", "aws:userid",
-    "aws:principalarn", "aws:principalaccount", "aws:principalorgid", "aws:principalorgpaths",
-    "aws:sourceorgid", "aws:sourceorgpaths", "aws:principalservicename",
-    "s3:x-amz-server-side-encryption-aws-kms-key-id", "aws:sourceip",
+    "aws:sourceip", "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceowner", "aws:sourceaccount",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id", "aws:userid",
+    "aws:principalarn", "aws:principalaccount", "aws:principalorgid",
 })
 GCP_PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 
@@ -533,6 +536,10 @@ def _validate_workload_identity(args: ResourceValidationArgs, report_violation: 
         members = values(get(args.props, "member")) + values(get(args.props, "members"))
         problems = [f"grants {WORKLOAD_IDENTITY_USER} to {m}, which is not one Kubernetes service account"
                     for m in members if "*" in m or m.startswith("principalSet:")]
+    elif args.resource_type in GCP_PROJECT_IAM and get(args.props, "role") == WORKLOAD_IDENTITY_USER:
+        # Granted on a project, folder or organization it lets the member impersonate every service account there.
+        problems = [f"grants {WORKLOAD_IDENTITY_USER} above one service account (on the whole "
+                    f"{args.resource_type.split('/', 1)[0].split(':', 1)[1]}); grant it on the service account"]
     for problem in problems:
         report_violation(f"{args.resource_type.rsplit(':', 1)[-1]} {args.name}: {problem}; a wildcard lets any pod "
                          f"of the cluster take the cloud identity.", None)

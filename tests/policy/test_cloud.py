@@ -357,3 +357,10 @@ def test_gke_node_pool_opting_out_of_private_nodes():
     found = run_resource(GKE, "gcp:container/nodePool:NodePool",
                          {"name": "l4", "networkConfig": {"enablePrivateNodes": False}})
     assert found == ["GKE node pool l4: nodes have public IPs (networkConfig.enablePrivateNodes: false)."]
+
+
+def test_gcp_workload_identity_user_on_a_project_is_refused():
+    found = run_resource(WI, "gcp:projects/iAMMember:IAMMember", {
+        "project": "p", "role": "roles/iam.workloadIdentityUser",
+        "member": "serviceAccount:p.svc.id.goog[ai-rag/milvus]"})
+    assert len(found) == 1 and "above one service account (on the whole projects)" in found[0]
