@@ -84,7 +84,7 @@ def load_pack_config(path: Path, policies: list | None = None) -> dict:
     """
     import jsonschema
 
-    from policy.rules.pack_config import check
+    from policy.rules.pack_config import check, duplicate_keys
 
     policies = load_policies() if policies is None else policies
     try:
@@ -97,7 +97,7 @@ def load_pack_config(path: Path, policies: list | None = None) -> dict:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PackConfigError(path, [("", f"not JSON: {exc}")]) from None
-    problems = [(p.key, p.message) for p in check(config, policies)]
+    problems = [(p.key, p.message) for p in duplicate_keys(text) + check(config, policies)]
     if not problems:
         for policy in policies:
             own = config.get(policy.name)
@@ -162,7 +162,14 @@ def _policy_config(policy, pack_config: Mapping[str, Any]) -> dict:
 def evaluate(resources: Iterable[Recorded], pack_config: Mapping[str, Any] | None = None,
              policies: list | None = None) -> list[Verdict]:
     """Run every policy; `pack_config` has the `--policy-pack-config` JSON shape."""
+    from policy.rules.pack_config import check, message
+
     pack_config = pack_config or {}
+    # A policy name or level the pack does not have is an error here too, not a silently skipped entry
+    # (judged against the whole pack, so a caller that evaluates a subset may still configure the rest).
+    problems = check(pack_config, load_policies())
+    if problems:
+        raise ValueError(message(problems))
     resources = list(resources)
     policies = load_policies() if policies is None else policies
     verdicts = []

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from .availability import pdb_for_multi_replica, serving_replicas_ha
+from .availability import pdb_allows_eviction, pdb_below_replicas, pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
+from .cloud import (
+    bucket_not_public,
+    ebs_encrypted,
+    eks_control_plane_logs,
+    eks_network_policy_enforced,
+    gke_cluster_hardened,
+    iam_least_privilege,
+    s3_bucket_guardrails,
+    workload_identity_trust_scoped,
+)
 from .containers import container_resources
 from .cost import cost_budget
 from .critical import critical_models_on_demand
@@ -68,6 +78,16 @@ ALL_POLICIES: list[Policy] = [
     privileged_flow_labels,
     no_privilege_escalation,
     read_only_root_filesystem,
+    bucket_not_public,
+    s3_bucket_guardrails,
+    ebs_encrypted,
+    iam_least_privilege,
+    workload_identity_trust_scoped,
+    eks_control_plane_logs,
+    eks_network_policy_enforced,
+    gke_cluster_hardened,
+    pdb_allows_eviction,
+    pdb_below_replicas,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

@@ -1,4 +1,4 @@
-"""serving-replicas-ha and pdb-for-multi-replica (advisory stack policies): survive a node going away.
+"""serving-replicas-ha (mandatory) and pdb-for-multi-replica (advisory) stack policies: survive a node going away.
 
 Both look at Deployments and StatefulSets and at what scales them. A scaler targets a workload
 when it is in the same namespace (`metadata.namespace`, absent: `default`) and its
@@ -28,6 +28,8 @@ matches none). Without one, a node drain may evict every replica at once.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,7 @@ from .helpers import (
     object_name,
     selector_matches,
 )
+from .objects import KubeObject, object_policy
 from .protection import DEFAULT_STACKS, protected_stack, stack_of
 
 HA_NAME = "serving-replicas-ha"
@@ -143,7 +146,9 @@ serving_replicas_ha = StackValidationPolicy(
     name=HA_NAME,
     description="Model servers of production stacks keep at least 2 replicas at their minimum scale.",
     validate=_validate_ha,
-    enforcement_level=EnforcementLevel.ADVISORY,
+    # Mandatory since issue 17 (single-replica critical servers in protected stacks): the shipped prod stack
+    # runs every model server at 2+ replicas, and `stacks` keeps dev/local (one GPU) out of it.
+    enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(properties={
         "stacks": {
             "type": "array",
@@ -181,4 +186,85 @@ pdb_for_multi_replica = StackValidationPolicy(
     description="Deployments and StatefulSets that can run 2+ replicas have a PodDisruptionBudget selecting them.",
     validate=_validate_pdb,
     enforcement_level=EnforcementLevel.ADVISORY,
+)
+
+
+# ------------------------------------------------------------------------------ PDBs that block drains
+#
+# **pdb-allows-eviction** (object policy: the program's PDBs and every chart-rendered one): a
+# PodDisruptionBudget with `maxUnavailable: 0` / "0%" or `minAvailable: "100%"` never allows a voluntary
+# eviction, so a node drain (upgrade, scale-down, spot rebalancing) hangs on its pods for ever.
+#
+# **pdb-below-replicas** (stack policy: resolves the selector): a PodDisruptionBudget whose `minAvailable`
+# (a count, or a percentage rounded up as the disruption controller does) is at least the number of pods it
+# selects at their minimum scale (the Deployments/StatefulSets of its namespace its selector matches,
+# summed, with replica_bounds) allows no eviction at that scale. Workloads at 0 replicas have no pods to
+# protect and are not judged.
+
+PDB_EVICTION_NAME = "pdb-allows-eviction"
+PDB_REPLICAS_NAME = "pdb-below-replicas"
+
+
+def _shown(value: Any) -> str:
+    """A PDB count or percentage for messages, the same whether the engine sent 1 or 1.0."""
+    return fmt(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
+def _percent(value: Any) -> float | None:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return number(value.strip()[:-1])
+    return None
+
+
+def check_pdb_allows_eviction(obj: KubeObject, config: Any) -> Iterator[str]:
+    """Messages for a PodDisruptionBudget that allows no eviction at any scale."""
+    if obj.kind != "PodDisruptionBudget":
+        return
+    spec = get(obj.body, "spec")
+    max_unavailable = get(spec, "maxUnavailable")
+    if max_unavailable is not None and (number(max_unavailable) == 0 or _percent(max_unavailable) == 0):
+        yield (f"maxUnavailable {_shown(max_unavailable)} allows no voluntary eviction, so a node drain never "
+               f"finishes; use maxUnavailable: 1")
+    min_available = get(spec, "minAvailable")
+    if min_available is not None and (_percent(min_available) or 0) >= 100:
+        yield (f"minAvailable {_shown(min_available)} allows no voluntary eviction, so a node drain never finishes; "
+               f"use maxUnavailable: 1")
+
+
+pdb_allows_eviction = object_policy(
+    PDB_EVICTION_NAME,
+    "PodDisruptionBudgets allow an eviction: no maxUnavailable 0 or minAvailable 100%.",
+    check_pdb_allows_eviction,
+)
+
+
+def _validate_pdb_replicas(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    all_workloads = workloads(args.resources)
+    for pdb in (r for r in args.resources if r.resource_type == PDB_TYPE):
+        min_available = get(pdb.props, "spec", "minAvailable")
+        selector = get(pdb.props, "spec", "selector")
+        if min_available is None or selector is None:
+            continue
+        namespace = namespace_of(pdb.props)
+        targets = [w for w in all_workloads if namespace_of(w.props) == namespace
+                   and selector_matches(selector, template_labels(w.props))]
+        pods = sum(replica_bounds(w, args.resources).low for w in targets)
+        if not targets or pods < 1:
+            continue
+        percent = _percent(min_available)
+        required = math.ceil(pods * percent / 100) if percent is not None else number(min_available)
+        if required is None or required < pods:
+            continue
+        shown = ", ".join(f"{label(w)} ({fmt(replica_bounds(w, args.resources).low)})" for w in targets)
+        report_violation(
+            f"PodDisruptionBudget {namespace}/{object_name(pdb.props, pdb.name)} keeps minAvailable "
+            f"{_shown(min_available)} of the {fmt(pods)} pod(s) it selects at minimum scale ({shown}): no eviction is "
+            f"allowed, so a node drain hangs; use maxUnavailable: 1 or keep minAvailable below the replicas.", pdb.urn)
+
+
+pdb_below_replicas = StackValidationPolicy(
+    name=PDB_REPLICAS_NAME,
+    description="A PodDisruptionBudget's minAvailable stays below the replicas it selects, so drains can evict.",
+    validate=_validate_pdb_replicas,
+    enforcement_level=EnforcementLevel.MANDATORY,
 )

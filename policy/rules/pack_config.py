@@ -10,11 +10,15 @@ Shape, as the CLI reads it: a JSON object mapping a policy name (or `all`, the l
 policy) to a level string or to an object with an optional `enforcementLevel` and the policy's own
 settings (`all` takes only the level). Levels are pulumi-policy's: advisory, mandatory, remediate
 (reported as mandatory by a pack without remediations, such as this one) and disabled.
+
+A policy named twice in the file (`duplicate_keys`) is an error of the offline plan too: every parser keeps
+the last entry, so the engine never sees the first and only the text can show it.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +88,32 @@ def check(config: Any, policies: Iterable[Policy]) -> list[Problem]:
     return problems
 
 
+def duplicate_keys(text: str) -> list[Problem]:
+    """Keys a pack config file names twice (at the top level or inside one policy's object).
+
+    JSON parsers keep the last value (Python's json, and Go's encoding/json in the Pulumi CLI), so
+    `"gpu-budget": "mandatory"` followed further down by `"gpu-budget": "disabled"` turns the gate off while
+    a reviewer reads the first line. The parsed config no longer shows it: this reads the text (JSON that
+    does not parse has no duplicates to report; the caller reports the parse error).
+    """
+    problems: list[Problem] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, int] = {}
+        for key, _ in items:
+            seen[key] = seen.get(key, 0) + 1
+        for key, count in seen.items():
+            if count > 1:
+                problems.append(Problem(key, f"named {count} times; only the last one counts (remove the others)"))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except ValueError:
+        return []
+    return problems
+
+
 def message(problems: Iterable[Problem]) -> str:
     problems = list(problems)
     return (f"invalid policy pack config ({len(problems)} problem(s)): "
@@ -124,4 +154,4 @@ def guard_configure(policies: list[Policy]) -> None:
     servicer.Configure = configure
 
 
-__all__ = ["ALL", "LEVELS", "Problem", "check", "guard_configure", "message"]
+__all__ = ["ALL", "LEVELS", "Problem", "check", "duplicate_keys", "guard_configure", "message"]

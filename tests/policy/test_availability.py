@@ -1,14 +1,18 @@
-"""serving-replicas-ha and pdb-for-multi-replica over workloads, KEDA ScaledObjects, HPAs and PDBs."""
+"""serving-replicas-ha, pdb-for-multi-replica, pdb-allows-eviction and pdb-below-replicas over workloads, KEDA
+ScaledObjects, HPAs and PDBs (the program's and the charts')."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pytest
 
-from policy.rules.helpers import selector_matches
+from policy.rules.availability import check_pdb_allows_eviction
+from policy.rules.helpers import get, number, selector_matches
+from policy.rules.objects import KubeObject
 
-from .harness import Res, run_stack, urn
+from .harness import Res, run_resource, run_stack, urn
 
 HA = "serving-replicas-ha"
 PDB = "pdb-for-multi-replica"
@@ -239,3 +243,89 @@ def test_multi_replica_workload_without_template_labels_needs_an_empty_selector(
     [violation] = run_stack(PDB, [bare, pdb({"matchLabels": {"app": "x"}})])
     assert "(labels: none)" in violation.message
     assert run_stack(PDB, [bare, pdb({})]) == []
+
+
+# ---------------------------------------------------------------------------- PDBs that block drains
+
+EVICTION = "pdb-allows-eviction"
+BELOW = "pdb-below-replicas"
+
+
+def budget(name="qwen7b", namespace="ai-inference", **spec) -> StackRes:
+    body = {"selector": {"matchLabels": {"app.kubernetes.io/name": name}}, **spec}
+    return StackRes(PDB_TYPE, f"ai-serving-{name}-pdb", {"metadata": {"name": name, "namespace": namespace},
+                                                         "spec": body})
+
+
+def test_pdbs_that_allow_an_eviction_pass():
+    for spec in ({"maxUnavailable": 1}, {"maxUnavailable": "25%"}, {"minAvailable": 1}, {"minAvailable": "51%"}):
+        assert run_resource(EVICTION, PDB_TYPE, budget(**spec).props) == []
+
+
+@pytest.mark.parametrize("spec", [{"maxUnavailable": 0}, {"maxUnavailable": "0%"}, {"minAvailable": "100%"}])
+def test_pdbs_that_never_allow_an_eviction_are_refused(spec):
+    found = run_resource(EVICTION, PDB_TYPE, budget(**spec).props)
+    assert len(found) == 1 and found[0].startswith("PodDisruptionBudget ai-inference/qwen7b: ")
+    assert "allows no voluntary eviction" in found[0]
+
+
+def test_eviction_check_judges_chart_objects():
+    body = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "redis-pdb"},
+            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "redis-ha"}}}}
+    obj = KubeObject(body, source="chart:redis", release_namespace="ai-rag")
+    assert [f"{obj.ref()}: {m}" for m in check_pdb_allows_eviction(obj, {})] == [
+        "PodDisruptionBudget ai-rag/redis-pdb (chart redis): maxUnavailable 0 allows no voluntary eviction, so a node "
+        "drain never finishes; use maxUnavailable: 1"]
+    assert list(check_pdb_allows_eviction(KubeObject({**body, "kind": "Deployment"}), {})) == []
+
+
+def test_min_available_below_the_replicas_passes():
+    assert run_stack(BELOW, [workload(replicas=3), budget(minAvailable=2)]) == []
+    assert run_stack(BELOW, [workload(replicas=3), budget(minAvailable="50%")]) == []
+    assert run_stack(BELOW, [workload(replicas=1), budget(maxUnavailable=1)]) == []
+    # No pods at minimum scale (KEDA scale to zero) or no program workload selected: nothing to judge.
+    assert run_stack(BELOW, [workload(replicas=2), scaled_object(low=0), budget(minAvailable=1)]) == []
+    assert run_stack(BELOW, [budget(name="chart-thing", minAvailable=1)]) == []
+
+
+@pytest.mark.parametrize("resources, text", [
+    ([workload(replicas=2), budget(minAvailable=2)], "minAvailable 2 of the 2 pod(s)"),
+    ([workload(replicas=1), budget(minAvailable=1)], "minAvailable 1 of the 1 pod(s)"),
+    ([workload(replicas=None), budget(minAvailable=1)], "minAvailable 1 of the 1 pod(s)"),
+    ([workload(replicas=3), budget(minAvailable="67%")], "minAvailable '67%' of the 3 pod(s)"),
+    ([workload(replicas=8), scaled_object(low=2, high=8), budget(minAvailable=2)], "minAvailable 2 of the 2 pod(s)"),
+])
+def test_min_available_at_the_replicas_blocks_drains(resources, text):
+    found = run_stack(BELOW, resources)
+    assert len(found) == 1 and text in found[0].message and found[0].urn.endswith("-pdb")
+    assert "Deployment ai-inference/qwen7b" in found[0].message
+
+
+def test_pdb_in_another_namespace_does_not_count_the_workload():
+    assert run_stack(BELOW, [workload(replicas=1), budget(namespace="ai-rag", minAvailable=1)]) == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_chart_pdbs_of_the_shipped_stacks_allow_evictions(stack):
+    """Every PDB the charts render passes pdb-allows-eviction, and none keeps minAvailable at the replicas of the
+    Deployments/StatefulSets of its own release it selects."""
+    from tests.render.conftest import rendered
+
+    seen = 0
+    for release in rendered(stack).releases:
+        assert release.error is None, release.error
+        objects = [KubeObject(o.manifest, source=f"chart:{release.release}", release_namespace=release.namespace)
+                   for o in release.objects]
+        for obj in objects:
+            assert list(check_pdb_allows_eviction(obj, {})) == [], obj.ref()
+            if obj.kind != "PodDisruptionBudget" or get(obj.body, "spec", "minAvailable") is None:
+                continue
+            seen += 1
+            selector = get(obj.body, "spec", "selector")
+            pods = sum(number(get(w.body, "spec", "replicas")) or 1 for w in objects
+                       if w.kind in ("Deployment", "StatefulSet") and w.namespace == obj.namespace
+                       and selector_matches(selector, get(w.body, "spec", "template", "metadata", "labels")))
+            minimum = get(obj.body, "spec", "minAvailable")
+            required = (math.ceil(pods * float(minimum[:-1]) / 100) if isinstance(minimum, str) else minimum)
+            assert not pods or required < pods, f"{obj.ref()} minAvailable {minimum} of {pods}"
+    assert seen or stack == "dev"

@@ -90,10 +90,14 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "gpu-access-requires-gpu-request", "rbac-no-privileged-bindings", "rbac-no-dangerous-rules",
                      "ingress-safe-annotations", "ingress-no-management-routes", "netpol-no-allow-all",
                      "netpol-internet-egress", "privileged-flow-labels",
-                     "no-privilege-escalation", "read-only-root-filesystem"]
+                     "no-privilege-escalation", "read-only-root-filesystem",
+                     "bucket-not-public", "s3-bucket-guardrails", "ebs-encrypted", "iam-least-privilege",
+                     "workload-identity-trust-scoped", "eks-control-plane-logs", "eks-network-policy-enforced",
+                     "gke-cluster-hardened", "pdb-allows-eviction", "pdb-below-replicas"]
 
 
-ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
+
+ADVISORY = {"pdb-for-multi-replica"}
 
 
 def test_policies_are_mandatory_unless_advisory_and_described():
@@ -108,7 +112,8 @@ def test_policy_kinds_and_config_schemas():
     stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                       "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
-                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem"}
+                      "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem",
+                      "s3-bucket-guardrails", "eks-network-policy-enforced", "pdb-below-replicas"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}

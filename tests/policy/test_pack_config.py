@@ -92,3 +92,33 @@ def test_disabled_policies_are_skipped_and_remediate_blocks():
     assert disabled.skipped and not disabled.passed and not disabled.blocking
     remediate, = evaluate([pool], {"gpu-node-pool-tainted": "remediate"}, policies)
     assert remediate.violations and remediate.blocking  # pulumi-policy reports remediate as mandatory
+
+
+def test_a_policy_named_twice_is_refused(tmp_path):
+    """The second entry silently wins in every JSON parser (the CLI's too): the file is refused instead."""
+    from policy.rules.pack_config import duplicate_keys
+
+    text = ('{"gpu-budget": "mandatory", "ingress-tls": "mandatory",\n'
+            ' "image-pinned": {"enforcementLevel": "mandatory", "enforcementLevel": "disabled"},\n'
+            ' "gpu-budget": "disabled"}')
+    assert {p.key: p.message for p in duplicate_keys(text)} == {
+        "gpu-budget": "named 2 times; only the last one counts (remove the others)",
+        "enforcementLevel": "named 2 times; only the last one counts (remove the others)"}
+    assert duplicate_keys("{not json") == [] and duplicate_keys('{"gpu-budget": "mandatory"}') == []
+    (tmp_path / "twice.json").write_text(text)
+    with pytest.raises(PackConfigError) as info:
+        load_pack_config(tmp_path / "twice.json")
+    assert "gpu-budget: named 2 times" in str(info.value)
+
+
+@pytest.mark.parametrize("path", sorted((PACK / "config").glob("*.json")), ids=lambda p: p.name)
+def test_shipped_configs_load_as_the_plan_reads_them(path):
+    assert load_pack_config(path) == json.loads(path.read_text())
+
+
+def test_evaluate_refuses_unknown_names_and_levels():
+    with pytest.raises(ValueError, match="gpu-budgte: no policy of this name"):
+        evaluate([], {"gpu-budgte": "disabled"})
+    with pytest.raises(ValueError, match="enforcement level 'blocking'"):
+        evaluate([], {"iam-least-privilege": "blocking"})
+    assert evaluate([], {"iam-least-privilege": "mandatory"})

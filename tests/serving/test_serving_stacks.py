@@ -152,6 +152,9 @@ def test_prometheus_adapter_flow_and_namespace():
 
 def test_tgi_stack_passes_the_pack_once_its_image_is_an_allowed_root_image():
     values = matrix_values()
+    # A prod stack keeps every model server at 2+ replicas (serving-replicas-ha is mandatory).
+    for model in values["serving"]["models"]:
+        model["replicas"]["min"] = max(2, model["replicas"]["min"])
     result = run_config(values)
     assert result.error is None, result.error
     config = json.loads((mockrun.ROOT / "policy" / "config" / "prod.json").read_text())
