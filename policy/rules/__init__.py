@@ -11,6 +11,7 @@ from pulumi_policy import Policy
 
 from .availability import pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
+from .charts import helm_chart_renders, helm_chart_renders_advisory
 from .containers import container_resources, image_pinned
 from .cost import cost_budget
 from .critical import critical_models_on_demand
@@ -54,6 +55,8 @@ ALL_POLICIES: list[Policy] = [
     model_servers_mount_model_cache,
     cluster_endpoint_not_public,
     gpu_access_requires_gpu_request,
+    helm_chart_renders,
+    helm_chart_renders_advisory,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 
