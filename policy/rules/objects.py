@@ -45,6 +45,8 @@ class KubeObject:
     """"program" for the program's own resources, `chart:<release name>` for a chart's rendered objects."""
     release_namespace: str = ""
     """A chart object's Release namespace (where an object without `metadata.namespace` lands)."""
+    fallback_name: str = ""
+    """The Pulumi resource name of a program object without `metadata.name` (the provider auto-names it)."""
 
     @property
     def kind(self) -> str:
@@ -56,7 +58,7 @@ class KubeObject:
 
     @property
     def name(self) -> str:
-        return str(get(self.body, "metadata", "name", default="") or "")
+        return str(get(self.body, "metadata", "name", default="") or "") or self.fallback_name
 
     @property
     def namespace(self) -> str:
@@ -72,9 +74,10 @@ class KubeObject:
         return f"{self.kind} {self.namespace}/{self.name}{where}"
 
 
-def program_object(resource_type: str, props: Any) -> KubeObject | None:
+def program_object(resource_type: str, props: Any, name: str = "") -> KubeObject | None:
     """The object a pulumi-kubernetes resource registers; None for non-Kubernetes types and for Helm/YAML
-    components (`helm.sh/*`, `yaml/*`), which stand for many objects."""
+    components (`helm.sh/*`, `yaml/*`), which stand for many objects. `name`: the Pulumi resource name, shown
+    when the props have no `metadata.name`."""
     if not resource_type.startswith("kubernetes:") or not is_map(props):
         return None
     _, group_version, kind = resource_type.split(":", 2)
@@ -82,7 +85,7 @@ def program_object(resource_type: str, props: Any) -> KubeObject | None:
         return None
     group, version = group_version.rsplit("/", 1)
     api_version = version if group == "core" else f"{group}/{version}"
-    return KubeObject({**props, "apiVersion": api_version, "kind": kind})
+    return KubeObject({**props, "apiVersion": api_version, "kind": kind}, fallback_name=name)
 
 
 class RenderFailed(Exception):
@@ -117,14 +120,16 @@ class _Renderers:
 RENDERERS = _Renderers()
 
 
-def release_objects(args: ResourceValidationArgs) -> list[KubeObject] | None:
+def release_objects(args: ResourceValidationArgs | Any) -> list[KubeObject] | None:
     """The objects a `helm.sh/v3` Release renders to; None when nothing can render Releases here (no renderer
-    installed, no result handed over). Raises RenderFailed when its chart cannot be rendered."""
+    installed, no result handed over). Raises RenderFailed when its chart cannot be rendered. `args` is a
+    ResourceValidationArgs, or a stack policy's PolicyResource (no pack config)."""
     found = RENDERERS.rendered.get(args.urn)
     if found is None:
         if RENDERERS.release is None:
             return None
-        found = RENDERERS.release(args.props, args.get_config())
+        get_config = getattr(args, "get_config", None)
+        found = RENDERERS.release(args.props, get_config() if get_config is not None else {})
     if isinstance(found, RenderFailed):
         raise found
     release = str(get(args.props, "name", default=args.name))
@@ -132,9 +137,10 @@ def release_objects(args: ResourceValidationArgs) -> list[KubeObject] | None:
     return [KubeObject(body, source=f"chart:{release}", release_namespace=namespace) for body in found]
 
 
-def objects(args: ResourceValidationArgs) -> Iterator[KubeObject]:
-    """Every Kubernetes object `args`' resource stands for (see the module docstring)."""
-    found = program_object(args.resource_type, args.props)
+def objects(args: ResourceValidationArgs | Any) -> Iterator[KubeObject]:
+    """Every Kubernetes object `args`' resource stands for (see the module docstring). Stack policies pass each
+    PolicyResource of `StackValidationArgs.resources` (same `resource_type`, `props`, `urn`, `name`)."""
+    found = program_object(args.resource_type, args.props, str(getattr(args, "name", "") or ""))
     if found is not None:
         yield found
         return
