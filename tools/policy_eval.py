@@ -191,16 +191,19 @@ def _render(resources: list[Recorded], kube: str) -> StackRender:
     program's CRDs): tests evaluate many edited copies of one stack, most of them with the same charts."""
     import hashlib
 
-    from .render import render_key, render_stack
+    from .render import dependency_closure, render_key, render_stack
 
-    shape = [kube] + [(r.urn, r.parent, sorted(r.dependencies),
-                       render_key(r.inputs) if r.type == RELEASE_TYPE else
-                       json.dumps(r.inputs, sort_keys=True, default=str) if r.type == CRD_TYPE else "")
-                      for r in resources]
+    run = RunResult(resources[0].urn.split("::")[0].rsplit(":", 1)[-1] if resources else "", resources, {}, set())
+    crds = {r.urn: json.dumps(r.inputs, sort_keys=True, default=str) for r in resources if r.type == CRD_TYPE}
+    releases = {r.urn for r in resources if r.type == RELEASE_TYPE}
+    # A Release renders from its inputs and from the Releases and CRDs installed before it.
+    shape = [kube] + [(r.urn, render_key(r.inputs),
+                       sorted(d if d in releases else crds[d] for d in dependency_closure(run, r.urn)
+                              if d in releases or d in crds))
+                      for r in resources if r.urn in releases]
     key = hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()
     if key not in _renders:
-        stack = resources[0].urn.split("::")[0].rsplit(":", 1)[-1] if resources else ""
-        _renders[key] = render_stack(RunResult(stack, resources, {}, set()), kube)
+        _renders[key] = render_stack(run, kube)
     return _renders[key]
 
 
@@ -226,7 +229,7 @@ def chart_results(resources: list[Recorded], charts: StackRender | None = None,
         if rel is None or rel.inputs_key != render_key(r.inputs):
             continue
         out[r.urn] = (RenderFailed(rel.error, unavailable=rel.unavailable) if rel.error is not None
-                      else [o.manifest for o in rel.objects])
+                      else [o.judged for o in rel.objects])
     return out
 
 

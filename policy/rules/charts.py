@@ -44,6 +44,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from . import helmbin, helmrender
 from .helm import LOCK_FILE, chart_name, read_lock
@@ -72,12 +73,26 @@ class PackPin:
         return f"{self.chart}-{self.version}.tgz"
 
 
-def plain(value: Any) -> Any:
-    """Props as plain JSON data (the engine hands read-only Mapping/Sequence proxies, numbers as floats)."""
+UNKNOWN = "[unknown]"
+"""What a value not known during preview renders as (tools.mockrun.UNKNOWN_OUTPUT in the offline plan)."""
+
+
+def plain(value: Any, lenient: bool = False) -> Any:
+    """Props as plain JSON data (the engine hands read-only Mapping/Sequence proxies, numbers as floats).
+    `lenient`: a value not known during preview becomes UNKNOWN instead of raising UnknownValueError."""
+
+    def item(container: Any, key: Any) -> Any:
+        try:
+            return plain(container[key], lenient)
+        except UnknownValueError:
+            if not lenient:
+                raise
+            return UNKNOWN
+
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): item(value, k) for k in value}
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return [plain(v) for v in value]
+        return [item(value, i) for i in range(len(value))]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -121,15 +136,20 @@ STATE = PreviewState()
 
 
 def render_release(props: Mapping[str, Any], config: Any = None, state: PreviewState = STATE) -> list[Mapping]:
-    """The objects a Release's chart renders to, from its inputs (raises RenderFailed); memoised per inputs."""
-    inputs = plain(props)
+    """The objects a Release's chart renders to, from its inputs (raises RenderFailed); memoised per inputs.
+
+    Values not known during preview (outputs of resources not created yet) render as "[unknown]", as in the
+    offline plan; an unknown chart, version, name or namespace raises UnknownValueError (nothing to render)."""
+    identity = {k: plain(get(props, k)) for k in ("chart", "version", "name", "namespace", "skipCrds")}
+    inputs = {**plain(props, lenient=True), **identity}
     release = str(inputs.get("name") or "")
     namespace = str(inputs.get("namespace") or "default")
     chart = str(inputs.get("chart") or "")
     version = str(inputs.get("version") or "")
     include_crds = not inputs.get("skipCrds")
-    key = hashlib.sha256(json.dumps([inputs, state.kube_version, sorted(state.apis)], sort_keys=True,
-                                    default=str).encode()).hexdigest()
+    # By inputs only: stack policies ask again at the end of the preview, when more APIs are known; the first
+    # render (the one the Release's resource policies judged) stands.
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
     if key in state.renders:
         found = state.renders[key]
         if isinstance(found, RenderFailed):
@@ -186,7 +206,7 @@ def _render(inputs: dict, release: str, namespace: str, chart: str, version: str
         raise RenderFailed(f"{where} fails to template: {exc}") from None
     except OSError as exc:
         raise RenderFailed(f"{where}: {type(exc).__name__}: {exc}", unavailable=True) from None
-    return [obj.manifest for obj in helmrender.to_objects(docs, namespace, scopes)]
+    return [obj.judged for obj in helmrender.to_objects(docs, namespace, scopes)]
 
 
 def install() -> None:

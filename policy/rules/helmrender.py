@@ -226,6 +226,15 @@ class ChartObject:
             self._manifest = redact_secret(self.unredacted())
         return self._manifest
 
+    @property
+    def judged(self) -> dict:
+        """The object as the policy pack judges it: `manifest`, except that a CustomResourceDefinition not parsed
+        yet is its head (everything but the OpenAPI schemas, which hold nothing a rule looks at): parsing
+        megabytes of schema for every evaluation would cost more than all the rules together."""
+        if self._manifest is None and self._raw is None and self.kind == "CustomResourceDefinition":
+            return self._head
+        return self.manifest
+
     def unredacted(self) -> dict:
         """The object as Helm rendered it, Secrets included. They hold no secret of the program (its secret
         values reach Helm as "[secret]"), only chart defaults and values generated at render time; for

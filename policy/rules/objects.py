@@ -29,6 +29,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from .helpers import POD_SPEC_PATHS, get, is_map, maps
 
@@ -147,8 +148,10 @@ def objects(args: ResourceValidationArgs | Any) -> Iterator[KubeObject]:
     if args.resource_type == HELM_RELEASE:
         try:
             rendered = release_objects(args)
-        except RenderFailed:
-            return  # helm-chart-renders reports it
+        except (RenderFailed, UnknownValueError):
+            # helm-chart-renders reports it (an unknown chart, version, name or namespace during preview: the
+            # analyzer's advisory "can't run during preview" note, once).
+            return
         yield from rendered or ()
 
 

@@ -87,10 +87,10 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
                      "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica", "serving-pods-select-gpu-pool",
                      "model-servers-mount-model-cache", "cluster-endpoint-not-public",
-                     "gpu-access-requires-gpu-request"]
+                     "gpu-access-requires-gpu-request", "helm-chart-renders", "helm-chart-renders-advisory"]
 
 
-ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica"}
+ADVISORY = {"serving-replicas-ha", "pdb-for-multi-replica", "helm-chart-renders-advisory"}
 
 
 def test_policies_are_mandatory_unless_advisory_and_described():
@@ -119,6 +119,7 @@ def test_policy_kinds_and_config_schemas():
         "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
         "cluster-endpoint-not-public": {"stacks"},
         "gpu-access-requires-gpu-request": {"systemNamespaces"},
+        "helm-chart-renders": {"stacks"}, "helm-chart-renders-advisory": {"stacks"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
@@ -280,7 +281,9 @@ def test_pack_turns_unknown_preview_values_into_an_advisory(analyzer):
         type="kubernetes:helm.sh/v3:Release", urn="urn:pulumi:s::p::t::r", name="r",
         properties=_struct({"chart": "keda", "version": unknown_string,
                             "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}})))
-    assert sorted(d.policyName for d in response.diagnostics) == ["helm-chart-locked", "helm-chart-pinned"]
+    # helm-chart-renders-advisory: the chart cannot be rendered without its version (stack "s" is not protected).
+    assert sorted(d.policyName for d in response.diagnostics) == ["helm-chart-locked", "helm-chart-pinned",
+                                                                   "helm-chart-renders-advisory"]
     for diagnostic in response.diagnostics:
         assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
         assert "during preview" in diagnostic.message
