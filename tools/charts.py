@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from components.helm import LOCK_FILE, ChartPin, lock
+from policy.rules import helmbin
 from policy.rules.helmrender import (  # the archive lookup the policy pack shares (see that module)
     ENV,
     PULL_RECORD,
@@ -43,8 +44,6 @@ from policy.rules.helmrender import (  # the archive lookup the policy pack shar
     sha256,
     shared_dir,
 )
-
-from . import helmbin
 
 __all__ = ["ENV", "PULL_RECORD", "ROOT", "Resolved", "chart_dirs", "chart_metadata", "check_archive",
            "describe_dirs", "local_cache", "pull", "read_record", "resolve", "sha256", "shared_dir", "verify"]

@@ -57,6 +57,7 @@ from typing import Any
 import yaml
 
 from components.helm import lock
+from policy.rules import helmbin
 from policy.rules.helmrender import (  # the rendering core the policy pack shares (see that module)
     CLUSTER_SCOPED_KINDS,
     ENV_CACHE,
@@ -81,7 +82,7 @@ from policy.rules.helmrender import (  # the rendering core the policy pack shar
 )
 
 from . import charts as chart_store
-from . import helmbin, mockrun
+from . import mockrun
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,8 @@ class PreviewState:
 STATE = PreviewState()
 
 
-def render_release(props: Mapping[str, Any], config: Any = None, state: PreviewState = STATE) -> list[Mapping]:
+def render_release(props: Mapping[str, Any], config: Any = None,
+                   state: PreviewState = STATE) -> list[Mapping[str, Any]]:
     """The objects a Release's chart renders to, from its inputs (raises RenderFailed); memoised per inputs.
 
     Values not known during preview (outputs of resources not created yet) render as "[unknown]", as in the
@@ -164,8 +165,8 @@ def render_release(props: Mapping[str, Any], config: Any = None, state: PreviewS
     return objects
 
 
-def _render(inputs: dict, release: str, namespace: str, chart: str, version: str, include_crds: bool,
-            state: PreviewState) -> list[Mapping]:
+def _render(inputs: dict[str, Any], release: str, namespace: str, chart: str, version: str, include_crds: bool,
+            state: PreviewState) -> list[Mapping[str, Any]]:
     where = f"chart {chart} {version} (release {release} in {namespace})"
     if not release:
         raise RenderFailed(f"{where}: the Release has no `name`, so its objects' names are not known")
@@ -228,7 +229,7 @@ def problem(args: ResourceValidationArgs) -> str | None:
     return None
 
 
-def _validator(protected: bool):
+def _validator(protected: bool) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if RENDERERS.release is render_release:
             STATE.observe(args.resource_type, args.props)

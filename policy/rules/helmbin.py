@@ -64,7 +64,7 @@ class Helm:
     origin: str
     """Where it came from: env, cache, path or fetched."""
 
-    def run(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run helm with an environment that ignores the user's Helm config and repositories."""
         return subprocess.run([str(self.path), *args], capture_output=True, text=True, timeout=timeout,
                               cwd=cwd, env=helm_env())

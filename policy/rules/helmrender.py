@@ -130,7 +130,7 @@ def sha256(path: Path) -> str:
     return digest
 
 
-def read_record(directory: Path) -> dict[str, dict]:
+def read_record(directory: Path) -> dict[str, dict[str, Any]]:
     """What `pull` recorded in a directory: {chart: {version, repository, sha256}}."""
     path = directory / PULL_RECORD
     if not path.exists():
@@ -138,7 +138,7 @@ def read_record(directory: Path) -> dict[str, dict]:
     return (yaml.safe_load(path.read_text()) or {}).get("charts") or {}
 
 
-def chart_metadata(archive: Path) -> dict:
+def chart_metadata(archive: Path) -> dict[str, Any]:
     """The top-level Chart.yaml of a chart archive."""
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar:  # helm package writes Chart.yaml first: stop there, do not read the whole archive
@@ -205,13 +205,13 @@ class ChartObject:
 
     __slots__ = ("_head", "_manifest", "_namespace", "_raw", "_text", "hook", "source")
 
-    def __init__(self, manifest: dict, source: str, hook: str | None = None, *, text: str | None = None,
+    def __init__(self, manifest: dict[str, Any], source: str, hook: str | None = None, *, text: str | None = None,
                  namespace: str | None = None):
         self._head = manifest
         """The manifest, or when `text` is given its head (everything but CRD schemas)."""
         self._text = text
-        self._raw: dict | None = None if text is not None else manifest
-        self._manifest: dict | None = None
+        self._raw: dict[str, Any] | None = None if text is not None else manifest
+        self._manifest: dict[str, Any] | None = None
         self._namespace = namespace
         """The namespace given to a lazily parsed manifest (the Release's, for a namespaced kind)."""
         self.source = source
@@ -220,14 +220,14 @@ class ChartObject:
         """The `helm.sh/hook` annotation when the object is a hook (pre-install, post-install, ...)."""
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         """The whole object, a Secret's `data`/`stringData` values shown as "[secret]"."""
         if self._manifest is None:
             self._manifest = redact_secret(self.unredacted())
         return self._manifest
 
     @property
-    def judged(self) -> dict:
+    def judged(self) -> dict[str, Any]:
         """The object as the policy pack judges it: `manifest`, except that a CustomResourceDefinition not parsed
         yet is its head (everything but the OpenAPI schemas, which hold nothing a rule looks at): parsing
         megabytes of schema for every evaluation would cost more than all the rules together."""
@@ -235,7 +235,7 @@ class ChartObject:
             return self._head
         return self.manifest
 
-    def unredacted(self) -> dict:
+    def unredacted(self) -> dict[str, Any]:
         """The object as Helm rendered it, Secrets included. They hold no secret of the program (its secret
         values reach Helm as "[secret]"), only chart defaults and values generated at render time; for
         callers that mask them themselves (tools.diff compares their digests). Never print or write it."""
@@ -317,16 +317,16 @@ def apis_of(manifests: Iterable[Mapping[str, Any]]) -> tuple[set[str], dict[str,
     return apis, scopes
 
 
-_own_crds: dict[str, list[dict]] = {}
+_own_crds: dict[str, list[dict[str, Any]]] = {}
 _own_crds_lock = threading.Lock()
 
 
-def archive_crds(archive: Path, digest: str) -> list[dict]:
+def archive_crds(archive: Path, digest: str) -> list[dict[str, Any]]:
     """The CRDs in the `crds/` directories of a chart archive and its subcharts (schemas left out)."""
     with _own_crds_lock:
         if digest in _own_crds:
             return _own_crds[digest]
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():
             parts = member.name.split("/")
@@ -360,7 +360,7 @@ _DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
 _SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
 
-def parse_manifests(text: str) -> list[tuple[str, dict]]:
+def parse_manifests(text: str) -> list[tuple[str, dict[str, Any]]]:
     """(source template, object) for every document of `helm template` output, in order, fully parsed."""
     return [(source, doc if lazy is None else yaml.load(lazy, Loader=_Loader))
             for source, doc, lazy in parse_documents(text)]
@@ -370,7 +370,7 @@ LAZY_BYTES = 16384
 """Documents larger than this (CRDs) are kept as text and parsed when their manifest is read."""
 _SECRET_KIND = re.compile(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", re.MULTILINE)
 
-Document = tuple[str, dict, str | None]
+Document = tuple[str, dict[str, Any], str | None]
 """(source template, manifest or head, the document's text when only its head was parsed)."""
 
 
@@ -421,14 +421,14 @@ def without_schemas(text: str) -> str:
 
 def provided_apis(text: str) -> tuple[set[str], dict[str, str]]:
     """`apis_of` the CRDs and APIServices in YAML text, read quickly (schemas skipped)."""
-    docs: list[dict] = []
+    docs: list[dict[str, Any]] = []
     for chunk in _DOC_SPLIT.split(text):
         if _API_KINDS.search(chunk):
             docs += [d for d in yaml.load_all(without_schemas(chunk), Loader=_Loader) if isinstance(d, dict)]
     return apis_of(docs)
 
 
-def redact_secret(manifest: dict) -> dict:
+def redact_secret(manifest: dict[str, Any]) -> dict[str, Any]:
     """A v1 Secret with every data/stringData value replaced by the secret marker."""
     if manifest.get("kind") != "Secret" or manifest.get("apiVersion") != "v1":
         return manifest
@@ -472,7 +472,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-platform" / "render"
 
 
-def _cache_key(digest: str, values: dict, args: list[str], helm_version: str) -> str:
+def _cache_key(digest: str, values: dict[str, Any], args: list[str], helm_version: str) -> str:
     payload = json.dumps({"format": CACHE_FORMAT, "archive": digest, "values": values, "args": args,
                           "helm": helm_version}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -493,7 +493,7 @@ Provides = tuple[set[str], dict[str, str]]
 """(API versions, custom kind scopes) a render installs: what `apis_of` returns."""
 
 
-def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict,
+def template(helm: helmbin.Helm, archive: Path, digest: str, release: str, namespace: str, values: dict[str, Any],
              args: list[str], cache: Path | None, on_provides: Callable[[Provides], None] | None = None,
              slots: threading.Semaphore | None = None,
              warnings: list[str] | None = None) -> tuple[list[Document], bool]:
