@@ -247,3 +247,29 @@ def test_render_key_follows_what_helm_renders_from():
     assert render.render_key({**inputs, "atomic": True}) == key
     assert render.render_key({**inputs, "values": {"x": 1}}) != key
     assert render.render_key({**inputs, "namespace": "other"}) != key
+
+
+def test_the_packs_renderer_needs_nothing_beyond_its_virtualenv():
+    """policy/requirements.txt installs pulumi-policy and pulumi (which brings PyYAML): the rendering core imports
+    nothing else (no tools/, no program), so it runs from policy/ under `pulumi preview`."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    allowed = set(sys.stdlib_module_names) | {"yaml", "pulumi_policy", "__future__"}
+    for name in ("charts", "helmrender", "helmbin", "preview", "objects"):
+        tree = ast.parse((Path(pack_charts.__file__).parent / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert node.module.split(".")[0] in allowed, (name, node.module)
+            elif isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] in allowed for a in node.names), (name, ast.dump(node))
+
+
+def test_container_rules_apply_to_a_keda_scaled_job():
+    job = {"metadata": {"name": "batch", "namespace": "ai-app"},
+           "spec": {"jobTargetRef": {"template": {"spec": {"containers": [{"name": "worker", "image": "x/y:1.0"}]}}}}}
+    [message] = run_resource("container-resources", "kubernetes:keda.sh/v1alpha1:ScaledJob", job, name="batch")
+    assert message.startswith("ScaledJob ai-app/batch: job template: container 'worker' lacks requests.cpu")
+    job["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0]["resources"] = FULL
+    assert run_resource("container-resources", "kubernetes:keda.sh/v1alpha1:ScaledJob", job, name="batch") == []
