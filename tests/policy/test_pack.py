@@ -322,3 +322,20 @@ def test_pack_refuses_a_config_naming_what_it_does_not_have(analyzer):
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
         "all": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY)}))
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}))
+
+
+def test_pack_renders_a_release_under_preview_and_judges_its_objects(analyzer):
+    """The booted pack (policy/__main__.py) renders a Release itself and reports a chart object's violation."""
+    from tests.render.conftest import require_charts
+
+    require_charts()
+    keda = {"name": "keda", "chart": "keda", "version": "2.20.2", "namespace": "keda",
+            "repositoryOpts": {"repo": "https://kedacore.github.io/charts"},
+            "values": {"resources": {"operator": {"limits": None}}}}  # null drops the chart's operator limits
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type="kubernetes:helm.sh/v3:Release", urn="urn:pulumi:prod::p::kubernetes:helm.sh/v3:Release::keda",
+        name="keda", properties=_struct(keda)))
+    found = [(d.policyName, d.message) for d in response.diagnostics]  # the analyzer prefixes the description
+    assert any(name == "container-resources" and "\nDeployment keda/keda-operator (chart keda): container "
+               "'keda-operator' lacks limits.cpu, limits.memory" in message for name, message in found), found
+    assert not any(d.policyName.startswith("helm-chart-renders") for d in response.diagnostics)
