@@ -99,6 +99,14 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
     values: dict[str, Any] = {
         "cdi": {"enabled": True},
         "nfd": {"enabled": True},
+        # The NFD subchart's resources (node-feature-discovery values.yaml in gpu-operator v26.7.0: master, worker,
+        # gc) set requests and a memory limit but no CPU limit; Helm merges these into them (the post-delete prune
+        # Job reuses master's), so every NFD container has the requests and limits container-resources requires.
+        "node-feature-discovery": {
+            "master": {"resources": {"limits": {"cpu": "500m"}}},
+            "worker": {"resources": {"limits": {"cpu": "200m"}}},
+            "gc": {"resources": {"limits": {"cpu": "100m"}}},
+        },
         "gfd": {"enabled": True},
         "mig": {"strategy": cfg.gpu_stack.mig_strategy},
         "driver": {"enabled": owner.driver == "operator"},

@@ -129,6 +129,13 @@ ES_EXPORTER_SURGE = 1  # the chart's own strategy: maxSurge 1, maxUnavailable 0
 SENTINEL = resources("50m", "64Mi", "200m", "128Mi")
 REDIS_EXPORTER = resources("50m", "64Mi", "200m", "128Mi")
 HAPROXY = resources("100m", "128Mi", "500m", "256Mi")
+SMALL_HELPER = resources("10m", "32Mi", "100m", "64Mi")
+"""Charts' shell helpers (redis-ha's config-init and split-brain-fix, ingress-nginx's admission certificate Jobs,
+cert-manager's startupapicheck): the charts set no resources for them, container-resources wants them written."""
+CERT_MANAGER = resources("20m", "128Mi", "500m", "256Mi")
+"""cert-manager's controller and webhook."""
+CERT_MANAGER_CAINJECTOR = resources("20m", "128Mi", "500m", "512Mi")
+"""cainjector caches every Secret, CRD and webhook configuration it injects into: more memory headroom."""
 HAPROXY_REPLICAS = 2
 
 
@@ -233,9 +240,9 @@ def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]
                  Pods("Deployment search-exporter", 1, (ES_EXPORTER,), ES_EXPORTER_SURGE)]
     if rag.cache is not None:
         cache = rag.cache
-        # split-brain-fix: the chart sets no resources, so the LimitRange defaults apply.
+        # split-brain-fix: SMALL_HELPER (components/rag/charts.py splitBrainDetection.resources).
         data.append(Pods("StatefulSet redis-server", cache.replicas,
-                         (redis_server(cache.max_memory_mi), SENTINEL, None, REDIS_EXPORTER)))
+                         (redis_server(cache.max_memory_mi), SENTINEL, SMALL_HELPER, REDIS_EXPORTER)))
         if cache.replicas > 1:
             data.append(Pods("Deployment redis-haproxy", HAPROXY_REPLICAS, (HAPROXY,), surge(HAPROXY_REPLICAS)))
     obs = cfg.observability

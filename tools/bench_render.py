@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import helmbin, mockrun, render
+from policy.rules import helmbin
+
+from . import mockrun, render
 
 
 def timed_plan(stack: str, *flags: str, env: dict[str, str]) -> float:

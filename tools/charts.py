@@ -19,129 +19,34 @@ digest). A later `pull` that gets different bytes for a recorded chart version f
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
-import tarfile
 import tempfile
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from components.helm import LOCK_FILE, ChartPin, lock
+from policy.rules import helmbin
+from policy.rules.helmrender import (  # the archive lookup the policy pack shares (see that module)
+    ENV,
+    PULL_RECORD,
+    ROOT,
+    Resolved,
+    chart_dirs,
+    chart_metadata,
+    check_archive,
+    describe_dirs,
+    local_cache,
+    read_record,
+    resolve,
+    sha256,
+    shared_dir,
+)
 
-from . import helmbin
-
-ROOT = Path(__file__).resolve().parent.parent
-"""This checkout (its caches and ../shared), also when tools.diff plans another ref's program with it."""
-ENV = "AI_PLATFORM_CHARTS"
-PULL_RECORD = "pulled.lock.yaml"
-
-
-def local_cache() -> Path:
-    """The git-ignored directory `pull` fills."""
-    return ROOT / ".cache" / "charts"
-
-
-def shared_dir() -> Path:
-    """The team's pinned archives beside the checkout."""
-    return ROOT.parent / "shared" / "charts"
-
-
-def chart_dirs() -> list[Path]:
-    """Directories searched for archives (see the module docstring)."""
-    if os.environ.get(ENV):
-        return [Path(os.environ[ENV]).expanduser().resolve()]
-    return [d for d in (local_cache(), shared_dir()) if d.is_dir()]
-
-
-def describe_dirs() -> str:
-    """Where archives were looked for, for one-line messages."""
-    if os.environ.get(ENV):
-        return f"{ENV}={os.environ[ENV]}"
-    return f"{ENV} unset, {local_cache()} and {shared_dir()}"
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-_digest_lock = threading.Lock()
-
-
-def sha256(path: Path) -> str:
-    """sha256 of a file (memoised by path, size and mtime)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _digest_lock:
-        if key in _digests:
-            return _digests[key]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with _digest_lock:
-        _digests[key] = digest
-    return digest
-
-
-def read_record(directory: Path) -> dict[str, dict]:
-    """What `pull` recorded in a directory: {chart: {version, repository, sha256}}."""
-    path = directory / PULL_RECORD
-    if not path.exists():
-        return {}
-    return (yaml.safe_load(path.read_text()) or {}).get("charts") or {}
-
-
-def chart_metadata(archive: Path) -> dict:
-    """The top-level Chart.yaml of a chart archive."""
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:  # helm package writes Chart.yaml first: stop there, do not read the whole archive
-            parts = member.name.split("/")
-            if len(parts) == 2 and parts[1] == "Chart.yaml":
-                handle = tar.extractfile(member)
-                return yaml.safe_load(handle.read()) if handle else {}
-    return {}
-
-
-def check_archive(pin: ChartPin, archive: Path) -> list[str]:
-    """Problems of an archive against its pin (empty: usable)."""
-    problems = []
-    digest = sha256(archive)
-    recorded = read_record(archive.parent).get(pin.chart) or {}
-    if digest != pin.sha256 and not (recorded.get("sha256") == digest and str(recorded.get("version")) == pin.version):
-        problems.append(f"{archive}: sha256 {digest} is neither the lock's ({pin.sha256}) nor one recorded by "
-                        f"`python -m tools.charts pull`")
-    try:
-        meta = chart_metadata(archive)
-    except (tarfile.TarError, OSError, yaml.YAMLError) as exc:
-        return problems + [f"{archive}: not a chart archive ({exc})"]
-    if meta.get("name") != pin.chart or str(meta.get("version")) != pin.version:
-        problems.append(f"{archive}: Chart.yaml says {meta.get('name')} {meta.get('version')}, "
-                        f"the lock {pin.chart} {pin.version}")
-    return problems
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """Where a locked chart renders from."""
-
-    pin: ChartPin
-    path: Path | None
-    """The archive (None when none was found or it failed its checks)."""
-    sha256: str = ""
-    problem: str = ""
-    """Why there is no usable archive."""
-
-
-def resolve(pin: ChartPin, dirs: Iterable[Path] | None = None) -> Resolved:
-    """The archive of a locked chart in the chart directories, checked against the lock."""
-    dirs = list(chart_dirs() if dirs is None else dirs)
-    for directory in dirs:
-        archive = directory / pin.archive
-        if archive.is_file():
-            problems = check_archive(pin, archive)
-            if problems:
-                return Resolved(pin, None, "", "; ".join(problems))
-            return Resolved(pin, archive, sha256(archive))
-    return Resolved(pin, None, "", f"no {pin.archive} in {', '.join(map(str, dirs)) or 'any chart directory'}")
+__all__ = ["ENV", "PULL_RECORD", "ROOT", "Resolved", "chart_dirs", "chart_metadata", "check_archive",
+           "describe_dirs", "local_cache", "pull", "read_record", "resolve", "sha256", "shared_dir", "verify"]
 
 
 def pull(pins: Iterable[ChartPin], dest: Path, helm: helmbin.Helm) -> list[str]:

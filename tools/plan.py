@@ -455,6 +455,7 @@ class _Planned(NamedTuple):
     verdicts: list[Verdict]
     values: dict[str, Any]
     diff_base: Any  # a tools.diff.Base planning the stack at --diff REF, or None
+    charts: Any = None  # chart_render.StackRender, None with --no-charts / --diff
 
 
 def _plan(args: argparse.Namespace) -> _Planned:
@@ -512,7 +513,11 @@ def _plan(args: argparse.Namespace) -> _Planned:
         if args.debug:
             traceback.print_exception(result.error)
         raise _Failure(EXIT_ERROR, text, error_json("program", text.removeprefix("error: "), stack, path.name))
-    return _Planned(result, evaluate(result.resources, pack_config), values, diff_base)
+    # --diff renders the charts itself (tools.diff.chart_objects), on both sides. The pack judges each Release's
+    # chart objects from this render (tools.policy_eval hands it over): nothing renders twice.
+    charts = None if args.no_charts or diff_base is not None else render_charts(result, values)
+    verdicts = evaluate(result.resources, pack_config, charts=charts, render_charts=not args.no_charts)
+    return _Planned(result, verdicts, values, diff_base, charts)
 
 
 def _print(text: str) -> None:
@@ -536,9 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     except _Failure as exc:
         failure = exc
     else:
-        result, verdicts = planned.result, planned.verdicts
-        # --diff renders the charts itself (tools.diff.chart_objects), on both sides.
-        charts = None if args.no_charts or planned.diff_base is not None else render_charts(result, planned.values)
+        result, verdicts, charts = planned.result, planned.verdicts, planned.charts
         if args.render:
             written = render(result.resources, args.render)
             chart_files = write_chart_objects(charts, args.render)

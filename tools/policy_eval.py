@@ -4,6 +4,12 @@ This is what `pulumi preview --policy-pack policy` does with the real engine, do
 that pull requests from forks (no credentials) get the same verdicts. Resource policies see each
 custom resource's inputs; stack policies see every resource with its (mock) outputs, parents and
 dependencies. Secrets are unwrapped as the real analyzer hands them over.
+
+Helm Releases: every object rule sees the objects a Release's chart renders to (policy/rules/objects.py).
+The pack under `pulumi preview` renders them itself; here the plan's own render (tools.render, `charts`)
+is handed over by URN instead, so nothing renders twice. A Release whose inputs differ from the render
+handed over (a test that edits values) or, without `charts`, every Release is rendered with tools.render
+(disk-cached, and memoised per set of Release inputs in this process).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -27,9 +33,14 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from .mockrun import Recorded, unwrap
+from .mockrun import Recorded, RunResult, unwrap
+
+if TYPE_CHECKING:
+    from .render import StackRender
 
 HELM_V4_CHART = "kubernetes:helm.sh/v4:Chart"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 
 
 @dataclass
@@ -159,9 +170,77 @@ def _policy_config(policy, pack_config: Mapping[str, Any]) -> dict:
     return config
 
 
+def kube_version(resources: Iterable[Recorded]) -> str:
+    """`--kube-version` of a run: its GKE/EKS cluster's version, else the program's default (an existing cluster)."""
+    from policy.rules.charts import cluster_kube_version
+
+    from .render import kube_version_of
+
+    for r in resources:
+        found = cluster_kube_version(r.type, r.inputs)
+        if found is not None:
+            return found
+    return kube_version_of({})
+
+
+_renders: dict[str, StackRender] = {}
+
+
+def _render(resources: list[Recorded], kube: str) -> StackRender:
+    """tools.render over `resources`, memoised by everything a render depends on (Release inputs, the graph, the
+    program's CRDs): tests evaluate many edited copies of one stack, most of them with the same charts."""
+    import hashlib
+
+    from .render import dependency_closure, render_key, render_stack
+
+    run = RunResult(resources[0].urn.split("::")[0].rsplit(":", 1)[-1] if resources else "", resources, {}, set())
+    crds = {r.urn: json.dumps(r.inputs, sort_keys=True, default=str) for r in resources if r.type == CRD_TYPE}
+    releases = {r.urn for r in resources if r.type == RELEASE_TYPE}
+    # A Release renders from its inputs and from the Releases and CRDs installed before it.
+    shape = [kube] + [(r.urn, render_key(r.inputs),
+                       sorted(d if d in releases else crds[d] for d in dependency_closure(run, r.urn)
+                              if d in releases or d in crds))
+                      for r in resources if r.urn in releases]
+    key = hashlib.sha256(json.dumps(shape, default=str).encode()).hexdigest()
+    if key not in _renders:
+        _renders[key] = render_stack(run, kube)
+    return _renders[key]
+
+
+def chart_results(resources: list[Recorded], charts: StackRender | None = None,
+                  render: bool = True) -> dict[str, Any]:
+    """What each Release renders to, by URN (objects or RenderFailed), for objects.RENDERERS.rendered.
+
+    `charts` (the plan's render) is used where it is current; otherwise, when `render`, the Releases are
+    rendered here. A Release with no result is left out (helm-chart-renders then says nothing rendered it)."""
+    from policy.rules.objects import RenderFailed
+
+    from .render import render_key
+
+    releases = [r for r in resources if r.type == RELEASE_TYPE]
+    if not releases:
+        return {}
+    done = charts.by_urn() if charts is not None else {}
+    if render and any(done.get(r.urn) is None or done[r.urn].inputs_key != render_key(r.inputs) for r in releases):
+        done = _render(resources, charts.kube_version if charts is not None else kube_version(resources)).by_urn()
+    out: dict[str, Any] = {}
+    for r in releases:
+        rel = done.get(r.urn)
+        if rel is None or rel.inputs_key != render_key(r.inputs):
+            continue
+        out[r.urn] = (RenderFailed(rel.error, unavailable=rel.unavailable) if rel.error is not None
+                      else [o.judged for o in rel.objects])
+    return out
+
+
 def evaluate(resources: Iterable[Recorded], pack_config: Mapping[str, Any] | None = None,
-             policies: list | None = None) -> list[Verdict]:
-    """Run every policy; `pack_config` has the `--policy-pack-config` JSON shape."""
+             policies: list | None = None, charts: StackRender | None = None,
+             render_charts: bool = True) -> list[Verdict]:
+    """Run every policy; `pack_config` has the `--policy-pack-config` JSON shape.
+
+    Object rules judge each Release's chart objects: those of `charts` (the plan's render) where current, else
+    rendered here unless `render_charts` is False (then helm-chart-renders reports the Releases as unjudged)."""
+    from policy.rules.objects import RENDERERS
     from policy.rules.pack_config import check, message
 
     pack_config = pack_config or {}
@@ -172,6 +251,15 @@ def evaluate(resources: Iterable[Recorded], pack_config: Mapping[str, Any] | Non
         raise ValueError(message(problems))
     resources = list(resources)
     policies = load_policies() if policies is None else policies
+    handed_over = RENDERERS.rendered
+    RENDERERS.rendered = chart_results(resources, charts, render_charts)
+    try:
+        return _evaluate(resources, pack_config, policies)
+    finally:
+        RENDERERS.rendered = handed_over
+
+
+def _evaluate(resources: list[Recorded], pack_config: Mapping[str, Any], policies: list) -> list[Verdict]:
     verdicts = []
     policy_resources = _stack_resources(resources)
     for policy in policies:

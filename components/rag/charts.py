@@ -378,6 +378,10 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None,
                   # Not renamed away: operators (default user) may flush the rebuildable cache; clients cannot (ACL).
                   "disableCommands": []},
         "sentinel": {"quorum": cache.replicas // 2 + 1, "resources": sized(sizing.SENTINEL)},
+        # DandyDeveloper/charts redis-ha 4.39.0 values.yaml: init.resources (config-init and the other init
+        # containers), splitBrainDetection.resources (the split-brain-fix sidecar); both {} by default.
+        "init": {"resources": sized(sizing.SMALL_HELPER)},
+        "splitBrainDetection": {"resources": sized(sizing.SMALL_HELPER)},
         "persistentVolume": {"enabled": cache.persistence, "size": f"{cache.storage_gi}Gi",
                              "storageClass": storage_class},
         "exporter": {"enabled": True, "resources": sized(sizing.REDIS_EXPORTER),
@@ -389,6 +393,8 @@ def redis_values(cache: Cache, monitoring: bool, storage_class: str | None,
     if ha:
         values["haproxy"].update(replicas=sizing.HAPROXY_REPLICAS, priorityClassName=PRIORITY_CLASS,
                                  resources=sized(sizing.HAPROXY),
+                                 # values.yaml haproxy.init.resources: the haproxy pods' config-init container.
+                                 init={"resources": sized(sizing.SMALL_HELPER)},
                                  podDisruptionBudget={"maxUnavailable": 1})
     return values
 
@@ -432,6 +438,10 @@ def ingress_nginx_values(ingress: GatewayIngress, monitoring: bool, provider: st
                                                   "app.kubernetes.io/component": "controller"}}}],
             "metrics": {"enabled": monitoring,
                         "serviceMonitor": {"enabled": monitoring, "additionalLabels": _monitor_labels()}},
+            # values.yaml @ helm-chart-4.15.1 controller.admissionWebhooks.{createSecretJob,patchWebhookJob}.resources
+            # ({} by default): the hook Jobs that write and patch the admission webhook's certificate.
+            "admissionWebhooks": {"createSecretJob": {"resources": sized(sizing.SMALL_HELPER)},
+                                  "patchWebhookJob": {"resources": sized(sizing.SMALL_HELPER)}},
         },
     }
 
@@ -441,4 +451,10 @@ def cert_manager_values(monitoring: bool) -> dict[str, Any]:
     return {
         "crds": {"enabled": True, "keep": True},
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": monitoring, "labels": _monitor_labels()}},
+        # cert-manager deploy/charts/cert-manager/values.yaml @ v1.21.1: resources, webhook.resources,
+        # cainjector.resources, startupapicheck.resources ({} by default).
+        "resources": sized(sizing.CERT_MANAGER),
+        "webhook": {"resources": sized(sizing.CERT_MANAGER)},
+        "cainjector": {"resources": sized(sizing.CERT_MANAGER_CAINJECTOR)},
+        "startupapicheck": {"resources": sized(sizing.SMALL_HELPER)},
     }

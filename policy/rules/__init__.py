@@ -11,6 +11,7 @@ from pulumi_policy import Policy
 
 from .availability import pdb_allows_eviction, pdb_below_replicas, pdb_for_multi_replica, serving_replicas_ha
 from .budget import gpu_budget
+from .charts import helm_chart_renders, helm_chart_renders_advisory
 from .cloud import (
     bucket_not_public,
     ebs_encrypted,
@@ -88,6 +89,8 @@ ALL_POLICIES: list[Policy] = [
     gke_cluster_hardened,
     pdb_allows_eviction,
     pdb_below_replicas,
+    helm_chart_renders,
+    helm_chart_renders_advisory,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

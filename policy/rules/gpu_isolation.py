@@ -13,8 +13,9 @@ with their own toolkit, nothing else closes them:
   toolkit has `accept-nvidia-visible-devices-as-volume-mounts`);
 - pod annotations `cdi.k8s.io/*` (CDI device requests, preferred over both).
 
-Resource policy over Pod, ReplicationController, Deployment, StatefulSet, DaemonSet, ReplicaSet,
-Job and CronJob, outside the pack config `systemNamespaces` (default: the cluster's and the GPU
+Object rule (policy/rules/objects.py) over Pod, ReplicationController, Deployment, StatefulSet,
+DaemonSet, ReplicaSet, Job and CronJob, the objects Helm Releases render to and custom resources' pod
+templates, outside the pack config `systemNamespaces` (default: the cluster's and the GPU
 Operator's namespaces, whose privileged operands must see every GPU). Violations:
 
 - a container or init container that sets `NVIDIA_VISIBLE_DEVICES` (a literal value other than
@@ -35,18 +36,11 @@ Absent pod spec, containers, env, volumeMounts, annotations or tolerations: comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
-    ReportViolation,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-)
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from .containers import workload_label
 from .helpers import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
@@ -58,10 +52,10 @@ from .helpers import (
     gpu_resources,
     is_map,
     maps,
-    namespace_of,
     pod_spec,
     tolerates_gpu_taint,
 )
+from .objects import KubeObject, object_policy, pod_specs
 
 NAME = "gpu-access-requires-gpu-request"
 VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
@@ -98,8 +92,11 @@ def _template_annotations(resource_type: str, props: Any) -> Mapping[str, Any]:
 def problems(resource_type: str, props: Any) -> list[str]:
     """Why a workload could reach GPUs it did not request (empty: it cannot)."""
     spec = pod_spec(resource_type, props)
-    if spec is None:
-        return []
+    return [] if spec is None else spec_problems(spec, _template_annotations(resource_type, props))
+
+
+def spec_problems(spec: Mapping[str, Any], annotations: Mapping[str, Any]) -> list[str]:
+    """`problems` of one pod spec and its pod template's annotations."""
     found = []
     any_gpu = False
     for kind, name, container in containers(spec):
@@ -112,7 +109,6 @@ def problems(resource_type: str, props: Any) -> list[str]:
             found.append(f"{kind} {name!r} mounts {path} (a device list for the NVIDIA runtime) but requests no GPU")
     if any_gpu:
         return found
-    annotations = _template_annotations(resource_type, props)
     cdi = sorted(str(k) for k in annotations if str(k).startswith(CDI_ANNOTATION_PREFIX))
     if cdi:
         found.append(f"the pod template requests CDI devices ({', '.join(cdi)}) but no container requests a GPU")
@@ -122,24 +118,27 @@ def problems(resource_type: str, props: Any) -> list[str]:
     return found
 
 
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    exempt = config_list(args.get_config(), "systemNamespaces", EXEMPT_NAMESPACES)
-    namespace = namespace_of(args.props)
-    if namespace in exempt:
+def check(obj: KubeObject, config: Any = None) -> Iterator[str]:
+    """gpu-access-requires-gpu-request for one object: every pod spec it holds (workloads, CR pod templates)."""
+    if obj.namespace in config_list(config, "systemNamespaces", EXEMPT_NAMESPACES):
         return
-    found = problems(args.resource_type, args.props)
-    if found:
-        report_violation(
-            f"{workload_label(args)} in namespace {namespace}: {'; '.join(found)}. Request the GPU (resources.limits "
-            f"nvidia.com/gpu or nvidia.com/mig-<profile>) or drop the variable, mount, annotation or toleration; "
-            f"{VISIBLE_DEVICES}=void is allowed.", None)
+    workload_type = next((t for t in POD_SPEC_PATHS if t.rsplit(":", 1)[-1] == obj.kind), None)
+    for where, spec in pod_specs(obj):
+        # Template annotations of the workload kinds; a CR's pod template is judged on its spec.
+        annotations = _template_annotations(workload_type, obj.body) if workload_type else {}
+        found = spec_problems(spec, annotations)
+        if found:
+            scope = "" if where == "pod template" else f"{where}: "
+            yield (f"in namespace {obj.namespace}: {scope}{'; '.join(found)}. Request the GPU (resources.limits "
+                   f"nvidia.com/gpu or nvidia.com/mig-<profile>) or drop the variable, mount, annotation or "
+                   f"toleration; {VISIBLE_DEVICES}=void is allowed.")
 
 
-gpu_access_requires_gpu_request = ResourceValidationPolicy(
-    name=NAME,
-    description="Pods that request no GPU neither set NVIDIA_VISIBLE_DEVICES, mount an NVIDIA device list, carry "
-                "CDI annotations nor tolerate the GPU taint.",
-    validate=_validate,
+gpu_access_requires_gpu_request = object_policy(
+    NAME,
+    "Pods that request no GPU neither set NVIDIA_VISIBLE_DEVICES, mount an NVIDIA device list, carry CDI "
+    "annotations nor tolerate the GPU taint (chart objects and custom resources' pod templates included).",
+    check,
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=PolicyConfigSchema(properties={
         "systemNamespaces": {

@@ -2,7 +2,11 @@
 
 Both are stack policies over the workloads of the stack: Pod, ReplicationController, Deployment,
 StatefulSet, DaemonSet, ReplicaSet, Job and CronJob (`spec.jobTemplate.spec.template`), containers
-and init containers. A workload asks for MIG when a container requests or limits
+and init containers, wherever they come from: the program's own, the objects each Helm Release's
+chart renders, and the pod templates of custom resources (policy/rules/objects.py `objects`,
+`pod_specs`); a workload is named '<Kind> <namespace>/<name>[ (chart <release>)]'.
+
+A workload asks for MIG when a container requests or limits
 `nvidia.com/mig-<profile>` with a quantity that does not parse to 0 (whole GPUs, `nvidia.com/gpu`,
 are not MIG and are ignored). Absent pod spec, containers or resources: no MIG asked for, compliant.
 
@@ -80,6 +84,7 @@ from .helpers import (
     pool_label,
     strings,
 )
+from .objects import objects, pod_specs
 
 LAYOUTS_NAME = "mig-requests-match-layouts"
 SELECT_NAME = "mig-workloads-select-mig-pool"
@@ -107,8 +112,11 @@ def profile_key(profile: str) -> str:
 def mig_asks(resource_type: str, props: Any) -> list[tuple[str, str, str]]:
     """(container kind, container name, MIG resource) a workload asks for, once per container and resource."""
     spec = pod_spec(resource_type, props)
-    if spec is None:
-        return []
+    return [] if spec is None else spec_mig_asks(spec)
+
+
+def spec_mig_asks(spec: Mapping) -> list[tuple[str, str, str]]:
+    """(container kind, container name, MIG resource) a pod spec asks for, once per container and resource."""
     asks: list[tuple[str, str, str]] = []
     for kind, name, container in containers(spec):
         for _, resource, _ in gpu_resources(container):
@@ -118,16 +126,15 @@ def mig_asks(resource_type: str, props: Any) -> list[tuple[str, str, str]]:
     return asks
 
 
-def mig_workloads(resources) -> Iterator[tuple[Any, Mapping, list[tuple[str, str, str]]]]:
-    """(resource, pod spec, MIG asks) of every workload that asks for MIG."""
+def mig_workloads(resources) -> Iterator[tuple[Any, str, Mapping, list[tuple[str, str, str]]]]:
+    """(resource, label, pod spec, MIG asks) of every pod spec that asks for MIG: the program's workloads, the
+    objects Helm Releases render to and custom resources' pod templates (objects.objects / pod_specs)."""
     for r in resources:
-        asks = mig_asks(r.resource_type, r.props)
-        if asks:
-            yield r, pod_spec(r.resource_type, r.props), asks
-
-
-def workload_label(r) -> str:
-    return f"{r.resource_type.rsplit(':', 1)[-1]} {r.name}"
+        for obj in objects(r):
+            for where, spec in pod_specs(obj):
+                asks = spec_mig_asks(spec)
+                if asks:
+                    yield r, obj.ref() + ("" if where == "pod template" else f" ({where})"), spec, asks
 
 
 # ---------------------------------------------------------------------------------- node pools
@@ -234,19 +241,19 @@ def _validate_layouts(args: StackValidationArgs, report_violation: ReportViolati
     configured = (f"configured MIG profiles: {', '.join(sorted(profiles))}" if profiles
                   else "no GPU pool has a MIG layout")
     advertised = {mig_resource(p) for p in profiles}
-    for r, _, asks in mig_workloads(args.resources):
+    for r, label, _, asks in mig_workloads(args.resources):
         for kind, name, resource in asks:
             if resource in advertised:
                 continue
             spelled = mig_resource(resource[len(MIG_RESOURCE_PREFIX):])
             if spelled != resource and profile_key(resource[len(MIG_RESOURCE_PREFIX):]) in keys:
                 report_violation(
-                    f"{workload_label(r)}: {kind} {name!r} asks for {resource}, which no device plugin advertises "
+                    f"{label}: {kind} {name!r} asks for {resource}, which no device plugin advertises "
                     f"('+' is not valid in a resource name); request {spelled} (the NVIDIA device plugin writes "
                     f"'+' as '.').", r.urn)
                 continue
             report_violation(
-                f"{workload_label(r)}: {kind} {name!r} asks for {resource}, a MIG profile no GPU pool of the stack "
+                f"{label}: {kind} {name!r} asks for {resource}, a MIG profile no GPU pool of the stack "
                 f"configures ({configured}). Request a configured profile or add a pool whose MIG layout "
                 f"({MIG_CONFIG_LABEL} / gpuPartitionSize) provides it.", r.urn)
 
@@ -313,12 +320,12 @@ def _validate_select(args: StackValidationArgs, report_violation: ReportViolatio
     else:
         fix = (f"add nodeSelector {{{SHARING_LABEL}: {SHARING_MIG}}} (no node pool of the stack is labelled "
                f"{SHARING_LABEL}={SHARING_MIG})")
-    for r, spec, asks in mig_workloads(args.resources):
+    for r, label, spec, asks in mig_workloads(args.resources):
         if selects_mig(spec, pools):
             continue
         shown = "; ".join(f"{kind} {name!r} {resource}" for kind, name, resource in asks)
         report_violation(
-            f"{workload_label(r)} asks for MIG devices ({shown}) but does not constrain scheduling to MIG nodes: "
+            f"{label} asks for MIG devices ({shown}) but does not constrain scheduling to MIG nodes: "
             f"{fix}, or an equivalent required node affinity.", r.urn)
 
 

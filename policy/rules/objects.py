@@ -5,9 +5,10 @@ A policy that judges Kubernetes objects is written once, as a check of one objec
 
 - a resource the program registers (`kubernetes:<group>/<version>:<Kind>`) is one object: its inputs with
   `apiVersion` and `kind` put back;
-- a `helm.sh/v3` Release stands for the objects its chart renders to (filled in by the chart renderer
-  the pack shares with the offline plan; until a Release can be rendered it contributes no objects here,
-  and the rule that reports unrenderable charts says so);
+- a `helm.sh/v3` Release stands for the objects its chart renders to (the offline plan hands over its own
+  render by URN; under `pulumi preview` the pack renders the chart itself with the same core,
+  policy/rules/charts.py); a Release whose chart cannot be rendered contributes no objects here, and
+  `helm-chart-renders` reports it;
 - pod templates embedded in custom resources (ECK node sets, KEDA ScaledJobs, ...) are reached through
   `pod_specs(obj)` so container rules apply to them as to Deployments.
 
@@ -28,6 +29,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from .helpers import POD_SPEC_PATHS, get, is_map, maps
 
@@ -44,6 +46,8 @@ class KubeObject:
     """"program" for the program's own resources, `chart:<release name>` for a chart's rendered objects."""
     release_namespace: str = ""
     """A chart object's Release namespace (where an object without `metadata.namespace` lands)."""
+    fallback_name: str = ""
+    """The Pulumi resource name of a program object without `metadata.name` (the provider auto-names it)."""
 
     @property
     def kind(self) -> str:
@@ -55,7 +59,7 @@ class KubeObject:
 
     @property
     def name(self) -> str:
-        return str(get(self.body, "metadata", "name", default="") or "")
+        return str(get(self.body, "metadata", "name", default="") or "") or self.fallback_name
 
     @property
     def namespace(self) -> str:
@@ -71,9 +75,10 @@ class KubeObject:
         return f"{self.kind} {self.namespace}/{self.name}{where}"
 
 
-def program_object(resource_type: str, props: Any) -> KubeObject | None:
+def program_object(resource_type: str, props: Any, name: str = "") -> KubeObject | None:
     """The object a pulumi-kubernetes resource registers; None for non-Kubernetes types and for Helm/YAML
-    components (`helm.sh/*`, `yaml/*`), which stand for many objects."""
+    components (`helm.sh/*`, `yaml/*`), which stand for many objects. `name`: the Pulumi resource name, shown
+    when the props have no `metadata.name`."""
     if not resource_type.startswith("kubernetes:") or not is_map(props):
         return None
     _, group_version, kind = resource_type.split(":", 2)
@@ -81,32 +86,73 @@ def program_object(resource_type: str, props: Any) -> KubeObject | None:
         return None
     group, version = group_version.rsplit("/", 1)
     api_version = version if group == "core" else f"{group}/{version}"
-    return KubeObject({**props, "apiVersion": api_version, "kind": kind})
+    return KubeObject({**props, "apiVersion": api_version, "kind": kind}, fallback_name=name)
+
+
+class RenderFailed(Exception):
+    """A Release whose chart cannot be rendered: no archive, no Helm, or a template error (`helm-chart-renders`
+    reports it; the other rules see no objects for the Release)."""
+
+    def __init__(self, message: str, *, unavailable: bool = False):
+        super().__init__(message)
+        self.unavailable = unavailable
+        """True when the archive or Helm is missing (not a bug of the chart's values)."""
+
+
+ReleaseResult = list[Mapping[str, Any]] | RenderFailed
+"""What a Release renders to: its objects, or why it could not be rendered."""
 
 
 @dataclass
 class _Renderers:
-    """How a Release becomes objects: a function installed by the chart renderer (policy/rules/charts.py),
-    `(release props, pack config) -> list of objects`. None until one is installed."""
+    """How a Release becomes objects (policy/rules/charts.py).
+
+    - `rendered`: results the offline plan hands over by Release URN (tools.policy_eval fills it for one
+      evaluation with the plan's own render, so nothing renders twice); looked up first;
+    - `release`: `(release props, pack config) -> objects` (raising RenderFailed), renders a Release itself:
+      the pack installs policy/rules/charts.py's renderer under `pulumi preview`. None until one is installed.
+    """
 
     release: Callable[[Mapping[str, Any], Any], list[Mapping[str, Any]]] | None = None
+    rendered: dict[str, ReleaseResult] = field(default_factory=dict)
     cache: dict[str, list[KubeObject]] = field(default_factory=dict)
 
 
 RENDERERS = _Renderers()
 
 
-def objects(args: ResourceValidationArgs) -> Iterator[KubeObject]:
-    """Every Kubernetes object `args`' resource stands for (see the module docstring)."""
-    found = program_object(args.resource_type, args.props)
+def release_objects(args: ResourceValidationArgs | Any) -> list[KubeObject] | None:
+    """The objects a `helm.sh/v3` Release renders to; None when nothing can render Releases here (no renderer
+    installed, no result handed over). Raises RenderFailed when its chart cannot be rendered. `args` is a
+    ResourceValidationArgs, or a stack policy's PolicyResource (no pack config)."""
+    found = RENDERERS.rendered.get(args.urn)
+    if found is None:
+        if RENDERERS.release is None:
+            return None
+        get_config = getattr(args, "get_config", None)
+        found = RENDERERS.release(args.props, get_config() if get_config is not None else {})
+    if isinstance(found, RenderFailed):
+        raise found
+    release = str(get(args.props, "name", default=args.name))
+    namespace = str(get(args.props, "namespace", default="default"))
+    return [KubeObject(body, source=f"chart:{release}", release_namespace=namespace) for body in found]
+
+
+def objects(args: ResourceValidationArgs | Any) -> Iterator[KubeObject]:
+    """Every Kubernetes object `args`' resource stands for (see the module docstring). Stack policies pass each
+    PolicyResource of `StackValidationArgs.resources` (same `resource_type`, `props`, `urn`, `name`)."""
+    found = program_object(args.resource_type, args.props, str(getattr(args, "name", "") or ""))
     if found is not None:
         yield found
         return
-    if args.resource_type == HELM_RELEASE and RENDERERS.release is not None:
-        release = str(get(args.props, "name", default=args.name))
-        namespace = str(get(args.props, "namespace", default="default"))
-        for body in RENDERERS.release(args.props, args.get_config()):
-            yield KubeObject(body, source=f"chart:{release}", release_namespace=namespace)
+    if args.resource_type == HELM_RELEASE:
+        try:
+            rendered = release_objects(args)
+        except (RenderFailed, UnknownValueError):
+            # helm-chart-renders reports it (an unknown chart, version, name or namespace during preview: the
+            # analyzer's advisory "can't run during preview" note, once).
+            return
+        yield from rendered or ()
 
 
 # Pod templates of the workload kinds (apps/v1, batch/v1, core/v1), by kind.

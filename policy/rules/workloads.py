@@ -4,7 +4,8 @@ GPU nodes carry nvidia.com/gpu=present:NoSchedule (see gpu-node-pool-tainted), s
 requests or limits `nvidia.com/gpu` or a MIG slice `nvidia.com/mig-<profile>` without a matching
 toleration stays Pending forever. Checked on Pod, ReplicationController, Deployment, StatefulSet,
 DaemonSet, ReplicaSet, Job and CronJob (`spec.jobTemplate.spec.template`), for containers and
-init containers.
+init containers; an object rule (policy/rules/objects.py), so also on every object a Helm Release's
+chart renders and on the pod templates of custom resources (ECK node sets, KEDA ScaledJobs).
 
 A toleration matches with Kubernetes semantics: effect empty or NoSchedule, and either operator
 Exists with key nvidia.com/gpu or an empty key (tolerates every taint), or operator Equal (the
@@ -17,7 +18,10 @@ violation.
 
 from __future__ import annotations
 
-from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import EnforcementLevel
 
 from .helpers import (
     GPU_TAINT_EFFECT,
@@ -27,9 +31,9 @@ from .helpers import (
     get,
     gpu_resources,
     maps,
-    pod_spec,
     tolerates_gpu_taint,
 )
+from .objects import KubeObject, object_policy, pod_specs
 
 NAME = "gpu-workloads-tolerate-gpu-taint"
 
@@ -38,26 +42,24 @@ def _show(quantity) -> str:
     return fmt(quantity) if isinstance(quantity, (int, float)) and not isinstance(quantity, bool) else str(quantity)
 
 
-def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
-        return
-    asks = [f"{kind} {name!r} {section}.{resource}={_show(quantity)}"
-            for kind, name, container in containers(spec)
-            for section, resource, quantity in gpu_resources(container)]
-    if not asks:
-        return
-    if any(tolerates_gpu_taint(t) for t in maps(get(spec, "tolerations"))):
-        return
-    kind = args.resource_type.rsplit(":", 1)[-1]
-    report_violation(
-        f"{kind} {args.name} asks for GPUs ({'; '.join(asks)}) but its pod spec has no toleration for "
-        f"{GPU_TAINT_KEY}:{GPU_TAINT_EFFECT}; add {{key: {GPU_TAINT_KEY}, operator: Exists, effect: NoSchedule}}.")
+def check(obj: KubeObject, config: Any = None) -> Iterator[str]:
+    """gpu-workloads-tolerate-gpu-taint for one object: every pod spec it holds (workloads, CR pod templates)."""
+    for where, spec in pod_specs(obj):
+        asks = [f"{kind} {name!r} {section}.{resource}={_show(quantity)}"
+                for kind, name, container in containers(spec)
+                for section, resource, quantity in gpu_resources(container)]
+        if not asks or any(tolerates_gpu_taint(t) for t in maps(get(spec, "tolerations"))):
+            continue
+        scope = "" if where == "pod template" else f"{where}: "
+        yield (f"{scope}asks for GPUs ({'; '.join(asks)}) but its pod spec has no toleration for "
+               f"{GPU_TAINT_KEY}:{GPU_TAINT_EFFECT}; add "
+               f"{{key: {GPU_TAINT_KEY}, operator: Exists, effect: NoSchedule}}.")
 
 
-gpu_workloads_tolerate_gpu_taint = ResourceValidationPolicy(
-    name=NAME,
-    description=f"Workloads requesting nvidia.com/gpu or MIG resources tolerate the {GPU_TAINT_KEY} taint.",
-    validate=_validate,
+gpu_workloads_tolerate_gpu_taint = object_policy(
+    NAME,
+    f"Workloads requesting nvidia.com/gpu or MIG resources tolerate the {GPU_TAINT_KEY} taint (chart objects and "
+    "custom resources' pod templates included).",
+    check,
     enforcement_level=EnforcementLevel.MANDATORY,
 )

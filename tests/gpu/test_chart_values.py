@@ -39,8 +39,13 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "dcgmExporter.serviceMonitor.enabled": True,
     "dcgmExporter.serviceMonitor.interval": "15s",
     "dcgmExporter.serviceMonitor.additionalLabels": {},
+    # The bundled node-feature-discovery subchart's values.yaml (charts/node-feature-discovery in v26.7.0).
+    "node-feature-discovery.master.resources": {},
+    "node-feature-discovery.worker.resources": {},
+    "node-feature-discovery.gc.resources": {},
 }
-FREE_FORM_MAPS = {"dcgmExporter.serviceMonitor.additionalLabels"}
+FREE_FORM_MAPS = {"dcgmExporter.serviceMonitor.additionalLabels", "node-feature-discovery.master.resources",
+                  "node-feature-discovery.worker.resources", "node-feature-discovery.gc.resources"}
 # Keys NVIDIA removed that older guides (and NVIDIA's own GKE page) still pass; Helm would ignore them.
 REMOVED = {"cdi.default", "operator.defaultRuntime"}
 

@@ -67,7 +67,7 @@ def test_every_gap_of_every_container_is_named():
     spec = pod(container(resources={"limits": {"cpu": "1", "memory": "1Gi"}}),
                init=[container("download", "busybox:1.36", resources={"requests": {"cpu": "1", "memory": "1Gi"}})])
     [message] = check_resources(deployment(spec))
-    assert "Deployment qwen7b" in message
+    assert "Deployment ai-inference/qwen7b" in message
     assert "initContainer 'download' lacks limits.cpu, limits.memory" in message
     assert "container 'vllm' lacks requests.cpu, requests.memory" in message
 

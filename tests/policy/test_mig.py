@@ -144,7 +144,7 @@ def test_profile_no_pool_configures_is_a_violation_naming_the_container_and_prof
     w = workload(spec(mig("7g.80gb")), name="big")
     [violation] = layouts([*eks_stack(), w])
     assert violation.urn == w.urn
-    assert "Deployment big" in violation.message and "container 'server'" in violation.message
+    assert "Deployment default/big" in violation.message and "container 'server'" in violation.message
     assert "nvidia.com/mig-7g.80gb" in violation.message
     assert "configured MIG profiles: 1g.10gb, 2g.20gb, 3g.40gb" in violation.message
 
@@ -307,7 +307,7 @@ def test_node_selector_not_on_mig_nodes_is_a_violation(selector):
     w = workload(spec(mig("1g.10gb"), node_selector=selector), name="qwen-mig")
     [violation] = select([*eks_stack(), w])
     assert violation.urn == w.urn
-    assert "Deployment qwen-mig" in violation.message
+    assert "Deployment default/qwen-mig" in violation.message
     assert "container 'server' nvidia.com/mig-1g.10gb" in violation.message
     assert "{ai-platform/pool: <a MIG pool: a100-mig, a100-small>}" in violation.message
     assert "{ai-platform/sharing: mig}" in violation.message

@@ -138,7 +138,9 @@ def remove_gpu_toleration(stack: str, resources: list[Recorded]) -> dict[str, st
         pytest.fail(f"{stack} has no GPU workload")
     for spec in pod_specs(found[0]):
         spec["tolerations"] = [t for t in maps(spec.get("tolerations")) if not tolerates_gpu_taint(t)]
-    return {"gpu-workloads-tolerate-gpu-taint": f"{found[0].type.rsplit(':', 1)[-1]} {found[0].name} asks for GPUs"}
+    name = (found[0].inputs.get("metadata") or {}).get("name") or found[0].name
+    return {"gpu-workloads-tolerate-gpu-taint":
+            f"{found[0].type.rsplit(':', 1)[-1]} {namespace(found[0])}/{name}: asks for GPUs"}
 
 
 def remove_ingress_tls(stack: str, resources: list[Recorded]) -> dict[str, str]:

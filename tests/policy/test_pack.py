@@ -93,11 +93,11 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "no-privilege-escalation", "read-only-root-filesystem",
                      "bucket-not-public", "s3-bucket-guardrails", "ebs-encrypted", "iam-least-privilege",
                      "workload-identity-trust-scoped", "eks-control-plane-logs", "eks-network-policy-enforced",
-                     "gke-cluster-hardened", "pdb-allows-eviction", "pdb-below-replicas"]
+                     "gke-cluster-hardened", "pdb-allows-eviction", "pdb-below-replicas",
+                     "helm-chart-renders", "helm-chart-renders-advisory"]
 
 
-
-ADVISORY = {"pdb-for-multi-replica"}
+ADVISORY = {"pdb-for-multi-replica", "helm-chart-renders-advisory"}
 
 
 def test_policies_are_mandatory_unless_advisory_and_described():
@@ -130,6 +130,7 @@ def test_policy_kinds_and_config_schemas():
         "netpol-internet-egress": {"internetEgress", "internetEgressNamespaces"},
         "no-privilege-escalation": {"allowedCapabilities"},
         "read-only-root-filesystem": {"podSecurityExemptNamespaces"},
+        "helm-chart-renders": {"stacks"}, "helm-chart-renders-advisory": {"stacks"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
@@ -290,7 +291,9 @@ def test_pack_turns_unknown_preview_values_into_an_advisory(analyzer):
         type="kubernetes:helm.sh/v3:Release", urn="urn:pulumi:s::p::t::r", name="r",
         properties=_struct({"chart": "keda", "version": unknown_string,
                             "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}})))
-    assert sorted(d.policyName for d in response.diagnostics) == ["helm-chart-locked", "helm-chart-pinned"]
+    # helm-chart-renders-advisory: the chart cannot be rendered without its version (stack "s" is not protected).
+    assert sorted(d.policyName for d in response.diagnostics) == ["helm-chart-locked", "helm-chart-pinned",
+                                                                   "helm-chart-renders-advisory"]
     for diagnostic in response.diagnostics:
         assert diagnostic.enforcementLevel == analyzer_pb2.ADVISORY
         assert "during preview" in diagnostic.message
@@ -329,3 +332,20 @@ def test_pack_refuses_a_config_naming_what_it_does_not_have(analyzer):
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
         "all": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY)}))
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}))
+
+
+def test_pack_renders_a_release_under_preview_and_judges_its_objects(analyzer):
+    """The booted pack (policy/__main__.py) renders a Release itself and reports a chart object's violation."""
+    from tests.render.conftest import require_charts
+
+    require_charts()
+    keda = {"name": "keda", "chart": "keda", "version": "2.20.2", "namespace": "keda",
+            "repositoryOpts": {"repo": "https://kedacore.github.io/charts"},
+            "values": {"resources": {"operator": {"limits": None}}}}  # null drops the chart's operator limits
+    response = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(
+        type="kubernetes:helm.sh/v3:Release", urn="urn:pulumi:prod::p::kubernetes:helm.sh/v3:Release::keda",
+        name="keda", properties=_struct(keda)))
+    found = [(d.policyName, d.message) for d in response.diagnostics]  # the analyzer prefixes the description
+    assert any(name == "container-resources" and "\nDeployment keda/keda-operator (chart keda): container "
+               "'keda-operator' lacks limits.cpu, limits.memory" in message for name, message in found), found
+    assert not any(d.policyName.startswith("helm-chart-renders") for d in response.diagnostics)

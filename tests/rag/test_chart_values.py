@@ -176,11 +176,13 @@ REDIS_DEFAULTS: dict[str, object] = {
     'exporter.serviceMonitor.labels': FREE,
     'fullnameOverride': '',
     'haproxy.enabled': False,
+    'haproxy.init.resources': FREE,
     'haproxy.podDisruptionBudget': FREE,
     'haproxy.priorityClassName': '',
     'haproxy.replicas': 3,
     'haproxy.resources': FREE,
     'hardAntiAffinity': True,
+    'init.resources': FREE,
     'labels': FREE,
     'persistentVolume.enabled': True,
     'persistentVolume.size': '10Gi',
@@ -193,6 +195,7 @@ REDIS_DEFAULTS: dict[str, object] = {
     'replicas': 3,
     'sentinel.quorum': 2,
     'sentinel.resources': FREE,
+    'splitBrainDetection.resources': FREE,
 }
 INGRESS_NGINX_DEFAULTS: dict[str, object] = {
     'controller.ingressClass': 'nginx',
@@ -211,6 +214,8 @@ INGRESS_NGINX_DEFAULTS: dict[str, object] = {
     'controller.service.annotations': FREE,
     'controller.config': FREE,
     'controller.topologySpreadConstraints': FREE,
+    'controller.admissionWebhooks.createSecretJob.resources': FREE,
+    'controller.admissionWebhooks.patchWebhookJob.resources': FREE,
 }
 CERT_MANAGER_DEFAULTS: dict[str, object] = {
     'crds.enabled': False,
@@ -218,6 +223,10 @@ CERT_MANAGER_DEFAULTS: dict[str, object] = {
     'prometheus.enabled': True,
     'prometheus.servicemonitor.enabled': False,
     'prometheus.servicemonitor.labels': FREE,
+    'resources': FREE,
+    'webhook.resources': FREE,
+    'cainjector.resources': FREE,
+    'startupapicheck.resources': FREE,
 }
 
 DEFAULTS = {"MILVUS": MILVUS_DEFAULTS, "WEAVIATE": WEAVIATE_DEFAULTS, "QDRANT": QDRANT_DEFAULTS,

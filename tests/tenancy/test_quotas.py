@@ -35,7 +35,8 @@ def test_cpu_quota_below_what_the_data_layer_requests_is_refused():
     values["tenancy"]["namespaces"]["ai-rag"]["cpuQuota"] = "8"
     [issue] = problems(values)
     assert issue.path == f"{NS}.ai-rag.cpuQuota"
-    assert "8 is below the 23100m of cpu requests" in issue.message  # with Job milvus-users 1 x 50m
+    # with Job milvus-users 1 x 50m and redis-ha's split-brain-fix sidecars 3 x 10m (sizing.SMALL_HELPER)
+    assert "8 is below the 22830m of cpu requests" in issue.message
     assert "StatefulSet search-es-default 3 x 2" in issue.message
     assert "StatefulSet milvus-etcd 3 x 250m" in issue.message
 
@@ -69,14 +70,17 @@ def test_rolling_update_surge_is_counted():
 
 
 def test_containers_without_resources_count_the_limitrange_defaults():
-    """redis-ha's split-brain-fix container has no resources: admission gives it the namespace's defaults."""
+    """The Jaeger all-in-one container has no resources: admission gives it the namespace's defaults."""
     values = stack_values("dev")
+    values["observability"]["tracing"] = "jaeger"
+    ns = values["observability"].get("namespace", "observability")
     cfg, plan = validate(values, "Pulumi.t.yaml")
-    before = quotas.compute_need(cfg, plan)["ai-rag"]["requests.memory"][0]
-    values["tenancy"]["namespaces"]["ai-rag"]["containerDefaults"] = {"memoryRequest": "1Gi", "memoryLimit": "1Gi"}
+    before = quotas.compute_need(cfg, plan)[ns]["requests.memory"][0]
+    values["tenancy"]["namespaces"].setdefault(ns, {})["containerDefaults"] = {"memoryRequest": "1Gi",
+                                                                               "memoryLimit": "1Gi"}
     cfg, plan = validate(values, "Pulumi.t.yaml")
-    after = quotas.compute_need(cfg, plan)["ai-rag"]["requests.memory"][0]
-    assert after - before == sizing.quantity("1Gi") - sizing.quantity("128Mi")  # one redis pod in dev
+    after = quotas.compute_need(cfg, plan)[ns]["requests.memory"][0]
+    assert after - before == sizing.quantity("1Gi") - sizing.quantity("128Mi")  # one Jaeger pod
 
 
 def test_quotas_that_hold_the_need_pass_and_omitted_ones_are_not_checked():
