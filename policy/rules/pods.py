@@ -307,6 +307,8 @@ class _StackResource:
     props: Any
     name: str
     config: Any
+    urn: str = ""
+    """The Release's URN: the offline plan hands its renders over by URN."""
 
     def get_config(self) -> Any:
         return self.config
@@ -342,7 +344,7 @@ def check_read_only(obj: KubeObject, config: Any, levels: Mapping[str, str] | No
 def _validate_read_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     config = args.get_config()
     found = [(r.urn, list(objects(cast(ResourceValidationArgs, _StackResource(r.resource_type, r.props, r.name,
-                                                                                config)))))
+                                                                                config, r.urn)))))
              for r in args.resources]
     levels = namespace_levels(o for _, objs in found for o in objs)
     for urn, objs in found:
