@@ -259,7 +259,9 @@ def weaviate_values(store: VectorStore, monitoring: bool, storage_class: str | N
         "replicas": store.replicas,
         "resources": from_config(store.resources, sized(sizing.WEAVIATE)),
         "securityContext": {**RESTRICTED_POD, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000},
-        "containerSecurityContext": dict(RESTRICTED_CONTAINER),
+        # Weaviate (one Go binary) writes only to its data volume /var/lib/weaviate; the chart's values.yaml
+        # (weaviate-helm, containerSecurityContext) lists readOnlyRootFilesystem: true as a supported setting.
+        "containerSecurityContext": {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": True},
         # The sysctl init container runs privileged (vm.max_map_count); Pod Security restricted forbids it.
         "initContainers": {"sysctlInitContainer": {"enabled": False}},
         "storage": {"size": f"{store.storage_gi}Gi", "storageClassName": storage_class or ""},

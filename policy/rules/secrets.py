@@ -79,6 +79,10 @@ ENV_EXCEPTIONS: tuple[tuple[str, str, str, str, str, str], ...] = (
      "templates/statefulset.yaml), not its content"),
     ("milvus", "StatefulSet", "milvus-etcd", "etcd", "ETCD_AUTH_TOKEN",
      "etcd's --auth-token option: the token type and the path of its signing key (jwt,priv-key=/...), not a token"),
+    ("weaviate", "StatefulSet", "weaviate", "weaviate", "AUTHENTICATION_APIKEY_ENABLED",
+     "a switch (\"true\"): API-key authentication on; the keys come from a Secret (envSecrets)"),
+    ("weaviate", "StatefulSet", "weaviate", "weaviate", "AUTHENTICATION_APIKEY_USERS",
+     "the user names the keys map to (weaviate docs, API key authentication), not keys"),
     ("milvus", "StatefulSet", "milvus-etcd", "etcd", "ETCD_INITIAL_CLUSTER_TOKEN",
      "etcd's --initial-cluster-token: a cluster name that keeps bootstrapping clusters apart, not a credential"),
 )

@@ -85,4 +85,6 @@ def test_the_chart_env_exceptions_all_match_a_rendered_variable():
             for container in spec.get("containers") or []:
                 for env in container.get("env") or []:
                     seen.add((release, obj.kind, obj.name, container.get("name"), env.get("name")))
-    assert {e[:5] for e in secrets.ENV_EXCEPTIONS} <= seen
+    # Weaviate ships in no stack: its entries are needed by the engine variant that
+    # tests/rag/test_rag.py::test_switching_the_vector_store_engine judges with the whole pack.
+    assert {e[:5] for e in secrets.ENV_EXCEPTIONS if e[0] != "weaviate"} <= seen
