@@ -169,8 +169,9 @@ def preview_problems(doc: dict) -> list[str]:
         problems.append("offline-gate: must run tools.plan for the matrix stack with its policy config")
     if "--require-charts" not in runs:
         problems.append("offline-gate: tools.plan must run with --require-charts (a chart that cannot render fails)")
-    for name, job in (("tests", tests), ("offline-gate", gate)):
+    for name, job in doc["jobs"].items():
         problems += chart_pull_problems(job, name)
+    problems += setup_pull_problems(load(SETUP_ACTION))
     if not steps_using(gate, "actions/upload-artifact"):
         problems.append("offline-gate: the rendered objects and JSON plan are not uploaded")
     if "secrets." in yaml.safe_dump(gate) or gate.get("permissions", {}).get("id-token"):
@@ -201,19 +202,35 @@ def preview_problems(doc: dict) -> list[str]:
     return problems
 
 
-def chart_pull_problems(job: dict, name: str) -> list[str]:
-    """The chart archives are pulled (cached per chart lock) before the first step that renders them."""
-    steps = job.get("steps", [])
+SETUP_ACTION = GITHUB / "actions" / "setup" / "action.yml"
+
+
+def setup_pull_problems(action: dict) -> list[str]:
+    """The shared setup action caches (keyed on the chart lock) and then pulls the locked charts into the
+    checkout's default chart directory, which the plan, the tests and the pack read without AI_PLATFORM_CHARTS."""
+    steps = action.get("runs", {}).get("steps", [])
     pull = next((i for i, s in enumerate(steps) if "-m tools.charts pull" in s.get("run", "")), None)
-    render = next((i for i, s in enumerate(steps)
-                   if "-m tools.plan" in s.get("run", "") or "-m pytest" in s.get("run", "")), None)
-    if pull is None or render is None or pull > render:
-        return [f"{name}: must run `python -m tools.charts pull` before rendering charts "
-                "(no ../shared/charts on GitHub)"]
-    cache = steps_using(job, "actions/cache")
+    if pull is None or "--dest" in steps[pull]["run"]:
+        return ["setup: must run `python -m tools.charts pull` into the default .cache/charts (no ../shared/charts "
+                "on GitHub)"]
+    cache = steps_using({"steps": steps}, "actions/cache")
     if not cache or "charts.lock.yaml" not in str(cache[0].get("with", {}).get("key", "")) \
-            or steps.index(cache[0]) > pull:
-        return [f"{name}: the pulled charts must be cached (actions/cache keyed on charts.lock.yaml) before the pull"]
+            or ".cache/charts" not in str(cache[0].get("with", {}).get("path", "")) or steps.index(cache[0]) > pull:
+        return ["setup: the pulled charts must be cached (actions/cache keyed on charts.lock.yaml) before the pull"]
+    return []
+
+
+def chart_pull_problems(job: dict, name: str) -> list[str]:
+    """A job that renders charts (the plan, the tests, the pack under the Pulumi CLI) runs the setup action, which
+    pulls them, before its first such step."""
+    steps = job.get("steps", [])
+    setup = next((i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/setup"), None)
+    render = next((i for i, s in enumerate(steps)
+                   if "-m tools.plan" in s.get("run", "") or "-m pytest" in s.get("run", "")
+                   or str(s.get("uses", "")).startswith("pulumi/actions")), None)
+    if render is not None and (setup is None or setup > render):
+        return [f"{name}: must use ./.github/actions/setup (it runs `python -m tools.charts pull`) before rendering "
+                "charts"]
     return []
 
 
@@ -534,11 +551,14 @@ def mutated(path: str, change) -> dict:
     (lambda d: d["jobs"]["preview"].update({"needs": ["tests"]}), "need the offline-gate"),
     (lambda d: d.update({"on": {"pull_request_target": {}}}), "does not run on pull_request"),
     (lambda d: d["jobs"]["offline-gate"]["steps"].pop(
-        next(i for i, s in enumerate(d["jobs"]["offline-gate"]["steps"]) if "tools.charts pull" in s.get("run", ""))),
-     "offline-gate: must run `python -m tools.charts pull`"),
+        next(i for i, s in enumerate(d["jobs"]["offline-gate"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
+     "offline-gate: must use ./.github/actions/setup"),
     (lambda d: d["jobs"]["tests"]["steps"].pop(
-        next(i for i, s in enumerate(d["jobs"]["tests"]["steps"]) if "tools.charts pull" in s.get("run", ""))),
-     "tests: must run `python -m tools.charts pull`"),
+        next(i for i, s in enumerate(d["jobs"]["tests"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
+     "tests: must use ./.github/actions/setup"),
+    (lambda d: d["jobs"]["preview"]["steps"].pop(
+        next(i for i, s in enumerate(d["jobs"]["preview"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
+     "preview: must use ./.github/actions/setup"),
     (lambda d: [s.update({"run": s["run"].replace(" --require-charts", "")}) for s in d["jobs"]["offline-gate"]["steps"]
                 if "run" in s], "--require-charts"),
 ])
@@ -611,3 +631,24 @@ def test_prod_runner_checks_catch_a_mismatch(change, eks_change, expected):
 def test_a_public_endpoint_limited_to_cidrs_may_use_any_runner():
     doc = mutated("deploy.yml", lambda d: d["jobs"]["prod"].update({"runs-on": "ubuntu-24.04"}))
     assert prod_runner_problems(doc, {"publicEndpoint": True, "publicAccessCidrs": ["203.0.113.0/24"]}) == []
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda a: a["runs"]["steps"].pop(next(i for i, s in enumerate(a["runs"]["steps"])
+                                           if "tools.charts pull" in s.get("run", ""))), "must run"),
+    (lambda a: a["runs"]["steps"].pop(next(i for i, s in enumerate(a["runs"]["steps"])
+                                           if str(s.get("uses", "")).startswith("actions/cache"))), "cached"),
+    (lambda a: [s.update({"run": s["run"] + " --dest /tmp/x"}) for s in a["runs"]["steps"]
+                if "tools.charts pull" in s.get("run", "")], "default .cache/charts"),
+])
+def test_the_setup_action_check_catches_a_broken_chart_pull(change, expected):
+    action = load(SETUP_ACTION)
+    assert setup_pull_problems(action) == []
+    change(action)
+    assert any(expected in p for p in setup_pull_problems(action))
+
+
+def test_every_job_that_renders_charts_uses_the_setup_action():
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            assert chart_pull_problems(job, name) == [], (path.name, name)
