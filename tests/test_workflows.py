@@ -536,6 +536,11 @@ def test_every_stack_has_a_policy_config():
 # ------------------------------------------------------- the checks catch a broken gate
 
 
+def drop_setup(doc: dict, job: str) -> None:
+    steps = doc["jobs"][job]["steps"]
+    steps.pop(next(i for i, s in enumerate(steps) if s.get("uses") == "./.github/actions/setup"))
+
+
 def mutated(path: str, change) -> dict:
     doc = load(GITHUB / "workflows" / path)
     change(doc)
@@ -550,15 +555,9 @@ def mutated(path: str, change) -> dict:
     (lambda d: d["jobs"]["offline-gate"]["strategy"]["matrix"]["stack"].remove("local"), "matrix stacks"),
     (lambda d: d["jobs"]["preview"].update({"needs": ["tests"]}), "need the offline-gate"),
     (lambda d: d.update({"on": {"pull_request_target": {}}}), "does not run on pull_request"),
-    (lambda d: d["jobs"]["offline-gate"]["steps"].pop(
-        next(i for i, s in enumerate(d["jobs"]["offline-gate"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
-     "offline-gate: must use ./.github/actions/setup"),
-    (lambda d: d["jobs"]["tests"]["steps"].pop(
-        next(i for i, s in enumerate(d["jobs"]["tests"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
-     "tests: must use ./.github/actions/setup"),
-    (lambda d: d["jobs"]["preview"]["steps"].pop(
-        next(i for i, s in enumerate(d["jobs"]["preview"]["steps"]) if s.get("uses") == "./.github/actions/setup")),
-     "preview: must use ./.github/actions/setup"),
+    (lambda d: drop_setup(d, "offline-gate"), "offline-gate: must use ./.github/actions/setup"),
+    (lambda d: drop_setup(d, "tests"), "tests: must use ./.github/actions/setup"),
+    (lambda d: drop_setup(d, "preview"), "preview: must use ./.github/actions/setup"),
     (lambda d: [s.update({"run": s["run"].replace(" --require-charts", "")}) for s in d["jobs"]["offline-gate"]["steps"]
                 if "run" in s], "--require-charts"),
 ])

@@ -323,6 +323,20 @@ CASES = [pytest.param(stack, m, id=f"{stack}-{m.name}") for stack in STACKS for 
          if m.applies(stack_values(stack))]
 
 
+def assert_caught(stack: str, resources: list[Recorded], expected: dict[str, str], name: str, **evaluate_args) -> None:
+    """The pack, with the stack's own config, reports each `policy: text` of `expected` as a new violation of
+    the edited `resources` (absent from the unmodified stack) and blocks: the policy is mandatory. Every
+    corpus (tests/policy/test_mutations_*.py) judges its edits through this one check."""
+    verdicts = {v.name: v for v in evaluate(resources, pack_config(stack), **evaluate_args)}
+    before = baseline(stack)
+    for policy, text in expected.items():
+        verdict = verdicts[policy]
+        new = [x.message for x in verdict.violations if x.message not in before[policy]]
+        assert any(text in message for message in new), f"{policy} did not catch {name}: {new}"
+        assert POLICIES_BY_NAME[policy].enforcement_level.value == "mandatory"
+        assert verdict.blocking, f"{policy} reported but does not block"
+
+
 # ------------------------------------------------------------------------------------------ tests
 
 
@@ -342,11 +356,4 @@ def test_every_mutation_runs_somewhere():
 def test_the_pack_catches_the_mutation(stack, mutation):
     resources = copy.deepcopy(run_shipped(stack).resources)
     expected = mutation.apply(stack, resources)
-    verdicts = {v.name: v for v in evaluate(resources, pack_config(stack))}
-    before = baseline(stack)
-    for policy, text in expected.items():
-        verdict = verdicts[policy]
-        new = [x.message for x in verdict.violations if x.message not in before[policy]]
-        assert any(text in message for message in new), f"{policy} did not catch {mutation.name}: {new}"
-        assert POLICIES_BY_NAME[policy].enforcement_level.value == "mandatory"
-        assert verdict.blocking, f"{policy} reported but does not block"
+    assert_caught(stack, resources, expected, mutation.name)

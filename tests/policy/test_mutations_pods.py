@@ -22,10 +22,9 @@ from tests.conftest import run_stack as run_shipped
 from tests.render.conftest import rendered
 from tools import mockrun, render
 from tools.mockrun import Recorded
-from tools.policy_eval import evaluate
 
 from .shipped_objects import policy_config
-from .test_mutations import baseline, pack_config
+from .test_mutations import assert_caught
 
 CRON_JOB = "kubernetes:batch/v1:CronJob"
 ES_TYPE = "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch"
@@ -167,11 +166,7 @@ PROGRAM_CASES = [pytest.param(stack, e, id=f"{stack}-{e.name}") for e in PROGRAM
 def test_the_pack_catches_the_program_edit(stack, edit):
     resources = copy.deepcopy(run_shipped(stack).resources)
     edit.apply(resources)
-    verdicts = {v.name: v for v in evaluate(resources, pack_config(stack))}
-    verdict = verdicts[edit.policy]
-    new = [x.message for x in verdict.violations if x.message not in baseline(stack)[edit.policy]]
-    assert any(edit.text in message for message in new), f"{edit.policy} did not catch {edit.name}: {new}"
-    assert POLICIES_BY_NAME[edit.policy].enforcement_level.value == "mandatory" and verdict.blocking
+    assert_caught(stack, resources, {edit.policy: edit.text}, edit.name)
 
 
 # -------------------------------------------------------------------------------------- chart edits

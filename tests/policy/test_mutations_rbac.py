@@ -19,11 +19,18 @@ from policy.rules import POLICIES_BY_NAME, network, secrets
 from policy.rules.objects import KubeObject
 from tests.conftest import run_stack as run_shipped
 from tests.conftest import stack_values
-from tests.policy.test_mutations import Mutation, baseline, edit, namespace, pack_config, pod_specs, workloads
+from tests.policy.test_mutations import (
+    Mutation,
+    assert_caught,
+    edit,
+    namespace,
+    pack_config,
+    pod_specs,
+    workloads,
+)
 from tests.render.conftest import require_charts
 from tools import mockrun, render
 from tools.mockrun import Recorded
-from tools.policy_eval import evaluate
 
 STACKS = ("dev", "prod", "local")
 RBAC = "kubernetes:rbac.authorization.k8s.io/v1"
@@ -235,14 +242,7 @@ def test_every_mutation_runs_somewhere():
 def test_the_pack_catches_the_mutation(stack, mutation):
     resources = copy.deepcopy(run_shipped(stack).resources)
     expected = mutation.apply(stack, resources)
-    verdicts = {v.name: v for v in evaluate(resources, pack_config(stack))}
-    before = baseline(stack)
-    for policy, text in expected.items():
-        verdict = verdicts[policy]
-        new = [x.message for x in verdict.violations if x.message not in before[policy]]
-        assert any(text in message for message in new), f"{policy} did not catch {mutation.name}: {new}"
-        assert POLICIES_BY_NAME[policy].enforcement_level.value == "mandatory"
-        assert verdict.blocking, f"{policy} reported but does not block"
+    assert_caught(stack, resources, expected, mutation.name)
 
 
 # ------------------------------------------------------------------------------- chart values
