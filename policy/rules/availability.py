@@ -35,7 +35,6 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyConfigSchema,
     ReportViolation,
     StackValidationArgs,
     StackValidationPolicy,
@@ -55,7 +54,7 @@ from .helpers import (
     selector_matches,
 )
 from .objects import KubeObject, object_policy
-from .protection import DEFAULT_STACKS, protected_stack, stack_of
+from .protection import DEFAULT_STACKS, protected_stack, stack_of, stacks_schema
 
 HA_NAME = "serving-replicas-ha"
 PDB_NAME = "pdb-for-multi-replica"
@@ -149,14 +148,7 @@ serving_replicas_ha = StackValidationPolicy(
     # Mandatory since issue 17 (single-replica critical servers in protected stacks): the shipped prod stack
     # runs every model server at 2+ replicas, and `stacks` keeps dev/local (one GPU) out of it.
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(properties={
-        "stacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(DEFAULT_STACKS),
-            "description": "Glob patterns of stack names whose model servers must be highly available.",
-        },
-    }),
+    config_schema=stacks_schema("Glob patterns of stack names whose model servers must be highly available."),
 )
 
 

@@ -39,7 +39,6 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -50,7 +49,7 @@ from . import helmbin, helmrender
 from .helm import LOCK_FILE, chart_name, read_lock
 from .helpers import get, strings
 from .objects import HELM_RELEASE, RENDERERS, RenderFailed, program_object, release_objects
-from .protection import DEFAULT_STACKS, EKS_CLUSTER, GKE_CLUSTER, protected_stack
+from .protection import DEFAULT_STACKS, EKS_CLUSTER, GKE_CLUSTER, protected_stack, stacks_schema
 
 NAME = "helm-chart-renders"
 ADVISORY_NAME = "helm-chart-renders-advisory"
@@ -247,14 +246,7 @@ def _validator(protected: bool) -> Callable[[ResourceValidationArgs, ReportViola
     return validate
 
 
-_STACKS_SCHEMA = PolicyConfigSchema(properties={
-    "stacks": {
-        "type": "array",
-        "items": {"type": "string"},
-        "default": list(DEFAULT_STACKS),
-        "description": "Glob patterns of protected stack names (an unrenderable chart blocks there).",
-    },
-})
+_STACKS_SCHEMA = stacks_schema("Glob patterns of protected stack names (an unrenderable chart blocks there).")
 
 helm_chart_renders = ResourceValidationPolicy(
     name=NAME,

@@ -21,14 +21,13 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
-    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
 
 from .helpers import get, maps, strings
-from .protection import DEFAULT_STACKS, EKS_CLUSTER, GKE_CLUSTER, protected_stack, stack_of
+from .protection import DEFAULT_STACKS, EKS_CLUSTER, GKE_CLUSTER, protected_stack, stack_of, stacks_schema
 
 NAME = "cluster-endpoint-not-public"
 
@@ -92,12 +91,5 @@ cluster_endpoint_not_public = ResourceValidationPolicy(
     description="A protected cluster's API server endpoint is private or limited to named networks, never 0.0.0.0/0.",
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(properties={
-        "stacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(DEFAULT_STACKS),
-            "description": "Glob patterns of stack names whose clusters are protected even without their flags.",
-        },
-    }),
+    config_schema=stacks_schema("Glob patterns of stack names whose clusters are protected even without their flags."),
 )

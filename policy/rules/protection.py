@@ -65,17 +65,19 @@ def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -
                          f"'{stack}' lacks {' and '.join(missing)}.")
 
 
+def stacks_schema(description: str) -> PolicyConfigSchema:
+    """The `stacks` setting of every rule that applies to protected stacks: glob patterns of stack names,
+    DEFAULT_STACKS unless configured."""
+    return PolicyConfigSchema(properties={
+        "stacks": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_STACKS),
+                   "description": description},
+    })
+
+
 cluster_deletion_protection = ResourceValidationPolicy(
     name=NAME,
     description="Clusters of production stacks have cloud deletion protection and Pulumi protect.",
     validate=_validate,
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(properties={
-        "stacks": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": list(DEFAULT_STACKS),
-            "description": "Glob patterns of stack names whose clusters must be protected.",
-        },
-    }),
+    config_schema=stacks_schema("Glob patterns of stack names whose clusters must be protected."),
 )

@@ -97,7 +97,8 @@ def test_internet_wide_authorized_network_refused_on_protected_stack(cidr):
 def test_internet_wide_authorized_network_allowed_without_deletion_protection():
     values = with_gcp(authorizedNetworks=[{"cidr": "0.0.0.0/0", "displayName": "anyone"}])
     values["cluster"]["deletionProtection"] = False
-    validate(values, "Pulumi.test.yaml")
+    cfg, _ = validate(values, "Pulumi.test.yaml")  # raises ConfigError if refused
+    assert [n.cidr for n in cfg.cluster.gcp.authorized_networks] == ["0.0.0.0/0"]
 
 
 def test_authorized_network_needs_a_valid_cidr_and_name():
