@@ -36,6 +36,14 @@ class PlatformContext:
     """The GPU stack (operator release, PriorityClasses): GPU workloads depend on it."""
     hf_token: pulumi.Output[str] | None = None
     """Hugging Face token (secret) for gated models."""
+    gateway_crds: Sequence[pulumi.Resource] = ()
+    """Resources that make the Gateway API, Inference Extension (InferencePool) and llm-d (InferenceObjective)
+    CRDs exist (components/inference/crds.py); empty without `inferenceGateway.enabled`. Every Gateway,
+    HTTPRoute, InferencePool and InferenceObjective (and every Release rendering one) depends on them."""
+    mesh_ready: Sequence[pulumi.Resource] = ()
+    """The mesh (Istio base with its CRDs, istiod, istio-cni, ztunnel; components/mesh.py); empty without
+    `mesh.enabled`. Istio resources (AuthorizationPolicy, PeerAuthentication, ...) and the gateway Releases depend
+    on it."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Outputs of earlier components later ones need (e.g. the observability stack's ready resources)."""
 

@@ -445,6 +445,9 @@ class Served:
     model: ServedModel
     role: Role
     """MODEL_SERVER for `serving.models[]`, EMBEDDING_SERVER for `rag.embedding`."""
+    canary_of: str | None = None
+    """For a canary server (`serving.models[].canary`): the name of the model it is a canary of (the name its
+    engine serves under, so requests for that model reach either)."""
 
     @property
     def engine(self) -> str:
@@ -452,9 +455,41 @@ class Served:
         return embedding_engine_key(self.model.engine) if self.role == EMBEDDING_SERVER else self.model.engine
 
 
+CANARY_SUFFIX: Final = "-canary"
+
+
+def canary_model(model: ServedModel) -> ServedModel:
+    """The canary server of `model` (which has a `canary`): the stable entry with the canary's differences, named
+    `<name>-canary`, without a canary of its own. A canary runs on its pool alone (no fallback) and is never
+    critical: the stable server carries the model's availability."""
+    canary = required(model.canary, model.name, "a canary", "the caller")
+    changes: dict[str, object] = {"name": model.name + CANARY_SUFFIX, "canary": None, "critical": False,
+                                  "fallback_pool": None}
+    if canary.model is not None and canary.model != model.model:
+        changes.update(model=canary.model, quantization=canary.quantization, params_b=None, architecture=None)
+    elif canary.quantization is not None:
+        changes["quantization"] = canary.quantization
+    if canary.engine is not None:
+        changes["engine"] = canary.engine
+    if canary.pool is not None:
+        changes["pool"] = canary.pool
+        changes["mig_profile"] = None
+    changes["replicas"] = canary.replicas or Replicas(min=1, max=model.replicas.max)
+    data = {**model.model_dump(exclude_unset=False), **changes}
+    if data.get("quantization") is None:
+        data.pop("quantization")
+    return ServedModel.model_validate(data)
+
+
 def served_models(cfg: StackConfig) -> list[Served]:
-    """Every model server: `serving.models[]` in order, then the RAG embedding server."""
-    entries = [Served(key_path("serving", "models", i), m, MODEL_SERVER) for i, m in enumerate(cfg.serving.models)]
+    """Every model server: `serving.models[]` in order (each followed by its canary), then the RAG embedding
+    server."""
+    entries: list[Served] = []
+    for i, m in enumerate(cfg.serving.models):
+        entries.append(Served(key_path("serving", "models", i), m, MODEL_SERVER))
+        if m.canary is not None:
+            entries.append(Served(key_path("serving", "models", i, "canary"), canary_model(m), MODEL_SERVER,
+                                  canary_of=m.name))
     emb = cfg.rag.embedding
     if emb is not None:
         # The embedding server shares the model-server skeleton; model_construct because "tei"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .capacity import canary_model
 from .engines import ENGINES, embedding_engine_key
 from .models import StackConfig
 
@@ -75,6 +76,9 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
     serving_ns = cfg.serving.namespace
     for model in cfg.serving.models:
         found[f"model/{model.name}"] = _model(model.name, model.engine, serving_ns)
+        if model.canary is not None:  # its canary server (config.capacity.canary_model)
+            canary = canary_model(model)
+            found[f"model/{canary.name}"] = _model(canary.name, canary.engine, serving_ns)
     rag = cfg.rag
     if rag.embedding is not None:
         port = ENGINES[embedding_engine_key(rag.embedding.engine)].port

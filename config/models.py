@@ -447,6 +447,72 @@ Engine = Literal["vllm", "tgi", "triton", "ollama"]
 Quantization = Literal["none", "awq", "gptq", "fp8", "int8", "gguf"]
 
 
+ADAPTER_NAME = r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$"
+HF_REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class Adapter(Model):
+    """One LoRA adapter of a model (`serving.models[].adapters[]`)."""
+
+    name: str = Field(pattern=ADAPTER_NAME, max_length=63)
+    """Name clients send as `model` (unique across every model and adapter of the stack)."""
+    source: str = Field(pattern=HF_REPO)
+    """Hugging Face repo id of the adapter (downloaded with the model, into the same cache volume)."""
+
+
+class LoraLimits(Model):
+    """vLLM LoRA limits (`--max-loras`, `--max-lora-rank`, `--max-cpu-loras`)."""
+
+    max_loras: int = Field(4, ge=1, le=64)
+    """Adapters held on the GPU at once (in one batch)."""
+    max_rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = 16
+    """Largest adapter rank loaded (must be >= every adapter's rank)."""
+    max_cpu_loras: int | None = Field(None, ge=1, le=1024)
+    """Adapters cached in CPU memory; omitted: vLLM's default (maxLoras)."""
+
+
+class Canary(Model):
+    """A canary of a model server (`serving.models[].canary`): what differs from the stable server, and its share."""
+
+    weight: int = Field(ge=0, le=100)
+    """Percent of the model's requests sent to the canary (0: deployed but sent nothing; 100: all traffic)."""
+    model: str | None = Field(None, min_length=1)
+    """Hugging Face repo id of the canary's weights; omitted: the stable server's."""
+    engine: Engine | None = None
+    """Engine of the canary; omitted: the stable server's."""
+    quantization: Quantization | None = None
+    """Weight format of the canary; omitted: the stable server's (when `model` is unchanged)."""
+    pool: str | None = None
+    """GPU pool of the canary; omitted: the stable server's."""
+    replicas: Replicas | None = None
+    """Replica bounds of the canary; omitted: {min: 1, max: the stable server's max}."""
+
+
+class RouterScorers(Model):
+    """Weights of the endpoint picker's scorers (llm-d router v0.10.0 plugin types); 0 leaves one out."""
+
+    queue: float = Field(2, ge=0, le=100)
+    """`queue-scorer`: prefer endpoints with fewer waiting requests."""
+    kv_cache: float = Field(2, ge=0, le=100)
+    """`kv-cache-utilization-scorer`: prefer endpoints with free KV-cache memory."""
+    prefix_cache: float = Field(3, ge=0, le=100)
+    """Prefix-cache scorer (approximate or precise, see `prefixCache`): prefer endpoints that hold the prompt's
+    prefix."""
+    lora_affinity: float = Field(1, ge=0, le=100)
+    """LoRA-affinity scorer (models with adapters only): prefer endpoints with the adapter already loaded."""
+
+
+class RouterOverride(Model):
+    """Per-model endpoint-picker settings; omitted keys come from `inferenceGateway.router`."""
+
+    scorers: RouterScorers | None = None
+    """Scorer weights for this model's pool."""
+    prefix_cache: Literal["approximate", "precise"] | None = None
+    """Prefix-cache scoring for this model's pool."""
+    failure_mode: Literal["FailOpen", "FailClose"] | None = None
+    """What the gateway does when this pool's endpoint picker does not answer."""
+
+
 class ServedModel(Model):
     """One model server (`serving.models[]`)."""
 
@@ -490,6 +556,16 @@ class ServedModel(Model):
     then SIGTERM; terminationGracePeriodSeconds = 15 + this). Spot reclaims cap it: GKE gives 30 s, EC2 2 min."""
     startup_seconds: int | None = Field(None, ge=60, le=7200)
     """Time the startupProbe allows for loading the model; omitted: 300 s + 20 s per GiB of weights."""
+    adapters: tuple[Adapter, ...] = ()
+    """LoRA adapters served by this model's servers (vLLM only): downloaded into the model cache, loaded with
+    `--enable-lora`, addressed by their name in the request's `model` field, routed with adapter affinity."""
+    lora: LoraLimits = Field(default_factory=lambda: LoraLimits())
+    """vLLM LoRA limits (used when `adapters` is not empty)."""
+    canary: Canary | None = None
+    """A second server (another model version or engine) that gets `weight` percent of this model's traffic
+    through the inference gateway; raise, lower or remove it with one config change."""
+    router: RouterOverride | None = None
+    """Per-model endpoint-picker settings (override `inferenceGateway.router`)."""
 
     @model_validator(mode="after")
     def _defaults(self) -> ServedModel:
@@ -737,8 +813,13 @@ class Gateway(Model):
     """Namespace of the gateway (one of tenancy.namespaces)."""
     certificate: GatewayCertificate | None = None
     """cert-manager settings when `tlsSecret` is omitted; omitted: a self-signed CA."""
+    expose: Literal["gateway", "ingress"] | None = None
+    """gateway: through the inference gateway's public Gateway (`inferenceGateway.edge`: TLS, client
+    authentication, limits), which routes this host to the gateway; ingress: an Ingress of `ingress.className`
+    (deprecated: ingress-nginx was retired upstream in March 2026; only for clusters that already run it).
+    Omitted: gateway when `inferenceGateway.enabled`, else ingress (with a deprecation warning)."""
     ingress: GatewayIngress = Field(default_factory=GatewayIngress)
-    """Ingress class, controller, body size and timeouts."""
+    """Ingress class, controller, body size and timeouts (only with `expose: ingress`)."""
     autoscaling: GatewayAutoscaling = Field(default_factory=GatewayAutoscaling)
     """HPA bounds and targets."""
     resources: Resources = Field(default_factory=lambda: Resources(cpu="500m", memory="1Gi", cpu_limit="2"))
@@ -1023,6 +1104,131 @@ class ObservabilityConfig(Model):
         return self
 
 
+# ------------------------------------------------------------------------------ mesh and gateway
+
+
+class MeshConfig(Model):
+    """`ai-platform:mesh`: Istio 1.30.3 in ambient mode (charts base, istiod, cni, ztunnel). Every workload
+    namespace joins the mesh (`istio.io/dataplane-mode: ambient`): ztunnel gives mutual TLS between the gateway,
+    the model servers, the AI gateway and the data services, and AuthorizationPolicies allow each designed flow
+    beside the NetworkPolicies."""
+
+    enabled: bool = False
+    """Install Istio ambient and enrol the workload namespaces (required by `inferenceGateway`)."""
+    namespace: str = Field("istio-system", pattern=DNS_LABEL, max_length=63)
+    """Namespace of istiod, istio-cni and ztunnel."""
+    mtls: Literal["strict", "permissive"] = "strict"
+    """Mesh-wide PeerAuthentication: strict refuses plaintext to enrolled pods (protected stacks: strict only)."""
+    authorization: bool = True
+    """AuthorizationPolicies per designed flow (each enrolled namespace denies what no policy allows)."""
+    istiod_replicas: int = Field(1, ge=1, le=10)
+    """istiod replicas (protected stacks: at least 2, with a PodDisruptionBudget)."""
+
+
+class InferenceObjectiveConfig(Model):
+    """One InferenceObjective (`inferenceGateway.objectives[]`): a priority band requests are put in."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63)
+    """Objective name (the value of the objective header the edge sets or checks)."""
+    priority: int = Field(ge=-100, le=100)
+    """Higher is served first under load; below 0 is sheddable (dropped first when the pool is saturated)."""
+    namespaces: tuple[str, ...] = ()
+    """Tenant namespaces whose in-cluster requests (through the internal Gateway) may use this objective."""
+    claim_values: tuple[str, ...] = ()
+    """Values of `edge.auth.jwt.objectiveClaim` that put a public client's requests in this objective."""
+
+
+class EdgeJwt(Model):
+    """JWT validation at the public Gateway (Istio RequestAuthentication)."""
+
+    issuer: str = Field(pattern=r"^https://")
+    """Token issuer (`iss`)."""
+    jwks_uri: str = Field(pattern=r"^https://")
+    """JSON Web Key Set URL of the issuer."""
+    audiences: tuple[str, ...] = Field(min_length=1)
+    """Accepted `aud` values."""
+    objective_claim: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    """Claim whose value selects the InferenceObjective (`objectives[].claimValues`); omitted: every public
+    request gets the default objective."""
+
+
+class EdgeAuth(Model):
+    """Client authentication at the public Gateway."""
+
+    mode: Literal["jwt", "none"] = "jwt"
+    """jwt: requests need a valid bearer token (`jwt`); none: anonymous (refused on protected stacks)."""
+    jwt: EdgeJwt | None = None
+    """Issuer settings (required with mode jwt)."""
+
+
+class EdgeRateLimit(Model):
+    """Request limit at the public Gateway (Envoy local rate limit on each gateway pod)."""
+
+    rps: int | None = Field(100, ge=1, le=1_000_000)
+    """Requests per second each gateway pod admits (null: no limit); beyond it clients get 429."""
+    burst: int = Field(200, ge=1, le=10_000_000)
+    """Token-bucket size (requests admitted at once after idling)."""
+
+
+class Edge(Model):
+    """The public Gateway: one HTTPS entry for `/v1` (the models) and the RAG API host."""
+
+    host: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
+    """Public host name of the OpenAI-compatible API (`/v1`)."""
+    tls_secret: str | None = Field(None, pattern=DNS_LABEL, max_length=253)
+    """Existing TLS Secret in the gateway namespace; omitted: cert-manager issues one (`certificate`)."""
+    certificate: GatewayCertificate | None = None
+    """cert-manager settings when `tlsSecret` is omitted; omitted: a self-signed CA."""
+    source_ranges: tuple[Cidr, ...] = Field(("0.0.0.0/0",), min_length=1)
+    """Client CIDRs the load balancer admits (`loadBalancerSourceRanges`) and the gateway pods' NetworkPolicy."""
+    auth: EdgeAuth = Field(default_factory=EdgeAuth)
+    """Client authentication."""
+    rate_limit: EdgeRateLimit = Field(default_factory=EdgeRateLimit)
+    """Request limits."""
+    timeout_seconds: int = Field(300, ge=10, le=3600)
+    """Request timeout (a streamed completion may run this long)."""
+
+
+class Router(Model):
+    """Endpoint picker (llm-d router v0.10.0) of every InferencePool."""
+
+    replicas: int = Field(1, ge=1, le=10)
+    """EPP replicas per pool (protected stacks: at least 2, with a PodDisruptionBudget)."""
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailOpen"
+    """What the gateway does when the pool's endpoint picker does not answer: FailOpen sends the request to an
+    endpoint of the pool anyway, FailClose refuses it. Always written explicitly on the InferencePool."""
+    prefix_cache: Literal["approximate", "precise"] = "approximate"
+    """approximate: the picker remembers where it sent each prompt prefix; precise: vLLM publishes its KV-cache
+    events to the picker, which scores the blocks each endpoint really holds."""
+    scorers: RouterScorers = Field(default_factory=RouterScorers)
+    """Scorer weights."""
+    flow_control: bool = True
+    """Hold requests in the picker's flow-control queue (priority and fairness across objectives) instead of
+    sending them to saturated endpoints; also what lets a pool scale from zero without losing requests."""
+    resources: Resources = Field(default_factory=lambda: Resources(cpu="1", memory="1Gi", memory_limit="4Gi"))
+    """Requests/limits of the picker container."""
+
+
+class InferenceGatewayConfig(Model):
+    """`ai-platform:inferenceGateway`: Gateway API (v1.6.1) on Istio with the Inference Extension: one
+    InferencePool and endpoint picker per model server, body-based routing on the request's `model`, a public
+    Gateway (TLS, authentication, limits) and an internal one for in-cluster callers (the AI gateway)."""
+
+    enabled: bool = False
+    """The serving front door (needs `mesh.enabled`)."""
+    namespace: str = Field("ai-gateway", pattern=DNS_LABEL, max_length=63)
+    """Namespace of the Gateways, their Envoy pods and body-based routing."""
+    replicas: int = Field(2, ge=1, le=100)
+    """Envoy replicas of each Gateway."""
+    edge: Edge | None = None
+    """The public Gateway; omitted: internal only."""
+    router: Router = Field(default_factory=Router)
+    """Endpoint-picker defaults (`serving.models[].router` overrides per model)."""
+    objectives: tuple[InferenceObjectiveConfig, ...] = ()
+    """Priority bands (InferenceObjectives) and which tenants may use them."""
+
+
+
 # ------------------------------------------------------------------------------------- tenancy
 
 
@@ -1172,6 +1378,10 @@ class StackConfig(Model):
     """`ai-platform:rag`."""
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     """`ai-platform:observability`."""
+    mesh: MeshConfig = Field(default_factory=MeshConfig)
+    """`ai-platform:mesh`."""
+    inference_gateway: InferenceGatewayConfig = Field(default_factory=InferenceGatewayConfig)
+    """`ai-platform:inferenceGateway`."""
     tenancy: TenancyConfig = Field(default_factory=TenancyConfig)
     """`ai-platform:tenancy`."""
     budget: BudgetConfig = Field(default_factory=BudgetConfig)

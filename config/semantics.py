@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
-from . import catalog, upgrades
+from . import catalog, inference_checks, upgrades
 from .admission import registry_allowed
-from .capacity import EMBEDDING_SERVER, CapacityPlan, machine_for, served_models, shape_of
+from .capacity import EMBEDDING_SERVER, CapacityPlan, canary_model, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
 from .engines import ENGINES, quantization_args
 from .errors import Issue, key_path, required
@@ -30,7 +30,11 @@ def _choices(values: Iterable[object]) -> str:
 
 
 def check(cfg: StackConfig) -> list[Issue]:
-    return [*_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
+    canaries = inference_checks.canary_issues(cfg)
+    if canaries:  # every later check plans the canary servers
+        return canaries
+    return [*inference_checks.check(cfg),
+            *_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
             *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg),
             *_admission(cfg)]
 
@@ -295,8 +299,12 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if n > 1:
             yield Issue(key_path("serving", "models"), f"model name '{name}' is used {n} times; names must be unique")
     pools = {p.name: p for p in cfg.node_pools.gpu}
+    entries: list[tuple[Callable[..., str], ServedModel]] = []
     for i, model in enumerate(cfg.serving.models):
-        path = partial(key_path, "serving", "models", i)
+        entries.append((partial(key_path, "serving", "models", i), model))
+        if model.canary is not None:  # the canary server, checked like a model (config.capacity.canary_model)
+            entries.append((partial(key_path, "serving", "models", i, "canary"), canary_model(model)))
+    for path, model in entries:
         shape = shape_of(model)
         if shape is None:
             yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "

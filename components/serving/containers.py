@@ -26,7 +26,7 @@ PROBE_PERIOD = 10
 
 def container_args(server: Server) -> list[str]:
     model = server.model
-    return engine_args(server.engine, model=server.profile.model_arg(model.model), served_name=server.name,
+    return engine_args(server.engine, model=server.profile.model_arg(model.model), served_name=server.served_name,
                        tensor_parallel=model.tensor_parallel, gpu_memory_utilization=model.gpu_memory_utilization,
                        max_model_len=model.max_model_len,
                        quantization=required(model.quantization, f"{server.path}.quantization", "a quantization",

@@ -32,7 +32,7 @@ def needs_hf_token(server: Server) -> bool:
 def download_container(server: Server, token: bool) -> dict[str, Any]:
     profile = server.profile
     mount = profile.cache_mount
-    step = profile.download.step(model=server.model.model, served_name=server.name, model_dir=server.model_dir,
+    step = profile.download.step(model=server.model.model, served_name=server.served_name, model_dir=server.model_dir,
                                  cache_mount=mount)
     env = env_list({"HOME": HOME, "HF_HUB_DISABLE_TELEMETRY": "1", **step.env})
     if token and needs_hf_token(server):

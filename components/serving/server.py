@@ -38,6 +38,13 @@ class Server:
     pool: GpuPool | None
     fallback: GpuPool | None
     namespace: str
+    canary_of: str | None = None
+    """For a canary server: the model it is a canary of (the name its engine serves, see `served_name`)."""
+
+    @property
+    def served_name(self) -> str:
+        """The model name the engine answers to (a canary answers to its stable model's name)."""
+        return self.canary_of or self.name
 
     @property
     def profile(self) -> EngineProfile:
@@ -60,7 +67,8 @@ class Server:
 def servers(cfg: StackConfig, plan: CapacityPlan) -> list[Server]:
     """Every model server of the stack: `serving.models[]` in order, then the embedding server."""
     return [Server(s.model.name, s.path, s.role, s.engine, s.model, plan.model(s.model.name),
-                   cfg.pool(s.model.pool or ""), cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace)
+                   cfg.pool(s.model.pool or ""), cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace,
+                   s.canary_of)
             for s in served_models(cfg)]
 
 
@@ -140,7 +148,8 @@ def repository_files(server: Server) -> dict[str, object]:
     if repository is None:
         return {}
     model = server.model
-    return repository.files(model=server.model_dir, served_name=server.name, tensor_parallel=model.tensor_parallel,
+    return repository.files(model=server.model_dir, served_name=server.served_name,
+                            tensor_parallel=model.tensor_parallel,
                             gpu_memory_utilization=model.gpu_memory_utilization,
                             max_model_len=model.max_model_len, quantization=model.quantization,
                             prefix_caching=model.prefix_caching)

@@ -36,14 +36,18 @@ def gpu_workloads(result):
             yield r
 
 
-def test_serving_sits_under_the_platform_with_one_model_server_per_model(stack_name):
+def test_serving_sits_under_the_platform_with_one_model_server_per_model_and_canary(stack_name):
     result = run_stack(stack_name)
     serving = [r for r in result.resources if r.type == "ai-platform:serving:Serving"]
     servers = [r for r in result.resources if r.type == "ai-platform:serving:ModelServer"]
     values, _ = mockrun.stack_config(stack_name)
-    expected = len(values["serving"]["models"]) + (1 if values.get("rag", {}).get("embedding") else 0)
+    models = values["serving"]["models"]
+    expected = len(models) + sum(1 for m in models if m.get("canary")) + (1 if values.get("rag", {}).get("embedding")
+                                                                          else 0)
     assert len(serving) == 1 and serving[0].parent_type == "ai-platform:platform:Platform"
     assert len(servers) == expected and all(s.parent == serving[0].urn for s in servers)
+    canaries = {m["name"] + "-canary" for m in models if m.get("canary")}
+    assert canaries <= {s.name.removeprefix(f"{serving[0].name}-") for s in servers}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

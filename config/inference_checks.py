@@ -1,0 +1,121 @@
+"""Checks of the mesh, the inference gateway and the per-model routing settings (adapters, canaries, objectives)
+that need several config groups at once. Called by config.semantics.check; each names its key path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from functools import partial
+
+from pydantic import ValidationError
+
+from .capacity import CANARY_SUFFIX, canary_model
+from .errors import Issue, key_path
+from .inference import EPP_ENGINES, rag_exposure
+from .models import StackConfig
+
+
+def canary_issues(cfg: StackConfig) -> list[Issue]:
+    """Canaries that cannot be built (checked first: every later check plans the canary servers)."""
+    issues = []
+    for i, model in enumerate(cfg.serving.models):
+        if model.canary is None:
+            continue
+        try:
+            canary_model(model)
+        except ValidationError as exc:
+            detail = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            issues.append(Issue(key_path("serving", "models", i, "canary"), f"the canary of '{model.name}' is not a "
+                                                                            f"valid server: {detail}"))
+    return issues
+
+
+def check(cfg: StackConfig) -> Iterator[Issue]:
+    gw = cfg.inference_gateway
+    mesh = cfg.mesh
+    protected = cfg.cluster.deletion_protection
+    if gw.enabled and not mesh.enabled:
+        yield Issue(key_path("inferenceGateway", "enabled"), "the inference gateway runs on Istio ambient: set "
+                                                             "mesh.enabled: true (ai-platform:mesh)")
+    rag_gateway = cfg.rag.gateway
+    if rag_gateway is not None:
+        if rag_gateway.expose == "gateway" and not gw.enabled:
+            yield Issue(key_path("rag", "gateway", "expose"), "expose: gateway needs inferenceGateway.enabled: true "
+                                                              "(with edge); or use ingress (deprecated)")
+        if rag_exposure(cfg) == "gateway" and "ingress" in rag_gateway.model_fields_set:
+            yield Issue(key_path("rag", "gateway", "ingress"), (
+                "the gateway is exposed through the inference gateway's public Gateway (expose: gateway): the "
+                "Ingress settings would be ignored; remove them (limits and source ranges: inferenceGateway.edge)"))
+    names = Counter(m.name for m in cfg.serving.models)
+    for i, model in enumerate(cfg.serving.models):
+        path = partial(key_path, "serving", "models", i)
+        if model.name.endswith(CANARY_SUFFIX) and model.name.removesuffix(CANARY_SUFFIX) in names:
+            yield Issue(path("name"), f"'{model.name}' is the name of the canary of "
+                                      f"'{model.name.removesuffix(CANARY_SUFFIX)}'; choose another name")
+        if model.adapters and model.engine != "vllm":
+            yield Issue(path("adapters"), f"LoRA adapters are served by vllm only; '{model.name}' runs {model.engine}")
+        for j, adapter in enumerate(model.adapters):
+            names[adapter.name] += 1
+            if names[adapter.name] > 1:
+                yield Issue(path("adapters", j, "name"), f"'{adapter.name}' is already a model or adapter name; "
+                                                         "clients address adapters by name, so names must be unique")
+        if model.canary is not None:
+            if not gw.enabled:
+                yield Issue(path("canary"), "a canary's traffic share is applied by the inference gateway: set "
+                                            "inferenceGateway.enabled: true (with mesh.enabled), or remove the canary")
+            engine = model.canary.engine or model.engine
+            if "ollama" in (engine, model.engine):
+                yield Issue(path("canary", "engine"), "ollama servers are not routed by the inference gateway; a "
+                                                      "canary needs vllm, tgi or triton")
+        override = model.router
+        if override is not None and model.engine not in EPP_ENGINES:
+            yield Issue(path("router"), f"the endpoint picker scores {', '.join(EPP_ENGINES)} servers; "
+                                        f"'{model.name}' runs {model.engine} (routed to its Service): remove router")
+        if override is not None and not gw.enabled:
+            yield Issue(path("router"), "endpoint-picker settings need inferenceGateway.enabled: true")
+    if not gw.enabled:
+        if gw.objectives:
+            yield Issue(key_path("inferenceGateway", "objectives"), "objectives need inferenceGateway.enabled: true")
+        return
+    if protected:
+        if gw.router.replicas < 2:
+            yield Issue(key_path("inferenceGateway", "router", "replicas"), (
+                f"{gw.router.replicas} endpoint picker per pool on a deletion-protected stack: a restart stops (or, "
+                "with FailOpen, unbalances) every request to the pool; use 2 or more"))
+        if mesh.istiod_replicas < 2:
+            yield Issue(key_path("mesh", "istiodReplicas"), "1 istiod on a deletion-protected stack: new pods get no "
+                                                            "certificates while it restarts; use 2 or more")
+        if mesh.mtls != "strict":
+            yield Issue(key_path("mesh", "mtls"), "a deletion-protected stack enforces mutual TLS: use strict")
+        if gw.replicas < 2:
+            yield Issue(key_path("inferenceGateway", "replicas"), "1 gateway replica on a deletion-protected stack; "
+                                                                  "use 2 or more")
+    edge = gw.edge
+    if edge is not None:
+        if edge.auth.mode == "jwt" and edge.auth.jwt is None:
+            yield Issue(key_path("inferenceGateway", "edge", "auth", "jwt"), "auth mode jwt needs jwt: {issuer, "
+                                                                             "jwksUri, audiences}")
+        if edge.auth.mode == "none" and protected:
+            yield Issue(key_path("inferenceGateway", "edge", "auth", "mode"), (
+                "anonymous clients on the public Gateway of a deletion-protected stack; use jwt"))
+        if edge.tls_secret is not None and edge.certificate is not None:
+            yield Issue(key_path("inferenceGateway", "edge", "certificate"), "set tlsSecret or certificate, not both")
+    elif rag_exposure(cfg) == "gateway":
+        yield Issue(key_path("inferenceGateway", "edge"), (
+            "rag.gateway is exposed through the inference gateway (expose: gateway) but there is no public Gateway: "
+            "set inferenceGateway.edge, or rag.gateway.expose: ingress (deprecated)"))
+    seen = Counter(o.name for o in gw.objectives)
+    tenants = set(cfg.tenancy.namespaces)
+    claim = edge.auth.jwt.objective_claim if edge is not None and edge.auth.jwt is not None else None
+    for k, objective in enumerate(gw.objectives):
+        opath = partial(key_path, "inferenceGateway", "objectives", k)
+        if seen[objective.name] > 1:
+            yield Issue(opath("name"), f"objective '{objective.name}' is defined {seen[objective.name]} times")
+        for ns in objective.namespaces:
+            if ns not in tenants:
+                yield Issue(opath("namespaces"), f"'{ns}' is not one of tenancy.namespaces: "
+                                                 f"{', '.join(sorted(tenants))}")
+        if objective.claim_values and claim is None:
+            yield Issue(opath("claimValues"), "claim values need inferenceGateway.edge.auth.jwt.objectiveClaim")
+        if not objective.namespaces and not objective.claim_values:
+            yield Issue(opath(), f"objective '{objective.name}' names no tenant: list namespaces or claimValues")
