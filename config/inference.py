@@ -130,13 +130,3 @@ def routing_table(cfg: StackConfig) -> list[Route]:
             routes.append(Route(served.model.name, served.model.name, None,
                                 (_backend(served.model.name, served.engine, 100),)))
     return routes
-
-
-def split_lines(cfg: StackConfig) -> list[str]:
-    """The traffic split as the plan prints it: one line per model name."""
-    lines = []
-    for route in routing_table(cfg):
-        parts = ", ".join(f"{b.server} ({b.kind} {b.name}) {route.share(b.server) * 100:g}%" for b in route.backends)
-        what = f" (adapter of {route.base})" if route.adapter else ""
-        lines.append(f"{route.model}{what} -> {parts}")
-    return lines
