@@ -213,7 +213,7 @@ def test_dashboards_are_config_maps_for_the_sidecar():
     result = run_stack("prod")
     boards = [r for r in result.of_type("kubernetes:core/v1:ConfigMap")
               if r.inputs["metadata"]["labels"].get(charts.DASHBOARD_LABEL[0]) == charts.DASHBOARD_LABEL[1]]
-    assert len(boards) == 4
+    assert len(boards) == 5  # inference, GPU fleet, RAG, cost, inference gateway
     sidecar = release(result, charts.STACK.chart).inputs["values"]["grafana"]["sidecar"]["dashboards"]
     assert (sidecar["label"], sidecar["labelValue"]) == charts.DASHBOARD_LABEL
     for board in boards:
