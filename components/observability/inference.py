@@ -121,12 +121,16 @@ def flow_control(cfg: StackConfig) -> bool:
     return cfg.inference_gateway.router.flow_control
 
 
-def epp_monitoring_values(scrape_labels: dict[str, str]) -> dict[str, Any]:
-    """The llm-d-router-gateway v0.10.0 `router.monitoring` block: the chart's own ServiceMonitor, selectable by the
-    platform's Prometheus (`extraLabels`), authenticating with the picker's service-account token (chart default,
-    values.yaml `monitoring.prometheus.auth.enabled: true`), no Google Managed Prometheus."""
+def epp_monitoring_values(server: str, scrape_labels: dict[str, str]) -> dict[str, Any]:
+    """The llm-d-router-gateway v0.10.0 `router.monitoring` block of a model server's picker (release named after the
+    server: the chart names everything `<release>-epp`): the chart's own ServiceMonitor, selectable by the platform's
+    Prometheus (`extraLabels`), authenticating with the picker's service-account token (the chart default; the picker
+    checks it with a TokenReview and the chart's ClusterRole grants its account GET /metrics). The token Secret gets
+    the picker's name: the chart's default name (`inference-gateway-sa-metrics-reader-secret`) is the same for every
+    release, and two pools share serving.namespace."""
     return {"interval": SCRAPE_INTERVAL, "provider": {"name": "prometheusoperator"},
-            "prometheus": {"enabled": True, "extraLabels": dict(scrape_labels)}}
+            "prometheus": {"enabled": True, "extraLabels": dict(scrape_labels),
+                           "auth": {"enabled": True, "secretName": f"{epp_name(server)}-metrics-token"}}}
 
 
 @dataclass(frozen=True)
