@@ -8,9 +8,10 @@ platform's Prometheus selects, in any namespace):
 - **Endpoint pickers** (EPP, llm-d router v0.10.0): the ServiceMonitor the llm-d-router-gateway chart renders
   (`router.monitoring.prometheus.enabled`) in serving.namespace, port `http-metrics` (9090) `/metrics`, with the
   picker's service-account token from a Secret (the picker authenticates /metrics by default). `epp_monitoring_values`
-  is the chart block that makes it selectable (`extraLabels`); the router component passes it. Its target label
-  `service` is the picker's Service, `epp_name(server)`, which is how queries tell pools apart for the series the
-  picker does not label with its pool.
+  is the chart block the router component's release must get: it makes the monitor selectable (`extraLabels`)
+  and gives each picker its own token Secret. Its target label `service` is the picker's Service,
+  `epp_name(server)`, which is how queries tell pools apart for the series the picker does not label with its
+  pool.
 - **Gateway Envoys**: one PodMonitor (in the observability namespace, which is excluded from namespace enforcement so
   series keep their pods' namespace) on the pods of the istio `gateway` chart releases PUBLIC_GATEWAY and
   INTERNAL_GATEWAY in inferenceGateway.namespace: their selector labels are `app`/`istio` = the release name (gateway
