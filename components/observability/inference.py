@@ -5,19 +5,19 @@ Pure functions (no Pulumi), shared by the dashboards, the alerts and the Metrics
 Scrape targets (what Prometheus reads; every monitor carries `ai-platform/scrape: "true"`, the label the
 platform's Prometheus selects, in any namespace):
 
-- **Endpoint pickers** (EPP, llm-d router v0.10.0): the ServiceMonitor the llm-d-router-gateway chart renders
-  (`router.monitoring.prometheus.enabled`) in serving.namespace, port `http-metrics` (9090) `/metrics`, with the
-  picker's service-account token from a Secret (the picker authenticates /metrics by default). `epp_monitoring_values`
-  is the chart block the router component's release must get: it makes the monitor selectable (`extraLabels`)
-  and gives each picker its own token Secret. Its target label `service` is the picker's Service,
-  `epp_name(server)`, which is how queries tell pools apart for the series the picker does not label with its
-  pool.
+- **Endpoint pickers** (EPP, llm-d router v0.10.0): the ServiceMonitor the router component creates beside each picker
+  (components/inference/router.py) in serving.namespace, labelled for the platform's Prometheus, on the picker's
+  Service port `http-metrics` (9090) `/metrics` with a metrics-reader service-account token from a Secret (the
+  picker authenticates /metrics). Its target label `service` (and `job`) is the picker's Service,
+  `epp_name(server)`: that is how queries tell pools apart for the series the picker does not label with its pool.
 - **Gateway Envoys**: one PodMonitor (in the observability namespace, which is excluded from namespace enforcement so
-  series keep their pods' namespace) on the pods of the istio `gateway` chart releases PUBLIC_GATEWAY and
-  INTERNAL_GATEWAY in inferenceGateway.namespace: their selector labels are `app`/`istio` = the release name (gateway
-  chart 1.30.3 templates/_helpers.tpl `gateway.selectorLabels`); container port `http-envoy-prom` (15090,
-  templates/deployment.yaml) at `/stats/prometheus` serves Envoy's and Istio's standard metrics. The release name
-  becomes the target label `gateway`.
+  series keep their pods' namespace) on the pods labelled `gateway.networking.k8s.io/gateway-name` = PUBLIC_GATEWAY
+  or INTERNAL_GATEWAY in inferenceGateway.namespace: the Gateway API label for a Gateway's generated resources, which
+  Istio's automated deployment sets (istiod chart 1.30.3 files/kube-gateway.yaml) and the gateway component sets on
+  its manually deployed istio `gateway` chart pods (Istio selects a Gateway's pods by it for targetRefs policies).
+  Container port `http-envoy-prom` (15090; gateway chart 1.30.3 templates/deployment.yaml, kube-gateway.yaml) at
+  `/stats/prometheus` serves Envoy's and Istio's standard metrics. The Gateway's name becomes the target label
+  `gateway`.
 - **istiod**: a ServiceMonitor on Service `istiod` (labels `app: istiod`, `istio: pilot`) in mesh.namespace, port
   `http-monitoring` (15014; istiod chart 1.30.3 templates/service.yaml).
 - **ztunnel**: a PodMonitor on the DaemonSet's pods (`app: ztunnel`) in mesh.namespace, port `ztunnel-stats`
@@ -30,6 +30,7 @@ from a Secret in the picker's own namespace.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,10 +49,11 @@ ISTIOD_LABELS = {"app": "istiod", "istio": "pilot"}
 # ztunnel chart 1.30.3 templates/daemonset.yaml: pod label `app: ztunnel`, container port `ztunnel-stats` (15020).
 ZTUNNEL_LABELS = {"app": "ztunnel"}
 ZTUNNEL_PORT = "ztunnel-stats"
-# llm-d-router-gateway v0.10.0 (routerlib templates/_service.yaml, _servicemonitor.yaml): the picker's Service port.
+# llm-d-router-gateway v0.10.0 (routerlib templates/_service.yaml): the picker's metrics Service port.
 EPP_METRICS_PORT = "http-metrics"
-EPP_METRICS_PORT_NUMBER = 9090
-# The gateway pods' release name, relabelled from the chart's `app` selector label.
+# Gateway API's label naming the Gateway a generated resource belongs to (GEP-1762), on every gateway pod.
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# The target label the Gateway's name becomes.
 GATEWAY_LABEL = "gateway"
 # Target `job` of each scrape (a ServiceMonitor's job is its Service's name; the PodMonitors set theirs).
 GATEWAY_JOB = "inference-gateway"
@@ -122,18 +124,6 @@ def flow_control(cfg: StackConfig) -> bool:
     return cfg.inference_gateway.router.flow_control
 
 
-def epp_monitoring_values(server: str, scrape_labels: dict[str, str]) -> dict[str, Any]:
-    """The llm-d-router-gateway v0.10.0 `router.monitoring` block of a model server's picker (release named after the
-    server: the chart names everything `<release>-epp`): the chart's own ServiceMonitor, selectable by the platform's
-    Prometheus (`extraLabels`), authenticating with the picker's service-account token (the chart default; the picker
-    checks it with a TokenReview and the chart's ClusterRole grants its account GET /metrics). The token Secret gets
-    the picker's name: the chart's default name (`inference-gateway-sa-metrics-reader-secret`) is the same for every
-    release, and two pools share serving.namespace."""
-    return {"interval": SCRAPE_INTERVAL, "provider": {"name": "prometheusoperator"},
-            "prometheus": {"enabled": True, "extraLabels": dict(scrape_labels),
-                           "auth": {"enabled": True, "secretName": f"{epp_name(server)}-metrics-token"}}}
-
-
 @dataclass(frozen=True)
 class Monitor:
     """A ServiceMonitor or PodMonitor the Metrics component creates in the observability namespace."""
@@ -141,6 +131,11 @@ class Monitor:
     kind: Literal["ServiceMonitor", "PodMonitor"]
     name: str
     spec: dict[str, Any]
+
+
+def _pod_label(label: str) -> str:
+    """The service-discovery meta label of a pod label (Prometheus turns every other character into `_`)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", label)
 
 
 def _job(name: str) -> dict[str, Any]:
@@ -154,12 +149,13 @@ def monitors(cfg: StackConfig) -> list[Monitor]:
     if enabled(cfg):
         found.append(Monitor("PodMonitor", "inference-gateways", {
             "namespaceSelector": {"matchNames": [cfg.inference_gateway.namespace]},
-            "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": list(gateways(cfg))}]},
+            "selector": {"matchExpressions": [{"key": GATEWAY_NAME_LABEL, "operator": "In",
+                                               "values": list(gateways(cfg))}]},
             "podMetricsEndpoints": [{
                 "port": ENVOY_PROM_PORT,
                 "path": ENVOY_PROM_PATH,
                 "interval": SCRAPE_INTERVAL,
-                "relabelings": [{"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_label_app"],
+                "relabelings": [{"action": "replace", "sourceLabels": [_pod_label(GATEWAY_NAME_LABEL)],
                                  "targetLabel": GATEWAY_LABEL}, _job(GATEWAY_JOB)],
             }],
         }))

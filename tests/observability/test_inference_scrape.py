@@ -1,15 +1,16 @@
 """Prometheus scrapes the endpoint pickers, the gateway Envoys, istiod and ztunnel.
 
 The platform's monitors (recorded under mocks) must be selected by the rendered Prometheus and must match what the
-pinned charts really render: pod/Service labels and named ports of istio `gateway`, `istiod` and `ztunnel` 1.30.3,
-and the ServiceMonitor of llm-d-router-gateway v0.10.0 with the values `epp_monitoring_values` gives it. Charts are
-rendered with the pinned Helm from the archives (skipped locally without them, a failure in CI, as tests/render).
+pinned charts really render: pod/Service labels and named ports of istio `gateway`, `istiod` and `ztunnel` 1.30.3
+(rendered with the pinned Helm from the archives: skipped locally without them, a failure in CI, as tests/render).
+The pickers' ServiceMonitors (the router component's) must be selected and name the Service the queries use.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tarfile
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 
 from components.labels import SCRAPE_LABELS
 from components.observability import charts, inference
-from config.inference import INTERNAL_GATEWAY, PUBLIC_GATEWAY, epp_name, pool_name
+from config.inference import INTERNAL_GATEWAY, PUBLIC_GATEWAY
 from policy.rules import helmbin
 from policy.rules.helmrender import chart_dirs
 from tests.conftest import run_stack
@@ -116,20 +117,53 @@ def ports(pod_spec: dict) -> dict[str, int]:
     return {p["name"]: p["containerPort"] for c in pod_spec["containers"] for p in c.get("ports", []) if "name" in p}
 
 
-def test_gateway_envoys_match_the_gateway_chart():
+def test_gateway_envoys_match_the_gateway_charts_pods():
     cfg, _ = config("dev")
     monitor = next(m for m in inference.monitors(cfg) if m.name == "inference-gateways")
-    for release in (PUBLIC_GATEWAY, INTERNAL_GATEWAY):
-        deployment = one(render("gateway-1.30.3.tgz", release, cfg.inference_gateway.namespace), "Deployment")
+    endpoint = monitor.spec["podMetricsEndpoints"][0]
+    assert endpoint["relabelings"][0]["sourceLabels"] == \
+        ["__meta_kubernetes_pod_label_gateway_networking_k8s_io_gateway_name"]
+    for gateway in (PUBLIC_GATEWAY, INTERNAL_GATEWAY):
+        # A manually deployed Gateway's pods: a `gateway` chart release carrying the Gateway API label.
+        values = {"labels": {inference.GATEWAY_NAME_LABEL: gateway}}
+        deployment = one(render("gateway-1.30.3.tgz", f"{gateway}-gateway", cfg.inference_gateway.namespace, values),
+                         "Deployment")
         template = deployment["spec"]["template"]
-        assert selects(monitor.spec["selector"], template["metadata"]["labels"]), release
-        assert template["metadata"]["labels"]["app"] == release  # relabelled into the `gateway` target label
-        endpoint = monitor.spec["podMetricsEndpoints"][0]
+        assert selects(monitor.spec["selector"], template["metadata"]["labels"]), gateway
         assert ports(template["spec"])[endpoint["port"]] == 15090
         assert template["metadata"]["annotations"]["prometheus.io/path"] == endpoint["path"]
     # Another release in the namespace (body-based routing, a third gateway) is not scraped as a gateway.
     other = one(render("gateway-1.30.3.tgz", "other", cfg.inference_gateway.namespace), "Deployment")
     assert not selects(monitor.spec["selector"], other["spec"]["template"]["metadata"]["labels"])
+
+
+def test_istios_automated_gateway_pods_carry_the_same_label_and_port():
+    """istiod's own template for Gateways it deploys (istiod chart 1.30.3 files/kube-gateway.yaml)."""
+    with tarfile.open(archive("istiod-1.30.3.tgz")) as tar:
+        member = tar.extractfile("istiod/files/kube-gateway.yaml")
+        assert member is not None
+        template = member.read().decode()
+    assert f'"{inference.GATEWAY_NAME_LABEL}" .Name' in template
+    assert "containerPort: 15090" in template and f"name: {inference.ENVOY_PROM_PORT}" in template
+
+
+def test_the_stacks_gateway_pods_are_scraped():
+    """The gateway component's Releases (when present in the stack) render pods the PodMonitor selects."""
+    cfg, _ = config("dev")
+    monitor = next(m for m in inference.monitors(cfg) if m.name == "inference-gateways")
+    releases = [r for r in rendered("dev").releases
+                if r.chart == "gateway" and r.namespace == cfg.inference_gateway.namespace]
+    if not releases:
+        pytest.skip("no istio gateway release in the dev stack yet (the gateway component adds them)")
+    selected = set()
+    for r in releases:
+        for o in r.objects:
+            if o.kind == "Deployment":
+                labels = o.manifest["spec"]["template"]["metadata"]["labels"]
+                if selects(monitor.spec["selector"], labels):
+                    selected.add(labels[inference.GATEWAY_NAME_LABEL])
+                    assert ports(o.manifest["spec"]["template"]["spec"])[inference.ENVOY_PROM_PORT] == 15090
+    assert selected == set(inference.gateways(cfg))
 
 
 def test_istiod_matches_the_istiod_chart():
@@ -153,44 +187,23 @@ def test_ztunnel_matches_the_ztunnel_chart():
     assert ports(template["spec"])[monitor.spec["podMetricsEndpoints"][0]["port"]] == 15020
 
 
-def epp_render(server: str) -> list[dict]:
-    values = {"router": {"modelServers": {"matchLabels": {"ai-platform/model": server}},
-                         "monitoring": inference.epp_monitoring_values(server, SCRAPE_LABELS)},
-              "provider": {"name": "istio"}}
-    return render("llm-d-router-gateway-v0.10.0.tgz", server, "ai-inference", values)
-
-
-def test_the_pickers_service_monitor_is_selected_and_authenticates_with_its_own_token():
-    cfg, _ = config("dev")
-    secrets = set()
-    for pool in inference.pools(cfg):
-        objects = epp_render(pool.server)
-        monitor = one(objects, "ServiceMonitor")
-        assert SCRAPE_LABELS.items() <= monitor["metadata"]["labels"].items()
-        service = one(objects, "Service")
-        # The queries tell pools apart by the picker's Service: the chart names it `<release>-epp`.
-        assert service["metadata"]["name"] == pool.epp == epp_name(pool.server)
-        assert one(objects, "InferencePool")["metadata"]["name"] == pool.name == pool_name(pool.server)
-        assert selects(monitor["spec"]["selector"], service["metadata"]["labels"])
-        [endpoint] = monitor["spec"]["endpoints"]
-        assert {p["name"]: p["port"] for p in service["spec"]["ports"]}[endpoint["port"]] == \
-            inference.EPP_METRICS_PORT_NUMBER
-        secret = endpoint["authorization"]["credentials"]["name"]
-        token = one(objects, "Secret", secret)
-        assert token["type"] == "kubernetes.io/service-account-token"
-        secrets.add(secret)
-    assert len(secrets) == len(inference.pools(cfg))  # one token Secret per picker: no clash in one namespace
-
-
 def test_the_stacks_pickers_are_scraped_with_the_platform_label():
-    """The router component's releases (when present in the stack) render what the dashboards and alerts read."""
+    """Each pool's picker has a ServiceMonitor the platform's Prometheus selects, on the Service the queries name."""
     cfg, _ = config("dev")
-    releases = [r for r in rendered("dev").releases if r.chart == "llm-d-router-gateway"]
-    if not releases:
-        pytest.skip("no llm-d-router-gateway release in the dev stack yet (the router component adds them)")
-    services = {o.name for r in releases for o in r.objects if o.kind == "Service"}
-    assert {p.epp for p in inference.pools(cfg)} <= services
-    for r in releases:
-        for o in r.objects:
-            if o.kind == "ServiceMonitor":
-                assert SCRAPE_LABELS.items() <= o.manifest["metadata"]["labels"].items(), o.name
+    ns = cfg.serving.namespace
+    result = run_stack("dev")
+    services = {r.inputs["metadata"]["name"]: r.inputs for r in result.of_type("kubernetes:core/v1:Service")
+                if r.inputs["metadata"]["namespace"] == ns}
+    monitors = [r.inputs for r in result.of_type(MONITORING + "ServiceMonitor")
+                if r.inputs["metadata"]["namespace"] == ns]
+    if not any(p.epp in services for p in inference.pools(cfg)):
+        pytest.skip("no endpoint picker in the dev stack yet (the router component creates them)")
+    for pool in inference.pools(cfg):
+        service = services[pool.epp]  # the `service` target label the dashboards and alerts select on
+        found = [m for m in monitors if selects(m["spec"]["selector"], service["metadata"]["labels"])]
+        assert len(found) == 1, f"{pool.epp}: {len(found)} ServiceMonitors"
+        [monitor] = found
+        assert SCRAPE_LABELS.items() <= monitor["metadata"]["labels"].items()
+        [endpoint] = monitor["spec"]["endpoints"]
+        assert endpoint["port"] == inference.EPP_METRICS_PORT
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
