@@ -336,6 +336,12 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
                  if r.inputs["metadata"]["name"].startswith(obs_flows)
                  or r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
+    # The endpoint pickers' metrics readers (components/inference/router.py): the account, its token and the RBAC
+    # that let Prometheus read an authenticated /metrics exist only to be scraped.
+    reader = ("-metrics-reader", "-metrics-token", "-metrics-role", "-metrics-binding", "-auth-reviewer",
+              "-auth-binding")
+    expected |= {r.urn for r in result.resources
+                 if "ai-platform:inference:EndpointPicker" in (r.parent or "") and r.name.endswith(reader)}
     assert on - off == expected
 
 
