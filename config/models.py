@@ -1050,6 +1050,13 @@ class Alerts(Model):
     """Failed request ratio."""
     vector_search_p99_seconds: float = Field(1, gt=0)
     """P99 latency of vector searches in the vector store."""
+    pool_saturation: float = Field(1, gt=0, le=10)
+    """Inference gateway: flow-control saturation of a pool above which it warns (1 is the endpoint picker's
+    gating set point: above it requests wait in the picker's queue)."""
+    pool_saturation_for: str = Field("10m", pattern=r"^[0-9]+(m|h)$")
+    """How long a pool stays above `poolSaturation` before the alert fires."""
+    flow_control_queue: float = Field(50, gt=0)
+    """Inference gateway: requests held in a pool's flow-control queue that warn while the queue keeps growing."""
 
 
 class Alerting(Model):

@@ -11,7 +11,8 @@ Children, one per concern (each its own component, so switching a part off in co
 - `Metrics` (`ai-platform:observability:Metrics`): the Grafana admin password (random, a Pulumi secret) and its
   Secret, the kube-prometheus-stack Release (operator, Prometheus selecting exactly the monitors and rules
   labelled `ai-platform/scrape: "true"` in every namespace, Alertmanager, Grafana, kube-state-metrics, node-exporter
-  in the privileged node-agent namespace), and one PrometheusRule per rule group (components/observability/rules.py);
+  in the privileged node-agent namespace), one PrometheusRule per rule group (components/observability/rules.py),
+  and the monitors of the inference gateway's Envoys, istiod and ztunnel (components/observability/inference.py);
 - `Dashboards` (`ai-platform:observability:Dashboards`, `observability.dashboards`): one ConfigMap per generated
   dashboard, labelled for Grafana's dashboard sidecar;
 - `Logs` (`ai-platform:observability:Logs`, `observability.logs: loki`): the Loki Release and its datasource;
@@ -43,7 +44,7 @@ from config.namespaces import NODE_AGENTS
 
 from ..helm import release
 from ..labels import SCRAPE_LABELS, standard_labels
-from . import charts, datasources
+from . import charts, datasources, inference
 from .dashboards import dashboards
 from .rules import rule_groups
 
@@ -163,8 +164,22 @@ class Metrics(pulumi.ComponentResource):
                 metadata=_meta(rule_name, ns, cfg, SCRAPE_LABELS),
                 spec=group.spec(),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.crds])))
+        # The gateway Envoys, istiod and ztunnel (components/observability/inference.py). Created here, in the
+        # observability namespace (excluded from namespace enforcement), so their series keep their pods' namespace
+        # and nothing waits for the mesh's namespace: a monitor whose targets do not exist yet selects nothing.
+        self.monitors = [
+            k8s.apiextensions.CustomResource(
+                f"{name}-monitor-{monitor.name}",
+                api_version="monitoring.coreos.com/v1",
+                kind=monitor.kind,
+                metadata=_meta(monitor.name, ns, cfg, SCRAPE_LABELS),
+                spec=monitor.spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.crds]))
+            for monitor in inference.monitors(cfg)
+        ]
         self.register_outputs({"grafana_admin_password": self.grafana_admin_password,
-                               "rules": [r.metadata["name"] for r in self.rules]})
+                               "rules": [r.metadata["name"] for r in self.rules],
+                               "monitors": [mon.metadata["name"] for mon in self.monitors]})
 
 
 class Dashboards(pulumi.ComponentResource):

@@ -13,6 +13,10 @@ Dashboards exist only for what the config deploys:
 - **RAG** (vector store, Elasticsearch, Redis as configured): vector search latency, indexing rate, search rate,
   Elasticsearch health, cache hit ratio.
 - **Cost** (GPU pools): GPUs by pool and capacity type and their cost per hour from the catalog price.
+- **Inference gateway** (inferenceGateway / mesh): a row per InferencePool (requests and errors, time to first
+  token, latency per tenant and priority, flow-control queue and saturation, ready endpoints, routing decisions per
+  endpoint, prefix-cache hit rate, KV cache), a row for the gateway Envoys (responses by code, P99 latency, 429s,
+  5xx ratio) and one for the mesh (istiod pushes and errors, ztunnel connections).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefre
 from config.catalog import PRICES_AS_OF
 from config.models import StackConfig
 
+from . import inference as ig
 from . import metrics as m
 from .charts import PROMETHEUS_UID
 from .rules import engine_sources, gpu_metrics, vector_source
@@ -333,6 +338,126 @@ def cost(cfg: StackConfig) -> Dashboard | None:
     return board.build()
 
 
+# ----------------------------------------------------------------------------------- inference gateway
+
+
+def _pool_row(board: _Board, cfg: StackConfig, pool: ig.Pool) -> None:
+    """One InferencePool: what its endpoint picker sees and decides, and its model servers' prefix-cache hits."""
+    e = "llm-d-epp"
+    ns = cfg.serving.namespace
+    # Series the picker labels with its pool carry `name` / `inference_pool`; the rest are told apart by the picker's
+    # Service (one picker per pool), the `service` target label of the chart's ServiceMonitor.
+    sel = f'namespace="{ns}", service="{pool.epp}"'
+    fc = f'namespace="{ns}", inference_pool="{pool.name}"'
+    pool_sel = f'namespace="{ns}", name="{pool.name}"'
+    share = f"{pool.weight}% of {pool.model}" if pool.weight < 100 else pool.model
+    board.row(f"Pool {pool.name} ({share}; picker {pool.epp}, {_src(e)})")
+    board.timeseries("Requests and errors per second", [
+        Target(_q(f"sum by (target_model_name) (rate(llm_d_epp_request_total{{{sel}}}[{RATE}]))", e),
+               "{{target_model_name}}"),
+        Target(_q(f"sum by (error_code) (rate(llm_d_epp_request_error_total{{{sel}}}[{RATE}]))", e),
+               "error {{error_code}}"),
+    ], "reqps", "Requests the picker handled, by the model (or adapter) they target, and errors by code.", span=8)
+    board.timeseries("Time to first token P50 / P90 / P99", [Target(_q(
+        f"histogram_quantile({q}, sum by (le) (rate(llm_d_epp_request_ttft_seconds_bucket{{{sel}}}[{RATE}])))", e),
+        f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)], "s", span=8)
+    board.timeseries("Latency P90 per tenant and priority", [Target(_q(
+        f"histogram_quantile(0.9, sum by (fairness_id, priority, le) "
+        f"(rate(llm_d_epp_request_duration_seconds_bucket{{{sel}}}[{RATE}])))", e),
+        "{{fairness_id}} (priority {{priority}})")], "s",
+        "End-to-end latency per flow (fairness_id: the tenant) and InferenceObjective priority.", span=8)
+    if ig.flow_control(cfg):
+        board.timeseries("Flow-control queue per tenant and priority", [Target(_q(
+            f"sum by (fairness_id, priority) (llm_d_epp_flow_control_queue_size{{{fc}}})", e),
+            "{{fairness_id}} (priority {{priority}})")], "short",
+            "Requests the picker holds while the pool is saturated; higher priorities leave first.", span=8)
+        board.timeseries("Saturation", [Target(_q(
+            f"max (llm_d_epp_flow_control_pool_saturation{{{fc}}})", e), "saturation")], "short",
+            "1 is the dispatch set point: above it requests wait in the queue (an empty pool reads 1).", span=8)
+    board.timeseries("Ready endpoints", [Target(_q(f"max (llm_d_epp_ready_endpoints{{{pool_sel}}})", e), "ready")],
+                     "short", span=8)
+    board.timeseries("Routing decisions per endpoint", [Target(_q(
+        f"sum by (endpoint_name, status) (rate(llm_d_epp_scheduler_attempts_total{{{sel}}}[{RATE}]))", e),
+        "{{endpoint_name}} {{status}}")], "reqps",
+        "Which model-server pod the scheduler picked (status: success or failure).", span=8)
+    servers = f'namespace="{ns}", model="{pool.server}"'
+    hits = [Target(_q(
+        f"sum (rate(vllm:prefix_cache_hits_total{{{servers}}}[{RATE}])) "
+        f"/ sum (rate(vllm:prefix_cache_queries_total{{{servers}}}[{RATE}]))", "vllm"),
+        "model servers: cached / prompt tokens")]
+    if pool.prefix_cache == "approximate":
+        hits.append(Target(_q(
+            f"sum (rate(llm_d_epp_prefix_indexer_hit_ratio_sum{{{sel}}}[{RATE}])) "
+            f"/ sum (rate(llm_d_epp_prefix_indexer_hit_ratio_count{{{sel}}}[{RATE}]))", e),
+            "picker's prefix index: matched share"))
+    board.timeseries("Prefix-cache hit rate", hits, "percentunit",
+                     f"vLLM's own prefix-cache hits ({_src('vllm')}) and, with approximate prefix-cache scoring, the "
+                     "share of each prompt the picker's index matched.", span=8)
+    board.timeseries("KV-cache utilisation (pool average)", [
+        Target(_q(f"max (llm_d_epp_average_kv_cache_utilization{{{pool_sel}}})", e), "KV cache"),
+    ], "percentunit", "Average over the pool's endpoints, as the picker scrapes them.", span=8)
+    board.timeseries("Model-server queue (average per endpoint)", [
+        Target(_q(f"max (llm_d_epp_average_queue_size{{{pool_sel}}})", e), "waiting"),
+        Target(_q(f"max (llm_d_epp_average_running_requests{{{pool_sel}}})", e), "running"),
+    ], "short", span=8)
+
+
+def inference_gateway(cfg: StackConfig) -> Dashboard | None:
+    if not ig.enabled(cfg) and not ig.mesh_enabled(cfg):
+        return None
+    board = _Board("ai-platform-inference-gateway", "AI platform / Inference gateway",
+                   "Per InferencePool: the endpoint picker's queue, saturation, routing and prefix-cache hits; the "
+                   "gateway Envoys; istiod and ztunnel.")
+    if ig.enabled(cfg):
+        for pool in ig.pools(cfg):
+            _pool_row(board, cfg, pool)
+        i = "istio-proxy"
+        gw = f'namespace="{cfg.inference_gateway.namespace}", job="{ig.GATEWAY_JOB}"'
+        g = ig.GATEWAY_LABEL
+        board.row(f"Gateways ({', '.join(ig.gateways(cfg))}; Istio {m.ISTIO_VERSION})")
+        board.timeseries("Responses by code", [Target(_q(
+            f"sum by ({g}, response_code) (rate(istio_requests_total{{{gw}}}[{RATE}]))", i),
+            f"{{{{{g}}}}} {{{{response_code}}}}")], "reqps", span=12, stack=True)
+        board.timeseries("P99 latency", [Target(_q(
+            f"histogram_quantile(0.99, sum by ({g}, le) (rate(istio_request_duration_milliseconds_bucket{{{gw}}}"
+            f"[{RATE}])))", i), f"{{{{{g}}}}}")], "ms", span=12)
+        board.timeseries("Rate-limited requests (429)", [Target(_q(
+            f'sum by ({g}) (rate(istio_requests_total{{{gw}, response_code="429"}}[{RATE}]))', i), f"{{{{{g}}}}}")],
+            "reqps", "Refused by the edge's per-pod limit (edge.rateLimit) or by the picker's flow control.", span=12)
+        board.timeseries("5xx ratio", [Target(_q(
+            f'sum by ({g}) (rate(istio_requests_total{{{gw}, response_code=~"5.."}}[{RATE}])) '
+            f"/ sum by ({g}) (rate(istio_requests_total{{{gw}}}[{RATE}]))", i), f"{{{{{g}}}}}")],
+            "percentunit", span=12)
+    if ig.mesh_enabled(cfg):
+        d, z = "istiod", "ztunnel"
+        istiod = f'namespace="{cfg.mesh.namespace}", job="{ig.ISTIOD_JOB}"'
+        zt = f'namespace="{cfg.mesh.namespace}", job="{ig.ZTUNNEL_JOB}"'
+        board.row(f"Mesh (istiod, ztunnel; Istio {m.ISTIO_VERSION})")
+        board.timeseries("istiod pushes by type", [Target(_q(
+            f'sum by (type) (rate(pilot_xds_pushes{{{istiod}, type!~".+_senderr"}}[{RATE}]))', d), "{{type}}")],
+            "ops", span=8)
+        board.timeseries("istiod push errors and rejects", [
+            Target(_q(f'sum by (type) (rate(pilot_xds_pushes{{{istiod}, type=~".+_senderr"}}[{RATE}]))', d),
+                   "{{type}}"),
+            Target(_q(f"sum by (type) (rate(pilot_total_xds_rejects{{{istiod}}}[{RATE}]))", d), "rejected {{type}}"),
+            Target(_q(f"sum (rate(pilot_total_xds_internal_errors{{{istiod}}}[{RATE}]))", d), "internal errors"),
+        ], "ops", span=8)
+        board.timeseries("Connected proxies and convergence P99", [
+            Target(_q(f"sum (pilot_xds{{{istiod}}})", d), "connected"),
+            Target(_q(f"histogram_quantile(0.99, sum by (le) (rate(pilot_proxy_convergence_time_bucket{{{istiod}}}"
+                      f"[{RATE}])))", d), "convergence p99 (s)"),
+        ], "short", span=8)
+        board.timeseries("ztunnel connections per second", [
+            Target(_q(f"sum (rate(istio_tcp_connections_opened_total{{{zt}}}[{RATE}]))", z), "opened"),
+            Target(_q(f"sum (rate(istio_tcp_connections_closed_total{{{zt}}}[{RATE}]))", z), "closed"),
+            Target(_q(f"sum (rate(istio_tcp_connections_failed_total{{{zt}}}[{RATE}]))", z), "failed"),
+        ], "ops", span=12)
+        board.timeseries("ztunnel open sockets per node", [Target(_q(
+            f"sum by (pod) (istio_tcp_sockets_open{{{zt}}})", z), "{{pod}}")], "short", span=12)
+    return board.build()
+
+
 def dashboards(cfg: StackConfig) -> list[Dashboard]:
     """Every dashboard the config calls for."""
-    return [d for d in (inference(cfg), gpu_fleet(cfg), rag(cfg), cost(cfg)) if d is not None]
+    return [d for d in (inference(cfg), gpu_fleet(cfg), rag(cfg), cost(cfg), inference_gateway(cfg))
+            if d is not None]

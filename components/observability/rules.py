@@ -41,6 +41,7 @@ from config.models import StackConfig
 from config.namespaces import component_namespaces
 
 from ..labels import CAPACITY_LABEL, GPU_LABEL, POOL_LABEL
+from . import inference
 from . import metrics as m
 from .charts import ksm_label
 
@@ -386,6 +387,146 @@ def rag_alerts(cfg: StackConfig) -> list[Rule]:
     return rules
 
 
+def _alternatives(values: list[str]) -> str:
+    """A regex matching exactly these label values."""
+    return "|".join(values)
+
+
+def _absent_any(selectors: list[str]) -> str:
+    """`absent(...)` for each selector, or-ed: fires (with the selector's labels) for every one without a target."""
+    return " or ".join(f"absent({sel})" for sel in selectors)
+
+
+def inference_gateway_alerts(cfg: StackConfig) -> list[Rule]:
+    """Endpoint pickers, pools and gateway Envoys (inferenceGateway.enabled); see docs/observability.md."""
+    a = cfg.observability.alerts
+    pools = inference.pools(cfg)
+    ns = cfg.serving.namespace
+    epp = ("llm-d-epp",)
+    rules: list[Rule] = []
+    if pools:
+        epps = _alternatives([p.epp for p in pools])
+        names = _alternatives([p.name for p in pools])
+        failure = cfg.inference_gateway.router.failure_mode
+        rules += [
+            Rule("InferencePickerUnavailable", m.Query(
+                f'sum by (namespace, deployment) (kube_deployment_status_replicas_available{{namespace="{ns}", '
+                f'deployment=~"{epps}"}}) < 1', ("kube-state-metrics",)), for_="5m", severity="critical",
+                 summary="Endpoint picker {{ $labels.deployment }} has no available replica",
+                 description="The pool has no endpoint picker: with failureMode FailOpen (inferenceGateway.router."
+                             f"failureMode is {failure} unless the model overrides it) the gateway sends requests to "
+                             "any endpoint of the pool (no load, KV-cache or prefix-aware routing, no priorities); "
+                             "with FailClose it refuses them. Check the picker's pods and logs "
+                             "(kubectl -n " + ns + " describe deploy {{ $labels.deployment }})."),
+            Rule("InferencePickerMetricsMissing", m.Query(
+                f'(max by (namespace, service) (up{{namespace="{ns}", service=~"{epps}"}}) == 0) or '
+                + _absent_any([f'up{{namespace="{ns}", service="{p.epp}"}}' for p in pools]), ("prometheus",)),
+                 for_="15m",
+                 summary="Prometheus cannot scrape endpoint picker {{ $labels.service }}",
+                 description="No metrics from the picker (target down, its ServiceMonitor not selected, or its "
+                             "metrics token refused): the pool's dashboards and saturation alerts are blind. Check "
+                             "the picker's ServiceMonitor carries ai-platform/scrape=true and its token Secret "
+                             "exists (Prometheus > Status > Targets)."),
+        ]
+        steady = [p for p in pools if not p.scale_to_zero]
+        if steady:
+            rules.append(Rule("InferencePoolNoReadyEndpoints", m.Query(
+                f'max by (namespace, name) (llm_d_epp_ready_endpoints{{namespace="{ns}", '
+                f'name=~"{_alternatives([p.name for p in steady])}"}}) == 0', epp), for_="5m", severity="critical",
+                summary="InferencePool {{ $labels.name }} has no ready endpoint",
+                description="The picker sees no ready model server: every request for this pool fails or waits. "
+                            "Check the model server pods (GPU capacity, spot preemption, image or weights "
+                            "download) and the InferencePool's selector."))
+        if inference.flow_control(cfg):
+            sel = f'namespace="{ns}", inference_pool=~"{names}"'
+            idle = [p for p in pools if p.scale_to_zero]
+            if idle:
+                # A pool scaled to zero has no endpoints on purpose; it is only a problem while requests wait.
+                rules.append(Rule("InferencePoolNotScalingUp", m.Query(
+                    f'(max by (namespace, name) (llm_d_epp_ready_endpoints{{namespace="{ns}", '
+                    f'name=~"{_alternatives([p.name for p in idle])}"}}) == 0) and on (namespace, name) '
+                    f'label_replace(sum by (namespace, inference_pool) (llm_d_epp_flow_control_queue_size{{{sel}}}) '
+                    f'> 0, "name", "$1", "inference_pool", "(.+)")', epp), for_="10m", severity="critical",
+                    summary="InferencePool {{ $labels.name }} holds requests but no endpoint started",
+                    description="The pool scaled to zero and requests have waited 10 minutes in the picker's queue: "
+                                "the autoscaler did not start a replica (KEDA ScaledObject, GPU capacity)."))
+            rules += [
+                Rule("InferencePoolSaturated", m.Query(
+                    f"max by (namespace, inference_pool) (llm_d_epp_flow_control_pool_saturation{{{sel}}}) "
+                    f"> {_num(a.pool_saturation)}", epp), for_=a.pool_saturation_for,
+                     summary="InferencePool {{ $labels.inference_pool }} saturated (" + "{{ $value | humanize }})",
+                     description="Saturation above " + _num(a.pool_saturation) + " for " + a.pool_saturation_for
+                                 + ": the picker holds requests instead of dispatching them (lowest priority first). "
+                                   "Raise the model's replicas.max or the GPU pool's max, or lower traffic."),
+                Rule("InferenceFlowControlQueueGrowing", m.Query(
+                    f"sum by (namespace, inference_pool) (llm_d_epp_flow_control_queue_size{{{sel}}}) "
+                    f"> {_num(a.flow_control_queue)} and sum by (namespace, inference_pool) "
+                    f"(delta(llm_d_epp_flow_control_queue_size{{{sel}}}[10m])) > 0", epp), for_="10m",
+                     summary="InferencePool {{ $labels.inference_pool }}: flow-control queue above "
+                             + _num(a.flow_control_queue) + " and growing",
+                     description="Requests arrive faster than the pool dispatches them; they will time out or be "
+                                 "rejected (429). Check the pool's saturation and replicas, and which tenants "
+                                 "(fairness_id) fill the queue on the inference-gateway dashboard."),
+                Rule("InferenceRequestsShed", m.Query(
+                    f'sum by (namespace, inference_pool) (rate(llm_d_epp_flow_control_requests_total{{{sel}, '
+                    f'outcome=~"Rejected.*|EvictedTTL|EvictedOther"}}[5m])) / sum by (namespace, inference_pool) '
+                    f"(rate(llm_d_epp_flow_control_requests_total{{{sel}}}[5m])) > {_num(a.error_rate)}", epp),
+                     for_="10m",
+                     summary="InferencePool {{ $labels.inference_pool }}: more than " + _pct(a.error_rate)
+                             + " of requests rejected or evicted",
+                     description="{{ $value | humanizePercentage }} of requests leave the flow-control queue without "
+                                 "reaching a model server (capacity limits, no endpoints, TTL): add capacity."),
+            ]
+    gw_ns = cfg.inference_gateway.namespace
+    gw = f'namespace="{gw_ns}", job="{inference.GATEWAY_JOB}"'
+    by = f"by (namespace, {inference.GATEWAY_LABEL})"
+    istio = ("istio-proxy",)
+    rules += [
+        Rule("InferenceGatewayDown", m.Query(
+            f"(sum {by} (up{{{gw}}}) == 0) or "
+            + _absent_any([f'up{{{gw}, {inference.GATEWAY_LABEL}="{g}"}}' for g in inference.gateways(cfg)]),
+            ("prometheus",)), for_="5m", severity="critical",
+             summary="Gateway {{ $labels.gateway }} has no scrapeable Envoy",
+             description="No Envoy pod of the Gateway answers: model traffic through it fails. Check the gateway "
+                         f"Deployment in {gw_ns} and istiod (the Envoys get their configuration from it)."),
+        Rule("InferenceGatewayErrorRateHigh", m.Query(
+            f'sum {by} (rate(istio_requests_total{{{gw}, response_code=~"5.."}}[5m])) / sum {by} '
+            f"(rate(istio_requests_total{{{gw}}}[5m])) > {_num(a.error_rate)}", istio), for_="10m",
+             severity="critical",
+             summary="Gateway {{ $labels.gateway }}: more than " + _pct(a.error_rate) + " of requests end in 5xx",
+             description="{{ $value | humanizePercentage }} of the Gateway's responses are 5xx: 503 with no ready "
+                         "endpoint or picker (FailClose), 504 past the timeout, 500 from the model servers. The "
+                         "inference-gateway dashboard shows which response codes and pools."),
+    ]
+    return rules
+
+
+def mesh_alerts(cfg: StackConfig) -> list[Rule]:
+    """istiod and ztunnel (mesh.enabled); see docs/observability.md."""
+    ns = cfg.mesh.namespace
+    istiod = f'namespace="{ns}", job="{inference.ISTIOD_JOB}"'
+    ztunnel = f'namespace="{ns}", job="{inference.ZTUNNEL_JOB}"'
+    return [
+        Rule("IstiodDown", m.Query(
+            f"(sum by (namespace) (up{{{istiod}}}) == 0) or absent(up{{{istiod}}})", ("prometheus",)), for_="5m",
+             severity="critical", summary="istiod is down",
+             description="No istiod answers: new pods, endpoints, routes and certificates stop propagating (running "
+                         "traffic continues with the last configuration until certificates expire). Check the "
+                         f"istiod Deployment in {ns} and its logs."),
+        Rule("IstiodPushErrors", m.Query(
+            f'sum by (namespace, type) (rate(pilot_xds_pushes{{{istiod}, type=~".+_senderr"}}[5m])) > 0 or '
+            f"sum by (namespace, type) (increase(pilot_total_xds_rejects{{{istiod}}}[10m])) > 0", ("istiod",)),
+             for_="15m", summary="istiod: configuration pushes fail or are rejected ({{ $labels.type }})",
+             description="Envoys or ztunnel refuse or do not receive istiod's configuration: routes, policies or "
+                         "endpoints are stale. istiod's logs name the proxy and the rejected resource (usually a "
+                         "conflicting or invalid HTTPRoute, policy or EnvoyFilter)."),
+        Rule("ZtunnelDown", m.Query(f"max by (namespace, pod) (up{{{ztunnel}}}) == 0", ("prometheus",)), for_="5m",
+             severity="critical", summary="ztunnel {{ $labels.pod }} is down",
+             description="Pods of ambient namespaces on this node lose their mesh traffic (mTLS and authorization "
+                         "go through ztunnel). Check the ztunnel DaemonSet pod and the istio-cni pod on that node."),
+    ]
+
+
 def rule_groups(cfg: StackConfig, plan: CapacityPlan) -> list[RuleGroup]:
     """Every rule group the config calls for (empty groups are left out)."""
     sources = engine_sources(cfg)
@@ -406,4 +547,8 @@ def rule_groups(cfg: StackConfig, plan: CapacityPlan) -> list[RuleGroup]:
     rag = rag_alerts(cfg)
     if rag:
         groups.append(RuleGroup("rag", tuple(rag)))
+    if inference.enabled(cfg):
+        groups.append(RuleGroup("inference-gateway", tuple(inference_gateway_alerts(cfg))))
+    if inference.mesh_enabled(cfg):
+        groups.append(RuleGroup("mesh", tuple(mesh_alerts(cfg))))
     return groups

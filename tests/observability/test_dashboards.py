@@ -76,7 +76,8 @@ def test_the_checker_catches_broken_models():
 
 def test_which_dashboards_each_stack_gets():
     uids = {stack: {b.uid for b in dashboards(config(stack)[0])} for stack in ("dev", "prod", "local")}
-    every = {"ai-platform-inference", "ai-platform-gpu-fleet", "ai-platform-rag", "ai-platform-cost"}
+    every = {"ai-platform-inference", "ai-platform-gpu-fleet", "ai-platform-rag", "ai-platform-cost",
+             "ai-platform-inference-gateway"}  # dev and prod run the inference gateway
     assert uids["dev"] == uids["prod"] == every
     # local: Ollama exports no metrics, no GPU pools: only the data layer (Qdrant, Redis).
     assert uids["local"] == {"ai-platform-rag"}

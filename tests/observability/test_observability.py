@@ -60,6 +60,17 @@ def descendants(result, urn: str) -> set[str]:
     return found
 
 
+FLOW_KINDS = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:security.istio.io/v1:AuthorizationPolicy",
+              "kubernetes:security.istio.io/v1:PeerAuthentication")
+
+
+def flow_objects(result, *prefixes: str) -> set[str]:
+    """Both sides of the named flows (`allow-<flow>...`): NetworkPolicies and, with the mesh, the AuthorizationPolicies
+    and plaintext PeerAuthentications derived from the same flows (`plaintext-<flow>...`)."""
+    names = tuple(prefixes) + tuple("plaintext-" + p.removeprefix("allow-") for p in prefixes)
+    return {r.urn for r in result.resources if r.type in FLOW_KINDS and r.inputs["metadata"]["name"].startswith(names)}
+
+
 def component(result, type_: str):
     [found] = [r for r in result.resources if r.type == type_]
     return found
@@ -213,7 +224,7 @@ def test_dashboards_are_config_maps_for_the_sidecar():
     result = run_stack("prod")
     boards = [r for r in result.of_type("kubernetes:core/v1:ConfigMap")
               if r.inputs["metadata"]["labels"].get(charts.DASHBOARD_LABEL[0]) == charts.DASHBOARD_LABEL[1]]
-    assert len(boards) == 4
+    assert len(boards) == 5  # inference, GPU fleet, RAG, cost, inference gateway
     sidecar = release(result, charts.STACK.chart).inputs["values"]["grafana"]["sidecar"]["dashboards"]
     assert (sidecar["label"], sidecar["labelValue"]) == charts.DASHBOARD_LABEL
     for board in boards:
@@ -279,8 +290,7 @@ def test_disabling_logs_removes_exactly_loki(stack):
     on, result = urns(base, stack)
     off, _ = urns(toggled(base, logs="none"), stack)
     assert off <= on
-    node_logs_flow = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                      if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
+    node_logs_flow = flow_objects(result, "allow-node-logs")
     assert node_logs_flow
     assert on - off == part(result, "ai-platform:observability:Logs") | node_logs_flow
 
@@ -298,11 +308,9 @@ def test_disabling_tracing_and_logs_also_removes_the_collector_and_its_flows():
     base = toggled(stack_values("prod"), tracing="tempo", logs="loki")
     on, result = urns(base, "prod")
     off, _ = urns(toggled(base, tracing="none", logs="none"), "prod")
-    otlp = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-            if r.inputs["metadata"]["name"].startswith("allow-otlp")}
+    otlp = flow_objects(result, "allow-otlp")
     assert otlp
-    otlp |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-             if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
+    otlp |= flow_objects(result, "allow-node-logs")
     expected = (part(result, "ai-platform:observability:Logs") | part(result, "ai-platform:observability:Tracing")
                 | part(result, "ai-platform:observability:Collector") | otlp)
     assert off <= on and on - off == expected
@@ -333,9 +341,15 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.resources if r.type.startswith(MONITORING)}
     expected |= {r.urn for r in result.of_type("kubernetes:core/v1:Namespace")
                  if r.inputs["metadata"]["name"] == NODE_AGENTS}
+    expected |= flow_objects(result, *obs_flows)
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                 if r.inputs["metadata"]["name"].startswith(obs_flows)
-                 or r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
+                 if r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
+    # The endpoint pickers' metrics readers (components/inference/router.py): the account, its token and the RBAC
+    # that let Prometheus read an authenticated /metrics exist only to be scraped.
+    reader = ("-metrics-reader", "-metrics-token", "-metrics-role", "-metrics-binding", "-auth-reviewer",
+              "-auth-binding")
+    expected |= {r.urn for r in result.resources
+                 if "ai-platform:inference:EndpointPicker" in (r.parent or "") and r.name.endswith(reader)}
     assert on - off == expected
 
 
@@ -407,10 +421,13 @@ def test_node_logs_off_removes_exactly_the_agent_and_its_flow():
     values = copy.deepcopy(base)
     values["observability"].setdefault("logStore", {})["nodeLogs"] = False
     off, _ = urns(values, "dev")
-    expected = {r.urn for r in result.resources
-                if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")
-                or r.name.endswith("observability-node-allow-node-logs-to-observability")}  # both sides of the flow
-    assert len(expected) == 3 and off <= on and on - off == expected
+    agent = {r.urn for r in result.of_type(RELEASE) if r.name.endswith("-node-logs")}
+    flow = flow_objects(result, "allow-node-logs")
+    netpols = {r.urn for r in result.resources
+               if r.name.endswith("allow-node-logs-from-observability-node")
+               or r.name.endswith("observability-node-allow-node-logs-to-observability")}  # both sides of the flow
+    assert len(agent) == 1 and len(netpols) == 2 and netpols <= flow
+    assert off <= on and on - off == agent | flow
 
 
 # ----------------------------------------------------------------------------------------- alerting
