@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {pin.chart:<36}{pin.version:<10}{found.path or 'NONE: ' + found.problem}")
         for crd_pin in crd_bundles:
             located = resolve_bundle(crd_pin)
-            print(f"  {crd_pin.name:<36}{crd_pin.version:<10}{located.path or 'NONE: ' + located.problem}  (CRD bundle)")
+            where = located.path or "NONE: " + located.problem
+            print(f"  {crd_pin.name:<36}{crd_pin.version:<10}{where}  (CRD bundle)")
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 1 if problems else 0

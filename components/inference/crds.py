@@ -27,7 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.helm import CrdBundlePin, ChartLockError, bundle, describe_bundle_dirs, resolve_bundle
+from components.helm import ChartLockError, CrdBundlePin, bundle, describe_bundle_dirs, resolve_bundle
 from components.labels import standard_labels
 
 GATEWAY_BUNDLES = ("gateway-api", "gateway-api-inference-extension", "llm-d-router")
@@ -110,7 +110,7 @@ def load_bundles(names: Sequence[str] = GATEWAY_BUNDLES, dirs: list[Path] | None
 
 def resource_name(prefix: str, obj: Mapping[str, Any]) -> str:
     """`<prefix>-<role>-<metadata.name>`: stable across bundle versions (the object's own name, not its position)."""
-    role = ROLES[(obj.get("apiVersion"), obj.get("kind"))]
+    role = ROLES[(str(obj.get("apiVersion")), str(obj.get("kind")))]
     return f"{prefix}-{role}-{obj['metadata']['name']}"
 
 

@@ -4,6 +4,7 @@ registered as a typed resource, their schemas known to strict validation and to 
 from __future__ import annotations
 
 import copy
+import functools
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -24,6 +25,9 @@ CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 VAP_TYPE = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING_TYPE = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 COMPONENT = "ai-platform:inference:GatewayCrds"
+CLUSTERS = ("gcp:container/cluster:Cluster", "aws:eks/cluster:Cluster")
+ROLE = {"CustomResourceDefinition": "crd", "ValidatingAdmissionPolicy": "vap",
+        "ValidatingAdmissionPolicyBinding": "vap-binding"}
 
 
 def bundle_file(name: str) -> Path:
@@ -96,7 +100,8 @@ def test_resolution_follows_ai_platform_charts_and_refuses_a_changed_file(tmp_pa
 
 def test_a_bundle_with_an_object_the_program_does_not_install_is_refused(tmp_path):
     pin = helm.bundle("llm-d-router")
-    text = bundle_file("llm-d-router").read_text() + "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+    extra = "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+    text = bundle_file("llm-d-router").read_text() + extra
     (tmp_path / pin.file).write_text(text)
     # Accepted by its digest only as a pulled file would be: recorded beside it.
     charts.write_record(tmp_path, charts={}, crd_bundles={pin.name: {
@@ -148,12 +153,18 @@ def test_pull_downloads_a_bundle_records_its_digest_and_refuses_changed_bytes(tm
 # ----------------------------------------------------------------------------------- registration
 
 
-def _component_run(after: bool = True) -> mockrun.ComponentRun:
+@functools.cache
+def _component_run() -> mockrun.ComponentRun:
+    """GatewayCrds after a stand-in for the cluster, and two Releases of a locked chart: one waits for the CRDs."""
     loaded = load_bundles()
 
     def build() -> GatewayCrds:
         cluster = k8s.core.v1.Namespace("cluster-stand-in")
-        return GatewayCrds("gw", GatewayCrdsArgs(loaded, after=[cluster] if after else [], labels={"team": "ml"}))
+        component = GatewayCrds("gw", GatewayCrdsArgs(loaded, after=[cluster], labels={"team": "ml"}))
+        tempo = helm.pin("tempo")
+        for name, after in (("after-crds", [component]), ("unordered", [])):
+            helm.release(name, tempo, name, "default", {}, pulumi.ResourceOptions(depends_on=after))
+        return component
 
     return mockrun.run_component(build)
 
@@ -176,7 +187,7 @@ def test_every_bundle_object_is_registered_with_its_full_spec():
         assert got["metadata"]["annotations"] == want["metadata"]["annotations"]
         assert got["metadata"]["labels"]["team"] == "ml"
         assert {**got["metadata"]["labels"], **want["metadata"].get("labels", {})} == got["metadata"]["labels"]
-        assert r.name == f"gw-{ {'CustomResourceDefinition': 'crd', 'ValidatingAdmissionPolicy': 'vap'}.get(want['kind'], 'vap-binding')}-{want['metadata']['name']}"
+        assert r.name == f"gw-{ROLE[want['kind']]}-{want['metadata']['name']}"  # stable: the object's own name
         assert cluster.urn in r.dependencies
         # Deleting a CRD deletes every Gateway, route and pool of its kind: never a side effect of the program.
         assert r.retain_on_delete == (want["kind"] == "CustomResourceDefinition")
@@ -192,7 +203,7 @@ def test_dev_and_prod_install_the_crds_after_the_cluster_and_local_none():
         crd_names = {r.inputs["metadata"]["name"] for r in run.of_type(CRD_TYPE) if r.parent == component.urn}
         assert {"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io",
                 "inferencepools.inference.networking.k8s.io", "inferenceobjectives.llm-d.ai"} <= crd_names
-        cluster = next(r for r in run.resources if r.type in ("gcp:container/cluster:Cluster", "aws:eks/cluster:Cluster"))
+        cluster = next(r for r in run.resources if r.type in CLUSTERS)
         assert all(cluster.urn in r.dependencies for r in run.resources if r.parent == component.urn), stack
     local = run_stack("local")
     assert not local.of_type(COMPONENT) and not [r for r in local.of_type(CRD_TYPE) if "gateway" in r.name]
@@ -279,3 +290,17 @@ def test_a_custom_resource_must_wait_for_the_program_crd():
     problems = validate.ordering_problems(run, crds.Installed())
     assert [p.name for p in problems] == ["races"]
     assert "inferencepools.inference.networking.k8s.io" in problems[0].message
+
+
+def test_charts_installed_after_the_crds_see_their_apis():
+    from tests.render.conftest import require_charts
+    from tools import render
+
+    require_charts()
+    charts_render = render.render_stack(_component_run(), "v1.35.0")
+    after, unordered = charts_render.release("after-crds"), charts_render.release("unordered")
+    assert after.error is None, after.error
+    # `.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute"` is true in a chart that waits for them.
+    for api in ("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1/HTTPRoute",
+                "inference.networking.k8s.io/v1/InferencePool", "llm-d.ai/v1alpha2/InferenceObjective"):
+        assert api in after.api_versions and api not in unordered.api_versions, api

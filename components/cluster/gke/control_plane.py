@@ -16,7 +16,6 @@ from ..common import Scope
 from .network import PODS_RANGE, SERVICES_RANGE, GkeNetwork
 from .security import SecretsKey, binary_authorization, database_encryption, security_posture
 
-
 GKE_GATEWAY_API_CHANNEL = "CHANNEL_DISABLED"
 """GKE's own Gateway API (and its CRDs) stays off: the platform owns those CRDs (see `control_plane`)."""
 
