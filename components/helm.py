@@ -131,6 +131,10 @@ class CrdBundlePin:
     """Repository, path, tag and commit it is built from."""
     sha256: str
     """Digest of the team's file (../shared/charts/SHA256SUMS)."""
+    groups: tuple[str, ...] = ()
+    """The API groups its CRDs define (no other source may install CRDs of these groups)."""
+    version_annotation: str = ""
+    """The annotation each of its CRDs carries with `version` (upstream's `<group>/bundle-version`)."""
 
 
 def read_bundles(path: Path = LOCK_FILE) -> dict[str, CrdBundlePin]:
@@ -139,13 +143,15 @@ def read_bundles(path: Path = LOCK_FILE) -> dict[str, CrdBundlePin]:
     out = {}
     for name, entry in sorted((data.get("crdBundles") or {}).items()):
         entry = entry or {}
-        missing = [k for k in ("version", "file", "url", "source", "sha256") if not entry.get(k)]
+        missing = [k for k in ("version", "file", "url", "source", "sha256", "groups", "versionAnnotation")
+                   if not entry.get(k)]
         if missing:
             raise ChartLockError(f"{path.name}: CRD bundle {name!r} lacks {', '.join(missing)}")
         if not str(entry["url"]).startswith("https://"):
             raise ChartLockError(f"{path.name}: CRD bundle {name!r}: url must be https, not {entry['url']!r}")
         out[name] = CrdBundlePin(name, str(entry["version"]), str(entry["file"]), str(entry["url"]),
-                                 str(entry["source"]), str(entry["sha256"]))
+                                 str(entry["source"]), str(entry["sha256"]), tuple(map(str, entry["groups"])),
+                                 str(entry["versionAnnotation"]))
     return out
 
 

@@ -97,6 +97,17 @@ def load_bundles(names: Sequence[str] = GATEWAY_BUNDLES, dirs: list[Path] | None
             problems.append(f"CRD bundle {name} {pin.version} ({found.path}) holds objects the program does not "
                             f"install: {', '.join(unexpected)}")
             continue
+        # The lock says which groups and version a bundle defines (the pack's crd-bundle-locked holds every other CRD
+        # to it): a file that says otherwise is not the locked bundle, whatever its digest was recorded as.
+        wrong = [f"{o['metadata'].get('name')} (group {o['spec'].get('group')}, {pin.version_annotation} "
+                 f"{(o['metadata'].get('annotations') or {}).get(pin.version_annotation)})"
+                 for o in objects if o.get("kind") == CRD
+                 and (o["spec"].get("group") not in pin.groups
+                      or (o["metadata"].get("annotations") or {}).get(pin.version_annotation) != pin.version)]
+        if wrong:
+            problems.append(f"CRD bundle {name} {pin.version} ({found.path}): CRDs not of groups "
+                            f"{', '.join(pin.groups)} at {pin.version}: {', '.join(wrong)}")
+            continue
         loaded.append(LoadedBundle(pin, found.path, found.sha256, objects))
     if problems:
         where = dirs if dirs is not None else describe_bundle_dirs()

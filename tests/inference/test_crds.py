@@ -61,9 +61,10 @@ def test_crd_bundles_are_the_teams_files():
 def test_a_bundle_missing_a_field_or_with_a_plain_http_url_is_refused(tmp_path):
     lock = tmp_path / "charts.lock.yaml"
     lock.write_text("crdBundles:\n  gateway-api: {version: v1.6.1, file: x.yaml}\n")
-    with pytest.raises(helm.ChartLockError, match=r"gateway-api.*lacks url, source, sha256"):
+    with pytest.raises(helm.ChartLockError, match=r"gateway-api.*lacks url, source, sha256, groups, versionAnnotation"):
         helm.read_bundles(lock)
-    lock.write_text("crdBundles:\n  gateway-api: {version: v1, file: x.yaml, url: 'http://x', source: s, sha256: d}\n")
+    lock.write_text("crdBundles:\n  gateway-api: {version: v1, file: x.yaml, url: 'http://x', source: s, sha256: d, "
+                    "groups: [g], versionAnnotation: a}\n")
     with pytest.raises(helm.ChartLockError, match=r"url must be https"):
         helm.read_bundles(lock)
     with pytest.raises(helm.ChartLockError, match=r"not in charts.lock.yaml"):
@@ -109,6 +110,17 @@ def test_a_bundle_with_an_object_the_program_does_not_install_is_refused(tmp_pat
     assert helm.resolve_bundle(pin, [tmp_path]).path == tmp_path / pin.file
     with pytest.raises(CrdBundleError, match=r"holds objects the program does not install: apps/v1 Deployment"):
         load_bundles(["llm-d-router"], [tmp_path])
+
+
+def test_a_bundle_whose_crds_are_not_the_locked_version_is_refused(tmp_path):
+    pin = helm.bundle("gateway-api-inference-extension")
+    text = bundle_file(pin.name).read_text().replace("bundle-version: v1.6.0", "bundle-version: v1.5.0", 1)
+    (tmp_path / pin.file).write_text(text)
+    charts.write_record(tmp_path, charts={}, crd_bundles={pin.name: {
+        "version": pin.version, "url": pin.url, "sha256": helm.file_sha256(tmp_path / pin.file)}})
+    groups = r"inference.networking.k8s.io, inference.networking.x-k8s.io"
+    with pytest.raises(CrdBundleError, match=rf"not of groups {groups} at v1.6.0: inferencepoolimports.* v1.5.0"):
+        load_bundles([pin.name], [tmp_path])
 
 
 def test_a_missing_bundle_fails_the_program_before_any_resource(tmp_path, monkeypatch):
