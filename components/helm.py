@@ -174,22 +174,30 @@ def bundle(name: str) -> CrdBundlePin:
 # The program cannot import the pack's package (pulumi-policy is not a program requirement) and the pack cannot
 # import the program, so the few lines are here too; tests/inference/test_crds.py holds the two together.
 CHARTS_ENV = "AI_PLATFORM_CHARTS"
+CHECKOUT_ENV = "AI_PLATFORM_CHECKOUT"
+"""The checkout whose `.cache/charts/` and `../shared/charts/` are searched (default: this program's): `tools.plan
+--diff` plans another ref from a temporary worktree and points it at the working checkout's caches."""
 PULL_RECORD = "pulled.lock.yaml"
-_ROOT = LOCK_FILE.parent
+
+
+def _checkout() -> Path:
+    return Path(os.environ[CHECKOUT_ENV]) if os.environ.get(CHECKOUT_ENV) else LOCK_FILE.parent
 
 
 def bundle_dirs() -> list[Path]:
     """`AI_PLATFORM_CHARTS` alone when set, else the checkout's `.cache/charts/` and `../shared/charts/` that exist."""
     if os.environ.get(CHARTS_ENV):
         return [Path(os.environ[CHARTS_ENV]).expanduser().resolve()]
-    return [d for d in (_ROOT / ".cache" / "charts", _ROOT.parent / "shared" / "charts") if d.is_dir()]
+    root = _checkout()
+    return [d for d in (root / ".cache" / "charts", root.parent / "shared" / "charts") if d.is_dir()]
 
 
 def describe_bundle_dirs() -> str:
     """Where bundles were looked for, for one-line messages."""
     if os.environ.get(CHARTS_ENV):
         return f"{CHARTS_ENV}={os.environ[CHARTS_ENV]}"
-    return f"{CHARTS_ENV} unset, {_ROOT / '.cache' / 'charts'} and {_ROOT.parent / 'shared' / 'charts'}"
+    root = _checkout()
+    return f"{CHARTS_ENV} unset, {root / '.cache' / 'charts'} and {root.parent / 'shared' / 'charts'}"
 
 
 def read_bundle_record(directory: Path) -> dict[str, dict[str, Any]]:

@@ -80,6 +80,10 @@ def test_bundle_dirs_are_the_chart_dirs(tmp_path, monkeypatch):
     assert helm.bundle_dirs() == helmrender.chart_dirs() == [tmp_path.resolve()]
     monkeypatch.delenv(helm.CHARTS_ENV)
     assert helm.bundle_dirs() == helmrender.chart_dirs()
+    # tools.plan --diff plans another ref from a temporary worktree, pointed at this checkout's directories.
+    (tmp_path / "checkout" / ".cache" / "charts").mkdir(parents=True)
+    monkeypatch.setenv(helm.CHECKOUT_ENV, str(tmp_path / "checkout"))
+    assert helm.bundle_dirs()[0] == tmp_path / "checkout" / ".cache" / "charts"
 
 
 def test_resolution_follows_ai_platform_charts_and_refuses_a_changed_file(tmp_path, monkeypatch):
