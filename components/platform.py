@@ -24,6 +24,7 @@ from .admission import Admission, AdmissionArgs
 from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
+from .inference.crds import GatewayCrds, GatewayCrdsArgs, load_bundles
 from .labels import standard_labels
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
@@ -63,6 +64,9 @@ class Platform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:platform:Platform", name, None, opts)
         cfg = args.config
+        # The gateway's CRD bundles are files (charts.lock.yaml crdBundles:): a missing or changed one fails here,
+        # before any resource is registered.
+        gateway_bundles = load_bundles() if cfg.inference_gateway.enabled else ()
         self.cluster = create_cluster(
             f"{name}-cluster",
             ClusterArgs(cluster=cfg.cluster, node_pools=cfg.node_pools, plan=args.plan, labels=cfg.labels,
@@ -73,6 +77,10 @@ class Platform(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.cluster.provider)
+
+        # Gateway API, InferencePool and InferenceObjective CRDs (cluster-scoped: only the cluster before them).
+        self.gateway_crds = (GatewayCrds(f"{name}-gateway-crds", GatewayCrdsArgs(
+            gateway_bundles, after=[self.cluster], labels=cfg.labels), k8s_opts) if gateway_bundles else None)
 
         # Every namespace first: nothing deploys into a namespace that does not exist yet.
         self.tenancy = Tenancy(f"{name}-tenancy", TenancyArgs(cfg, args.plan, after=[self.cluster]), k8s_opts)
@@ -97,7 +105,8 @@ class Platform(pulumi.ComponentResource):
 
         self.context = PlatformContext(
             config=cfg, plan=args.plan, namespaces=self.tenancy.namespaces, monitoring_crds=monitoring_crds,
-            gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token)
+            gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token,
+            gateway_crds=(self.gateway_crds,) if self.gateway_crds else ())
 
         plan_output = args.plan.to_output()
         self.capacity_config_map = k8s.core.v1.ConfigMap(

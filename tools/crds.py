@@ -450,3 +450,16 @@ def truthy(value: Any) -> bool:
 
 def crd_names(crds: Sequence[Mapping]) -> list[str]:
     return sorted({c["metadata"]["name"] for c in crds})
+
+
+def bundle_crds(names: Iterable[str] | None = None, dirs: list[Path] | None = None) -> list[dict]:
+    """The CRDs of the chart lock's CRD bundles (`crdBundles:`; all of them by default), read from the resolved,
+    digest-checked files (components.inference.crds.load_bundles: CrdBundleError when one is missing). The
+    program installs them itself (GatewayCrds), so a mock run's CRD resources carry the same schemas; this is for
+    validating custom resources without a run (tests of the gateway's objects)."""
+    from components.helm import bundles
+    from components.inference.crds import CRD as BUNDLE_CRD
+    from components.inference.crds import load_bundles
+
+    loaded = load_bundles(tuple(names) if names is not None else tuple(bundles()), dirs)
+    return [dict(o) for b in loaded for o in b.objects if o.get("kind") == BUNDLE_CRD]

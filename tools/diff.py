@@ -258,7 +258,10 @@ class Base:
                                 f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")
             # The program may live below the repository's top level: the same place in the worktree.
             program_root = tree / _git("rev-parse", "--show-prefix", cwd=root).stdout.strip()
-            env = {**os.environ, KEY_ENV: self.key.hex(), "PYTHONDONTWRITEBYTECODE": "1"}
+            # The ref's program reads the gateway's CRD bundles from this checkout's chart directories, not the
+            # temporary worktree's (components/helm.py bundle_dirs).
+            env = {**os.environ, KEY_ENV: self.key.hex(), "PYTHONDONTWRITEBYTECODE": "1",
+                   "AI_PLATFORM_CHECKOUT": str(mockrun.ROOT)}
             env.pop("PYTHONPATH", None)
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "tools.diff", "snapshot", "--stack", stack, "--root", str(program_root)],

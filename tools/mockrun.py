@@ -56,6 +56,8 @@ class Recorded:
     """customTimeouts the program set ({"update": "95m"}), empty when none."""
     outputs: dict = field(default_factory=dict)
     """What the mocks answered (ids, names, ARNs, endpoints)."""
+    retain_on_delete: bool = False
+    """`retain_on_delete`: Pulumi forgets the resource on delete and leaves it in the cloud/cluster."""
 
     @property
     def parent_type(self) -> str | None:
@@ -349,6 +351,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom_timeouts={k: v for k in ("create", "update", "delete")
                              if (v := getattr(request.customTimeouts, k, ""))},
             outputs=_plain(self.resources[response.urn].state) if response.urn in self.resources else {},
+            retain_on_delete=bool(getattr(request, "retainOnDelete", False)),
         ))
         return response
 

@@ -267,7 +267,10 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: list[Pat
     # Dependency order between releases, and what each one's chain installs before it.
     closure = {r.urn: dependency_closure(result, r.urn) for r in releases}
     release_deps = {u: {d for d in closure[u] if d in renders} for u in renders}
-    program_crds = {r.urn: {**r.inputs, "kind": "CustomResourceDefinition"} for r in result.of_type(CRD_TYPE)}
+    # The APIs of each CRD the program creates, read once (the gateway's CRDs are megabytes of schema; many Releases
+    # wait for them).
+    program_crds = {r.urn: apis_of([mockrun.redact({**r.inputs, "kind": "CustomResourceDefinition"})])
+                    for r in result.of_type(CRD_TYPE)}
     inputs = {r.urn: r.inputs for r in releases}
     # What each Release installs (API versions, scopes), published as soon as its output is read: a Release
     # waits only for those of the Releases it depends on, not for their whole output to be parsed.
@@ -290,7 +293,7 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: list[Pat
             apis: set[str] = set()
             scopes: dict[str, str] = {}
             sources = [provides.get(d, (set(), {})) for d in release_deps[urn]]
-            sources.append(apis_of(mockrun.redact(program_crds[u]) for u in closure[urn] if u in program_crds))
+            sources += [program_crds[u] for u in closure[urn] if u in program_crds]
             if rel.include_crds:
                 sources.append(apis_of(archive_crds(resolved[urn].path, resolved[urn].sha256)))
             for found_apis, found_scopes in sources:

@@ -645,7 +645,8 @@ def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[
 
 
 def ordering_problems(result: Any, installed: Any) -> list[Problem]:
-    """Custom resources of the program that do not wait for the Release installing their CRD.
+    """Custom resources of the program that do not wait for the Release (or the program's own resource) that
+    installs their CRD.
 
     Pulumi creates a resource as soon as its dependencies are ready; a custom resource that does
     not depend (directly, or through other resources or a component's children) on the Release
@@ -677,6 +678,12 @@ def ordering_problems(result: Any, installed: Any) -> list[Problem]:
             stack += deps.get(urn, []) + children.get(urn, [])
         return False
 
+    # CRDs the program creates itself (components/inference/crds.py): their custom resources wait for them.
+    program_crd: dict[tuple[str, str], tuple[str, str]] = {}
+    for r in result.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"):
+        spec = r.inputs.get("spec") or {}
+        program_crd[(spec.get("group", ""), (spec.get("names") or {}).get("kind", ""))] = (r.urn, r.name)
+
     problems = []
     for r in result.resources:
         obj = k8s_object(r)
@@ -687,6 +694,11 @@ def ordering_problems(result: Any, installed: Any) -> list[Problem]:
         if owner and owner in by_name and not reaches(r.urn, by_name[owner].urn):
             problems.append(_problem("program", obj, (), f"does not depend on Release {owner}, which installs its "
                                                          f"CRD: it may be created before the CRD exists"))
+        crd = program_crd.get((group, obj["kind"]))
+        if crd is not None and not reaches(r.urn, crd[0]):
+            problems.append(_problem("program", obj, (), f"does not depend on CustomResourceDefinition {crd[1]}, "
+                                                         f"which the program creates: it may be created before the "
+                                                         f"CRD exists (depend on PlatformContext.gateway_crds)"))
     return problems
 
 

@@ -24,6 +24,7 @@ from .cloud import (
 )
 from .containers import container_resources
 from .cost import cost_budget
+from .crd_bundles import crd_bundle_locked
 from .critical import critical_models_on_demand
 from .endpoint import cluster_endpoint_not_public
 from .exposure import ingress_no_management_routes, ingress_safe_annotations
@@ -53,6 +54,7 @@ from .workloads import gpu_workloads_tolerate_gpu_taint
 ALL_POLICIES: list[Policy] = [
     helm_chart_pinned,
     helm_chart_locked,
+    crd_bundle_locked,
     gpu_node_pool_tainted,
     gpu_workloads_tolerate_gpu_taint,
     gpu_budget,

@@ -140,12 +140,14 @@ class Policy:
 
 
 def recorded_policies(result: mockrun.RunResult) -> dict[str, Policy]:
-    """Policy name -> Policy, from a run's recorded resources."""
+    """Policy name -> Policy, from a run's recorded resources: the Admission component's (tenancy.admission), not
+    the policies other components install with their CRDs (the Gateway API's safe-upgrades)."""
+    ours = [r for r in result.resources if r.parent_type == "ai-platform:admission:Admission"]
     actions = {r.inputs["spec"]["policyName"]: tuple(r.inputs["spec"]["validationActions"])
-               for r in result.resources if r.type == BINDING}
+               for r in ours if r.type == BINDING}
     return {r.inputs["metadata"]["name"]: Policy(r.inputs["metadata"]["name"], r.inputs["spec"],
                                                   actions.get(r.inputs["metadata"]["name"], ()))
-            for r in result.resources if r.type == VAP}
+            for r in ours if r.type == VAP}
 
 
 def denials(policies: Mapping[str, Policy], obj: Mapping[str, Any], *, namespace: str | None = None,

@@ -79,7 +79,7 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert len(names) == len(set(names))
     assert all(KEBAB.match(n) for n in names), names
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
-    assert names == ["helm-chart-pinned", "helm-chart-locked", "gpu-node-pool-tainted",
+    assert names == ["helm-chart-pinned", "helm-chart-locked", "crd-bundle-locked", "gpu-node-pool-tainted",
                      "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
                      "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
@@ -123,6 +123,7 @@ def test_policy_kinds_and_config_schemas():
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
     assert schemas == {
         "helm-chart-pinned": {"allowedLocalCharts"}, "helm-chart-locked": {"chartLock"}, "gpu-budget": {"maxGpus"},
+        "crd-bundle-locked": {"chartLock"},
         "cluster-deletion-protection": {"stacks"},
         "namespace-resource-quota": {"systemNamespaces"}, "namespace-default-deny": {"exemptNamespaces"},
         "container-resources": {"requireCpuLimit"},

@@ -16,6 +16,9 @@ from ..common import Scope
 from .network import PODS_RANGE, SERVICES_RANGE, GkeNetwork
 from .security import SecretsKey, binary_authorization, database_encryption, security_posture
 
+GKE_GATEWAY_API_CHANNEL = "CHANNEL_DISABLED"
+"""GKE's own Gateway API (and its CRDs) stays off: the platform owns those CRDs (see `control_plane`)."""
+
 
 def private_cluster(gcp_cfg: GcpConfig) -> gcp.container.ClusterPrivateClusterConfigArgs | None:
     """Private nodes (no public IPs) when `gcp.privateNodes`; with `gcp.privateEndpoint` the control plane's
@@ -100,6 +103,12 @@ def control_plane(scope: Scope, cfg: ClusterConfig, gcp_cfg: GcpConfig, region: 
         ),
         enable_shielded_nodes=True,
         addons_config=addons,
+        # The platform installs the Gateway API CRDs itself, pinned (charts.lock.yaml crdBundles:, components/
+        # inference/crds.py); GKE's managed Gateway API would install and upgrade the same CRDs on its own
+        # schedule and fight over them. Disabled explicitly, so turning it on outside Pulumi shows as drift.
+        # (pulumi-gcp 10.2.0 ClusterGatewayApiConfigArgs.channel: CHANNEL_DISABLED | CHANNEL_EXPERIMENTAL |
+        # CHANNEL_STANDARD.)
+        gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel=GKE_GATEWAY_API_CHANNEL),
         deletion_protection=cfg.deletion_protection,
         resource_labels=cloud_labels("cluster", labels),
         opts=scope.opts(protect=cfg.deletion_protection, depends_on=list(secrets_key.grants)),
