@@ -1,0 +1,1 @@
+"""The inference gateway: Gateways, routes and the edge (gateway.py, edge.py)."""
