@@ -211,12 +211,13 @@ def gateway_spec(cfg: StackConfig, gateway: str) -> dict[str, Any]:
 
 
 def _backend_refs(route: inference.Route) -> list[dict[str, Any]]:
+    """Weighted backendRefs (Gateway API weights are int32; a lone backend gets every request whatever its weight)."""
     refs = []
     for b in route.backends:
         if b.kind == "InferencePool":
-            refs.append({"group": POOL_GROUP, "kind": "InferencePool", "name": b.name, "weight": b.weight})
+            refs.append({"group": POOL_GROUP, "kind": "InferencePool", "name": b.name, "weight": int(b.weight)})
         else:
-            refs.append({"group": "", "kind": "Service", "name": b.name, "port": 80, "weight": b.weight})
+            refs.append({"group": "", "kind": "Service", "name": b.name, "port": 80, "weight": int(b.weight)})
     return refs
 
 
