@@ -397,8 +397,17 @@ class InferenceGateway(pulumi.ComponentResource):
                 f"{name}-{gateway}-gateway", GATEWAY_API, "Gateway", gateway, ns, gateway_spec(cfg, gateway),
                 [*crds, *mesh, self.releases[gateway], *(certificates if gateway == PUBLIC_GATEWAY else [])])
             # Its EnvoyFilter targets the Gateway: after the Gateway and Istio's CRDs.
+            bbr = bbr_values(cfg, gateway)["bbr"]
             release(f"{name}-{gateway}-bbr", BBR_CHART, f"{gateway}-bbr", ns, bbr_values(cfg, gateway),
                     pulumi.ResourceOptions(parent=self, depends_on=[self.gateways[gateway], *mesh]))
+            if bbr["replicas"] > 1:
+                # The chart has no PodDisruptionBudget; every request of this Gateway passes through these pods.
+                k8s.policy.v1.PodDisruptionBudget(
+                    f"{name}-{gateway}-bbr-pdb",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=bbr["name"], namespace=ns, labels=labels),
+                    spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                        max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": bbr["name"]})),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[ctx.namespaces[gw.namespace]]))
 
         serving_ns = ctx.namespace(cfg.serving.namespace)
         self.routes: dict[str, k8s.apiextensions.CustomResource] = {}
