@@ -19,6 +19,8 @@ pulumi.export("monthlyCost", platform.monthly_cost)
 if platform.gateway_url is not None:
     pulumi.export("gatewayUrl", platform.gateway_url)
 pulumi.export("models", platform.models)
+if platform.routing is not None:
+    pulumi.export("routing", platform.routing)
 pulumi.export("dataEndpoints", platform.data_endpoints)
 if platform.rag_bucket is not None:
     pulumi.export("ragBucket", platform.rag_bucket)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config import inference
 from config.capacity import CapacityPlan, node_resources
 from config.gpu_stack import operator_node_labels
 from config.models import StackConfig
@@ -47,6 +48,14 @@ class PlatformArgs:
     """Hugging Face token (secret) for gated models."""
     alerting_secret: pulumi.Output[str] | None = None
     """Alertmanager receiver URL or key (secret)."""
+
+
+def routing_output(cfg: StackConfig) -> list[dict[str, object]]:
+    """The `routing` stack output: per model name the backends and the percent of its requests each gets."""
+    return [{"model": r.model, "adapterOf": r.base if r.adapter else None,
+             "backends": [{"server": b.server, "kind": b.kind, "name": b.name,
+                           "percent": round(r.share(b.server) * 100, 2)} for b in r.backends]}
+            for r in inference.routing_table(cfg)]
 
 
 class Platform(pulumi.ComponentResource):
@@ -123,6 +132,8 @@ class Platform(pulumi.ComponentResource):
         if cfg.serving.models or cfg.rag.embedding is not None:
             self.serving = Serving(f"{name}-serving", ServingArgs(self.context), k8s_opts)
         self.models = self.serving.models if self.serving else {}
+        # Where each model name a client sends ends up, with its share (the plan prints it; config/inference.py).
+        self.routing = routing_output(cfg) if inference.enabled(cfg) else None
 
         # The inference gateway (Gateways, routes, the edge), after serving: its routes end at the model servers'
         # InferencePools and Services. The AI gateway (Rag) calls models through its internal Gateway.
@@ -157,4 +168,5 @@ class Platform(pulumi.ComponentResource):
             "grafana_url": self.grafana_url,
             "grafana_admin_password": self.grafana_admin_password,
             "models": self.models,
+            "routing": self.routing,
         })

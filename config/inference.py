@@ -132,15 +132,6 @@ def routing_table(cfg: StackConfig) -> list[Route]:
     return routes
 
 
-def split_lines(cfg: StackConfig) -> list[str]:
-    """The traffic split as the plan prints it: one line per model name."""
-    lines = []
-    for route in routing_table(cfg):
-        parts = ", ".join(f"{b.server} ({b.kind} {b.name}) {route.share(b.server) * 100:g}%" for b in route.backends)
-        what = f" (adapter of {route.base})" if route.adapter else ""
-        lines.append(f"{route.model}{what} -> {parts}")
-    return lines
-
 
 # ------------------------------------------------------------------------------------- the edge (gateway.py, edge.py)
 

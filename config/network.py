@@ -288,12 +288,20 @@ def eks_subnets(vpc_cidr: str, zones: int) -> EksSubnets:
         raise ValueError(f"ai-platform:cluster.eks.vpcCidr {vpc_cidr} is too small for {zones} zones "
                          f"(public subnets would be /{public[0].prefixlen})")
     used = [*private, *public]
-    free = [n for n in (vpc.subnets(new_prefix=CONTROL_PLANE_PREFIX) if vpc.prefixlen <= CONTROL_PLANE_PREFIX else ())
-            if not any(n.overlaps(u) for u in used)]
+    # The highest free /28s, walking down from the top of the VPC (enumerating every /28 of a /16 is 4,096 objects).
+    free: list[ipaddress.IPv4Network] = []
+    size = 2 ** (32 - CONTROL_PLANE_PREFIX)
+    top = int(vpc.broadcast_address) + 1 - size
+    for start in range(top, int(vpc.network_address) - 1, -size) if vpc.prefixlen <= CONTROL_PLANE_PREFIX else ():
+        candidate = ipaddress.IPv4Network((start, CONTROL_PLANE_PREFIX))
+        if not any(candidate.overlaps(u) for u in used):
+            free.append(candidate)
+            if len(free) == zones:
+                break
     if len(free) < zones:
         raise ValueError(f"ai-platform:cluster.eks.vpcCidr {vpc_cidr} leaves no room for {zones} control-plane "
                          f"/{CONTROL_PLANE_PREFIX} subnets; use a larger VPC (a /16 to /20)")
-    control_plane = sorted(free[-zones:])
+    control_plane = sorted(free)
     return EksSubnets(tuple(map(str, private)), tuple(map(str, public)), tuple(map(str, control_plane)))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -11,21 +13,32 @@ import pytest
 import yaml
 
 from tools import mockrun
+from tools import plan as plan_tool
 
 ROOT = mockrun.ROOT
 
 
-def plan(*args: str, validate: bool = False) -> subprocess.CompletedProcess:
-    """The plan as a user runs it; strict validation (seconds per run) only where a test is about the gate
-    (tests/render/test_plan_charts.py tests validation itself)."""
-    extra = [] if validate else ["--no-validate"]
-    return subprocess.run([sys.executable, "-m", "tools.plan", *args, *extra], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def plan(*args: str | Path, validate: bool = False, as_user: bool = False) -> subprocess.CompletedProcess:
+    """The plan's exit code, stdout and stderr; strict validation (seconds per run) only where a test is about the
+    gate (tests/render/test_plan_charts.py tests validation itself).
+
+    `tools.plan.main` runs in this process (the program, Pulumi and the cloud SDKs are imported once per worker,
+    which is most of a plan's time); `as_user` runs `python -m tools.plan` in a subprocess instead, as a user
+    does, where the interpreter's own behaviour (exit status, streams) is what is tested.
+    """
+    argv = [str(a) for a in args] + ([] if validate else ["--no-validate"])
+    if as_user:
+        return subprocess.run([sys.executable, "-m", "tools.plan", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(ROOT), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = plan_tool.main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize("stack", ["local", "dev", "prod"])
 def test_plan_succeeds_for_shipped_stacks(stack, tmp_path):
-    out = plan("--stack", stack, validate=True)
+    out = plan("--stack", stack, validate=True, as_user=stack == "local")
     assert out.returncode == 0, out.stderr + out.stdout
     for section in ("resource tree:", "resources by type:", "capacity and cost:", "policies:", "result: ok"):
         assert section in out.stdout
@@ -94,7 +107,7 @@ BAD_ARGS = [
 @pytest.mark.parametrize("name,args,text", BAD_ARGS, ids=[b[0] for b in BAD_ARGS])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, name, args, text):
     argv = args(tmp_path)
-    out = plan(*argv)
+    out = plan(*argv, as_user=name == "unknown option")
     assert out.returncode == 2, out.stdout + out.stderr
     assert text in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr

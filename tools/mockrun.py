@@ -19,8 +19,10 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -414,7 +416,14 @@ def _pulumi_config(values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _no_stack_trace() -> source_pb2.StackTrace:
+    return source_pb2.StackTrace()
+
+
 def _reset() -> None:
+    # Every registration walks the Python stack for the engine's source positions (pulumi/runtime/resource.py
+    # `_get_stack_trace`, a sixth of a mock run's time); the mock engine never reads them.
+    pulumi_resource._get_stack_trace = _no_stack_trace
     settings.set_root_resource(None)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()

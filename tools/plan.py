@@ -278,6 +278,16 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
     return lines
 
 
+def routing_lines(routing: list[dict[str, Any]]) -> list[str]:
+    """The `routing` output as the plan prints it: each model name, the servers it reaches and their shares."""
+    lines = []
+    for route in routing:
+        what = f" (adapter of {route['adapterOf']})" if route.get("adapterOf") else ""
+        parts = ", ".join(f"{b['server']} {b['percent']:g}% ({b['kind']} {b['name']})" for b in route["backends"])
+        lines.append(f"  {route['model']}{what} -> {parts}")
+    return lines
+
+
 def verdict_line(v: Verdict) -> str:
     state = ("skip" if v.skipped else "n/a " if v.not_applicable else "pass" if v.passed
              else "FAIL" if v.blocking else "warn")
@@ -323,7 +333,7 @@ def output_lines(result: mockrun.RunResult) -> list[str]:
     outputs = mockrun.redact(result.outputs)
     lines = []
     for name in sorted(outputs):
-        if name in ("capacity", "monthlyCost"):
+        if name in ("capacity", "monthlyCost", "routing"):
             continue
         value = "[secret]" if name in result.secret_outputs else json.dumps(outputs[name])
         lines.append(f"  {name}: {value}")
@@ -356,6 +366,8 @@ def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: chart_ren
     lines += [f"note: {note}" for note in notes]
     lines += ["", "capacity and cost:"]
     lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
+    if outputs.get("routing"):
+        lines += ["", "traffic split (inference gateway):"] + routing_lines(outputs["routing"])
     lines += ["", "policies:"] + verdict_lines(verdicts)
     lines += ["", "stack outputs:"] + output_lines(result)
     lines += ["", "resources by type:"] + count_lines(result.resources) + chart_count_lines(charts)

@@ -31,6 +31,13 @@ from .gpu_isolation import gpu_access_requires_gpu_request
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
 from .images import image_pinned
+from .inference import (
+    gateway_class_allowed,
+    inferencepool_has_epp,
+    mesh_mtls_strict,
+    public_listener_tls,
+    route_parent_platform_gateway,
+)
 from .mig import mig_requests_match_layouts, mig_workloads_select_mig_pool
 from .netpol_content import netpol_internet_egress, netpol_no_allow_all, privileged_flow_labels
 from .network import ingress_tls, loadbalancer_services_allowed
@@ -91,6 +98,11 @@ ALL_POLICIES: list[Policy] = [
     pdb_below_replicas,
     helm_chart_renders,
     helm_chart_renders_advisory,
+    gateway_class_allowed,
+    inferencepool_has_epp,
+    route_parent_platform_gateway,
+    public_listener_tls,
+    mesh_mtls_strict,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

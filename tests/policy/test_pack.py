@@ -94,7 +94,9 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "bucket-not-public", "s3-bucket-guardrails", "ebs-encrypted", "iam-least-privilege",
                      "workload-identity-trust-scoped", "eks-control-plane-logs", "eks-network-policy-enforced",
                      "gke-cluster-hardened", "pdb-allows-eviction", "pdb-below-replicas",
-                     "helm-chart-renders", "helm-chart-renders-advisory"]
+                     "helm-chart-renders", "helm-chart-renders-advisory",
+                     "gateway-class-allowed", "inferencepool-has-epp", "route-parent-platform-gateway",
+                     "public-listener-tls", "mesh-mtls-strict"]
 
 
 ADVISORY = {"pdb-for-multi-replica", "helm-chart-renders-advisory"}
@@ -113,7 +115,9 @@ def test_policy_kinds_and_config_schemas():
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                       "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
                       "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem",
-                      "s3-bucket-guardrails", "eks-network-policy-enforced", "pdb-below-replicas"}
+                      "s3-bucket-guardrails", "eks-network-policy-enforced", "pdb-below-replicas",
+                      "gateway-class-allowed", "inferencepool-has-epp", "route-parent-platform-gateway",
+                      "public-listener-tls", "mesh-mtls-strict"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
@@ -131,6 +135,8 @@ def test_policy_kinds_and_config_schemas():
         "no-privilege-escalation": {"allowedCapabilities"},
         "read-only-root-filesystem": {"podSecurityExemptNamespaces"},
         "helm-chart-renders": {"stacks"}, "helm-chart-renders-advisory": {"stacks"},
+        "gateway-class-allowed": {"allowedGatewayClasses"}, "public-listener-tls": {"publicGateways"},
+        "mesh-mtls-strict": {"stacks"},
     }
     stacks = POLICIES_BY_NAME["cluster-deletion-protection"].config_schema.properties["stacks"]
     assert stacks["type"] == "array" and "prod" in stacks["default"]
