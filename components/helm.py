@@ -42,6 +42,17 @@ class ChartPin:
     """Charts bundled inside this one (their values nest under their names)."""
 
     @property
+    def oci(self) -> bool:
+        """Whether the chart is published to an OCI registry (`repository: oci://...`): Helm installs it as
+        `<repository>/<chart>` (its `--repo` takes only https chart repositories)."""
+        return self.repo.startswith("oci://")
+
+    @property
+    def reference(self) -> str:
+        """What `helm install`/`helm pull` is given: the chart name (with `--repo`), or its OCI reference."""
+        return f"{self.repo.rstrip('/')}/{self.chart}" if self.oci else self.chart
+
+    @property
     def archive(self) -> str:
         """The archive's file name, as `helm pull` writes it."""
         return f"{self.chart}-{self.version}.tgz"
@@ -100,9 +111,9 @@ def release(name: str, pin: ChartPin, release_name: str, namespace: pulumi.Input
     return k8s.helm.v3.Release(
         name,
         name=release_name,
-        chart=pin.chart,
+        chart=pin.reference,
         version=pin.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
+        repository_opts=None if pin.oci else k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
         namespace=namespace,
         values=dict(values),
         skip_crds=skip_crds,

@@ -7,7 +7,7 @@ cluster first, then everything else through the cluster's Kubernetes provider.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,6 +25,7 @@ from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
 from .inference.crds import GatewayCrds, GatewayCrdsArgs, load_bundles
+from .inference.gateway import InferenceGateway, InferenceGatewayArgs
 from .labels import standard_labels
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
@@ -143,11 +144,22 @@ class Platform(pulumi.ComponentResource):
         # Where each model name a client sends ends up, with its share (the plan prints it; config/inference.py).
         self.routing = routing_output(cfg) if inference.enabled(cfg) else None
 
+        # The inference gateway (Gateways, routes, the edge), after serving: its routes end at the model servers'
+        # InferencePools and Services. The AI gateway (Rag) calls models through its internal Gateway.
+        self.inference_gateway: InferenceGateway | None = None
+        rag_context = self.context
+        if cfg.inference_gateway.enabled:
+            self.inference_gateway = InferenceGateway(f"{name}-inference-gateway",
+                                                      InferenceGatewayArgs(self.context), k8s_opts)
+            # The RAG Ingress' issuers (expose: ingress) wait for the cert-manager this component installs.
+            rag_context = replace(self.context, extra={**self.context.extra,
+                                                       "cert_manager": self.inference_gateway.cert_manager})
+
         # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
         rag = cfg.rag
         self.rag: Rag | None = None
         if rag.vector_store or rag.full_text or rag.cache or rag.gateway:
-            self.rag = Rag(f"{name}-rag", RagArgs(self.context, self.cluster), k8s_opts)
+            self.rag = Rag(f"{name}-rag", RagArgs(rag_context, self.cluster), k8s_opts)
         self.gateway_url = self.rag.gateway_url if self.rag else None
         self.data_endpoints = self.rag.data_endpoints if self.rag else {}
         self.rag_bucket = self.rag.bucket_name if self.rag else None

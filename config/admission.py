@@ -76,5 +76,8 @@ def privileged_namespaces(cfg: StackConfig) -> tuple[str, ...]:
 
 
 def load_balancer_namespaces(cfg: StackConfig) -> tuple[str, ...]:
-    """Namespaces where a Service may be a LoadBalancer: the ingress controller's, when the platform installs it."""
-    return tuple(spec.name for spec in namespaces(cfg) if spec.name == INGRESS_NGINX)
+    """Namespaces where a Service may be a LoadBalancer: the ingress controller's, when the platform installs it, and
+    the inference gateway's when it has a public Gateway (its Envoy Service, components/inference/gateway.py)."""
+    gw = cfg.inference_gateway
+    public = gw.namespace if gw.enabled and gw.edge is not None else None
+    return tuple(spec.name for spec in namespaces(cfg) if spec.name in (INGRESS_NGINX, public))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .capacity import canary_model
 from .engines import ENGINES, embedding_engine_key
+from .inference import INTERNAL_GATEWAY, gateway_service
 from .models import StackConfig
 
 # Container ports of the serving engines at their pinned versions (config/engines.py): the
@@ -38,8 +39,8 @@ class Endpoint:
     """A Service in the cluster."""
 
     key: str
-    """model/<name>, embedding, vector-store, full-text, cache, gateway, prometheus, grafana, alertmanager,
-    loki, tempo, jaeger, otel-collector."""
+    """model/<name>, embedding, inference-gateway, vector-store, full-text, cache, gateway, prometheus, grafana,
+    alertmanager, loki, tempo, jaeger, otel-collector."""
     service: str
     namespace: str
     ports: tuple[Port, ...]
@@ -84,6 +85,12 @@ def endpoints(cfg: StackConfig) -> dict[str, Endpoint]:
         port = ENGINES[embedding_engine_key(rag.embedding.engine)].port
         found["embedding"] = Endpoint("embedding", "embedding", serving_ns, (Port("http", SERVICE_PORT, port),), "http",
                                       "/v1")
+    gw = cfg.inference_gateway
+    if gw.enabled:
+        # The internal Gateway's Envoy pods (istio `gateway` chart, components/inference/gateway.py): the one in-cluster
+        # entry to every model (config.inference.internal_base_url); HTTP on 80 inside the mesh's mutual TLS.
+        found["inference-gateway"] = Endpoint("inference-gateway", gateway_service(INTERNAL_GATEWAY), gw.namespace,
+                                              (Port("http", SERVICE_PORT, SERVICE_PORT),), "http", "/v1")
     ns = rag.namespace
     store = rag.vector_store
     if store is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from .capacity import EMBEDDING_SERVER, served_models
-from .models import StackConfig
+from .models import GatewayCertificate, StackConfig
 
 GATEWAY_CLASS: Final = "istio"
 """The only GatewayClass the platform's Gateways and routes use (Istio's, created by istiod)."""
@@ -130,3 +130,75 @@ def routing_table(cfg: StackConfig) -> list[Route]:
             routes.append(Route(served.model.name, served.model.name, None,
                                 (_backend(served.model.name, served.engine, 100),)))
     return routes
+
+
+
+# ------------------------------------------------------------------------------------- the edge (gateway.py, edge.py)
+
+OBJECTIVE_HEADER: Final = "x-llm-d-inference-objective"
+"""Header the llm-d router's EPP reads the request's InferenceObjective from (llm-d/llm-d-router v0.10.0
+pkg/epp/metadata/consts.go ObjectiveKey)."""
+OBJECTIVE_HEADERS: Final = (OBJECTIVE_HEADER, "x-gateway-inference-objective")
+"""Every name the EPP accepts for it (the same file: OldObjectiveKey is a deprecated alias it still reads), so the
+public Gateway strips both from client requests."""
+OBJECTIVE_CLAIM_HEADER: Final = "x-ai-platform-objective-claim"
+"""Where the public Gateway's RequestAuthentication copies `edge.auth.jwt.objectiveClaim` (outputClaimToHeaders);
+the public HTTPRoutes map its value to OBJECTIVE_HEADER. Stripped from client requests before JWT validation."""
+GATEWAY_SUFFIX: Final = "-gateway"
+
+
+def gateway_service(gateway: str) -> str:
+    """The Deployment and Service (istio `gateway` chart release) behind a Gateway, in inferenceGateway.namespace."""
+    return gateway + GATEWAY_SUFFIX
+
+
+def internal_base_url(cfg: StackConfig) -> str:
+    """The OpenAI-compatible base URL in-cluster callers (the AI gateway, tenants) use: the internal Gateway."""
+    return f"http://{gateway_service(INTERNAL_GATEWAY)}.{cfg.inference_gateway.namespace}.svc.cluster.local:80/v1"
+
+
+def objective_of_claim(cfg: StackConfig) -> dict[str, str]:
+    """Value of `edge.auth.jwt.objectiveClaim` -> the objective it selects (objectives[].claimValues)."""
+    return {value: o.name for o in cfg.inference_gateway.objectives for value in o.claim_values}
+
+
+@dataclass(frozen=True)
+class PublicListener:
+    """One HTTPS listener of the public Gateway: a host and where its certificate comes from."""
+
+    name: str
+    """Listener (sectionName) name: `api` (edge.host) or `rag` (rag.gateway.host)."""
+    host: str
+    tls_secret: str
+    """Secret in inferenceGateway.namespace holding the certificate (existing, or written by cert-manager)."""
+    certificate: GatewayCertificate | None
+    """cert-manager settings; None: `tls_secret` already exists (tlsSecret in config)."""
+
+
+def public_listeners(cfg: StackConfig) -> list[PublicListener]:
+    """The public Gateway's HTTPS listeners (empty without an edge)."""
+    edge = cfg.inference_gateway.edge
+    if not enabled(cfg) or edge is None:
+        return []
+    found = [PublicListener("api", edge.host, edge.tls_secret or "inference-api-tls",
+                            None if edge.tls_secret else (edge.certificate or GatewayCertificate()))]
+    rag = cfg.rag.gateway
+    if rag is not None and rag_exposure(cfg) == "gateway":
+        found.append(PublicListener("rag", rag.host, rag.tls_secret or "rag-api-tls", rag.effective_certificate))
+    return found
+
+
+def cert_manager_owner(cfg: StackConfig) -> Literal["inference-gateway", "rag"] | None:
+    """Which component installs cert-manager (one Release per cluster): the inference gateway when one of its
+    listeners needs it (it is created before Rag), else the RAG Ingress; None when nothing needs it or the cluster
+    runs its own (`certificate.installCertManager: false`)."""
+    if any(li.certificate is not None and li.certificate.install_cert_manager for li in public_listeners(cfg)):
+        return "inference-gateway"
+    rag = cfg.rag.gateway
+    cert = rag.effective_certificate if rag is not None and rag_exposure(cfg) == "ingress" else None
+    return "rag" if cert is not None and cert.install_cert_manager else None
+
+
+def acme_through_gateway(cfg: StackConfig) -> bool:
+    """Whether a public listener's certificate is an ACME one (HTTP-01 through the public Gateway's port 80)."""
+    return any(li.certificate is not None and li.certificate.issuer == "acme" for li in public_listeners(cfg))

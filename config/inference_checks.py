@@ -13,6 +13,7 @@ from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
+from .namespaces import platform_namespace_names
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -104,6 +105,7 @@ def check(cfg: StackConfig) -> Iterator[Issue]:
         yield Issue(key_path("inferenceGateway", "edge"), (
             "rag.gateway is exposed through the inference gateway (expose: gateway) but there is no public Gateway: "
             "set inferenceGateway.edge, or rag.gateway.expose: ingress (deprecated)"))
+    yield from edge_issues(cfg)
     seen = Counter(o.name for o in gw.objectives)
     tenants = set(cfg.tenancy.namespaces)
     claim = edge.auth.jwt.objective_claim if edge is not None and edge.auth.jwt is not None else None
@@ -119,3 +121,29 @@ def check(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(opath("claimValues"), "claim values need inferenceGateway.edge.auth.jwt.objectiveClaim")
         if not objective.namespaces and not objective.claim_values:
             yield Issue(opath(), f"objective '{objective.name}' names no tenant: list namespaces or claimValues")
+
+
+def edge_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """The gateway namespace, the rate limit and the objective claim values (components/inference)."""
+    gw = cfg.inference_gateway
+    ns = gw.namespace
+    if ns in cfg.tenancy.namespaces:
+        yield Issue(key_path("inferenceGateway", "namespace"), (
+            f"'{ns}' is a tenant namespace (tenancy.namespaces); the gateway namespace is the platform's own: "
+            "choose another name"))
+    elif ns in platform_namespace_names() or (cfg.mesh.enabled and ns == cfg.mesh.namespace):
+        yield Issue(key_path("inferenceGateway", "namespace"), f"'{ns}' is reserved for a platform operator; "
+                                                               "choose another name")
+    edge = gw.edge
+    if edge is not None and edge.rate_limit.rps is not None and edge.rate_limit.burst < edge.rate_limit.rps:
+        yield Issue(key_path("inferenceGateway", "edge", "rateLimit", "burst"), (
+            f"burst {edge.rate_limit.burst} is below rps {edge.rate_limit.rps}: the token bucket holds at most "
+            "burst requests, so the limit would be burst per second; use burst >= rps"))
+    owners: dict[str, str] = {}
+    for k, objective in enumerate(gw.objectives):
+        for value in objective.claim_values:
+            if value in owners:
+                yield Issue(key_path("inferenceGateway", "objectives", k, "claimValues"), (
+                    f"claim value '{value}' already selects objective '{owners[value]}'; a value selects one "
+                    "objective"))
+            owners.setdefault(value, objective.name)

@@ -28,6 +28,13 @@ Two kinds:
   | prometheus-    | restricted | prometheus-adapter runs non-root (UID 10001), read-only, no caps;     |
   | adapter        |            | only with a model on `autoscaling.engine: hpa`                        |
 
+The inference gateway's namespace (`inferenceGateway.namespace`, default ai-gateway) is a platform namespace too,
+named by config rather than fixed: it holds the Gateways' Envoy pods (istio `gateway` chart, injected by istiod) and
+body-based routing. Its level is baseline: the body-based-routing chart v1.5.0 sets no securityContext and has no
+value to set one (config/charts/body-based-routing/templates/bbr.yaml), so restricted would reject its pod. It is
+enrolled in the mesh (`mesh_enrolled_platform_namespaces`); the gateway pods opt out of ztunnel capture themselves
+(chart label `istio.io/dataplane-mode: none`) since they are Envoy proxies that speak HBONE to ambient workloads.
+
 Every exception is needed: tests/render/test_rendered_objects.py checks each rendered pod against its
 namespace's level, and that a namespace below restricted holds a pod restricted would reject.
 
@@ -40,6 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .inference import cert_manager_owner, rag_exposure
 from .models import ServedModel, StackConfig
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
@@ -63,6 +71,20 @@ _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     ELASTIC_SYSTEM: ("restricted", ""),
     PROMETHEUS_ADAPTER: ("restricted", ""),
 }
+
+
+INFERENCE_GATEWAY_ROLE = "inference-gateway"
+# Platform namespaces whose name comes from config: their level by role.
+_ROLE_LEVELS: dict[str, tuple[PodSecurity, str]] = {
+    INFERENCE_GATEWAY_ROLE: ("baseline", "body-based-routing (chart v1.5.0) sets no securityContext and has no value "
+                                         "for one"),
+}
+
+
+def mesh_enrolled_platform_namespaces(cfg: StackConfig) -> tuple[str, ...]:
+    """Platform namespaces that join the mesh (`istio.io/dataplane-mode: ambient`): the inference gateway's, so
+    body-based routing and the ACME solver are reached over mutual TLS like the workloads."""
+    return (cfg.inference_gateway.namespace,) if cfg.mesh.enabled and cfg.inference_gateway.enabled else ()
 
 
 @dataclass(frozen=True)
@@ -146,12 +168,13 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
     if uses_prometheus_adapter(cfg):
         found[PROMETHEUS_ADAPTER] = "prometheus-adapter"
     gateway = cfg.rag.gateway
-    if gateway is not None:
-        if gateway.ingress.install_controller:
-            found[INGRESS_NGINX] = "ingress-controller"
-        cert = gateway.effective_certificate
-        if cert is not None and cert.install_cert_manager:
-            found[CERT_MANAGER] = "cert-manager"
+    # ingress-nginx only where the AI gateway is still exposed through an Ingress (deprecated; config.inference).
+    if gateway is not None and rag_exposure(cfg) == "ingress" and gateway.ingress.install_controller:
+        found[INGRESS_NGINX] = "ingress-controller"
+    if cert_manager_owner(cfg) is not None:
+        found[CERT_MANAGER] = "cert-manager"
+    if cfg.inference_gateway.enabled:
+        found[cfg.inference_gateway.namespace] = INFERENCE_GATEWAY_ROLE
     if cfg.rag.full_text is not None:
         found[ELASTIC_SYSTEM] = "eck-operator"
     return found
@@ -168,7 +191,7 @@ def namespaces(cfg: StackConfig) -> list[NamespaceSpec]:
         reason = "" if level == "restricted" else f"tenancy.namespaces.{name}.podSecurity is {level}"
         specs.append(NamespaceSpec(name, "workload", level, reason, tuple(roles_by_ns.get(name, ()))))
     for name, role in platform_roles(cfg).items():
-        level, reason = _PLATFORM[name]
+        level, reason = _PLATFORM.get(name) or _ROLE_LEVELS[role]
         specs.append(NamespaceSpec(name, "platform", level, reason, (role,)))
     return specs
 

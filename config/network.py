@@ -62,6 +62,14 @@ Platform (operator) namespaces, each default-deny too:
   of the public host), and -> the ingress controller on 80 (the same self check when the cloud
   load balancer hairpins it back into the cluster); only with an ACME issuer;
 - clients (`rag.gateway.ingress.sourceRanges`) -> the ingress controller on 80/443;
+- the inference gateway (`inferenceGateway`, its namespace is a platform namespace): clients
+  (`edge.sourceRanges`) -> the public Gateway's Envoy pods on 443 (and 80 with an ACME certificate: HTTP-01 and
+  the redirect to HTTPS); the AI gateway and the tenant namespaces named by `objectives[].namespaces` -> the
+  internal Gateway's pods on 80; the public Gateway -> the AI gateway (its API port, with `expose: gateway`); both
+  Gateways -> the model and embedding servers (API port) and the endpoint
+  pickers (ext_proc 9002); the gateway namespace's pods talk to each other (Envoy -> body-based routing 9004,
+  -> cert-manager's HTTP-01 solver); Envoy -> istiod (xDS 15012); istiod -> the internet on 443 (it fetches the
+  JWT issuer's JWKS for RequestAuthentication); cert-manager -> the public Gateway on 80 (HTTP-01 self check);
 - the GPU Operator reaches nothing outside the cluster, except its driver containers where the
   operator installs the driver (existing clusters without `gpuStack.hostDriver`): they download
   packages over 80/443.
@@ -77,6 +85,15 @@ from typing import Literal
 
 from .endpoints import Endpoint, endpoints
 from .gpu_stack import ownership
+from .inference import (
+    INTERNAL_GATEWAY,
+    PUBLIC_GATEWAY,
+    acme_through_gateway,
+    epp_name,
+    gateway_service,
+    rag_exposure,
+    routing_table,
+)
 from .models import StackConfig
 from .namespaces import (
     CERT_MANAGER,
@@ -108,6 +125,23 @@ MODEL_SERVER_PODS = {COMPONENT_LABEL: "model-server"}
 EMBEDDING_PODS = {COMPONENT_LABEL: "embedding"}
 GATEWAY_PODS = {COMPONENT_LABEL: "gateway"}
 MODEL_DOWNLOAD_PODS = {ROLE_LABEL: MODEL_DOWNLOAD}
+# The inference gateway: Envoy pods of each Gateway (istio `gateway` chart: `app.kubernetes.io/name: <release>`),
+# body-based routing (its chart: `app: <bbr.name>`), the endpoint pickers (llm-d-router-gateway v0.10.0 routerlib
+# _helpers.tpl selectorLabels `llm-d-router-gateway: <release>`, ext_proc port router.epp.extProcPort 9002), istiod
+# (istio istiod chart 1.30.3: `app: istiod`, xDS with mutual TLS on 15012).
+EPP_PICKER_LABEL = "llm-d-router-gateway"
+EPP_EXT_PROC_PORT = 9002
+ISTIOD_PODS = {"app": "istiod"}
+ISTIOD_XDS_PORT = 15012
+HTTPS_PORT = 443
+HTTP_PORT = 80
+
+
+def inference_gateway_pods(gateway: str) -> dict[str, str]:
+    """Pod labels of a Gateway's Envoy Deployment (PUBLIC_GATEWAY or INTERNAL_GATEWAY)."""
+    return {NAME_LABEL: gateway_service(gateway)}
+
+
 # Pods of the scheduled backups (components/rag/backup.py), by rag.backup kind.
 BACKUP_ROLES = {"elasticsearch": "search-snapshot-policy", "milvus": "milvus-backup", "volumes": "volume-snapshots"}
 # Pod labels set by third-party charts (kube-prometheus-stack's Prometheus, Alertmanager; ingress-nginx).
@@ -353,7 +387,9 @@ def flows(cfg: StackConfig) -> list[Flow]:
 
     if gateway is not None:
         gw = Peer(gateway, GATEWAY_PODS)
-        if server_pods is not None and serving_ports:
+        # With the inference gateway the AI gateway calls models only through its internal Gateway
+        # (ai-gateway-to-inference): canary weights, adapters and the endpoint picker apply to it too.
+        if server_pods is not None and serving_ports and not cfg.inference_gateway.enabled:
             add("gateway-to-serving", gw, server_pods, serving_ports, "the gateway calls the models and embeddings")
         if rag and data_ports:
             add("gateway-to-data", gw, Peer(rag), data_ports, "the gateway queries the vector store, search and cache")
@@ -361,6 +397,8 @@ def flows(cfg: StackConfig) -> list[Flow]:
             gw_ep = eps["gateway"]
             add("ingress-to-gateway", Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS), gw,
                 _tcp(*gw_ep.target_ports()), "the ingress controller forwards client requests to the gateway")
+
+    found.extend(_inference_gateway_flows(cfg, server_pods, serving_ports, gateway))
 
     if rag is not None and cfg.rag.full_text is not None and ELASTIC_SYSTEM in platform_roles(cfg):
         add("eck-operator", Peer(ELASTIC_SYSTEM, ECK_OPERATOR_PODS), Peer(rag, ELASTICSEARCH_PODS),
@@ -411,6 +449,56 @@ def flows(cfg: StackConfig) -> list[Flow]:
     return found
 
 
+def _inference_gateway_flows(cfg: StackConfig, server_pods: Peer | None, serving_ports: tuple[Port, ...],
+                             ai_gateway_ns: str | None) -> list[Flow]:
+    """The inference gateway's flows (module docstring)."""
+    gw = cfg.inference_gateway
+    if not gw.enabled:
+        return []
+    ns = gw.namespace
+    gateways = [INTERNAL_GATEWAY] + ([PUBLIC_GATEWAY] if gw.edge is not None else [])
+    envoy = Peer(ns, pods_in={NAME_LABEL: tuple(gateway_service(g) for g in gateways)})
+    found = [Flow("inference-gateway-internal", Peer(ns), Peer(ns), (),
+                  "Envoy -> body-based routing (ext_proc) and cert-manager's HTTP-01 solver, in the gateway namespace")]
+    if gw.edge is not None:
+        public = Peer(ns, inference_gateway_pods(PUBLIC_GATEWAY))
+        ports = _tcp(HTTPS_PORT, *((HTTP_PORT,) if acme_through_gateway(cfg) else ()))
+        found.append(Flow("inference-clients", Peer(cidrs=tuple(gw.edge.source_ranges)), public, ports,
+                          "clients of the public API (inferenceGateway.edge.sourceRanges)"))
+        if acme_through_gateway(cfg):
+            found.append(Flow("acme-self-check-gateway", Peer(CERT_MANAGER, CERT_MANAGER_CONTROLLER_PODS), public,
+                              _tcp(HTTP_PORT), "cert-manager's HTTP-01 self check through the public Gateway"))
+        if gw.edge.auth.mode == "jwt" and cfg.mesh.enabled:
+            found.append(Flow("jwks", Peer(cfg.mesh.namespace, ISTIOD_PODS), _internet(), _tcp(HTTPS_PORT),
+                              "istiod fetches the JWT issuer's signing keys (JWKS) for the public Gateway"))
+    rag_ep = endpoints(cfg).get("gateway")
+    if gw.edge is not None and ai_gateway_ns is not None and rag_ep is not None and rag_exposure(cfg) == "gateway":
+        found.append(Flow("inference-gateway-to-ai-gateway", Peer(ns, inference_gateway_pods(PUBLIC_GATEWAY)),
+                          Peer(ai_gateway_ns, GATEWAY_PODS), _tcp(*rag_ep.target_ports()),
+                          "the public Gateway forwards the RAG API host to the AI gateway"))
+    internal = Peer(ns, inference_gateway_pods(INTERNAL_GATEWAY))
+    callers = sorted({n for o in gw.objectives for n in o.namespaces})
+    if ai_gateway_ns is not None:
+        found.append(Flow("ai-gateway-to-inference", Peer(ai_gateway_ns, GATEWAY_PODS), internal, _tcp(HTTP_PORT),
+                          "the AI gateway calls every model through the internal Gateway"))
+    for tenant in callers:
+        found.append(Flow("tenant-to-inference", Peer(tenant), internal, _tcp(HTTP_PORT),
+                          "a tenant (inferenceGateway.objectives[].namespaces) calls models through the internal "
+                          "Gateway"))
+    if server_pods is not None and serving_ports:
+        found.append(Flow("inference-gateway-to-serving", envoy, server_pods, serving_ports,
+                          "the Gateways forward requests to the endpoint the picker chose (or the model Service)"))
+    pickers = sorted({epp_name(b.server) for r in routing_table(cfg) for b in r.backends if b.kind == "InferencePool"})
+    if pickers:
+        found.append(Flow("inference-gateway-to-epp", envoy,
+                          Peer(cfg.serving.namespace, pods_in={EPP_PICKER_LABEL: tuple(pickers)}),
+                          _tcp(EPP_EXT_PROC_PORT), "the Gateways ask each pool's endpoint picker (ext_proc)"))
+    if cfg.mesh.enabled:
+        found.append(Flow("inference-gateway-xds", envoy, Peer(cfg.mesh.namespace, ISTIOD_PODS), _tcp(ISTIOD_XDS_PORT),
+                          "the Gateways' Envoy pods get their configuration and certificates from istiod"))
+    return found
+
+
 def egress_restricted_namespaces(cfg: StackConfig) -> list[str]:
     """Namespaces whose egress the flows confine: every namespace the program creates."""
     return created_namespaces(cfg)
@@ -436,7 +524,7 @@ def platform_flows(cfg: StackConfig) -> list[Flow]:
             _tcp(KEDA_METRICS_SERVICE_PORT), "the metrics API server asks the operator for scaler values over gRPC")
     gateway = cfg.rag.gateway
     cert = gateway.effective_certificate if gateway is not None else None
-    if CERT_MANAGER in platform and cert is not None and cert.issuer == "acme":
+    if CERT_MANAGER in platform and ((cert is not None and cert.issuer == "acme") or acme_through_gateway(cfg)):
         add("acme", Peer(CERT_MANAGER, CERT_MANAGER_CONTROLLER_PODS), _internet(), _tcp(80, 443),
             "the ACME server (443) and the HTTP-01 self check of the public host (80)")
         if INGRESS_NGINX in platform:

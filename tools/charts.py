@@ -84,8 +84,8 @@ def pull(pins: Iterable[ChartPin], dest: Path, helm: helmbin.Helm) -> list[str]:
             print(f"  {pin.archive}: cached ({known['sha256'][:12]})")
             continue
         with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest) as tmp:
-            out = helm.run("pull", pin.chart, "--repo", pin.repo, "--version", pin.version, "--destination", tmp,
-                           timeout=300)
+            where = [pin.reference] if pin.oci else [pin.chart, "--repo", pin.repo]
+            out = helm.run("pull", *where, "--version", pin.version, "--destination", tmp, timeout=300)
             pulled = Path(tmp) / pin.archive
             if out.returncode != 0 or not pulled.exists():
                 problems.append(f"{pin.chart} {pin.version} from {pin.repo}: {(out.stderr or out.stdout).strip()}")

@@ -32,6 +32,7 @@ import shutil
 import sys
 import traceback
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -339,11 +340,30 @@ def output_lines(result: mockrun.RunResult) -> list[str]:
     return lines
 
 
+def deprecation_notes(cfg: Any) -> list[str]:
+    """What the stack uses that is deprecated (the program also logs each as a warning on every run)."""
+    from config.inference import INGRESS_DEPRECATION, rag_exposure
+
+    return [INGRESS_DEPRECATION] if rag_exposure(cfg) == "ingress" else []
+
+
+def config_notes(values: dict[str, Any]) -> list[str]:
+    """deprecation_notes of a stack's config values (already validated by the program's run)."""
+    from config.loader import validate as validate_config
+
+    try:
+        cfg, _ = validate_config(values, "plan")
+    except ConfigError:
+        return []
+    return deprecation_notes(cfg)
+
+
 def report(result: mockrun.RunResult, verdicts: list[Verdict], charts: chart_render.StackRender | None = None,
-           validation: Validation | None = None) -> str:
+           validation: Validation | None = None, notes: Sequence[str] = ()) -> str:
     """The plan as text: the verdict and the cost first (the first screen), the details after."""
     outputs = mockrun.redact(result.outputs)
     lines = [f"stack {result.stack}: {len(result.resources)} resources"] + summary_lines(verdicts, charts, validation)
+    lines += [f"note: {note}" for note in notes]
     lines += ["", "capacity and cost:"]
     lines += ["  " + line for line in capacity_lines(outputs.get("capacity", {}), outputs.get("monthlyCost", {}))]
     if outputs.get("routing"):
@@ -570,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         if planned.diff_base is not None:
             return _print_diff(planned.diff_base, result, planned.values, code, args.json)
         _print(json.dumps(as_json(result, verdicts, charts, validation), indent=2) if args.json
-               else report(result, verdicts, charts, validation))
+               else report(result, verdicts, charts, validation, config_notes(planned.values)))
         return code
     print(failure.text, file=sys.stderr)
     if want_json:

@@ -247,8 +247,11 @@ def render_stack(result: mockrun.RunResult, kube_version: str, *, dirs: list[Pat
     resolved = {}
     for r in releases:
         rel = renders[r.urn]
-        pin = locked.get(rel.chart)
-        if pin is None or pin.version != rel.version or pin.repo != (r.inputs.get("repositoryOpts") or {}).get("repo"):
+        # An OCI chart is installed as `oci://<registry path>/<chart>` with no repositoryOpts (ChartPin.reference).
+        pin = locked.get(rel.chart.rstrip("/").rsplit("/", 1)[-1] if rel.chart.startswith("oci://") else rel.chart)
+        repo = (r.inputs.get("repositoryOpts") or {}).get("repo")
+        if pin is None or pin.version != rel.version or (
+                rel.chart != pin.reference if pin.oci else pin.repo != repo):
             rel.error = (f"chart {rel.chart} {rel.version} of release {rel.release} (stack {rel.stack}) is not "
                          f"in the chart lock {chart_store.LOCK_FILE.name}")
             continue

@@ -1,4 +1,5 @@
-"""The inference gateway (issue 18): its CRDs, the mesh gateways, routes, InferencePools and endpoint pickers."""
+"""The inference gateway: its CRDs (crds.py), the Gateways, routes and the edge (gateway.py, edge.py), the
+InferencePools and endpoint pickers (router.py)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ Created by `Platform` after serving. Children, each its own component:
 - `VectorStore` (`ai-platform:rag:VectorStore`): Milvus standalone/cluster, Weaviate or Qdrant;
 - `Search` (`ai-platform:rag:Search`): ECK operator, Elasticsearch, exporter;
 - `Cache` (`ai-platform:rag:Cache`): Redis;
-- `Gateway` (`ai-platform:rag:Gateway`) and `GatewayIngress` (`ai-platform:rag:Ingress`);
+- `Gateway` (`ai-platform:rag:Gateway`) and, only with `rag.gateway.expose: ingress` (deprecated),
+  `GatewayIngress` (`ai-platform:rag:Ingress`); otherwise the inference gateway routes the host;
 - `Backups` (`ai-platform:rag:Backups`): Elasticsearch SLM, milvus-backup and volume snapshots per `rag.backup`.
 
 Data safety follows `cluster.deletionProtection`: stateful Releases, the Elasticsearch resource, the bucket and
@@ -24,6 +25,7 @@ import pulumi
 
 from components.context import PlatformContext
 from config.endpoints import endpoints
+from config.inference import rag_exposure
 from config.models import StackConfig
 
 from . import charts
@@ -107,9 +109,12 @@ class Rag(pulumi.ComponentResource):
         if rag.gateway is not None:
             self.gateway = Gateway(f"{name}-gateway", GatewayArgs(
                 ctx, credentials, rag.gateway, self.search.ca_pem if self.search is not None else None), child)
-            self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service, rag.gateway),
-                                          child)
-            self.gateway_url = self.ingress.url
+            if rag_exposure(cfg) == "ingress":
+                self.ingress = GatewayIngress(f"{name}-ingress", GatewayIngressArgs(ctx, self.gateway.service,
+                                                                                    rag.gateway), child)
+                self.gateway_url = self.ingress.url
+            else:  # the inference gateway's public Gateway routes the host here (components/inference/gateway.py)
+                self.gateway_url = f"https://{rag.gateway.host}"
 
         self.backups: Backups | None = None
         if cfg.backups:

@@ -11,7 +11,8 @@ The image's contract (document it for whoever builds the gateway, e.g. a Spring 
 
 Scaling: an autoscaling/v2 HPA on CPU (and requests/s per pod when `autoscaling.rpsPerPod` is set, which
 needs prometheus-adapter to serve `http_server_requests_per_second`), a PDB, zone/host spread, and a
-graceful shutdown longer than the ingress timeout so streamed answers finish during rollouts.
+graceful shutdown longer than the request timeout (the edge's with the inference gateway, else the ingress') so
+streamed answers finish during rollouts. With the inference gateway every model URL is its internal Gateway.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import pulumi_kubernetes as k8s
 from components.context import PlatformContext
 from config import sizing
 from config.endpoints import endpoints
+from config.inference import rag_exposure
 from config.models import Gateway as GatewayConfig
+from config.models import StackConfig
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from . import charts, milvus_users
@@ -71,7 +74,7 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
         "MANAGEMENT_ENDPOINT_HEALTH_PROBES_ENABLED": "true",
         "MANAGEMENT_ENDPOINTS_WEB_EXPOSURE_INCLUDE": "health,prometheus",
         "SERVER_SHUTDOWN": "graceful",
-        "SPRING_LIFECYCLE_TIMEOUT_PER_SHUTDOWN_PHASE": f"{gw.ingress.timeout_seconds}s",
+        "SPRING_LIFECYCLE_TIMEOUT_PER_SHUTDOWN_PHASE": f"{request_timeout(cfg, gw)}s",
         "JAVA_TOOL_OPTIONS": "-XX:MaxRAMPercentage=75 -Djava.io.tmpdir=/tmp",
     }
     models = [m.name for m in cfg.serving.models]
@@ -79,9 +82,9 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
         data["AI_GATEWAY_MODELS"] = ",".join(models)
         data["AI_GATEWAY_DEFAULT_MODEL"] = models[0]
         for model in models:
-            data[f"AI_GATEWAY_MODEL_{env_key(model)}_URL"] = eps[f"model/{model}"].url
+            data[f"AI_GATEWAY_MODEL_{env_key(model)}_URL"] = model_url(cfg, f"model/{model}")
     if "embedding" in eps:
-        data["AI_GATEWAY_EMBEDDING_URL"] = eps["embedding"].url
+        data["AI_GATEWAY_EMBEDDING_URL"] = model_url(cfg, "embedding")
     store = cfg.rag.vector_store
     if store is not None:
         ep = eps["vector-store"]
@@ -108,6 +111,24 @@ def gateway_config(ctx: PlatformContext, gw: GatewayConfig) -> dict[str, str]:
         data["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{otlp.host}:{otlp.ports[1].port}"
     data.update(gw.env)
     return data
+
+
+def request_timeout(cfg: StackConfig, gw: GatewayConfig) -> int:
+    """How long one request to the gateway may run (a streamed answer): the edge's timeout when the inference
+    gateway exposes it, else the Ingress' proxy timeout. Shutdown waits this long for requests in flight."""
+    edge = cfg.inference_gateway.edge
+    if rag_exposure(cfg) == "gateway" and edge is not None:
+        return edge.timeout_seconds
+    return gw.ingress.timeout_seconds
+
+
+def model_url(cfg: StackConfig, key: str) -> str:
+    """The base URL the gateway calls a model (or the embedding server) at: with the inference gateway, its internal
+    Gateway, which routes by the body's `model` (the same URL for every model; never a model Service, so canary
+    weights, adapters and the endpoint picker apply); without it, the model's Service (config/endpoints.py)."""
+    if cfg.inference_gateway.enabled:
+        return endpoints(cfg)["inference-gateway"].url
+    return endpoints(cfg)[key].url
 
 
 SECRET_ENV = {
@@ -207,7 +228,7 @@ class Gateway(pulumi.ComponentResource):
                         service_account_name=NAME,
                         automount_service_account_token=False,
                         priority_class_name=charts.PRIORITY_CLASS,
-                        termination_grace_period_seconds=gw.ingress.timeout_seconds + 30,
+                        termination_grace_period_seconds=request_timeout(cfg, gw) + 30,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS,
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),

@@ -1,4 +1,8 @@
-"""GatewayIngress: the public TLS entry of the gateway.
+"""GatewayIngress: the public TLS entry of the gateway with `rag.gateway.expose: ingress` (deprecated).
+
+Created only for clusters that already run an Ingress controller: it logs config.inference.INGRESS_DEPRECATION on
+every run. With `expose: gateway` (the default with `inferenceGateway.enabled`) the inference gateway's public
+Gateway routes the host instead (components/inference/gateway.py) and no Ingress or ingress-nginx exists.
 
 - Controller: ingress-nginx (chart 4.15.1, controller v1.15.1) when `ingress.installController` is on, with
   the IngressClass `ingress.className`; otherwise the Ingress uses an IngressClass the cluster already has.
@@ -28,6 +32,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
 from config.errors import key_path, required
+from config.inference import INGRESS_DEPRECATION, cert_manager_owner
 from config.models import Gateway as GatewayConfig
 from config.namespaces import CERT_MANAGER, INGRESS_NGINX
 from config.network import INTERNET
@@ -96,6 +101,8 @@ class GatewayIngress(pulumi.ComponentResource):
 
         monitoring = ctx.monitoring
         before: list[pulumi.Resource] = [args.service]
+        # Only reached with expose: ingress (components/rag/__init__.py); say so on every preview and update.
+        pulumi.log.warn(INGRESS_DEPRECATION, resource=self)
 
         self.controller: k8s.helm.v3.Release | None = None
         if gw.ingress.install_controller:
@@ -110,8 +117,11 @@ class GatewayIngress(pulumi.ComponentResource):
         secret_name = gw.tls_secret or TLS_SECRET
         cert = gw.effective_certificate
         if cert is not None:
-            crds: list[pulumi.Resource] = []
-            if cert.install_cert_manager:
+            # cert-manager is installed once: here, or by the inference gateway when its listeners need it too.
+            owned = ctx.extra.get("cert_manager")
+            crds: list[pulumi.Resource] = [r for r in owned if isinstance(r, pulumi.Resource)] \
+                if isinstance(owned, list) else []
+            if cert_manager_owner(cfg) == "rag":
                 crds.append(release(f"{name}-cert-manager", charts.CERT_MANAGER, "cert-manager",
                                     ctx.namespace(CERT_MANAGER), charts.cert_manager_values(monitoring),
                                     pulumi.ResourceOptions(parent=self, depends_on=[

@@ -66,6 +66,10 @@ RESOURCES_EXCEPTIONS: dict[tuple[str, str, str], str] = {
     ("gpu-operator", "Job", "gpu-operator-upgrade-crd"):
         "gpu-operator v26.7.0 templates/upgrade_crd.yaml: a pre-upgrade hook (operator.upgradeCRD) whose container "
         "the chart gives no resources and no value to set them",
+    **{("ai-gateway", "Deployment", f"{gateway}-body-based-router"):
+       "body-based-routing v1.5.0 (gateway-api-inference-extension config/charts/body-based-routing/templates/"
+       "bbr.yaml) gives its container no resources and has no value to set them"
+       for gateway in ("public", "internal")},
 }
 
 

@@ -146,6 +146,18 @@ def _operator_image(obj: KubeObject, container_name: Any) -> Any:
     return get(obj.body, "spec", "image") or (f"{default[1]}:{version}" if isinstance(version, str) else None)
 
 
+# Istio gateway injection (istio/istio manifests/charts/gateway templates/deployment.yaml @ 1.30.3): the chart's
+# `istio-proxy` container says `image: auto` and its pod `sidecar.istio.io/inject: "true"`; istiod's injection webhook
+# replaces it with the proxy image of the pinned istiod chart, so that chart pins the image.
+INJECTED = ("istio-proxy", "auto")
+
+
+def _injected(obj: KubeObject, container: Any) -> bool:
+    labels = get(obj.body, "spec", "template", "metadata", "labels") or {}
+    return (get(container, "name"), get(container, "image")) == INJECTED and \
+        str(get(labels, "sidecar.istio.io/inject")) == "true"
+
+
 def _images(obj: KubeObject) -> Iterator[tuple[str, Any]]:
     for where, spec in pod_specs(obj):
         prefix = "" if where in ("pod template", "job template") else f"{where}: "
@@ -154,6 +166,8 @@ def _images(obj: KubeObject) -> Iterator[tuple[str, Any]]:
             for container in maps(get(spec, field)):
                 name = get(container, "name", default="<unnamed>")
                 image = get(container, "image")
+                if _injected(obj, container):
+                    continue
                 if image is None and field == "containers":
                     image = _operator_image(obj, name)
                 yield f"{prefix}{kind} {name!r}", image

@@ -41,6 +41,8 @@ it is public (fail closed):
   ConfigMap labelled `gateway.istio.io/defaults-for-class: <class>` and of the ConfigMap `spec.infrastructure.
   parametersRef` names (a parametersRef to a ConfigMap not in the stack, or an overlay that does not parse, leaves
   the type unknown: public). Internal when that type is ClusterIP.
+One exception on a public Gateway: the ACME HTTP-01 listener (HTTP on port 80, `allowedRoutes.namespaces.from:
+Same`, every route of the stack attached to it a redirect to https; cert-manager's solver adds its own route).
 HTTP listeners stay possible on internal Gateways (the internal Gateway carries `networking.istio.io/service-type:
 ClusterIP`; traffic to it rides the mesh's mTLS).
 
@@ -429,6 +431,30 @@ def listener_problem(listener: Any) -> str | None:
     return None
 
 
+def acme_listener(listener: Any, gateway: KubeObject, objs: list[KubeObject]) -> bool:
+    """The one plain-HTTP listener a public Gateway may have: ACME HTTP-01 on port 80 (Let's Encrypt validates only
+    there; cert-manager's gatewayHTTPRoute solver attaches its own route at runtime). It admits only routes of the
+    Gateway's own namespace (`allowedRoutes.namespaces.from: Same`), and every route of the stack attached to it
+    only redirects to https (components/inference/gateway.py)."""
+    if get(listener, "protocol") != "HTTP" or get(listener, "port") != 80:
+        return False
+    if get(listener, "allowedRoutes", "namespaces", "from") != "Same":
+        return False
+    name = get(listener, "name")
+    for route in (o for o in objs if is_kind(o, GATEWAY_GROUP, "HTTPRoute") and o.namespace == gateway.namespace):
+        parents = [ref for ref in maps(get(route.body, "spec", "parentRefs"))
+                   if get(ref, "name") == gateway.name and get(ref, "sectionName") in (None, name)]
+        if not parents:
+            continue
+        for rule in maps(get(route.body, "spec", "rules")):
+            filters = maps(get(rule, "filters"))
+            if maps(get(rule, "backendRefs")) or not filters or any(
+                    get(f, "type") != "RequestRedirect" or get(f, "requestRedirect", "scheme") != "https"
+                    for f in filters):
+                return False
+    return True
+
+
 def tls_problems(objs: Iterable[KubeObject], config: Any) -> Iterator[Problem]:
     objs = list(objs)
     gateways = [o for o in objs if is_kind(o, GATEWAY_GROUP, "Gateway")]
@@ -445,7 +471,8 @@ def tls_problems(objs: Iterable[KubeObject], config: Any) -> Iterator[Problem]:
                                                                                    gateway.namespace, gateway.name)]
         for owner, listeners in owners:
             bad = [f"listener {get(listener, 'name', default='?')!r} {problem}" for listener in listeners
-                   if (problem := listener_problem(listener))]
+                   if (problem := listener_problem(listener))
+                   and not (owner is gateway and acme_listener(listener, gateway, objs))]
             if bad:
                 on = "" if owner is gateway else f" (attached to Gateway {gateway.namespace}/{gateway.name})"
                 yield owner, (f"{'; '.join(bad)}{on}, but the Gateway is public: {why}. Public listeners are HTTPS "

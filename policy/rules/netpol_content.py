@@ -60,6 +60,9 @@ ALLOW_ALL_EXCEPTIONS: tuple[tuple[str, Mapping[str, str], str], ...] = (
      "Prometheus scrapes every pod's metrics port in every namespace (flow prometheus-scrape)"),
     ("allow-clients", {NAME_LABEL: "ingress-nginx", COMPONENT_LABEL: "controller"},
      "clients reach the ingress controller on 80/443 (flow clients, rag.gateway.ingress.sourceRanges)"),
+    ("allow-inference-clients", {NAME_LABEL: "public-gateway"},
+     "clients reach the public Gateway's Envoy pods on 443 (flow inference-clients, inferenceGateway.edge."
+     "sourceRanges)"),
 )
 
 # The designed internet flows of config/network.py (flows, platform_flows), by the pod labels they select.

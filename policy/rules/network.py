@@ -42,7 +42,8 @@ LB_NAME = "loadbalancer-services-allowed"
 
 INGRESS_TYPE = "kubernetes:networking.k8s.io/v1:Ingress"
 CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/issuer")
-DEFAULT_LB_NAMESPACES = ("ingress-nginx",)
+# ai-gateway: the inference gateway's public Gateway (its Envoy Service, components/inference/gateway.py).
+DEFAULT_LB_NAMESPACES = ("ingress-nginx", "ai-gateway")
 
 
 def host_covered(host: str, tls_host: str) -> bool:

@@ -100,6 +100,10 @@ NODE_AGENTS: tuple[Exception_, ...] = (
                  f"the template and no value to set one; it runs once in the privileged gpu-operator namespace")
       for name, hook, template in (("gpu-operator-upgrade-crd", "pre-upgrade", "upgrade_crd.yaml"),
                                    ("gpu-operator-cleanup-gpucluster", "pre-delete", "cleanup_gpucluster.yaml"))),
+    *(Exception_("ai-gateway", "Deployment", f"{gateway}-body-based-router", frozenset({RUN_AS_ROOT, ESCALATION}),
+                 "body-based-routing v1.5.0 (templates/bbr.yaml) renders no securityContext and has no value to set "
+                 "one; it runs in the baseline inference gateway namespace (config/namespaces.py)")
+      for gateway in ("public", "internal")),
     # Writable root filesystems in restricted namespaces: images that write under their own image paths,
     # with no chart value to mount those paths elsewhere.
     Exception_("ingress-nginx", "Deployment", "ingress-nginx-controller",

@@ -287,7 +287,7 @@ def service(kind: str | None, namespace: str) -> dict:
 
 
 @pytest.mark.parametrize("obj", [
-    service(None, "ai-app"), service("ClusterIP", "ai-inference"), service("LoadBalancer", "ingress-nginx"),
+    service(None, "ai-app"), service("ClusterIP", "ai-inference"), service("LoadBalancer", "ai-gateway"),
 ])
 def test_load_balancer_compliant(obj: dict) -> None:
     assert LOAD_BALANCER not in denials(policies(), obj)
@@ -302,6 +302,9 @@ def test_load_balancer_violating(obj: dict) -> None:
 
 def test_load_balancer_in_ingress_namespace_only_when_the_stack_installs_it() -> None:
     assert LOAD_BALANCER in denials(policies("local"), service("LoadBalancer", "ingress-nginx"))
+    # dev exposes its APIs through the inference gateway's public Gateway (ai-gateway), not ingress-nginx.
+    assert LOAD_BALANCER in denials(policies("dev"), service("LoadBalancer", "ingress-nginx"))
+    assert LOAD_BALANCER in denials(policies("local"), service("LoadBalancer", "ai-gateway"))
 
 
 # ------------------------------------------------------------------------------- the platform is admitted

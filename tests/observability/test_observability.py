@@ -116,7 +116,8 @@ def test_the_stack_chart_installs_no_crds_of_its_own():
     assert stack.inputs["values"]["crds"] == {"enabled": False}
     assert stack.inputs["skipCrds"] is True
     for r in result.of_type(RELEASE):
-        assert r.inputs["version"] and r.inputs["repositoryOpts"]["repo"].startswith("https://")
+        assert r.inputs["version"] and (r.inputs["chart"].startswith("oci://")
+                                        or r.inputs["repositoryOpts"]["repo"].startswith("https://"))
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])

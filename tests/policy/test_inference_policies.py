@@ -285,6 +285,33 @@ def test_an_unencrypted_listener_on_the_public_gateway_is_a_violation(listener, 
     assert "named 'public', the platform's public Gateway" in found[0]
 
 
+ACME = {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "Same"}}}
+
+
+def redirect(**rule) -> dict:
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute", "metadata": meta("https-redirect", GATEWAY_NS),
+            "spec": {"parentRefs": [{"name": "public", "sectionName": "http"}], "rules": [
+                rule or {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]}]}}
+
+
+def test_the_acme_http01_listener_that_only_redirects_passes():
+    # Port 80 for cert-manager's gatewayHTTPRoute solver (components/inference/gateway.py): own namespace only, and
+    # the stack's routes on it only redirect to https.
+    objects = edited(lambda o: o["Gateway/public"]["spec"]["listeners"].append(dict(ACME)))
+    assert messages(TLS, [*objects, redirect()]) == []
+
+
+@pytest.mark.parametrize("listener, extra", [
+    ({**ACME, "allowedRoutes": {"namespaces": {"from": "All"}}}, []),  # any namespace could attach plain HTTP
+    ({**ACME, "port": 8080}, []),
+    (ACME, [redirect(backendRefs=[{"name": "ai-gateway", "port": 80}])]),  # serves content over plain HTTP
+])
+def test_an_acme_like_listener_that_serves_plain_http_is_a_violation(listener, extra):
+    objects = edited(lambda o: o["Gateway/public"]["spec"]["listeners"].append(dict(listener)))
+    [found] = messages(TLS, [*objects, *extra])
+    assert "listener 'http' is HTTP" in found
+
+
 def test_tls_passthrough_is_encrypted_and_passes():
     passthrough = {"name": "tls", "port": 8443, "protocol": "TLS", "tls": {"mode": "Passthrough"}}
     assert messages(TLS, edited(lambda o: o["Gateway/public"]["spec"]["listeners"].append(passthrough))) == []

@@ -155,8 +155,9 @@ def test_other_service_types_are_compliant_anywhere(type_):
 def test_load_balancer_and_node_port_elsewhere_are_a_violation(type_):
     [message] = check_lb(service("ai-app", type_))
     assert message.startswith(f"Service ai-app/edge: is of type {type_}")
-    assert "only allowed in ingress-nginx (allowedNamespaces)" in message and "ClusterIP" in message
+    assert "only allowed in ingress-nginx, ai-gateway (allowedNamespaces)" in message and "ClusterIP" in message
     assert check_lb(service("ingress-nginx", type_)) == []
+    assert check_lb(service("ai-gateway", type_)) == []  # the inference gateway's public Gateway
 
 
 def test_external_ips_outside_the_ingress_namespace_are_a_violation():

@@ -146,7 +146,7 @@ def test_policy_kinds_and_config_schemas():
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter"]
+              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "ai-gateway"]
     quota = POLICIES_BY_NAME["namespace-resource-quota"].config_schema.properties
     assert quota["systemNamespaces"]["default"] == system
     # Operator namespaces are default-deny too: only the cluster's own are exempt.
@@ -165,7 +165,7 @@ def test_policy_kinds_and_config_schemas():
     assert patterns == ["TOKEN", "PASSWORD", "PASSWD", "SECRET", "API_?KEY", "ACCESS_KEY", "PRIVATE_KEY",
                         "CREDENTIALS?"]
     lb = POLICIES_BY_NAME["loadbalancer-services-allowed"].config_schema.properties["allowedNamespaces"]
-    assert lb["default"] == ["ingress-nginx"]
+    assert lb["default"] == ["ingress-nginx", "ai-gateway"]
     cost = POLICIES_BY_NAME["cost-budget"].config_schema.properties["maxMonthlyUsd"]
     assert cost["type"] == "number" and cost["minimum"] == 0 and "default" not in cost
     ha = POLICIES_BY_NAME["serving-replicas-ha"].config_schema.properties["stacks"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
+from functools import cache
 
-from tests.conftest import stack_values
+from tests.conftest import run_config, stack_values
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -19,6 +20,17 @@ def with_rag(stack: str, **changes) -> dict:
         else:
             rag[key] = value
     return values
+
+
+@cache
+def ingress_run(stack: str):
+    """A shipped stack with the AI gateway exposed through the (deprecated) Ingress instead of the inference gateway's
+    public Gateway (`rag.gateway.expose: ingress`), run once per session."""
+    values = with_rag(stack)
+    values["rag"]["gateway"]["expose"] = "ingress"
+    result = run_config(values)
+    assert result.error is None, result.error
+    return result
 
 
 def release(result, chart: str):

@@ -1,8 +1,9 @@
 """RAG flows against the Tenancy component's recorded NetworkPolicies (judged by tests/netpol.py).
 
 Gateway -> model servers, embeddings and the data layer, and model servers -> the data layer go
-through; the data layer's internal ports stay inside its namespace, and nothing reaches the gateway
-but the ingress controller (and Prometheus on the management port).
+through (with the inference gateway, models only through its internal Gateway); the data layer's internal ports
+stay inside its namespace, and nothing reaches the gateway but the public entry (the public Gateway, or the ingress
+controller) and Prometheus on the management port.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ HAPROXY = {"app": "redis-ha-haproxy", "release": "redis"}
 MODEL = {"app.kubernetes.io/component": "model-server", "ai-platform/model": "qwen7b"}
 EMBEDDING = {"app.kubernetes.io/component": "embedding"}
 CONTROLLER = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
+# The inference gateway's Envoy pods (istio `gateway` chart releases, components/inference/gateway.py).
+PUBLIC_ENVOY = {"app.kubernetes.io/name": "public-gateway", "istio": "public-gateway"}
+INTERNAL_ENVOY = {"app.kubernetes.io/name": "internal-gateway", "istio": "internal-gateway"}
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +43,14 @@ def test_gateway_reaches_serving_and_data_serving_reaches_data(prod):
     for target, port in data:
         assert net.can_reach(gateway, target, port), (target, port)
         assert net.can_reach(serving[0], target, port), (target, port)
+    # prod runs the inference gateway: the AI gateway calls models only through the internal Gateway, and the
+    # public Gateway (not ingress-nginx, which prod no longer installs) forwards the RAG API host to it.
     for server in serving:
-        assert net.can_reach(gateway, server, 8000), server
-    assert net.can_reach(Pod("ingress-nginx", CONTROLLER), gateway, 8080)
+        assert not net.can_reach(gateway, server, 8000), server
+        assert net.can_reach(Pod("ai-gateway", INTERNAL_ENVOY), server, 8000), server
+    assert net.can_reach(gateway, Pod("ai-gateway", INTERNAL_ENVOY), 80)
+    assert net.can_reach(Pod("ai-gateway", PUBLIC_ENVOY), gateway, 8080)
+    assert not net.can_reach(Pod("ingress-nginx", CONTROLLER), gateway, 8080)
 
 
 def test_and_nothing_else(prod):
@@ -73,9 +82,12 @@ def test_eck_operator_reaches_elasticsearch(prod):
     assert net.can_reach(Pod("elastic-system", ECK_OPERATOR), Pod("ai-rag", ES), 9200)
 
 
-def test_ingress_controller_reaches_the_acme_http01_solver(prod):
+def test_the_public_gateway_reaches_the_acme_http01_solver(prod):
+    # prod's certificates (edge and RAG host) are solved through the public Gateway: cert-manager's solver pods run
+    # beside it in the gateway namespace, and the Ingress path is gone.
     net, _ = prod
-    assert net.can_reach(Pod("ingress-nginx", CONTROLLER), Pod("ai-app", ACME_SOLVER), 8089)
+    assert net.can_reach(Pod("ai-gateway", PUBLIC_ENVOY), Pod("ai-gateway", ACME_SOLVER), 8089)
+    assert not net.can_reach(Pod("ingress-nginx", CONTROLLER), Pod("ai-app", ACME_SOLVER), 8089)
 
 
 def test_milvus_and_elasticsearch_reach_object_storage(prod):

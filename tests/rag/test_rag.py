@@ -13,7 +13,7 @@ from tests.conftest import run_config, run_stack, stack_values
 from tools.mockrun import unwrap
 from tools.policy_eval import evaluate
 
-from .conftest import RELEASE, k8s, release, with_rag
+from .conftest import RELEASE, ingress_run, k8s, release, with_rag
 
 CR = "kubernetes:"
 
@@ -277,9 +277,14 @@ def test_gateway_config_points_at_the_endpoints_module():
     cfg, _ = validate(stack_values("prod"), "x")
     eps = endpoints(cfg)
     data = k8s(result, "ConfigMap", "ai-gateway-config").inputs["data"]
-    assert data["AI_GATEWAY_MODEL_QWEN72B_URL"] == eps["model/qwen72b"].url
-    assert data["AI_GATEWAY_MODEL_QWEN7B_URL"] == eps["model/qwen7b"].url
-    assert data["AI_GATEWAY_EMBEDDING_URL"] == eps["embedding"].url
+    # prod runs the inference gateway: every model (and the embedding server) is called through its internal
+    # Gateway, which routes on the body's `model`; never a model Service.
+    internal = eps["inference-gateway"].url
+    assert internal == "http://internal-gateway.ai-gateway.svc.cluster.local:80/v1"
+    assert data["AI_GATEWAY_MODEL_QWEN72B_URL"] == data["AI_GATEWAY_MODEL_QWEN7B_URL"] == internal
+    assert data["AI_GATEWAY_EMBEDDING_URL"] == internal
+    model_urls = {ep.url for key, ep in eps.items() if key.startswith("model/") or key == "embedding"}
+    assert not model_urls & set(data.values())
     assert data["SPRING_ELASTICSEARCH_URIS"] == eps["full-text"].url
     assert data["SPRING_DATA_REDIS_HOST"] == eps["cache"].host == "redis-haproxy.ai-rag.svc.cluster.local"
     ca = k8s(result, "ConfigMap", "ai-gateway-search-ca").inputs["data"]["ca.crt"]
@@ -304,7 +309,9 @@ def test_gateway_workload_passes_the_pack_shape():
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     assert {t["topologyKey"] for t in pod["topologySpreadConstraints"]} == {"topology.kubernetes.io/zone",
                                                                            "kubernetes.io/hostname"}
-    assert pod["terminationGracePeriodSeconds"] > 600  # longer than the streaming timeout
+    # Longer than a streamed answer may run: prod exposes the gateway through the inference gateway, whose edge
+    # timeout (inferenceGateway.edge.timeoutSeconds 600) bounds a request, not the (unused) Ingress' 300.
+    assert pod["terminationGracePeriodSeconds"] == 600 + 30
     assert deployment.ignore_changes == ["spec.replicas"]
     hpa = k8s(result, "HorizontalPodAutoscaler", "ai-gateway")
     assert hpa.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -327,7 +334,7 @@ def test_rps_autoscaling_adds_a_pods_metric():
 
 
 def test_dev_ingress_uses_a_self_signed_ca_chain():
-    result = run_stack("dev")
+    result = ingress_run("dev")
     ingress = k8s(result, "Ingress", "ai-gateway")
     spec = ingress.inputs["spec"]
     assert spec["tls"] == [{"hosts": ["ai-api.dev.example.com"], "secretName": "ai-gateway-tls"}]
@@ -337,12 +344,14 @@ def test_dev_ingress_uses_a_self_signed_ca_chain():
     assert ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "300"
     assert ann["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
     issuers = {r.inputs["metadata"]["name"]: r.inputs["spec"]
-               for r in result.of_type("kubernetes:cert-manager.io/v1:Issuer")}
+               for r in result.of_type("kubernetes:cert-manager.io/v1:Issuer") if r.inputs["metadata"]["namespace"]
+               == "ai-app"}
     assert issuers == {"ai-gateway-selfsigned": {"selfSigned": {}},
                        "ai-gateway-ca": {"ca": {"secretName": "ai-gateway-ca"}}}
     cert = k8s(result, "Certificate", "ai-gateway-tls")
     assert cert.inputs["spec"]["dnsNames"] == ["ai-api.dev.example.com"]
     assert cert.inputs["spec"]["issuerRef"]["name"] == "ai-gateway-ca"
+    # One cert-manager (the inference gateway's edge needs it too, and installs it first); the Ingress' issuers wait.
     cm = release(result, "cert-manager")
     assert cm.urn in k8s(result, "Issuer", "ai-gateway-selfsigned").dependencies
     assert cert.urn in ingress.dependencies
@@ -350,15 +359,15 @@ def test_dev_ingress_uses_a_self_signed_ca_chain():
 
 
 def test_prod_ingress_uses_acme_http01_through_its_class():
-    result = run_stack("prod")
+    result = ingress_run("prod")
     issuer = k8s(result, "Issuer", "ai-gateway-acme").inputs["spec"]["acme"]
     assert issuer["server"] == "https://acme-v02.api.letsencrypt.org/directory"
     assert issuer["email"] == "platform-team@example.com"
     assert issuer["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
     ann = k8s(result, "Ingress", "ai-gateway").inputs["metadata"]["annotations"]
-    assert ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "600"
+    assert ann["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "300"  # rag.gateway.ingress.timeoutSeconds
     v = release(result, "ingress-nginx").inputs["values"]["controller"]
-    assert v["replicaCount"] == 3 and v["ingressClassResource"]["name"] == "nginx"
+    assert v["replicaCount"] == 2 and v["ingressClassResource"]["name"] == "nginx"
 
 
 def test_existing_tls_secret_and_existing_ingress_class_install_nothing():
@@ -367,6 +376,10 @@ def test_existing_tls_secret_and_existing_ingress_class_install_nothing():
     gw.pop("certificate")
     gw["tlsSecret"] = "corp-wildcard"
     gw["ingress"] = {"className": "traefik", "installController": False}
+    gw["expose"] = "ingress"
+    edge = values["inferenceGateway"]["edge"]
+    edge.pop("certificate")
+    edge["tlsSecret"] = "corp-wildcard"
     result = run_config(values)
     assert result.error is None, result.error
     charts_used = {r.inputs["chart"] for r in result.of_type(RELEASE)}
@@ -429,7 +442,7 @@ def test_prod_protects_stateful_resources_and_retains_volumes():
     assert k8s(result, "Elasticsearch", "search").protect
     sc = k8s(result, "StorageClass", "ai-platform-rag")
     assert sc.inputs["reclaimPolicy"] == "Retain" and sc.inputs["provisioner"] == "ebs.csi.aws.com"
-    for chart in ("ingress-nginx", "cert-manager", "eck-operator"):
+    for chart in ("cert-manager", "eck-operator"):
         assert not release(result, chart).protect
 
 
@@ -485,5 +498,10 @@ def test_stack_outputs_gateway_url_and_data_endpoints():
 def test_rag_components_and_outputs():
     result = run_stack("prod")
     types = {r.type for r in result.resources}
-    for t in ("Rag", "Storage", "VectorStore", "Search", "Cache", "Gateway", "Ingress"):
+    for t in ("Rag", "Storage", "VectorStore", "Search", "Cache", "Gateway"):
         assert f"ai-platform:rag:{t}" in types
+    # Exposed through the inference gateway: no Ingress component, no Ingress, no ingress-nginx.
+    assert "ai-platform:rag:Ingress" not in types and "ai-platform:inference:InferenceGateway" in types
+    assert not result.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert "ingress-nginx" not in {r.inputs["chart"] for r in result.of_type(RELEASE)}
+    assert result.outputs["gatewayUrl"] == "https://ai-api.example.com"

@@ -78,8 +78,15 @@ def test_unknown_rag_keys_fail():
 
 def test_platform_namespaces_follow_the_gateway_switches():
     cfg, _ = validate(with_rag("dev"), "x")
-    assert {"ingress-nginx", "cert-manager"} <= set(platform_roles(cfg))
+    # dev exposes the AI gateway through the inference gateway: cert-manager (for its listeners), no ingress-nginx.
+    assert "cert-manager" in platform_roles(cfg) and "ingress-nginx" not in platform_roles(cfg)
     values = with_rag("dev")
+    values["rag"]["gateway"]["expose"] = "ingress"
+    cfg, _ = validate(values, "x")
+    assert {"ingress-nginx", "cert-manager"} <= set(platform_roles(cfg))
+    values = with_rag("dev", gateway={**with_rag("dev")["rag"]["gateway"], "expose": "ingress"})
+    values["inferenceGateway"]["edge"].update(tlsSecret="edge-tls")
+    values["inferenceGateway"]["edge"].pop("certificate")
     values["rag"]["gateway"].update(tlsSecret="t", ingress={"installController": False})
     values["rag"]["gateway"].pop("certificate")
     cfg, _ = validate(values, "x")

@@ -27,9 +27,13 @@ def test_every_release_of_every_stack_uses_a_locked_chart():
     for stack in STACKS:
         for r in run_stack(stack).of_type(render.RELEASE_TYPE):
             name = r.inputs["chart"]
+            if name.startswith("oci://"):  # an OCI chart is installed by reference, without repositoryOpts
+                name = name.rsplit("/", 1)[-1]
+                assert r.inputs["chart"] == lock()[name].reference and not r.inputs.get("repositoryOpts"), name
             assert name in lock(), f"stack {stack}: chart {name} is not in {LOCK_FILE.name}"
             locked = lock()[name]
-            assert (r.inputs["version"], r.inputs["repositoryOpts"]["repo"]) == (locked.version, locked.repo), \
+            repo = locked.repo if locked.oci else r.inputs["repositoryOpts"]["repo"]
+            assert (r.inputs["version"], repo) == (locked.version, locked.repo), \
                 f"stack {stack}: {name} differs from the lock"
             used.add(name)
     assert used
@@ -47,7 +51,7 @@ def test_components_read_their_pins_from_the_lock():
 
 def test_lock_entries_are_complete_and_exact():
     for name, p in lock().items():
-        assert p.repo.startswith("https://"), name
+        assert p.repo.startswith(("https://", "oci://")), name
         assert p.version in p.source and p.app_version, name
         assert len(p.sha256) == 64, name
         assert p.archive == f"{name}-{p.version}.tgz"

@@ -259,7 +259,8 @@ def test_every_replicated_workload_in_prod_has_a_disruption_budget():
     # What prod's config asks to be HA renders as two or more pods.
     cfg = config(stack)
     assert {"monitoring-prometheus", "monitoring-alertmanager", "redis-server", "redis-haproxy", "ai-gateway",
-            "ingress-nginx-controller", "milvus-etcd", "milvus-proxy", "milvus-querynode", "milvus-datanode",
+            "public-body-based-router", "internal-body-based-router", "milvus-etcd", "milvus-proxy",
+            "milvus-querynode", "milvus-datanode",
             "milvus-mixcoord", "milvus-streamingnode"} <= names
     assert pods_of(one(stack, "Prometheus", "monitoring-prometheus"))[0] == cfg.observability.metrics.replicas
     assert pods_of(one(stack, "StatefulSet", "redis-server"))[0] == cfg.rag.cache.replicas

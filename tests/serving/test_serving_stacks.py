@@ -130,8 +130,11 @@ def test_flows_model_servers_need():
     embedding = Pod("ai-inference", labels("embedding"))
     job = k8s(result, "Job", "qwen7b-download")
     download = Pod("ai-inference", job.inputs["spec"]["template"]["metadata"]["labels"])
-    assert net.can_reach(gateway, server, 8000) and net.can_reach(gateway, fallback, 8000)
-    assert net.can_reach(gateway, embedding, 8080)
+    # prod routes models through the inference gateway: its Envoy pods reach the servers, the AI gateway does not.
+    envoy = Pod("ai-gateway", {"app.kubernetes.io/name": "internal-gateway"})
+    assert net.can_reach(envoy, server, 8000) and net.can_reach(envoy, fallback, 8000)
+    assert net.can_reach(envoy, embedding, 8080)
+    assert not net.can_reach(gateway, server, 8000) and not net.can_reach(gateway, embedding, 8080)
     assert net.can_reach(download, HF_HUB, 443), "the download Job fetches the weights"
     assert not net.can_reach(server, HF_HUB, 443), "model servers never reach the internet"
     assert not net.can_reach(gateway, download, 8000)

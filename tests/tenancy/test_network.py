@@ -17,6 +17,7 @@ from config.endpoints import endpoints
 from config.network import flows
 from tests.conftest import run_config, run_stack, stack_values
 from tests.netpol import Ip, Network, Pod
+from tests.rag.conftest import ingress_run
 from tools.mockrun import stack_config
 
 MODEL = {"app.kubernetes.io/component": "model-server", "ai-platform/model": "qwen7b"}
@@ -29,6 +30,7 @@ ALERTMANAGER = {"app.kubernetes.io/name": "alertmanager"}
 COLLECTOR = {"app.kubernetes.io/name": "opentelemetry-collector"}
 CONTROLLER = {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}
 DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
+INTERNAL_ENVOY = {"app.kubernetes.io/name": "internal-gateway"}
 MILVUS = {"app.kubernetes.io/name": "milvus", "component": "proxy"}
 ETCD = {"app.kubernetes.io/name": "etcd"}
 HF_HUB = Ip("18.244.0.1")  # a public address (huggingface.co sits behind CloudFront)
@@ -74,10 +76,16 @@ def test_default_deny_in_every_namespace_the_program_creates(stack_name):
 
 def test_gateway_reaches_models_embeddings_and_data_on_their_ports_only(prod, prod_ports):
     gateway = Pod("ai-app", GATEWAY)
+    # prod runs the inference gateway: the AI gateway calls models only through the internal Gateway's Envoy pods,
+    # which reach the model and embedding servers on their API ports.
+    for port in prod_ports["inference-gateway"]:
+        assert prod.can_reach(gateway, Pod("ai-gateway", INTERNAL_ENVOY), port)
     for port in prod_ports["model/qwen72b"]:
-        assert prod.can_reach(gateway, Pod("ai-inference", MODEL), port)
+        assert not prod.can_reach(gateway, Pod("ai-inference", MODEL), port)
+        assert prod.can_reach(Pod("ai-gateway", INTERNAL_ENVOY), Pod("ai-inference", MODEL), port)
     for port in prod_ports["embedding"]:
-        assert prod.can_reach(gateway, Pod("ai-inference", EMBEDDING), port)
+        assert not prod.can_reach(gateway, Pod("ai-inference", EMBEDDING), port)
+        assert prod.can_reach(Pod("ai-gateway", INTERNAL_ENVOY), Pod("ai-inference", EMBEDDING), port)
     for key in ("vector-store", "full-text", "cache"):
         for port in prod_ports[key]:
             assert prod.can_reach(gateway, Pod("ai-rag", MILVUS), port), (key, port)
@@ -137,7 +145,9 @@ def test_prometheus_scrapes_every_namespace_and_nothing_else_does(prod):
     assert not prod.can_reach(Pod("observability", GRAFANA), HF_HUB, 443)
 
 
-def test_ingress_controller_reaches_the_gateway_only(prod, prod_ports):
+def test_ingress_controller_reaches_the_gateway_only(prod_ports):
+    # prod with the AI gateway exposed through the (deprecated) Ingress instead of the inference gateway.
+    prod = Network(ingress_run("prod").resources)
     controller = Pod("ingress-nginx", CONTROLLER)
     for port in prod_ports["gateway"]:
         assert prod.can_reach(controller, Pod("ai-app", GATEWAY), port)

@@ -22,6 +22,7 @@ from config.namespaces import platform_namespace_names
 from config.network import api_server_cidrs
 from tests.conftest import run_config, run_stack, stack_values
 from tests.netpol import Ip, Network, Pod, matches
+from tests.rag.conftest import ingress_run
 from tests.render.conftest import rendered
 
 STACKS = ("dev", "prod")
@@ -143,30 +144,33 @@ def test_keda_metrics_api_reaches_the_operator_only_on_its_grpc_port():
 # ---------------------------------------------------------------------------------------- the ingress
 
 
-def ingress_objects(stack: str) -> list[dict[str, Any]]:
-    return [o.manifest for o in rendered(stack).release("ingress-nginx").objects]
-
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_only_http_and_https_are_on_the_load_balancer(stack):
-    services = [o for o in ingress_objects(stack) if o["kind"] == "Service"]
-    [lb] = [s for s in services if s["spec"].get("type") == "LoadBalancer"]
-    assert {(p["port"], p["targetPort"]) for p in lb["spec"]["ports"]} == {(80, "http"), (443, "https")}
+def test_only_https_and_the_acme_port_are_on_the_load_balancer(stack):
+    # dev and prod expose the platform through the inference gateway's public Gateway (ingress-nginx is not
+    # installed): the one LoadBalancer carries 443, and 80 only where an ACME certificate is solved over HTTP-01.
+    assert "ingress-nginx" not in {r.release for r in rendered(stack).releases}
+    lbs = [o for o in manifests(stack) if o["kind"] == "Service" and o["spec"].get("type") == "LoadBalancer"]
+    [lb] = lbs
+    assert (lb["metadata"]["namespace"], lb["metadata"]["name"]) == ("ai-gateway", "public-gateway")
+    want = {(443, 443)} | ({(80, 80)} if stack == "prod" else set())
+    assert {(p["port"], p["targetPort"]) for p in lb["spec"]["ports"]} == want
     assert lb["spec"]["loadBalancerSourceRanges"] == ["0.0.0.0/0"]
-    assert lb["spec"]["externalTrafficPolicy"] == "Local", "client addresses reach nginx (per-client limits)"
+    assert lb["spec"]["externalTrafficPolicy"] == "Local", "client addresses reach Envoy"
     nlb = (lb["metadata"].get("annotations") or {}).get("service.beta.kubernetes.io/aws-load-balancer-type")
     assert nlb == ("nlb" if stack == "prod" else None)
-    # metrics (10254) and the admission webhook (8443) sit on ClusterIP Services only.
-    others = {p["targetPort"] for s in services if s is not lb for p in s["spec"]["ports"]}
-    assert others == {"metrics", "webhook"}
-    assert all(s["spec"].get("type", "ClusterIP") == "ClusterIP" for s in services if s is not lb)
-    [config] = [o for o in ingress_objects(stack) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith(
-        "controller")]
-    assert config["data"]["limit-req-status-code"] == config["data"]["limit-conn-status-code"] == "429"
+
+
+def test_the_deprecated_ingress_controller_keeps_http_and_https_only_on_its_load_balancer():
+    values = ingress_run("prod").named("ai-rag-ingress-ingress-nginx").inputs["values"]["controller"]
+    assert values["service"]["type"] == "LoadBalancer" and values["service"]["externalTrafficPolicy"] == "Local"
+    assert values["service"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+    assert values["config"] == {"limit-req-status-code": "429", "limit-conn-status-code": "429"}
 
 
 def test_clients_reach_the_controller_but_not_its_management_ports_nor_the_gateways():
-    net = network("prod")
+    run = ingress_run("prod")  # the AI gateway behind the (deprecated) Ingress
+    net = Network(run.resources)
     controller = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx",
                                        "app.kubernetes.io/component": "controller"})
     gateway = Pod("ai-app", {"app.kubernetes.io/component": "gateway"})
@@ -177,7 +181,7 @@ def test_clients_reach_the_controller_but_not_its_management_ports_nor_the_gatew
     # The controller forwards to the gateway's API port only; actuator (8081) is for Prometheus.
     assert net.can_reach(controller, gateway, 8080) and not net.can_reach(controller, gateway, 8081)
     assert net.can_reach(PROMETHEUS, gateway, 8081)
-    result = run_stack("prod")
+    result = run
     [ingress] = list(result.of_type("kubernetes:networking.k8s.io/v1:Ingress"))
     [path] = ingress.inputs["spec"]["rules"][0]["http"]["paths"]
     assert path["path"] == "/" and path["backend"]["service"] == {"name": "ai-gateway", "port": {"name": "http"}}
@@ -188,7 +192,7 @@ def test_clients_reach_the_controller_but_not_its_management_ports_nor_the_gatew
 
 
 def test_rate_limits_and_source_ranges_follow_the_config():
-    result = run_stack("dev")
+    result = ingress_run("dev")
     [ingress] = result.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     notes = ingress.inputs["metadata"]["annotations"]
     assert notes["nginx.ingress.kubernetes.io/limit-rps"] == "20"
@@ -197,6 +201,7 @@ def test_rate_limits_and_source_ranges_follow_the_config():
     assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in notes, "open to the internet by default"
 
     values = stack_values("dev")
+    values["rag"]["gateway"]["expose"] = "ingress"
     values["rag"]["gateway"]["ingress"] = {"sourceRanges": ["203.0.113.0/24", "198.51.100.0/24"],
                                            "rateLimit": {"rps": 5, "burstMultiplier": 2, "connections": None}}
     narrowed = run_config(values)
