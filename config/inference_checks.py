@@ -13,6 +13,8 @@ from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
+from .namespaces import autoscaled
+from .pool_scaling import embedding_scales, fallback_scales, pooled
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -30,7 +32,43 @@ def canary_issues(cfg: StackConfig) -> list[Issue]:
     return issues
 
 
+def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """Scale from zero behind an InferencePool, the fallback's and the embedding server's replica bounds
+    (config/pool_scaling.py)."""
+    observed = cfg.observability.enabled
+    for i, model in enumerate(cfg.serving.models):
+        path = partial(key_path, "serving", "models", i)
+        if (model.autoscaling.scale_to_zero and pooled(cfg, model.engine)
+                and not cfg.inference_gateway.router.flow_control):
+            yield Issue(path("autoscaling", "scaleToZero"), (
+                f"'{model.name}' is routed through an InferencePool whose endpoint picker answers 503 while the pool "
+                "has no endpoint; only its flow-control queue holds the first requests while a replica starts: set "
+                "inferenceGateway.router.flowControl: true, or replicas.min >= 1"))
+        most = model.fallback_max_replicas
+        if most is not None:
+            if model.fallback_pool is None:
+                yield Issue(path("fallbackMaxReplicas"), "only used with fallbackPool (remove it)")
+            elif not model.replicas.min <= most <= model.replicas.max:
+                yield Issue(path("fallbackMaxReplicas"), (
+                    f"{most} is outside replicas {model.replicas.min}..{model.replicas.max}: the fallback keeps "
+                    "replicas.min and stands in for at most replicas.max primary replicas"))
+        if fallback_scales(model) and not observed and not autoscaled(model):
+            yield Issue(path("fallbackMaxReplicas"), (
+                "the fallback scales on the primary's unschedulable pods (kube-state-metrics through Prometheus) "
+                f"and observability.enabled is false; enable observability or set fallbackMaxReplicas: "
+                f"{model.replicas.min}"))
+    emb = cfg.rag.embedding
+    if emb is not None and emb.max_replicas is not None and emb.max_replicas < emb.replicas:
+        yield Issue(key_path("rag", "embedding", "maxReplicas"), f"{emb.max_replicas} is below replicas "
+                                                                 f"({emb.replicas})")
+    elif embedding_scales(cfg) and not observed:
+        yield Issue(key_path("rag", "embedding", "maxReplicas"), (
+            "the embedding server scales on its engine's queue through Prometheus and observability.enabled is "
+            "false; enable observability or remove maxReplicas"))
+
+
 def check(cfg: StackConfig) -> Iterator[Issue]:
+    yield from autoscaling_issues(cfg)
     gw = cfg.inference_gateway
     mesh = cfg.mesh
     protected = cfg.cluster.deletion_protection

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .models import ServedModel, StackConfig
+from .pool_scaling import embedding_scales, fallback_scales
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 
@@ -127,7 +128,10 @@ def autoscaled(model: ServedModel) -> bool:
 
 
 def uses_keda(cfg: StackConfig) -> bool:
-    return any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
+    """KEDA scales models (autoscaling.engine keda), the embedding server (maxReplicas) and every fallback Deployment
+    with room above its floor (config/pool_scaling.py)."""
+    return (any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
+            or any(fallback_scales(m) for m in cfg.serving.models) or embedding_scales(cfg))
 
 
 def uses_prometheus_adapter(cfg: StackConfig) -> bool:

@@ -48,9 +48,11 @@ def model_outputs(server: Server, url: str) -> dict[str, Any]:
     plan = server.plan
     units = plan.units_per_replica
     fallback = None
-    if plan.fallback_pool:
-        fallback = {"pool": plan.fallback_pool, "gpuResource": plan.fallback_resource, "replicas": plan.min_replicas,
-                    "monthlyUsd": round(plan.fallback_monthly_usd, 2)}
+    fb = plan.fallback
+    if fb is not None:
+        fallback = {"pool": fb.pool, "gpuResource": fb.resource, "replicas": plan.min_replicas,
+                    "maxReplicas": fb.max_replicas, "monthlyUsd": round(fb.monthly_usd, 2),
+                    "monthlyUsdMax": round(fb.monthly_usd_max, 2)}
     return {
         "url": url,
         "engine": server.engine,
@@ -59,11 +61,11 @@ def model_outputs(server: Server, url: str) -> dict[str, Any]:
         "capacity": plan.capacity,
         "gpuResource": plan.resource,
         "gpusPerReplica": units,
-        "gpusMax": units * plan.max_replicas + (units * plan.min_replicas if plan.fallback_pool else 0),
+        "gpusMax": units * plan.max_replicas + (units * fb.max_replicas if fb is not None else 0),
         "replicas": {"min": plan.min_replicas, "max": plan.max_replicas},
         "autoscaling": autoscaling.kind(server),
         "monthlyUsdMin": round(plan.monthly_usd_min + plan.fallback_monthly_usd, 2),
-        "monthlyUsdMax": round(plan.monthly_usd_max + plan.fallback_monthly_usd, 2),
+        "monthlyUsdMax": round(plan.monthly_usd_worst, 2),
         "fallback": fallback,
     }
 
