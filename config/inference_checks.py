@@ -57,11 +57,7 @@ def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
                 "the fallback scales on the primary's unschedulable pods (kube-state-metrics through Prometheus) "
                 f"and observability.enabled is false; enable observability or set fallbackMaxReplicas: "
                 f"{model.replicas.min}"))
-    emb = cfg.rag.embedding
-    if emb is not None and emb.max_replicas is not None and emb.max_replicas < emb.replicas:
-        yield Issue(key_path("rag", "embedding", "maxReplicas"), f"{emb.max_replicas} is below replicas "
-                                                                 f"({emb.replicas})")
-    elif embedding_scales(cfg) and not observed:
+    if embedding_scales(cfg) and not observed:
         yield Issue(key_path("rag", "embedding", "maxReplicas"), (
             "the embedding server scales on its engine's queue through Prometheus and observability.enabled is "
             "false; enable observability or remove maxReplicas"))

@@ -731,6 +731,12 @@ class Embedding(Model):
     mig_profile: MigProfileName | None = None
     """MIG profile to request on a pool with a mixed MIG layout."""
 
+    @model_validator(mode="after")
+    def _bounds(self) -> Embedding:
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) must be >= replicas ({self.replicas})")
+        return self
+
 
 class Cache(Model):
     """Semantic cache."""
