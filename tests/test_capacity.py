@@ -260,7 +260,7 @@ def test_a_scaling_fallback_is_sized_and_priced_at_its_max():
 
 
 def test_fallback_floor_counts_at_max_scale_too():
-    """At max scale `od` holds big's 16 GPUs and small's fallback Deployment (2 replicas, whatever the primary
+    """At max scale `od` holds big's 16 GPUs and small's fixed fallback Deployment (2 replicas, whatever the primary
     does): 18 GPUs, 3 nodes. Before issue 13 the floor was counted at min only and max 2 planned ok."""
     with pytest.raises(ConfigError) as info:
         validate(fallback_stack(od_max=2), "Pulumi.t.yaml")
