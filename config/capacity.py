@@ -502,9 +502,11 @@ def canary_model(model: ServedModel) -> ServedModel:
 
 
 def fallback_max(model: ServedModel) -> int:
-    """Most replicas of a model's `<name>-fallback` Deployment (`fallbackMaxReplicas`, or `replicas.max`): it keeps
-    `replicas.min` and adds one replica per primary replica the spot pool cannot place."""
-    return model.fallback_max_replicas if model.fallback_max_replicas is not None else model.replicas.max
+    """Most replicas of a model's `<name>-fallback` Deployment (`fallbackMaxReplicas` capped at `replicas.max`, or
+    `replicas.max`): it keeps `replicas.min` and adds one replica per primary replica the spot pool cannot place."""
+    most = model.fallback_max_replicas if model.fallback_max_replicas is not None else model.replicas.max
+    # Never more stand-ins than primary replicas; never fewer than the floor.
+    return max(model.replicas.min, min(most, model.replicas.max))
 
 
 def embedding_max(emb: Embedding) -> int:

@@ -13,8 +13,7 @@ from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
-from .namespaces import autoscaled
-from .pool_scaling import embedding_scales, fallback_scales, pooled
+from .pool_scaling import pooled
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -33,9 +32,9 @@ def canary_issues(cfg: StackConfig) -> list[Issue]:
 
 
 def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
-    """Scale from zero behind an InferencePool, the fallback's and the embedding server's replica bounds
-    (config/pool_scaling.py)."""
-    observed = cfg.observability.enabled
+    """Scale from zero behind an InferencePool and the fallback's replica bounds (config/pool_scaling.py). A
+    fallback scales only when its model does (its max is capped at replicas.max), so the model's own observability
+    check covers it; the embedding server without observability scales on CPU."""
     for i, model in enumerate(cfg.serving.models):
         path = partial(key_path, "serving", "models", i)
         if (model.autoscaling.scale_to_zero and pooled(cfg, model.engine)
@@ -48,19 +47,9 @@ def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
         if most is not None:
             if model.fallback_pool is None:
                 yield Issue(path("fallbackMaxReplicas"), "only used with fallbackPool (remove it)")
-            elif not model.replicas.min <= most <= model.replicas.max:
+            elif most < model.replicas.min:
                 yield Issue(path("fallbackMaxReplicas"), (
-                    f"{most} is outside replicas {model.replicas.min}..{model.replicas.max}: the fallback keeps "
-                    "replicas.min and stands in for at most replicas.max primary replicas"))
-        if fallback_scales(model) and not observed and not autoscaled(model):
-            yield Issue(path("fallbackMaxReplicas"), (
-                "the fallback scales on the primary's unschedulable pods (kube-state-metrics through Prometheus) "
-                f"and observability.enabled is false; enable observability or set fallbackMaxReplicas: "
-                f"{model.replicas.min}"))
-    if embedding_scales(cfg) and not observed:
-        yield Issue(key_path("rag", "embedding", "maxReplicas"), (
-            "the embedding server scales on its engine's queue through Prometheus and observability.enabled is "
-            "false; enable observability or remove maxReplicas"))
+                    f"{most} is below replicas.min ({model.replicas.min}): the fallback always keeps replicas.min"))
 
 
 def check(cfg: StackConfig) -> Iterator[Issue]:

@@ -538,8 +538,8 @@ class ServedModel(Model):
     """On-demand pool used when the spot `pool` has no capacity (critical models)."""
     fallback_max_replicas: int | None = Field(None, ge=1, le=1000)
     """Most replicas the `<name>-fallback` Deployment on `fallbackPool` scales to: it keeps `replicas.min` and adds
-    one replica per primary replica the spot pool cannot place; omitted: `replicas.max`. The plan sizes and prices
-    the fallback pool for this many."""
+    one replica per primary replica the spot pool cannot place; omitted (and at most): `replicas.max`. The plan sizes
+    and prices the fallback pool for this many."""
     tensor_parallel: Literal[1, 2, 4, 8, 16] = 1
     """GPUs per replica (tensor-parallel degree)."""
     gpu_memory_utilization: float = Field(0.9, ge=0.3, le=0.98)
@@ -725,7 +725,8 @@ class Embedding(Model):
     """Replicas (the minimum when `maxReplicas` is higher)."""
     max_replicas: int | None = Field(None, ge=1, le=100)
     """Most replicas: above `replicas`, KEDA scales the server on its engine's queue (TEI `te_queue_size`, vLLM
-    `vllm:num_requests_waiting`; needs observability); omitted: `replicas` (fixed). The plan prices this many."""
+    `vllm:num_requests_waiting`), or a CPU HPA without observability; omitted: `replicas` (fixed). The plan prices
+    this many."""
     max_model_len: int = Field(8192, ge=128, le=131072)
     """Maximum input tokens."""
     mig_profile: MigProfileName | None = None

@@ -128,10 +128,11 @@ def autoscaled(model: ServedModel) -> bool:
 
 
 def uses_keda(cfg: StackConfig) -> bool:
-    """KEDA scales models (autoscaling.engine keda), the embedding server (maxReplicas) and every fallback Deployment
-    with room above its floor (config/pool_scaling.py)."""
+    """KEDA scales models (autoscaling.engine keda), the embedding server (maxReplicas, with observability; a CPU
+    HPA without) and every fallback Deployment with room above its floor (config/pool_scaling.py)."""
     return (any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
-            or any(fallback_scales(m) for m in cfg.serving.models) or embedding_scales(cfg))
+            or any(fallback_scales(m) for m in cfg.serving.models)
+            or (embedding_scales(cfg) and cfg.observability.enabled))
 
 
 def uses_prometheus_adapter(cfg: StackConfig) -> bool:

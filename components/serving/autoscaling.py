@@ -23,7 +23,8 @@ the pool's namespace, which becomes the `namespace` target label):
     multiplying, and reads 0 for an empty pool, whose saturation is 1.0 by definition.
   With scaleToZero the queue trigger activates at 1 held request: the picker's queue holds the first requests while
   a replica loads (its TTL: config/pool_scaling.py `flow_control_ttl_seconds`).
-- The embedding server (rag.embedding.maxReplicas above replicas) scales through KEDA on its engine's queue.
+- The embedding server (rag.embedding.maxReplicas above replicas) scales through KEDA on its engine's queue, or on
+  CPU utilisation without observability.
 - A `<name>-fallback` Deployment with room above its floor gets its own ScaledObject (`fallback_scaled_object_spec`).
 """
 
@@ -74,11 +75,14 @@ def promql(metric: str, namespace: str, model: str) -> str:
     return f'sum({metric}{{namespace="{namespace}",model="{model}"}})'
 
 
-def kind(server: Server) -> str | None:
-    """keda | hpa | cpu-hpa, or None for fixed replicas (min == max)."""
+def kind(server: Server, observed: bool = True) -> str | None:
+    """keda | hpa | cpu-hpa, or None for fixed replicas (min == max). `observed`: the stack runs Prometheus."""
     if server.component == EMBEDDING_SERVER:
-        # rag.embedding.maxReplicas above replicas: KEDA on the engine's queue (TEI and vLLM both export one).
-        return "keda" if server.model.replicas.max > server.model.replicas.min else None
+        # rag.embedding.maxReplicas above replicas: KEDA on the engine's queue (TEI and vLLM both export one), or
+        # CPU utilisation when there is no Prometheus to ask.
+        if server.model.replicas.max <= server.model.replicas.min:
+            return None
+        return "keda" if observed else "cpu-hpa"
     if server.component != MODEL_SERVER or not autoscaled(server.model):
         return None
     if server.profile.signals is None:  # the engine exports no queue metric (Ollama)
@@ -224,7 +228,7 @@ def hpa_spec(server: Server) -> dict[str, Any]:
     """autoscaling/v2 HPA spec: Pods metrics from prometheus-adapter (hpa) or CPU utilisation (Ollama)."""
     model = server.model
     auto = model.autoscaling
-    if kind(server) == "cpu-hpa":
+    if server.component == EMBEDDING_SERVER or kind(server) == "cpu-hpa":
         metrics = [{"type": "Resource", "resource": {"name": "cpu", "target": {
             "type": "Utilization", "averageUtilization": CPU_TARGET}}}]
     else:

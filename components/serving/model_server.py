@@ -155,7 +155,7 @@ class ModelServer(pulumi.ComponentResource):
                 data=data, opts=child))
 
         # -------------------------------------------------------------------------------- workloads
-        kind = autoscaling.kind(server)
+        kind = autoscaling.kind(server, cfg.observability.enabled)
         startup = startup_seconds(server)
         timeouts = pulumi.CustomTimeouts(create=f"{startup // 60 + 30}m", update=f"{startup // 60 + 30}m")
         needs = [*ready, *args.after, *ctx.gpu_ready]
@@ -167,7 +167,8 @@ class ModelServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts,
                                         ignore_changes=["spec.replicas"] if kind else None))
         self.fallback = None
-        fallback_scaled = server.fallback is not None and fallback_scales(server.model)
+        # The fallback's trigger reads kube-state-metrics through Prometheus: without observability it keeps its floor.
+        fallback_scaled = server.fallback is not None and fallback_scales(server.model) and cfg.observability.enabled
         if server.fallback is not None:
             # Holds replicas.min on the on-demand pool whatever happens to spot capacity, and (with room above that
             # floor) its own ScaledObject adds stand-ins for primary replicas spot cannot place; the plan prices

@@ -22,10 +22,10 @@ from config import ConfigError, validate
 from config.engines import series_names
 from config.inference import pool_name
 from config.namespaces import uses_keda
-from config.pool_scaling import EPP_DEFAULT_QUEUE_TTL_SECONDS, flow_control_ttl_seconds
+from config.pool_scaling import EPP_DEFAULT_QUEUE_TTL_SECONDS, fallback_max, flow_control_ttl_seconds
 from tests.conftest import run_stack, stack_values
 
-from .conftest import obj, objects
+from .conftest import obj, objects, run_serving
 
 PROMETHEUS = "http://monitoring-prometheus.observability.svc.cluster.local:9090"
 EPP = {"llm_d_epp_flow_control_queue_size", "llm_d_epp_flow_control_pool_saturation", "llm_d_epp_ready_endpoints"}
@@ -197,44 +197,49 @@ def test_scale_to_zero_behind_a_pool_needs_flow_control():
 @pytest.mark.parametrize("change, path, text", [
     (lambda v: v["serving"]["models"][0].update(fallbackMaxReplicas=4), "serving.models[0].fallbackMaxReplicas",
      "only used with fallbackPool"),
-    (lambda v: v["serving"]["models"][1].update(fallbackMaxReplicas=17), "serving.models[1].fallbackMaxReplicas",
-     "17 is outside replicas 2..16"),
     (lambda v: v["serving"]["models"][1].update(fallbackMaxReplicas=1), "serving.models[1].fallbackMaxReplicas",
-     "1 is outside replicas 2..16"),
+     "1 is below replicas.min (2)"),
     (lambda v: v["rag"]["embedding"].update(maxReplicas=1), "rag.embedding",
      "maxReplicas (1) must be >= replicas (2)"),
-], ids=["fallback-max-without-pool", "fallback-max-above-max", "fallback-max-below-floor", "embedding-max-low"])
+], ids=["fallback-max-without-pool", "fallback-max-below-floor", "embedding-max-low"])
 def test_replica_bounds_are_checked(change, path, text):
     values = stack_values("prod")
     change(values)
     assert f"ai-platform:{path}: {text}" in problems(values)
 
 
-def without_observability(values: dict) -> dict:
+def test_the_fallback_max_is_capped_at_the_models_max():
+    """Never more stand-ins than primary replicas: a fixed model's fallback stays fixed, whatever its max."""
+    values = stack_values("prod")
+    cfg, _ = validate(values, "x")
+    assert fallback_max(cfg.serving.models[1].model_copy(update={"fallback_max_replicas": 40})) == 16
+    values["serving"]["models"][1]["replicas"] = {"min": 2, "max": 2}
+    values["rag"]["embedding"].pop("maxReplicas")
+    cfg, plan = validate(values, "x")
+    fb = plan.model("qwen7b").fallback
+    assert fb is not None and fb.max_replicas == 2
+    assert not any(autoscaling.fallback_scaled_object_spec(s, PROMETHEUS) for s in servers(cfg, plan))
+
+
+def test_without_observability_the_embedding_server_scales_on_cpu():
+    values = stack_values("prod")
     values["observability"] = {"enabled": False}
     values["tenancy"]["namespaces"].pop("observability")
-    values["rag"].pop("gateway")  # (keep the message list short)
-    for m_ in values["serving"]["models"]:  # fixed models: their own ranges have their own check
+    values["rag"].pop("gateway")  # (keep the stack small)
+    for m_ in values["serving"]["models"]:  # fixed models: their own ranges need Prometheus (their own check)
         m_["replicas"] = {"min": 2, "max": 2}
-        m_.pop("fallbackMaxReplicas", None)
-    return values
-
-
-def test_scaling_fallbacks_and_embeddings_need_observability():
-    values = without_observability(stack_values("prod"))
-    assert "ai-platform:rag.embedding.maxReplicas: the embedding server scales on its engine's queue through " \
-           "Prometheus" in problems(values)
-    values["rag"]["embedding"].pop("maxReplicas")
-    cfg, _ = validate(values, "x")   # nothing scales: nothing needs Prometheus or KEDA
-    assert not uses_keda(cfg)
-    # A fixed model whose fallback may stand in for spot replicas (fallbackMaxReplicas above the floor).
-    values["serving"]["models"][1].update(replicas={"min": 2, "max": 4}, fallbackMaxReplicas=4)
-    values["serving"]["models"][1]["autoscaling"] = {"engine": "keda"}
-    message = problems(values)
-    assert "ai-platform:serving.models[1].autoscaling: replicas 2..4 scale on Prometheus queries" in message
-    values["serving"]["models"][1]["replicas"] = {"min": 2, "max": 2}
-    values["serving"]["models"][1]["fallbackMaxReplicas"] = 2
-    validate(values, "x")
+    cfg, plan = validate(values, "x")
+    assert not uses_keda(cfg)   # nothing left that reads Prometheus: fallbacks are fixed with their models
+    result = run_serving(values)
+    assert not objects(result, "ScaledObject")
+    assert obj(result, "HorizontalPodAutoscaler", "embedding").inputs["spec"]["maxReplicas"] == 3
+    assert obj(result, "Deployment", "embedding-fallback").ignore_changes == []   # keeps its floor
+    embedding = next(s for s in servers(cfg, plan) if s.name == "embedding")
+    assert autoscaling.kind(embedding, observed=False) == "cpu-hpa" and autoscaling.kind(embedding) == "keda"
+    hpa = autoscaling.hpa_spec(embedding)
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 3)
+    assert hpa["metrics"] == [{"type": "Resource", "resource": {"name": "cpu", "target": {
+        "type": "Utilization", "averageUtilization": autoscaling.CPU_TARGET}}}]
 
 
 def test_keda_is_installed_for_an_embedding_or_a_fallback_alone():
@@ -247,3 +252,7 @@ def test_keda_is_installed_for_an_embedding_or_a_fallback_alone():
     values["rag"]["embedding"].pop("maxReplicas")
     cfg, _ = validate(values, "x")
     assert not uses_keda(cfg)
+    # A model on prometheus-adapter (autoscaling.engine hpa) whose fallback scales: KEDA for the fallback alone.
+    values["serving"]["models"][1].update(replicas={"min": 2, "max": 4}, autoscaling={"engine": "hpa"})
+    cfg, _ = validate(values, "x")
+    assert uses_keda(cfg)
