@@ -13,9 +13,9 @@ sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.
 
 Sizing: a model's replica takes `tensorParallel` units of its pool; nodes needed = ceil(units /
 units per node). A pool must reach every model's max replicas within its own `max` (the primary
-pool) and hold a critical model's min replicas on its on-demand fallback pool, at min *and* at max
-scale: the `<model>-fallback` Deployment keeps its min replicas whatever the primary does
-(`ModelPlan.demands()`, which the GPU quotas in `config.quotas` count too). Cost: the
+pool) and hold a critical model's fallback on its on-demand fallback pool: the `<model>-fallback` Deployment
+keeps its min replicas whatever the primary does and scales up to `fallbackMaxReplicas` (default: max) for
+primary replicas spot cannot place (`ModelPlan.demands()`, which the GPU quotas in `config.quotas` count too). Cost: the
 catalog's hourly node price x 730 hours, at pool min and at pool max, split on-demand/spot.
 """
 
@@ -30,7 +30,7 @@ from . import catalog
 from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
-from .models import Architecture, Autoscaling, GpuPool, Mig, Replicas, ServedModel, StackConfig
+from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
 
 GIB = float(2**30)
@@ -207,6 +207,11 @@ class Fallback:
     """The fallback pool's unit label."""
     monthly_usd: float
     """On-demand cost of the fallback's min replicas (on top of the model's `monthly_usd_*`)."""
+    max_replicas: int = 0
+    """Most replicas the fallback scales to (`fallback_max`): its floor plus the primary replicas spot cannot
+    place; equal to the model's min replicas when it does not scale."""
+    monthly_usd_max: float = 0.0
+    """On-demand cost of `max_replicas`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,20 +272,33 @@ class ModelPlan:
     def fallback_monthly_usd(self) -> float:
         return self.fallback.monthly_usd if self.fallback else 0.0
 
+    @property
+    def monthly_usd_worst(self) -> float:
+        """The model's most expensive month: the primary at max on its pool with the fallback at its floor, or the
+        fallback at its max standing in for primary replicas spot cannot place (whichever costs more)."""
+        fb = self.fallback
+        if fb is None:
+            return self.monthly_usd_max
+        per_replica = self.monthly_usd_max / self.max_replicas if self.max_replicas else 0.0
+        covered = min(fb.max_replicas, self.max_replicas)
+        return max(self.monthly_usd_max + fb.monthly_usd,
+                   per_replica * (self.max_replicas - covered) + fb.monthly_usd_max)
+
     def demands(self) -> tuple[Demand, ...]:
         """What the model's Deployments hold on their pools. The primary scales between min and max replicas; the
-        `<name>-fallback` Deployment runs min replicas on the fallback pool at every scale (it has no autoscaler and
-        keeps its floor whatever the primary does), so it counts at min *and* at max."""
+        `<name>-fallback` Deployment keeps min replicas on the fallback pool whatever the primary does and scales up
+        to its own max for primary replicas spot cannot place, so it counts min at min scale and its max at max
+        scale (each pool is sized for its own worst case: spot there, or spot gone)."""
         if self.resource is None or self.pool is None:
             return ()
         tp = self.units_per_replica
         found = [Demand(model=self.name, placement="primary", pool=self.pool, unit=self.unit, resource=self.resource,
                         units_min=tp * self.min_replicas, units_max=tp * self.max_replicas)]
         if self.fallback is not None:
-            floor = tp * self.min_replicas
             found.append(Demand(model=self.name, placement="fallback", pool=self.fallback.pool,
                                 unit=self.fallback.unit, resource=self.fallback.resource,
-                                units_min=floor, units_max=floor))
+                                units_min=tp * self.min_replicas,
+                                units_max=tp * max(self.min_replicas, self.fallback.max_replicas)))
         return tuple(found)
 
 
@@ -392,6 +410,8 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "fallbackResource": fb.resource if fb else None,
         "fallbackMonthlyUsd": _usd(fb.monthly_usd) if fb else 0.0,
         "fallbackUnit": fb.unit if fb else None,
+        "fallbackMaxReplicas": fb.max_replicas if fb else 0,
+        "fallbackMonthlyUsdMax": _usd(fb.monthly_usd_max) if fb else 0.0,
         "spread": m.spread,
         "notes": list(m.notes),
     }
@@ -464,7 +484,7 @@ def canary_model(model: ServedModel) -> ServedModel:
     critical: the stable server carries the model's availability."""
     canary = required(model.canary, model.name, "a canary", "the caller")
     changes: dict[str, object] = {"name": model.name + CANARY_SUFFIX, "canary": None, "critical": False,
-                                  "fallback_pool": None}
+                                  "fallback_pool": None, "fallback_max_replicas": None}
     if canary.model is not None and canary.model != model.model:
         changes.update(model=canary.model, quantization=canary.quantization, params_b=None, architecture=None)
     elif canary.quantization is not None:
@@ -479,6 +499,19 @@ def canary_model(model: ServedModel) -> ServedModel:
     if data.get("quantization") is None:
         data.pop("quantization")
     return ServedModel.model_validate(data)
+
+
+def fallback_max(model: ServedModel) -> int:
+    """Most replicas of a model's `<name>-fallback` Deployment (`fallbackMaxReplicas` capped at `replicas.max`, or
+    `replicas.max`): it keeps `replicas.min` and adds one replica per primary replica the spot pool cannot place."""
+    most = model.fallback_max_replicas if model.fallback_max_replicas is not None else model.replicas.max
+    # Never more stand-ins than primary replicas; never fewer than the floor.
+    return max(model.replicas.min, min(most, model.replicas.max))
+
+
+def embedding_max(emb: Embedding) -> int:
+    """Most replicas of the embedding server (`maxReplicas`, or `replicas`: fixed)."""
+    return emb.max_replicas if emb.max_replicas is not None else emb.replicas
 
 
 def served_models(cfg: StackConfig) -> list[Served]:
@@ -500,7 +533,7 @@ def served_models(cfg: StackConfig) -> list[Served]:
             engine=emb.engine,  # type: ignore[arg-type]
             model=emb.model, quantization="none",
             max_model_len=emb.max_model_len, pool=emb.pool, fallback_pool=emb.fallback_pool, tensor_parallel=1,
-            gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=emb.replicas),
+            gpu_memory_utilization=0.9, replicas=Replicas(min=emb.replicas, max=embedding_max(emb)),
             autoscaling=Autoscaling(), critical=emb.critical, params_b=None, architecture=None,
             mig_profile=emb.mig_profile), EMBEDDING_SERVER))
     return entries
@@ -587,7 +620,7 @@ def _spread_notes(cfg: StackConfig, model: ServedModel, pool: GpuPool, units: in
     notes = []
     placements = [(pool, model.replicas.max, "")]
     if fallback is not None:
-        placements.append((fallback, model.replicas.min, "fallback "))
+        placements.append((fallback, max(model.replicas.min, fallback_max(model)), "fallback "))
     for where, replicas, what in placements:
         found = spread(units, replicas, where.max, cfg.serving.cache_access_mode)
         if found == "preferred":
@@ -609,9 +642,11 @@ def plan_fallback(cfg: StackConfig, path: str, model: ServedModel,
         return None, []
     unit = unit_of(fb_pool, model.mig_profile)
     price = node_price(cfg.cluster.provider, fb_pool, priced_region(cfg))
+    per_replica = price * HOURS_PER_MONTH * unit.node_fraction * model.tensor_parallel
+    most = max(model.replicas.min, fallback_max(model))
     fallback = Fallback(
         pool=fb_pool.name, resource=resource_name(cfg, fb_pool, unit.profile), unit=unit.label,
-        monthly_usd=price * HOURS_PER_MONTH * unit.node_fraction * model.tensor_parallel * model.replicas.min)
+        monthly_usd=per_replica * model.replicas.min, max_replicas=most, monthly_usd_max=per_replica * most)
     usable = unit.memory_gib * model.gpu_memory_utilization
     if need <= usable:
         return fallback, []
@@ -648,8 +683,8 @@ def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Dem
         asked = ", ".join(f"{units_max.get(u.label, 0)} x {u.label} ({u.per_node} per node)" for u in units)
         issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
             f"pool '{pool.name}' needs {need_max} nodes for its models at max replicas "
-            f"({asked}; {', '.join(users)}; a fallback Deployment keeps its min replicas at every scale) "
-            f"but max is {pool.max}; raise max or lower serving.models[].replicas")))
+            f"({asked}; {', '.join(users)}; a fallback Deployment counts at its max, fallbackMaxReplicas) "
+            f"but max is {pool.max}; raise max or lower serving.models[].replicas (or fallbackMaxReplicas)")))
     elif need_min > pool.max:
         issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
             f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))

@@ -14,6 +14,7 @@ from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
 from .namespaces import platform_namespace_names
+from .pool_scaling import pooled
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -31,7 +32,29 @@ def canary_issues(cfg: StackConfig) -> list[Issue]:
     return issues
 
 
+def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """Scale from zero behind an InferencePool and the fallback's replica bounds (config/pool_scaling.py). A
+    fallback scales only when its model does (its max is capped at replicas.max), so the model's own observability
+    check covers it; the embedding server without observability scales on CPU."""
+    for i, model in enumerate(cfg.serving.models):
+        path = partial(key_path, "serving", "models", i)
+        if (model.autoscaling.scale_to_zero and pooled(cfg, model.engine)
+                and not cfg.inference_gateway.router.flow_control):
+            yield Issue(path("autoscaling", "scaleToZero"), (
+                f"'{model.name}' is routed through an InferencePool whose endpoint picker answers 503 while the pool "
+                "has no endpoint; only its flow-control queue holds the first requests while a replica starts: set "
+                "inferenceGateway.router.flowControl: true, or replicas.min >= 1"))
+        most = model.fallback_max_replicas
+        if most is not None:
+            if model.fallback_pool is None:
+                yield Issue(path("fallbackMaxReplicas"), "only used with fallbackPool (remove it)")
+            elif most < model.replicas.min:
+                yield Issue(path("fallbackMaxReplicas"), (
+                    f"{most} is below replicas.min ({model.replicas.min}): the fallback always keeps replicas.min"))
+
+
 def check(cfg: StackConfig) -> Iterator[Issue]:
+    yield from autoscaling_issues(cfg)
     gw = cfg.inference_gateway
     mesh = cfg.mesh
     protected = cfg.cluster.deletion_protection

@@ -423,7 +423,13 @@ class Autoscaling(Model):
     """KEDA cooldownPeriod: idle time before a scale-to-zero model goes to 0 replicas."""
     wake_query: str | None = Field(None, min_length=1, max_length=2000)
     """PromQL that is above 0 while the model is wanted (e.g. the gateway's request rate for it); required with
-    scaleToZero, because with no replica running there is no engine metric to wake the model."""
+    scaleToZero, because with no replica running there is no engine metric to wake the model. Not needed for a
+    server behind an InferencePool with `inferenceGateway.router.flowControl`: the picker's flow-control queue
+    holds the first requests and wakes it."""
+    saturation: float = Field(0.8, gt=0, le=2)
+    """Servers behind an InferencePool with flow control: target pool saturation per ready replica (the endpoint
+    picker's `llm_d_epp_flow_control_pool_saturation`; at 1.0 the picker starts holding requests), so the pool
+    grows before requests wait."""
 
 
 class Architecture(Model):
@@ -530,6 +536,10 @@ class ServedModel(Model):
     """GPU pool name; required except for ollama (omitted: CPU)."""
     fallback_pool: str | None = None
     """On-demand pool used when the spot `pool` has no capacity (critical models)."""
+    fallback_max_replicas: int | None = Field(None, ge=1, le=1000)
+    """Most replicas the `<name>-fallback` Deployment on `fallbackPool` scales to: it keeps `replicas.min` and adds
+    one replica per primary replica the spot pool cannot place; omitted (and at most): `replicas.max`. The plan sizes
+    and prices the fallback pool for this many."""
     tensor_parallel: Literal[1, 2, 4, 8, 16] = 1
     """GPUs per replica (tensor-parallel degree)."""
     gpu_memory_utilization: float = Field(0.9, ge=0.3, le=0.98)
@@ -712,11 +722,21 @@ class Embedding(Model):
     critical: bool = False
     """Every RAG query embeds first: true requires on-demand capacity (an on-demand pool or fallbackPool)."""
     replicas: int = Field(1, ge=1, le=100)
-    """Replicas."""
+    """Replicas (the minimum when `maxReplicas` is higher)."""
+    max_replicas: int | None = Field(None, ge=1, le=100)
+    """Most replicas: above `replicas`, KEDA scales the server on its engine's queue (TEI `te_queue_size`, vLLM
+    `vllm:num_requests_waiting`), or a CPU HPA without observability; omitted: `replicas` (fixed). The plan prices
+    this many."""
     max_model_len: int = Field(8192, ge=128, le=131072)
     """Maximum input tokens."""
     mig_profile: MigProfileName | None = None
     """MIG profile to request on a pool with a mixed MIG layout."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Embedding:
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) must be >= replicas ({self.replicas})")
+        return self
 
 
 class Cache(Model):

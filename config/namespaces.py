@@ -49,6 +49,7 @@ from typing import Literal
 
 from .inference import cert_manager_owner, rag_exposure
 from .models import ServedModel, StackConfig
+from .pool_scaling import embedding_scales, fallback_scales
 
 PodSecurity = Literal["restricted", "baseline", "privileged"]
 
@@ -149,7 +150,11 @@ def autoscaled(model: ServedModel) -> bool:
 
 
 def uses_keda(cfg: StackConfig) -> bool:
-    return any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
+    """KEDA scales models (autoscaling.engine keda), the embedding server (maxReplicas, with observability; a CPU
+    HPA without) and every fallback Deployment with room above its floor (config/pool_scaling.py)."""
+    return (any(m.autoscaling.engine == "keda" and m.engine != "ollama" and autoscaled(m) for m in cfg.serving.models)
+            or any(fallback_scales(m) for m in cfg.serving.models)
+            or (embedding_scales(cfg) and cfg.observability.enabled))
 
 
 def uses_prometheus_adapter(cfg: StackConfig) -> bool:

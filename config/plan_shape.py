@@ -51,6 +51,8 @@ class ModelEntry(TypedDict):
     fallbackResource: str | None
     fallbackMonthlyUsd: float
     fallbackUnit: str | None
+    fallbackMaxReplicas: int      # most replicas the fallback scales to (0 without a fallbackPool)
+    fallbackMonthlyUsdMax: float  # on-demand cost of those
     spread: str                   # required | preferred | none: replicas of a multi-GPU model one per node or not
     notes: list[str]
 

@@ -5,8 +5,8 @@ GPU quotas use the only form Kubernetes accepts for extended resources, `request
 overcommitted, so requests == limits and a `limits.` entry is neither needed nor allowed.
 
 What a namespace's model servers may need at most (`gpu_need`): for every model server in it,
-tensorParallel x max replicas of its resource on its pool, plus tensorParallel x min replicas on
-its on-demand fallback pool (the fallback Deployment holds the model's floor at every scale): the
+tensorParallel x max replicas of its resource on its pool, plus tensorParallel x the fallback's max
+replicas on its on-demand fallback pool (it keeps the floor and stands in for unplaceable spot replicas): the
 `ModelPlan.demands()` the pool check in `config.capacity` counts, so both agree. A configured
 `gpuQuota` below that need would leave pods Pending at scale-out with an admission error nobody
 sees in a preview, so it is a config error; an omitted `gpuQuota` is sized to the need. MIG
@@ -144,7 +144,7 @@ def check(cfg: StackConfig, plan: CapacityPlan) -> list[Issue]:
         wanted = need.get(GPU_RESOURCE, 0)
         if tenant.gpu_quota < wanted:
             users = [f"{m.name} ({m.units_per_replica} x {m.max_replicas} max replicas)" if d.placement == "primary"
-                     else f"{m.name} fallback ({m.units_per_replica} x {m.min_replicas} min replicas on {d.pool})"
+                     else f"{m.name} fallback ({d.units_max} units at its max replicas on {d.pool})"
                      for m in plan.models for d in m.demands() if d.resource == GPU_RESOURCE]
             issues.append(Issue(f"{key_path('tenancy', 'namespaces')}.{namespace}.gpuQuota", (
                 f"{tenant.gpu_quota} is below the {wanted} nvidia.com/gpu its model servers need at max scale: "

@@ -22,6 +22,7 @@ from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, credential_namespaces, platform_namespace_names
 from .network import eks_subnets
+from .pool_scaling import epp_scaled
 
 
 def _choices(values: Iterable[object]) -> str:
@@ -576,10 +577,12 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
             elif auto.engine == "hpa":
                 yield Issue(path("autoscaling", "scaleToZero"),
                             "a HorizontalPodAutoscaler cannot scale to zero; use autoscaling.engine: keda")
-            elif auto.wake_query is None:
+            elif auto.wake_query is None and not epp_scaled(cfg, model.engine):
                 yield Issue(path("autoscaling", "wakeQuery"), (
                     "required with scaleToZero: with no replica running the engine exports no queue metric, so KEDA "
-                    "needs a query that is above 0 while the model is wanted (e.g. the gateway's request rate for it)"))
+                    "needs a query that is above 0 while the model is wanted (e.g. the gateway's request rate for it); "
+                    "servers behind an InferencePool with inferenceGateway.router.flowControl wake on the endpoint "
+                    "picker's queue instead"))
         elif auto.wake_query is not None:
             yield Issue(path("autoscaling", "wakeQuery"), "only used with scaleToZero: true (remove it)")
         if autoscaled(model) and model.engine != "ollama" and not cfg.observability.enabled:
@@ -641,7 +644,8 @@ def serving_capacity(cfg: StackConfig, capacity: CapacityPlan) -> list[Issue]:
         return []
     issues = []
     paths = {m.name: key_path("serving", "models", i, "replicas", "max") for i, m in enumerate(cfg.serving.models)}
-    paths[EMBEDDING_SERVICE] = key_path("rag", "embedding", "replicas")
+    emb = cfg.rag.embedding
+    paths[EMBEDDING_SERVICE] = key_path("rag", "embedding", "maxReplicas" if emb and emb.max_replicas else "replicas")
     for model in capacity.models:
         if model.resource is not None and model.max_replicas > model.replicas_per_node:
             issues.append(Issue(paths.get(model.name, model.name), (

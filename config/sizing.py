@@ -5,7 +5,7 @@ for the quota check (`config.quotas`), so a namespace's `cpuQuota` / `memoryQuot
 `pulumi up` really creates:
 
 - model servers (`serving.namespace`): the primary Deployment at `replicas.max`, the `<model>-fallback`
-  Deployment at `replicas.min` (it has no autoscaler), one download Job pod per server;
+  Deployment at its max (`fallbackMaxReplicas`), one download Job pod per server;
 - the RAG data layer (`rag.namespace`): Milvus (standalone, or cluster with etcd / MinIO), Weaviate or Qdrant,
   Elasticsearch nodes and their exporter, Redis (redis + sentinel + split-brain-fix + exporter per pod, HAProxy);
 - the gateway (`rag.gateway.namespace`) at its HPA's `maxReplicas`;
@@ -205,7 +205,7 @@ def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]
                             (server_resources(model, planned, engine, planned.resource),),
                             SERVER_ROLLOUT["maxSurge"]))
         if planned.fallback is not None:
-            serving.append(Pods(f"Deployment {model.name}-fallback", model.replicas.min,
+            serving.append(Pods(f"Deployment {model.name}-fallback", planned.fallback.max_replicas,
                                 (server_resources(model, planned, engine, planned.fallback.resource),),
                                 SERVER_ROLLOUT["maxSurge"]))
         serving.append(Pods(f"Job {model.name}-download", 1, (DOWNLOAD_JOB,)))

@@ -91,7 +91,7 @@ def pool_rehomes(cfg: StackConfig, capacity: CapacityPlan) -> dict[str, list[Reh
     """Per GPU pool, the model servers whose replicas run there (primary Deployment, or the on-demand fallback).
 
     A node holds at most `replicasPerNode` of a model's replicas (the capacity plan), and never more than it
-    has: `replicas.max` on its pool, `replicas.min` on its fallback pool.
+    has: `replicas.max` on its pool, the fallback's max (`fallbackMaxReplicas`) on its fallback pool.
     """
     found: dict[str, list[Rehome]] = {}
     for served in served_models(cfg):
@@ -104,5 +104,5 @@ def pool_rehomes(cfg: StackConfig, capacity: CapacityPlan) -> dict[str, list[Reh
             served.model.name, served.path, min(plan.replicas_per_node, plan.max_replicas), budget, grace))
         if plan.fallback is not None:
             found.setdefault(plan.fallback.pool, []).append(Rehome(
-                f"{served.model.name}-fallback", served.path, plan.min_replicas, budget, grace))
+                f"{served.model.name}-fallback", served.path, plan.fallback.max_replicas, budget, grace))
     return found

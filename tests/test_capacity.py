@@ -221,17 +221,46 @@ def test_embedding_max_model_len_is_checked_against_the_models_context_like_serv
     validate(values, "Pulumi.t.yaml")  # exactly the model's context is fine
 
 
-def fallback_stack(od_max):
-    """A critical spot model whose on-demand fallback floor shares the pool of a big on-demand model."""
+def fallback_stack(od_max, fallback_max=2):
+    """A critical spot model whose on-demand fallback (a floor of 2, fixed unless `fallback_max` is higher) shares
+    the pool of a big on-demand model."""
     pools = [{"name": "od", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "on-demand", "min": 1, "max": od_max},
              {"name": "sp", "gpu": "h100-80gb", "gpusPerNode": 8, "capacity": "spot", "min": 0, "max": 4}]
     big = model(name="big", pool="od", tensorParallel=2, replicas={"min": 2, "max": 8})  # 16 GPUs at max: 2 nodes
-    small = model(name="small", pool="sp", fallbackPool="od", critical=True, replicas={"min": 2, "max": 16})
+    small = model(name="small", pool="sp", fallbackPool="od", critical=True, replicas={"min": 2, "max": 16},
+                  fallbackMaxReplicas=fallback_max)
     return gke(pools, [big, small])
 
 
+def test_a_scaling_fallback_is_sized_and_priced_at_its_max():
+    """The fallback keeps 2 replicas and stands in for up to `fallbackMaxReplicas` unplaceable spot replicas: `od`
+    must hold big's 16 GPUs and the fallback's max (6: 22 GPUs, 3 nodes; 10: 26 GPUs, 4 nodes > max 3)."""
+    cfg, capacity = validate(fallback_stack(od_max=3, fallback_max=6), "Pulumi.t.yaml")
+    small = capacity.model("small")
+    fb = small.fallback
+    assert fb is not None and (fb.max_replicas, capacity.pool("od").nodes_needed_max) == (6, 3)
+    assert fb.monthly_usd_max == pytest.approx(fb.monthly_usd * 3)   # 6 replicas vs the floor's 2
+    [demand] = [d for d in small.demands() if d.placement == "fallback"]
+    assert (demand.units_min, demand.units_max) == (2, 6)
+    # The worst month: spot at max with the floor on-demand, or 6 stand-ins on-demand for 6 of the 16 spot replicas.
+    spot_replica = small.monthly_usd_max / 16
+    assert small.monthly_usd_worst == pytest.approx(max(small.monthly_usd_max + fb.monthly_usd,
+                                                        spot_replica * 10 + fb.monthly_usd_max))
+    with pytest.raises(ConfigError) as info:
+        validate(fallback_stack(od_max=3, fallback_max=10), "Pulumi.t.yaml")
+    [issue] = info.value.issues
+    assert issue.path == "ai-platform:nodePools.gpu[0].max" and "needs 4 nodes" in issue.message
+    assert "fallbackMaxReplicas" in issue.message
+    # Omitted: the fallback may stand in for every replica (replicas.max).
+    values = fallback_stack(od_max=4)
+    values["serving"]["models"][1].pop("fallbackMaxReplicas")
+    _, capacity = validate(values, "Pulumi.t.yaml")
+    fb = capacity.model("small").fallback
+    assert fb is not None and fb.max_replicas == 16 and capacity.pool("od").nodes_needed_max == 4
+
+
 def test_fallback_floor_counts_at_max_scale_too():
-    """At max scale `od` holds big's 16 GPUs and small's fallback Deployment (2 replicas, whatever the primary
+    """At max scale `od` holds big's 16 GPUs and small's fixed fallback Deployment (2 replicas, whatever the primary
     does): 18 GPUs, 3 nodes. Before issue 13 the floor was counted at min only and max 2 planned ok."""
     with pytest.raises(ConfigError) as info:
         validate(fallback_stack(od_max=2), "Pulumi.t.yaml")
@@ -258,7 +287,8 @@ def test_pool_check_and_gpu_quota_count_the_same_fallback_gpus():
 
 
 def test_the_fallback_demand_is_what_the_fallback_deployment_requests():
-    """prod: qwen7b-fallback runs replicas.min pods on h100-od, each with tensorParallel GPUs, and no autoscaler."""
+    """prod: qwen7b-fallback runs replicas.min pods on h100-od, each with tensorParallel GPUs, and its ScaledObject
+    takes it to fallbackMaxReplicas (5) at most."""
     from tests.conftest import run_stack, stack_values
 
     result = run_stack("prod")
@@ -270,10 +300,11 @@ def test_the_fallback_demand_is_what_the_fallback_deployment_requests():
     [container] = pod["containers"]
     assert pod["nodeSelector"]["ai-platform/pool"] == demand.pool == "h100-od"
     per_pod = int(container["resources"]["requests"][demand.resource])
-    assert deployment["spec"]["replicas"] * per_pod == demand.units_min == demand.units_max == 2
-    scaled = [r.inputs["spec"]["scaleTargetRef"]["name"] for r in result.resources
-              if r.type.endswith(("ScaledObject", "HorizontalPodAutoscaler"))]
-    assert "qwen7b" in scaled and "qwen7b-fallback" not in scaled
+    assert deployment["spec"]["replicas"] * per_pod == demand.units_min == 2
+    scaled = {r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"] for r in result.resources
+              if r.type.endswith(("ScaledObject", "HorizontalPodAutoscaler"))}
+    assert "qwen7b" in scaled
+    assert scaled["qwen7b-fallback"]["maxReplicaCount"] * per_pod == demand.units_max == 5
 
 
 def test_plan_is_the_model_step_then_the_pool_step():

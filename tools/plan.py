@@ -257,7 +257,8 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
             f"{m['needPerUnitGib']:>9.1f}G{m['usablePerUnitGib']:>8.1f}G{m['minReplicas']:>4}-{m['maxReplicas']:<3}"
             f"{m['monthlyUsdMin']:>11,.0f}{m['monthlyUsdMax']:>11,.0f}"
             + ("  (estimated shape)" if m.get("estimated") else "")
-            + (f"  + fallback {m['minReplicas']} on {m['fallbackPool']} (on-demand) ${m['fallbackMonthlyUsd']:,.0f}/mo"
+            + (f"  + fallback {m['minReplicas']}-{m['fallbackMaxReplicas']} on {m['fallbackPool']} (on-demand) "
+               f"${m['fallbackMonthlyUsd']:,.0f}-{m['fallbackMonthlyUsdMax']:,.0f}/mo"
                if m.get("fallbackPool") else ""))
         lines += [f"    note: {note}" for note in m.get("notes", [])]
     lines.append("pools:")

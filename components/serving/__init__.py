@@ -43,14 +43,16 @@ class ServingArgs:
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, GPU stack, HF token)."""
 
 
-def model_outputs(server: Server, url: str) -> dict[str, Any]:
+def model_outputs(server: Server, url: str, observed: bool = True) -> dict[str, Any]:
     """One entry of the `models` stack output (plan figures; costs are monthly USD at 730 h)."""
     plan = server.plan
     units = plan.units_per_replica
     fallback = None
-    if plan.fallback_pool:
-        fallback = {"pool": plan.fallback_pool, "gpuResource": plan.fallback_resource, "replicas": plan.min_replicas,
-                    "monthlyUsd": round(plan.fallback_monthly_usd, 2)}
+    fb = plan.fallback
+    if fb is not None:
+        fallback = {"pool": fb.pool, "gpuResource": fb.resource, "replicas": plan.min_replicas,
+                    "maxReplicas": fb.max_replicas, "monthlyUsd": round(fb.monthly_usd, 2),
+                    "monthlyUsdMax": round(fb.monthly_usd_max, 2)}
     return {
         "url": url,
         "engine": server.engine,
@@ -59,11 +61,11 @@ def model_outputs(server: Server, url: str) -> dict[str, Any]:
         "capacity": plan.capacity,
         "gpuResource": plan.resource,
         "gpusPerReplica": units,
-        "gpusMax": units * plan.max_replicas + (units * plan.min_replicas if plan.fallback_pool else 0),
+        "gpusMax": units * plan.max_replicas + (units * fb.max_replicas if fb is not None else 0),
         "replicas": {"min": plan.min_replicas, "max": plan.max_replicas},
-        "autoscaling": autoscaling.kind(server),
+        "autoscaling": autoscaling.kind(server, observed),
         "monthlyUsdMin": round(plan.monthly_usd_min + plan.fallback_monthly_usd, 2),
-        "monthlyUsdMax": round(plan.monthly_usd_max + plan.fallback_monthly_usd, 2),
+        "monthlyUsdMax": round(plan.monthly_usd_worst, 2),
         "fallback": fallback,
     }
 
@@ -128,6 +130,7 @@ class Serving(pulumi.ComponentResource):
             self.servers[server.name] = ModelServer(f"{name}-{server.name}", ModelServerArgs(
                 context=ctx, server=server, prometheus_url=prometheus.url if prometheus else None, keda=self.keda,
                 adapter=self.adapter, hf_token=hf_token, after=tuple(after)), child)
-        self.models = {s.name: model_outputs(s, self.servers[s.name].url) for s in resolved}
+        self.models = {s.name: model_outputs(s, self.servers[s.name].url, cfg.observability.enabled)
+                       for s in resolved}
         self.register_outputs({"servers": {n: s.url for n, s in self.servers.items()}, "keda": self.keda,
                                "adapter": self.adapter, "models": self.models})

@@ -4,7 +4,7 @@ Children (named `<component name>-<role>`): the model-cache PVC and the download
 VolumeSnapshot and the many-reader PVC for ReadOnlyMany), the model repository ConfigMap (Triton), the primary
 Deployment and, for a spot model with `fallbackPool`, the `<name>-fallback` Deployment on the on-demand pool,
 the Service, the PodDisruptionBudget, the PodMonitor (with observability) and the autoscaler (KEDA ScaledObject,
-HPA through prometheus-adapter, or CPU HPA for Ollama).
+HPA through prometheus-adapter, or CPU HPA for Ollama), and the fallback's own ScaledObject.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from components.context import PlatformContext
 from config.capacity import EMBEDDING_SERVER
 from config.endpoints import endpoints
 from config.errors import required
+from config.pool_scaling import epp_scaled, fallback_scales
 from config.storage import model_cache_storage_class
 
 from ..labels import PLACEMENT_LABEL, SCRAPE_LABELS
@@ -77,6 +78,8 @@ class ModelServer(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     autoscaler: pulumi.Resource | None
     """ScaledObject or HPA, or None for fixed replicas."""
+    fallback_autoscaler: pulumi.Resource | None
+    """ScaledObject of `<name>-fallback` (primary replicas spot cannot place), or None."""
 
     def __init__(self, name: str, args: ModelServerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:serving:ModelServer", name, None, opts)
@@ -152,7 +155,7 @@ class ModelServer(pulumi.ComponentResource):
                 data=data, opts=child))
 
         # -------------------------------------------------------------------------------- workloads
-        kind = autoscaling.kind(server)
+        kind = autoscaling.kind(server, cfg.observability.enabled)
         startup = startup_seconds(server)
         timeouts = pulumi.CustomTimeouts(create=f"{startup // 60 + 30}m", update=f"{startup // 60 + 30}m")
         needs = [*ready, *args.after, *ctx.gpu_ready]
@@ -164,14 +167,18 @@ class ModelServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts,
                                         ignore_changes=["spec.replicas"] if kind else None))
         self.fallback = None
+        # The fallback's trigger reads kube-state-metrics through Prometheus: without observability it keeps its floor.
+        fallback_scaled = server.fallback is not None and fallback_scales(server.model) and cfg.observability.enabled
         if server.fallback is not None:
-            # Holds replicas.min on the on-demand pool whatever happens to spot capacity (the plan prices exactly
-            # that); the Service, PDB and PodMonitor select both Deployments.
+            # Holds replicas.min on the on-demand pool whatever happens to spot capacity, and (with room above that
+            # floor) its own ScaledObject adds stand-ins for primary replicas spot cannot place; the plan prices
+            # both. The Service, PDB and PodMonitor select both Deployments.
             self.fallback = k8s.apps.v1.Deployment(
                 f"{name}-fallback",
                 metadata=meta(f"{server.name}-fallback", {PLACEMENT_LABEL: FALLBACK}),
                 spec=pods.deployment_spec(server, cfg, FALLBACK),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=needs, custom_timeouts=timeouts,
+                                            ignore_changes=["spec.replicas"] if fallback_scaled else None))
         workloads = [self.deployment] + ([self.fallback] if self.fallback else [])
 
         ep = endpoints(cfg)["embedding" if server.component == EMBEDDING_SERVER else f"model/{server.name}"]
@@ -202,26 +209,42 @@ class ModelServer(pulumi.ComponentResource):
 
         # ------------------------------------------------------------------------------ autoscaling
         self.autoscaler: pulumi.Resource | None = None
-        if kind == "keda":
+        self.fallback_autoscaler: pulumi.Resource | None = None
+        def keda_inputs() -> tuple[pulumi.Resource, str]:
             path = f"{server.path}.autoscaling.engine"
-            keda = required(args.keda, path, "the KEDA Release", "Serving")
-            prometheus_url = required(args.prometheus_url, path, "the Prometheus URL",
-                                      "config.semantics (a model scaled on engine metrics needs observability)")
+            return (required(args.keda, path, "the KEDA Release", "Serving"),
+                    required(args.prometheus_url, path, "the Prometheus URL",
+                             "config.semantics (a model scaled on engine metrics needs observability)"))
+
+        if kind == "keda":
+            keda, prometheus_url = keda_inputs()
             self.autoscaler = k8s.apiextensions.CustomResource(
                 f"{name}-scaled-object",
                 api_version=autoscaling.KEDA_API,
                 kind="ScaledObject",
                 metadata=meta(server.name),
-                spec=autoscaling.scaled_object_spec(server, prometheus_url),
+                spec=autoscaling.scaled_object_spec(server, prometheus_url, epp_scaled(cfg, server.engine)),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[keda, self.deployment]))
         elif kind in ("hpa", "cpu-hpa"):
             depends = [self.deployment] + ([args.adapter] if kind == "hpa" and args.adapter is not None else [])
             self.autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa", metadata=meta(server.name), spec=autoscaling.hpa_spec(server),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+        if self.fallback is not None and fallback_scaled:
+            keda, prometheus_url = keda_inputs()
+            fallback_spec = required(autoscaling.fallback_scaled_object_spec(server, prometheus_url),
+                                     f"{server.path}.fallbackMaxReplicas", "the fallback's ScaledObject",
+                                     "config.pool_scaling.fallback_scales")
+            self.fallback_autoscaler = k8s.apiextensions.CustomResource(
+                f"{name}-fallback-scaled-object",
+                api_version=autoscaling.KEDA_API,
+                kind="ScaledObject",
+                metadata=meta(f"{server.name}-fallback"),
+                spec=fallback_spec,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[keda, self.fallback]))
         self.register_outputs({"url": self.url, "download": self.download, "cache": self.cache,
                                "deployment": self.deployment, "fallback": self.fallback, "service": self.service,
-                               "autoscaler": self.autoscaler})
+                               "autoscaler": self.autoscaler, "fallback_autoscaler": self.fallback_autoscaler})
 
 
 def pod_monitor_spec(server: Server) -> dict[str, Any]:

@@ -89,9 +89,12 @@ def test_dashboards_read_recorded_series_only_when_their_rules_exist():
 
 def test_every_autoscaling_query_the_stacks_ship_parses_and_uses_engine_metrics():
     """KEDA triggers are PromQL too: they must parse and read only names the pinned engines export."""
+    from components.serving.autoscaling import EPP_SERIES, KSM_FALLBACK_SERIES
     from tests.conftest import run_stack
 
-    engine_names = frozenset().union(*(engines.series_names(s) for s in ("vllm", "tgi", "triton", "tei")))
+    # Engines' own gauges, the endpoint picker's (pooled servers) and kube-state-metrics' (scaling fallbacks).
+    engine_names = frozenset().union(*(engines.series_names(s) for s in ("vllm", "tgi", "triton", "tei")),
+                                     EPP_SERIES, KSM_FALLBACK_SERIES)
     checked = 0
     for stack in ("dev", "prod"):
         for scaled in run_stack(stack).of_type("kubernetes:keda.sh/v1alpha1:ScaledObject"):

@@ -233,7 +233,9 @@ def pdb_max_unavailable_zero(stack: str, resources: list[Recorded]) -> dict[str,
 
 
 def single_replica_model_server(stack: str, resources: list[Recorded]) -> dict[str, str]:
-    scaler = first(stack, resources, SCALED_OBJECT)
+    # A model server's (the embedding server, which scales too, is no model server for the policy).
+    scaler = first(stack, resources, SCALED_OBJECT,
+                   lambda r: not r.inputs["metadata"]["name"].startswith("embedding"))
     edit(scaler, lambda p: p["spec"].update(minReplicaCount=1))
     return {"serving-replicas-ha": f"Deployment ai-inference/{scaler.inputs['metadata']['name']} runs 1 replica(s)"}
 

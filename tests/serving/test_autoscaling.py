@@ -34,7 +34,11 @@ PROMETHEUS = "http://monitoring-prometheus.observability.svc.cluster.local:9090"
 
 @pytest.fixture(scope="module")
 def matrix():
-    return run_serving(matrix_values())
+    # The pools' pickers without flow control: vLLM servers scale on their engine's metrics here (the picker's
+    # flow-control signals are tested in test_autoscaling_epp.py).
+    values = matrix_values()
+    values["inferenceGateway"]["router"]["flowControl"] = False
+    return run_serving(values)
 
 
 def test_vllm_scaled_object_queries_real_metrics_with_the_pod_monitor_labels(matrix):
@@ -91,10 +95,8 @@ def test_scaled_objects_depend_on_keda_and_their_deployment(matrix):
 
 
 def test_autoscaled_deployments_leave_the_replica_count_to_the_autoscaler(matrix):
-    for name in ("chat70", "chat7", "tgi7", "triton7", "tiny"):
+    for name in ("chat70", "chat7", "tgi7", "triton7", "tiny", "chat7-fallback", "embedding", "embedding-fallback"):
         assert "spec.replicas" in obj(matrix, "Deployment", name).ignore_changes, name
-    for name in ("chat7-fallback", "embedding"):
-        assert obj(matrix, "Deployment", name).ignore_changes == [], name
 
 
 def test_tgi_scales_on_its_queue_only(matrix):
@@ -131,10 +133,15 @@ def test_ollama_scales_on_cpu_and_is_never_scraped(matrix):
     assert "tiny" not in {r.inputs["metadata"]["name"] for r in objects(matrix, "PodMonitor")}
 
 
-def test_embedding_has_fixed_replicas_and_a_pod_monitor(matrix):
-    scalers = objects(matrix, "ScaledObject") + objects(matrix, "HorizontalPodAutoscaler")
-    names = {r.inputs["metadata"]["name"] for r in scalers}
-    assert "embedding" not in names
+def test_embedding_scales_on_tei_queue_and_has_a_pod_monitor(matrix):
+    """prod's rag.embedding: replicas 2, maxReplicas 3 (fixed replicas: tests/serving/test_autoscaling_epp.py)."""
+    spec = obj(matrix, "ScaledObject", "embedding").inputs["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 3)
+    [trigger] = spec["triggers"]
+    match = QUERY.match(trigger["metadata"]["query"])
+    assert match["metric"] == "te_queue_size" and match["metric"] in series_names("tei")
+    assert (match["ns"], match["model"]) == ("ai-inference", "embedding")
+    assert trigger["metadata"]["threshold"] == "10"
     monitor = obj(matrix, "PodMonitor", "embedding").inputs
     assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
 

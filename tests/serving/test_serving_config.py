@@ -47,7 +47,7 @@ def test_tgi_with_a_baseline_namespace_is_accepted():
 @pytest.mark.parametrize("autoscaling, engine, path, text", [
     ({"scaleToZero": True, "wakeQuery": "vector(1)", "engine": "hpa"}, "vllm", "autoscaling.scaleToZero",
      "a HorizontalPodAutoscaler cannot scale to zero; use autoscaling.engine: keda"),
-    ({"scaleToZero": True}, "vllm", "autoscaling.wakeQuery", "required with scaleToZero"),
+    ({"scaleToZero": True}, "tgi", "autoscaling.wakeQuery", "required with scaleToZero"),
     ({"wakeQuery": "vector(1)"}, "vllm", "autoscaling.wakeQuery", "only used with scaleToZero"),
 ], ids=["hpa-to-zero", "no-wake-query", "wake-query-without-zero"])
 def test_scale_to_zero_needs_keda_and_a_wake_query(autoscaling, engine, path, text):
@@ -67,6 +67,7 @@ def test_autoscaling_needs_observability():
     values["observability"] = {"enabled": False}
     values["tenancy"]["namespaces"].pop("observability")
     values["rag"].pop("gateway")  # (the gateway would not mind; keep the message list short)
+    values["rag"]["embedding"].pop("maxReplicas")  # (its own check: tests/serving/test_autoscaling_epp.py)
     message = problems(values)
     assert "ai-platform:serving.models[0].autoscaling: replicas 1..2 scale on Prometheus queries" in message
     fixed = copy.deepcopy(values)

@@ -78,7 +78,11 @@ def test_models_output(stack_name):
         entry, p = models[m.name], plan.model(m.name)
         assert entry["url"] == eps[f"model/{m.name}"].url == f"http://{m.name}.ai-inference.svc.cluster.local:80/v1"
         assert entry["gpusPerReplica"] == p.units_per_replica and entry["gpuResource"] == p.resource
-        assert entry["monthlyUsdMax"] == pytest.approx(p.monthly_usd_max + p.fallback_monthly_usd, abs=0.01)
+        worst = p.monthly_usd_max + p.fallback_monthly_usd
+        if p.fallback is not None:  # or the fallback at its max standing in for spot replicas
+            per_replica = p.monthly_usd_max / p.max_replicas
+            worst = max(worst, per_replica * (p.max_replicas - p.fallback.max_replicas) + p.fallback.monthly_usd_max)
+        assert entry["monthlyUsdMax"] == pytest.approx(worst, abs=0.01)
         assert entry["replicas"] == {"min": m.replicas.min, "max": m.replicas.max}
     if cfg.rag.embedding is not None:
         assert models["embedding"]["url"] == "http://embedding.ai-inference.svc.cluster.local:80/v1"
@@ -89,10 +93,15 @@ def test_prod_outputs_show_the_on_demand_fallback_and_its_cost():
     assert qwen7b["capacity"] == "spot" and qwen7b["gpuResource"] == "nvidia.com/mig-3g.40gb"
     assert qwen7b["fallback"]["pool"] == "h100-od" and qwen7b["fallback"]["gpuResource"] == "nvidia.com/gpu"
     assert qwen7b["fallback"]["replicas"] == 2 and qwen7b["fallback"]["monthlyUsd"] > 0
-    assert qwen7b["gpusMax"] == 16 + 2
+    # The fallback stands in for up to fallbackMaxReplicas (5) primary replicas spot cannot place.
+    assert qwen7b["fallback"]["maxReplicas"] == 5
+    assert qwen7b["fallback"]["monthlyUsdMax"] == pytest.approx(qwen7b["fallback"]["monthlyUsd"] * 5 / 2, abs=0.02)
+    assert qwen7b["gpusMax"] == 16 + 5
     plan = json.loads(next(r for r in run_stack("prod").resources if r.type == "kubernetes:core/v1:ConfigMap"
                            and r.inputs["metadata"]["name"] == "ai-platform-capacity").inputs["data"]["plan.json"])
     assert plan["models"]["qwen7b"]["fallbackMonthlyUsd"] == qwen7b["fallback"]["monthlyUsd"]
+    assert plan["models"]["qwen7b"]["fallbackMaxReplicas"] == 5
+    assert plan["models"]["qwen7b"]["fallbackMonthlyUsdMax"] == qwen7b["fallback"]["monthlyUsdMax"]
 
 
 def test_service_selects_primary_and_fallback_pods_and_pdb_guards_both():

@@ -21,11 +21,11 @@ def test_memory_quota_below_what_the_model_servers_request_is_refused_with_the_b
     values["tenancy"]["namespaces"]["ai-inference"]["memoryQuota"] = "512Gi"
     [issue] = problems(values)
     assert issue.path == f"{NS}.ai-inference.memoryQuota"
-    # qwen72b 8 x 56Gi + qwen7b 16 x 25Gi + its fallback 2 x 25Gi + embedding 2 x 10Gi + its fallback 2 x 10Gi
-    # + 3 download Jobs x 2Gi
-    assert issue.message.startswith("512Gi is below the 944Gi of memory requests")
-    for part in ("Deployment qwen72b 8 x 56Gi", "Deployment qwen7b 16 x 25Gi", "Deployment qwen7b-fallback 2 x 25Gi",
-                 "Deployment embedding 2 x 10Gi", "Deployment embedding-fallback 2 x 10Gi",
+    # qwen72b 8 x 56Gi + qwen7b 16 x 25Gi + its fallback at its max 5 x 25Gi + embedding 3 x 10Gi + its fallback
+    # 3 x 10Gi + 3 download Jobs x 2Gi
+    assert issue.message.startswith("512Gi is below the 1039Gi of memory requests")
+    for part in ("Deployment qwen72b 8 x 56Gi", "Deployment qwen7b 16 x 25Gi", "Deployment qwen7b-fallback 5 x 25Gi",
+                 "Deployment embedding 3 x 10Gi", "Deployment embedding-fallback 3 x 10Gi",
                  "Job qwen7b-download 1 x 2Gi"):
         assert part in issue.message
 

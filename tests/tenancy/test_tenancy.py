@@ -58,11 +58,11 @@ def test_platform_namespaces_follow_the_features(stack, platform):
 def test_prod_quotas_hold_gpus_and_mig_slices_the_models_need():
     quotas = in_namespace(run_stack("prod"), QUOTA)
     assert set(quotas) == {"ai-inference", "ai-rag", "ai-app", "team-apps", "observability"}
-    # qwen72b: TP2 x 8 max; qwen7b's on-demand floor: 1 x 2 min on h100-od; configured 40 wins.
-    # qwen7b: 16 x 3g.40gb at max; embedding: 2 x 2g.20gb.
+    # qwen72b: TP2 x 8 max; qwen7b's on-demand fallback: 1 x 5 at its max on h100-od; configured 40 wins.
+    # qwen7b: 16 x 3g.40gb at max; embedding: 3 x 2g.20gb at its maxReplicas.
     assert quotas["ai-inference"]["spec"]["hard"] == {
-        "requests.memory": "1024Gi", "requests.nvidia.com/gpu": "40",
-        "requests.nvidia.com/mig-3g.40gb": "16", "requests.nvidia.com/mig-2g.20gb": "2"}
+        "requests.memory": "1152Gi", "requests.nvidia.com/gpu": "40",
+        "requests.nvidia.com/mig-3g.40gb": "16", "requests.nvidia.com/mig-2g.20gb": "3"}
     assert quotas["ai-rag"]["spec"]["hard"] == {"requests.memory": "256Gi"}
     for hard in (q["spec"]["hard"] for q in quotas.values()):
         assert not any(k.startswith("limits.nvidia.com") or k == "nvidia.com/gpu" for k in hard)
@@ -72,7 +72,8 @@ def test_omitted_gpu_quota_is_sized_from_the_plan():
     values = stack_values("prod")
     del values["tenancy"]["namespaces"]["ai-inference"]["gpuQuota"]
     quotas = in_namespace(run_config(values), QUOTA)
-    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "20"  # 2 x 8 + 2 fallbacks x 2
+    # 2 x 8 + the fallbacks at their max: qwen7b 5, embedding 3
+    assert quotas["ai-inference"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "24"
 
 
 def test_gpu_quota_below_the_need_is_a_config_error_with_the_numbers():
@@ -82,8 +83,9 @@ def test_gpu_quota_below_the_need_is_a_config_error_with_the_numbers():
         validate(values, "Pulumi.prod.yaml")
     message = str(err.value)
     assert "Pulumi.prod.yaml" in message
-    assert "ai-platform:tenancy.namespaces.ai-inference.gpuQuota: 10 is below the 20 nvidia.com/gpu" in message
-    assert "qwen72b (2 x 8 max replicas)" in message and "qwen7b fallback (1 x 2 min replicas on h100-od)" in message
+    assert "ai-platform:tenancy.namespaces.ai-inference.gpuQuota: 10 is below the 24 nvidia.com/gpu" in message
+    assert "qwen72b (2 x 8 max replicas)" in message
+    assert "qwen7b fallback (5 units at its max replicas on h100-od)" in message
 
 
 def test_local_blocks_gpus_with_a_zero_quota_and_keeps_a_quota_everywhere():
