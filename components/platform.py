@@ -23,6 +23,7 @@ from .admission import Admission, AdmissionArgs
 from .cluster import ClusterArgs, create_cluster
 from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
+from .inference.router import Routers, RoutersArgs
 from .labels import standard_labels
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
@@ -122,6 +123,11 @@ class Platform(pulumi.ComponentResource):
         if cfg.serving.models or cfg.rag.embedding is not None:
             self.serving = Serving(f"{name}-serving", ServingArgs(self.context), k8s_opts)
         self.models = self.serving.models if self.serving else {}
+
+        # InferencePools and their endpoint pickers, after the model servers they select.
+        self.routers: Routers | None = None
+        if cfg.inference_gateway.enabled and self.serving is not None:
+            self.routers = Routers(f"{name}-routers", RoutersArgs(self.context, after=[self.serving]), k8s_opts)
 
         # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
         rag = cfg.rag

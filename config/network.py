@@ -75,7 +75,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .endpoints import Endpoint, endpoints
+from .endpoints import ENGINE_PORTS, Endpoint, endpoints
+from .engines import KV_EVENTS_PORT
 from .gpu_stack import ownership
 from .models import StackConfig
 from .namespaces import (
@@ -90,6 +91,7 @@ from .namespaces import (
     namespaces,
     platform_roles,
 )
+from .router import EXT_PROC_PORT, kv_events, pools
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -108,6 +110,11 @@ MODEL_SERVER_PODS = {COMPONENT_LABEL: "model-server"}
 EMBEDDING_PODS = {COMPONENT_LABEL: "embedding"}
 GATEWAY_PODS = {COMPONENT_LABEL: "gateway"}
 MODEL_DOWNLOAD_PODS = {ROLE_LABEL: MODEL_DOWNLOAD}
+# The inference gateway's endpoint pickers (components/inference/router.py), and the Envoy pods Istio deploys for
+# every Gateway of class istio: istio/istio manifests/charts/istiod/files/kube-gateway.yaml @ 1.30.3 labels them
+# `gateway.networking.k8s.io/gateway-class-name: <class>` (and `.../gateway-name: <Gateway>`).
+EPP_PODS = {COMPONENT_LABEL: "endpoint-picker"}
+GATEWAY_ENVOY_PODS = {"gateway.networking.k8s.io/gateway-class-name": "istio"}
 # Pods of the scheduled backups (components/rag/backup.py), by rag.backup kind.
 BACKUP_ROLES = {"elasticsearch": "search-snapshot-policy", "milvus": "milvus-backup", "volumes": "volume-snapshots"}
 # Pod labels set by third-party charts (kube-prometheus-stack's Prometheus, Alertmanager; ingress-nginx).
@@ -397,10 +404,39 @@ def flows(cfg: StackConfig) -> list[Flow]:
     if serving is not None:
         add("model-download", Peer(serving, MODEL_DOWNLOAD_PODS), _internet(), _tcp(443),
             "model weights from the Hugging Face Hub into the model cache (once per model)")
+    found.extend(router_flows(cfg))
     if cfg.tenancy.internet_egress:
         for ns in workload:
             add("internet-egress", Peer(ns), _internet(), _tcp(443), "tenancy.internetEgress is on")
     return found
+
+
+def router_flows(cfg: StackConfig) -> list[Flow]:
+    """The inference gateway's pools (config/router.py): the gateway's Envoy pods call each pool's endpoint picker
+    (ext_proc) and then the endpoint it picked; the pickers watch the API server (pool, pods, objectives), scrape
+    the pool's pods and, for precise prefix-cache scoring, subscribe to their KV events and tokenize through their
+    render endpoint. Prometheus reaches the pickers' metrics (9090) through `prometheus-scrape`."""
+    served = pools(cfg)
+    if not served:
+        return []
+    serving = cfg.serving.namespace
+    envoy = Peer(cfg.inference_gateway.namespace, GATEWAY_ENVOY_PODS)
+    pickers = Peer(serving, EPP_PODS)
+    model_pods = Peer(serving, MODEL_SERVER_PODS)
+    engine_ports = tuple(ENGINE_PORTS[s.engine] for s in served)
+    precise = any(kv_events(cfg, s) for s in served)
+    return [
+        Flow("gateway-to-epp", envoy, pickers, _tcp(EXT_PROC_PORT),
+             "the gateway asks the pool's endpoint picker which pod serves the request (ext_proc)"),
+        Flow("gateway-to-pools", envoy, model_pods, _tcp(*engine_ports),
+             "the gateway sends the request to the pod the endpoint picker chose"),
+        Flow("epp-api-server", pickers, Peer(cidrs=api_server_cidrs(cfg)), _tcp(*API_SERVER_PORTS),
+             "the endpoint pickers watch their InferencePool, its pods and InferenceObjectives"),
+        Flow("epp-to-pools", pickers, model_pods, _tcp(*engine_ports, *((KV_EVENTS_PORT,) if precise else ())),
+             "the endpoint pickers scrape the pool's engine metrics"
+             + (", tokenize prompts and subscribe to KV-cache events (precise prefix-cache scoring)"
+                if precise else "")),
+    ]
 
 
 def egress_restricted_namespaces(cfg: StackConfig) -> list[str]:
