@@ -124,10 +124,10 @@ class Platform(pulumi.ComponentResource):
             self.serving = Serving(f"{name}-serving", ServingArgs(self.context), k8s_opts)
         self.models = self.serving.models if self.serving else {}
 
-        # InferencePools and their endpoint pickers, after the model servers they select.
+        # InferencePools and their endpoint pickers (one per routed model server, canaries included).
         self.routers: Routers | None = None
         if cfg.inference_gateway.enabled and self.serving is not None:
-            self.routers = Routers(f"{name}-routers", RoutersArgs(self.context, after=[self.serving]), k8s_opts)
+            self.routers = Routers(f"{name}-routers", RoutersArgs(self.context), k8s_opts)
 
         # RAG data layer and gateway, after serving (models are reached only through config/endpoints.py).
         rag = cfg.rag

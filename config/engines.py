@@ -42,7 +42,6 @@ Prometheus naming rules applied below (they decide what a PromQL query must say)
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -609,9 +608,11 @@ def kv_events_args(topic: str) -> list[str]:
     `--enable-scale-out` (vllm/entrypoints/common/cli_args.py) registers /v1/completions/render and
     /v1/chat/completions/render on `vllm serve` (vllm/entrypoints/scale_out/factories.py).
     """
-    config = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": f"tcp://*:{KV_EVENTS_PORT}",
-              "topic": topic}
-    return ["--kv-events-config", json.dumps(config, separators=(",", ":")), "--enable-scale-out"]
+    if not re.fullmatch(r"[A-Za-z0-9@._/-]+", topic):  # written into JSON below without escaping
+        raise ValueError(f"kv events topic {topic!r}: letters, digits and @._/- only")
+    config = (f'{{"enable_kv_cache_events":true,"publisher":"zmq","endpoint":"tcp://*:{KV_EVENTS_PORT}",'
+              f'"topic":"{topic}"}}')
+    return ["--kv-events-config", config, "--enable-scale-out"]
 
 
 def engine_env(engine: str, *, port: int | None = None, max_model_len: int | None = None,

@@ -22,8 +22,7 @@ The objects below follow that chart's templates at v0.10.0 (names, args, ports, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -49,8 +48,6 @@ GRACE_SECONDS = 130
 class RoutersArgs:
     context: PlatformContext
     """Shared platform inputs (config, plan, namespaces, monitoring CRDs, gateway CRDs, mesh)."""
-    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """What the pools wait for (the Serving component: the model servers they select)."""
 
 
 class Routers(pulumi.ComponentResource):
@@ -68,7 +65,7 @@ class Routers(pulumi.ComponentResource):
         for served in router.pools(cfg):
             server = by_name[served.model.name]
             self.pickers[server.name] = EndpointPicker(
-                f"{name}-{server.name}", EndpointPickerArgs(ctx, served, server, tuple(args.after)),
+                f"{name}-{server.name}", EndpointPickerArgs(ctx, served, server),
                 pulumi.ResourceOptions(parent=self))
         self.register_outputs({"pickers": {n: p.pool_name for n, p in self.pickers.items()}})
 
@@ -81,8 +78,6 @@ class EndpointPickerArgs:
     """The server's config entry (settings and plugins: config/router.py)."""
     server: Server
     """The resolved server (its pod selector and engine port)."""
-    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """What the pool waits for."""
 
 
 def pod_security() -> dict[str, Any]:
@@ -284,19 +279,19 @@ class EndpointPicker(pulumi.ComponentResource):
             # The EPP checks each scrape's token (TokenReview) and its right to GET /metrics (SubjectAccessReview):
             # it may review; only the reader may read.
             review = k8s.rbac.v1.ClusterRole(
-                f"{name}-auth-reviewer", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{cluster_name}-auth",
+                f"{name}-metrics-auth-role", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{cluster_name}-auth",
                                                                               labels=labels),
                 rules=[{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
                        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"],
                         "verbs": ["create"]}], opts=child)
             reading = k8s.rbac.v1.ClusterRole(
-                f"{name}-metrics-role", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{cluster_name}-metrics",
+                f"{name}-metrics-read-role", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{cluster_name}-metrics",
                                                                              labels=labels),
                 rules=[{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}], opts=child)
             for role_res, role_name, subject in ((review, f"{cluster_name}-auth", epp),
                                                  (reading, f"{cluster_name}-metrics", reader)):
                 k8s.rbac.v1.ClusterRoleBinding(
-                    f"{name}-{role_name.removeprefix(cluster_name + '-')}-binding",
+                    f"{name}-metrics-{role_name.removeprefix(cluster_name + '-')}-binding",
                     metadata=k8s.meta.v1.ObjectMetaArgs(name=role_name, labels=labels),
                     role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
                     subjects=[{"kind": "ServiceAccount", "name": subject, "namespace": ns_name}],
@@ -310,7 +305,9 @@ class EndpointPicker(pulumi.ComponentResource):
         self.pool = k8s.apiextensions.CustomResource(
             f"{name}-pool", api_version=f"{router.POOL_GROUP}/v1", kind="InferencePool", metadata=meta(pool),
             spec=inference_pool_spec(server, epp, settings),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ctx.gateway_crds, service, *args.after]))
+            # Only the CRD and the picker's Service: the pool selects the servers' pods by label and the picker
+            # waits for ready ones, so nothing here waits for a model to download and load.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ctx.gateway_crds, service]))
         for objective in router.objectives(cfg):
             if objective.pool != pool:
                 continue

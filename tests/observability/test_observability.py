@@ -336,6 +336,9 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
                  if r.inputs["metadata"]["name"].startswith(obs_flows)
                  or r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
+    # The endpoint pickers' metrics reader (components/inference/router.py): its account, token and RBAC.
+    expected |= {r.urn for r in result.resources
+                 if r.parent_type == "ai-platform:inference:EndpointPicker" and "-metrics-" in r.name}
     assert on - off == expected
 
 
