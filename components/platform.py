@@ -26,6 +26,7 @@ from .context import PlatformContext
 from .gpu_stack import GpuStack, GpuStackArgs
 from .inference.crds import GatewayCrds, GatewayCrdsArgs, load_bundles
 from .inference.gateway import InferenceGateway, InferenceGatewayArgs
+from .inference.router import Routers, RoutersArgs
 from .labels import standard_labels
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
@@ -143,6 +144,11 @@ class Platform(pulumi.ComponentResource):
         self.models = self.serving.models if self.serving else {}
         # Where each model name a client sends ends up, with its share (the plan prints it; config/inference.py).
         self.routing = routing_output(cfg) if inference.enabled(cfg) else None
+
+        # InferencePools and their endpoint pickers (one per routed model server, canaries included).
+        self.routers: Routers | None = None
+        if cfg.inference_gateway.enabled and self.serving is not None:
+            self.routers = Routers(f"{name}-routers", RoutersArgs(self.context), k8s_opts)
 
         # The inference gateway (Gateways, routes, the edge), after serving: its routes end at the model servers'
         # InferencePools and Services. The AI gateway (Rag) calls models through its internal Gateway.

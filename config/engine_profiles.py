@@ -40,7 +40,7 @@ HOME = "/tmp"
 # duplicate formats repositories often carry (original/ consolidated .pth, ONNX/OpenVINO exports, .bin next to
 # .safetensors), so the volume sized by the capacity plan holds it. Values come from the environment (no quoting).
 HF_DOWNLOAD_SCRIPT = """\
-import os
+import json, os
 from huggingface_hub import HfApi, snapshot_download
 repo, target = os.environ["MODEL_ID"], os.environ["MODEL_DIR"]
 files = HfApi().list_repo_files(repo)
@@ -49,7 +49,13 @@ if any(f.endswith(".safetensors") for f in files):
     ignore += ["*.bin", "*.pt"]
 snapshot_download(repo_id=repo, local_dir=target, ignore_patterns=ignore)
 print("downloaded", repo, "to", target)
+for adapter, adapter_dir in json.loads(os.environ.get("ADAPTERS") or "{}").items():
+    snapshot_download(repo_id=adapter, local_dir=adapter_dir)
+    print("downloaded adapter", adapter, "to", adapter_dir)
 """
+ADAPTERS_ENV = "ADAPTERS"
+"""JSON {repo id: directory} of the LoRA adapters HF_DOWNLOAD_SCRIPT fetches after the weights (small repos,
+downloaded whole into `<cache>/models/<repo id>`, where the server's `--lora-modules` point)."""
 
 HUB_OFFLINE_ENV: Mapping[str, str] = MappingProxyType({
     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",

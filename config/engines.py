@@ -43,7 +43,7 @@ Prometheus naming rules applied below (they decide what a PromQL query must say)
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
@@ -572,6 +572,47 @@ def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: i
         "--max-batch-tokens", str(max(16384, max_model_len)),
         "--port", str(port),
     ]
+
+
+KV_EVENTS_PORT = 5557
+"""Port vLLM's KV-events ZMQ publisher binds in the pod (vllm/config/kv_events.py 0.33.0 KVEventsConfig.endpoint
+default `tcp://*:5557`), the one the llm-d router's precise-prefix-cache producer dials on every pool pod
+(llm-d/llm-d-router pkg/kvevents/pool.go @ v0.10.0: PodDiscoveryConfig.SocketPort default 5557)."""
+KV_EVENTS_TOPIC_PREFIX = "kv@"
+"""The router subscribes to topics starting with `kv@` and reads `kv@<pod>@<model>` (pkg/kvevents/pool.go
+DefaultConfig TopicFilter, pkg/kvevents/engineadapter/common.go parseTopic @ v0.10.0)."""
+
+
+def lora_args(adapters: Sequence[tuple[str, str]], *, max_loras: int, max_rank: int,
+              max_cpu_loras: int | None = None) -> list[str]:
+    """vLLM 0.33.0 flags that serve LoRA adapters (`(name, path)` pairs; empty: no flags).
+
+    vllm/engine/arg_utils.py: `--enable-lora`, `--max-loras`, `--max-lora-rank` (vllm/config/lora.py MaxLoRARanks
+    1, 8, 16, 32, 64, 128, 256, 320, 512), `--max-cpu-loras` (default: max_loras); vllm/entrypoints/common/cli_args.py:
+    `--lora-modules` takes `name=path` items (nargs "+", one flag: a second one would replace the first list).
+    """
+    if not adapters:
+        return []
+    args = ["--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_rank)]
+    if max_cpu_loras is not None:
+        args += ["--max-cpu-loras", str(max_cpu_loras)]
+    return args + ["--lora-modules", *(f"{name}={path}" for name, path in adapters)]
+
+
+def kv_events_args(topic: str) -> list[str]:
+    """vLLM 0.33.0 flags that publish KV-cache events for the router's precise prefix-cache scoring, and serve the
+    render endpoints its token producer calls.
+
+    `--kv-events-config` is JSON of vllm/config/kv_events.py KVEventsConfig (enable_kv_cache_events, publisher
+    `zmq`, endpoint: bound in the pod, the router connects to it; topic `kv@<server>@<served name>`).
+    `--enable-scale-out` (vllm/entrypoints/common/cli_args.py) registers /v1/completions/render and
+    /v1/chat/completions/render on `vllm serve` (vllm/entrypoints/scale_out/factories.py).
+    """
+    if not re.fullmatch(r"[A-Za-z0-9@._/-]+", topic):  # written into JSON below without escaping
+        raise ValueError(f"kv events topic {topic!r}: letters, digits and @._/- only")
+    config = (f'{{"enable_kv_cache_events":true,"publisher":"zmq","endpoint":"tcp://*:{KV_EVENTS_PORT}",'
+              f'"topic":"{topic}"}}')
+    return ["--kv-events-config", config, "--enable-scale-out"]
 
 
 def engine_env(engine: str, *, port: int | None = None, max_model_len: int | None = None,

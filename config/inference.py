@@ -63,7 +63,8 @@ def pool_name(server: str) -> str:
 
 
 def epp_name(server: str) -> str:
-    """The endpoint picker (Helm release of llm-d-router-gateway, its Deployment and Service) of a server's pool."""
+    """The endpoint picker (its Deployment, Service, ServiceAccount and ConfigMap; components/inference/router.py)
+    of a server's pool: the names llm-d-router-gateway v0.10.0 gives them for a release named after the pool."""
     return server + EPP_SUFFIX
 
 

@@ -9,12 +9,14 @@ from functools import partial
 
 from pydantic import ValidationError
 
+from .admission import registry_allowed
 from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
 from .namespaces import platform_namespace_names
 from .pool_scaling import pooled
+from .router import EPP_IMAGE, kv_events, pools
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -129,6 +131,7 @@ def check(cfg: StackConfig) -> Iterator[Issue]:
             "rag.gateway is exposed through the inference gateway (expose: gateway) but there is no public Gateway: "
             "set inferenceGateway.edge, or rag.gateway.expose: ingress (deprecated)"))
     yield from edge_issues(cfg)
+    yield from _router_issues(cfg)
     seen = Counter(o.name for o in gw.objectives)
     tenants = set(cfg.tenancy.namespaces)
     claim = edge.auth.jwt.objective_claim if edge is not None and edge.auth.jwt is not None else None
@@ -170,3 +173,22 @@ def edge_issues(cfg: StackConfig) -> Iterator[Issue]:
                     f"claim value '{value}' already selects objective '{owners[value]}'; a value selects one "
                     "objective"))
             owners.setdefault(value, objective.name)
+def _router_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """The endpoint pickers (config/router.py): what they need from the servers and the admission backstop."""
+    served = pools(cfg)
+    registries = cfg.tenancy.admission.allowed_registries
+    if served and cfg.tenancy.admission.enabled and registries is not None and not registry_allowed(EPP_IMAGE,
+                                                                                                    registries):
+        yield Issue(key_path("tenancy", "admission", "allowedRegistries"), (
+            f"the endpoint pickers run {EPP_IMAGE}, from none of the allowed registries; add ghcr.io/llm-d or the "
+            "admission policy refuses them"))
+    for i, model in enumerate(cfg.serving.models):
+        for s in served:
+            # vLLM 0.33.0 vllm/v1/core/kv_cache_coordinator.py cache_blocks skips managers without prefix caching:
+            # no block is ever stored, so no BlockStored event is published.
+            if s.model.name in (model.name, model.name + CANARY_SUFFIX) and kv_events(cfg, s) \
+                    and not s.model.prefix_caching:
+                yield Issue(key_path("serving", "models", i, "prefixCaching"), (
+                    f"precise prefix-cache scoring reads the KV-cache events of '{s.model.name}', which vLLM "
+                    "publishes only with prefix caching: set prefixCaching: true, or prefixCache: approximate"))
+                break

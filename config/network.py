@@ -83,13 +83,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .endpoints import Endpoint, endpoints
+from .endpoints import ENGINE_PORTS, Endpoint, endpoints
+from .engines import KV_EVENTS_PORT
 from .gpu_stack import ownership
 from .inference import (
     INTERNAL_GATEWAY,
     PUBLIC_GATEWAY,
     acme_through_gateway,
-    epp_name,
     gateway_service,
     rag_exposure,
     routing_table,
@@ -107,6 +107,7 @@ from .namespaces import (
     namespaces,
     platform_roles,
 )
+from .router import EXT_PROC_PORT, kv_events, pools
 
 ANY_NAMESPACE = "*"
 INTERNET = "0.0.0.0/0"
@@ -126,11 +127,8 @@ EMBEDDING_PODS = {COMPONENT_LABEL: "embedding"}
 GATEWAY_PODS = {COMPONENT_LABEL: "gateway"}
 MODEL_DOWNLOAD_PODS = {ROLE_LABEL: MODEL_DOWNLOAD}
 # The inference gateway: Envoy pods of each Gateway (istio `gateway` chart: `app.kubernetes.io/name: <release>`),
-# body-based routing (its chart: `app: <bbr.name>`), the endpoint pickers (llm-d-router-gateway v0.10.0 routerlib
-# _helpers.tpl selectorLabels `llm-d-router-gateway: <release>`, ext_proc port router.epp.extProcPort 9002), istiod
-# (istio istiod chart 1.30.3: `app: istiod`, xDS with mutual TLS on 15012).
-EPP_PICKER_LABEL = "llm-d-router-gateway"
-EPP_EXT_PROC_PORT = 9002
+# body-based routing (its chart: `app: <bbr.name>`), istiod (istio istiod chart 1.30.3: `app: istiod`, xDS with
+# mutual TLS on 15012).
 ISTIOD_PODS = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012
 HTTPS_PORT = 443
@@ -142,6 +140,8 @@ def inference_gateway_pods(gateway: str) -> dict[str, str]:
     return {NAME_LABEL: gateway_service(gateway)}
 
 
+# The inference gateway's endpoint pickers (components/inference/router.py).
+EPP_PODS = {COMPONENT_LABEL: "endpoint-picker"}
 # Pods of the scheduled backups (components/rag/backup.py), by rag.backup kind.
 BACKUP_ROLES = {"elasticsearch": "search-snapshot-policy", "milvus": "milvus-backup", "volumes": "volume-snapshots"}
 # Pod labels set by third-party charts (kube-prometheus-stack's Prometheus, Alertmanager; ingress-nginx).
@@ -443,6 +443,7 @@ def flows(cfg: StackConfig) -> list[Flow]:
     if serving is not None:
         add("model-download", Peer(serving, MODEL_DOWNLOAD_PODS), _internet(), _tcp(443),
             "model weights from the Hugging Face Hub into the model cache (once per model)")
+    found.extend(router_flows(cfg))
     if cfg.tenancy.internet_egress:
         for ns in workload:
             add("internet-egress", Peer(ns), _internet(), _tcp(443), "tenancy.internetEgress is on")
@@ -488,15 +489,34 @@ def _inference_gateway_flows(cfg: StackConfig, server_pods: Peer | None, serving
     if server_pods is not None and serving_ports:
         found.append(Flow("inference-gateway-to-serving", envoy, server_pods, serving_ports,
                           "the Gateways forward requests to the endpoint the picker chose (or the model Service)"))
-    pickers = sorted({epp_name(b.server) for r in routing_table(cfg) for b in r.backends if b.kind == "InferencePool"})
-    if pickers:
-        found.append(Flow("inference-gateway-to-epp", envoy,
-                          Peer(cfg.serving.namespace, pods_in={EPP_PICKER_LABEL: tuple(pickers)}),
-                          _tcp(EPP_EXT_PROC_PORT), "the Gateways ask each pool's endpoint picker (ext_proc)"))
+    if any(b.kind == "InferencePool" for r in routing_table(cfg) for b in r.backends):
+        found.append(Flow("inference-gateway-to-epp", envoy, Peer(cfg.serving.namespace, EPP_PODS),
+                          _tcp(EXT_PROC_PORT), "the Gateways ask each pool's endpoint picker (ext_proc)"))
     if cfg.mesh.enabled:
         found.append(Flow("inference-gateway-xds", envoy, Peer(cfg.mesh.namespace, ISTIOD_PODS), _tcp(ISTIOD_XDS_PORT),
                           "the Gateways' Envoy pods get their configuration and certificates from istiod"))
     return found
+def router_flows(cfg: StackConfig) -> list[Flow]:
+    """The endpoint pickers' own flows (config/router.py; the Gateways' calls to them and to the pods they pick are
+    in `_inference_gateway_flows`): they watch the API server (pool, pods, objectives), scrape the pool's pods and,
+    for precise prefix-cache scoring, subscribe to their KV events and tokenize through their render endpoint.
+    Prometheus reaches the pickers' metrics (9090) through `prometheus-scrape`."""
+    served = pools(cfg)
+    if not served:
+        return []
+    serving = cfg.serving.namespace
+    pickers = Peer(serving, EPP_PODS)
+    model_pods = Peer(serving, MODEL_SERVER_PODS)
+    engine_ports = tuple(ENGINE_PORTS[s.engine] for s in served)
+    precise = any(kv_events(cfg, s) for s in served)
+    return [
+        Flow("epp-api-server", pickers, Peer(cidrs=api_server_cidrs(cfg)), _tcp(*API_SERVER_PORTS),
+             "the endpoint pickers watch their InferencePool, its pods and InferenceObjectives"),
+        Flow("epp-to-pools", pickers, model_pods, _tcp(*engine_ports, *((KV_EVENTS_PORT,) if precise else ())),
+             "the endpoint pickers scrape the pool's engine metrics"
+             + (", tokenize prompts and subscribe to KV-cache events (precise prefix-cache scoring)"
+                if precise else "")),
+    ]
 
 
 def egress_restricted_namespaces(cfg: StackConfig) -> list[str]:

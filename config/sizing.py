@@ -34,6 +34,7 @@ from decimal import Decimal
 from .capacity import CapacityPlan, ModelPlan, served_models
 from .engines import ENGINES
 from .models import MilvusCluster, Resources, ServedModel, StackConfig
+from .router import pools
 
 Requirements = dict[str, dict[str, str]]
 
@@ -209,6 +210,11 @@ def namespace_pods(cfg: StackConfig, plan: CapacityPlan) -> dict[str, list[Pods]
                                 (server_resources(model, planned, engine, planned.fallback.resource),),
                                 SERVER_ROLLOUT["maxSurge"]))
         serving.append(Pods(f"Job {model.name}-download", 1, (DOWNLOAD_JOB,)))
+    for served in pools(cfg):
+        # The endpoint pickers (components/inference/router.py): strategy Recreate, no surge.
+        res = cfg.inference_gateway.router.resources
+        serving.append(Pods(f"Deployment {served.model.name}-epp", cfg.inference_gateway.router.replicas,
+                            (resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit),)))
     rag = cfg.rag
     data = found.setdefault(rag.namespace, [])
     vs = rag.vector_store

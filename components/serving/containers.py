@@ -11,13 +11,22 @@ import math
 from typing import Any
 
 from config.engine_profiles import HOME, HUB_OFFLINE_ENV, SERVER_UID
-from config.engines import engine_args, engine_env, image_for
+from config.engines import (
+    KV_EVENTS_PORT,
+    KV_EVENTS_TOPIC_PREFIX,
+    engine_args,
+    engine_env,
+    image_for,
+    kv_events_args,
+    lora_args,
+)
 from config.errors import required
 
 from .server import PRIMARY, Server, resources, shm_gi, startup_seconds
 
 PRESTOP_SECONDS = 15  # endpoints controllers and kube-proxy drop the pod from the Service meanwhile
 PORT_NAME = "http"
+KV_EVENTS_PORT_NAME = "kv-events"
 CACHE_VOLUME = "model-cache"
 TMP_VOLUME = "tmp"
 SHM_VOLUME = "dshm"
@@ -31,7 +40,19 @@ def container_args(server: Server) -> list[str]:
                        max_model_len=model.max_model_len,
                        quantization=required(model.quantization, f"{server.path}.quantization", "a quantization",
                                              "ServedModel's validator (its default)"),
-                       prefix_caching=model.prefix_caching)
+                       prefix_caching=model.prefix_caching) + router_args(server)
+
+
+def router_args(server: Server) -> list[str]:
+    """What the inference gateway needs from a vLLM server: its LoRA adapters (loaded from the cache volume, where
+    the download Job put them next to the weights) and, for precise prefix-cache scoring, KV events to its EPP."""
+    model = server.model
+    args = lora_args([(a.name, server.profile.model_dir(a.source)) for a in server.adapters],
+                     max_loras=model.lora.max_loras, max_rank=model.lora.max_rank,
+                     max_cpu_loras=model.lora.max_cpu_loras)
+    if server.kv_events:
+        args += kv_events_args(f"{KV_EVENTS_TOPIC_PREFIX}{server.name}@{server.served_name}")
+    return args
 
 
 def server_env(server: Server) -> dict[str, str]:
@@ -93,7 +114,9 @@ def server_container(server: Server, placement: str = PRIMARY) -> dict[str, Any]
         "name": profile.container,
         "image": image_for(server.engine, server.pool.gpu if server.pool else "cpu"),
         "args": container_args(server),
-        "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}]
+        + ([{"name": KV_EVENTS_PORT_NAME, "containerPort": KV_EVENTS_PORT, "protocol": "TCP"}]
+           if server.kv_events else []),
         "env": env_list(server_env(server)),
         "resources": resources(server, placement),
         **probes(server),

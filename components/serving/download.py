@@ -9,10 +9,11 @@ engine's own store `<cache>/models` (Ollama). It runs on CPU nodes: no GPU is ne
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from config import sizing
-from config.engine_profiles import HOME
+from config.engine_profiles import ADAPTERS_ENV, HOME
 from config.models import StackConfig
 
 from .containers import CACHE_VOLUME, TMP_VOLUME, container_security, env_list, pod_security
@@ -34,7 +35,9 @@ def download_container(server: Server, token: bool) -> dict[str, Any]:
     mount = profile.cache_mount
     step = profile.download.step(model=server.model.model, served_name=server.served_name, model_dir=server.model_dir,
                                  cache_mount=mount)
-    env = env_list({"HOME": HOME, "HF_HUB_DISABLE_TELEMETRY": "1", **step.env})
+    adapters = {a.source: profile.model_dir(a.source) for a in server.adapters}
+    env = env_list({"HOME": HOME, "HF_HUB_DISABLE_TELEMETRY": "1", **step.env,
+                    **({ADAPTERS_ENV: json.dumps(adapters, sort_keys=True)} if adapters else {})})
     if token and needs_hf_token(server):
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": HF_SECRET, "key": HF_SECRET_KEY}}})
     return {

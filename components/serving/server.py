@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from config import sizing, upgrades
+from config import router, sizing, upgrades
 from config.capacity import CapacityPlan, ModelPlan, Role, served_models
 from config.engine_profiles import EngineProfile, profile
 from config.engines import EngineSpec
-from config.models import GpuPool, ServedModel, StackConfig
+from config.models import Adapter, GpuPool, ServedModel, StackConfig
 from config.network import MODEL_DOWNLOAD, ROLE_LABEL
 
 from ..labels import MODEL_LABEL, PLACEMENT_LABEL, standard_labels
@@ -40,6 +40,10 @@ class Server:
     namespace: str
     canary_of: str | None = None
     """For a canary server: the model it is a canary of (the name its engine serves, see `served_name`)."""
+    adapters: tuple[Adapter, ...] = ()
+    """LoRA adapters it loads (config/router.py `adapters`: the ones routed to it)."""
+    kv_events: bool = False
+    """Publishes KV-cache events to its endpoint picker (precise prefix-cache scoring, config/router.py)."""
 
     @property
     def served_name(self) -> str:
@@ -68,7 +72,7 @@ def servers(cfg: StackConfig, plan: CapacityPlan) -> list[Server]:
     """Every model server of the stack: `serving.models[]` in order, then the embedding server."""
     return [Server(s.model.name, s.path, s.role, s.engine, s.model, plan.model(s.model.name),
                    cfg.pool(s.model.pool or ""), cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace,
-                   s.canary_of)
+                   s.canary_of, router.adapters(cfg, s.model.name), router.kv_events(cfg, s))
             for s in served_models(cfg)]
 
 

@@ -22,11 +22,11 @@ def test_memory_quota_below_what_the_model_servers_request_is_refused_with_the_b
     [issue] = problems(values)
     assert issue.path == f"{NS}.ai-inference.memoryQuota"
     # qwen72b 8 x 56Gi + qwen7b 16 x 25Gi + its fallback at its max 5 x 25Gi + embedding 3 x 10Gi + its fallback
-    # 3 x 10Gi + 3 download Jobs x 2Gi
-    assert issue.message.startswith("512Gi is below the 1039Gi of memory requests")
+    # 3 x 10Gi + 3 download Jobs x 2Gi + the endpoint pickers of qwen72b and qwen7b 2 x 1Gi each
+    assert issue.message.startswith("512Gi is below the 1043Gi of memory requests")
     for part in ("Deployment qwen72b 8 x 56Gi", "Deployment qwen7b 16 x 25Gi", "Deployment qwen7b-fallback 5 x 25Gi",
                  "Deployment embedding 3 x 10Gi", "Deployment embedding-fallback 3 x 10Gi",
-                 "Job qwen7b-download 1 x 2Gi"):
+                 "Job qwen7b-download 1 x 2Gi", "Deployment qwen72b-epp 2 x 1Gi"):
         assert part in issue.message
 
 
@@ -126,7 +126,9 @@ def test_the_quota_check_counts_what_the_components_deploy(stack):
             found = objects.get((kind, namespace, name))
             if found is not None:
                 assert _containers(found["spec"]) == list(pods.containers), pods.workload
-                if kind == "Deployment":
+                if kind == "Deployment" and found["spec"]["strategy"]["type"] == "Recreate":
+                    assert pods.surge == 0, pods.workload  # the endpoint pickers: no surge pod
+                elif kind == "Deployment":
                     rolling = found["spec"]["strategy"]["rollingUpdate"]
                     assert rolling["maxSurge"] == pods.surge, pods.workload
                 owned += 1

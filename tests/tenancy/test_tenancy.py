@@ -147,7 +147,7 @@ def test_roles_are_recorded_and_bound_only_to_configured_groups():
     values["tenancy"]["viewers"] = ["oncall", "auditors"]
     result = run_config(values)
     assert not in_namespace(result, BINDING)
-    [viewer] = result.of_type(CLUSTER_BINDING)
+    [viewer] = [r for r in result.of_type(CLUSTER_BINDING) if r.parent and "Tenancy" in r.parent]
     assert [s["name"] for s in viewer.inputs["subjects"]] == ["oncall", "auditors"]
     [role] = [r for r in result.of_type(CLUSTER_ROLE) if r.inputs["metadata"]["name"] == "ai-platform-viewer"]
     assert not any("secrets" in rule["resources"] for rule in role.inputs["rules"])
@@ -248,7 +248,8 @@ def test_hf_token_forbids_deployers_in_the_serving_namespace():
     values["tenancy"]["namespaces"]["ai-inference"]["deployers"] = ["ai-inference-deployers"]
     allowed = run_config(values)  # no token: the serving namespace holds no credential
     assert allowed.error is None, allowed.error
-    [role] = [r for r in allowed.of_type(ROLE) if r.inputs["metadata"]["namespace"] == "ai-inference"]
+    [role] = [r for r in allowed.of_type(ROLE) if r.inputs["metadata"]["namespace"] == "ai-inference"
+              and r.inputs["metadata"]["name"] == "ai-platform-deployer"]
     assert not _grants_secrets(role.inputs), "the token may be set at any time: no Secrets for deployers there"
     values["hfToken"] = "hf_secret"
     result = run_config(values, secrets=["hfToken"])
