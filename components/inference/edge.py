@@ -37,9 +37,11 @@ from config.inference import (
     OBJECTIVE_HEADERS,
     PUBLIC_GATEWAY,
     acme_through_gateway,
+    pool_name,
 )
 from config.models import StackConfig
 from config.network import HTTP_PORT, HTTPS_PORT, inference_gateway_pods
+from config.router import objective_key, pools
 
 from ..labels import standard_labels
 
@@ -119,14 +121,20 @@ def objective_policy_spec(cfg: StackConfig) -> dict[str, Any] | None:
     if not objectives:
         return None
     header = f"request.headers[{OBJECTIVE_HEADER}]"
+    # The header names a pool's InferenceObjective (config/router.py objective_key: `<pool>-<objective>`), the only
+    # names the pool's EPP finds.
+    pool_names = [pool_name(s.model.name) for s in pools(cfg)]
+    keys = {o.name: sorted(objective_key(p, o.name) for p in pool_names) for o in objectives}
     rules: list[dict[str, Any]] = []
     for objective in objectives:
-        rule: dict[str, Any] = {"when": [{"key": header, "values": [objective.name]}]}
+        if not keys[objective.name]:
+            continue
+        rule: dict[str, Any] = {"when": [{"key": header, "values": keys[objective.name]}]}
         if objective.namespaces:
             rule["from"] = [{"source": {"notNamespaces": sorted(objective.namespaces)}}]
         rules.append(rule)
     rules.append({"when": [{"key": header, "values": ["*"]},
-                           {"key": header, "notValues": sorted(o.name for o in objectives)}]})
+                           {"key": header, "notValues": sorted(k for ks in keys.values() for k in ks)}]})
     for alias in OBJECTIVE_HEADERS[1:]:
         rules.append({"when": [{"key": f"request.headers[{alias}]", "values": ["*"]}]})
     return {"selector": {"matchLabels": inference_gateway_pods(INTERNAL_GATEWAY)}, "action": "DENY", "rules": rules}

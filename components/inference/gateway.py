@@ -49,6 +49,7 @@ from config.inference import (
 from config.models import Edge, GatewayCertificate, StackConfig
 from config.namespaces import CERT_MANAGER
 from config.network import HTTP_PORT, HTTPS_PORT
+from config.router import objective_key
 
 from ..helm import pin, release
 from ..labels import standard_labels
@@ -246,13 +247,17 @@ def model_route_spec(cfg: StackConfig, route: inference.Route, gateway: str) -> 
     timeouts = {"request": f"{timeout_seconds(cfg)}s"}
     backends = _backend_refs(route)
     rules: list[dict[str, Any]] = []
+    # The EPP looks the objective up among its own pool's InferenceObjectives, named per pool (config/router.py
+    # objective_key): a claim maps to the objective of the route's model's pool. Routes to a Service have no EPP.
+    pooled = any(b.kind == "InferencePool" for b in route.backends)
     if gateway == PUBLIC_GATEWAY:
-        for value, objective in sorted(objective_of_claim(cfg).items()):
+        for value, objective in sorted(objective_of_claim(cfg).items()) if pooled else ():
             claimed = {**match, "headers": [*match["headers"],
                                             {"type": "Exact", "name": OBJECTIVE_CLAIM_HEADER, "value": value}]}
             rules.append({"matches": [claimed], "backendRefs": backends, "timeouts": timeouts, "filters": [
                 {"type": "RequestHeaderModifier", "requestHeaderModifier": {
-                    "set": [{"name": OBJECTIVE_HEADER, "value": objective}],
+                    "set": [{"name": OBJECTIVE_HEADER,
+                             "value": objective_key(inference.pool_name(route.base), objective)}],
                     "remove": [h for h in OBJECTIVE_HEADERS if h != OBJECTIVE_HEADER]}}]})
         rules.append({"matches": [match], "backendRefs": backends, "timeouts": timeouts, "filters": [
             {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": list(OBJECTIVE_HEADERS)}}]})

@@ -74,18 +74,20 @@ def test_tenants_may_send_only_the_objectives_granted_to_their_namespace():
     assert spec["action"] == "DENY" and spec["selector"] == {"matchLabels": INTERNAL}
     header = f"request.headers[{OBJECTIVE_HEADER}]"
     interactive, batch, unknown, alias = spec["rules"]
-    assert interactive == {"when": [{"key": header, "values": ["interactive"]}],
+    # The values are the pools' own objectives (config/router.py objective_key): the only names a pool's EPP finds.
+    assert interactive == {"when": [{"key": header, "values": ["qwen72b-interactive", "qwen7b-interactive"]}],
                            "from": [{"source": {"notNamespaces": ["ai-app", "team-apps"]}}]}
-    assert batch == {"when": [{"key": header, "values": ["batch"]}],
+    assert batch == {"when": [{"key": header, "values": ["qwen72b-batch", "qwen7b-batch"]}],
                      "from": [{"source": {"notNamespaces": ["ai-rag"]}}]}
     assert unknown == {"when": [{"key": header, "values": ["*"]},
-                                {"key": header, "notValues": ["batch", "interactive"]}]}
+                                {"key": header, "notValues": ["qwen72b-batch", "qwen72b-interactive", "qwen7b-batch",
+                                                              "qwen7b-interactive"]}]}
     assert alias == {"when": [{"key": "request.headers[x-gateway-inference-objective]", "values": ["*"]}]}
     # An objective granted only to token holders (claimValues, no namespaces) is refused to every tenant.
     def claims_only(values):
         values["inferenceGateway"]["objectives"][1]["namespaces"] = []
     rules = objective_policy_spec(cfg_of("prod", claims_only))["rules"]
-    assert rules[1] == {"when": [{"key": header, "values": ["batch"]}]}
+    assert rules[1] == {"when": [{"key": header, "values": ["qwen72b-batch", "qwen7b-batch"]}]}
     assert objective_policy_spec(cfg_of("dev")) is None  # dev defines no objectives
 
 
@@ -99,7 +101,7 @@ def test_who_reaches_which_gateway():
     assert not net.can_reach(Pod("observability", {"app": "client"}), internal, 80)
     assert not net.can_reach(Pod("team-apps", {"app": "client"}), public, 443)
     model = Pod("ai-inference", {"app.kubernetes.io/component": "model-server", "ai-platform/model": "qwen7b"})
-    epp = Pod("ai-inference", {"llm-d-router-gateway": "qwen7b-epp"})
+    epp = Pod("ai-inference", {"app.kubernetes.io/component": "endpoint-picker", "llm-d-router-gateway": "qwen7b-epp"})
     for envoy in (public, internal):
         assert net.can_reach(envoy, model, 8000) and net.can_reach(envoy, epp, 9002)
         assert net.can_reach(envoy, Pod("ai-gateway", {"app": "public-body-based-router"}), 9004)

@@ -17,9 +17,9 @@ from components.labels import SCRAPE_LABELS
 from components.serving.server import servers
 from config import router
 from config.errors import ConfigError
-from config.inference import epp_name, pool_name
+from config.inference import PUBLIC_GATEWAY, epp_name, pool_name
 from config.loader import validate
-from config.network import api_server_cidrs, flows
+from config.network import api_server_cidrs, flows, inference_gateway_pods
 from tests.conftest import run_config, run_stack, stack_values
 from tests.netpol import Ip, Network, Pod
 from tools import charts
@@ -27,8 +27,7 @@ from tools.plan import k8s_object
 from tools.validate import validate_objects
 
 NS = "ai-inference"
-ENVOY = Pod("ai-gateway", {"gateway.networking.k8s.io/gateway-class-name": "istio",
-                           "gateway.networking.k8s.io/gateway-name": "public"})
+ENVOY = Pod("ai-gateway", inference_gateway_pods(PUBLIC_GATEWAY))  # the public Gateway's Envoy pods
 CRD_FILES = ("gateway-api-inference-extension-crds-v1.6.0.yaml", "llm-d-router-crds-v0.10.0.yaml")
 
 

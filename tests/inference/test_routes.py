@@ -103,8 +103,9 @@ def test_public_routes_set_the_objective_from_the_token_claim_only():
         [modifier] = [f["requestHeaderModifier"] for f in rule["filters"] if f["type"] == "RequestHeaderModifier"]
         by_claim[claim[0] if claim else None] = modifier
         assert rule["timeouts"] == {"request": "600s"}
-    assert by_claim["interactive"]["set"] == [{"name": OBJECTIVE_HEADER, "value": "interactive"}]
-    assert by_claim["batch"]["set"] == [{"name": OBJECTIVE_HEADER, "value": "batch"}]
+    # The objective of the route's model's pool (config/router.py objective_key): what qwen7b's EPP looks up.
+    assert by_claim["interactive"]["set"] == [{"name": OBJECTIVE_HEADER, "value": "qwen7b-interactive"}]
+    assert by_claim["batch"]["set"] == [{"name": OBJECTIVE_HEADER, "value": "qwen7b-batch"}]
     assert "set" not in by_claim[None]
     assert set(by_claim[None]["remove"]) == {OBJECTIVE_HEADER, "x-gateway-inference-objective"}
     internal = routes(run_stack("prod"))["model-qwen7b"]["spec"]
