@@ -13,6 +13,7 @@ from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
+from .namespaces import MESH_ROLE, platform_roles
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -30,10 +31,32 @@ def canary_issues(cfg: StackConfig) -> list[Issue]:
     return issues
 
 
+# The cluster's own namespaces (config.semantics.RESERVED_NAMESPACES, not imported: semantics imports this module).
+_CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def mesh_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """`mesh.namespace` holds privileged node agents and is the mesh's root namespace (its PeerAuthentication
+    applies mesh-wide): it must be a namespace of its own, never a tenant's, an operator's or the cluster's."""
+    mesh = cfg.mesh
+    if not mesh.enabled:
+        return
+    others = {**dict.fromkeys(cfg.tenancy.namespaces, "a workload namespace (tenancy.namespaces)"),
+              **dict.fromkeys(_CLUSTER_NAMESPACES, "the cluster's own namespace"),
+              **{ns: f"the namespace of {role}" for ns, role in platform_roles(cfg).items() if role != MESH_ROLE},
+              **({cfg.inference_gateway.namespace: "the inference gateway's namespace"}
+                 if cfg.inference_gateway.enabled else {})}
+    if mesh.namespace in others:
+        yield Issue(key_path("mesh", "namespace"), (
+            f"'{mesh.namespace}' is {others[mesh.namespace]}; Istio's control plane and privileged node agents need a "
+            f"namespace of their own (default istio-system)"))
+
+
 def check(cfg: StackConfig) -> Iterator[Issue]:
     gw = cfg.inference_gateway
     mesh = cfg.mesh
     protected = cfg.cluster.deletion_protection
+    yield from mesh_issues(cfg)
     if gw.enabled and not mesh.enabled:
         yield Issue(key_path("inferenceGateway", "enabled"), "the inference gateway runs on Istio ambient: set "
                                                              "mesh.enabled: true (ai-platform:mesh)")

@@ -27,12 +27,19 @@ Two kinds:
   | elastic-system | restricted | the ECK operator runs non-root, read-only                             |
   | prometheus-    | restricted | prometheus-adapter runs non-root (UID 10001), read-only, no caps;     |
   | adapter        |            | only with a model on `autoscaling.engine: hpa`                        |
+  | istio-system   | privileged | `mesh.namespace`: the ambient node agents istio-cni (hostNetwork,     |
+  | (mesh)         |            | hostPath CNI dirs, NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN to     |
+  |                |            | enter pod network namespaces, hostPath socket) beside istiod          |
 
 Every exception is needed: tests/render/test_rendered_objects.py checks each rendered pod against its
 namespace's level, and that a namespace below restricted holds a pod restricted would reject.
 
 Platform namespaces are in the policy pack's system-namespace allow-list; workload namespaces
 never are.
+
+With `mesh.enabled`, `mesh_enrolled` names the namespaces that join the ambient mesh (label
+`istio.io/dataplane-mode: ambient`): every workload namespace and the inference gateway's. Platform
+namespaces stay out: the API server calls their webhooks in plaintext, which a STRICT mesh would refuse.
 """
 
 from __future__ import annotations
@@ -51,6 +58,12 @@ CERT_MANAGER = "cert-manager"
 INGRESS_NGINX = "ingress-nginx"
 ELASTIC_SYSTEM = "elastic-system"
 PROMETHEUS_ADAPTER = "prometheus-adapter"
+MESH = "istio-system"
+"""`mesh.namespace`'s default (istiod, istio-cni, ztunnel)."""
+MESH_ROLE = "mesh"
+DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"
+"""Namespace label istio-cni selects ambient pods by (cni chart 1.30.3 values.yaml ambient.enablementSelectors)."""
+AMBIENT = "ambient"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host "
@@ -62,6 +75,9 @@ _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     INGRESS_NGINX: ("restricted", ""),
     ELASTIC_SYSTEM: ("restricted", ""),
     PROMETHEUS_ADAPTER: ("restricted", ""),
+    MESH: ("privileged", "ambient node agents: istio-cni (hostNetwork, hostPath CNI bin/conf dirs, "
+                         "NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN/NET_ADMIN to enter pod network namespaces, "
+                         "hostPath socket dir)"),
 }
 
 
@@ -154,6 +170,8 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
             found[CERT_MANAGER] = "cert-manager"
     if cfg.rag.full_text is not None:
         found[ELASTIC_SYSTEM] = "eck-operator"
+    if cfg.mesh.enabled:
+        found[cfg.mesh.namespace] = MESH_ROLE
     return found
 
 
@@ -168,9 +186,22 @@ def namespaces(cfg: StackConfig) -> list[NamespaceSpec]:
         reason = "" if level == "restricted" else f"tenancy.namespaces.{name}.podSecurity is {level}"
         specs.append(NamespaceSpec(name, "workload", level, reason, tuple(roles_by_ns.get(name, ()))))
     for name, role in platform_roles(cfg).items():
-        level, reason = _PLATFORM[name]
+        level, reason = _PLATFORM[MESH if role == MESH_ROLE else name]
         specs.append(NamespaceSpec(name, "platform", level, reason, (role,)))
     return specs
+
+
+def mesh_enrolled(cfg: StackConfig) -> tuple[str, ...]:
+    """Namespaces in the ambient mesh (module docstring): the workload namespaces and the inference gateway's (when
+    the program creates it); none without `mesh.enabled`."""
+    if not cfg.mesh.enabled:
+        return ()
+    created = {spec.name for spec in namespaces(cfg)}
+    found = list(cfg.tenancy.namespaces)
+    gateway = cfg.inference_gateway.namespace
+    if cfg.inference_gateway.enabled and gateway in created and gateway not in found:
+        found.append(gateway)
+    return tuple(found)
 
 
 def platform_namespace_names() -> frozenset[str]:
