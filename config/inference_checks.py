@@ -9,6 +9,7 @@ from functools import partial
 
 from pydantic import ValidationError
 
+from .admission import MESH_REGISTRY, registry_allowed
 from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
@@ -46,6 +47,12 @@ def mesh_issues(cfg: StackConfig) -> Iterator[Issue]:
               **{ns: f"the namespace of {role}" for ns, role in platform_roles(cfg).items() if role != MESH_ROLE},
               **({cfg.inference_gateway.namespace: "the inference gateway's namespace"}
                  if cfg.inference_gateway.enabled else {})}
+    registries = cfg.tenancy.admission.allowed_registries
+    istio_image = f"{MESH_REGISTRY}/release/pilot:1.30.3"
+    if cfg.tenancy.admission.enabled and registries is not None and not registry_allowed(istio_image, registries):
+        yield Issue(key_path("tenancy", "admission", "allowedRegistries"), (
+            f"the mesh runs Istio's images from {MESH_REGISTRY}/release (istiod, ztunnel, istio-cni, gateway "
+            f"proxies) and the admission policy would refuse them: add {MESH_REGISTRY}/release"))
     if mesh.namespace in others:
         yield Issue(key_path("mesh", "namespace"), (
             f"'{mesh.namespace}' is {others[mesh.namespace]}; Istio's control plane and privileged node agents need a "

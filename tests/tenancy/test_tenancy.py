@@ -41,8 +41,9 @@ def test_workload_namespaces_enforce_their_level_and_warn_at_restricted(stack_na
 
 
 @pytest.mark.parametrize("stack, platform", [
-    ("dev", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager"}),
-    ("prod", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager", "elastic-system"}),
+    ("dev", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager", "istio-system"}),
+    ("prod", {"gpu-operator", "observability-node", "keda", "ingress-nginx", "cert-manager", "elastic-system",
+              "istio-system"}),
     ("local", {"observability-node"}),
 ])
 def test_platform_namespaces_follow_the_features(stack, platform):
