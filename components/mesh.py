@@ -61,6 +61,12 @@ def _platform(cfg: StackConfig) -> dict[str, Any]:
     return {"platform": "gke"} if cfg.cluster.provider == "gke" else {}
 
 
+def _node_agent(cfg: StackConfig, resources: dict[str, Any]) -> dict[str, Any]:
+    """Values both node agents share: the ambient profile, the platform (GKE only), resources."""
+    platform = _platform(cfg)
+    return {"profile": PROFILE, **({"global": platform} if platform else {}), "resources": resources}
+
+
 # Istio's reader ServiceAccount and ClusterRole (every Secret, cluster-wide) serve multicluster remote secrets only;
 # one cluster does not need them (base values.yaml global.enableReaderRBAC; istiod reads the same key with `dig`).
 READER_RBAC = {"enableReaderRBAC": False}
@@ -88,7 +94,7 @@ def istiod_values(cfg: StackConfig) -> dict[str, Any]:
 
 def cni_values(cfg: StackConfig) -> dict[str, Any]:
     """istio-cni node agent: ambient redirection; GKE's CNI directory and critical-pod quota."""
-    values: dict[str, Any] = {"profile": PROFILE, "global": _platform(cfg), "resources": CNI_RESOURCES}
+    values = _node_agent(cfg, CNI_RESOURCES)
     if cfg.cluster.provider == "gke":
         values["cni"] = {"cniBinDir": GKE_CNI_BIN_DIR}
     return values
@@ -96,8 +102,7 @@ def cni_values(cfg: StackConfig) -> dict[str, Any]:
 
 def ztunnel_values(cfg: StackConfig) -> dict[str, Any]:
     """ztunnel node proxy: finds istiod in the mesh namespace."""
-    return {"profile": PROFILE, "global": _platform(cfg), "istioNamespace": cfg.mesh.namespace,
-            "resources": ZTUNNEL_RESOURCES}
+    return {**_node_agent(cfg, ZTUNNEL_RESOURCES), "istioNamespace": cfg.mesh.namespace}
 
 
 @dataclass(frozen=True)

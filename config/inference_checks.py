@@ -14,7 +14,7 @@ from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
-from .namespaces import MESH_ROLE, platform_roles
+from .namespaces import platform_roles
 
 
 def canary_issues(cfg: StackConfig) -> list[Issue]:
@@ -42,9 +42,11 @@ def mesh_issues(cfg: StackConfig) -> Iterator[Issue]:
     mesh = cfg.mesh
     if not mesh.enabled:
         return
+    # The operators' namespaces as they would be without the mesh (the mesh would take over a name it shares).
+    without_mesh = cfg.model_copy(update={"mesh": mesh.model_copy(update={"enabled": False})})
     others = {**dict.fromkeys(cfg.tenancy.namespaces, "a workload namespace (tenancy.namespaces)"),
               **dict.fromkeys(_CLUSTER_NAMESPACES, "the cluster's own namespace"),
-              **{ns: f"the namespace of {role}" for ns, role in platform_roles(cfg).items() if role != MESH_ROLE},
+              **{ns: f"the namespace of {role}" for ns, role in platform_roles(without_mesh).items()},
               **({cfg.inference_gateway.namespace: "the inference gateway's namespace"}
                  if cfg.inference_gateway.enabled else {})}
     registries = cfg.tenancy.admission.allowed_registries

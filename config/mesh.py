@@ -18,8 +18,9 @@ platform adds is allowed by the NetworkPolicies and by the mesh at once.
   `to.operation.ports`:
   - a source in the mesh is matched by its namespace (its SPIFFE identity, checked by mTLS); which pods of
     the namespace may connect is the NetworkPolicies' job (pod labels), so both must allow a connection;
-  - a source outside the mesh has no identity: the rule names only the ports, and the NetworkPolicy is the
-    control that names the source (its namespace and pods, or its CIDRs);
+  - a source outside the mesh has no identity: the rule admits only connections without one
+    (`from.source.notPrincipals: ["*"]`) on the flow's ports, and the NetworkPolicy is the control that names
+    the source (its namespace and pods, or its CIDRs);
   - kubelet probes are SNAT'd by istio-cni to 169.254.7.127 and accepted in the pod before ztunnel
     (istio 1.30.3 cni/pkg/iptables/iptables.go: `-s 169.254.7.127 ... -j ACCEPT` in ISTIO_PRERT), so no
     AuthorizationPolicy is needed for them; the NetworkPolicies admit that address (config/network.py).
@@ -87,11 +88,6 @@ class PeerAuthenticationSpec:
         return out
 
 
-def principal(namespace: str, service_account: str) -> str:
-    """A workload's SPIFFE identity as AuthorizationPolicy `principals` spell it (trust domain cluster.local)."""
-    return f"cluster.local/ns/{namespace}/sa/{service_account}"
-
-
 def _workloads(peer: Peer) -> list[dict[str, str]]:
     """matchLabels selectors covering a peer's pods: AuthorizationPolicy and PeerAuthentication selectors have no
     matchExpressions, so `key In (a, b)` becomes one selector per value."""
@@ -145,7 +141,11 @@ def authorization_policies(cfg: StackConfig) -> list[AuthorizationSpec]:
             rule["from"] = [{"source": {"namespaces": [source.namespace]}}]
             origin = source.namespace
         else:
-            origin = "outside-mesh"  # no identity: the NetworkPolicy names the source
+            # No identity: the NetworkPolicy names the source; the rule admits only connections without a mesh
+            # identity (`notPrincipals: ["*"]`: ztunnel matches "*" as any present principal), so a mesh workload
+            # gains nothing from it.
+            rule["from"] = [{"source": {"notPrincipals": ["*"]}}]
+            origin = "outside-mesh"
         if ports := _tcp_ports(flow):
             rule["to"] = [{"operation": {"ports": [str(p) for p in ports]}}]
         selectors = _workloads(flow.dest)

@@ -289,9 +289,9 @@ def escalation_problems(spec: Mapping[str, Any], capabilities: set[str], check_e
 def check_escalation(obj: KubeObject, config: Any) -> Iterable[str]:
     capabilities = {c.upper().removeprefix("CAP_")
                     for c in config_list(config, "allowedCapabilities", DEFAULT_ALLOWED_CAPABILITIES)}
-    capabilities |= {c for e in NODE_AGENTS if e.matches(obj) for c in e.capabilities}
+    agent = {c for e in NODE_AGENTS if e.matches(obj) for c in e.capabilities}  # a node agent's own entry
     for prefix, spec in _pods(obj):
-        problems = escalation_problems(spec, capabilities, not allowed(obj, ESCALATION))
+        problems = escalation_problems(spec, capabilities | agent, not allowed(obj, ESCALATION))
         if problems:
             yield (f"{prefix}{'; '.join(problems)}. Set allowPrivilegeEscalation: false, drop ALL capabilities and "
                    f"add only {', '.join(sorted(capabilities)) or 'none'} (pack config allowedCapabilities), and use "

@@ -358,4 +358,5 @@ def test_the_shipped_namespaces_say_their_pod_security_level():
     for stack in STACKS:
         levels = pods.namespace_levels(stack_objects(stack))
         assert levels and all(level in ("restricted", "baseline", "privileged") for level in levels.values()), levels
-        assert {n for n, level in levels.items() if level != "restricted"} <= {"gpu-operator", "observability-node"}
+        assert {n for n, level in levels.items() if level != "restricted"} <= {"gpu-operator", "observability-node",
+                                                                              "istio-system"}
