@@ -7,7 +7,7 @@ before istio-cni runs outside the mesh until it restarts.
 - Releases in `mesh.namespace`, in order: `base` (Istio's CRDs and the default-revision validation) ->
   `istiod` (profile ambient) -> `cni` (profile ambient) and `ztunnel`. Images are the charts' own
   (`registry.istio.io/release/*:1.30.3-distroless`, the charts' appVersion), every container has requests and
-  limits. istiod runs `mesh.istiodReplicas` replicas (the HPA's minimum) with a PodDisruptionBudget from 2;
+  limits. istiod runs `mesh.istiodReplicas` replicas with a PodDisruptionBudget from 2;
   it enables the Gateway API Inference Extension (InferencePool backends) and does not deploy gateways
   itself: the inference gateway's pods come from the `gateway` chart (components of the inference gateway).
 - Per cloud: GKE needs `global.platform: gke` (ResourceQuotas that admit the system-node-critical node agents
@@ -54,7 +54,6 @@ ISTIOD_ENV = {
 ISTIOD_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
 ZTUNNEL_RESOURCES = {"requests": {"cpu": "200m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
 CNI_RESOURCES = {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
-ISTIOD_MAX_REPLICAS = 5  # the chart's autoscaleMax
 
 
 def _platform(cfg: StackConfig) -> dict[str, Any]:
@@ -77,13 +76,14 @@ def base_values(cfg: StackConfig) -> dict[str, Any]:
 
 
 def istiod_values(cfg: StackConfig) -> dict[str, Any]:
-    """istiod: ambient profile, replicas (HPA minimum) and PDB, the Inference Extension, no automatic gateways."""
+    """istiod: ambient profile, replicas and PDB, the Inference Extension, no automatic gateways."""
     replicas = cfg.mesh.istiod_replicas
     return {
         "profile": PROFILE,
         "global": {"istioNamespace": cfg.mesh.namespace, **READER_RBAC, **_platform(cfg)},
-        "autoscaleMin": replicas,
-        "autoscaleMax": max(replicas, ISTIOD_MAX_REPLICAS),
+        # A fixed count, not the chart's HPA: the Deployment then states its replicas, which the PodDisruptionBudget
+        # and the pack's eviction check are judged against (istiod's load follows the config, not traffic).
+        "autoscaleEnabled": False,
         "replicaCount": replicas,
         # Rendered only from 2 replicas (templates/poddisruptionbudget.yaml): one istiod may always be drained.
         "pdb": {"minAvailable": max(1, replicas - 1)},

@@ -26,8 +26,7 @@ ISTIOD = {
     "global.istioNamespace": "istio-system",
     "global.enableReaderRBAC": COMMENTED,
     "global.platform": COMMENTED,
-    "autoscaleMin": 1,
-    "autoscaleMax": 5,
+    "autoscaleEnabled": True,
     "replicaCount": 1,
     "pdb.minAvailable": 1,
     "resources": FREE,
@@ -62,8 +61,8 @@ def test_every_value_exists_upstream(chart, build, allowed):
 
 def test_allow_list_catches_a_misspelt_key():
     values = copy.deepcopy(mesh.istiod_values(variants()[0]))
-    values["autoscaleMinimum"] = 2
-    assert [p for p, _ in leaf_paths(values, free_keys=FREE_KEYS) if p not in ISTIOD] == ["autoscaleMinimum"]
+    values["replicas"] = 2
+    assert [p for p, _ in leaf_paths(values, free_keys=FREE_KEYS) if p not in ISTIOD] == ["replicas"]
 
 
 def test_values_per_cloud():
@@ -79,6 +78,6 @@ def test_istiod_replicas_follow_the_config():
     cfg = stack_cfg("prod")
     values = mesh.istiod_values(cfg)
     assert cfg.mesh.istiod_replicas == 2
-    assert (values["autoscaleMin"], values["replicaCount"], values["pdb"]) == (2, 2, {"minAvailable": 1})
+    assert (values["autoscaleEnabled"], values["replicaCount"], values["pdb"]) == (False, 2, {"minAvailable": 1})
     assert values["env"] == {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true",
                              "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false"}

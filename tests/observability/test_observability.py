@@ -264,6 +264,19 @@ def part(result, type_: str) -> set[str]:
     return descendants(result, component(result, type_).urn)
 
 
+MESH_POLICIES = ("kubernetes:security.istio.io/v1:AuthorizationPolicy",
+                 "kubernetes:security.istio.io/v1:PeerAuthentication")
+
+
+def flow_policies(result, *prefixes: str) -> set[str]:
+    """The NetworkPolicies `allow-<flow>...` and what the mesh derives from the same flows (config/mesh.py):
+    AuthorizationPolicies `allow-<flow>-from-...` and plaintext PeerAuthentications `plaintext-<flow>`."""
+    names = (*prefixes, *(f"plaintext-{p.removeprefix('allow-')}" for p in prefixes))
+    return {r.urn for r in result.resources
+            if r.type in ("kubernetes:networking.k8s.io/v1:NetworkPolicy", *MESH_POLICIES)
+            and r.inputs["metadata"]["name"].startswith(names)}
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_disabling_dashboards_removes_exactly_the_dashboards(stack):
     base = toggled(stack_values(stack), dashboards=True)
@@ -279,8 +292,7 @@ def test_disabling_logs_removes_exactly_loki(stack):
     on, result = urns(base, stack)
     off, _ = urns(toggled(base, logs="none"), stack)
     assert off <= on
-    node_logs_flow = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                      if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
+    node_logs_flow = flow_policies(result, "allow-node-logs")
     assert node_logs_flow
     assert on - off == part(result, "ai-platform:observability:Logs") | node_logs_flow
 
@@ -298,11 +310,9 @@ def test_disabling_tracing_and_logs_also_removes_the_collector_and_its_flows():
     base = toggled(stack_values("prod"), tracing="tempo", logs="loki")
     on, result = urns(base, "prod")
     off, _ = urns(toggled(base, tracing="none", logs="none"), "prod")
-    otlp = {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-            if r.inputs["metadata"]["name"].startswith("allow-otlp")}
+    otlp = flow_policies(result, "allow-otlp")
     assert otlp
-    otlp |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-             if r.inputs["metadata"]["name"].startswith("allow-node-logs")}
+    otlp |= flow_policies(result, "allow-node-logs")
     expected = (part(result, "ai-platform:observability:Logs") | part(result, "ai-platform:observability:Tracing")
                 | part(result, "ai-platform:observability:Collector") | otlp)
     assert off <= on and on - off == expected
@@ -333,9 +343,9 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
     expected |= {r.urn for r in result.resources if r.type.startswith(MONITORING)}
     expected |= {r.urn for r in result.of_type("kubernetes:core/v1:Namespace")
                  if r.inputs["metadata"]["name"] == NODE_AGENTS}
+    expected |= flow_policies(result, *obs_flows)
     expected |= {r.urn for r in result.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-                 if r.inputs["metadata"]["name"].startswith(obs_flows)
-                 or r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
+                 if r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
     assert on - off == expected
 
 
@@ -409,8 +419,9 @@ def test_node_logs_off_removes_exactly_the_agent_and_its_flow():
     off, _ = urns(values, "dev")
     expected = {r.urn for r in result.resources
                 if r.name.endswith("-node-logs") or r.name.endswith("allow-node-logs-from-observability-node")
-                or r.name.endswith("observability-node-allow-node-logs-to-observability")}  # both sides of the flow
-    assert len(expected) == 3 and off <= on and on - off == expected
+                or r.name.endswith("observability-node-allow-node-logs-to-observability")  # both sides of the flow
+                or r.name.endswith("allow-node-logs-from-outside-mesh")}  # the mesh's allow (and plaintext-node-logs)
+    assert len(expected) == 5 and off <= on and on - off == expected
 
 
 # ----------------------------------------------------------------------------------------- alerting
