@@ -28,6 +28,7 @@ from .inference.crds import GatewayCrds, GatewayCrdsArgs, load_bundles
 from .inference.gateway import InferenceGateway, InferenceGatewayArgs
 from .inference.router import Routers, RoutersArgs
 from .labels import standard_labels
+from .mesh import Mesh, MeshArgs
 from .observability import Observability, ObservabilityArgs
 from .rag import Rag, RagArgs
 from .serving import Serving, ServingArgs
@@ -90,24 +91,33 @@ class Platform(pulumi.ComponentResource):
         self.admission = (Admission(f"{name}-admission", AdmissionArgs(cfg, after=[self.cluster, *self.tenancy.ready]),
                                     k8s_opts) if cfg.tenancy.admission.enabled else None)
 
+        # The mesh next (mesh.enabled): istio-cni captures a pod into ambient only when the pod starts, so every
+        # workload below (observability, the GPU stack and through it serving) starts after it.
+        self.mesh: Mesh | None = None
+        mesh_ready: list[pulumi.Resource] = []
+        if cfg.mesh.enabled:
+            self.mesh = Mesh(f"{name}-mesh", MeshArgs(cfg, self.tenancy.namespaces,
+                                                      after=[self.cluster, *self.tenancy.ready]), k8s_opts)
+            mesh_ready = list(self.mesh.ready)
+
         # Monitoring CRDs first (Observability.crds): every ServiceMonitor, PodMonitor and PrometheusRule of the
         # program, and every Release that renders one, depends on them.
         self.observability: Observability | None = None
         monitoring_crds: list[pulumi.Resource] = []
         if cfg.observability.enabled:
             self.observability = Observability(f"{name}-observability", ObservabilityArgs(
-                cfg, args.plan, self.tenancy.namespaces, after=[self.cluster, *self.tenancy.ready],
+                cfg, args.plan, self.tenancy.namespaces, after=[self.cluster, *self.tenancy.ready, *mesh_ready],
                 alerting_secret=args.alerting_secret), k8s_opts)
             monitoring_crds = list(self.observability.crds)
 
         # After the cluster and every node pool; GPU workloads depend on gpu_stack.ready.
         self.gpu_stack = GpuStack(f"{name}-gpu", GpuStackArgs(
-            cfg, after=[self.cluster], namespace=self.tenancy.namespaces.get(GPU_OPERATOR),
+            cfg, after=[self.cluster, *mesh_ready], namespace=self.tenancy.namespaces.get(GPU_OPERATOR),
             monitoring_crds=monitoring_crds), k8s_opts)
 
         self.context = PlatformContext(
             config=cfg, plan=args.plan, namespaces=self.tenancy.namespaces, monitoring_crds=monitoring_crds,
-            gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token,
+            gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token, mesh_ready=mesh_ready,
             gateway_crds=(self.gateway_crds,) if self.gateway_crds else ())
 
         plan_output = args.plan.to_output()

@@ -39,8 +39,23 @@ import pulumi_kubernetes as k8s
 from config.capacity import CapacityPlan
 from config.errors import required
 from config.models import StackConfig
-from config.namespaces import NamespaceSpec, credential_namespaces, namespaces
-from config.network import ANY_NAMESPACE, Flow, Peer, created_namespaces, egress_restricted_namespaces, flows
+from config.namespaces import (
+    AMBIENT,
+    DATAPLANE_MODE_LABEL,
+    NamespaceSpec,
+    credential_namespaces,
+    mesh_enrolled,
+    namespaces,
+)
+from config.network import (
+    ANY_NAMESPACE,
+    Flow,
+    Peer,
+    created_namespaces,
+    egress_restricted_namespaces,
+    flows,
+    with_hbone,
+)
 from config.quotas import quota_hard
 
 from .labels import standard_labels
@@ -187,6 +202,7 @@ def network_policies(cfg: StackConfig) -> list[PolicySpec]:
                         protect=ns == guarded)
              for ns in created]
     for flow in flows(cfg):
+        flow = with_hbone(cfg, flow)  # ztunnel's HBONE port between namespaces of the ambient mesh
         source, dest = flow.source, flow.dest
         baseline = flow.name in DATA_BASELINE_FLOWS
         if not source.is_ip and source.namespace in egress_fenced:
@@ -247,9 +263,11 @@ class Tenancy(pulumi.ComponentResource):
 
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         guarded = protected_namespace(cfg)
+        # Ambient enrolment is a namespace label: istio-cni captures the pods of labelled namespaces.
+        enrolled = set(mesh_enrolled(cfg))
         for spec in self.specs.values():
             labels = {**standard_labels(spec.name, "namespace", user), NAMESPACE_KIND_LABEL: spec.kind,
-                      **pod_security_labels(spec)}
+                      **pod_security_labels(spec), **({DATAPLANE_MODE_LABEL: AMBIENT} if spec.name in enrolled else {})}
             annotations = {"ai-platform/pod-security-reason": spec.reason} if spec.reason else None
             self.namespaces[spec.name] = k8s.core.v1.Namespace(
                 f"{name}-ns-{spec.name}",

@@ -30,6 +30,10 @@ DEFAULT_REGISTRIES = (
 """The registries the platform's charts, engines and operators pull from (tests/admission prove every image of the
 shipped stacks is covered)."""
 
+MESH_REGISTRY = "registry.istio.io"
+"""Istio's images (pilot, ztunnel, install-cni, and proxyv2 for the gateways: the istio charts' 1.30.3 values.yaml
+`hub`), allowed with `mesh.enabled`."""
+
 _HAS_REGISTRY = re.compile(r"^[^/]*[.:][^/]*/")
 
 
@@ -54,6 +58,8 @@ def allowed_registries(cfg: StackConfig) -> tuple[str, ...]:
     if configured is not None:
         return configured
     found = list(DEFAULT_REGISTRIES)
+    if cfg.mesh.enabled:
+        found.append(MESH_REGISTRY)
     gateway = cfg.rag.gateway
     if gateway is not None and not registry_allowed(gateway.image, tuple(found)):
         found.append(normalized_image(gateway.image).split("/", 1)[0])

@@ -9,12 +9,12 @@ from functools import partial
 
 from pydantic import ValidationError
 
-from .admission import registry_allowed
+from .admission import MESH_REGISTRY, registry_allowed
 from .capacity import CANARY_SUFFIX, canary_model
 from .errors import Issue, key_path
 from .inference import EPP_ENGINES, rag_exposure
 from .models import StackConfig
-from .namespaces import platform_namespace_names
+from .namespaces import platform_namespace_names, platform_roles
 from .pool_scaling import pooled
 from .router import EPP_IMAGE, kv_events, pools
 
@@ -53,6 +53,33 @@ def autoscaling_issues(cfg: StackConfig) -> Iterator[Issue]:
             elif most < model.replicas.min:
                 yield Issue(path("fallbackMaxReplicas"), (
                     f"{most} is below replicas.min ({model.replicas.min}): the fallback always keeps replicas.min"))
+# The cluster's own namespaces (config.semantics.RESERVED_NAMESPACES, not imported: semantics imports this module).
+_CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def mesh_issues(cfg: StackConfig) -> Iterator[Issue]:
+    """`mesh.namespace` holds privileged node agents and is the mesh's root namespace (its PeerAuthentication
+    applies mesh-wide): it must be a namespace of its own, never a tenant's, an operator's or the cluster's."""
+    mesh = cfg.mesh
+    if not mesh.enabled:
+        return
+    # The operators' namespaces as they would be without the mesh (the mesh would take over a name it shares).
+    without_mesh = cfg.model_copy(update={"mesh": mesh.model_copy(update={"enabled": False})})
+    others = {**dict.fromkeys(cfg.tenancy.namespaces, "a workload namespace (tenancy.namespaces)"),
+              **dict.fromkeys(_CLUSTER_NAMESPACES, "the cluster's own namespace"),
+              **{ns: f"the namespace of {role}" for ns, role in platform_roles(without_mesh).items()},
+              **({cfg.inference_gateway.namespace: "the inference gateway's namespace"}
+                 if cfg.inference_gateway.enabled else {})}
+    registries = cfg.tenancy.admission.allowed_registries
+    istio_image = f"{MESH_REGISTRY}/release/pilot:1.30.3"
+    if cfg.tenancy.admission.enabled and registries is not None and not registry_allowed(istio_image, registries):
+        yield Issue(key_path("tenancy", "admission", "allowedRegistries"), (
+            f"the mesh runs Istio's images from {MESH_REGISTRY}/release (istiod, ztunnel, istio-cni, gateway "
+            f"proxies) and the admission policy would refuse them: add {MESH_REGISTRY}/release"))
+    if mesh.namespace in others:
+        yield Issue(key_path("mesh", "namespace"), (
+            f"'{mesh.namespace}' is {others[mesh.namespace]}; Istio's control plane and privileged node agents need a "
+            f"namespace of their own (default istio-system)"))
 
 
 def check(cfg: StackConfig) -> Iterator[Issue]:
@@ -60,6 +87,7 @@ def check(cfg: StackConfig) -> Iterator[Issue]:
     gw = cfg.inference_gateway
     mesh = cfg.mesh
     protected = cfg.cluster.deletion_protection
+    yield from mesh_issues(cfg)
     if gw.enabled and not mesh.enabled:
         yield Issue(key_path("inferenceGateway", "enabled"), "the inference gateway runs on Istio ambient: set "
                                                              "mesh.enabled: true (ai-platform:mesh)")

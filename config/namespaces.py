@@ -27,6 +27,9 @@ Two kinds:
   | elastic-system | restricted | the ECK operator runs non-root, read-only                             |
   | prometheus-    | restricted | prometheus-adapter runs non-root (UID 10001), read-only, no caps;     |
   | adapter        |            | only with a model on `autoscaling.engine: hpa`                        |
+  | istio-system   | privileged | `mesh.namespace`: the ambient node agents istio-cni (hostNetwork,     |
+  | (mesh)         |            | hostPath CNI dirs, NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN to     |
+  |                |            | enter pod network namespaces, hostPath socket) beside istiod          |
 
 The inference gateway's namespace (`inferenceGateway.namespace`, default ai-gateway) is a platform namespace too,
 named by config rather than fixed: it holds the Gateways' Envoy pods (istio `gateway` chart, injected by istiod) and
@@ -40,6 +43,10 @@ namespace's level, and that a namespace below restricted holds a pod restricted 
 
 Platform namespaces are in the policy pack's system-namespace allow-list; workload namespaces
 never are.
+
+With `mesh.enabled`, `mesh_enrolled` names the namespaces that join the ambient mesh (label
+`istio.io/dataplane-mode: ambient`): every workload namespace and the inference gateway's. Platform
+namespaces stay out: the API server calls their webhooks in plaintext, which a STRICT mesh would refuse.
 """
 
 from __future__ import annotations
@@ -60,6 +67,12 @@ CERT_MANAGER = "cert-manager"
 INGRESS_NGINX = "ingress-nginx"
 ELASTIC_SYSTEM = "elastic-system"
 PROMETHEUS_ADAPTER = "prometheus-adapter"
+MESH = "istio-system"
+"""`mesh.namespace`'s default (istiod, istio-cni, ztunnel)."""
+MESH_ROLE = "mesh"
+DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode"
+"""Namespace label istio-cni selects ambient pods by (cni chart 1.30.3 values.yaml ambient.enablementSelectors)."""
+AMBIENT = "ambient"
 
 _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     GPU_OPERATOR: ("privileged", "GPU Operator daemonsets install the driver/toolkit and run privileged with host "
@@ -71,6 +84,9 @@ _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     INGRESS_NGINX: ("restricted", ""),
     ELASTIC_SYSTEM: ("restricted", ""),
     PROMETHEUS_ADAPTER: ("restricted", ""),
+    MESH: ("privileged", "ambient node agents: istio-cni (hostNetwork, hostPath CNI bin/conf dirs, "
+                         "NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN/NET_ADMIN to enter pod network namespaces, "
+                         "hostPath socket dir)"),
 }
 
 
@@ -182,6 +198,8 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
         found[cfg.inference_gateway.namespace] = INFERENCE_GATEWAY_ROLE
     if cfg.rag.full_text is not None:
         found[ELASTIC_SYSTEM] = "eck-operator"
+    if cfg.mesh.enabled:
+        found[cfg.mesh.namespace] = MESH_ROLE
     return found
 
 
@@ -196,9 +214,22 @@ def namespaces(cfg: StackConfig) -> list[NamespaceSpec]:
         reason = "" if level == "restricted" else f"tenancy.namespaces.{name}.podSecurity is {level}"
         specs.append(NamespaceSpec(name, "workload", level, reason, tuple(roles_by_ns.get(name, ()))))
     for name, role in platform_roles(cfg).items():
-        level, reason = _PLATFORM.get(name) or _ROLE_LEVELS[role]
+        level, reason = _PLATFORM.get(MESH if role == MESH_ROLE else name) or _ROLE_LEVELS[role]
         specs.append(NamespaceSpec(name, "platform", level, reason, (role,)))
     return specs
+
+
+def mesh_enrolled(cfg: StackConfig) -> tuple[str, ...]:
+    """Namespaces in the ambient mesh (module docstring): the workload namespaces and the inference gateway's (when
+    the program creates it); none without `mesh.enabled`."""
+    if not cfg.mesh.enabled:
+        return ()
+    created = {spec.name for spec in namespaces(cfg)}
+    found = list(cfg.tenancy.namespaces)
+    gateway = cfg.inference_gateway.namespace
+    if cfg.inference_gateway.enabled and gateway in created and gateway not in found:
+        found.append(gateway)
+    return tuple(found)
 
 
 def platform_namespace_names() -> frozenset[str]:

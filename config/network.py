@@ -73,6 +73,21 @@ Platform (operator) namespaces, each default-deny too:
 - the GPU Operator reaches nothing outside the cluster, except its driver containers where the
   operator installs the driver (existing clusters without `gpuStack.hostDriver`): they download
   packages over 80/443.
+
+The mesh (`mesh.enabled`, Istio ambient in `mesh.namespace`; docs/mesh.md):
+
+- every enrolled namespace (`config.namespaces.mesh_enrolled`) and ztunnel -> istiod on 15012 (xDS and
+  certificates; gateway and waypoint proxies run in enrolled namespaces);
+- the API server -> istiod on 15017 (its validating and injection webhooks); istiod -> the API server
+  (the `api-server` flow of every platform namespace), and -> the internet on 443 when the edge
+  validates JWTs (istiod fetches the issuer's JWKS: PILOT_JWT_ENABLE_REMOTE_JWKS defaults to istiod);
+- the kubelet's probes of enrolled pods arrive from 169.254.7.127 (istio-cni SNATs them there);
+- between enrolled pods, ztunnel tunnels every connection over HBONE to the destination pod's port
+  15008: every flow between two enrolled namespaces admits 15008 beside its own ports, on both sides
+  (`with_hbone`). ztunnel's and istio-cni's own pods (pod network: the cni chart sets hostNetwork only
+  with ambient.shareHostNetworkNamespace) need only istiod (ztunnel), the API server (istio-cni), DNS
+  and Prometheus' scrape; the pods' redirected traffic leaves from each pod's own network namespace and
+  is judged by that pod's NetworkPolicies.
 """
 
 from __future__ import annotations
@@ -80,7 +95,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from .endpoints import ENGINE_PORTS, Endpoint, endpoints
@@ -101,9 +116,11 @@ from .namespaces import (
     GPU_OPERATOR,
     INGRESS_NGINX,
     KEDA,
+    MESH_ROLE,
     NODE_AGENTS,
     PROMETHEUS_ADAPTER,
     component_namespaces,
+    mesh_enrolled,
     namespaces,
     platform_roles,
 )
@@ -205,9 +222,21 @@ API_SERVER_CALLS: tuple[tuple[str, str, Mapping[str, str], int, str], ...] = (
     (PROMETHEUS_ADAPTER, "prometheus-adapter-api", PROMETHEUS_ADAPTER_PODS, PROMETHEUS_ADAPTER_PORT,
      "the custom.metrics.k8s.io APIService the models' HPAs read"),
 )
+# Istio 1.30.3 (istiod chart templates/deployment.yaml and service.yaml, labels `app: istiod`; ztunnel chart
+# templates/daemonset.yaml, `app: ztunnel`): xDS and the CA on 15012, the webhooks on container port 15017 (Service
+# port 443). ztunnel tunnels pod-to-pod traffic over HBONE to port 15008 of the destination pod, and istio-cni SNATs
+# the kubelet's probes to 169.254.7.127 (cni/README.md HOST_PROBE_SNAT_IP; istio.io "Ambient and Kubernetes
+# NetworkPolicy": both must be allowed by NetworkPolicies).
+ISTIOD_PODS = {"app": "istiod"}
+ZTUNNEL_PODS = {"app": "ztunnel"}
+ISTIOD_XDS_PORT = 15012
+ISTIOD_WEBHOOK_PORT = 15017
+HBONE_PORT = 15008
+PROBE_SNAT_CIDR = "169.254.7.127/32"
 # GKE's own firewall lets a private cluster's control plane reach nodes only on 443 and 10250 (cert-manager's
-# values comment, GKE "Add firewall rules for specific use cases"): the GKE cluster opens the rest of these.
-API_SERVER_CALLED_PORTS = tuple(sorted({port for _, _, _, port, _ in API_SERVER_CALLS}))
+# values comment, GKE "Add firewall rules for specific use cases"): the GKE cluster opens the rest of these
+# (istiod's webhook port too: Istio's GKE platform notes ask for a 15017 rule on private clusters).
+API_SERVER_CALLED_PORTS = tuple(sorted({port for _, _, _, port, _ in API_SERVER_CALLS} | {ISTIOD_WEBHOOK_PORT}))
 
 # The GKE metadata server as Workload Identity pods see it (GKE docs, "Network policies": port 80
 # on 169.254.169.254 and, with Dataplane V2, port 988 on 169.254.169.252).
@@ -447,6 +476,9 @@ def flows(cfg: StackConfig) -> list[Flow]:
     if cfg.tenancy.internet_egress:
         for ns in workload:
             add("internet-egress", Peer(ns), _internet(), _tcp(443), "tenancy.internetEgress is on")
+    for ns in mesh_enrolled(cfg):
+        add("kubelet-probes", Peer(cidrs=(PROBE_SNAT_CIDR,)), Peer(ns), (),
+            "the kubelet's probes of pods in the ambient mesh (istio-cni SNATs them to 169.254.7.127)")
     return found
 
 
@@ -469,9 +501,6 @@ def _inference_gateway_flows(cfg: StackConfig, server_pods: Peer | None, serving
         if acme_through_gateway(cfg):
             found.append(Flow("acme-self-check-gateway", Peer(CERT_MANAGER, CERT_MANAGER_CONTROLLER_PODS), public,
                               _tcp(HTTP_PORT), "cert-manager's HTTP-01 self check through the public Gateway"))
-        if gw.edge.auth.mode == "jwt" and cfg.mesh.enabled:
-            found.append(Flow("jwks", Peer(cfg.mesh.namespace, ISTIOD_PODS), _internet(), _tcp(HTTPS_PORT),
-                              "istiod fetches the JWT issuer's signing keys (JWKS) for the public Gateway"))
     rag_ep = endpoints(cfg).get("gateway")
     if gw.edge is not None and ai_gateway_ns is not None and rag_ep is not None and rag_exposure(cfg) == "gateway":
         found.append(Flow("inference-gateway-to-ai-gateway", Peer(ns, inference_gateway_pods(PUBLIC_GATEWAY)),
@@ -496,6 +525,8 @@ def _inference_gateway_flows(cfg: StackConfig, server_pods: Peer | None, serving
         found.append(Flow("inference-gateway-xds", envoy, Peer(cfg.mesh.namespace, ISTIOD_PODS), _tcp(ISTIOD_XDS_PORT),
                           "the Gateways' Envoy pods get their configuration and certificates from istiod"))
     return found
+
+
 def router_flows(cfg: StackConfig) -> list[Flow]:
     """The endpoint pickers' own flows (config/router.py; the Gateways' calls to them and to the pods they pick are
     in `_inference_gateway_flows`): they watch the API server (pool, pods, objectives), scrape the pool's pods and,
@@ -517,6 +548,18 @@ def router_flows(cfg: StackConfig) -> list[Flow]:
              + (", tokenize prompts and subscribe to KV-cache events (precise prefix-cache scoring)"
                 if precise else "")),
     ]
+
+
+def with_hbone(cfg: StackConfig, flow: Flow) -> Flow:
+    """The flow as the NetworkPolicies must admit it: a connection between two enrolled namespaces travels as HBONE
+    to the destination pod's port 15008 (ztunnel), so that port joins the flow's ports (none: every port already)."""
+    enrolled = mesh_enrolled(cfg)
+    source, dest = flow.source, flow.dest
+    if (not flow.ports or source.is_ip or dest.is_ip or source.namespace not in enrolled
+            or not (dest.namespace in enrolled or dest.namespace == ANY_NAMESPACE)):
+        return flow
+    return replace(flow, ports=_tcp(*(p.port for p in flow.ports if p.protocol == "TCP"), HBONE_PORT)
+                   + tuple(p for p in flow.ports if p.protocol != "TCP"))
 
 
 def egress_restricted_namespaces(cfg: StackConfig) -> list[str]:
@@ -554,6 +597,20 @@ def platform_flows(cfg: StackConfig) -> list[Flow]:
     if INGRESS_NGINX in platform and gateway is not None:
         add("clients", Peer(cidrs=tuple(gateway.ingress.source_ranges)), Peer(INGRESS_NGINX, INGRESS_CONTROLLER_PODS),
             _tcp(*INGRESS_CLIENT_PORTS), "clients of the public API (rag.gateway.ingress.sourceRanges)")
+    mesh = next((ns for ns, role in platform.items() if role == MESH_ROLE), None)
+    if mesh is not None:
+        istiod = Peer(mesh, ISTIOD_PODS)
+        add("istiod-webhook", api_server, istiod, _tcp(ISTIOD_WEBHOOK_PORT),
+            "the API server calls it: validation of Istio resources and the gateway injection webhook")
+        add("ztunnel-xds", Peer(mesh, ZTUNNEL_PODS), istiod, _tcp(ISTIOD_XDS_PORT),
+            "ztunnel gets its configuration and the workloads' certificates from istiod")
+        for ns in mesh_enrolled(cfg):
+            add("istio-xds", Peer(ns), istiod, _tcp(ISTIOD_XDS_PORT),
+                "gateway and waypoint proxies in the mesh get their configuration and certificates from istiod")
+        edge = cfg.inference_gateway.edge
+        if cfg.inference_gateway.enabled and edge is not None and edge.auth.mode == "jwt":
+            add("istiod-jwks", istiod, _internet(), _tcp(443),
+                "istiod fetches the JWT issuer's keys (jwksUri) for the edge's RequestAuthentication")
     if GPU_OPERATOR in platform and ownership(cfg).driver == "operator":
         # The driver DaemonSet's pods (NVIDIA/gpu-operator assets/state-driver: `app: nvidia-driver-daemonset`).
         add("gpu-driver-packages", Peer(GPU_OPERATOR, {"app": "nvidia-driver-daemonset"}), _internet(), _tcp(80, 443),

@@ -287,6 +287,8 @@ def chart_crds_without_helm(chart: Chart, user_values: Mapping, skip_crds: bool 
                 crds += [d for d in detemplate(text, values) if d.get("kind") == CRD]
             except NeedsRendering as e:
                 notes.append(f"{where}/{name}: needs rendering ({e}); its CRDs are not counted")
+        elif (chart.name, name) in FILES_CRD_TEMPLATES:
+            crds += _files_crds(chart, name, values)
         elif name.startswith("templates/") and ".Files." in text and [f for f in _crd_files(chart) if f in text]:
             # e.g. Istio's base chart: `{{ .Files.Get "files/crd-all.gen.yaml" }}` behind values.
             used = [f for f in _crd_files(chart) if f in text]
@@ -311,6 +313,24 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 
 _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+# Templates known to install a file's CRDs through .Files, read without Helm. Istio's base chart
+# (1.30.3 templates/crds.yaml): with global.resourceScope `all` or `cluster`, every CRD of files/crd-all.gen.yaml
+# but those named in base.excludedCRDs, whether base.enableCRDTemplates templates them (relabelled) or not.
+FILES_CRD_TEMPLATES = {("base", "templates/crds.yaml"): "files/crd-all.gen.yaml"}
+
+
+def _files_crds(chart: Chart, template: str, values: Mapping) -> list[dict]:
+    glob = values.get("global") if isinstance(values.get("global"), Mapping) else {}
+    if (glob or {}).get("resourceScope", "all") not in ("all", "cluster"):
+        return []
+    base = values.get("base") if isinstance(values.get("base"), Mapping) else {}
+    excluded = set((base or {}).get("excludedCRDs") or ())
+    source = FILES_CRD_TEMPLATES[(chart.name, template)]
+    text = chart.files[source].decode("utf-8", "replace")
+    return [d for d in _load_all(text, f"{chart.name}/{source}")
+            if d.get("kind") == CRD and d.get("metadata", {}).get("name") not in excluded]
 
 
 def _crd_files(chart: Chart) -> list[str]:

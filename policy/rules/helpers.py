@@ -270,7 +270,7 @@ STATEFULSET_TYPE = "kubernetes:apps/v1:StatefulSet"
 # (config/namespaces.py: the platform namespaces). Workload namespaces are every other one.
 SYSTEM_NAMESPACES = (
     "kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-    "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter",
+    "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "istio-system",
     "ai-gateway",  # inferenceGateway.namespace's default: the Gateways' Envoy pods and body-based routing
 )
 

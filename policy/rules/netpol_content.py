@@ -74,6 +74,7 @@ DEFAULT_INTERNET_EGRESS: tuple[dict[str, Any], ...] = (
     {"podLabels": {ROLE_LABEL: "milvus-backup"}, "ports": [443]},
     {"podLabels": {NAME_LABEL: "cert-manager", COMPONENT_LABEL: "controller"}, "ports": [80, 443]},
     {"podLabels": {"app": "nvidia-driver-daemonset"}, "ports": [80, 443]},
+    {"podLabels": {"app": "istiod"}, "ports": [443]},  # the JWT issuer's JWKS (flow istiod-jwks)
 )
 
 

@@ -22,9 +22,9 @@ node sets, KEDA ScaledJobs) via `pod_specs(obj)` — containers, init containers
   elsewhere) is judged unless the pack config `podSecurityExemptNamespaces` (default: kube-system,
   kube-public, kube-node-lease) lists it: fail closed.
 
-Exceptions: only `NODE_AGENTS` below, each one object (namespace + kind + name) and the controls it needs,
-with the reason. There is no namespace-wide pass: a workload added to `observability-node` must meet every
-control its own entry does not name.
+Exceptions: only `NODE_AGENTS` below, each one object (namespace + kind + name) and the controls it needs
+(and the capabilities it may add), with the reason. There is no namespace-wide pass: a workload added to
+`observability-node` must meet every control its own entry does not name.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class Exception_:
     name: str
     controls: frozenset[str]
     reason: str
+    capabilities: frozenset[str] = frozenset()
+    """Capabilities it may add beyond the pack config `allowedCapabilities`."""
 
     def matches(self, obj: KubeObject) -> bool:
         return (obj.namespace, obj.kind, obj.name) == (self.namespace, self.kind, self.name)
@@ -104,6 +106,23 @@ NODE_AGENTS: tuple[Exception_, ...] = (
                  "body-based-routing v1.5.0 (templates/bbr.yaml) renders no securityContext and has no value to set "
                  "one; it runs in the baseline inference gateway namespace (config/namespaces.py)")
       for gateway in ("public", "internal")),
+    # Istio ambient (istio 1.30.3 charts cni and ztunnel, in mesh.namespace): the node agents that move pod traffic
+    # into ztunnel. Neither is privileged; both drop ALL and add back only what their templates list.
+    Exception_("istio-system", "DaemonSet", "istio-cni-node",
+               frozenset({HOST_PATH, RUN_AS_ROOT, ESCALATION}),
+               "istio-cni (cni chart 1.30.3 templates/daemonset.yaml) installs its CNI plugin into the node's CNI "
+               "bin/conf dirs and, for each ambient pod, enters the pod's network namespace through the host's "
+               "/proc and /var/run/netns to set up redirection to ztunnel (hostPath); it runs as UID 0 with "
+               "NET_ADMIN, NET_RAW, SYS_ADMIN, SYS_PTRACE and DAC_OVERRIDE (root-owned host dirs) and sets no "
+               "allowPrivilegeEscalation",
+               frozenset({"NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "DAC_OVERRIDE"})),
+    Exception_("istio-system", "DaemonSet", "ztunnel",
+               frozenset({HOST_PATH, RUN_AS_ROOT, ESCALATION}),
+               "ztunnel (ztunnel chart 1.30.3 templates/daemonset.yaml) opens its proxy sockets inside every ambient "
+               "pod's network namespace (setns: SYS_ADMIN; TPROXY: NET_ADMIN, NET_RAW) as UID 0 with "
+               "allowPrivilegeEscalation true (the chart's comment: implied by SYS_ADMIN), and receives the pods' "
+               "netns handles from istio-cni over a socket in the hostPath /var/run/ztunnel",
+               frozenset({"NET_ADMIN", "SYS_ADMIN", "NET_RAW"})),
     # Writable root filesystems in restricted namespaces: images that write under their own image paths,
     # with no chart value to mount those paths elsewhere.
     Exception_("ingress-nginx", "Deployment", "ingress-nginx-controller",
@@ -274,8 +293,9 @@ def escalation_problems(spec: Mapping[str, Any], capabilities: set[str], check_e
 def check_escalation(obj: KubeObject, config: Any) -> Iterable[str]:
     capabilities = {c.upper().removeprefix("CAP_")
                     for c in config_list(config, "allowedCapabilities", DEFAULT_ALLOWED_CAPABILITIES)}
+    agent = {c for e in NODE_AGENTS if e.matches(obj) for c in e.capabilities}  # a node agent's own entry
     for prefix, spec in _pods(obj):
-        problems = escalation_problems(spec, capabilities, not allowed(obj, ESCALATION))
+        problems = escalation_problems(spec, capabilities | agent, not allowed(obj, ESCALATION))
         if problems:
             yield (f"{prefix}{'; '.join(problems)}. Set allowPrivilegeEscalation: false, drop ALL capabilities and "
                    f"add only {', '.join(sorted(capabilities)) or 'none'} (pack config allowedCapabilities), and use "

@@ -86,6 +86,10 @@ EXCEPTIONS: tuple[RoleException, ...] = (
                "the Secrets TriggerAuthentications name, in any namespace"),
     RoleException("ingress-nginx", "ClusterRole", "ingress-nginx", (SECRET_READ,),
                "serves the TLS Secrets named by Ingresses in any namespace"),
+    RoleException("istiod", "ClusterRole", "istiod-clusterrole-istio-system", (WILDCARD, SECRET_READ),
+               "istiod (istiod chart 1.30.3 templates/clusterrole.yaml) reads every Istio config kind and every "
+               "kind a Gateway/HTTPRoute may reference (`*` get/list/watch in its API groups), writes the status of "
+               "Ingresses and Gateway API objects, and reads the TLS Secrets gateways name in any namespace"),
     RoleException("eck-operator", "ClusterRole", "elastic-operator", (SECRET_READ,),
                "manages the Elasticsearch clusters' certificate and user Secrets in the namespaces it manages"),
     RoleException("loki", "ClusterRole", "loki-clusterrole", (SECRET_READ,),

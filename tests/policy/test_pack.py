@@ -146,7 +146,7 @@ def test_policy_kinds_and_config_schemas():
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "ai-gateway"]
+              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "istio-system", "ai-gateway"]
     quota = POLICIES_BY_NAME["namespace-resource-quota"].config_schema.properties
     assert quota["systemNamespaces"]["default"] == system
     # Operator namespaces are default-deny too: only the cluster's own are exempt.

@@ -362,4 +362,4 @@ def test_the_shipped_namespaces_say_their_pod_security_level():
         assert levels and all(level in ("restricted", "baseline", "privileged") for level in levels.values()), levels
         # ai-gateway: baseline for body-based routing's chart (config/namespaces.py)
         assert {n for n, level in levels.items() if level != "restricted"} <= {"gpu-operator", "observability-node",
-                                                                               "ai-gateway"}
+                                                                               "ai-gateway", "istio-system"}

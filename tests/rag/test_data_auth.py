@@ -96,7 +96,8 @@ def test_only_milvus_stacks_get_the_users_job_and_its_network_flow():
     egress = policies[("ai-rag", "allow-milvus-users-to-ai-rag")]
     assert egress.pod_selector == {"matchLabels": {"ai-platform/role": "milvus-users"}}
     [rule] = egress.egress
-    assert rule["ports"] == [{"port": 19530, "protocol": "TCP"}]
+    # 15008: ztunnel's HBONE port, as the mesh carries the flow inside the (enrolled) data namespace.
+    assert rule["ports"] == [{"port": 15008, "protocol": "TCP"}, {"port": 19530, "protocol": "TCP"}]
     assert rule["to"][0]["podSelector"]["matchExpressions"] == [
         {"key": "component", "operator": "In", "values": ["proxy", "standalone"]}]
     assert ("ai-rag", "allow-milvus-users-from-ai-rag") in policies

@@ -167,7 +167,7 @@ def test_every_designed_flow_is_open(stack_name):
     net = Network(run_stack(stack_name).resources)
     for flow in flows(cfg):
         labels = dict(flow.source.pods) | {k: v[0] for k, v in flow.source.pods_in.items()}
-        source: Pod | Ip = (Ip(str(ipaddress.ip_network(flow.source.cidrs[0])[1])) if flow.source.is_ip
+        source: Pod | Ip = (Ip(str(ipaddress.ip_network(flow.source.cidrs[0])[-1])) if flow.source.is_ip
                             else Pod(flow.source.namespace, labels))
         if flow.dest.is_ip:
             cidr = flow.dest.cidrs[0]

@@ -114,11 +114,14 @@ def test_operator_pods_reach_the_api_server_and_dns_and_nothing_outside(stack):
         assert not net.can_reach(pod, MILVUS, 19530), (ns, name)
         assert not net.can_reach(pod, Ip("10.99.1.1"), 443), (ns, name, "no private address but the API server")
         cert_manager_controller = ns == "cert-manager" and labels.get("app.kubernetes.io/component") == "controller"
-        assert net.can_reach(pod, INTERNET_HOST, 443) == (cert_manager_controller and acme), (ns, name)
+        # istiod fetches the edge's JWT keys (flow istiod-jwks; dev and prod validate JWTs at the edge).
+        istiod = ns == "istio-system" and labels.get("app") == "istiod"
+        assert net.can_reach(pod, INTERNET_HOST, 443) == ((cert_manager_controller and acme) or istiod), (ns, name)
         for container in spec["containers"]:  # scraping: any port Prometheus finds
             for port in container.get("ports", []):
                 assert net.can_reach(PROMETHEUS, pod, port["containerPort"]), (ns, name, port)
-                if ns != "ingress-nginx" or port["containerPort"] not in (80, 443):
+                xds = ns == "istio-system" and port["containerPort"] == 15012  # every enrolled namespace's proxies
+                if (ns != "ingress-nginx" or port["containerPort"] not in (80, 443)) and not xds:
                     assert not net.can_reach(STRANGER, pod, port["containerPort"]), (ns, name, port)
     created = {r.inputs["metadata"]["name"] for r in run_stack(stack).of_type("kubernetes:core/v1:Namespace")}
     assert seen == created & PLATFORM, "every operator namespace has pods to judge"

@@ -42,8 +42,9 @@ def test_workload_namespaces_enforce_their_level_and_warn_at_restricted(stack_na
 
 @pytest.mark.parametrize("stack, platform", [
     # dev and prod expose the AI gateway through the inference gateway (ai-gateway): no ingress-nginx.
-    ("dev", {"gpu-operator", "observability-node", "keda", "ai-gateway", "cert-manager"}),
-    ("prod", {"gpu-operator", "observability-node", "keda", "ai-gateway", "cert-manager", "elastic-system"}),
+    ("dev", {"gpu-operator", "observability-node", "keda", "ai-gateway", "cert-manager", "istio-system"}),
+    ("prod", {"gpu-operator", "observability-node", "keda", "ai-gateway", "cert-manager", "elastic-system",
+              "istio-system"}),
     ("local", {"observability-node"}),
 ])
 def test_platform_namespaces_follow_the_features(stack, platform):
