@@ -35,7 +35,7 @@ The inference gateway's namespace (`inferenceGateway.namespace`, default ai-gate
 named by config rather than fixed: it holds the Gateways' Envoy pods (istio `gateway` chart, injected by istiod) and
 body-based routing. Its level is baseline: the body-based-routing chart v1.5.0 sets no securityContext and has no
 value to set one (config/charts/body-based-routing/templates/bbr.yaml), so restricted would reject its pod. It is
-enrolled in the mesh (`mesh_enrolled_platform_namespaces`); the gateway pods opt out of ztunnel capture themselves
+enrolled in the mesh (`mesh_enrolled`); the gateway pods opt out of ztunnel capture themselves
 (chart label `istio.io/dataplane-mode: none`) since they are Envoy proxies that speak HBONE to ambient workloads.
 
 Every exception is needed: tests/render/test_rendered_objects.py checks each rendered pod against its
@@ -96,12 +96,6 @@ _ROLE_LEVELS: dict[str, tuple[PodSecurity, str]] = {
     INFERENCE_GATEWAY_ROLE: ("baseline", "body-based-routing (chart v1.5.0) sets no securityContext and has no value "
                                          "for one"),
 }
-
-
-def mesh_enrolled_platform_namespaces(cfg: StackConfig) -> tuple[str, ...]:
-    """Platform namespaces that join the mesh (`istio.io/dataplane-mode: ambient`): the inference gateway's, so
-    body-based routing and the ACME solver are reached over mutual TLS like the workloads."""
-    return (cfg.inference_gateway.namespace,) if cfg.mesh.enabled and cfg.inference_gateway.enabled else ()
 
 
 @dataclass(frozen=True)

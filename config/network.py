@@ -521,9 +521,7 @@ def _inference_gateway_flows(cfg: StackConfig, server_pods: Peer | None, serving
     if any(b.kind == "InferencePool" for r in routing_table(cfg) for b in r.backends):
         found.append(Flow("inference-gateway-to-epp", envoy, Peer(cfg.serving.namespace, EPP_PODS),
                           _tcp(EXT_PROC_PORT), "the Gateways ask each pool's endpoint picker (ext_proc)"))
-    if cfg.mesh.enabled:
-        found.append(Flow("inference-gateway-xds", envoy, Peer(cfg.mesh.namespace, ISTIOD_PODS), _tcp(ISTIOD_XDS_PORT),
-                          "the Gateways' Envoy pods get their configuration and certificates from istiod"))
+    # The Envoy pods reach istiod (xDS, certificates) through the mesh's `istio-xds` flow of every enrolled namespace.
     return found
 
 

@@ -79,6 +79,8 @@ def releases_of(result: Any) -> list[ReleaseSpec]:
 
 
 def archive_for(chart: str, version: str, directory: Path) -> Path | None:
+    # An OCI chart's Release names the chart by its reference (oci://registry/path/<chart>); its archive is <chart>-...
+    chart = chart.rsplit("/", 1)[-1] if chart.startswith("oci://") else chart
     for name in (f"{chart}-{version}.tgz", f"{chart}-v{version.lstrip('v')}.tgz", f"{chart}-{version.lstrip('v')}.tgz"):
         if (directory / name).is_file():
             return directory / name

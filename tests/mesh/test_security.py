@@ -16,9 +16,10 @@ import pytest
 
 import config.mesh as mesh_config
 from config import ConfigError, validate
+from config.inference import INTERNAL_GATEWAY
 from config.mesh import authorization_policies, mesh_flows, peer_authentications
 from config.namespaces import mesh_enrolled
-from config.network import HBONE_PORT, PROBE_SNAT_CIDR, Flow, Peer, Port, with_hbone
+from config.network import HBONE_PORT, PROBE_SNAT_CIDR, Flow, Peer, Port, inference_gateway_pods, with_hbone
 from tests.conftest import run_stack, stack_values
 from tests.mesh.conftest import stack_cfg
 from tests.netpol import Ip, Network, Pod
@@ -60,7 +61,10 @@ def _rule_matches(rule: Mapping, source_ns: str | None, port: int) -> bool:
 def mesh_allows(policies: list[dict], source_ns: str | None, dest_ns: str, labels: Mapping[str, str],
                 port: int) -> bool:
     """Whether ztunnel lets a connection in (source_ns None: a source outside the mesh)."""
-    applicable = [p for p in policies if p["metadata"]["namespace"] == dest_ns and _selected(p, labels)]
+    # The edge's own policies on the Gateways' Envoy pods (JWT, objectives: L7, enforced by those Envoys) are
+    # judged in tests/inference/test_edge.py; this evaluates the flow-derived ones.
+    applicable = [p for p in policies if p["metadata"]["namespace"] == dest_ns and _selected(p, labels)
+                  and p["metadata"]["name"].startswith("allow-")]
     assert all(p["spec"]["action"] == "ALLOW" for p in applicable)
     if not applicable:
         return True
@@ -76,20 +80,24 @@ def test_workload_namespaces_and_only_they_join_the_mesh(stack):
     labels = {ns["metadata"]["name"]: ns["metadata"]["labels"]
               for ns in recorded(stack, "kubernetes:core/v1:Namespace")}
     enrolled = {ns for ns, found in labels.items() if found.get("istio.io/dataplane-mode") == "ambient"}
-    assert enrolled == (set(cfg.tenancy.namespaces) if cfg.mesh.enabled else set())
+    gateway = {cfg.inference_gateway.namespace} if cfg.inference_gateway.enabled else set()
+    assert enrolled == ((set(cfg.tenancy.namespaces) | gateway) if cfg.mesh.enabled else set())
     assert "istio-system" not in enrolled
     if cfg.mesh.enabled:
         assert labels["istio-system"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
-def test_the_inference_gateway_namespace_joins_when_the_program_creates_it(monkeypatch):
+def test_the_inference_gateway_namespace_joins_when_the_program_creates_it():
     cfg = stack_cfg("prod")
-    assert cfg.inference_gateway.namespace not in mesh_enrolled(cfg), "not created in this branch"
-    import config.namespaces as namespaces_module
-    real = namespaces_module.namespaces
-    spec = namespaces_module.NamespaceSpec(cfg.inference_gateway.namespace, "platform", "restricted", "", ())
-    monkeypatch.setattr(namespaces_module, "namespaces", lambda c: [*real(c), spec])
     assert mesh_enrolled(cfg)[-1] == cfg.inference_gateway.namespace
+    values = stack_values("prod")
+    values["inferenceGateway"]["enabled"] = False
+    for model in values["serving"]["models"]:
+        model.pop("canary", None)
+    values["inferenceGateway"].pop("objectives")
+    values["rag"]["gateway"]["expose"] = "ingress"
+    off, _ = validate(values, "Pulumi.prod.yaml")
+    assert cfg.inference_gateway.namespace not in mesh_enrolled(off)
 
 
 # ------------------------------------------------------------------------------------------------ mTLS
@@ -102,7 +110,9 @@ def test_mutual_tls_is_strict_mesh_wide_with_plaintext_only_where_a_source_has_n
     enrolled = mesh_enrolled(stack_cfg(stack))
     plain = {(f.name, ns) for f, ns in mesh_flows(stack_cfg(stack))
              if f.source.is_ip or f.source.namespace not in enrolled}
-    assert plain and len(found) == len(plain)
+    # Flows onto the same pods share one PeerAuthentication (its name joins theirs).
+    assert plain and len(found) <= len(plain)
+    assert all(any(flow in name for _, name in found) for flow, _ in plain), (plain, found)
     for (_, name), spec in found.items():
         assert spec["mtls"] == {"mode": "STRICT"} and spec["selector"]["matchLabels"], name
         assert all(mode == {"mode": "PERMISSIVE"} for mode in spec["portLevelMtls"].values()), name
@@ -140,7 +150,8 @@ def test_every_designed_flow_is_allowed_by_the_mesh(stack):
     policies = recorded(stack, AUTHZ)
     enrolled = mesh_enrolled(cfg)
     flows = mesh_flows(cfg)
-    assert {f.name for f, _ in flows} >= {"gateway-to-serving", "gateway-to-data", "prometheus-scrape", "otlp"}
+    assert {f.name for f, _ in flows} >= {"inference-gateway-to-serving", "ai-gateway-to-inference", "gateway-to-data",
+                                          "prometheus-scrape", "otlp"}
     for flow, ns in flows:
         source = None if flow.source.is_ip or flow.source.namespace not in enrolled else flow.source.namespace
         keys = list(flow.dest.pods_in)
@@ -148,7 +159,10 @@ def test_every_designed_flow_is_allowed_by_the_mesh(stack):
             labels = dict(flow.dest.pods) | dict(zip(keys, values, strict=True))
             port = next((p.port for p in flow.ports if p.protocol == "TCP"), 12345)
             assert mesh_allows(policies, source, ns, labels, port), (flow.name, ns, labels)
-            for rule in (r for p in policies for r in p["spec"].get("rules", [])):
+            # ztunnel enforces L4 only; the edge's policies on the Gateways' Envoy pods (edge.py: JWT, objectives) are
+            # enforced by those Envoys, which read L7.
+            for rule in (r for p in policies if p["metadata"]["name"].startswith("allow-")
+                         for r in p["spec"].get("rules", [])):
                 assert set(rule) <= {"from", "to"}, "L4 fields only (no waypoint)"
 
 
@@ -191,7 +205,10 @@ def dev_net():
 
 def test_hbone_is_admitted_between_enrolled_pods_of_a_flow_only(dev_net):
     gateway, model = Pod("ai-app", GATEWAY), Pod("ai-inference", MODEL)
-    assert dev_net.can_reach(gateway, model, 8000) and dev_net.can_reach(gateway, model, HBONE_PORT)
+    envoy = Pod("ai-gateway", inference_gateway_pods(INTERNAL_GATEWAY))
+    assert dev_net.can_reach(gateway, envoy, 80) and dev_net.can_reach(gateway, envoy, HBONE_PORT)
+    assert dev_net.can_reach(envoy, model, 8000) and dev_net.can_reach(envoy, model, HBONE_PORT)
+    assert not dev_net.can_reach(gateway, model, HBONE_PORT), "the AI gateway calls models through the Gateway"
     assert not dev_net.can_reach(Pod("ai-app", DEBUG), model, HBONE_PORT)
     assert not dev_net.can_reach(model, gateway, HBONE_PORT)
     keda = Pod("keda", {"app.kubernetes.io/name": "keda-operator"})

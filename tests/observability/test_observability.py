@@ -349,10 +349,8 @@ def test_disabling_observability_removes_exactly_its_resources(stack):
                  if r.inputs["metadata"]["namespace"] == NODE_AGENTS}  # the node-agent namespace's own fence
     # The endpoint pickers' metrics readers (components/inference/router.py): the account, its token and the RBAC
     # that let Prometheus read an authenticated /metrics exist only to be scraped.
-    reader = ("-metrics-reader", "-metrics-token", "-metrics-role", "-metrics-binding", "-auth-reviewer",
-              "-auth-binding")
     expected |= {r.urn for r in result.resources
-                 if "ai-platform:inference:EndpointPicker" in (r.parent or "") and r.name.endswith(reader)}
+                 if r.parent_type == "ai-platform:inference:EndpointPicker" and "-metrics-" in r.name}
     assert on - off == expected
 
 

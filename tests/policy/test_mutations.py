@@ -304,7 +304,6 @@ MUTATIONS = [
     Mutation("delete-default-deny", _everywhere, delete_default_deny),
     Mutation("latest-image", _everywhere, latest_image),
     Mutation("remove-gpu-toleration", _gpu_pools, remove_gpu_toleration),
-    Mutation("remove-ingress-tls", lambda v: bool(v.get("rag", {}).get("gateway", {}).get("host")), remove_ingress_tls),
     Mutation("add-host-path", _everywhere, add_host_path),
     Mutation("set-privileged", _everywhere, set_privileged),
     Mutation("plain-token-env", _everywhere, plain_token),

@@ -196,9 +196,6 @@ class ChartEdit:
 # prometheus-node-exporter subchart (image.tag, version), redis-ha 4.39.0 (image.repository), keda 2.20.2
 # (securityContext.operator).
 CHART_EDITS = [
-    ChartEdit("ingress-host-network-and-ports", "prod", "ingress-nginx",
-              {"controller": {"hostNetwork": True, "hostPort": {"enabled": True}}}, pods.check_host, pods.HOST_NAME,
-              "hostNetwork: true"),
     ChartEdit("grafana-as-root", "dev", "monitoring", {"grafana": {"securityContext": {"runAsUser": 0}}},
               pods.check_non_root, pods.NON_ROOT_NAME, "the pod securityContext sets runAsUser: 0"),
     ChartEdit("node-exporter-latest", "prod", "monitoring",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
+from functools import cache
 
 import pytest
 
 from policy.rules import POLICIES_BY_NAME, network, secrets
 from policy.rules.objects import KubeObject
+from tests.conftest import run_config, stack_values
 from tests.conftest import run_stack as run_shipped
-from tests.conftest import stack_values
 from tests.policy.test_mutations import (
     Mutation,
     assert_caught,
@@ -26,6 +27,7 @@ from tests.policy.test_mutations import (
     namespace,
     pack_config,
     pod_specs,
+    remove_ingress_tls,
     workloads,
 )
 from tests.render.conftest import require_charts
@@ -202,10 +204,6 @@ def _gateway(values: dict) -> bool:
     return bool(values.get("rag", {}).get("gateway"))
 
 
-def _ingress(values: dict) -> bool:
-    return bool(values.get("rag", {}).get("gateway", {}).get("host"))
-
-
 def _everywhere(values: dict) -> bool:
     return True
 
@@ -219,9 +217,6 @@ MUTATIONS = [
     Mutation("deployer-impersonates", _deployers, deployer_impersonates),
     Mutation("node-port-gateway", _gateway, node_port_gateway),
     Mutation("external-ips-model-server", _everywhere, external_ips_model_server),
-    Mutation("server-snippet-annotation", _ingress, server_snippet),
-    Mutation("world-source-allowlist", _ingress, world_allowlist),
-    Mutation("ingress-to-management-port", _ingress, route_management_port),
     Mutation("allow-all-egress", _everywhere, allow_all_egress),
     Mutation("model-servers-to-internet", _everywhere, model_servers_to_internet),
     Mutation("download-label-on-model-server", _everywhere, download_label_on_model_server),
@@ -232,6 +227,27 @@ MUTATIONS = [
 
 CASES = [pytest.param(stack, m, id=f"{stack}-{m.name}") for stack in STACKS for m in MUTATIONS
          if m.applies(stack_values(stack))]
+
+
+@cache
+def ingress_variant() -> mockrun.RunResult:
+    """dev with the AI gateway behind the deprecated Ingress (rag.gateway.expose: ingress): the only way a stack
+    still runs ingress-nginx, so the Ingress mutations run here."""
+    values = stack_values("dev")
+    values["rag"]["gateway"]["expose"] = "ingress"
+    result = run_config(values, "dev")
+    assert result.error is None, result.error
+    return result
+
+
+INGRESS_MUTATIONS = [("remove-ingress-tls", remove_ingress_tls), ("server-snippet-annotation", server_snippet),
+                     ("world-source-allowlist", world_allowlist), ("ingress-to-management-port", route_management_port)]
+
+
+@pytest.mark.parametrize("name, apply", INGRESS_MUTATIONS, ids=[m[0] for m in INGRESS_MUTATIONS])
+def test_the_pack_catches_the_ingress_mutation(name, apply):
+    resources = copy.deepcopy(ingress_variant().resources)
+    assert_caught("dev", resources, apply("dev", resources), name)
 
 
 def test_every_mutation_runs_somewhere():
