@@ -117,10 +117,12 @@ def render_url(cfg: StackConfig, served: Served) -> str:
     return f"http://{ep.host}:{ep.port}"
 
 
-def plugins_config(cfg: StackConfig, served: Served) -> dict[str, Any]:
+def plugins_config(cfg: StackConfig, served: Served, queue_ttl_seconds: int | None = None) -> dict[str, Any]:
     """The EndpointPickerConfig (llm-d.ai/v1alpha1) of a server's EPP: the scorers with a weight above 0, the
     lora-affinity scorer only when the server loads adapters, the precise producer pipeline in precise mode, and
-    the flowControl feature gate."""
+    the flowControl feature gate with, for a pool that scales from zero, how long a queued request may wait
+    (`queue_ttl_seconds`: config.pool_scaling.flow_control_ttl_seconds; apix/config/v1alpha1
+    endpointpickerconfig_types.go FlowControlConfig.DefaultRequestTTL @ v0.10.0, default 60 s)."""
     found = settings(cfg, served)
     weights = found.scorers
     precise = kv_events(cfg, served)
@@ -154,14 +156,16 @@ def plugins_config(cfg: StackConfig, served: Served) -> dict[str, Any]:
     config: dict[str, Any] = {"apiVersion": "llm-d.ai/v1alpha1", "kind": "EndpointPickerConfig"}
     if found.flow_control:
         config["featureGates"] = ["flowControl"]
+        if queue_ttl_seconds is not None:
+            config["flowControl"] = {"defaultRequestTTL": f"{queue_ttl_seconds}s"}
     config.update(plugins=plugins, schedulingProfiles=[{"name": "default", "plugins": profile}],
                   dataLayer={"sources": sources})
     return config
 
 
-def plugins_yaml(cfg: StackConfig, served: Served) -> str:
+def plugins_yaml(cfg: StackConfig, served: Served, queue_ttl_seconds: int | None = None) -> str:
     """The config file as the EPP reads it (JSON is YAML; keys in a stable order)."""
-    return json.dumps(plugins_config(cfg, served), indent=2)
+    return json.dumps(plugins_config(cfg, served, queue_ttl_seconds), indent=2)
 
 
 def objective_key(pool: str, objective: str) -> str:

@@ -33,6 +33,7 @@ from config import router, sizing
 from config.capacity import Served
 from config.inference import epp_name, pool_name
 from config.network import EPP_PODS
+from config.pool_scaling import flow_control_ttl_seconds
 
 from ..labels import SCRAPE_LABELS, standard_labels
 from ..serving.server import Server, selector, servers
@@ -234,7 +235,9 @@ class EndpointPicker(pulumi.ComponentResource):
 
         # ----------------------------------------------------------------------------------- workload
         config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=meta(epp),
-                                       data={router.CONFIG_FILE: router.plugins_yaml(cfg, served)}, opts=child)
+                                       data={router.CONFIG_FILE: router.plugins_yaml(
+                                           cfg, served, flow_control_ttl_seconds(cfg, args.context.plan,
+                                                                                 served.model.name))}, opts=child)
         pod_labels = epp_pod_labels(dict(cfg.labels), epp)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", metadata=meta(epp),

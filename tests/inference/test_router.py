@@ -301,3 +301,26 @@ def test_gateway_reaches_pickers_and_pool_pods_and_pickers_reach_the_api_server(
     assert not net.can_reach(model, api_server, 443)
     assert not net.can_reach(Pod("ai-gateway", {"app": "other"}), picker, 9002), "only the gateway's Envoy pods"
     assert net.can_reach(Pod("observability", {"app.kubernetes.io/name": "prometheus"}), picker, 9090)
+
+
+def test_a_pool_that_scales_from_zero_holds_queued_requests_for_the_servers_startup_budget():
+    """Flow control keeps the first requests while a replica loads; the picker's 60 s default would answer 503 to
+    them first (apix/config/v1alpha1 FlowControlConfig.DefaultRequestTTL @ v0.10.0)."""
+    values = stack_values("dev")
+    model = values["serving"]["models"][0]
+    model["replicas"]["min"] = 0
+    model["autoscaling"]["scaleToZero"] = True
+    model["startupSeconds"] = 900
+    values["nodePools"]["gpu"][0]["forceUpgrade"] = True  # the longer load would not fit GKE's drain window
+    result = run_config(values, "dev")
+    assert result.error is None, result.error
+
+    def epp_config(run, server: str) -> dict:
+        [cm] = [r for r in run.of_type("kubernetes:core/v1:ConfigMap")
+                if r.inputs["metadata"]["name"] == epp_name(server)]
+        return json.loads(cm.inputs["data"][router.CONFIG_FILE])
+
+    assert epp_config(result, "qwen7b")["flowControl"] == {"defaultRequestTTL": "900s"}  # its startupSeconds
+    # The canary inherits the stable server's autoscaling (config.capacity.canary_model): it scales from zero too.
+    assert epp_config(result, "qwen7b-canary")["flowControl"] == {"defaultRequestTTL": "900s"}
+    assert "flowControl" not in epp_config(run_stack("dev"), "qwen7b")  # keeps a replica: the picker's default
