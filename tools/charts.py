@@ -72,6 +72,12 @@ def write_record(dest: Path, charts: dict[str, Any] | None = None, crd_bundles: 
     os.replace(tmp_path, path)
 
 
+def republished(known: dict, version: str, source_key: str, source: str, digest: str) -> bool:
+    """Whether a pull of a version already recorded (same version, same source) got other bytes than recorded."""
+    return known.get("version") == version and known.get(source_key) == source \
+        and known.get("sha256") not in (None, digest)
+
+
 def pull(pins: Iterable[ChartPin], dest: Path, helm: helmbin.Helm) -> list[str]:
     """`helm pull` each chart into `dest` and record its digest; returns problems (empty: all good)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -91,8 +97,7 @@ def pull(pins: Iterable[ChartPin], dest: Path, helm: helmbin.Helm) -> list[str]:
                 problems.append(f"{pin.chart} {pin.version} from {pin.repo}: {(out.stderr or out.stdout).strip()}")
                 continue
             digest = sha256(pulled)
-            if known.get("version") == pin.version and known.get("repository") == pin.repo \
-                    and known.get("sha256") not in (None, digest):
+            if republished(known, pin.version, "repository", pin.repo, digest):
                 problems.append(f"{pin.chart} {pin.version} from {pin.repo}: sha256 {digest} differs from the one "
                                 f"recorded at the first pull ({known['sha256']}): the repository changed a released "
                                 "chart; not used")
@@ -128,8 +133,7 @@ def pull_bundles(pins: Iterable[CrdBundlePin], dest: Path, timeout: float = 120)
                 problems.append(f"CRD bundle {pin.name} {pin.version} from {pin.url}: {exc}")
                 continue
             digest = sha256(fetched)
-            if known.get("version") == pin.version and known.get("url") == pin.url \
-                    and known.get("sha256") not in (None, digest):
+            if republished(known, pin.version, "url", pin.url, digest):
                 problems.append(f"CRD bundle {pin.name} {pin.version} from {pin.url}: sha256 {digest} differs from "
                                 f"the one recorded at the first pull ({known['sha256']}): the release asset changed; "
                                 "not used")

@@ -56,7 +56,6 @@ port-level exceptions (a selector, `portLevelMtls`) are not judged: they name th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
@@ -70,7 +69,7 @@ from pulumi_policy import (
 )
 
 from .helpers import config_list, get, is_map, maps, number, selector_matches, strings
-from .objects import HELM_RELEASE, KubeObject, objects
+from .objects import HELM_RELEASE, KubeObject, StackResource, objects
 from .protection import DEFAULT_STACKS, protected_stack, stacks_schema
 
 CLASS_NAME = "gateway-class-allowed"
@@ -108,20 +107,6 @@ Problem = tuple[KubeObject, str]
 # ------------------------------------------------------------------------------------- plumbing
 
 
-@dataclass(frozen=True)
-class _Resource:
-    """What `objects()` reads of a stack's resource (PolicyResource + the pack config, for chart rendering)."""
-
-    resource_type: str
-    props: Any
-    name: str
-    config: Any
-    urn: str = ""
-
-    def get_config(self) -> Any:
-        return self.config
-
-
 def group_of(obj: KubeObject) -> str:
     """'gateway.networking.k8s.io/v1' -> 'gateway.networking.k8s.io'; core 'v1' -> ''."""
     return obj.api_version.rsplit("/", 1)[0] if "/" in obj.api_version else ""
@@ -140,7 +125,8 @@ def stack_objects(args: StackValidationArgs, config: Any) -> tuple[list[KubeObje
     urns: dict[int, str] = {}
     found: list[KubeObject] = []
     for r in args.resources:
-        for obj in objects(cast(ResourceValidationArgs, _Resource(r.resource_type, r.props, r.name, config, r.urn))):
+        resource = StackResource(r.resource_type, r.props, r.name, config, r.urn)
+        for obj in objects(cast(ResourceValidationArgs, resource)):
             urns[id(obj)] = r.urn
             found.append(obj)
     return found, urns

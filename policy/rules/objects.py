@@ -37,6 +37,22 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 @dataclass(frozen=True)
+class StackResource:
+    """What `objects()` reads of a stack policy's resource (PolicyResource + the pack config, for chart rendering):
+    stack policies call `objects()` per resource through this."""
+
+    resource_type: str
+    props: Any
+    name: str
+    config: Any
+    urn: str = ""
+    """The Release's URN: the offline plan hands its renders over by URN."""
+
+    def get_config(self) -> Any:
+        return self.config
+
+
+@dataclass(frozen=True)
 class KubeObject:
     """One Kubernetes object as the API server would receive it (camelCase, `apiVersion`/`kind` set)."""
 

@@ -45,7 +45,7 @@ from pulumi_policy import (
 
 from .containers import parse_image
 from .helpers import config_list, get, maps, number, strings
-from .objects import KubeObject, object_policy, objects, pod_specs
+from .objects import KubeObject, StackResource, object_policy, objects, pod_specs
 
 HOST_NAME = "no-host-access"
 NON_ROOT_NAME = "run-as-non-root"
@@ -323,21 +323,6 @@ no_privilege_escalation = object_policy(
 PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
-@dataclass(frozen=True)
-class _StackResource:
-    """What `objects()` reads of a resource, for a stack policy (PolicyResource + the pack config)."""
-
-    resource_type: str
-    props: Any
-    name: str
-    config: Any
-    urn: str = ""
-    """The Release's URN: the offline plan hands its renders over by URN."""
-
-    def get_config(self) -> Any:
-        return self.config
-
-
 def namespace_levels(objs: Iterable[KubeObject]) -> dict[str, str]:
     """Namespace name -> its `pod-security.kubernetes.io/enforce` label ("" when unlabelled)."""
     return {o.name: str(get(o.body, "metadata", "labels", PSA_ENFORCE, default="") or "")
@@ -367,7 +352,7 @@ def check_read_only(obj: KubeObject, config: Any, levels: Mapping[str, str] | No
 
 def _validate_read_only(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     config = args.get_config()
-    found = [(r.urn, list(objects(cast(ResourceValidationArgs, _StackResource(r.resource_type, r.props, r.name,
+    found = [(r.urn, list(objects(cast(ResourceValidationArgs, StackResource(r.resource_type, r.props, r.name,
                                                                                 config, r.urn)))))
              for r in args.resources]
     levels = namespace_levels(o for _, objs in found for o in objs)
