@@ -3,10 +3,12 @@
 The end-to-end tests plan a throwaway copy of this checkout (its own git repository in tmp_path)
 with this history:
 
-    broken   (branch) Pulumi.dev.yaml fails validation
+    broken   (branch) Pulumi.local.yaml fails validation
     A        main~1   the project as it is
-    B        main     one program object changes: the ai-app ResourceQuota's memory (16Gi -> 24Gi)
-    working tree      one chart values key changes: kube-prometheus-stack's retention (7d -> 5d)
+    B        main     one program object changes: the ai-app ResourceQuota's memory (2Gi -> 3Gi)
+    working tree      one chart values key changes: kube-prometheus-stack's retention (2d -> 1d)
+
+They plan the local stack: the smallest one (a diff plans the stack twice), with a program object and a chart.
 
 Three --diff runs in all (each plans the working tree in-process and the ref in a subprocess beside it);
 the rest runs the object-set and diff functions directly on recorded resources.
@@ -28,14 +30,14 @@ from tools import diff, mockrun
 ROOT = mockrun.ROOT
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false",
        "-c", "core.hooksPath=/dev/null"]
-QUOTA = ("ai-app: {memoryQuota: 16Gi}", "ai-app: {memoryQuota: 24Gi}")
-RETENTION = ("metrics: {retention: 7d,", "metrics: {retention: 5d,")
+QUOTA = ("ai-app: {memoryQuota: 2Gi}", "ai-app: {memoryQuota: 3Gi}")
+RETENTION = ("metrics: {retention: 2d,", "metrics: {retention: 1d,")
 
 RELEASE_CHANGE = {
     "key": "kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
     "source": "program",
     "id": {"type": "kubernetes:helm.sh/v3:Release", "name": "ai-observability-metrics-stack"},
-    "changes": [{"path": "values.prometheus.prometheusSpec.retention", "change": "changed", "old": "7d", "new": "5d"}],
+    "changes": [{"path": "values.prometheus.prometheusSpec.retention", "change": "changed", "old": "2d", "new": "1d"}],
 }
 # The retention change as the chart renders it (only where the chart archives are available).
 PROMETHEUS_CHANGE = {
@@ -43,15 +45,15 @@ PROMETHEUS_CHANGE = {
     "source": "release:monitoring",
     "id": {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "namespace": "observability",
            "name": "monitoring-prometheus"},
-    "changes": [{"path": "spec.retention", "change": "changed", "old": "7d", "new": "5d"}],
+    "changes": [{"path": "spec.retention", "change": "changed", "old": "2d", "new": "1d"}],
 }
 PROMETHEUS_LINES = ["~ monitoring.coreos.com/v1/Prometheus observability/monitoring-prometheus  (release:monitoring)",
-                    '    spec.retention: "7d" -> "5d"']
+                    '    spec.retention: "2d" -> "1d"']
 QUOTA_CHANGE = {
     "key": "v1/ResourceQuota ai-app/ai-platform-quota",
     "source": "program",
     "id": {"apiVersion": "v1", "kind": "ResourceQuota", "namespace": "ai-app", "name": "ai-platform-quota"},
-    "changes": [{"path": 'spec.hard["requests.memory"]', "change": "changed", "old": "16Gi", "new": "24Gi"}],
+    "changes": [{"path": 'spec.hard["requests.memory"]', "change": "changed", "old": "2Gi", "new": "3Gi"}],
 }
 
 
@@ -85,12 +87,12 @@ def repo(tmp_path_factory) -> Path:
         if (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
-    stack = repo / "Pulumi.dev.yaml"
+    stack = repo / "Pulumi.local.yaml"
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "A")
     git(repo, "checkout", "-qb", "broken")
-    edit(stack, "gpusPerNode: 1", "gpusPerNode: 0")
+    edit(stack, "maxModelLen: 4096", "maxModelLen: 10")
     git(repo, "commit", "-qam", "broken stack")
     git(repo, "checkout", "-q", "main")
     edit(stack, *QUOTA)
@@ -114,10 +116,10 @@ def plan(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_diff_against_a_commit_reports_exactly_the_changed_objects_and_fields(repo):
-    out = plan(repo, "--stack", "dev", "--diff", "HEAD~1", "--json")
+    out = plan(repo, "--stack", "local", "--diff", "HEAD~1", "--json")
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
-    assert d["stack"] == "dev"
+    assert d["stack"] == "local"
     assert d["base"] == {"ref": "HEAD~1", "commit": git(repo, "rev-parse", "HEAD~1"), "missing": False}
     assert d["added"] == [] and d["removed"] == []
     if charts_rendered():
@@ -130,41 +132,42 @@ def test_diff_against_a_commit_reports_exactly_the_changed_objects_and_fields(re
     text = diff.as_text(d).splitlines()
     expected = [
         "~ kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
-        '    values.prometheus.prometheusSpec.retention: "7d" -> "5d"',
+        '    values.prometheus.prometheusSpec.retention: "2d" -> "1d"',
         *(PROMETHEUS_LINES if charts_rendered() else []),
         "~ v1/ResourceQuota ai-app/ai-platform-quota",
-        '    spec.hard["requests.memory"]: "16Gi" -> "24Gi"',
+        '    spec.hard["requests.memory"]: "2Gi" -> "3Gi"',
     ]
     assert text[3:3 + len(expected)] == expected and (len(text) == 3 + len(expected) or not charts_rendered())
     # The temporary worktree is gone, and the working tree is untouched.
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert git(repo, "status", "--porcelain") == "M Pulumi.dev.yaml"
+    assert git(repo, "status", "--porcelain") == "M Pulumi.local.yaml"
 
 
 def test_diff_text_against_head_shows_uncommitted_changes_and_keeps_the_plan_exit_code(repo, tmp_path):
     strict = tmp_path / "policy.json"
-    strict.write_text(json.dumps({"gpu-budget": {"enforcementLevel": "mandatory", "maxGpus": 0}}))
-    out = plan(repo, "--stack", "dev", "--diff", "HEAD", "--policy-config", str(strict))
+    # local's one-replica model fails serving-replicas-ha once local counts as a protected stack.
+    strict.write_text(json.dumps({"serving-replicas-ha": {"enforcementLevel": "mandatory", "stacks": ["*"]}}))
+    out = plan(repo, "--stack", "local", "--diff", "HEAD", "--policy-config", str(strict))
     assert out.returncode == 1, out.stderr
     assert out.stderr.strip() == ("the plan of the working tree fails (exit code 1): "
-                                  "`python -m tools.plan --stack dev` shows why")
+                                  "`python -m tools.plan --stack local` shows why")
     head = git(repo, "rev-parse", "HEAD")
     lines = out.stdout.splitlines()
-    assert lines[0] == f"object diff of stack dev: HEAD ({head[:12]}) -> working tree"
+    assert lines[0] == f"object diff of stack local: HEAD ({head[:12]}) -> working tree"
     expected = ["~ kubernetes:helm.sh/v3:Release ai-observability-metrics-stack",
-                '    values.prometheus.prometheusSpec.retention: "7d" -> "5d"',
+                '    values.prometheus.prometheusSpec.retention: "2d" -> "1d"',
                 *(PROMETHEUS_LINES if charts_rendered() else [])]
     assert lines[1].startswith(f"0 added, 0 removed, {1 + charts_rendered()} changed, ")
     assert lines[3:3 + len(expected)] == expected and (len(lines) == 3 + len(expected) or not charts_rendered())
 
 
 def test_a_ref_whose_plan_fails_exits_2_with_one_line(repo):
-    out = plan(repo, "--stack", "dev", "--diff", "broken")
+    out = plan(repo, "--stack", "local", "--diff", "broken")
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stdout == ""
     [line] = out.stderr.strip().splitlines()
-    assert line.startswith("error: --diff broken: stack dev at ")
-    assert "ConfigError: invalid stack configuration in Pulumi.dev.yaml" in line and "gpusPerNode" in line
+    assert line.startswith("error: --diff broken: stack local at ")
+    assert "ConfigError: invalid stack configuration in Pulumi.local.yaml" in line and "maxModelLen" in line
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
