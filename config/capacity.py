@@ -32,66 +32,42 @@ from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
+from .shape import Shape, kv_cache_gib, weights_gib
 
-GIB = float(2**30)
 HOURS_PER_MONTH = 730
 RUNTIME_OVERHEAD_GIB = 1.0
 ACTIVATION_FRACTION = 0.10
-KV_BYTES = 2  # fp16/bf16 KV cache
-# Effective bytes per parameter of the transformer body. 4-bit group-wise formats carry one fp16
-# scale + zero per group of 128 weights (+1/32 byte per weight); GGUF Q4_K_M averages ~4.85 bits.
-BYTES_PER_PARAM = {"none": 2.0, "fp8": 1.0, "int8": 1.0, "awq": 0.5 + 1 / 32, "gptq": 0.5 + 1 / 32, "gguf": 4.85 / 8}
-# Quantized checkpoints keep embeddings / LM head in 16 bit, except GGUF which quantizes them too.
-EMBEDDING_BYTES = {"none": 2.0, "fp8": 2.0, "int8": 2.0, "awq": 2.0, "gptq": 2.0, "gguf": 4.85 / 8}
-
-
-@dataclass(frozen=True)
-class Shape:
-    """The transformer numbers the memory model needs."""
-
-    params_b: float
-    layers: int
-    hidden: int
-    kv_heads: int
-    head_dim: int
-    vocab: int
-    tied_embeddings: bool
-    task: str
-    max_context: int | None
-    gated: bool
-    estimated: bool  # True when derived from paramsB alone (conservative MHA estimate)
 
 
 def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape | None:
     """Catalog entry, else config `paramsB` (+ optional `architecture`), else None."""
     known = catalog.find_model(model.model)
     if known is not None and model.params_b is None:
-        return Shape(known.params_b, known.layers, known.hidden, known.kv_heads, known.head_dim, known.vocab,
-                     known.tied_embeddings, known.task, known.max_context, known.gated, False)
+        return Shape(params_b=known.params_b, layers=known.layers, hidden=known.hidden, kv_heads=known.kv_heads,
+                     head_dim=known.head_dim, vocab=known.vocab, tied_embeddings=known.tied_embeddings,
+                     task=known.task, max_context=known.max_context, gated=known.gated, estimated=False,
+                     source="catalog", origin=known.source or known.repo, active_params_b=known.active_params_b,
+                     experts=known.experts, experts_per_token=known.experts_per_token,
+                     expert_params_b=known.expert_params_b, attention=known.attention,
+                     kv_lora_rank=known.kv_lora_rank, qk_rope_head_dim=known.qk_rope_head_dim,
+                     sliding_window=known.sliding_window, sliding_layers=known.sliding_layers,
+                     native_format=known.native_format, weights_bytes=known.weights_bytes)
     if model.params_b is None:
         return None
     arch = arch_cfg or model.architecture
     if arch is not None:
-        return Shape(model.params_b, arch.layers, arch.hidden, arch.kv_heads, arch.head_dim, arch.vocab,
-                     arch.tied_embeddings, "generate", None, False, False)
+        return Shape(params_b=model.params_b, layers=arch.layers, hidden=arch.hidden, kv_heads=arch.kv_heads,
+                     head_dim=arch.head_dim, vocab=arch.vocab, tied_embeddings=arch.tied_embeddings, task="generate",
+                     max_context=None, gated=False, estimated=False, source="architecture",
+                     origin=f"{model.name}.architecture")
     # Only a parameter count: assume a dense MHA decoder (no GQA) with hidden = 128 x layers, the
     # Llama-family ratio; params ~= 12 x layers x hidden^2. This over-estimates the KV cache of
     # modern GQA models on purpose; give `architecture` for a tighter plan.
     layers = max(1, round((model.params_b * 1e9 / (12 * 128**2)) ** (1 / 3)))
     hidden = 128 * layers
-    return Shape(model.params_b, layers, hidden, hidden // 128, 128, 32000, False, "generate", None, False, True)
-
-
-def weights_gib(shape: Shape, quantization: str) -> float:
-    embed_params = shape.vocab * shape.hidden * (1 if shape.tied_embeddings else 2)
-    body_params = max(0.0, shape.params_b * 1e9 - embed_params)
-    return (body_params * BYTES_PER_PARAM[quantization] + embed_params * EMBEDDING_BYTES[quantization]) / GIB
-
-
-def kv_cache_gib(shape: Shape, max_model_len: int) -> float:
-    if shape.task == "embed":
-        return 0.0
-    return 2 * shape.layers * shape.kv_heads * shape.head_dim * KV_BYTES * max_model_len / GIB
+    return Shape(params_b=model.params_b, layers=layers, hidden=hidden, kv_heads=hidden // 128, head_dim=128,
+                 vocab=32000, tied_embeddings=False, task="generate", max_context=None, gated=False, estimated=True,
+                 source="estimate", origin=f"{model.name}.paramsB")
 
 
 def cache_volume_gi(weights: float) -> int:
@@ -553,7 +529,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     issues: list[Issue] = []
     quantization = required(model.quantization, path, "quantization (defaulted by ServedModel)", "config.models")
     weights = weights_gib(shape, quantization)
-    kv = kv_cache_gib(shape, model.max_model_len)
+    kv = kv_cache_gib(shape, model.max_model_len, model.kv_cache_dtype)
     tp = model.tensor_parallel
     overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
     need = (weights + kv) / tp + overhead

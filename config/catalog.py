@@ -48,9 +48,10 @@ Models
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal
+
+from .model_catalog import MODELS, ModelArch, find_model  # re-exported: the model half lives in model_catalog
 
 PRICES_AS_OF = "2026-11-22"
 # The region every MachineType price below is for, per cloud.  Other regions are priced only through
@@ -99,7 +100,13 @@ class GpuModel:
     gke_partition_sizes: frozenset[str]         # values GKE accepts for guest_accelerators.gpu_partition_size
     gke_sharing: frozenset[str]                 # subset of {"TIME_SHARING", "MPS"}
     eks_instance_types: tuple[MachineType, ...]  # ascending gpus; within a GPU count the first one is the default
-    fp8: bool                                   # hardware FP8 tensor cores (Ada / Hopper)
+    fp8: bool                                   # hardware FP8 tensor cores (Ada / Hopper / Blackwell)
+    # --- performance (dense, no sparsity; the throughput estimate's inputs) ---------------------------------
+    compute_capability: str = ""                # CUDA compute capability ("8.0", "9.0", "10.0"): what kernels run
+    hbm_gb_s: float = 0.0                       # memory bandwidth, GB/s (10^9 bytes)
+    bf16_tflops: float = 0.0                    # dense BF16/FP16 tensor-core TFLOPS
+    fp8_tflops: float = 0.0                     # dense FP8 tensor-core TFLOPS (0: no FP8 tensor cores)
+    fp4_tflops: float = 0.0                     # dense FP4 tensor-core TFLOPS (0: none; Blackwell has them)
 
 
 def _mig(*profiles: MigProfile) -> Mapping[str, MigProfile]:
@@ -300,6 +307,8 @@ _EKS_H100_80GB = (
 # GPUs
 # memory_gib = nvidia-smi "memory.total" / 1024: T4 15360 MiB, L4 23034, A10G 23028, L40S 46068,
 # A100-SXM4-40GB 40960, A100-SXM4-80GB 81920, H100 80GB HBM3 81559.
+# Performance (compute_capability, hbm_gb_s, *_tflops, dense): NVIDIA datasheets and CUDA GPU compute-capability
+# table (https://developer.nvidia.com/cuda-gpus).  # unverified (issue 19 verifies and cites each figure)
 # ---------------------------------------------------------------------------------------------------------------
 
 GPUS: Mapping[str, GpuModel] = MappingProxyType({
@@ -309,6 +318,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator="nvidia-tesla-t4", gke_machine_types=_GKE_T4,
         gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_T4, fp8=False,
+        compute_capability="7.5", hbm_gb_s=320, bf16_tflops=65, fp8_tflops=0
     ),
     "l4": GpuModel(
         key="l4", display="NVIDIA L4 24GB", memory_gib=22.49, architecture="ada",
@@ -316,6 +326,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator="nvidia-l4", gke_machine_types=_GKE_L4,
         gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_L4, fp8=True,
+        compute_capability="8.9", hbm_gb_s=300, bf16_tflops=121, fp8_tflops=242
     ),
     "a10g": GpuModel(  # AWS-only part (g5); not offered on Google Cloud
         key="a10g", display="NVIDIA A10G 24GB", memory_gib=22.49, architecture="ampere",
@@ -323,6 +334,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator=None, gke_machine_types=(),
         gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
         eks_instance_types=_EKS_A10G, fp8=False,
+        compute_capability="8.6", hbm_gb_s=600, bf16_tflops=0, fp8_tflops=0
     ),
     "l40s": GpuModel(  # not offered on Google Cloud (no GCE accelerator type)
         key="l40s", display="NVIDIA L40S 48GB", memory_gib=44.99, architecture="ada",
@@ -330,6 +342,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator=None, gke_machine_types=(),
         gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
         eks_instance_types=_EKS_L40S, fp8=True,
+        compute_capability="8.9", hbm_gb_s=864, bf16_tflops=362, fp8_tflops=733
     ),
     "a100-40gb": GpuModel(
         key="a100-40gb", display="NVIDIA A100 40GB", memory_gib=40.0, architecture="ampere",
@@ -339,6 +352,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_partition_sizes=frozenset({"1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"}),
         gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_A100_40GB, fp8=False,
+        compute_capability="8.0", hbm_gb_s=1555, bf16_tflops=312, fp8_tflops=0
     ),
     "a100-80gb": GpuModel(
         key="a100-80gb", display="NVIDIA A100 80GB", memory_gib=80.0, architecture="ampere",
@@ -349,6 +363,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_partition_sizes=frozenset({"1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
         gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_A100_80GB, fp8=False,
+        compute_capability="8.0", hbm_gb_s=2039, bf16_tflops=312, fp8_tflops=0
     ),
     "h100-80gb": GpuModel(
         key="h100-80gb", display="NVIDIA H100 80GB", memory_gib=79.65, architecture="hopper",
@@ -359,89 +374,9 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_partition_sizes=frozenset({"1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
         gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_H100_80GB, fp8=True,
+        compute_capability="9.0", hbm_gb_s=3350, bf16_tflops=989, fp8_tflops=1979
     ),
 })
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Models
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModelArch:
-    repo: str              # canonical Hugging Face repo id
-    params_b: float        # total parameters, billions
-    layers: int            # num_hidden_layers
-    hidden: int            # hidden_size
-    kv_heads: int          # num_key_value_heads
-    head_dim: int          # hidden_size / num_attention_heads unless config says otherwise
-    vocab: int             # vocab_size
-    tied_embeddings: bool  # tie_word_embeddings
-    max_context: int       # max_position_embeddings
-    gated: bool            # HF repo requires accepting a licence / a token
-    task: Literal["generate", "embed"]
-    aliases: tuple[str, ...] = field(default=())  # quantized variants / Ollama tags sharing this architecture
-
-
-_MODEL_LIST = (
-    # --- Qwen2.5 (Apache-2.0, not gated; Qwen2.5-72B uses the Qwen licence but is not gated either) ---------
-    # config.json of Qwen/Qwen2.5-7B-Instruct: 28 layers, hidden 3584, 28 heads, 4 KV heads, vocab 152064,
-    # tie false, max_position_embeddings 32768 (128K only with YaRN rope_scaling).
-    ModelArch("Qwen/Qwen2.5-7B-Instruct", 7.62, 28, 3584, 4, 128, 152064, False, 32768, False, "generate",
-              aliases=("Qwen/Qwen2.5-7B-Instruct-AWQ", "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4",
-                       "Qwen/Qwen2.5-7B-Instruct-GPTQ-Int8", "Qwen/Qwen2.5-7B-Instruct-GGUF", "qwen2.5:7b")),
-    # config.json of Qwen/Qwen2.5-72B-Instruct: 80 layers, hidden 8192, 64 heads, 8 KV heads, vocab 152064.
-    ModelArch("Qwen/Qwen2.5-72B-Instruct", 72.7, 80, 8192, 8, 128, 152064, False, 32768, False, "generate",
-              aliases=("Qwen/Qwen2.5-72B-Instruct-AWQ", "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int4",
-                       "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "qwen2.5:72b")),
-    # config.json of Qwen/Qwen2.5-0.5B-Instruct: 24 layers, hidden 896, 14 heads (head_dim 64), 2 KV heads,
-    # vocab 151936, tie true.  Ollama qwen2.5:0.5b is this model (GGUF, ~400 MB at Q4_K_M) -- CPU-friendly.
-    ModelArch("Qwen/Qwen2.5-0.5B-Instruct", 0.49, 24, 896, 2, 64, 151936, True, 32768, False, "generate",
-              aliases=("Qwen/Qwen2.5-0.5B-Instruct-AWQ", "Qwen/Qwen2.5-0.5B-Instruct-GPTQ-Int4",
-                       "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5:0.5b")),
-    # unverified: exact Qwen2.5-1.5B-Instruct config.json not found; values match the Qwen2.5 tech report
-    # table and the identical-shape Qwen2.5-Coder-1.5B config (28 layers, 1536, 12 heads, 2 KV, tie true).
-    ModelArch("Qwen/Qwen2.5-1.5B-Instruct", 1.54, 28, 1536, 2, 128, 151936, True, 32768, False, "generate",
-              aliases=("Qwen/Qwen2.5-1.5B-Instruct-AWQ", "Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5:1.5b")),
-    # unverified: exact Qwen2.5-3B-Instruct config.json not found; values match the Qwen2.5 tech report and
-    # the Qwen2.5-Omni-3B thinker text config (36 layers, 2048, 16 heads, 2 KV heads, tie true).
-    ModelArch("Qwen/Qwen2.5-3B-Instruct", 3.09, 36, 2048, 2, 128, 151936, True, 32768, False, "generate",
-              aliases=("Qwen/Qwen2.5-3B-Instruct-AWQ", "Qwen/Qwen2.5-3B-Instruct-GGUF", "qwen2.5:3b")),
-    # --- Llama 3.x (gated: Llama community licence must be accepted on the Hub) ---------------------------
-    # config.json of meta-llama/Llama-3.1-8B-Instruct: 32 layers, 4096, 32 heads, 8 KV, vocab 128256,
-    # max_position_embeddings 131072, tie false.
-    ModelArch("meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 4096, 8, 128, 128256, False, 131072, True, "generate",
-              aliases=("meta-llama/Meta-Llama-3.1-8B-Instruct", "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4",
-                       "llama3.1:8b")),
-    # config.json of meta-llama/Llama-3.1-70B-Instruct: 80 layers, 8192, 64 heads, 8 KV, vocab 128256.
-    ModelArch("meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8192, 8, 128, 128256, False, 131072, True, "generate",
-              aliases=("meta-llama/Meta-Llama-3.1-70B-Instruct", "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
-                       "llama3.1:70b")),
-    # config.json of meta-llama/Llama-3.2-1B-Instruct: 16 layers, 2048, 32 heads, 8 KV, head_dim 64,
-    # vocab 128256, tie true.  Ollama llama3.2:1b (~1.3 GB) -- CPU-friendly.
-    ModelArch("meta-llama/Llama-3.2-1B-Instruct", 1.24, 16, 2048, 8, 64, 128256, True, 131072, True, "generate",
-              aliases=("llama3.2:1b",)),
-    # --- Mistral (gated: click-through on the Hub) ---------------------------------------------------------
-    # config.json of mistralai/Mistral-7B-Instruct-v0.3: 32 layers, 4096, 32 heads, 8 KV, vocab 32768 (v0.3
-    # extended vocabulary), max_position_embeddings 32768, tie false, no sliding window.
-    ModelArch("mistralai/Mistral-7B-Instruct-v0.3", 7.25, 32, 4096, 8, 128, 32768, False, 32768, True, "generate",
-              aliases=("mistral:7b",)),
-    # --- Embeddings ------------------------------------------------------------------------------------------
-    # config.json of BAAI/bge-m3 (XLMRobertaModel): 24 layers, hidden 1024, 16 heads (no GQA -> 16 KV heads),
-    # vocab 250002, max_position_embeddings 8194 (8192 usable tokens), 568M parameters.
-    ModelArch("BAAI/bge-m3", 0.568, 24, 1024, 16, 64, 250002, True, 8194, False, "embed",
-              aliases=("bge-m3",)),
-)
-
-MODELS: Mapping[str, ModelArch] = MappingProxyType({m.repo: m for m in _MODEL_LIST})
-
-_LOOKUP: Mapping[str, ModelArch] = MappingProxyType(
-    {name.lower(): m for m in _MODEL_LIST for name in (m.repo, *m.aliases)}
-)
-_NAMES = [name.lower() for m in _MODEL_LIST for name in (m.repo, *m.aliases)]
-if len(_LOOKUP) != len(_NAMES):  # a raise, not an assert: `python -O` must not drop it
-    raise ValueError("config/catalog.py: model name or alias listed twice (serving.models[].model would resolve "
-                     f"ambiguously): {sorted({n for n in _NAMES if _NAMES.count(n) > 1})}")
 
 
 # Cluster Autoscaler image per Kubernetes minor (its minor must match the cluster's): the newest patch
@@ -503,10 +438,6 @@ def price(provider: str, region: str | None, machine: str, capacity: str) -> flo
         return None
     return figures[1] if capacity == "spot" else figures[0]
 
-
-def find_model(repo: str) -> ModelArch | None:
-    """The catalog entry for a repo id or alias (case-insensitive), or None."""
-    return _LOOKUP.get(repo.strip().lower())
 
 
 def gpu_keys() -> tuple[str, ...]:

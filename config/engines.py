@@ -68,7 +68,7 @@ WEAVIATE_VERSION = "1.39.0"
 ELASTICSEARCH_EXPORTER_VERSION = "1.11.0"
 REDIS_EXPORTER_VERSION = "1.88.0"
 
-QUANTIZATIONS: tuple[str, ...] = ("none", "awq", "gptq", "fp8", "int8", "gguf")
+QUANTIZATIONS: tuple[str, ...] = ("none", "awq", "gptq", "fp8", "int8", "gguf", "mxfp4", "nvfp4")
 """Values of `serving.models[].quantization` (config/models.py `Quantization`)."""
 
 SERVING_ENGINES: tuple[str, ...] = ("vllm", "tgi", "triton", "ollama")
@@ -427,6 +427,10 @@ _VLLM_QUANT: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "gptq": ("--quantization", "gptq"),
     "fp8": ("--quantization", "fp8"),
     "int8": (),
+    # unverified (issue 19 checks against vLLM 0.33.0): MXFP4 (gpt-oss) and NVFP4 (ModelOpt) checkpoints are
+    # auto-detected from config.json quantization_config.
+    "mxfp4": (),
+    "nvfp4": (),
 })
 # TGI launcher/src/main.rs@v3.3.7 enum Quantization (kebab-case): awq, compressed-tensors, eetq, exl2, gptq,
 # marlin, bitsandbytes, bitsandbytes-nf4, bitsandbytes-fp4, fp8.  "It is not necessary to specify this option

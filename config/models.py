@@ -447,10 +447,28 @@ class Architecture(Model):
     """vocab_size."""
     tied_embeddings: bool = False
     """tie_word_embeddings."""
+    active_params_b: float | None = Field(None, gt=0, le=2000)
+    """Mixture of experts: parameters one token activates, in billions (omitted: a dense model)."""
+    experts: int = Field(0, ge=0, le=1024)
+    """Mixture of experts: routed experts per MoE layer (0: dense)."""
+    experts_per_token: int = Field(0, ge=0, le=64)
+    """Mixture of experts: routed experts each token uses (top-k)."""
+    expert_params_b: float = Field(0.0, ge=0, le=2000)
+    """Mixture of experts: parameters in the routed experts, in billions."""
+    attention: Literal["gqa", "mla"] = "gqa"
+    """gqa (multi-head, grouped-query or multi-query attention) | mla (multi-head latent attention, DeepSeek)."""
+    kv_lora_rank: int = Field(0, ge=0, le=8192)
+    """MLA: kv_lora_rank (the cached latent's width)."""
+    qk_rope_head_dim: int = Field(0, ge=0, le=1024)
+    """MLA: qk_rope_head_dim (the cached RoPE key's width)."""
+    sliding_window: int | None = Field(None, ge=1, le=1_048_576)
+    """Tokens a sliding-window attention layer attends to (and caches)."""
+    sliding_layers: int = Field(0, ge=0, le=512)
+    """How many of `layers` use the sliding window (the others attend to the whole context)."""
 
 
 Engine = Literal["vllm", "tgi", "triton", "ollama"]
-Quantization = Literal["none", "awq", "gptq", "fp8", "int8", "gguf"]
+Quantization = Literal["none", "awq", "gptq", "fp8", "int8", "gguf", "mxfp4", "nvfp4"]
 
 
 ADAPTER_NAME = r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$"
@@ -576,6 +594,18 @@ class ServedModel(Model):
     through the inference gateway; raise, lower or remove it with one config change."""
     router: RouterOverride | None = None
     """Per-model endpoint-picker settings (override `inferenceGateway.router`)."""
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    """KV cache element type: auto (the model's 16-bit dtype) or fp8 (vLLM `--kv-cache-dtype fp8`: half the KV
+    memory, so twice the context or batch per GPU)."""
+    expert_parallel: bool = False
+    """Mixture-of-experts models: place whole experts on the tensor-parallel GPUs instead of slicing every expert
+    (vLLM `--enable-expert-parallel`)."""
+    max_num_seqs: int | None = Field(None, ge=1, le=4096)
+    """Most sequences a replica decodes at once (vLLM `--max-num-seqs`); omitted: the engine's default. The
+    throughput estimate assumes this batch."""
+    shape_from: str | None = Field(None, min_length=1)
+    """The model's config.json (a path relative to the project directory), read instead of a hand-typed
+    `architecture`; a `model.safetensors.index.json` next to it gives the exact weight bytes."""
 
     @model_validator(mode="after")
     def _defaults(self) -> ServedModel:
@@ -611,6 +641,21 @@ class ServingConfig(Model):
     needs snapshotClass)."""
     snapshot_class: str | None = Field(None, pattern=DNS_LABEL, max_length=63)
     """VolumeSnapshotClass for cacheAccessMode ReadOnlyMany (e.g. a pd.csi.storage.gke.io class)."""
+    shapes: ModelShapes = Field(default_factory=lambda: ModelShapes())
+    """Where model shapes come from for models outside the catalog (`shapeFrom`, or the Hugging Face Hub)."""
+
+
+class ModelShapes(Model):
+    """`serving.shapes`: reading model shapes (config.json, model.safetensors.index.json)."""
+
+    fetch: bool = False
+    """Fetch config.json and model.safetensors.index.json of models outside the catalog from the Hugging Face Hub by
+    repo id at plan time (gated repos use `hfToken`), and keep them in `cacheDir`; off: only `shapeFrom`, the cache
+    and the catalog are read, so a plan never needs the internet."""
+    cache_dir: str = Field(".cache/model-shapes", min_length=1)
+    """Directory (relative to the project directory) holding fetched shape files, one folder per repo id."""
+    revision: str = Field("main", min_length=1, max_length=100)
+    """Hub revision (branch, tag or commit) fetched."""
 
 
 # -------------------------------------------------------------------------------------------- RAG

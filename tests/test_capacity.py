@@ -7,8 +7,9 @@ import math
 import pytest
 
 from config import ConfigError, catalog, validate
-from config.capacity import GIB, HOURS_PER_MONTH, cache_volume_gi, kv_cache_gib, shape_of, weights_gib
+from config.capacity import HOURS_PER_MONTH, cache_volume_gi, shape_of
 from config.models import ServedModel
+from config.shape import GIB, kv_cache_gib, weights_gib
 
 CUSTOM_ARCH = {"layers": 32, "hidden": 4096, "kvHeads": 8, "headDim": 128, "vocab": 32000, "tiedEmbeddings": False}
 
