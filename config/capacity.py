@@ -696,8 +696,8 @@ def _larger_than_a_node(cfg: StackConfig, model: ServedModel, shape: Shape, quan
                  f"({node.machine}, tensorParallel {node.tensor_parallel}, ${node.usd_per_hour:.2f}/hour on-demand): "
                  f"use a pool with gpu {node.gpu} and gpusPerNode {node.gpus}; ")
     else:
-        text += (f"no single node on {cfg.cluster.provider} holds it in {quantization} (use a smaller format or "
-                 "lower maxModelLen); ")
+        text += (f"no single node on {cfg.cluster.provider} holds it with quantization {quantization} (use a "
+                 "smaller format or lower maxModelLen); ")
     return text + MULTI_NODE_NOT_SUPPORTED
 
 
@@ -718,8 +718,7 @@ def _fit_hints(provider: str, model: ServedModel, shape: Shape, quantization: st
         bigger = [(t, m) for t in fitting for m in _machines(provider, pool.gpu) if t <= m.gpus]
         if bigger:
             t, machine = bigger[0]
-            hint.append(f"use a {pool.gpu} pool with {machine.gpus} GPUs per node ({machine.name}) and tensorParallel "
-                        f"{t}")
+            hint.append(f"use a pool of {machine.gpus}x {pool.gpu} ({machine.name}) with tensorParallel {t}")
     halved = mem.need - mem.kv_per_unit / 2
     if (model.kv_cache_dtype == "auto" and mem.kv_per_unit > 0
             and (halved <= usable or mem.kv_per_unit > 0.1 * mem.need)
