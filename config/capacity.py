@@ -1,15 +1,19 @@
 """The capacity plan: memory per replica, fit, GPUs, nodes and monthly cost, derived from config.
 
-Memory model (per replica, GiB = 2^30 bytes):
-  weights   = transformer body x bytes/param of the quantization + embeddings (and an untied LM
-              head) kept at 16 bit by AWQ/GPTQ/FP8/INT8 checkpoints
-  kv cache  = 2 (K and V) x layers x kv_heads x head_dim x 2 bytes x maxModelLen: one full-length
-              sequence must fit, which is what vLLM checks at start-up; encoders (embed) have none
-  overhead  = 1 GiB per GPU (CUDA context, cuBLAS/NCCL workspaces, CUDA graphs) + 10% of the
-              weights on that GPU (activations at the default batch size)
-Per GPU the need is (weights + kv) / tensorParallel + overhead, compared with the memory of one
-schedulable unit (a whole GPU, a MIG slice, or a time-sliced/MPS share: memory / replicas, because
-sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.
+Memory model (per replica, GiB = 2^30 bytes; the formulas are in config/shape.py, the engine facts next to them):
+  weights   = the model's parameters (MoE: every expert) x bytes/param of the quantization; embeddings and an untied
+              LM head at 16 bit except GGUF; MXFP4 quantizes only the routed experts
+  kv cache  = one maxModelLen sequence (what vLLM checks at start-up): 2 x kv_heads x head_dim (GQA) or
+              kv_lora_rank + qk_rope_head_dim (MLA) elements per token and layer, x 2 bytes (1 with kvCacheDtype
+              fp8); a sliding-window layer holds at most its window plus vLLM's in-flight tokens; encoders none
+  overhead  = 1 GiB per GPU (CUDA context, cuBLAS/NCCL workspaces, CUDA graphs) + 10% of the weights on that GPU
+              (activations at the default batch size)
+Per GPU the need is weights on the most loaded GPU (/ tensorParallel; with expertParallel ceil(experts / tp) whole
+experts) + the KV cache on one GPU (its share of the KV heads; MLA's latent on every GPU) + overhead, compared with
+the memory of one schedulable unit (a whole GPU, a MIG slice, or a time-sliced/MPS share: memory / replicas, because
+sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.  A model that does not fit even on the
+largest node of its pool's GPU is refused naming the smallest node shape of the cloud that holds it (no multi-node
+serving yet).
 
 Sizing: a model's replica takes `tensorParallel` units of its pool; nodes needed = ceil(units /
 units per node). A pool must reach every model's max replicas within its own `max` (the primary
