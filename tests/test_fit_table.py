@@ -167,7 +167,8 @@ def test_larger_than_any_node_says_so():
     # of the catalog holds (0.9 x 80, or 0.9 x ~180 for a B200), and the 16-GPU a2-megagpu node is GKE-only.
     assert ("does not fit on one node: weights 1249.8 GiB + KV cache 2.1 for maxModelLen 32768 need 175.0 GiB per "
             "GPU even at tensorParallel 8 on 8x h100-80gb (p5.48xlarge, the largest h100-80gb node on eks)") in message
-    assert "no single node on eks holds it with quantization none (use a smaller format or lower maxModelLen)" in message
+    assert ("no single node on eks holds it with quantization none (use a smaller format or lower maxModelLen)"
+            in message)
     assert "not supported yet: it needs RDMA networking" in message
 
 
