@@ -1,15 +1,19 @@
 """The capacity plan: memory per replica, fit, GPUs, nodes and monthly cost, derived from config.
 
-Memory model (per replica, GiB = 2^30 bytes):
-  weights   = transformer body x bytes/param of the quantization + embeddings (and an untied LM
-              head) kept at 16 bit by AWQ/GPTQ/FP8/INT8 checkpoints
-  kv cache  = 2 (K and V) x layers x kv_heads x head_dim x 2 bytes x maxModelLen: one full-length
-              sequence must fit, which is what vLLM checks at start-up; encoders (embed) have none
-  overhead  = 1 GiB per GPU (CUDA context, cuBLAS/NCCL workspaces, CUDA graphs) + 10% of the
-              weights on that GPU (activations at the default batch size)
-Per GPU the need is (weights + kv) / tensorParallel + overhead, compared with the memory of one
-schedulable unit (a whole GPU, a MIG slice, or a time-sliced/MPS share: memory / replicas, because
-sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.
+Memory model (per replica, GiB = 2^30 bytes; the formulas are in config/shape.py, the engine facts next to them):
+  weights   = the model's parameters (MoE: every expert) x bytes/param of the quantization; embeddings and an untied
+              LM head at 16 bit except GGUF; MXFP4 quantizes only the routed experts
+  kv cache  = one maxModelLen sequence (what vLLM checks at start-up): 2 x kv_heads x head_dim (GQA) or
+              kv_lora_rank + qk_rope_head_dim (MLA) elements per token and layer, x 2 bytes (1 with kvCacheDtype
+              fp8); a sliding-window layer holds at most its window plus vLLM's in-flight tokens; encoders none
+  overhead  = 1 GiB per GPU (CUDA context, cuBLAS/NCCL workspaces, CUDA graphs) + 10% of the weights on that GPU
+              (activations at the default batch size)
+Per GPU the need is weights on the most loaded GPU (/ tensorParallel; with expertParallel ceil(experts / tp) whole
+experts) + the KV cache on one GPU (its share of the KV heads; MLA's latent on every GPU) + overhead, compared with
+the memory of one schedulable unit (a whole GPU, a MIG slice, or a time-sliced/MPS share: memory / replicas, because
+sharing a GPU does not add memory) times the engine's gpuMemoryUtilization.  A model that does not fit even on the
+largest node of its pool's GPU is refused naming the smallest node shape of the cloud that holds it (no multi-node
+serving yet).
 
 Sizing: a model's replica takes `tensorParallel` units of its pool; nodes needed = ceil(units /
 units per node). A pool must reach every model's max replicas within its own `max` (the primary
@@ -27,12 +31,19 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from . import catalog
-from .engines import embedding_engine_key
+from .engines import (
+    FORMAT_CHECKED_ENGINES,
+    KV_CACHE_DTYPE_ARGS,
+    embedding_engine_key,
+    format_runs_on,
+    formats_on,
+    fp8_kv_runs_on,
+)
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry
-from .shape import Shape, kv_cache_gib, weights_gib
+from .shape import GIB, Shape, kv_cache_gib, kv_share_per_gpu, weights_bytes_per_gpu, weights_gib
 
 HOURS_PER_MONTH = 730
 RUNTIME_OVERHEAD_GIB = 1.0
@@ -59,7 +70,11 @@ def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape 
         return Shape(params_b=model.params_b, layers=arch.layers, hidden=arch.hidden, kv_heads=arch.kv_heads,
                      head_dim=arch.head_dim, vocab=arch.vocab, tied_embeddings=arch.tied_embeddings, task="generate",
                      max_context=None, gated=False, estimated=False, source="architecture",
-                     origin=f"{model.name}.architecture")
+                     origin=f"{model.name}.architecture", active_params_b=arch.active_params_b,
+                     experts=arch.experts, experts_per_token=arch.experts_per_token,
+                     expert_params_b=arch.expert_params_b, attention=arch.attention, kv_lora_rank=arch.kv_lora_rank,
+                     qk_rope_head_dim=arch.qk_rope_head_dim, sliding_window=arch.sliding_window,
+                     sliding_layers=arch.sliding_layers)
     # Only a parameter count: assume a dense MHA decoder (no GQA) with hidden = 128 x layers, the
     # Llama-family ratio; params ~= 12 x layers x hidden^2. This over-estimates the KV cache of
     # modern GQA models on purpose; give `architecture` for a tighter plan.
@@ -234,6 +249,22 @@ class ModelPlan:
     replicas), "preferred" (spread where possible, two may share a node) or "none" (single-GPU or CPU model)."""
     notes: tuple[str, ...] = ()
     """What the plan reader should know that is not an error (a spread the pool is too small to require)."""
+    params_b: float = 0.0
+    """Total parameters, billions (MoE: every expert)."""
+    active_params_b: float = 0.0
+    """Parameters one token activates, billions (= params_b for dense models): what a decode step reads."""
+    kv_cache_dtype: str = "auto"
+    """`kvCacheDtype` (auto: the model's 16-bit dtype; fp8: one byte per element)."""
+    attention: str = "gqa"
+    """gqa (multi-head / grouped-query) | mla (multi-head latent attention)."""
+    sliding_window: int | None = None
+    """Tokens a sliding-window layer holds (None: every layer attends fully)."""
+    expert_parallel: bool = False
+    """Routed experts placed whole on the replica's GPUs (vLLM --enable-expert-parallel)."""
+    weights_per_unit_gib: float = 0.0
+    """Weights on the most loaded GPU/slice of a replica."""
+    kv_cache_per_unit_gib: float = 0.0
+    """KV cache of one full-length sequence on one GPU/slice (MLA: the whole latent on every GPU)."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
@@ -390,6 +421,14 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "fallbackMonthlyUsdMax": _usd(fb.monthly_usd_max) if fb else 0.0,
         "spread": m.spread,
         "notes": list(m.notes),
+        "paramsB": _usd(m.params_b),
+        "activeParamsB": _usd(m.active_params_b),
+        "kvCacheDtype": m.kv_cache_dtype,
+        "attention": m.attention,
+        "slidingWindow": m.sliding_window,
+        "expertParallel": m.expert_parallel,
+        "weightsPerUnitGib": _usd(m.weights_per_unit_gib),
+        "kvCachePerUnitGib": _usd(m.kv_cache_per_unit_gib),
     }
 
 
@@ -520,43 +559,238 @@ def priced_region(cfg: StackConfig) -> str | None:
     return cfg.cluster.region if cfg.cluster.provider in ("gke", "eks") else None
 
 
+TP_SIZES: Final = (1, 2, 4, 8, 16)
+"""`tensorParallel` values (config/models.py ServedModel.tensor_parallel)."""
+WINDOWED_ENGINES: Final = frozenset({"vllm", "triton"})
+"""Engines whose KV cache keeps only the window of a sliding-window layer: vLLM's hybrid KV cache manager (on by
+default in 0.33.0, vllm/config/vllm.py; Triton serves through vLLM).  Others are planned as if every layer attended
+fully (TGI 3.3.7 and Ollama: unverified, so the conservative figure).  Llama 4's chunked local attention is not a
+window here: vLLM 0.33.0 turns the hybrid manager off for it by default (attention_chunk_size set and
+VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE unset), and kv_cache_planning.py unify_hybrid_kv_cache_specs
+then caches those layers in full."""
+
+
+def startup_in_flight_tokens(engine: str, gpu: str, device_gib: float) -> int:
+    """Tokens vLLM 0.33.0 reserves beyond the window of each sliding-window layer in its start-up check.
+
+    kv_cache_interface.py SlidingWindowSpec: window - 1 + `max_in_flight_tokens`; vllm/config/vllm.py:
+    max_in_flight_tokens = max_concurrent_batches (2 with async scheduling, on by default) x max_num_batched_tokens,
+    whose OpenAI-server default (vllm/engine/arg_utils.py get_batch_defaults) depends on the device memory: 16384 from
+    160 GiB, 8192 from 70 GiB except A100s, else 2048.  0 for engines that do not window (WINDOWED_ENGINES).
+    """
+    if engine not in WINDOWED_ENGINES:
+        return 0
+    if device_gib >= 160:
+        batched = 16384
+    elif device_gib >= 70 and not gpu.startswith("a100"):
+        batched = 8192
+    else:
+        batched = 2048
+    return 2 * batched
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What one replica of a model needs, whole and on its most loaded GPU/slice (GiB)."""
+
+    weights: float
+    kv: float
+    """One full-length sequence (maxModelLen), whole model."""
+    weights_per_unit: float
+    kv_per_unit: float
+    overhead: float
+
+    @property
+    def need(self) -> float:
+        return self.weights_per_unit + self.kv_per_unit + self.overhead
+
+
+def memory_of(shape: Shape, model: ServedModel, quantization: str, tp: int, gpu: str | None,
+              device_gib: float, kv_dtype: str | None = None) -> Memory:
+    """A replica's memory at tensor parallel `tp` on `gpu` (None: CPU) with `device_gib` per device."""
+    kv_dtype = kv_dtype or model.kv_cache_dtype
+    in_flight = startup_in_flight_tokens(model.engine, gpu, device_gib) if gpu else 0
+    weights = weights_gib(shape, quantization)
+    kv = kv_cache_gib(shape, model.max_model_len, kv_dtype, in_flight, windowed=model.engine in WINDOWED_ENGINES)
+    weights_unit = weights_bytes_per_gpu(shape, quantization, tp, model.expert_parallel) / GIB
+    kv_unit = kv * kv_share_per_gpu(shape, tp)
+    return Memory(weights, kv, weights_unit, kv_unit, RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights_unit)
+
+
+def _device_gib(pool: GpuPool, unit: Unit) -> float:
+    """Memory the engine sees as its device: the slice for MIG, the whole GPU otherwise (time-slicing and MPS share
+    it, vLLM still sizes its defaults from the device total)."""
+    return unit.memory_gib if unit.kind == "mig" else catalog.GPUS[pool.gpu].memory_gib
+
+
+def _machines(provider: str, gpu: str) -> tuple[catalog.MachineType, ...]:
+    found = catalog.GPUS[gpu]
+    return {"gke": found.gke_machine_types, "eks": found.eks_instance_types}.get(provider, ())
+
+
+def _largest_tp(gpus: int) -> int:
+    return max(t for t in TP_SIZES if t <= max(1, gpus))
+
+
+def _runs(model: ServedModel, quantization: str, gpu: str) -> bool:
+    """Whether the model's weight format and KV dtype run on `gpu` (config.engines tables)."""
+    cc = catalog.GPUS[gpu].compute_capability
+    if model.engine in FORMAT_CHECKED_ENGINES and not format_runs_on(quantization, cc):
+        return False
+    return model.kv_cache_dtype == "auto" or fp8_kv_runs_on(cc)
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """One node shape of a cloud that holds a model on a single node."""
+
+    gpu: str
+    gpus: int
+    machine: str
+    tensor_parallel: int
+    usd_per_hour: float
+
+
+def smallest_node(cfg: StackConfig, model: ServedModel, shape: Shape, quantization: str) -> NodeShape | None:
+    """The cheapest node shape (per hour, on-demand) on the stack's cloud whose GPUs run the model's format and hold
+    one replica, at the smallest tensorParallel that fits; None when no single node does (or no cloud catalog)."""
+    provider = cfg.cluster.provider
+    found: list[NodeShape] = []
+    for key, gpu in catalog.GPUS.items():
+        if not _runs(model, quantization, key):
+            continue
+        for machine in _machines(provider, key):
+            for tp in (t for t in TP_SIZES if t <= machine.gpus):
+                mem = memory_of(shape, model, quantization, tp, key, gpu.memory_gib)
+                if mem.need <= gpu.memory_gib * model.gpu_memory_utilization:
+                    price = catalog.price(provider, priced_region(cfg), machine.name, "on-demand")
+                    found.append(NodeShape(key, machine.gpus, machine.name, tp,
+                                           price if price is not None else machine.on_demand_usd_hour))
+                    break
+    return min(found, key=lambda n: (n.usd_per_hour, n.gpus), default=None)
+
+
+MULTI_NODE_NOT_SUPPORTED: Final = (
+    "serving one replica across nodes (LeaderWorkerSet, tensor x pipeline parallel) is not supported yet: it needs "
+    "RDMA networking between the nodes (EFA on EKS, GPUDirect-TCPXO/RDMA on GKE) that the platform does not provision "
+    "(docs/capacity.md, Models larger than one node)")
+
+
+def _larger_than_a_node(cfg: StackConfig, model: ServedModel, shape: Shape, quantization: str, pool: GpuPool,
+                        mem: Memory) -> str | None:
+    """The error text when even the largest node of the pool's GPU on this cloud cannot hold one replica (None when
+    it can: an ordinary fit error)."""
+    gpu = catalog.GPUS[pool.gpu]
+    machines = _machines(cfg.cluster.provider, pool.gpu)
+    most = max([m.gpus for m in machines] + [pool.gpus_per_node])
+    tp = _largest_tp(most)
+    at_most = memory_of(shape, model, quantization, tp, pool.gpu, gpu.memory_gib)
+    usable = gpu.memory_gib * model.gpu_memory_utilization
+    if at_most.need <= usable:
+        return None
+    biggest = next((m.name for m in machines if m.gpus == most), None)
+    where = f"{most}x {pool.gpu}" + (f" ({biggest}, the largest {pool.gpu} node on {cfg.cluster.provider})"
+                                     if biggest else "")
+    text = (f"does not fit on one node: weights {mem.weights:.1f} GiB + KV cache {mem.kv:.1f} for maxModelLen "
+            f"{model.max_model_len} need {at_most.need:.1f} GiB per GPU even at tensorParallel {tp} on {where}, which "
+            f"gives {usable:.1f} GiB per GPU; ")
+    node = smallest_node(cfg, model, shape, quantization) if cfg.cluster.provider in ("gke", "eks") else None
+    if node is not None:
+        text += (f"the smallest node on {cfg.cluster.provider} that holds it: {node.gpus}x {node.gpu} "
+                 f"({node.machine}, tensorParallel {node.tensor_parallel}, ${node.usd_per_hour:.2f}/hour on-demand): "
+                 f"use a pool with gpu {node.gpu} and gpusPerNode {node.gpus}; ")
+    else:
+        text += (f"no single node on {cfg.cluster.provider} holds it with quantization {quantization} (use a "
+                 "smaller format or lower maxModelLen); ")
+    return text + MULTI_NODE_NOT_SUPPORTED
+
+
+def _fit_hints(provider: str, model: ServedModel, shape: Shape, quantization: str, pool: GpuPool, unit: Unit,
+               usable: float, mem: Memory) -> list[str]:
+    """What would make a model that does not fit its unit fit, most specific first."""
+    hint = []
+    tp = model.tensor_parallel
+    gpu = catalog.GPUS[pool.gpu]
+    fitting = [t for t in TP_SIZES if tp < t
+               and memory_of(shape, model, quantization, t, pool.gpu, gpu.memory_gib).need <= usable]
+    if tp < pool.gpus_per_node and unit.kind == "gpu":
+        within = [t for t in fitting if t <= pool.gpus_per_node]
+        hint.append(f"raise tensorParallel (pool '{pool.name}' has {pool.gpus_per_node} GPUs per node)"
+                    + (f": {within[0]} fits" if within else ""))
+    if unit.kind == "gpu" and not any(t <= pool.gpus_per_node for t in fitting):
+        # A larger node of the same GPU on this cloud (a2-megagpu-16g holds 16 A100 40GB).
+        bigger = [(t, m) for t in fitting for m in _machines(provider, pool.gpu) if t <= m.gpus]
+        if bigger:
+            t, machine = bigger[0]
+            hint.append(f"use a pool of {machine.gpus}x {pool.gpu} ({machine.name}) with tensorParallel {t}")
+    halved = mem.need - mem.kv_per_unit / 2
+    if (model.kv_cache_dtype == "auto" and mem.kv_per_unit > 0
+            and (halved <= usable or mem.kv_per_unit > 0.1 * mem.need)
+            and "fp8" in KV_CACHE_DTYPE_ARGS.get(model.engine, {}) and fp8_kv_runs_on(gpu.compute_capability)):
+        hint.append(f"set kvCacheDtype: fp8 (halves the KV cache: {mem.kv_per_unit:.1f} -> {mem.kv_per_unit / 2:.1f} "
+                    f"GiB per unit{', then it fits' if halved <= usable else ''})")
+    runs = formats_on(gpu.compute_capability) if model.engine in FORMAT_CHECKED_ENGINES else ()
+    four_bit = [q for q in ("awq", "gptq", "nvfp4") if q in runs]
+    if quantization == "none":
+        hint.append("use a quantized checkpoint (" + ", ".join(four_bit + ["fp8"] if runs else ["awq", "gptq", "fp8"])
+                    + ")")
+    elif quantization in ("fp8", "int8") and four_bit:
+        hint.append(f"use a 4-bit checkpoint {pool.gpu} runs ({', '.join(four_bit)})")
+    hint.append("lower maxModelLen" if mem.kv_per_unit > 0.2 * mem.need else "use a pool with a larger GPU or slice")
+    return hint
+
+
+def _split_notes(model: ServedModel, shape: Shape, tp: int) -> str:
+    """How the split over tensorParallel differs from "everything / tp", for the fit error."""
+    notes = []
+    if model.expert_parallel and shape.moe and tp > 1:
+        notes.append(f"expertParallel: {-(-shape.experts // tp)} of {shape.experts} whole experts per GPU")
+    if shape.attention == "mla" and tp > 1:
+        notes.append("the MLA latent KV cache is on every GPU")
+    elif shape.attention == "gqa" and tp > shape.kv_heads:
+        notes.append(f"{shape.kv_heads} KV heads: each GPU holds one (replicated)")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPlan, list[Issue]]:
     """One model server's plan (`path`: its key path) with its fit problems (empty list = it fits).
 
     Assumes `config.semantics` found no structural problem (pools exist, profiles valid, a shape is known).
+    Memory per GPU/slice (config.shape): the weights on the most loaded GPU (tensor-parallel, experts whole with
+    expertParallel) + the KV cache of one maxModelLen sequence on one GPU (split by KV head; MLA's latent on every
+    GPU; sliding-window layers at most their window plus vLLM's in-flight tokens) + overhead.
     """
     shape = required(shape_of(model), path, "the model's shape (a catalog model, or paramsB)", "config.semantics")
     issues: list[Issue] = []
     quantization = required(model.quantization, path, "quantization (defaulted by ServedModel)", "config.models")
-    weights = weights_gib(shape, quantization)
-    kv = kv_cache_gib(shape, model.max_model_len, model.kv_cache_dtype)
     tp = model.tensor_parallel
-    overhead = RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights / tp
-    need = (weights + kv) / tp + overhead
     # CPU (ollama without a pool) until a pool says otherwise: nothing to fit, place or price.
     pool = cfg.pool(model.pool) if model.pool else None
+    unit = unit_of(pool, model.mig_profile) if pool is not None else None
+    mem = (memory_of(shape, model, quantization, tp, pool.gpu, _device_gib(pool, unit))
+           if pool is not None and unit is not None else memory_of(shape, model, quantization, tp, None, 0.0))
+    weights, kv, overhead, need = mem.weights, mem.kv, mem.overhead, mem.need
     capacity, unit_label, usable, fits = "cpu", "cpu", 0.0, True
     resource: str | None = None
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
     fallback: Fallback | None = None
     spread_kind, notes = "none", []
-    if pool is not None:
-        unit = unit_of(pool, model.mig_profile)
+    if pool is not None and unit is not None:
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
         fits = need <= usable
         if not fits:
-            hint = []
-            if tp < pool.gpus_per_node and unit.kind == "gpu":
-                hint.append(f"raise tensorParallel (pool '{pool.name}' has {pool.gpus_per_node} GPUs per node)")
-            if model.quantization == "none":
-                hint.append("use a quantized checkpoint (awq, gptq, fp8)")
-            hint.append("lower maxModelLen" if kv > 0.2 * need else "use a pool with a larger GPU or slice")
-            issues.append(_model_issue(path, model, (
-                f"does not fit: needs {need:.1f} GiB per {unit.label} (weights {weights:.1f} + KV cache {kv:.1f} "
-                f"for maxModelLen {model.max_model_len}, split over tensorParallel {tp}, + overhead {overhead:.1f}) "
-                f"but pool '{pool.name}' gives {usable:.1f} GiB ({unit.memory_gib:.1f} x gpuMemoryUtilization "
-                f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
+            too_big = _larger_than_a_node(cfg, model, shape, quantization, pool, mem)
+            if too_big is not None:
+                issues.append(_model_issue(path, model, too_big))
+            else:
+                hint = _fit_hints(cfg.cluster.provider, model, shape, quantization, pool, unit, usable, mem)
+                issues.append(_model_issue(path, model, (
+                    f"does not fit: needs {need:.1f} GiB per {unit.label} (weights {weights:.1f} + KV cache {kv:.1f} "
+                    f"for maxModelLen {model.max_model_len}, split over tensorParallel {tp}"
+                    f"{_split_notes(model, shape, tp)}, + overhead {overhead:.1f}) "
+                    f"but pool '{pool.name}' gives {usable:.1f} GiB ({unit.memory_gib:.1f} x gpuMemoryUtilization "
+                    f"{model.gpu_memory_utilization}); " + "; or ".join(hint))))
         units, per_node = tp, unit.per_node // tp
         nodes_at_min, nodes_at_max = _ceil_div(model.replicas.min, per_node), _ceil_div(model.replicas.max, per_node)
         # A model's own share of node-hours (pools are shared, so this is a fraction of nodes).
@@ -577,7 +811,11 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         min_replicas=model.replicas.min, max_replicas=model.replicas.max,
         nodes_at_min=nodes_at_min, nodes_at_max=nodes_at_max, cache_gi=cache_volume_gi(weights),
         monthly_usd_min=share * model.replicas.min, monthly_usd_max=share * model.replicas.max,
-        critical=model.critical, fallback=fallback, spread=spread_kind, notes=tuple(notes)), issues
+        critical=model.critical, fallback=fallback, spread=spread_kind, notes=tuple(notes),
+        params_b=shape.params_b, active_params_b=shape.active_b, kv_cache_dtype=model.kv_cache_dtype,
+        attention=shape.attention, sliding_window=shape.sliding_window if shape.sliding_layers else None,
+        expert_parallel=model.expert_parallel and shape.moe and tp > 1,
+        weights_per_unit_gib=mem.weights_per_unit, kv_cache_per_unit_gib=mem.kv_per_unit), issues
 
 
 def spread(units_per_replica: int, replicas: int, pool_max_nodes: int, cache_access_mode: str) -> str:

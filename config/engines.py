@@ -427,8 +427,12 @@ _VLLM_QUANT: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "gptq": ("--quantization", "gptq"),
     "fp8": ("--quantization", "fp8"),
     "int8": (),
-    # unverified (issue 19 checks against vLLM 0.33.0): MXFP4 (gpt-oss) and NVFP4 (ModelOpt) checkpoints are
-    # auto-detected from config.json quantization_config.
+    # No flag: both are read from the checkpoint, and a flag would break the other checkpoint layouts.
+    # MXFP4: quantization/mxfp4.py GptOssMxfp4Config.override_quantization_method maps a gpt-oss config.json
+    # `quant_method: mxfp4` to `gpt_oss_mxfp4` (an explicit `--quantization mxfp4` is accepted too).
+    # NVFP4: quantization/modelopt.py ModelOptNvFp4Config.override_quantization_method detects a ModelOpt
+    # checkpoint (`quant_algo` NVFP4) as `modelopt_fp4`; compressed-tensors NVFP4 checkpoints (llm-compressor) are
+    # `compressed-tensors` instead, which `--quantization modelopt_fp4` would refuse as a mismatch.
     "mxfp4": (),
     "nvfp4": (),
 })
@@ -460,6 +464,116 @@ TRITON_MODEL_JSON_QUANTIZATION: Mapping[str, str | None] = MappingProxyType({
     "none": None, "awq": None, "gptq": None, "fp8": "fp8", "int8": None,
 })
 """Our quantization value -> `quantization` in Triton's model.json (None: key omitted, auto-detected)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which GPUs run which weight format and KV-cache dtype (vLLM 0.33.0, by CUDA compute capability)
+# ---------------------------------------------------------------------------------------------------------------
+# vLLM refuses a quantization method below its `get_min_capability()` (vllm/config/vllm.py: "The quantization
+# method ... is not supported for the current GPU. Minimum capability: ..."). Below the "native" capability the
+# format still runs, as weight-only Marlin kernels (weights dequantized to 16 bit in the GEMM): same memory, no
+# FP8/FP4 tensor-core speed-up.  Sources, all vllm/model_executor/layers/quantization/ in the 0.33.0 wheel:
+#  none   16 bit: BF16 needs 8.0 (vLLM casts to FP16 below, with a warning); the CUDA platform floor is 7.0.
+#  awq    auto_awq.py AutoAWQConfig.get_min_capability 75 (Marlin from 8.0 where the shape allows).
+#  gptq   auto_gptq.py AutoGPTQConfig.get_min_capability 60.
+#  int8   compressed_tensors/schemes/compressed_tensors_w8a8_int8.py (W8A8) and _wNa16.py (W8A16): 75.
+#  fp8    fp8.py Fp8Config.get_min_capability 75 (per-tensor and 128x128 block-scaled alike); below 8.9 the linear
+#         kernel is MarlinFP8ScaledMMLinearKernel (utils/marlin_utils_fp8.py is_fp8_marlin_supported: >= 75).
+#         compressed-tensors FP8 W8A8 needs 89 (compressed_tensors_w8a8_fp8.py) and W8A16 75.
+#  mxfp4  mxfp4.py Mxfp4Config.get_min_capability 80, BF16 activations only (get_supported_act_dtypes); MoE backends
+#         in fused_moe/oracle/mxfp4.py: Marlin / Triton on 8.x-9.0, FlashInfer / TRT-LLM FP4 on 10.x and 12.x.
+#  nvfp4  modelopt.py ModelOptNvFp4Config.get_min_capability 75; below 10.0 FP4 Marlin (weight-only;
+#         utils/marlin_utils_fp4.py is_fp4_marlin_supported: >= 75), native CUTLASS/FlashInfer FP4 on 10.x / 12.x.
+#  gguf   not a vLLM format here (Ollama serves it, on CPU or GPU).
+VLLM_FORMAT_MIN_CAPABILITY: Mapping[str, str] = MappingProxyType({
+    "none": "7.0", "awq": "7.5", "gptq": "6.0", "int8": "7.5", "fp8": "7.5", "mxfp4": "8.0", "nvfp4": "7.5",
+})
+"""Our quantization value -> lowest compute capability vLLM 0.33.0 runs it on."""
+VLLM_FORMAT_NATIVE_CAPABILITY: Mapping[str, str] = MappingProxyType({
+    "fp8": "8.9", "mxfp4": "10.0", "nvfp4": "10.0",
+})
+"""Formats with a weight-only fallback -> compute capability from which they run on native tensor cores."""
+FORMAT_CHECKED_ENGINES: frozenset[str] = frozenset({"vllm", "vllm-embed", "triton"})
+"""Engines whose kernels the table above describes (Triton serves through its vLLM backend; unverified at the
+image's vLLM 0.24.0, whose floors are assumed the same)."""
+
+FP8_KV_MIN_CAPABILITY = "8.9"
+"""Lowest compute capability an FP8 KV cache is accepted on.  vLLM 0.33.0: vllm/platforms/cuda.py supports_fp8()
+is `has_device_capability(89)`; the Triton attention backend refuses an fp8 KV cache below SM89
+(vllm/v1/attention/backends/triton_attn.py: "native FP8 (fp8e4nv) requires SM89+"); FlashAttention stores FP8 KV
+only with FA3 (Hopper).  FlashInfer could dequantize FP8 KV on 8.0, but which backend vLLM picks is not pinned by
+config, so 8.0-8.6 GPUs are refused (conservative)."""
+
+# `kvCacheDtype` -> engine flags.  vLLM 0.33.0 vllm/engine/arg_utils.py `--kv-cache-dtype` (vllm/config/cache.py
+# CacheDType: auto, float16, bfloat16, fp8, fp8_e4m3, fp8_e5m2, ...; `fp8` means E4M3 on CUDA).  TGI 3.3.7
+# launcher/src/main.rs `--kv-cache-dtype` enum KVCacheDtype: fp8_e4m3fn | fp8_e5m2 ("on CUDA"; the shards' KVCache
+# accepts FP8 with the flashinfer or paged attention backend, server/.../layers/attention/kv_cache.py).  Triton: the
+# vLLM backend's model.json key `kv_cache_dtype` (an EngineArgs field), no CLI flag.  Ollama and TEI: no FP8 KV.
+KV_CACHE_DTYPE_ARGS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "vllm": MappingProxyType({"auto": (), "fp8": ("--kv-cache-dtype", "fp8")}),
+    "vllm-embed": MappingProxyType({"auto": ()}),
+    "tgi": MappingProxyType({"auto": (), "fp8": ("--kv-cache-dtype", "fp8_e4m3fn")}),
+    "triton": MappingProxyType({"auto": (), "fp8": ()}),
+    "ollama": MappingProxyType({"auto": ()}),
+    "tei": MappingProxyType({"auto": ()}),
+})
+"""Engine -> `kvCacheDtype` value -> extra CLI args.  Missing = unsupported."""
+
+# `expertParallel` -> engine flags.  vLLM 0.33.0 arg_utils.py `--enable-expert-parallel` (ParallelConfig.
+# enable_expert_parallel: "Use expert parallelism instead of tensor parallelism for MoE layers").  Triton: model.json
+# `enable_expert_parallel` (EngineArgs field; unverified at vLLM 0.24.0).  TGI 3.3.7 has no expert-parallel option
+# (launcher/src/main.rs), Ollama/TEI neither.
+EXPERT_PARALLEL_ARGS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "vllm": ("--enable-expert-parallel",),
+    "triton": (),
+})
+"""Engines that support expert parallelism -> extra CLI args."""
+
+
+def capability(cc: str) -> tuple[int, int]:
+    """A compute capability string ("8.9", "10.0") as a comparable (major, minor)."""
+    major, _, minor = cc.partition(".")
+    return int(major), int(minor or 0)
+
+
+def format_runs_on(quantization: str, compute_capability: str) -> bool:
+    """Whether vLLM 0.33.0 runs weight format `quantization` on a GPU of `compute_capability` (unknown: True)."""
+    floor = VLLM_FORMAT_MIN_CAPABILITY.get(quantization)
+    if floor is None or not compute_capability:
+        return True
+    return capability(compute_capability) >= capability(floor)
+
+
+def formats_on(compute_capability: str) -> tuple[str, ...]:
+    """The vLLM weight formats a GPU of `compute_capability` runs (QUANTIZATIONS order)."""
+    return tuple(q for q in QUANTIZATIONS if q in VLLM_FORMAT_MIN_CAPABILITY and format_runs_on(q, compute_capability))
+
+
+def fp8_kv_runs_on(compute_capability: str) -> bool:
+    """Whether an FP8 KV cache is accepted on a GPU of `compute_capability`."""
+    return not compute_capability or capability(compute_capability) >= capability(FP8_KV_MIN_CAPABILITY)
+
+
+def kv_cache_dtype_args(engine: str, kv_cache_dtype: str) -> tuple[str, ...]:
+    """Extra CLI args for `kvCacheDtype`; ValueError naming the engines that support it."""
+    table = KV_CACHE_DTYPE_ARGS.get(engine)
+    if table is None:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if kv_cache_dtype not in table:
+        able = [e for e, t in KV_CACHE_DTYPE_ARGS.items() if kv_cache_dtype in t and e in SERVING_ENGINES]
+        raise ValueError(f"kvCacheDtype {kv_cache_dtype} is not supported by engine {engine} "
+                         f"{ENGINES[engine].version}; engines that support it: {', '.join(able)}")
+    return table[kv_cache_dtype]
+
+
+def expert_parallel_args(engine: str, expert_parallel: bool) -> tuple[str, ...]:
+    """Extra CLI args for `expertParallel`; ValueError naming the engines that support it."""
+    if not expert_parallel:
+        return ()
+    if engine not in EXPERT_PARALLEL_ARGS:
+        raise ValueError(f"expertParallel is not supported by engine {engine} {_spec(engine).version}; engines that "
+                         f"support it: {', '.join(EXPERT_PARALLEL_ARGS)}")
+    return EXPERT_PARALLEL_ARGS[engine]
 
 
 def quantization_args(engine: str, quantization: str) -> tuple[str, ...]:
@@ -504,7 +618,8 @@ def _check(engine: str, tensor_parallel: int, gpu_memory_utilization: float, max
 
 def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: int = 1,
                 gpu_memory_utilization: float = 0.9, max_model_len: int = 4096, quantization: str = "none",
-                prefix_caching: bool = True, port: int | None = None) -> list[str]:
+                prefix_caching: bool = True, port: int | None = None, kv_cache_dtype: str = "auto",
+                expert_parallel: bool = False) -> list[str]:
     """The container `args` for an engine at its pinned version (to go with `ENGINES[engine].command`).
 
     vllm       `vllm serve <model>` flags (vllm/engine/arg_utils.py 0.33.0); prefix caching is a
@@ -524,6 +639,8 @@ def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: i
     port = spec.port if port is None else port
     _check(engine, tensor_parallel, gpu_memory_utilization, max_model_len, port)
     quant = quantization_args(engine, quantization)
+    # kvCacheDtype / expertParallel (issue 19): the flags after the quantization's; Triton's go into model.json.
+    quant += kv_cache_dtype_args(engine, kv_cache_dtype) + expert_parallel_args(engine, expert_parallel)
 
     if engine in ("vllm", "vllm-embed"):
         args = [model]
@@ -662,7 +779,8 @@ TRITON_VLLM_CONFIG_PBTXT = 'backend: "vllm"\n\ninstance_group [\n  {\n    count:
 
 def triton_model_files(*, model: str, served_name: str, tensor_parallel: int = 1,
                        gpu_memory_utilization: float = 0.9, max_model_len: int = 4096,
-                       quantization: str = "none", prefix_caching: bool = True) -> dict[str, object]:
+                       quantization: str = "none", prefix_caching: bool = True, kv_cache_dtype: str = "auto",
+                       expert_parallel: bool = False) -> dict[str, object]:
     """Files of the Triton model repository: relative path -> content (str for config.pbtxt, dict for model.json).
 
     model.json is "a key-value dictionary that is fed to vLLM's AsyncLLMEngine" (vllm_backend README); the keys
@@ -680,6 +798,12 @@ def triton_model_files(*, model: str, served_name: str, tensor_parallel: int = 1
     q = TRITON_MODEL_JSON_QUANTIZATION[quantization]
     if q is not None:
         engine_json["quantization"] = q
+    kv_cache_dtype_args("triton", kv_cache_dtype)
+    if kv_cache_dtype != "auto":
+        engine_json["kv_cache_dtype"] = kv_cache_dtype  # EngineArgs.kv_cache_dtype (`fp8`: E4M3 on CUDA)
+    expert_parallel_args("triton", expert_parallel)
+    if expert_parallel:
+        engine_json["enable_expert_parallel"] = True  # EngineArgs.enable_expert_parallel
     return {
         f"{served_name}/config.pbtxt": TRITON_VLLM_CONFIG_PBTXT,
         f"{served_name}/1/model.json": engine_json,
@@ -1126,7 +1250,11 @@ __all__ = [
     "EMBEDDING_ENGINES",
     "ENGINES",
     "ENGINE_METRICS_SOURCE",
+    "EXPERT_PARALLEL_ARGS",
+    "FORMAT_CHECKED_ENGINES",
+    "FP8_KV_MIN_CAPABILITY",
     "GPU_COMPUTE_CAPABILITY",
+    "KV_CACHE_DTYPE_ARGS",
     "METRICS",
     "QUANTIZATIONS",
     "QUANTIZATION_ARGS",
@@ -1135,16 +1263,24 @@ __all__ = [
     "TRITON_MODEL_JSON_QUANTIZATION",
     "TRITON_MODEL_REPOSITORY",
     "TRITON_VLLM_CONFIG_PBTXT",
+    "VLLM_FORMAT_MIN_CAPABILITY",
+    "VLLM_FORMAT_NATIVE_CAPABILITY",
     "AutoscalingSignals",
     "EngineSpec",
     "Metric",
     "MetricSet",
     "all_series_names",
+    "capability",
     "embedding_engine_key",
     "engine_args",
     "engine_env",
+    "expert_parallel_args",
+    "format_runs_on",
+    "formats_on",
+    "fp8_kv_runs_on",
     "image_for",
     "is_prometheus_name",
+    "kv_cache_dtype_args",
     "ollama_pull_command",
     "quantization_args",
     "series_names",

@@ -466,6 +466,33 @@ class Architecture(Model):
     sliding_layers: int = Field(0, ge=0, le=512)
     """How many of `layers` use the sliding window (the others attend to the whole context)."""
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Architecture:
+        """The MoE / MLA / sliding-window fields come in groups; a half-filled group would be silently ignored."""
+        if self.attention == "mla":
+            if not (self.kv_lora_rank and self.qk_rope_head_dim):
+                raise ValueError("attention mla needs kvLoraRank and qkRopeHeadDim (config.json kv_lora_rank, "
+                                 "qk_rope_head_dim): MLA caches kvLoraRank + qkRopeHeadDim elements per token and "
+                                 "layer")
+        elif self.kv_lora_rank or self.qk_rope_head_dim:
+            raise ValueError("kvLoraRank and qkRopeHeadDim are only used with attention: mla")
+        if self.sliding_layers > self.layers:
+            raise ValueError(f"slidingLayers {self.sliding_layers} exceeds layers {self.layers}")
+        if self.sliding_layers and self.sliding_window is None:
+            raise ValueError("slidingLayers needs slidingWindow (the tokens a window layer attends to)")
+        if self.sliding_window is not None and not self.sliding_layers:
+            raise ValueError("slidingWindow needs slidingLayers (how many of layers use it; = layers when all do)")
+        if self.experts:
+            if not 1 <= self.experts_per_token <= self.experts:
+                raise ValueError(f"experts {self.experts} needs expertsPerToken between 1 and {self.experts} "
+                                 "(config.json num_experts_per_tok)")
+            if not self.expert_params_b:
+                raise ValueError("experts needs expertParamsB (parameters in the routed experts, billions)")
+        elif self.experts_per_token or self.expert_params_b or self.active_params_b is not None:
+            raise ValueError("expertsPerToken, expertParamsB and activeParamsB describe a mixture-of-experts model: "
+                             "set experts (routed experts per MoE layer) too, or remove them")
+        return self
+
 
 Engine = Literal["vllm", "tgi", "triton", "ollama"]
 Quantization = Literal["none", "awq", "gptq", "fp8", "int8", "gguf", "mxfp4", "nvfp4"]
@@ -621,6 +648,14 @@ class ServedModel(Model):
             raise ValueError("replicas.min 0 needs autoscaling.scaleToZero: true")
         if self.critical and self.autoscaling.scale_to_zero:
             raise ValueError("critical models cannot scale to zero")
+        arch = self.architecture
+        if arch is not None and self.params_b is not None and arch.experts:
+            if arch.expert_params_b >= self.params_b:
+                raise ValueError(f"architecture.expertParamsB {arch.expert_params_b:g} must be below paramsB "
+                                 f"{self.params_b:g} (the routed experts are part of all parameters)")
+            if arch.active_params_b is not None and arch.active_params_b > self.params_b:
+                raise ValueError(f"architecture.activeParamsB {arch.active_params_b:g} exceeds paramsB "
+                                 f"{self.params_b:g}")
         return self
 
 

@@ -55,6 +55,14 @@ class ModelEntry(TypedDict):
     fallbackMonthlyUsdMax: float  # on-demand cost of those
     spread: str                   # required | preferred | none: replicas of a multi-GPU model one per node or not
     notes: list[str]
+    paramsB: float                # total parameters, billions (MoE: every expert)
+    activeParamsB: float          # parameters one token activates (= paramsB for dense models): the throughput input
+    kvCacheDtype: str             # auto | fp8
+    attention: str                # gqa | mla
+    slidingWindow: int | None     # tokens a sliding-window layer holds (None: full attention everywhere)
+    expertParallel: bool          # whole experts per GPU (vLLM --enable-expert-parallel)
+    weightsPerUnitGib: float      # weights on the most loaded GPU/slice of a replica
+    kvCachePerUnitGib: float      # KV cache of one full sequence on one GPU/slice
 
 
 class PoolEntry(TypedDict):

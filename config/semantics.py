@@ -16,13 +16,25 @@ from . import catalog, inference_checks, upgrades
 from .admission import registry_allowed
 from .capacity import EMBEDDING_SERVER, CapacityPlan, canary_model, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
-from .engines import ENGINES, quantization_args
+from .engines import (
+    ENGINES,
+    FORMAT_CHECKED_ENGINES,
+    FP8_KV_MIN_CAPABILITY,
+    VLLM_FORMAT_MIN_CAPABILITY,
+    expert_parallel_args,
+    format_runs_on,
+    formats_on,
+    fp8_kv_runs_on,
+    kv_cache_dtype_args,
+    quantization_args,
+)
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, credential_namespaces, platform_namespace_names
 from .network import eks_subnets
 from .pool_scaling import epp_scaled
+from .shape import Shape
 
 
 def _choices(values: Iterable[object]) -> str:
@@ -312,6 +324,8 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
                         f"architecture) or use one of: {_choices(sorted(catalog.MODELS))}"))
         else:
             yield from _context(path, model)
+        yield from _memory_options(path, model, shape, [pools[n] for n in (model.pool, model.fallback_pool)
+                                                         if n is not None and n in pools])
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
@@ -334,6 +348,46 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
             yield Issue(path("fallbackPool"), f"fallback pool '{model.fallback_pool}' has fewer GPUs per node than "
                                               "tensorParallel")
         yield from _mig_profile(path, model.mig_profile, pool, pools.get(model.fallback_pool or ""))
+
+
+def _memory_options(path: Callable[..., str], model: ServedModel, shape: Shape | None,
+                    pools: list[GpuPool]) -> Iterator[Issue]:
+    """kvCacheDtype, expertParallel and the weight format against the engine, the model and the pools' GPUs (issue
+    19): an option the engine or the GPU cannot honour is refused, never dropped."""
+    quantization = model.quantization or "none"
+    try:
+        kv_cache_dtype_args(model.engine, model.kv_cache_dtype)
+    except ValueError as exc:
+        yield Issue(path("kvCacheDtype"), str(exc))
+    if model.expert_parallel:
+        try:
+            expert_parallel_args(model.engine, True)
+        except ValueError as exc:
+            yield Issue(path("expertParallel"), str(exc))
+        if shape is not None and not shape.moe:
+            yield Issue(path("expertParallel"), (
+                f"{model.model} is a dense model (no routed experts"
+                f"{'' if shape.source == 'catalog' else '; architecture.experts is 0'}): expert parallelism needs a "
+                "mixture-of-experts model; remove expertParallel"))
+        elif model.tensor_parallel == 1:
+            yield Issue(path("expertParallel"), (
+                "expert parallelism places whole experts on the replica's tensor-parallel GPUs, and tensorParallel is "
+                "1 (vLLM would ignore the flag: FusedMoEParallelConfig uses EP only when tp x dp > 1); set "
+                "tensorParallel 2 or more, or remove expertParallel"))
+    for pool in pools:
+        gpu = catalog.GPUS[pool.gpu]
+        cc = gpu.compute_capability
+        if model.engine in FORMAT_CHECKED_ENGINES and not format_runs_on(quantization, cc):
+            able = [k for k, g in catalog.GPUS.items() if format_runs_on(quantization, g.compute_capability)]
+            yield Issue(path("quantization"), (
+                f"{quantization} weights need compute capability {VLLM_FORMAT_MIN_CAPABILITY[quantization]}+ in "
+                f"{model.engine} (vLLM {ENGINES['vllm'].version}); pool '{pool.name}' has {pool.gpu} ({cc}). GPUs that "
+                f"run {quantization}: {_choices(able)}; formats {pool.gpu} runs: {_choices(formats_on(cc))}"))
+        if model.kv_cache_dtype == "fp8" and not fp8_kv_runs_on(cc):
+            able = [k for k, g in catalog.GPUS.items() if fp8_kv_runs_on(g.compute_capability)]
+            yield Issue(path("kvCacheDtype"), (
+                f"an fp8 KV cache needs FP8 hardware (compute capability {FP8_KV_MIN_CAPABILITY}+); pool "
+                f"'{pool.name}' has {pool.gpu} ({cc}). GPUs with it: {_choices(able)}; or use kvCacheDtype: auto"))
 
 
 def _fallback(cfg: StackConfig, path: Callable[..., str], pool_name: str | None, fallback_pool: str | None,

@@ -15,7 +15,15 @@ weights   Exact when the checkpoint's size is known (model.safetensors.index.jso
 KV cache  per token and layer: 2 (K and V) x kv_heads x head_dim elements for multi-head / grouped-query
           attention; kv_lora_rank + qk_rope_head_dim elements for multi-head latent attention (MLA caches one
           compressed latent and the decoupled RoPE key, not per-head K and V).  A sliding-window layer holds at
-          most `sliding_window` tokens.  Element size: 2 bytes (BF16/FP16, `kvCacheDtype: auto`) or 1 (`fp8`).
+          most `sliding_window` tokens plus the tokens in flight (vLLM's start-up check, below).  Element size:
+          2 bytes (BF16/FP16, `kvCacheDtype: auto`) or 1 (`fp8`).
+
+Per GPU (tensor parallel `tp`, vLLM 0.33.0; sources in the comments of each function):
+weights   the non-expert part / tp (attention, dense MLPs, embeddings and LM head are tensor-parallel); the routed
+          experts / tp without expert parallelism (each expert sliced), or ceil(experts / ep) whole experts of
+          every MoE layer with it (ep = tp: one engine, no data parallelism).
+KV cache  GQA: max(1, kv_heads // tp) heads per GPU (heads are replicated when tp > kv_heads); MLA: the whole
+          latent on every GPU (one latent "head", replicated on each tensor-parallel rank).
 """
 
 from __future__ import annotations
@@ -103,43 +111,117 @@ class Shape:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
 
 
-def weights_bytes(shape: Shape, quantization: str) -> float:
-    """Bytes of the weights served in `quantization` (exact when the checkpoint ships in that format)."""
-    if shape.weights_bytes is not None and quantization == shape.native_format:
-        return float(shape.weights_bytes)
+def weights_split(shape: Shape, quantization: str) -> tuple[float, float]:
+    """Bytes of the weights served in `quantization`, as (routed experts, everything else).
+
+    Exact in total when the checkpoint ships in that format (its safetensors size, split between experts and the
+    rest in the proportion of the estimate).
+    """
     embed = float(shape.embedding_params)
     body = max(0.0, shape.params_b * 1e9 - embed)
     experts = min(body, shape.expert_params_b * 1e9)
     rest = body - experts
     per_param = BYTES_PER_PARAM[quantization]
     rest_bytes = 2.0 if (quantization in EXPERTS_ONLY and shape.moe) else per_param
-    return experts * per_param + rest * rest_bytes + embed * EMBEDDING_BYTES[quantization]
+    expert_part = experts * per_param
+    other_part = rest * rest_bytes + embed * EMBEDDING_BYTES[quantization]
+    if shape.weights_bytes is not None and quantization == shape.native_format:
+        total = expert_part + other_part
+        share = expert_part / total if total > 0 else 0.0
+        return shape.weights_bytes * share, shape.weights_bytes * (1 - share)
+    return expert_part, other_part
+
+
+def weights_bytes(shape: Shape, quantization: str) -> float:
+    """Bytes of the weights served in `quantization` (exact when the checkpoint ships in that format)."""
+    if shape.weights_bytes is not None and quantization == shape.native_format:
+        return float(shape.weights_bytes)
+    experts, other = weights_split(shape, quantization)
+    return experts + other
 
 
 def weights_gib(shape: Shape, quantization: str) -> float:
     return weights_bytes(shape, quantization) / GIB
 
 
+def experts_per_gpu(shape: Shape, ep: int) -> int:
+    """Whole routed experts of one MoE layer on the most loaded GPU of an expert-parallel group of `ep` GPUs.
+
+    vLLM 0.33.0 vllm/model_executor/layers/fused_moe/expert_map_manager.py determine_expert_map: base =
+    experts // ep, the first experts % ep ranks hold one more (linear placement, the default).
+    """
+    return -(-shape.experts // max(1, ep))
+
+
+def weights_bytes_per_gpu(shape: Shape, quantization: str, tp: int, expert_parallel: bool = False) -> float:
+    """Weight bytes on the most loaded GPU of one replica (`tp` GPUs).
+
+    Without expert parallelism every layer is tensor-parallel: total / tp.  With it (vLLM
+    `--enable-expert-parallel`), vllm/model_executor/layers/fused_moe/config.py FusedMoEParallelConfig.make
+    (0.33.0) sets ep_size = tp x dp (x pcp) and tp_size = 1 for the MoE layers only: each GPU holds whole experts
+    (`experts_per_gpu`), while attention, dense layers and embeddings stay split over tp.
+    """
+    tp = max(1, tp)
+    experts, other = weights_split(shape, quantization)
+    if expert_parallel and shape.moe and tp > 1:
+        return other / tp + experts * experts_per_gpu(shape, tp) / shape.experts
+    return (experts + other) / tp
+
+
 def kv_elements_per_token_layer(shape: Shape) -> int:
-    """Cached elements per token in one attention layer."""
+    """Cached elements per token in one attention layer (all KV heads)."""
     if shape.attention == "mla":
         return shape.kv_lora_rank + shape.qk_rope_head_dim
     return 2 * shape.kv_heads * shape.head_dim
 
 
-def kv_bytes(shape: Shape, tokens: int, kv_dtype: str = "auto") -> float:
-    """KV cache bytes of one sequence of `tokens` tokens (whole model, before any tensor-parallel split)."""
+def window_tokens(shape: Shape, tokens: int, in_flight_tokens: int = 0) -> int:
+    """Tokens a sliding-window layer holds for one sequence of `tokens` tokens.
+
+    vLLM 0.33.0 vllm/v1/kv_cache_interface.py SlidingWindowSpec.max_admission_blocks_per_request: the last
+    `sliding_window - 1` tokens plus the tokens scheduled but not yet freed (`max_in_flight_tokens`), never more than
+    the sequence, plus one block.  Here: min(window + in_flight, tokens) (the -1 and the extra block, < 16 tokens,
+    are left to the overhead).
+    """
+    if not shape.sliding_window:
+        return tokens
+    return min(tokens, shape.sliding_window + max(0, in_flight_tokens))
+
+
+def kv_bytes(shape: Shape, tokens: int, kv_dtype: str = "auto", in_flight_tokens: int = 0,
+             windowed: bool = True) -> float:
+    """KV cache bytes of one sequence of `tokens` tokens (whole model, before any tensor-parallel split).
+
+    `windowed` False: the engine caches sliding-window layers like full ones (no hybrid KV cache manager).
+    """
     if shape.task == "embed" or tokens <= 0:
         return 0.0
     per_layer = kv_elements_per_token_layer(shape) * KV_DTYPE_BYTES[kv_dtype]
-    full_layers = shape.layers - shape.sliding_layers
-    window = min(tokens, shape.sliding_window) if shape.sliding_window else tokens
-    return float(per_layer * (full_layers * tokens + shape.sliding_layers * window))
+    sliding = shape.sliding_layers if windowed else 0
+    full_layers = shape.layers - sliding
+    return float(per_layer * (full_layers * tokens + sliding * window_tokens(shape, tokens, in_flight_tokens)))
 
 
-def kv_cache_gib(shape: Shape, max_model_len: int, kv_dtype: str = "auto") -> float:
+def kv_cache_gib(shape: Shape, max_model_len: int, kv_dtype: str = "auto", in_flight_tokens: int = 0,
+                 windowed: bool = True) -> float:
     """KV cache (GiB) of one full-length sequence: what vLLM checks at start-up."""
-    return kv_bytes(shape, max_model_len, kv_dtype) / GIB
+    return kv_bytes(shape, max_model_len, kv_dtype, in_flight_tokens, windowed) / GIB
+
+
+def kv_share_per_gpu(shape: Shape, tp: int) -> float:
+    """Fraction of the whole model's KV cache that one GPU of a `tp`-way replica holds.
+
+    GQA/MHA: max(1, kv_heads // tp) of kv_heads heads (vLLM 0.33.0 vllm/model_executor/models/llama.py
+    `self.num_kv_heads = max(1, self.total_num_kv_heads // tp_size)`; linear.py QKVParallelLinear replicates a KV
+    head on tp / kv_heads ranks when tp > kv_heads).  MLA: 1 -- every rank caches the whole latent
+    (vllm/model_executor/layers/attention/mla_attention.py get_kv_cache_spec: num_kv_heads=1, max_tp_shards=1,
+    head_size = kv_lora_rank + qk_rope_head_dim; kv_cache_interface.py AttentionSpec.max_tp_shards: "TP ranks beyond
+    this hold replicas").
+    """
+    tp = max(1, tp)
+    if shape.attention == "mla":
+        return 1.0
+    return max(1, shape.kv_heads // tp) / shape.kv_heads
 
 
 __all__ = [
@@ -149,9 +231,14 @@ __all__ = [
     "GIB",
     "KV_DTYPE_BYTES",
     "Shape",
+    "experts_per_gpu",
     "kv_bytes",
     "kv_cache_gib",
     "kv_elements_per_token_layer",
+    "kv_share_per_gpu",
     "weights_bytes",
+    "weights_bytes_per_gpu",
     "weights_gib",
+    "weights_split",
+    "window_tokens",
 ]
