@@ -23,16 +23,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from . import catalog
 from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
-from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
-from .plan_shape import ModelEntry, PlanOutput, PoolEntry
-from .shape import Shape, kv_cache_gib, weights_gib
+from .models import (
+    Architecture,
+    Autoscaling,
+    Embedding,
+    GpuPool,
+    Mig,
+    Mps,
+    Replicas,
+    ServedModel,
+    StackConfig,
+    TimeSlicing,
+)
+from .plan_shape import ModelEntry, PlanOutput, PoolEntry, ThroughputEntry
+from .shape import GIB, Shape, kv_cache_gib, weights_gib
+from .throughput import Throughput, estimate, share_of
 
 HOURS_PER_MONTH = 730
 RUNTIME_OVERHEAD_GIB = 1.0
@@ -234,6 +246,9 @@ class ModelPlan:
     replicas), "preferred" (spread where possible, two may share a node) or "none" (single-GPU or CPU model)."""
     notes: tuple[str, ...] = ()
     """What the plan reader should know that is not an error (a spread the pool is too small to require)."""
+    throughput: Throughput | None = None
+    """Estimated decode/prefill throughput and $ per million output tokens of one replica (config.throughput); None
+    for CPU and embedding servers."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
@@ -390,6 +405,28 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "fallbackMonthlyUsdMax": _usd(fb.monthly_usd_max) if fb else 0.0,
         "spread": m.spread,
         "notes": list(m.notes),
+        "throughput": _throughput_entry(m.throughput) if m.throughput is not None else None,
+    }
+
+
+def _throughput_entry(t: Throughput) -> ThroughputEntry:
+    return {
+        "decodeTokensPerSecond": round(t.decode_tokens_per_second, 1),
+        "perSequenceTokensPerSecond": round(t.per_sequence_tokens_per_second, 1),
+        "batch": t.batch,
+        "batchFrom": t.batch_from,
+        "engineDefaultBatch": t.engine_default,
+        "kvCapacitySequences": t.kv_capacity,
+        "bound": t.bound,
+        "promptTokens": t.prompt_tokens,
+        "outputTokens": t.output_tokens,
+        "averageContext": t.average_context,
+        "prefillTokensPerSecond": (round(t.prefill_tokens_per_second, 1)
+                                   if t.prefill_tokens_per_second is not None else None),
+        "ttftSeconds": round(t.ttft_seconds, 4) if t.ttft_seconds is not None else None,
+        "usdPerMillionOutputTokens": (round(t.usd_per_million_output_tokens, 4)
+                                      if t.usd_per_million_output_tokens is not None else None),
+        "assumptions": list(t.assumptions),
     }
 
 
@@ -540,6 +577,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
     fallback: Fallback | None = None
     spread_kind, notes = "none", []
+    rate: Throughput | None = None
     if pool is not None:
         unit = unit_of(pool, model.mig_profile)
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
@@ -568,6 +606,14 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         if spread_kind == "required":
             # One replica per node: as many nodes as replicas.
             nodes_at_min, nodes_at_max = model.replicas.min, model.replicas.max
+        gpu = catalog.GPUS[pool.gpu]
+        replicas = pool.sharing.replicas if isinstance(pool.sharing, (TimeSlicing, Mps)) else 1
+        # The KV cache gets what the replica's units leave after weights and overhead (config.throughput).
+        rate = estimate(shape=shape, engine=model.engine, quantization=quantization,
+                        kv_cache_dtype=model.kv_cache_dtype, max_num_seqs=model.max_num_seqs, tensor_parallel=tp,
+                        max_model_len=model.max_model_len, gpu=gpu,
+                        share=share_of(gpu, unit.kind, unit.profile, replicas),
+                        kv_pool_bytes=max(0.0, (usable - overhead) * tp - weights) * GIB, replica_monthly_usd=share)
     return ModelPlan(
         name=model.name, engine=model.engine, model=model.model, quantization=quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
@@ -577,7 +623,8 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         min_replicas=model.replicas.min, max_replicas=model.replicas.max,
         nodes_at_min=nodes_at_min, nodes_at_max=nodes_at_max, cache_gi=cache_volume_gi(weights),
         monthly_usd_min=share * model.replicas.min, monthly_usd_max=share * model.replicas.max,
-        critical=model.critical, fallback=fallback, spread=spread_kind, notes=tuple(notes)), issues
+        critical=model.critical, fallback=fallback, spread=spread_kind, notes=tuple(notes),
+        throughput=rate), issues
 
 
 def spread(units_per_replica: int, replicas: int, pool_max_nodes: int, cache_access_mode: str) -> str:
@@ -684,6 +731,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     models: list[ModelPlan] = []
     for served in served_models(cfg):
         planned, found = plan_model(cfg, served.path, served.model)
+        if served.role == EMBEDDING_SERVER:  # embeddings emit no tokens: no decode throughput
+            planned = replace(planned, throughput=None)
         models.append(planned)
         issues += found
     demands = [d for m in models for d in m.demands()]
