@@ -16,7 +16,7 @@ from . import catalog, inference_checks, upgrades
 from .admission import registry_allowed
 from .capacity import EMBEDDING_SERVER, CapacityPlan, canary_model, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
-from .engines import ENGINES, quantization_args
+from .engines import ENGINES, MAX_NUM_SEQS_UNSUPPORTED, quantization_args
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
@@ -563,6 +563,15 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
                                                      "quantization (defaulted by ServedModel)", "config.models"))
         except ValueError as exc:
             yield Issue(path("quantization"), str(exc))
+        if model.max_num_seqs is not None:
+            engines = [(path("maxNumSeqs"), model.engine)]
+            if model.canary is not None and model.canary.engine is not None:
+                engines.append((path("canary", "engine"), model.canary.engine))
+            for where, engine in engines:
+                if engine in MAX_NUM_SEQS_UNSUPPORTED:
+                    yield Issue(where, (f"maxNumSeqs {model.max_num_seqs} cannot be honoured by engine {engine}: "
+                                        f"{MAX_NUM_SEQS_UNSUPPORTED[engine]}; remove maxNumSeqs or use engine vllm "
+                                        "or triton"))
         if not ENGINES[model.engine].non_root and pod_security == "restricted":
             yield Issue(path("engine"), (
                 f"the {model.engine} {ENGINES[model.engine].version} image runs only as root "

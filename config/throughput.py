@@ -192,16 +192,17 @@ class Throughput:
 
 def estimate(*, shape: Shape, engine: str, quantization: str, kv_cache_dtype: str, max_num_seqs: int | None,
              tensor_parallel: int, max_model_len: int, gpu: GpuModel, share: Share, kv_pool_bytes: float,
-             replica_monthly_usd: float) -> Throughput | None:
+             replica_monthly_usd: float, request: tuple[int, int] | None = None) -> Throughput | None:
     """Decode and prefill throughput, TTFT and $/M output tokens of one replica (None: not a decoding server).
 
     `kv_pool_bytes`: memory the replica's KV cache can use (all its GPUs: usable memory - overhead - weights);
-    `replica_monthly_usd`: its share of node cost (0: unpriced).
+    `replica_monthly_usd`: its share of node cost (0: unpriced); `request`: (prompt, output) tokens instead of the
+    assumed request (tools.bench uses the published benchmark's).
     """
     default = engine_default_batch(engine, gpu)
     if default is None or shape.task == "embed":
         return None
-    prompt, output = request_shape(max_model_len)
+    prompt, output = request if request is not None else request_shape(max_model_len)
     context = prompt + output // 2
     per_seq_kv = kv_bytes(shape, context, kv_cache_dtype)
     kv_capacity = max(1, math.floor(kv_pool_bytes / per_seq_kv)) if per_seq_kv > 0 else default

@@ -40,7 +40,7 @@ def container_args(server: Server) -> list[str]:
                        max_model_len=model.max_model_len,
                        quantization=required(model.quantization, f"{server.path}.quantization", "a quantization",
                                              "ServedModel's validator (its default)"),
-                       prefix_caching=model.prefix_caching) + router_args(server)
+                       prefix_caching=model.prefix_caching, max_num_seqs=model.max_num_seqs) + router_args(server)
 
 
 def router_args(server: Server) -> list[str]:

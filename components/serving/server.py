@@ -156,4 +156,4 @@ def repository_files(server: Server) -> dict[str, object]:
                             tensor_parallel=model.tensor_parallel,
                             gpu_memory_utilization=model.gpu_memory_utilization,
                             max_model_len=model.max_model_len, quantization=model.quantization,
-                            prefix_caching=model.prefix_caching)
+                            prefix_caching=model.prefix_caching, max_num_seqs=model.max_num_seqs)
