@@ -172,6 +172,8 @@ def declared_type(path: tuple[str, ...]) -> Any:
     (`("models", "*", "fallbackPool")` -> Optional[str]); KeyError when the path is not declared."""
     t: Any = PlanOutput
     for key in path:
+        if get_origin(t) in (Union, types.UnionType):  # an optional object (`throughput`): its keys when present
+            t = next(o for o in get_args(t) if o is not type(None))
         if _is_typed_dict(t):
             t = get_type_hints(t)[key]
         elif get_origin(t) is dict and key == "*":

@@ -256,3 +256,24 @@ def test_recorded_container_args_and_triton_model_json_carry_max_num_seqs():
     assert args[args.index("--max-num-seqs") + 1] == "48"
     model_json = json.loads(obj(result, "ConfigMap", "triton7-triton-repository").inputs["data"]["model.json"])
     assert model_json["max_num_seqs"] == 24
+
+
+# ----------------------------------------------------------------------------------------------- tools.bench
+
+
+def test_bench_compares_the_estimate_with_the_published_h100_figures(capsys):
+    from tools import bench
+
+    rows = {r["case"]: r for r in bench.throughput_rows()}
+    seven = rows["Llama 2 7B, 128 in / 2048 out"]
+    # FP8 weights: body (6.74e9 - 262,144,000 embedding params) x 1 B + embeddings 262,144,000 x 2 B = 7.002144e9 B.
+    # FP8 KV: 2 x 32 layers x 32 heads x 128 x 1 B = 262,144 B/token x (128 + 2048/2 = 1152) x 112 seqs = 33.823e9 B.
+    step = (7.002144e9 + 112 * 262144 * 1152) / 3.35e12  # 12.1866 ms
+    prefill = 1979e12 * 0.5 / (2 * 6.74e9)  # 73,405 tokens/s
+    expected = 112 * 2048 / (112 * 128 / prefill + 2048 * step)  # 9,119 out tok/s/GPU
+    assert seven["weights_gb"] == pytest.approx(7.002144) and seven["kv_gb"] == pytest.approx(33.822867456)
+    assert seven["estimate"] == pytest.approx(expected) and seven["published"] == 6818
+    assert bench.main(["--throughput"]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA/TensorRT-LLM docs/source/performance.md @138f96d4" in out
+    assert f"{6818 / expected:.2f}" in out  # the ratio, 0.75
