@@ -30,18 +30,7 @@ from . import catalog
 from .engines import embedding_engine_key
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
-from .models import (
-    Architecture,
-    Autoscaling,
-    Embedding,
-    GpuPool,
-    Mig,
-    Mps,
-    Replicas,
-    ServedModel,
-    StackConfig,
-    TimeSlicing,
-)
+from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
 from .plan_shape import ModelEntry, PlanOutput, PoolEntry, ThroughputEntry
 from .shape import GIB, Shape, kv_cache_gib, weights_gib
 from .throughput import Throughput, estimate, share_of
@@ -607,7 +596,8 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
             # One replica per node: as many nodes as replicas.
             nodes_at_min, nodes_at_max = model.replicas.min, model.replicas.max
         gpu = catalog.GPUS[pool.gpu]
-        replicas = pool.sharing.replicas if isinstance(pool.sharing, (TimeSlicing, Mps)) else 1
+        # A time-sliced/MPS unit is 1/replicas of a GPU (unit_of advertises each GPU `replicas` times).
+        replicas = unit.per_node // pool.gpus_per_node if unit.kind in ("time-slicing", "mps") else 1
         # The KV cache gets what the replica's units leave after weights and overhead (config.throughput).
         rate = estimate(shape=shape, engine=model.engine, quantization=quantization,
                         kv_cache_dtype=model.kv_cache_dtype, max_num_seqs=model.max_num_seqs, tensor_parallel=tp,

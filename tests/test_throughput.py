@@ -277,3 +277,18 @@ def test_bench_compares_the_estimate_with_the_published_h100_figures(capsys):
     out = capsys.readouterr().out
     assert "NVIDIA/TensorRT-LLM docs/source/performance.md @138f96d4" in out
     assert f"{6818 / expected:.2f}" in out  # the ratio, 0.75
+
+
+def test_the_plan_gives_a_time_sliced_replica_its_share_of_the_gpu():
+    from tests.test_capacity import gke, model
+
+    def decode(sharing):
+        pools = [{"name": "p", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand", "min": 0, "max": 2,
+                  "sharing": sharing}]
+        _, plan = validate(gke(pools, [model(paramsB=1, maxNumSeqs=1)]), "Pulumi.t.yaml")
+        est = plan.model("m").throughput
+        assert est is not None and est.batch == 1
+        return est.decode_tokens_per_second
+
+    # Batch 1 is bandwidth bound: a 1/2 time-slice reads the same bytes at half the L4's bandwidth.
+    assert decode({"strategy": "time-slicing", "replicas": 2}) == pytest.approx(decode({"strategy": "exclusive"}) / 2)
