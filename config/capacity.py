@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from . import catalog
@@ -42,8 +42,9 @@ from .engines import (
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
-from .plan_shape import ModelEntry, PlanOutput, PoolEntry
+from .plan_shape import ModelEntry, PlanOutput, PoolEntry, ThroughputEntry
 from .shape import GIB, Shape, kv_cache_gib, kv_share_per_gpu, weights_bytes_per_gpu, weights_gib
+from .throughput import Throughput, estimate, share_of
 
 HOURS_PER_MONTH = 730
 RUNTIME_OVERHEAD_GIB = 1.0
@@ -266,6 +267,10 @@ class ModelPlan:
     kv_cache_per_unit_gib: float = 0.0
     """KV cache of one full-length sequence on one GPU/slice (MLA: the whole latent on every GPU)."""
 
+    throughput: Throughput | None = None
+    """Estimated decode/prefill throughput and $ per million output tokens of one replica (config.throughput); None
+    for CPU and embedding servers."""
+
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
     def fallback_pool(self) -> str | None:
@@ -429,6 +434,28 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "expertParallel": m.expert_parallel,
         "weightsPerUnitGib": _usd(m.weights_per_unit_gib),
         "kvCachePerUnitGib": _usd(m.kv_cache_per_unit_gib),
+        "throughput": _throughput_entry(m.throughput) if m.throughput is not None else None,
+    }
+
+
+def _throughput_entry(t: Throughput) -> ThroughputEntry:
+    return {
+        "decodeTokensPerSecond": round(t.decode_tokens_per_second, 1),
+        "perSequenceTokensPerSecond": round(t.per_sequence_tokens_per_second, 1),
+        "batch": t.batch,
+        "batchFrom": t.batch_from,
+        "engineDefaultBatch": t.engine_default,
+        "kvCapacitySequences": t.kv_capacity,
+        "bound": t.bound,
+        "promptTokens": t.prompt_tokens,
+        "outputTokens": t.output_tokens,
+        "averageContext": t.average_context,
+        "prefillTokensPerSecond": (round(t.prefill_tokens_per_second, 1)
+                                   if t.prefill_tokens_per_second is not None else None),
+        "ttftSeconds": round(t.ttft_seconds, 4) if t.ttft_seconds is not None else None,
+        "usdPerMillionOutputTokens": (round(t.usd_per_million_output_tokens, 4)
+                                      if t.usd_per_million_output_tokens is not None else None),
+        "assumptions": list(t.assumptions),
     }
 
 
@@ -775,6 +802,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     units, per_node, nodes_at_min, nodes_at_max, share = 0, 0, 0, 0, 0.0
     fallback: Fallback | None = None
     spread_kind, notes = "none", []
+    rate: Throughput | None = None
     if pool is not None and unit is not None:
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
@@ -802,6 +830,15 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         if spread_kind == "required":
             # One replica per node: as many nodes as replicas.
             nodes_at_min, nodes_at_max = model.replicas.min, model.replicas.max
+        gpu = catalog.GPUS[pool.gpu]
+        # A time-sliced/MPS unit is 1/replicas of a GPU (unit_of advertises each GPU `replicas` times).
+        replicas = unit.per_node // pool.gpus_per_node if unit.kind in ("time-slicing", "mps") else 1
+        # The KV cache gets what the replica's units leave after weights and overhead (config.throughput).
+        rate = estimate(shape=shape, engine=model.engine, quantization=quantization,
+                        kv_cache_dtype=model.kv_cache_dtype, max_num_seqs=model.max_num_seqs, tensor_parallel=tp,
+                        max_model_len=model.max_model_len, gpu=gpu,
+                        share=share_of(gpu, unit.kind, unit.profile, replicas),
+                        kv_pool_bytes=max(0.0, (usable - overhead) * tp - weights) * GIB, replica_monthly_usd=share)
     return ModelPlan(
         name=model.name, engine=model.engine, model=model.model, quantization=quantization,
         pool=pool.name if pool else None, capacity=capacity, unit=unit_label, resource=resource,
@@ -815,7 +852,8 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         params_b=shape.params_b, active_params_b=shape.active_b, kv_cache_dtype=model.kv_cache_dtype,
         attention=shape.attention, sliding_window=shape.sliding_window if shape.sliding_layers else None,
         expert_parallel=model.expert_parallel and shape.moe and tp > 1,
-        weights_per_unit_gib=mem.weights_per_unit, kv_cache_per_unit_gib=mem.kv_per_unit), issues
+        weights_per_unit_gib=mem.weights_per_unit, kv_cache_per_unit_gib=mem.kv_per_unit,
+        throughput=rate), issues
 
 
 def spread(units_per_replica: int, replicas: int, pool_max_nodes: int, cache_access_mode: str) -> str:
@@ -922,6 +960,8 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
     models: list[ModelPlan] = []
     for served in served_models(cfg):
         planned, found = plan_model(cfg, served.path, served.model)
+        if served.role == EMBEDDING_SERVER:  # embeddings emit no tokens: no decode throughput
+            planned = replace(planned, throughput=None)
         models.append(planned)
         issues += found
     demands = [d for m in models for d in m.demands()]

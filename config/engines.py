@@ -616,10 +616,28 @@ def _check(engine: str, tensor_parallel: int, gpu_memory_utilization: float, max
         raise ValueError(f"{engine}: port must be 1-65535, got {port}")
 
 
+MAX_NUM_SEQS_UNSUPPORTED: Mapping[str, str] = MappingProxyType({
+    # launcher/src/main.rs@v3.3.7: `--max-batch-size` "Specific flag for hardware targets that do not support unpadded
+    # inference"; backends/v3/src/backend.rs@v3.3.7 batching_task ignores it ("We can ignore min_size and max_size")
+    # once the model supports prefill chunking, which flash models do by default (PREFILL_CHUNKING=1,
+    # server/text_generation_server/models/globals.py): it would cap only the first batch.  `--max-concurrent-requests`
+    # (default 128) refuses requests beyond it instead of queueing them, which is not the same setting.
+    "tgi": ("text-generation-inference 3.3.7 has no per-replica batch limit it enforces with prefill chunking (its "
+            "--max-batch-size caps only the first batch; --max-concurrent-requests, default 128, refuses requests "
+            "instead of queueing them)"),
+    # envconfig/config.go@v0.32.15 OLLAMA_NUM_PARALLEL (default 1) multiplies the context memory the runner allocates
+    # (server/sched.go effectiveLlamaServerContext), which the capacity plan does not size.
+    "ollama": ("ollama 0.32.15 serves parallel requests with OLLAMA_NUM_PARALLEL, which multiplies the context memory "
+               "the plan does not size; it serves one request at a time"),
+    "tei": "text-embeddings-inference 1.9.3 batches by tokens (--max-batch-tokens), not sequences",
+})
+"""Engine -> why `serving.models[].maxNumSeqs` cannot be honoured (config.semantics refuses it there)."""
+
+
 def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: int = 1,
                 gpu_memory_utilization: float = 0.9, max_model_len: int = 4096, quantization: str = "none",
                 prefix_caching: bool = True, port: int | None = None, kv_cache_dtype: str = "auto",
-                expert_parallel: bool = False) -> list[str]:
+                expert_parallel: bool = False, max_num_seqs: int | None = None) -> list[str]:
     """The container `args` for an engine at its pinned version (to go with `ENGINES[engine].command`).
 
     vllm       `vllm serve <model>` flags (vllm/engine/arg_utils.py 0.33.0); prefix caching is a
@@ -634,6 +652,8 @@ def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: i
     ollama     `serve` (the image ENTRYPOINT is /bin/ollama); port and context length are environment (engine_env),
                the model is pulled by ollama_pull_command().
     tei        text-embeddings-router flags (router/src/main.rs v1.9.3); single GPU only.
+    max_num_seqs (None: the engine's default) is vLLM `--max-num-seqs` (vllm/engine/arg_utils.py 0.33.0, scheduler
+    group) and Triton's model.json `max_num_seqs` (triton_model_files); MAX_NUM_SEQS_UNSUPPORTED engines refuse it.
     """
     spec = _spec(engine)
     port = spec.port if port is None else port
@@ -641,6 +661,11 @@ def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: i
     quant = quantization_args(engine, quantization)
     # kvCacheDtype / expertParallel (issue 19): the flags after the quantization's; Triton's go into model.json.
     quant += kv_cache_dtype_args(engine, kv_cache_dtype) + expert_parallel_args(engine, expert_parallel)
+    if max_num_seqs is not None:
+        if engine in MAX_NUM_SEQS_UNSUPPORTED:
+            raise ValueError(f"{engine}: max_num_seqs is not supported: {MAX_NUM_SEQS_UNSUPPORTED[engine]}")
+        if max_num_seqs < 1:
+            raise ValueError(f"{engine}: max_num_seqs must be >= 1, got {max_num_seqs}")
 
     if engine in ("vllm", "vllm-embed"):
         args = [model]
@@ -653,6 +678,8 @@ def engine_args(engine: str, *, model: str, served_name: str, tensor_parallel: i
             "--max-model-len", str(max_model_len),
             *quant,
         ]
+        if max_num_seqs is not None:
+            args += ["--max-num-seqs", str(max_num_seqs)]
         if engine == "vllm":
             args.append("--enable-prefix-caching" if prefix_caching else "--no-enable-prefix-caching")
         elif not prefix_caching:
@@ -780,11 +807,12 @@ TRITON_VLLM_CONFIG_PBTXT = 'backend: "vllm"\n\ninstance_group [\n  {\n    count:
 def triton_model_files(*, model: str, served_name: str, tensor_parallel: int = 1,
                        gpu_memory_utilization: float = 0.9, max_model_len: int = 4096,
                        quantization: str = "none", prefix_caching: bool = True, kv_cache_dtype: str = "auto",
-                       expert_parallel: bool = False) -> dict[str, object]:
+                       expert_parallel: bool = False, max_num_seqs: int | None = None) -> dict[str, object]:
     """Files of the Triton model repository: relative path -> content (str for config.pbtxt, dict for model.json).
 
     model.json is "a key-value dictionary that is fed to vLLM's AsyncLLMEngine" (vllm_backend README); the keys
-    are vLLM EngineArgs field names (vLLM 0.24.0 in the 26.07 image).
+    are vLLM EngineArgs field names (vLLM 0.24.0 in the 26.07 image).  vllm_backend@8de0c148 src/model.py builds
+    `AsyncEngineArgs(**model.json)`, so `max_num_seqs` (an EngineArgs field) caps the batch; omitted: vLLM's default.
     """
     _check("triton", tensor_parallel, gpu_memory_utilization, max_model_len, 1)
     quantization_args("triton", quantization)
@@ -804,6 +832,10 @@ def triton_model_files(*, model: str, served_name: str, tensor_parallel: int = 1
     expert_parallel_args("triton", expert_parallel)
     if expert_parallel:
         engine_json["enable_expert_parallel"] = True  # EngineArgs.enable_expert_parallel
+    if max_num_seqs is not None:
+        if max_num_seqs < 1:
+            raise ValueError(f"triton: max_num_seqs must be >= 1, got {max_num_seqs}")
+        engine_json["max_num_seqs"] = max_num_seqs
     return {
         f"{served_name}/config.pbtxt": TRITON_VLLM_CONFIG_PBTXT,
         f"{served_name}/1/model.json": engine_json,
@@ -1255,6 +1287,7 @@ __all__ = [
     "FP8_KV_MIN_CAPABILITY",
     "GPU_COMPUTE_CAPABILITY",
     "KV_CACHE_DTYPE_ARGS",
+    "MAX_NUM_SEQS_UNSUPPORTED",
     "METRICS",
     "QUANTIZATIONS",
     "QUANTIZATION_ARGS",

@@ -628,8 +628,9 @@ class ServedModel(Model):
     """Mixture-of-experts models: place whole experts on the tensor-parallel GPUs instead of slicing every expert
     (vLLM `--enable-expert-parallel`)."""
     max_num_seqs: int | None = Field(None, ge=1, le=4096)
-    """Most sequences a replica decodes at once (vLLM `--max-num-seqs`); omitted: the engine's default. The
-    throughput estimate assumes this batch."""
+    """Most sequences a replica decodes at once (vLLM `--max-num-seqs`, Triton model.json `max_num_seqs`; tgi and
+    ollama cannot honour it and refuse it); omitted: the engine's default (vLLM 0.33.0: 1024 on GPUs with >= 70 GiB
+    except A100, else 256). The throughput estimate assumes this batch, capped by what the KV cache holds."""
     shape_from: str | None = Field(None, min_length=1)
     """The model's config.json (a path relative to the project directory), read instead of a hand-typed
     `architecture`; a `model.safetensors.index.json` next to it gives the exact weight bytes."""

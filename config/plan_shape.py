@@ -15,8 +15,28 @@ pack names the keys it reads, and the pack's tests join the two. Standard librar
 
 from __future__ import annotations
 
+import types
 from collections.abc import Mapping
 from typing import Any, TypedDict, Union, get_args, get_origin, get_type_hints
+
+
+class ThroughputEntry(TypedDict):
+    """`models.<name>.throughput`: estimated figures of one replica (config/throughput.py; an estimate)."""
+
+    decodeTokensPerSecond: float       # output tokens/s of the whole batch
+    perSequenceTokensPerSecond: float  # output tokens/s one sequence sees
+    batch: int
+    batchFrom: str                     # maxNumSeqs | engine default | KV cache
+    engineDefaultBatch: int
+    kvCapacitySequences: int           # sequences at the average context the KV cache holds
+    bound: str                         # memory | compute
+    promptTokens: int                  # the assumed request
+    outputTokens: int
+    averageContext: int
+    prefillTokensPerSecond: float | None
+    ttftSeconds: float | None
+    usdPerMillionOutputTokens: float | None  # None: nothing priced (existing clusters)
+    assumptions: list[str]
 
 
 class ModelEntry(TypedDict):
@@ -63,7 +83,7 @@ class ModelEntry(TypedDict):
     expertParallel: bool          # whole experts per GPU (vLLM --enable-expert-parallel)
     weightsPerUnitGib: float      # weights on the most loaded GPU/slice of a replica
     kvCachePerUnitGib: float      # KV cache of one full sequence on one GPU/slice
-
+    throughput: ThroughputEntry | None  # the estimate of one replica; None for CPU and embedding servers
 
 class PoolEntry(TypedDict):
     """`pools.<name>`: one GPU pool."""
@@ -116,7 +136,7 @@ def _is_typed_dict(t: Any) -> bool:
 
 def _problems(value: Any, t: Any, where: str) -> list[str]:
     origin = get_origin(t)
-    if origin is Union:
+    if origin is Union or origin is types.UnionType:  # Optional[X] and X | None
         options = get_args(t)
         if value is None and type(None) in options:
             return []
@@ -159,6 +179,8 @@ def declared_type(path: tuple[str, ...]) -> Any:
     (`("models", "*", "fallbackPool")` -> Optional[str]); KeyError when the path is not declared."""
     t: Any = PlanOutput
     for key in path:
+        if get_origin(t) in (Union, types.UnionType):  # an optional object (`throughput`): its keys when present
+            t = next(o for o in get_args(t) if o is not type(None))
         if _is_typed_dict(t):
             t = get_type_hints(t)[key]
         elif get_origin(t) is dict and key == "*":
@@ -168,4 +190,4 @@ def declared_type(path: tuple[str, ...]) -> Any:
     return t
 
 
-__all__ = ["ModelEntry", "PlanOutput", "PoolEntry", "Totals", "declared_type", "problems"]
+__all__ = ["ModelEntry", "PlanOutput", "PoolEntry", "ThroughputEntry", "Totals", "declared_type", "problems"]

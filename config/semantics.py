@@ -20,6 +20,7 @@ from .engines import (
     ENGINES,
     FORMAT_CHECKED_ENGINES,
     FP8_KV_MIN_CAPABILITY,
+    MAX_NUM_SEQS_UNSUPPORTED,
     VLLM_FORMAT_MIN_CAPABILITY,
     expert_parallel_args,
     format_runs_on,
@@ -617,6 +618,15 @@ def _serving(cfg: StackConfig) -> Iterator[Issue]:
                                                      "quantization (defaulted by ServedModel)", "config.models"))
         except ValueError as exc:
             yield Issue(path("quantization"), str(exc))
+        if model.max_num_seqs is not None:
+            engines = [(path("maxNumSeqs"), model.engine)]
+            if model.canary is not None and model.canary.engine is not None:
+                engines.append((path("canary", "engine"), model.canary.engine))
+            for where, engine in engines:
+                if engine in MAX_NUM_SEQS_UNSUPPORTED:
+                    yield Issue(where, (f"maxNumSeqs {model.max_num_seqs} cannot be honoured by engine {engine}: "
+                                        f"{MAX_NUM_SEQS_UNSUPPORTED[engine]}; remove maxNumSeqs or use engine vllm "
+                                        "or triton"))
         if not ENGINES[model.engine].non_root and pod_security == "restricted":
             yield Issue(path("engine"), (
                 f"the {model.engine} {ENGINES[model.engine].version} image runs only as root "

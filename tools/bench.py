@@ -1,6 +1,10 @@
 """Benchmark of the offline plan: wall time, peak memory, resources per second, time per model.
 
     python -m tools.bench [--repeat N] [--rounds N] [--sizes 1,10,20,30,40]
+    python -m tools.bench --throughput
+
+`--throughput` compares the throughput estimate (config/throughput.py) with published figures instead: its inputs
+(weights and KV bytes read per step, bandwidth, batch) and its result next to NVIDIA's measurements, with the ratio.
 
 Cases: the shipped prod stack, and synthetic stacks (prod's cluster) with 1, 10 and 100 models.
 Each synthetic model is a real model server (vLLM, Qwen2.5-7B-AWQ on one H100, 1-2 replicas through
@@ -29,10 +33,95 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from config import catalog, throughput
+from config.capacity import ACTIVATION_FRACTION, RUNTIME_OVERHEAD_GIB
+from config.errors import required
+from config.shape import GIB, Shape, weights_bytes
 
 from . import mockrun
 
 PROD_TARGET_SECONDS = 5.0
+
+# ------------------------------------------------------------------------------------ throughput vs published
+
+PUBLISHED_SOURCE = ("NVIDIA/TensorRT-LLM docs/source/performance.md @138f96d4 (TensorRT-LLM v0.6.1 data; "
+                    "gptSessionBenchmark, static batch, FP8 weights and FP8 KV cache: --enable_fp8 --fp8_kv_cache)")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published measurement on H100 SXM 80GB (FP8) and the model shape it was taken with."""
+
+    label: str
+    shape: Shape
+    batch: int
+    tensor_parallel: int
+    prompt: int
+    output: int
+    tokens_per_second_per_gpu: float | None = None
+    """'Throughput (out tok/s/GPU)', Peak Throughput table."""
+    ttft_ms: float | None = None
+    """'1st Token Latency (ms)', Low Latency table (batch 1; data from v0.5)."""
+
+
+# Llama 2 as the reproduction commands build it (same file: --n_layer 32 --n_head 32 --n_embd 4096 --vocab_size 32000;
+# 70b: --n_layer 80 --n_head 64 --n_kv_head 8 --n_embd 8192); parameters from the meta-llama/Llama-2-*-hf model cards.
+LLAMA2_7B = Shape(params_b=6.74, layers=32, hidden=4096, kv_heads=32, head_dim=128, vocab=32000,
+                  tied_embeddings=False, task="generate", max_context=4096, gated=True, estimated=False,
+                  source="architecture", origin="Llama-2-7b (TensorRT-LLM build command)")
+LLAMA2_70B = Shape(params_b=68.98, layers=80, hidden=8192, kv_heads=8, head_dim=128, vocab=32000,
+                   tied_embeddings=False, task="generate", max_context=4096, gated=True, estimated=False,
+                   source="architecture", origin="Llama-2-70b (TensorRT-LLM build command)")
+PUBLISHED = (
+    Published("Llama 2 7B, 128 in / 2048 out", LLAMA2_7B, 112, 1, 128, 2048, tokens_per_second_per_gpu=6818),
+    Published("Llama 2 7B, 2048 in / 2048 out", LLAMA2_7B, 48, 1, 2048, 2048, tokens_per_second_per_gpu=2740),
+    Published("Llama 2 70B, 2048 in / 2048 out", LLAMA2_70B, 64, 2, 2048, 2048, tokens_per_second_per_gpu=547),
+    Published("Llama 2 7B, TTFT of 2048 tokens", LLAMA2_7B, 1, 1, 2048, 1, ttft_ms=36),
+)
+
+
+def throughput_rows() -> list[dict]:
+    """The estimate of every PUBLISHED case with its inputs: one H100 80GB unit, FP8 weights and KV cache, the
+    published batch and request; end-to-end like gptSessionBenchmark (batch x output / (batch prefill + decode))."""
+    gpu = catalog.GPUS["h100-80gb"]
+    rows = []
+    for case in PUBLISHED:
+        tp = case.tensor_parallel
+        # The KV cache left on the replica's GPUs at vLLM's default 0.9 (the plan's overhead model).
+        weights = weights_bytes(case.shape, "fp8")
+        pool = (gpu.memory_gib * 0.9 - RUNTIME_OVERHEAD_GIB) * GIB * tp - weights * (1 + ACTIVATION_FRACTION)
+        est = required(throughput.estimate(
+            shape=case.shape, engine="vllm", quantization="fp8", kv_cache_dtype="fp8", max_num_seqs=case.batch,
+            tensor_parallel=tp, max_model_len=case.prompt + case.output, gpu=gpu, share=throughput.Share(1.0, 1.0),
+            kv_pool_bytes=pool, replica_monthly_usd=0.0, request=(case.prompt, case.output)),
+            case.label, "an estimate", "config.throughput")
+        prefill = required(est.prefill_tokens_per_second, case.label, "a FLOPS figure", "catalog")
+        seconds = case.batch * case.prompt / prefill + case.output * est.step_seconds
+        per_gpu = case.batch * case.output / seconds / tp
+        measured = case.tokens_per_second_per_gpu
+        ttft_ms = (est.ttft_seconds or 0.0) * 1000
+        rows.append({"case": case.label, "batch": est.batch, "tp": tp, "weights_gb": est.weights_read_gb,
+                     "kv_gb": est.kv_read_gb, "bandwidth_tb_s": gpu.hbm_gb_s / 1000, "bound": est.bound,
+                     "estimate": per_gpu if measured else ttft_ms, "published": measured or case.ttft_ms,
+                     "unit": "out tok/s/GPU" if measured else "TTFT ms"})
+    return rows
+
+
+def throughput_report() -> list[str]:
+    """The comparison as printed lines: figures only, never a verdict."""
+    lines = [f"throughput estimate vs published (H100 SXM 80GB, FP8): {PUBLISHED_SOURCE}",
+             f"{'case':<34}{'batch':>6}{'TP':>4}{'weights GB':>12}{'KV GB/step':>12}{'HBM TB/s':>10}{'bound':>8}"
+             f"{'estimate':>10}{'published':>11}  {'unit':<14}{'published/estimate':>19}"]
+    for r in throughput_rows():
+        lines.append(f"{r['case']:<34}{r['batch']:>6}{r['tp']:>4}{r['weights_gb']:>12.2f}{r['kv_gb']:>12.2f}"
+                     f"{r['bandwidth_tb_s']:>10.2f}{r['bound']:>8}{r['estimate']:>10,.0f}{r['published']:>11,.0f}  "
+                     f"{r['unit']:<14}{r['published'] / r['estimate']:>19.2f}")
+    lines.append("published/estimate < 1 for throughput: the share of the roofline the engine reached (the estimate "
+                 "uses the datasheet bandwidth); > 1 for TTFT: prefill slower than the assumed "
+                 f"{throughput.PREFILL_MFU:.0%} MFU (attention FLOPs are not counted)")
+    return lines
 
 
 def synthetic(models: int) -> dict:
@@ -140,9 +229,14 @@ def main(argv: list[str] | None = None, run: Runner = _subprocess) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="fresh-process runs per table case; the best is shown")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the sizes for the time per model")
     parser.add_argument("--sizes", default="1,10,20,30,40", help="synthetic stack sizes (models) for the slope")
+    parser.add_argument("--throughput", action="store_true",
+                        help="compare the throughput estimate with published figures (no plan timing)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--series", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.throughput:
+        print("\n".join(throughput_report()))
+        return 0
     if args.one:
         print(json.dumps(one(args.one)))
         return 0

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import yaml
 
 from config.errors import ConfigError
+from config.throughput import PREFILL_MFU
 
 from . import mockrun
 from .policy_eval import PackConfigError, Verdict, evaluate, load_pack_config
@@ -261,6 +262,7 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
                f"${m['fallbackMonthlyUsd']:,.0f}-{m['fallbackMonthlyUsdMax']:,.0f}/mo"
                if m.get("fallbackPool") else ""))
         lines += [f"    note: {note}" for note in m.get("notes", [])]
+    lines += throughput_lines(capacity)
     lines.append("pools:")
     lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}"
                  f"{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
@@ -276,6 +278,35 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
                  f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
                  + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
                     if capacity.get("pricesRegion") else "no cloud machines priced (existing cluster)"))
+    return lines
+
+
+def throughput_lines(capacity: dict) -> list[str]:
+    """Estimated throughput and $ per million output tokens of one replica of each model server (config/throughput.py),
+    with the one line that says what the figures are."""
+    models = capacity.get("models", {})
+    rows = [(name, m, m.get("throughput")) for name, m in models.items()]
+    lines = ["throughput per replica (ESTIMATE: decode roofline from HBM bandwidth and bytes read per step, FLOPs "
+             "for prefill; an upper bound, not a measurement):",
+             f"  {'name':<14}{'unit':<20}{'batch':>6} {'from':<15}{'tok/s':>9}{'tok/s/seq':>10}{'bound':>8}"
+             f"{'TTFT s':>8}{'$/M out':>9}"]
+    for name, m, t in rows:
+        if t is None:
+            why = ("CPU server: not estimated" if m.get("capacity") == "cpu"
+                   else "embedding server: not estimated (emits no tokens)")
+            lines.append(f"  {name:<14}{m['unit']:<20}  {why}")
+            continue
+        ttft = f"{t['ttftSeconds']:.2f}" if t["ttftSeconds"] is not None else "-"
+        usd = f"{t['usdPerMillionOutputTokens']:.3f}" if t["usdPerMillionOutputTokens"] is not None else "-"
+        lines.append(f"  {name:<14}{m['unit']:<20}{t['batch']:>6} {t['batchFrom']:<15}"
+                     f"{t['decodeTokensPerSecond']:>9,.0f}{t['perSequenceTokensPerSecond']:>10.1f}{t['bound']:>8}"
+                     f"{ttft:>8}{usd:>9}")
+    first = next((t for _, _, t in rows if t is not None), None)
+    if first is not None:
+        lines.append(f"  assumptions: {first['assumptions'][0]}; decode at 100% of the datasheet HBM bandwidth (real "
+                     f"engines reach 60-80%: python -m tools.bench --throughput); TTFT of the prompt at "
+                     f"{int(PREFILL_MFU * 100)}% of peak FLOPS; $/M output tokens at full utilisation of the replica's "
+                     "share of node cost; see docs/capacity.md")
     return lines
 
 

@@ -41,7 +41,7 @@ def container_args(server: Server) -> list[str]:
                        quantization=required(model.quantization, f"{server.path}.quantization", "a quantization",
                                              "ServedModel's validator (its default)"),
                        prefix_caching=model.prefix_caching, kv_cache_dtype=model.kv_cache_dtype,
-                       expert_parallel=model.expert_parallel) + router_args(server)
+                       expert_parallel=model.expert_parallel, max_num_seqs=model.max_num_seqs) + router_args(server)
 
 
 def router_args(server: Server) -> list[str]:

@@ -157,4 +157,4 @@ def repository_files(server: Server) -> dict[str, object]:
                             gpu_memory_utilization=model.gpu_memory_utilization,
                             max_model_len=model.max_model_len, quantization=model.quantization,
                             prefix_caching=model.prefix_caching, kv_cache_dtype=model.kv_cache_dtype,
-                            expert_parallel=model.expert_parallel)
+                            expert_parallel=model.expert_parallel, max_num_seqs=model.max_num_seqs)
