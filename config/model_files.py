@@ -136,12 +136,23 @@ def native_format(quant: Mapping[str, Any] | None, file: str) -> str:
     method = str(quant.get("quant_method", "")).lower()
     if method in _QUANT_METHODS:
         return _QUANT_METHODS[method]
+    if method == "compressed-tensors":  # llm-compressor checkpoints: the weights' scheme of the (first) group
+        groups = quant.get("config_groups")
+        first = next(iter(groups.values()), None) if isinstance(groups, Mapping) and groups else None
+        weights = first.get("weights") if isinstance(first, Mapping) else None
+        if isinstance(weights, Mapping):
+            # W4A16 int: 4 bits + a scale per group, the size of the gptq/awq layout
+            schemes = {"8/float": "fp8", "8/int": "int8", "4/float": "nvfp4", "4/int": "gptq"}
+            scheme = schemes.get(f"{weights.get('num_bits')}/{weights.get('type')}")
+            if scheme is not None:
+                return scheme
     if method == "modelopt":  # NVIDIA ModelOpt checkpoints: quant_algo FP8 | NVFP4
         algo = str(quant.get("quant_algo", "")).upper()
         if algo in ("FP8", "NVFP4"):
             return algo.lower()
     raise ShapeFileError(file, f"unsupported quantization_config.quant_method {method or '(missing)'!r}; supported: "
-                               f"{', '.join(sorted(_QUANT_METHODS))}, modelopt (FP8, NVFP4), or none")
+                               f"{', '.join(sorted(_QUANT_METHODS))}, compressed-tensors (8-bit float/int, 4-bit "
+                               "float/int weights), modelopt (FP8, NVFP4), or none")
 
 
 def _windowed_layers(model_type: str, c: _Cfg, layers: int) -> tuple[int | None, int]:
@@ -287,6 +298,16 @@ def shape_from_config(config: Mapping[str, Any], index: Mapping[str, Any] | None
     """
     if not isinstance(config, Mapping):
         raise ShapeFileError(file, "not a JSON object")
+    try:
+        return _shape(config, index, file, task, gated)
+    except (TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, ShapeFileError):
+            raise
+        raise ShapeFileError(file, f"malformed value ({exc})") from None
+
+
+def _shape(config: Mapping[str, Any], index: Mapping[str, Any] | None, file: str,
+           task: Literal["generate", "embed"] | None, gated: bool) -> Shape:
     model_type, c, quant = _text_config(config, file)
     total, expert_params, active, dims = _params(model_type, c)
     window, windowed = _windowed_layers(model_type, c, dims["layers"])
@@ -347,7 +368,9 @@ GATED_MARKER = ".gated"
 
 
 @lru_cache(maxsize=256)
-def _read_cached(path: str, _stamp: tuple[int, int]) -> Shape | ShapeFileError:
+def _read_cached(path: str, _where: str, _stamp: tuple[int, int]) -> Shape | ShapeFileError:
+    """Keyed by the absolute path and the file's mtime and size too: the same relative path in another project
+    directory, or an edited file, is read again."""
     try:
         return read_files(path)
     except ShapeFileError as exc:
@@ -367,7 +390,7 @@ def read_shape(path: str) -> Shape | ShapeFileError:
         stamp = (stat.st_mtime_ns, stat.st_size)
     except OSError:
         stamp = (0, -1)
-    return _read_cached(path, stamp)
+    return _read_cached(path, str(config.resolve()), stamp)
 
 
 def model_arch(repo: str, shape: Shape, *, gated: bool, task: Literal["generate", "embed"], source: str,

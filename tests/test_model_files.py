@@ -143,6 +143,22 @@ def test_unsupported_or_incomplete_config_names_file_and_key(cfg, text):
     assert str(info.value).startswith("models/x/config.json: ") and text in str(info.value)
 
 
+@pytest.mark.parametrize(("weights", "fmt"), [({"num_bits": 8, "type": "float"}, "fp8"),
+                                              ({"num_bits": 8, "type": "int"}, "int8"),
+                                              ({"num_bits": 4, "type": "float"}, "nvfp4"),
+                                              ({"num_bits": 4, "type": "int"}, "gptq")])
+def test_compressed_tensors_format_from_the_weights_scheme(weights, fmt):
+    quant = {"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": weights}}}
+    assert shape_from_config({**TINY, "quantization_config": quant}).native_format == fmt
+
+
+def test_malformed_value_is_a_shape_error_not_a_crash():
+    cfg = {**TINY, "model_type": "qwen3_moe", "num_experts": 2, "num_experts_per_tok": 1,
+           "moe_intermediate_size": 8, "mlp_only_layers": 5}
+    with pytest.raises(ShapeFileError, match=r"x\.json: malformed value"):
+        shape_from_config(cfg, file="x.json")
+
+
 def _write(folder: Path, config: dict, total_size: int | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(config))
@@ -168,6 +184,12 @@ def test_read_shape_parses_each_file_version_once(tmp_path, monkeypatch):
     os.utime(tmp_path / "m" / "config.json", ns=(1, 1))  # a new file version (mtime) is read again
     again = read_shape("m/config.json")
     assert not isinstance(again, ShapeFileError) and again.layers == 3
+    # the same relative path in another project directory, same mtime and size: not the cached shape
+    _write(tmp_path / "other" / "m", {**TINY, "num_hidden_layers": 4})
+    os.utime(tmp_path / "other" / "m" / "config.json", ns=(1, 1))
+    monkeypatch.chdir(tmp_path / "other")
+    other = read_shape("m/config.json")
+    assert not isinstance(other, ShapeFileError) and other.layers == 4
     missing = read_shape("nope/config.json")
     assert isinstance(missing, ShapeFileError) and "no such file" in str(missing)
 
@@ -249,7 +271,7 @@ def hub(monkeypatch) -> Iterator[type[_Hub]]:
                   "/acme/gated/resolve/v1.0/config.json": json.dumps(TINY).encode()}
     _Hub.seen = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.delenv("HF_TOKEN", raising=False)
