@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from . import catalog
+from . import catalog, model_files
 from .engines import (
     FORMAT_CHECKED_ENGINES,
     KV_CACHE_DTYPE_ARGS,
@@ -52,7 +52,11 @@ ACTIVATION_FRACTION = 0.10
 
 
 def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape | None:
-    """Catalog entry, else config `paramsB` (+ optional `architecture`), else None."""
+    """`shapeFrom` (the model's config.json), else the catalog entry, else config `paramsB` (+ optional
+    `architecture`), else None (also for a shapeFrom file that cannot be read: config.semantics reports why)."""
+    if model.shape_from is not None:
+        read = model_files.read_shape(model.shape_from)  # cached: each file is parsed once
+        return read if isinstance(read, Shape) else None
     known = catalog.find_model(model.model)
     if known is not None and model.params_b is None:
         return Shape(params_b=known.params_b, layers=known.layers, hidden=known.hidden, kv_heads=known.kv_heads,
@@ -528,7 +532,8 @@ def canary_model(model: ServedModel) -> ServedModel:
     changes: dict[str, object] = {"name": model.name + CANARY_SUFFIX, "canary": None, "critical": False,
                                   "fallback_pool": None, "fallback_max_replicas": None}
     if canary.model is not None and canary.model != model.model:
-        changes.update(model=canary.model, quantization=canary.quantization, params_b=None, architecture=None)
+        changes.update(model=canary.model, quantization=canary.quantization, params_b=None, architecture=None,
+                       shape_from=None)
     elif canary.quantization is not None:
         changes["quantization"] = canary.quantization
     if canary.engine is not None:

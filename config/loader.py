@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from . import catalog, quotas, semantics, stackfile
+from . import catalog, hub, model_files, quotas, semantics, stackfile
 from .capacity import CapacityPlan, plan, served_models, shape_of
 from .errors import PROJECT, ConfigError, Issue, key_path
 from .models import CONFIG_KEYS, SECRET_KEYS, StackConfig
@@ -85,8 +86,11 @@ def namespace_issues(keys: Iterable[str]) -> list[Issue]:
     return issues
 
 
-def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, CapacityPlan]:
-    """Validate raw config values (keys without the project prefix). Raises ConfigError."""
+def validate(raw: Mapping[str, Any], stack_file: str,
+             hf_token: str | None = None) -> tuple[StackConfig, CapacityPlan]:
+    """Validate raw config values (keys without the project prefix). Raises ConfigError.
+
+    `hf_token` (the hfToken secret's value) is used only by `serving.shapes.fetch` for gated repos."""
     issues = [Issue(key_path(k), _unknown_key(k)) for k in raw if k not in CONFIG_KEYS]
     values = {k: v for k, v in raw.items() if k in CONFIG_KEYS and k not in SECRET_KEYS}
     try:
@@ -94,6 +98,8 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
     except ValidationError as exc:
         issues += [_pydantic_issue(err) for err in exc.errors(include_url=False)]
         raise ConfigError(stack_file, issues) from None
+    cfg, shape_issues = shape_prepass(cfg, hf_token)
+    issues += shape_issues
     issues += semantics.check(cfg)
     if issues:  # the plan assumes a structurally sound config
         raise ConfigError(stack_file, issues)
@@ -104,6 +110,37 @@ def validate(raw: Mapping[str, Any], stack_file: str) -> tuple[StackConfig, Capa
     if fit_issues:
         raise ConfigError(stack_file, fit_issues)
     return cfg, capacity
+
+
+def shape_prepass(cfg: StackConfig, hf_token: str | None = None) -> tuple[StackConfig, list[Issue]]:
+    """Point each serving.models[] entry outside the catalog at its cached Hub files, fetching them first when
+    `serving.shapes.fetch` is on; the rest of the program then reads them like a `shapeFrom`.
+
+    Only entries without `shapeFrom`, `paramsB` and a catalog entry are looked up, by repo id, in
+    `<serving.shapes.cacheDir>/<repo>/config.json`.  With fetch off nothing leaves the machine: the cache is used if
+    present, else the entry stays unknown and config.semantics names the ways to give its shape.
+    """
+    shapes = cfg.serving.shapes
+    token = hf_token or os.environ.get("HF_TOKEN") or None
+    issues: list[Issue] = []
+    models = []
+    for i, model in enumerate(cfg.serving.models):
+        if (model.shape_from is not None or model.params_b is not None or catalog.find_model(model.model) is not None
+                or not hub.is_repo_id(model.model)):
+            models.append(model)
+            continue
+        if shapes.fetch:
+            try:
+                hub.fetch(model.model, shapes.revision, shapes.cache_dir, token)
+            except hub.FetchError as exc:
+                issues.append(Issue(key_path("serving", "models", i, "model"),
+                                    f"serving.shapes.fetch could not fetch {model.model!r}'s shape: {exc}"))
+        cached = hub.cache_folder(shapes.cache_dir, model.model) / model_files.CONFIG_FILE
+        models.append(model.model_copy(update={"shape_from": str(cached)}) if cached.is_file() else model)
+    if all(a is b for a, b in zip(models, cfg.serving.models, strict=True)):
+        return cfg, issues
+    serving = cfg.serving.model_copy(update={"models": tuple(models)})
+    return cfg.model_copy(update={"serving": serving}), issues
 
 
 def _unknown_key(key: str) -> str:
@@ -148,7 +185,7 @@ def load(stack: str | None = None) -> Loaded:
     early = stackfile.file_issues(Path.cwd() / stack_file) + namespace_issues(config_keys())
     raw = read_raw()
     try:
-        cfg, capacity = validate(raw, stack_file)
+        cfg, capacity = validate(raw, stack_file, hf_token=_hf_token_value())
     except ConfigError as exc:
         raise ConfigError(stack_file, [*early, *exc.issues]) from None
     if early:
@@ -182,6 +219,14 @@ def _alerting_secret(cfg: StackConfig) -> tuple[pulumi.Output[str] | None, list[
         return None, [Issue(full, f"required by observability.alerting.receiver {receiver}: {what}; run "
                                   "`pulumi config set --secret ai-platform:alertingSecret <value>`")]
     return conf.require_secret("alertingSecret"), []
+
+
+def _hf_token_value() -> str | None:
+    """The hfToken secret's plain value, for fetching gated shapes at plan time (never exported or logged)."""
+    from pulumi.runtime import config as runtime_config
+
+    value = runtime_config.get_config(f"{PROJECT}:hfToken")
+    return value if isinstance(value, str) and value else None
 
 
 def _hf_token(cfg: StackConfig) -> tuple[pulumi.Output[str] | None, list[Issue]]:
@@ -266,5 +311,5 @@ def _model_in(annotation: Any) -> Any:
 
 __all__ = [
     "PROVIDER_NAMESPACES", "ConfigError", "Loaded", "catalog", "load", "namespace_issues", "read_raw",
-    "stack_file_name", "validate",
+    "shape_prepass", "stack_file_name", "validate",
 ]

@@ -10,6 +10,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+SHAPES_DIR = "config/model_shapes"
+"""Copies of each catalog model's config.json (and, where the figure was found, a model.safetensors.index.json
+trimmed to metadata.total_size), one folder per repo id; tests/test_model_catalog.py parses them with
+config.model_files and checks each equals its entry below, so the catalog and the files cannot drift."""
+
+
+def _shipped(repo: str) -> str:
+    return f"{SHAPES_DIR}/{repo}/config.json"
+
 
 @dataclass(frozen=True)
 class ModelArch:
@@ -71,9 +80,12 @@ _MODEL_LIST = (
     # --- Llama 3.x (gated: Llama community licence must be accepted on the Hub) ---------------------------
     # config.json of meta-llama/Llama-3.1-8B-Instruct: 32 layers, 4096, 32 heads, 8 KV, vocab 128256,
     # max_position_embeddings 131072, tie false.
+    # model.safetensors.index.json total_size 16060522496 (BF16): quoted verbatim by many public copies of the
+    # Llama 3 8B index (e.g. zml's examples, read 2026-12-07).
     ModelArch("meta-llama/Llama-3.1-8B-Instruct", 8.03, 32, 4096, 8, 128, 128256, False, 131072, True, "generate",
               aliases=("meta-llama/Meta-Llama-3.1-8B-Instruct", "hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4",
-                       "llama3.1:8b")),
+                       "llama3.1:8b"),
+              weights_bytes=16060522496, source=_shipped("meta-llama/Llama-3.1-8B-Instruct")),
     # config.json of meta-llama/Llama-3.1-70B-Instruct: 80 layers, 8192, 64 heads, 8 KV, vocab 128256.
     ModelArch("meta-llama/Llama-3.1-70B-Instruct", 70.6, 80, 8192, 8, 128, 128256, False, 131072, True, "generate",
               aliases=("meta-llama/Meta-Llama-3.1-70B-Instruct", "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4",
@@ -91,7 +103,114 @@ _MODEL_LIST = (
     # config.json of BAAI/bge-m3 (XLMRobertaModel): 24 layers, hidden 1024, 16 heads (no GQA -> 16 KV heads),
     # vocab 250002, max_position_embeddings 8194 (8192 usable tokens), 568M parameters.
     ModelArch("BAAI/bge-m3", 0.568, 24, 1024, 16, 64, 250002, True, 8194, False, "embed",
-              aliases=("bge-m3",)),
+              aliases=("bge-m3",), source=_shipped("BAAI/bge-m3")),
+    # Qwen3-Embedding (Apache-2.0, not gated): Qwen3ForCausalLM decoders used for embeddings (last-token pooling,
+    # vLLM `--runner pooling`).  0.6B: config.json quoted by several public copies (28 layers, 1024, 16 heads, 8 KV,
+    # head_dim 128, vocab 151669, 32768 positions, tied), read 2026-12-07; model card "0.6B".
+    ModelArch("Qwen/Qwen3-Embedding-0.6B", 0.596, 28, 1024, 8, 128, 151669, True, 32768, False, "embed",
+              aliases=("qwen3-embedding:0.6b",), source=_shipped("Qwen/Qwen3-Embedding-0.6B")),
+    # unverified: 4B vocab_size 151665 and 40960 positions from memory of the Hub file; hidden 2560, 36 layers,
+    # 32 heads, 8 KV, intermediate 9728, tied, match public copies (read 2026-12-07).  Model card "4B".
+    ModelArch("Qwen/Qwen3-Embedding-4B", 4.022, 36, 2560, 8, 128, 151665, True, 40960, False, "embed",
+              aliases=("qwen3-embedding:4b",), source=_shipped("Qwen/Qwen3-Embedding-4B")),
+    # 8B: hidden 4096, 36 layers, 32 heads, intermediate 12288, vocab 151665, 40960 positions per a public copy of
+    # the config (read 2026-12-07); unverified: tie_word_embeddings false (from memory).  Model card "8B".
+    ModelArch("Qwen/Qwen3-Embedding-8B", 8.189, 36, 4096, 8, 128, 151665, False, 40960, False, "embed",
+              aliases=("qwen3-embedding:8b",), source=_shipped("Qwen/Qwen3-Embedding-8B")),
+    # --- Qwen3 (Apache-2.0, not gated), BF16 ---------------------------------------------------------------
+    # config.json of Qwen/Qwen3-8B (public copy sanjithudupa/compute-aware-arch-search Qwen3-8B/config.json, read
+    # 2026-12-07): 36 layers, 4096, 32 heads, 8 KV, head_dim 128, intermediate 12288, vocab 151936, 40960 positions
+    # (131072 only with YaRN rope_scaling), untied.  Model card: 8.2B.
+    ModelArch("Qwen/Qwen3-8B", 8.191, 36, 4096, 8, 128, 151936, False, 40960, False, "generate",
+              aliases=("qwen3:8b",), source=_shipped("Qwen/Qwen3-8B")),
+    # Qwen3-32B: 64 layers, 5120, 64 heads, 8 KV, head_dim 128, intermediate 25600, vocab 151936 (public copies of
+    # its config.json, read 2026-12-07).  Model card: 32.8B.
+    ModelArch("Qwen/Qwen3-32B", 32.762, 64, 5120, 8, 128, 151936, False, 40960, False, "generate",
+              aliases=("qwen3:32b",), source=_shipped("Qwen/Qwen3-32B")),
+    # Qwen3-30B-A3B (qwen3_moe): 48 layers, 2048, 32 heads, 4 KV, 128 experts of moe_intermediate_size 768, top-8,
+    # every layer MoE (decoder_sparse_step 1, mlp_only_layers []), vocab 151936, untied -- as zyzshishui/slime's
+    # scripts/models/qwen3-30B-A3B.sh restates it (read 2026-12-07).  Model card: 30.5B total, 3.3B activated (Qwen
+    # counts the input embedding, 0.31B, which this catalog does not: see config/model_files.py).
+    ModelArch("Qwen/Qwen3-30B-A3B", 30.532, 48, 2048, 4, 128, 151936, False, 40960, False, "generate",
+              aliases=("qwen3:30b",), active_params_b=3.042, experts=128, experts_per_token=8, expert_params_b=28.991,
+              source=_shipped("Qwen/Qwen3-30B-A3B")),
+    # Qwen3-235B-A22B: 94 layers, 4096, 64 heads, 4 KV, 128 experts of 1536, top-8 (slime's qwen3-235B-A22B.sh and
+    # other public restatements, read 2026-12-07).  Model card: 235B total, 22B activated.
+    ModelArch("Qwen/Qwen3-235B-A22B", 235.094, 94, 4096, 4, 128, 151936, False, 40960, False, "generate",
+              aliases=("qwen3:235b",), active_params_b=21.568, experts=128, experts_per_token=8,
+              expert_params_b=227.096, source=_shipped("Qwen/Qwen3-235B-A22B")),
+    # --- Llama 3.3 / Llama 4 (gated: Llama community licence) ---------------------------------------------------
+    # Llama-3.3-70B-Instruct has the Llama 3.1 70B config.json (80 layers, 8192, 64 heads, 8 KV, intermediate
+    # 28672, vocab 128256, 131072 positions with llama3 rope_scaling); public copy of the 70B config read
+    # 2026-12-07.  Model card: 70B (70.55B here).
+    ModelArch("meta-llama/Llama-3.3-70B-Instruct", 70.554, 80, 8192, 8, 128, 128256, False, 131072, True, "generate",
+              aliases=("llama3.3:70b",), source=_shipped("meta-llama/Llama-3.3-70B-Instruct")),
+    # Llama 4 Scout (Llama4ForConditionalGeneration, text_config llama4_text): 48 layers, 5120, 40 heads, 8 KV,
+    # 16 routed experts of 8192 + one shared expert, top-1, every layer MoE, attention_chunk_size 8192 with every 4th
+    # layer global (no_rope_layers empty -> interval 4), 10485760 positions; public copies of the config read
+    # 2026-12-07.  Model card: 17B active, 109B total (with the vision encoder, not counted here).
+    ModelArch("meta-llama/Llama-4-Scout-17B-16E-Instruct", 107.77, 48, 5120, 8, 128, 202048, False, 10485760, True,
+              "generate", aliases=("llama4:scout",), active_params_b=16.138, experts=16, experts_per_token=1,
+              expert_params_b=96.637, sliding_window=8192, sliding_layers=36,
+              source=_shipped("meta-llama/Llama-4-Scout-17B-16E-Instruct")),
+    # Llama 4 Maverick: as Scout with 128 experts on every 2nd layer (interleave_moe_layer_step 2; the other layers
+    # a dense MLP of intermediate_size_mlp 16384), 1048576 positions, use_qk_norm false -- NVIDIA TensorRT-LLM's
+    # test LLAMA_4_MAVERICK_TWO_LAYER_CONFIG quotes the real text_config (read 2026-12-07).  Model card: 17B active,
+    # 400B total.
+    ModelArch("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 400.712, 48, 5120, 8, 128, 202048, False, 1048576,
+              True, "generate", aliases=("llama4:maverick",), active_params_b=16.15, experts=128, experts_per_token=1,
+              expert_params_b=386.547, sliding_window=8192, sliding_layers=36,
+              source=_shipped("meta-llama/Llama-4-Maverick-17B-128E-Instruct")),
+    # --- gpt-oss (Apache-2.0, not gated): MXFP4 experts, BF16 attention/embeddings ------------------------------
+    # config.json of openai/gpt-oss-120b as quoted in full by a public test (read 2026-12-07): 36 layers, 2880,
+    # 64 heads, 8 KV, head_dim 64, 128 experts of 2880 with biases, top-4, layer_types 18 x [sliding, full],
+    # sliding_window 128, vocab 201088, quantization_config mxfp4.  gpt-oss model card: 116.83B total, 5.13B active.
+    ModelArch("openai/gpt-oss-120b", 116.829, 36, 2880, 8, 64, 201088, False, 131072, False, "generate",
+              aliases=("gpt-oss:120b",), active_params_b=5.133, experts=128, experts_per_token=4,
+              expert_params_b=114.702, sliding_window=128, sliding_layers=18, native_format="mxfp4",
+              source=_shipped("openai/gpt-oss-120b")),
+    # gpt-oss-20b: the same with 24 layers and 32 experts (public copies, read 2026-12-07).  Model card: 20.91B
+    # total, 3.61B active.
+    ModelArch("openai/gpt-oss-20b", 20.915, 24, 2880, 8, 64, 201088, False, 131072, False, "generate",
+              aliases=("gpt-oss:20b",), active_params_b=3.608, experts=32, experts_per_token=4,
+              expert_params_b=19.117, sliding_window=128, sliding_layers=12, native_format="mxfp4",
+              source=_shipped("openai/gpt-oss-20b")),
+    # --- DeepSeek (MIT, not gated): MLA + MoE, FP8 block-scaled (weight_block_size 128x128) ----------------------
+    # config.json of DeepSeek-V3 / R1 (quoted in full by a public parameter calculator, read 2026-12-07): 61
+    # layers, 7168, 128 heads, kv_lora_rank 512, qk_rope_head_dim 64, q_lora_rank 1536, 256 routed experts of 2048 +
+    # 1 shared, top-8, first_k_dense_replace 3, vocab 129280, 163840 positions.  README: 671B main model, 36.6B
+    # activated "including 0.9B for the output Head"; the repo's weight files hold 688,586,727,753 bytes including
+    # the 11.5B-parameter MTP layer (num_nextn_predict_layers 1, which vLLM loads only for MTP speculative decoding).
+    # head_dim here = qk_nope_head_dim + qk_rope_head_dim (192).
+    ModelArch("deepseek-ai/DeepSeek-V3", 671.026, 61, 7168, 128, 192, 129280, False, 163840, False, "generate",
+              aliases=("deepseek-ai/DeepSeek-V3-0324", "deepseek-v3:671b"), active_params_b=36.626, experts=256,
+              experts_per_token=8, expert_params_b=653.909, attention="mla", kv_lora_rank=512, qk_rope_head_dim=64,
+              native_format="fp8", source=_shipped("deepseek-ai/DeepSeek-V3")),
+    # DeepSeek-R1-0528 (and R1) share V3's config.json.
+    ModelArch("deepseek-ai/DeepSeek-R1-0528", 671.026, 61, 7168, 128, 192, 129280, False, 163840, False, "generate",
+              aliases=("deepseek-ai/DeepSeek-R1", "deepseek-r1:671b"), active_params_b=36.626, experts=256,
+              experts_per_token=8, expert_params_b=653.909, attention="mla", kv_lora_rank=512, qk_rope_head_dim=64,
+              native_format="fp8", source=_shipped("deepseek-ai/DeepSeek-R1-0528")),
+    # --- Gemma 3 (gated: Gemma terms of use) ---------------------------------------------------------------------
+    # config.json of google/gemma-3-27b-it (public test copies GEMMA3_27B_CONFIG, read 2026-12-07): text_config 62
+    # layers, 5376, 32 heads, 16 KV, head_dim 128, intermediate 21504, sliding_window 1024; vocab 262208, 131072
+    # positions, sliding_window_pattern 6 and tied embeddings are transformers' Gemma3TextConfig defaults (the file
+    # omits them).  52 of 62 layers slide.  Model card: 27B (27.4B with the SigLIP vision tower, not counted here).
+    ModelArch("google/gemma-3-27b-it", 27.009, 62, 5376, 16, 128, 262208, True, 131072, True, "generate",
+              aliases=("gemma3:27b",), sliding_window=1024, sliding_layers=52,
+              source=_shipped("google/gemma-3-27b-it")),
+    # --- Mistral Small 3.x (Apache-2.0) ----------------------------------------------------------------------------
+    # Mistral3ForConditionalGeneration, text_config mistral: 40 layers, 5120, 32 heads, 8 KV, head_dim 128,
+    # intermediate 32768, vocab 131072, 131072 positions, no sliding window (TensorRT-LLM's
+    # mistral_small_3_1_24b_config test fixture, read 2026-12-07); 3.2 has the same text shape (23,572,403,200 text
+    # parameters per a public restatement = this formula).  unverified: gated (Mistral repos ask to share contact
+    # details; checked only for Mistral-7B-v0.3).
+    ModelArch("mistralai/Mistral-Small-3.1-24B-Instruct-2503", 23.572, 40, 5120, 8, 128, 131072, False, 131072, True,
+              "generate", aliases=("mistral-small3.1:24b",),
+              source=_shipped("mistralai/Mistral-Small-3.1-24B-Instruct-2503")),
+    ModelArch("mistralai/Mistral-Small-3.2-24B-Instruct-2506", 23.572, 40, 5120, 8, 128, 131072, False, 131072, True,
+              "generate", aliases=("mistral-small3.2:24b",),
+              source=_shipped("mistralai/Mistral-Small-3.2-24B-Instruct-2506")),
 )
 
 MODELS: Mapping[str, ModelArch] = MappingProxyType({m.repo: m for m in _MODEL_LIST})
@@ -111,4 +230,4 @@ def find_model(repo: str) -> ModelArch | None:
     return _LOOKUP.get(repo.strip().lower())
 
 
-__all__ = ["MODELS", "ModelArch", "find_model"]
+__all__ = ["MODELS", "SHAPES_DIR", "ModelArch", "find_model"]

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
-from . import catalog, inference_checks, upgrades
+from . import catalog, inference_checks, model_files, upgrades
 from .admission import registry_allowed
 from .capacity import EMBEDDING_SERVER, CapacityPlan, canary_model, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
@@ -316,14 +316,18 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
     entries: list[tuple[Callable[..., str], ServedModel]] = []
     for i, model in enumerate(cfg.serving.models):
         entries.append((partial(key_path, "serving", "models", i), model))
+        yield from _shape_from(partial(key_path, "serving", "models", i), model)
         if model.canary is not None:  # the canary server, checked like a model (config.capacity.canary_model)
             entries.append((partial(key_path, "serving", "models", i, "canary"), canary_model(model)))
     for path, model in entries:
         shape = shape_of(model)
-        if shape is None:
-            yield Issue(path("model"), (f"{model.model!r} is not in the model catalog; set paramsB (and optionally "
-                        f"architecture) or use one of: {_choices(sorted(catalog.MODELS))}"))
-        else:
+        if shape is None and model.shape_from is None:  # a shapeFrom that cannot be read: _shape_from says why
+            yield Issue(path("model"), (
+                f"{model.model!r} is not in the model catalog; give its shape one of three ways: shapeFrom: <path of "
+                "its config.json, relative to the project directory> (or serving.shapes.fetch: true to fetch it "
+                "from the Hugging Face Hub by repo id), paramsB (and optionally architecture), or use a catalog "
+                f"model: {_choices(sorted(catalog.MODELS))}"))
+        elif shape is not None:
             yield from _context(path, model)
         yield from _memory_options(path, model, shape, [pools[n] for n in (model.pool, model.fallback_pool)
                                                          if n is not None and n in pools])
@@ -389,6 +393,17 @@ def _memory_options(path: Callable[..., str], model: ServedModel, shape: Shape |
             yield Issue(path("kvCacheDtype"), (
                 f"an fp8 KV cache needs FP8 hardware (compute capability {FP8_KV_MIN_CAPABILITY}+); pool "
                 f"'{pool.name}' has {pool.gpu} ({cc}). GPUs with it: {_choices(able)}; or use kvCacheDtype: auto"))
+
+def _shape_from(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]:
+    """`shapeFrom` must be a readable config.json of a supported architecture, and the only source of the shape."""
+    if model.shape_from is None:
+        return
+    if model.params_b is not None or model.architecture is not None:
+        yield Issue(path("shapeFrom"), "shapeFrom reads the shape from the model's files; remove paramsB and "
+                                       "architecture (one source for the shape)")
+    read = model_files.read_shape(model.shape_from)
+    if isinstance(read, model_files.ShapeFileError):
+        yield Issue(path("shapeFrom"), f"{read}")
 
 
 def _fallback(cfg: StackConfig, path: Callable[..., str], pool_name: str | None, fallback_pool: str | None,

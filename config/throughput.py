@@ -222,7 +222,7 @@ def estimate(*, shape: Shape, engine: str, quantization: str, kv_cache_dtype: st
     step = max(memory_s, compute_s)
 
     prefill_tps = ttft = None
-    if flops > 0:
+    if flops > 0 and active > 0:  # a shape without parameters (a test's tiny config) has no prefill cost to model
         prefill_tps = flops * PREFILL_MFU / (2 * active)
         # One request alone: its prompt's FLOPs, but never faster than one read of the weights it touches.
         ttft = max(prompt / prefill_tps, weights_read_bytes(shape, quantization, prompt) / bandwidth)

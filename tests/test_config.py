@@ -78,7 +78,7 @@ BAD = [
     ("provider block of another cloud", lambda v: _set(v, ["cluster", "eks"], {}), "ai-platform:cluster",
      "block 'eks' belongs to provider eks"),
     ("unknown model without paramsB", lambda v: _set(v, ["serving", "models", 0, "model"], "acme/secret-13b"),
-     "ai-platform:serving.models[0].model", "set paramsB"),
+     "ai-platform:serving.models[0].model", "give its shape one of three ways: shapeFrom"),
     ("gateway image :latest", lambda v: _set(v, ["rag", "gateway", "image"], "registry.example.com/gw:latest"),
      "ai-platform:rag.gateway.image", "must be pinned"),
     ("object key given as a string", lambda v: v.update(budget="lots"), "ai-platform:budget", "valid dictionary"),
