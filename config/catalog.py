@@ -93,7 +93,7 @@ class GpuModel:
     key: str
     display: str
     memory_gib: float                           # usable memory per GPU (nvidia-smi total, MiB/1024)
-    architecture: str                           # "ampere", "hopper", "ada", "turing"
+    architecture: str                           # "turing", "ampere", "ada", "hopper", "blackwell"
     mig_profiles: Mapping[str, MigProfile]      # empty when the GPU has no MIG
     gke_accelerator: str | None                 # GKE guest_accelerators type
     gke_machine_types: tuple[MachineType, ...]  # ascending gpus; within a GPU count the first one is the default
@@ -375,6 +375,33 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_H100_80GB, fp8=True,
         compute_capability="9.0", hbm_gb_s=3350, bf16_tflops=989, fp8_tflops=1979
+    ),
+    "h200-141gb": GpuModel(  # nvidia-smi: "NVIDIA H200 ... 143771MiB" -> 140.40 GiB
+        key="h200-141gb", display="NVIDIA H200 141GB", memory_gib=140.40, architecture="hopper",
+        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
+        gke_accelerator="nvidia-h200-141gb", gke_machine_types=(),
+        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
+        eks_instance_types=(), fp8=True,
+        compute_capability="9.0", hbm_gb_s=4800, bf16_tflops=989, fp8_tflops=1979  # unverified: first values
+    ),
+    "b200-180gb": GpuModel(  # nvidia-smi: "NVIDIA B200 ... 183359MiB" -> 179.06 GiB
+        key="b200-180gb", display="NVIDIA B200 180GB", memory_gib=179.06, architecture="blackwell",
+        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
+        gke_accelerator="nvidia-b200", gke_machine_types=(),
+        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
+        eks_instance_types=(), fp8=True,
+        compute_capability="10.0", hbm_gb_s=8000, bf16_tflops=2250, fp8_tflops=4500,  # unverified: first values
+        fp4_tflops=9000,
+    ),
+    "rtx-pro-6000": GpuModel(  # nvidia-smi: "NVIDIA RTX PRO 6000 Blackwell Server Edition ... 97887MiB" -> 95.59 GiB
+        key="rtx-pro-6000", display="NVIDIA RTX PRO 6000 Blackwell Server Edition 96GB", memory_gib=95.59,
+        architecture="blackwell",
+        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
+        gke_accelerator="nvidia-rtx-pro-6000", gke_machine_types=(),
+        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
+        eks_instance_types=(), fp8=True,
+        compute_capability="12.0", hbm_gb_s=1792, bf16_tflops=500, fp8_tflops=1000,  # unverified: first values
+        fp4_tflops=2000,
     ),
 })
 
