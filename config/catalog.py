@@ -5,7 +5,8 @@ Pure data plus two tiny helpers; standard library only.
 Sources (stored copies, read on PRICES_AS_OF):
 
 MIG profiles
-  * NVIDIA MIG User Guide, "Supported MIG Profiles" (A100-SXM4-40GB, A100-SXM4-80GB, H100-SXM5-80GB tables)
+  * NVIDIA MIG User Guide, "Supported MIG Profiles" (A100-SXM4-40GB, A100-SXM4-80GB, H100-SXM5-80GB tables; v580:
+    H200 141GB, B200 180GB and RTX PRO 6000 Blackwell tables)
     https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html
   * `nvidia-smi mig -lgip` / `-lgipp` outputs (instance memory in MiB, placements => memory slices) quoted in
     the MIG user guide, GKE/GCE docs and NVIDIA/mig-parted + NVIDIA/gpu-operator default mig configs
