@@ -39,7 +39,10 @@ Prices
   * EC2 us-east-1 on-demand and spot: SkyPilot catalog v8 (AWS Pricing API + DescribeSpotPriceHistory snapshot)
     https://github.com/skypilot-org/skypilot-catalog/blob/master/catalogs/v8/aws/vms.csv
     Spot = median over the us-east-1 availability zones (Local Zones excluded).  p5.48xlarge on-demand is the
-    post-June-2025 price ($55.04).
+    post-June-2025 price ($55.04).  The stored copy read for issue 19 (00148f2) gives the same p5.48xlarge figures
+    and the p5en, p5e, p6-b200 and g7e rows.
+  * GCE A3 Ultra / A4 (issue 19): SkyPilot v8 gcp/vms.csv stored copy 006059e, VM row + GPU row in us-central1;
+    G4 has no rows there (its figures are marked unverified).
   * GCE us-central1: Google Cloud pricing, https://cloud.google.com/compute/gpus-pricing and
     https://cloud.google.com/products/compute/pricing/accelerator-optimized (whole-machine figures for
     g2-standard-4/-48, a2-highgpu-1g/-8g, a2-ultragpu-*, a3-highgpu-*), completed with the SkyPilot GCP catalog
