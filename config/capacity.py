@@ -681,6 +681,10 @@ class NodeShape:
     machine: str
     tensor_parallel: int
     usd_per_hour: float
+    sold: str
+    """How the machine is sold (catalog capacities), e.g. "on-demand, spot" or "reservation, spot, flex-start"."""
+    capacity: str
+    """The capacity `usd_per_hour` is for: on-demand where sold so, else the first priced one."""
 
 
 def smallest_node(cfg: StackConfig, model: ServedModel, shape: Shape, quantization: str) -> NodeShape | None:
@@ -695,9 +699,15 @@ def smallest_node(cfg: StackConfig, model: ServedModel, shape: Shape, quantizati
             for tp in (t for t in TP_SIZES if t <= machine.gpus):
                 mem = memory_of(shape, model, quantization, tp, key, gpu.memory_gib)
                 if mem.need <= gpu.memory_gib * model.gpu_memory_utilization:
-                    price = catalog.price(provider, priced_region(cfg), machine.name, "on-demand")
-                    found.append(NodeShape(key, machine.gpus, machine.name, tp,
-                                           price if price is not None else machine.on_demand_usd_hour))
+                    # Priced at on-demand where the cloud sells it so, else at its reservation list price, else spot;
+                    # a machine with no price in the stack's region (p5e.48xlarge in us-east-1) is not offered.
+                    for capacity in ("on-demand", "reservation", "spot"):
+                        price = catalog.price(provider, priced_region(cfg), machine.name,
+                                              "spot" if capacity == "spot" else "on-demand")
+                        if capacity in machine.capacities and price is not None:
+                            found.append(NodeShape(key, machine.gpus, machine.name, tp, price,
+                                                   ", ".join(sorted(machine.capacities)), capacity))
+                            break
                     break
     return min(found, key=lambda n: (n.usd_per_hour, n.gpus), default=None)
 
@@ -729,7 +739,8 @@ def _larger_than_a_node(cfg: StackConfig, model: ServedModel, shape: Shape, quan
     node = smallest_node(cfg, model, shape, quantization) if cfg.cluster.provider in ("gke", "eks") else None
     if node is not None:
         text += (f"the smallest node on {cfg.cluster.provider} that holds it: {node.gpus}x {node.gpu} "
-                 f"({node.machine}, tensorParallel {node.tensor_parallel}, ${node.usd_per_hour:.2f}/hour on-demand): "
+                 f"({node.machine}, tensorParallel {node.tensor_parallel}, ${node.usd_per_hour:.2f}/hour "
+                 f"{node.capacity}; sold as {node.sold}): "
                  f"use a pool with gpu {node.gpu} and gpusPerNode {node.gpus}; ")
     else:
         text += (f"no single node on {cfg.cluster.provider} holds it with quantization {quantization} (use a "

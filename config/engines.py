@@ -48,6 +48,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
+from . import catalog as _catalog
+
 # ---------------------------------------------------------------------------------------------------------------
 # Versions
 # ---------------------------------------------------------------------------------------------------------------
@@ -374,16 +376,17 @@ def embedding_engine_key(engine: str) -> str:
 
 # --- TEI images per GPU -------------------------------------------------------------------------------------
 # README.md@v1.9.3 "Docker Images" table + .github/workflows/matrix.json (imageNamePrefix per cudaComputeCap:
-# turing- 75 (experimental, flash attention off), "" 80, 86- 86, 89- 89, hopper- 90, cpu-) +
-# build.yaml tags `type=semver,pattern=<prefix>{{version}}`.  Volta is not supported.
+# turing- 75 (experimental, flash attention off), "" 80, 86- 86, 89- 89, hopper- 90, 100- 100 (Blackwell B200,
+# experimental), 120- 120 (Blackwell RTX PRO 6000, experimental), cpu-) + build.yaml tags
+# `type=semver,pattern=<prefix>{{version}}`.  Volta is not supported.
 _TEI_REPO = "ghcr.io/huggingface/text-embeddings-inference"
 TEI_IMAGE_PREFIX_BY_COMPUTE_CAPABILITY: Mapping[str, str] = MappingProxyType({
-    "7.5": "turing-", "8.0": "", "8.6": "86-", "8.9": "89-", "9.0": "hopper-", "cpu": "cpu-",
+    "7.5": "turing-", "8.0": "", "8.6": "86-", "8.9": "89-", "9.0": "hopper-", "10.0": "100-", "12.0": "120-",
+    "cpu": "cpu-",
 })
-# Compute capability of our catalog GPUs (NVIDIA CUDA GPUs table): T4 7.5, A100 8.0, A10G 8.6, L4/L40S 8.9, H100 9.0.
+# Compute capability of our catalog GPUs: the catalog's own figure (config/catalog.py GpuModel.compute_capability).
 GPU_COMPUTE_CAPABILITY: Mapping[str, str] = MappingProxyType({
-    "t4": "7.5", "l4": "8.9", "a10g": "8.6", "l40s": "8.9",
-    "a100-40gb": "8.0", "a100-80gb": "8.0", "h100-80gb": "9.0", "cpu": "cpu",
+    **{key: gpu.compute_capability for key, gpu in _catalog.GPUS.items()}, "cpu": "cpu",
 })
 TEI_IMAGES: Mapping[str, str] = MappingProxyType({
     gpu: f"{_TEI_REPO}:{TEI_IMAGE_PREFIX_BY_COMPUTE_CAPABILITY[cc]}{TEI_VERSION}"

@@ -29,7 +29,8 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
-GpuKey = Literal["t4", "l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-80gb"]
+GpuKey = Literal["t4", "l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-80gb", "h200-141gb", "b200-180gb",
+                 "rtx-pro-6000"]
 
 
 class Model(BaseModel):

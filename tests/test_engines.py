@@ -61,6 +61,9 @@ def test_tei_images_cover_every_catalog_gpu_and_cpu():
     assert TEI_IMAGES["a10g"] == f"{repo}:86-1.9.3"
     assert TEI_IMAGES["l4"] == TEI_IMAGES["l40s"] == f"{repo}:89-1.9.3"
     assert TEI_IMAGES["h100-80gb"] == f"{repo}:hopper-1.9.3"
+    assert TEI_IMAGES["h200-141gb"] == f"{repo}:hopper-1.9.3"
+    assert TEI_IMAGES["b200-180gb"] == f"{repo}:100-1.9.3"  # README@v1.9.3: "Blackwell 10.0 (B200, GB200, ...)"
+    assert TEI_IMAGES["rtx-pro-6000"] == f"{repo}:120-1.9.3"  # "Blackwell 12.0 (... RTX PRO 6000)"
     assert TEI_IMAGES["cpu"] == f"{repo}:cpu-1.9.3"
     assert engines.image_for("tei", "l4") == TEI_IMAGES["l4"]
     with pytest.raises(ValueError, match="no TEI image"):
@@ -68,7 +71,8 @@ def test_tei_images_cover_every_catalog_gpu_and_cpu():
 
 
 def test_tei_image_family_matches_catalog_architecture():
-    family = {"turing": "turing-", "ampere": ("", "86-"), "ada": "89-", "hopper": "hopper-"}
+    family = {"turing": "turing-", "ampere": ("", "86-"), "ada": "89-", "hopper": "hopper-",
+              "blackwell": ("100-", "120-")}
     for key, gpu in catalog.GPUS.items():
         tag = TEI_IMAGES[key].rsplit(":", 1)[1]
         prefixes = family[gpu.architecture]

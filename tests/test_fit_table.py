@@ -152,11 +152,14 @@ def test_larger_than_its_pools_largest_node_names_the_smallest_node_that_fits():
     # 49.141 GiB per GPU at tp 8 > 36.0; p4d.24xlarge (8) is the largest A100 40GB instance.  EKS candidates whose
     # GPUs run AWQ: g4dn.metal 8x t4 (13.5 usable), g6.48xlarge 8x l4 (20.2), g5.48xlarge 8x a10g (20.2),
     # g6e.48xlarge 8x l40s (40.5) hold less than 49.141 per GPU; p4de.24xlarge 8x a100-80gb (72.0, $27.45) and
-    # p5.48xlarge 8x h100 (71.7, $55.04) hold it at tp 8 -> the cheaper, p4de.
+    # p5.48xlarge 8x h100 (71.7, $55.04), g7e.48xlarge 8x rtx-pro-6000 (86.0, $33.14) and p5en.48xlarge 8x h200
+    # (126.4, $63.30) hold it at tp 8 -> the cheapest, p4de (p5e.48xlarge has no us-east-1 price: not offered).
     assert ("ai-platform:serving.models[0]: model 'm': does not fit on one node: weights 334.5 GiB + KV cache 2.1 "
             "for maxModelLen 32768 need 49.1 GiB per GPU even at tensorParallel 8 on 8x a100-40gb (p4d.24xlarge, the "
             "largest a100-40gb node on eks), which gives 36.0 GiB per GPU; the smallest node on eks that holds it: "
-            "8x a100-80gb (p4de.24xlarge, tensorParallel 8, $27.45/hour on-demand): use a pool with gpu a100-80gb "
+            "8x a100-80gb (p4de.24xlarge, tensorParallel 8, $27.45/hour on-demand; sold as on-demand, reservation, "
+            "spot): "
+            "use a pool with gpu a100-80gb "
             "and gpusPerNode 8; serving one replica across nodes (LeaderWorkerSet, tensor x pipeline parallel) is "
             "not supported yet: it needs RDMA networking between the nodes") in message
 

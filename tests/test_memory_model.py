@@ -235,7 +235,8 @@ def test_mxfp4_on_a_t4_is_refused_naming_the_gpus_that_run_it_and_what_the_t4_ru
     message = errors(eks([t4], [{**MOE_MODEL, "quantization": "mxfp4"}]))
     assert ("ai-platform:serving.models[0].quantization: mxfp4 weights need compute capability 8.0+ in vllm "
             "(vLLM 0.33.0); pool 'h100' has t4 (7.5). GPUs that run mxfp4: l4, a10g, l40s, a100-40gb, a100-80gb, "
-            "h100-80gb; formats t4 runs: none, awq, gptq, fp8, int8, nvfp4") in message
+            "h100-80gb, h200-141gb, b200-180gb, rtx-pro-6000; "
+            "formats t4 runs: none, awq, gptq, fp8, int8, nvfp4") in message
 
 
 def test_the_plan_records_what_the_throughput_estimate_reads():
