@@ -378,7 +378,7 @@ def node_driver(cfg: StackConfig) -> tuple[int | None, str]:
         return _branch(AL2023_NVIDIA_DRIVER), f"the AL2023_x86_64_NVIDIA AMI ({AL2023_NVIDIA_DRIVER})"
     if owner.image == "eks-bottlerocket":
         branch = BOTTLEROCKET_NVIDIA_BRANCH.get(version)
-        return branch, f"Bottlerocket aws-k8s-{version}-nvidia (R{branch})"
+        return branch, f"Bottlerocket aws-k8s-{version}-nvidia"
     if owner.driver == "operator":
         return _branch(OPERATOR_DRIVER), f"the GPU operator's driver ({OPERATOR_DRIVER})"
     if owner.image == "gke-cos":
