@@ -20,10 +20,18 @@ GKE
   * Time-sharing: https://cloud.google.com/kubernetes-engine/docs/how-to/timesharing-gpus
   * MPS: https://cloud.google.com/kubernetes-engine/docs/how-to/nvidia-mps-gpus
   * GKE's partitioner: https://github.com/GoogleCloudPlatform/container-engine-accelerators
-    (partition_gpu/partition_gpu.go)
+    (partition_gpu/partition_gpu.go; read at 992db81, 2026-06-11: partition sizes and max counts for
+    nvidia-h200-141gb, nvidia-b200 and nvidia-rtx-pro-6000)
+  * AI Hypercomputer "GPU machine types" (https://docs.cloud.google.com/ai-hypercomputer/docs/gpu): A4 and A3 Ultra
+    specs and "you must reserve capacity to create instances or clusters, use Spot VMs, use Flex-start VMs, or create
+    a resize request in a MIG" (no on-demand); "Consumption options"
+    (https://cloud.google.com/ai-hypercomputer/docs/consumption-models): reservations for all GPU machine types,
+    Flex-start and Spot for "any GPU machine except A4X".
 
 EKS / EC2
-  * https://aws.amazon.com/ec2/instance-types/ (g4dn, g5, g6, g6e, p4d, p4de, p5)
+  * https://aws.amazon.com/ec2/instance-types/ (g4dn, g5, g6, g6e, g7e, p4d, p4de, p5, p5e, p5en, p6-b200)
+  * Reservations: EC2 On-Demand Capacity Reservations (any instance type, in one zone) and EC2 Capacity Blocks for
+    ML (P-family GPU instances, reserved ahead for a fixed term).
   * https://aws.amazon.com/ec2/pricing/on-demand/ and https://aws.amazon.com/ec2/spot/pricing/
 
 Prices
@@ -58,10 +66,18 @@ PRICES_AS_OF = "2026-11-22"
 # REGIONAL_PRICES; a stack in a region the catalog does not price is a config error.
 PRICE_REGIONS = {"gke": "us-central1", "eks": "us-east-1"}
 
-# How a machine can be obtained.  Stack configs choose `on-demand` or `spot` (GpuPool.capacity); `flex-start`
-# (GCE Dynamic Workload Scheduler) is recorded so errors can name it, but no pool can ask for it yet.
-CAPACITIES: frozenset[str] = frozenset({"on-demand", "spot", "flex-start"})
-_ON_DEMAND_AND_SPOT: frozenset[str] = frozenset({"on-demand", "spot"})
+# How a machine can be obtained:
+#   on-demand   pay as you go, no commitment (GCE "standard" provisioning model)
+#   spot        preemptible spare capacity (GCE Spot VMs, EC2 Spot Instances)
+#   flex-start  GCE Dynamic Workload Scheduler Flex-start: queued, runs up to 7 days, then deleted
+#   reservation capacity reserved ahead: GCE reservations / future reservations (AI Hypercomputer), EC2 On-Demand
+#               Capacity Reservations or Capacity Blocks for ML.  Billed whether used or not.
+# Stack configs choose `on-demand` or `spot` (GpuPool.capacity); `flex-start` and `reservation` are recorded so
+# config errors can say how a machine IS sold (issue 20 adds pools of those kinds).
+CAPACITIES: frozenset[str] = frozenset({"on-demand", "spot", "flex-start", "reservation"})
+# Every machine in this catalog can be reserved: GCE "Reservations ... All GPU machine types" (AI Hypercomputer
+# consumption options); EC2 On-Demand Capacity Reservations accept any instance type.
+_ON_DEMAND_AND_SPOT: frozenset[str] = frozenset({"on-demand", "spot", "reservation"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -72,8 +88,8 @@ _ON_DEMAND_AND_SPOT: frozenset[str] = frozenset({"on-demand", "spot"})
 class MigProfile:
     name: str            # exact NVIDIA GPU-instance profile name, e.g. "1g.10gb"
     memory_gib: float    # memory of one instance as nvidia-smi reports it (MiB / 1024)
-    compute_slices: int  # the "Ng" part (GPCs / compute slices out of 7)
-    memory_slices: int   # memory slices out of 8
+    compute_slices: int  # the "Ng" part (compute slices out of the GPU's mig_slices[0]: 7, or 4 on RTX PRO 6000)
+    memory_slices: int   # memory slices out of the GPU's mig_slices[1] (8, or 4 on RTX PRO 6000)
     max_instances: int   # max instances of this profile on one GPU (homogeneous layout)
 
 
@@ -83,7 +99,9 @@ class MachineType:
     gpus: int
     vcpus: int
     memory_gib: float            # GCE "GB" in machine-type tables are binary GiB (2^30 bytes)
-    on_demand_usd_hour: float    # whole machine, in PRICE_REGIONS region, Linux
+    # whole machine, in PRICE_REGIONS region, Linux; for machines not sold on-demand, the list price a reservation
+    # is billed at where the cloud publishes one (GCE), None where it publishes none (EC2 Capacity-Blocks-only types)
+    on_demand_usd_hour: float | None
     spot_usd_hour: float | None  # None where spot is not offered / no price published
     capacities: frozenset[str] = _ON_DEMAND_AND_SPOT  # how the cloud sells it (subset of CAPACITIES)
 
@@ -107,6 +125,11 @@ class GpuModel:
     bf16_tflops: float = 0.0                    # dense BF16/FP16 tensor-core TFLOPS
     fp8_tflops: float = 0.0                     # dense FP8 tensor-core TFLOPS (0: no FP8 tensor cores)
     fp4_tflops: float = 0.0                     # dense FP4 tensor-core TFLOPS (0: none; Blackwell has them)
+    # --- MIG geometry (config.gpu_stack.layout_problems) ---------------------------------------------------------
+    mig_slices: tuple[int, int] = (7, 8)        # (compute, memory) slices of one GPU
+    # (compute, memory) slices of a profile -> memory slices it may start at (NVML GPU-instance placements); None:
+    # the A100/H100 geometry in config.gpu_stack (which H200 and B200 share: same 7/8 slices, same profile shapes)
+    mig_placements: Mapping[tuple[int, int], tuple[int, ...]] | None = None
 
 
 def _mig(*profiles: MigProfile) -> Mapping[str, MigProfile]:
@@ -165,6 +188,56 @@ _H100_80GB_MIG = _mig(
     MigProfile("7g.80gb", 79.25, 7, 8, 1),     # 81152 MiB
 )
 
+# H200 141GB (NVIDIA MIG user guide v580, "H200 MIG Profiles": 1g.18gb x7, 1g.18gb+me x1, 1g.35gb x4 (1/4 of
+# memory), 2g.35gb x3, 3g.71gb x2, 4g.71gb x1, 7g.141gb x1; the same counts in the GPU operator v26.7.0 default
+# mig-parted config (assets/state-mig-manager/0400_configmap.yaml: all-1g.18gb ... all-7g.141gb) and in GKE's
+# partitioner).  Instance memory as nvidia-smi reports it (driver 570.86.15, H200 in MIG mode): 1g.18gb 16384 MiB
+# (16 SMs), 2g.35gb 33280 MiB (32 SMs); 3g/4g.71gb 71424 MiB (a second nvidia-smi listing); 7g.141gb 140.00 GiB in
+# an `nvidia-smi mig -lgip` listing.  Note the 1-slice instance is 16.00 GiB, not 141/8 = 17.6.
+_H200_141GB_MIG = _mig(
+    MigProfile("1g.18gb", 16.00, 1, 1, 7),     # 16384 MiB
+    MigProfile("1g.18gb+me", 16.00, 1, 1, 1),  # same slice + media engines; one per GPU
+    MigProfile("1g.35gb", 32.50, 1, 2, 4),     # 2 memory slices like 2g.35gb (33280 MiB)  # unverified: no listing
+    MigProfile("2g.35gb", 32.50, 2, 2, 3),     # 33280 MiB
+    MigProfile("3g.71gb", 69.75, 3, 4, 2),     # 71424 MiB
+    MigProfile("4g.71gb", 69.75, 4, 4, 1),     # 71424 MiB (same 4 memory slices as 3g.71gb)
+    MigProfile("7g.141gb", 140.00, 7, 8, 1),   # lgip 140.00 GiB
+)
+
+# B200 180GB (MIG user guide v580 "B200 MIG Profiles": 1g.23gb x7, 1g.23gb+me x1, 1g.45gb x4 (2/8 memory), 2g.45gb x3,
+# 3g.90gb x2, 4g.90gb x1, 7g.180gb x1; operator v26.7.0 default config "# GB200, B200" all-1g.23gb: 7, and the
+# 0x290110DE (B200) all-balanced 2x 1g.23gb + 2g.45gb + 3g.90gb; GKE partitioner nvidia-b200 sizes).  Memory: 1g.23gb
+# 20992 MiB (B200 MIG slices on a UCloud node, "2x B200 MIG 1g.23gb (2x20,992 MiB)"), 2g.45gb 44.25 GiB and 3g.90gb
+# 89 GiB as CUDA reports them (torch total_memory on B200 MIG slices).
+_B200_180GB_MIG = _mig(
+    MigProfile("1g.23gb", 20.50, 1, 1, 7),     # 20992 MiB
+    MigProfile("1g.23gb+me", 20.50, 1, 1, 1),  # one per GPU
+    MigProfile("1g.45gb", 44.25, 1, 2, 4),     # 2 memory slices like 2g.45gb  # unverified: no listing
+    MigProfile("2g.45gb", 44.25, 2, 2, 3),     # 44.25 GiB (CUDA)
+    MigProfile("3g.90gb", 89.00, 3, 4, 2),     # "89 GB" (CUDA, GiB); lower bound of 89.x
+    MigProfile("4g.90gb", 89.00, 4, 4, 1),     # same 4 memory slices as 3g.90gb  # unverified: no listing
+    # unverified: no listing found; 2 x the 3g.90gb figure (a lower bound: 8 memory slices hold at least two 4-slice
+    # instances' worth)
+    MigProfile("7g.180gb", 178.00, 7, 8, 1),
+)
+
+# RTX PRO 6000 Blackwell Server Edition (MIG user guide v580 "RTX PRO 6000 Blackwell MIG Profiles", which covers the
+# Server Edition: FOUR compute and four memory slices, 1g.24gb (1/4) x4, 1g.24gb+me x1, 2g.48gb (1/2) x2, 4g.96gb x1;
+# the same counts in GKE's partitioner and the operator's "# RTX-PRO-6000-96GB" configs).  The +gfx (graphics),
+# +me.all and -me variants are not catalogued: the config's profile names are `<n>g.<m>gb[+me]`.  Memory: 1g.24gb
+# 24192 MiB (46 SMs) in an nvidia-smi listing of RTX PRO 6000 MIG devices (driver 610.43.02).
+_RTX_PRO_6000_MIG = _mig(
+    MigProfile("1g.24gb", 23.62, 1, 1, 4),     # 24192 MiB = 23.625 GiB
+    MigProfile("1g.24gb+me", 23.62, 1, 1, 1),  # one per GPU
+    MigProfile("2g.48gb", 47.25, 2, 2, 2),     # unverified: no listing; 2 x 1g.24gb (lower bound)
+    MigProfile("4g.96gb", 94.50, 4, 4, 1),     # unverified: no listing; 4 x 1g.24gb (lower bound)
+)
+# Placements on the 4-slice GPU: 1g at 0..3, 2g at 0 or 2, 4g at 0.  # unverified: inferred from the profile sizes
+# and counts (no `nvidia-smi mig -lgipp` output found); the operator's balanced layout 2x 1g.24gb + 1x 2g.48gb fits.
+_RTX_PRO_6000_PLACEMENTS: Mapping[tuple[int, int], tuple[int, ...]] = MappingProxyType({
+    (1, 1): (0, 1, 2, 3), (2, 2): (0, 2), (4, 4): (0,),
+})
+
 # GKE time-sharing: "all NVIDIA GPU models" (GKE >= 1.23.7-gke.1400).  MPS: "you can enable NVIDIA MPS for all
 # NVIDIA GPU types" on Standard clusters, GKE >= 1.27.7-gke.1088000 (older doc versions say "all NVIDIA Tesla
 # GPU types").
@@ -173,8 +246,8 @@ _GKE_SHARING = frozenset({"TIME_SHARING", "MPS"})
 
 # ---------------------------------------------------------------------------------------------------------------
 # GKE machine types (us-central1).  Specs: cloud.google.com/compute/docs/gpus + accelerator-optimized-machines.
-# Capacities: every machine is on-demand and Spot unless noted; the accelerator-optimized ones (A2, A3, G2) are
-# also Flex-start ("Flex-start VMs support all accelerator-optimized machine types (except A4X and G4)",
+# Capacities: every machine is on-demand, Spot and reservable unless noted; the accelerator-optimized ones (A2, A3,
+# G2) are also Flex-start ("Flex-start VMs support all accelerator-optimized machine types (except A4X and G4)",
 # cloud.google.com/compute/docs/instances/about-flex-start-vms); N1+T4 is not accelerator-optimized.
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -238,6 +311,42 @@ _GKE_H100_80GB = _also("flex-start", (
     MachineType("a3-edgegpu-8g", 8, 208, 1872.0, 88.49000, 52.96230),
 ))
 
+
+# Prices of the new GCE machines: SkyPilot catalog v8 gcp/vms.csv (stored copy 006059e), us-central1, VM row + GPU
+# row (the catalog prices A3/A4 GPUs as separate SKUs).  These machines are not sold on-demand: their "on-demand"
+# figure is the list price a reservation is billed at.  # unverified: not cross-checked against Google's
+# accelerator-optimized pricing page (the stored copy's tables could not be read).
+_RESERVATION_SPOT_FLEX = frozenset({"reservation", "spot", "flex-start"})
+
+# A3 Ultra = H200 141GB (nvidia-h200-141gb), 8 GPUs only: 224 vCPU, 2,952 GB (AI Hypercomputer "GPU machine types").
+# Sold through reservations, Spot or Flex-start only ("you must reserve capacity ..., use Spot VMs, use Flex-start
+# VMs, or create a resize request in a MIG").  Price: VM 12.266 + 8x H200 74.49392 = 86.75992 on-demand list;
+# Spot 3.74713 + 37.2472 = 40.99433.
+_GKE_H200_141GB = (
+    MachineType("a3-ultragpu-8g", 8, 224, 2952.0, 86.75992, 40.99433, _RESERVATION_SPOT_FLEX),
+)
+
+# A4 = B200 (nvidia-b200), 8 GPUs only: 224 vCPU, 3,968 GB (AI Hypercomputer "GPU machine types"); the same
+# reservation / Spot / Flex-start-only note as A3 Ultra.  Price: the B200 SKU row carries the whole machine (the
+# a4-highgpu-8g VM row is 0.0): 90.216 list, Spot 32.6064.
+_GKE_B200_180GB = (
+    MachineType("a4-highgpu-8g", 8, 224, 3968.0, 90.216, 32.6064, _RESERVATION_SPOT_FLEX),
+)
+
+# G4 = RTX PRO 6000 Blackwell Server Edition (nvidia-rtx-pro-6000): g4-standard-48/-96/-192/-384 with 1/2/4/8 GPUs
+# (SkyPilot's GCP catalog maps RTXPRO6000 to exactly these), 48 vCPU / 180 GB per GPU (g4-standard-48: "48 vCPUs,
+# 180GB RAM"; the larger sizes scale linearly).  Sold on-demand ("Standard" provisioning), Spot and Flex-start
+# ("any GPU machine except A4X", AI Hypercomputer consumption options; the older about-flex-start page excluded G4),
+# and through reservations.
+# unverified: prices.  The stored SkyPilot GCP catalog has no G4 rows; 4.50 USD/h per GPU is the g4-standard-48
+# on-demand figure a dated (2026-07-18) billing note quotes, scaled linearly.  No Spot figure was found: a spot
+# pool is priced at on-demand (an upper bound, config.capacity.node_price).
+_GKE_RTX_PRO_6000 = (
+    MachineType("g4-standard-48", 1, 48, 180.0, 4.50, None, _ON_DEMAND_AND_SPOT | {"flex-start"}),
+    MachineType("g4-standard-96", 2, 96, 360.0, 9.00, None, _ON_DEMAND_AND_SPOT | {"flex-start"}),
+    MachineType("g4-standard-192", 4, 192, 720.0, 18.00, None, _ON_DEMAND_AND_SPOT | {"flex-start"}),
+    MachineType("g4-standard-384", 8, 384, 1440.0, 36.00, None, _ON_DEMAND_AND_SPOT | {"flex-start"}),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -303,12 +412,55 @@ _EKS_H100_80GB = (
 )
 
 
+# p5en / p5e = H200 141GB, 8 GPUs, 192 vCPU, 2,048 GiB (SkyPilot v8 aws/vms.csv rows, MemoryInfo 144384 MiB).
+# p5en.48xlarge: on-demand 63.296, Spot median of use1-az2 18.2492 and use1-az6 16.5551 = 17.40215 (the Atlanta Local
+# Zone use1-atl2-az1 excluded).  p5e.48xlarge: no on-demand price in any region and no us-east-1 row at all; Spot
+# prices appear only in us-east-2 / us-west-2 / ap-southeast-3.  AWS sells P5e through EC2 Capacity Blocks for ML:
+# recorded as reservation and spot, with no us-east-1 figure (a pool on it names the missing price).
+_EKS_H200_141GB = (
+    MachineType("p5en.48xlarge", 8, 192, 2048.0, 63.296, 17.40215),
+    MachineType("p5e.48xlarge", 8, 192, 2048.0, None, None, frozenset({"reservation", "spot"})),
+)
+
+# p6-b200.48xlarge = 8x B200 (MemoryInfo 183359 MiB, as nvidia-smi reports), 192 vCPU, 2,048 GiB.  On-demand
+# 113.9328; Spot: one us-east-1 AZ row, use1-az6 21.0148 (use1-atl2-az1 Local Zone excluded).
+_EKS_B200_180GB = (MachineType("p6-b200.48xlarge", 8, 192, 2048.0, 113.9328, 21.0148),)
+
+# g7e = RTX PRO 6000 Blackwell Server Edition ("RTX PRO Server 6000" in the AWS API): 1 GPU on 2x/4x/8xlarge,
+# 2/4/8 on 12x/24x/48xlarge.  us-east-1 on-demand; Spot = mean of the two us-east-1 AZ rows (use1-az2, use1-az6).
+_EKS_RTX_PRO_6000 = (
+    MachineType("g7e.2xlarge", 1, 8, 64.0, 3.36312, 1.5094),      # spot 1.4782 / 1.5406
+    MachineType("g7e.4xlarge", 1, 16, 128.0, 3.99816, 1.94185),   # spot 1.7772 / 2.1065
+    MachineType("g7e.8xlarge", 1, 32, 256.0, 5.26824, 2.39785),   # spot 2.2840 / 2.5117
+    MachineType("g7e.12xlarge", 2, 48, 512.0, 8.28608, 3.6946),   # spot 3.6846 / 3.7046
+    MachineType("g7e.24xlarge", 4, 96, 1024.0, 16.57216, 7.2858),  # spot 7.2628 / 7.3088
+    MachineType("g7e.48xlarge", 8, 192, 2048.0, 33.14432, 14.66155),  # spot 14.8213 / 14.5018
+)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # GPUs
 # memory_gib = nvidia-smi "memory.total" / 1024: T4 15360 MiB, L4 23034, A10G 23028, L40S 46068,
-# A100-SXM4-40GB 40960, A100-SXM4-80GB 81920, H100 80GB HBM3 81559.
-# Performance (compute_capability, hbm_gb_s, *_tflops, dense): NVIDIA datasheets and CUDA GPU compute-capability
-# table (https://developer.nvidia.com/cuda-gpus).  # unverified (issue 19 verifies and cites each figure)
+# A100-SXM4-40GB 40960, A100-SXM4-80GB 81920, H100 80GB HBM3 81559, H200 143771, B200 183359 (also the AWS API's
+# MemoryInfo for p6-b200), RTX PRO 6000 Blackwell Server Edition 97887.
+#
+# Performance, dense (NVIDIA prints "*" figures with 2:4 sparsity: dense is half of them):
+#   compute_capability  CUDA GPUs table (https://developer.nvidia.com/cuda-gpus): T4 7.5, A100 8.0, A10G 8.6 (GA102),
+#                       L4/L40S 8.9, H100/H200 9.0, B200 10.0, RTX PRO 6000 Blackwell 12.0 (the TEI v1.9.3 README
+#                       files B200 under "Blackwell 10.0" and RTX PRO 6000 under "12.0").
+#   T4          datasheet: 320 GB/s, "Mixed Precision (FP16/FP32) 65 TFLOPS" (Turing has no BF16 and no sparsity).
+#   L4          datasheet: 300 GB/s, FP16/BF16 242* -> 121, FP8 485* -> 242.5.
+#   A10G        NVIDIA publishes no A10G datasheet; 600 GB/s and the A10 datasheet's BF16 125 (250*) are used.
+#               # unverified: A10G tensor throughput (AWS's part), A10 figure assumed
+#   L40S        datasheet: 864 GB/s, BF16 362.05 (733*), FP8 733 (1,466*).
+#   A100        datasheet: 40GB SXM 1,555 GB/s, 80GB SXM 2,039 GB/s, BF16 312 (624*), no FP8.
+#   H100 SXM    datasheet: 3.35 TB/s, BF16 1,979* -> 989.5, FP8 3,958* -> 1,979.
+#   H200 SXM    datasheet: 4.8 TB/s, BF16 1,979* -> 989.5, FP8 3,958* -> 1,979 (the H100 SXM tensor cores).
+#   B200        HGX B200 datasheet, per GPU (8-GPU figures / 8): 8 TB/s (64 TB/s), FP4 9 PF dense (72 PF), FP8
+#               9 PF* -> 4.5 PF (72 PF* / 8), BF16 4.5 PF* -> 2.25 PF (36 PF* / 8).
+#   RTX PRO 6000 Blackwell Server Edition product page: 1,597 GB/s (the 1,792 GB/s figure is the Workstation
+#               Edition), "FP4 4 PFLOPS", "FP8 2 PFLOPS", "FP16 | BF16 1 PFLOP", all with sparsity -> 2,000 /
+#               1,000 / 500 dense.  # unverified: NVIDIA does not print the dense BF16 figure; half of 1 PFLOP.
 # ---------------------------------------------------------------------------------------------------------------
 
 GPUS: Mapping[str, GpuModel] = MappingProxyType({
@@ -326,7 +478,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator="nvidia-l4", gke_machine_types=_GKE_L4,
         gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_L4, fp8=True,
-        compute_capability="8.9", hbm_gb_s=300, bf16_tflops=121, fp8_tflops=242
+        compute_capability="8.9", hbm_gb_s=300, bf16_tflops=121, fp8_tflops=242.5
     ),
     "a10g": GpuModel(  # AWS-only part (g5); not offered on Google Cloud
         key="a10g", display="NVIDIA A10G 24GB", memory_gib=22.49, architecture="ampere",
@@ -334,7 +486,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator=None, gke_machine_types=(),
         gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
         eks_instance_types=_EKS_A10G, fp8=False,
-        compute_capability="8.6", hbm_gb_s=600, bf16_tflops=0, fp8_tflops=0
+        compute_capability="8.6", hbm_gb_s=600, bf16_tflops=125, fp8_tflops=0
     ),
     "l40s": GpuModel(  # not offered on Google Cloud (no GCE accelerator type)
         key="l40s", display="NVIDIA L40S 48GB", memory_gib=44.99, architecture="ada",
@@ -342,7 +494,7 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_accelerator=None, gke_machine_types=(),
         gke_partition_sizes=frozenset(), gke_sharing=frozenset(),
         eks_instance_types=_EKS_L40S, fp8=True,
-        compute_capability="8.9", hbm_gb_s=864, bf16_tflops=362, fp8_tflops=733
+        compute_capability="8.9", hbm_gb_s=864, bf16_tflops=362.05, fp8_tflops=733
     ),
     "a100-40gb": GpuModel(
         key="a100-40gb", display="NVIDIA A100 40GB", memory_gib=40.0, architecture="ampere",
@@ -374,34 +526,41 @@ GPUS: Mapping[str, GpuModel] = MappingProxyType({
         gke_partition_sizes=frozenset({"1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"}),
         gke_sharing=_GKE_SHARING,
         eks_instance_types=_EKS_H100_80GB, fp8=True,
-        compute_capability="9.0", hbm_gb_s=3350, bf16_tflops=989, fp8_tflops=1979
+        compute_capability="9.0", hbm_gb_s=3350, bf16_tflops=989.5, fp8_tflops=1979
     ),
-    "h200-141gb": GpuModel(  # nvidia-smi: "NVIDIA H200 ... 143771MiB" -> 140.40 GiB
+    "h200-141gb": GpuModel(
         key="h200-141gb", display="NVIDIA H200 141GB", memory_gib=140.40, architecture="hopper",
-        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
-        gke_accelerator="nvidia-h200-141gb", gke_machine_types=(),
-        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
-        eks_instance_types=(), fp8=True,
-        compute_capability="9.0", hbm_gb_s=4800, bf16_tflops=989, fp8_tflops=1979  # unverified: first values
+        mig_profiles=_H200_141GB_MIG,
+        gke_accelerator="nvidia-h200-141gb", gke_machine_types=_GKE_H200_141GB,
+        # GKE's MIG page names H200 among the supported GPUs; its partitioner maps these nvidia-h200-141gb sizes
+        # (no +me).  # unverified: the GKE doc's size table itself could not be read.
+        gke_partition_sizes=frozenset({"1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"}),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_H200_141GB, fp8=True,
+        compute_capability="9.0", hbm_gb_s=4800, bf16_tflops=989.5, fp8_tflops=1979
     ),
-    "b200-180gb": GpuModel(  # nvidia-smi: "NVIDIA B200 ... 183359MiB" -> 179.06 GiB
+    "b200-180gb": GpuModel(
         key="b200-180gb", display="NVIDIA B200 180GB", memory_gib=179.06, architecture="blackwell",
-        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
-        gke_accelerator="nvidia-b200", gke_machine_types=(),
-        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
-        eks_instance_types=(), fp8=True,
-        compute_capability="10.0", hbm_gb_s=8000, bf16_tflops=2250, fp8_tflops=4500,  # unverified: first values
-        fp4_tflops=9000,
+        mig_profiles=_B200_180GB_MIG,
+        gke_accelerator="nvidia-b200", gke_machine_types=_GKE_B200_180GB,
+        # GKE's MIG page names B200 among the supported GPUs; its partitioner maps these nvidia-b200 sizes.
+        # unverified: the GKE doc's size table itself could not be read.
+        gke_partition_sizes=frozenset({"1g.23gb", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"}),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_B200_180GB, fp8=True,
+        compute_capability="10.0", hbm_gb_s=8000, bf16_tflops=2250, fp8_tflops=4500, fp4_tflops=9000,
     ),
-    "rtx-pro-6000": GpuModel(  # nvidia-smi: "NVIDIA RTX PRO 6000 Blackwell Server Edition ... 97887MiB" -> 95.59 GiB
+    "rtx-pro-6000": GpuModel(
         key="rtx-pro-6000", display="NVIDIA RTX PRO 6000 Blackwell Server Edition 96GB", memory_gib=95.59,
         architecture="blackwell",
-        mig_profiles=_NO_MIG,  # issue 19: MIG profiles, machine types and partition sizes follow
-        gke_accelerator="nvidia-rtx-pro-6000", gke_machine_types=(),
-        gke_partition_sizes=frozenset(), gke_sharing=_GKE_SHARING,
-        eks_instance_types=(), fp8=True,
-        compute_capability="12.0", hbm_gb_s=1792, bf16_tflops=500, fp8_tflops=1000,  # unverified: first values
-        fp4_tflops=2000,
+        mig_profiles=_RTX_PRO_6000_MIG, mig_slices=(4, 4), mig_placements=_RTX_PRO_6000_PLACEMENTS,
+        gke_accelerator="nvidia-rtx-pro-6000", gke_machine_types=_GKE_RTX_PRO_6000,
+        # GKE's MIG page lists A100, H100, H200 and B200 only, so no partition size is offered here although the
+        # partitioner code maps nvidia-rtx-pro-6000 sizes.  # unverified: whether GKE accepts them on G4 node pools
+        gke_partition_sizes=frozenset(),
+        gke_sharing=_GKE_SHARING,
+        eks_instance_types=_EKS_RTX_PRO_6000, fp8=True,
+        compute_capability="12.0", hbm_gb_s=1597, bf16_tflops=500, fp8_tflops=1000, fp4_tflops=2000,
     ),
 })
 

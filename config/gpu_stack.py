@@ -24,9 +24,9 @@ MIG layouts (NVIDIA mig-parted `config.yaml`, `version: v1`)
 -----------------------------------------------------------
 A pool sets `sharing: {strategy: mig, profile: P}` (every GPU split into the catalog's max count
 of P: layout `all-P`, NVIDIA's own naming) or `sharing: {strategy: mig, layout: {P: n, ...}}`
-(layout `mixed-<n>x<P>-...`). Layouts are checked against the A100/H100 placement geometry so an
-impossible one never reaches a node. `+me` is written `.me` in layout names (label values cannot
-hold `+`), as NVIDIA's default config does.
+(layout `mixed-<n>x<P>-...`). Layouts are checked against the GPU's placement geometry (catalog
+`mig_slices` / `mig_placements`) so an impossible one never reaches a node. `+me` is written `.me` in
+layout names (label values cannot hold `+`), as NVIDIA's default config does.
 
 MIG resource names
 ------------------
@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +103,7 @@ def ownership(cfg: StackConfig) -> Ownership:
 
 # ---------------------------------------------------------------------------------- MIG layouts
 
-# Start memory slices each profile shape may occupy on A100 / H100 (NVML GPU-instance placements:
+# Start memory slices each profile shape may occupy on A100 / H100 / H200 / B200 (NVML GPU-instance placements:
 # size 1 at 0-6, 1g double-memory at 0/2/4/6, 2g at 0/2/4, 3g at 0/4, 4g at 0, 7g at 0).
 _PLACEMENTS: dict[tuple[int, int], tuple[int, ...]] = {
     (1, 1): (0, 1, 2, 3, 4, 5, 6),
@@ -114,14 +115,15 @@ _PLACEMENTS: dict[tuple[int, int], tuple[int, ...]] = {
 }
 
 
-def _fits(shapes: list[tuple[int, int]], used: frozenset[int] = frozenset()) -> bool:
+def _fits(shapes: list[tuple[int, int]], used: frozenset[int] = frozenset(),
+          placements: Mapping[tuple[int, int], tuple[int, ...]] = _PLACEMENTS) -> bool:
     """Whether every (compute, memory) instance gets a non-overlapping memory placement."""
     if not shapes:
         return True
     (compute, memory), rest = shapes[0], shapes[1:]
-    for start in _PLACEMENTS.get((compute, memory), ()):
+    for start in placements.get((compute, memory), ()):
         slots = frozenset(range(start, start + memory))
-        if not slots & used and _fits(rest, used | slots):
+        if not slots & used and _fits(rest, used | slots, placements):
             return True
     return False
 
@@ -146,18 +148,24 @@ def layout_problems(gpu_key: str, devices: dict[str, int]) -> list[str]:
         problems.append(f"{media} +me instances: a GPU has one set of media engines")
     compute = sum(gpu.mig_profiles[n].compute_slices * c for n, c in devices.items())
     memory = sum(gpu.mig_profiles[n].memory_slices * c for n, c in devices.items())
-    if compute > MAX_COMPUTE_SLICES:
-        problems.append(f"needs {compute} compute slices; a GPU has {MAX_COMPUTE_SLICES}")
-    if memory > MEMORY_SLICES:
+    # The GPU's own geometry (catalog GpuModel.mig_slices / mig_placements): 7 compute and 8 memory slices on
+    # A100/H100/H200/B200, 4 and 4 on RTX PRO 6000.
+    compute_slices, memory_slices = gpu.mig_slices
+    placements = gpu.mig_placements if gpu.mig_placements is not None else _PLACEMENTS
+    if compute > compute_slices:
+        problems.append(f"needs {compute} compute slices; a GPU has {compute_slices}")
+    if memory > memory_slices:
         memory_gib = sum(gpu.mig_profiles[n].memory_gib * c for n, c in devices.items())
-        problems.append(f"needs {memory} of {MEMORY_SLICES} memory slices ({memory_gib:.1f} GiB of "
+        problems.append(f"needs {memory} of {memory_slices} memory slices ({memory_gib:.1f} GiB of "
                         f"{gpu.memory_gib:.1f} GiB)")
     if not problems:
         shapes = sorted(((gpu.mig_profiles[n].compute_slices, gpu.mig_profiles[n].memory_slices)
                          for n, c in devices.items() for _ in range(c)), reverse=True)
-        if not _fits(shapes):
+        if not _fits(shapes, placements=placements):
+            rules = ("3g/4g start at slice 0 or 4, 2g at 0/2/4, 7g takes all" if gpu.mig_placements is None
+                     else ", ".join(f"{c}g at {'/'.join(map(str, starts))}" for (c, _), starts in placements.items()))
             problems.append("the instances cannot be placed without overlapping memory slices "
-                            "(NVIDIA placement rules: 3g/4g start at slice 0 or 4, 2g at 0/2/4, 7g takes all)")
+                            f"(NVIDIA placement rules: {rules})")
     return problems
 
 

@@ -200,27 +200,39 @@ _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
 
 
 def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
-    """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region."""
+    """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region.
+
+    A machine the cloud does not sell at the pool's capacity is refused with how it IS sold and the alternatives:
+    the pool's other selectable capacities on that machine, and the other machine types of the same GPU sold at
+    the asked capacity (same GPU count: `machineType`, other counts: `gpusPerNode`)."""
     path = partial(key_path, "nodePools", "gpu", i)
     machine = machine_for(provider, pool)
     if machine is None:  # wrong GPU count / machine type: reported by _pool
         return
     gpu = catalog.GPUS[pool.gpu]
     offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
+    cloud = provider.upper()
     if pool.capacity not in machine.capacities:
         sold = sorted(machine.capacities)
         fixes = [f"capacity: {c}" for c in sold if c in _SELECTABLE]
-        counts = sorted({m.gpus for m in offered if pool.capacity in m.capacities})
+        others = [m for m in offered if pool.capacity in m.capacities and m.name != machine.name]
+        same = [m.name for m in others if m.gpus == machine.gpus]
+        if same:
+            fixes.append(f"machineType: {' or '.join(same)} for {pool.capacity}")
+        counts = sorted({m.gpus for m in others if m.gpus != machine.gpus})
         if counts:
             fixes.append(f"gpusPerNode {' or '.join(str(n) for n in counts)} "
-                         f"({', '.join(m.name for m in offered if pool.capacity in m.capacities and m.gpus in counts)})"
-                         f" for {pool.capacity}")
+                         f"({', '.join(m.name for m in others if m.gpus in counts)}) for {pool.capacity}")
+        if not others:
+            fixes.append(f"another GPU: no {cloud} machine with {pool.gpu} is sold {pool.capacity}")
         unsupported = [c for c in sold if c not in _SELECTABLE]
         note = (f"; {' and '.join(unsupported)} provisioning is not supported here (capacity is on-demand or spot)"
                 if unsupported else "")
+        what = f"machineType {machine.name}" if pool.machine_type else machine.name
         yield Issue(path("capacity"), (
-            f"{machine.name} ({machine.gpus}x {pool.gpu}) is not sold {pool.capacity} on {provider.upper()}, only "
-            f"{' / '.join(sold)}; use {' or '.join(fixes) or 'another GPU'}{note}"))
+            f"{what} ({machine.gpus}x {pool.gpu}) is not sold {pool.capacity} on {cloud}, only "
+            f"{' / '.join(sold)}; use {' or '.join(fixes)}{note}"))
+        return  # its price at a capacity it is not sold at is moot
     if pool.capacity == "spot":
         for j, name in enumerate(pool.spot_instance_types):
             extra = next((m for m in offered if m.name == name), None)
@@ -230,8 +242,17 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterato
     # A spot pool without a spot figure is priced on-demand (capacity.node_price), so either figure will do there.
     figures = [catalog.price(provider, region, machine.name, c) for c in {pool.capacity, "on-demand"}]
     if region in catalog.priced_regions(provider) and all(f is None for f in figures):
-        yield Issue(path("gpu"), (f"the catalog has no {region} {pool.capacity} price for {machine.name}; add it to "
-                                  f"config/catalog.py REGIONAL_PRICES['{provider}']['{region}']"))
+        if region == catalog.PRICE_REGIONS.get(provider):
+            # The home region's figures are the catalog's own: none means the cloud lists no price there.
+            priced = [m.name for m in offered if m.gpus == machine.gpus and m.name != machine.name
+                      and catalog.price(provider, region, m.name, pool.capacity) is not None]
+            yield Issue(path("gpu"), (
+                f"{machine.name} has no {region} {pool.capacity} price in the catalog (the cloud lists none there: "
+                f"it is not offered in {region}); use "
+                + (f"machineType: {' or '.join(priced)}" if priced else "another GPU or region")))
+        else:
+            yield Issue(path("gpu"), (f"the catalog has no {region} {pool.capacity} price for {machine.name}; add "
+                                      f"it to config/catalog.py REGIONAL_PRICES['{provider}']['{region}']"))
 
 
 def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:

@@ -53,7 +53,7 @@ def test_on_demand_h100_with_8_gpus_on_gke_is_accepted():
 
 def test_machine_type_override_is_checked_for_capacity_too():
     message = errors_of(_h100_dev(1, "on-demand", machineType="a3-highgpu-1g"))
-    assert "ai-platform:nodePools.gpu[0].capacity: a3-highgpu-1g" in message
+    assert "ai-platform:nodePools.gpu[0].capacity: machineType a3-highgpu-1g (1x h100-80gb)" in message
 
 
 def test_every_catalog_machine_records_its_capacities_and_the_rule_holds_for_each():
@@ -64,11 +64,15 @@ def test_every_catalog_machine_records_its_capacities_and_the_rule_holds_for_eac
             for machine in machines:
                 assert machine.capacities and machine.capacities <= catalog.CAPACITIES, machine
                 seen |= machine.capacities
-                if "spot" in machine.capacities:
-                    assert machine.spot_usd_hour is not None or provider == "eks", machine
-    assert {"on-demand", "spot", "flex-start"} <= seen
-    spot_only = {m.name for g in catalog.GPUS.values() for m in g.gke_machine_types if "on-demand" not in m.capacities}
-    assert spot_only == {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"}
+                if "on-demand" in machine.capacities:
+                    assert machine.on_demand_usd_hour is not None, machine
+    assert seen == catalog.CAPACITIES == {"on-demand", "spot", "flex-start", "reservation"}
+    not_on_demand = {m.name for g in catalog.GPUS.values() for m in (*g.gke_machine_types, *g.eks_instance_types)
+                     if "on-demand" not in m.capacities}
+    # A3 High 1-4g: Spot / Flex-start only; A3 Ultra and A4: reservation / Spot / Flex-start (AI Hypercomputer "GPU
+    # machine types"); p5e: EC2 Capacity Blocks (no on-demand price in any region).
+    assert not_on_demand == {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g", "a3-ultragpu-8g", "a4-highgpu-8g",
+                             "p5e.48xlarge"}
 
 
 def test_eks_spot_instance_types_must_be_sold_as_spot(monkeypatch):

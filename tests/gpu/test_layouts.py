@@ -21,6 +21,12 @@ NVIDIA_ALL_PROFILE_COUNTS = {
     "a100-40gb": {"1g.5gb": 7, "1g.5gb+me": 1, "1g.10gb": 4, "2g.10gb": 3, "3g.20gb": 2, "4g.20gb": 1, "7g.40gb": 1},
     "a100-80gb": {"1g.10gb": 7, "1g.10gb+me": 1, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1},
     "h100-80gb": {"1g.10gb": 7, "1g.10gb+me": 1, "1g.20gb": 4, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1},
+    # all-1g.35gb carries device-filter 0x233510DE (H200): 4
+    "h200-141gb": {"1g.18gb": 7, "1g.18gb+me": 1, "1g.35gb": 4, "2g.35gb": 3, "3g.71gb": 2, "4g.71gb": 1,
+                   "7g.141gb": 1},
+    "b200-180gb": {"1g.23gb": 7, "1g.23gb+me": 1, "1g.45gb": 4, "2g.45gb": 3, "3g.90gb": 2, "4g.90gb": 1,
+                   "7g.180gb": 1},
+    "rtx-pro-6000": {"1g.24gb": 4, "1g.24gb+me": 1, "2g.48gb": 2, "4g.96gb": 1},
 }
 
 # Mixed layouts NVIDIA documents (operator MIG guide examples, the all-balanced default) and
