@@ -193,18 +193,23 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
         if provider in ("gke", "eks"):
             region = required(cfg.cluster.region, key_path("cluster", "region"), "a region on gke and eks",
                               "config.models")
-            yield from _pool_capacity(provider, region, i, pool)
+            reservation = cfg.cluster.gcp.reservation if provider == "gke" and cfg.cluster.gcp else None
+            yield from _pool_capacity(provider, region, i, pool, reservation)
 
 
 _SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
 
 
-def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterator[Issue]:
+def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
+                   reservation: str | None = None) -> Iterator[Issue]:
     """The pool's machine is sold at the pool's capacity (catalog MachineType.capacities) and priced in region.
 
+    On GKE with `cluster.gcp.reservation`, on-demand pools consume that reservation (SPECIFIC_RESERVATION affinity,
+    components/cluster/gke/node_pools.py): their machine must then be sold through reservations instead.
     A machine the cloud does not sell at the pool's capacity is refused with how it IS sold and the alternatives:
-    the pool's other selectable capacities on that machine, and the other machine types of the same GPU sold at
-    the asked capacity (same GPU count: `machineType`, other counts: `gpusPerNode`)."""
+    the pool's other selectable capacities on that machine, the GKE reservation where the machine is reservable,
+    and the other machine types of the same GPU sold at the asked capacity (same GPU count: `machineType`, other
+    counts: `gpusPerNode`)."""
     path = partial(key_path, "nodePools", "gpu", i)
     machine = machine_for(provider, pool)
     if machine is None:  # wrong GPU count / machine type: reported by _pool
@@ -212,10 +217,15 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterato
     gpu = catalog.GPUS[pool.gpu]
     offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
     cloud = provider.upper()
-    if pool.capacity not in machine.capacities:
+    reserved = provider == "gke" and pool.capacity == "on-demand" and reservation is not None
+    asked = "reservation" if reserved else pool.capacity
+    if asked not in machine.capacities:
         sold = sorted(machine.capacities)
         fixes = [f"capacity: {c}" for c in sold if c in _SELECTABLE]
-        others = [m for m in offered if pool.capacity in m.capacities and m.name != machine.name]
+        if provider == "gke" and pool.capacity == "on-demand" and not reserved and "reservation" in sold:
+            fixes.append(f"cluster.gcp.reservation: <a Compute Engine reservation of {machine.name}> (on-demand "
+                         "pools consume it)")
+        others = [m for m in offered if asked in m.capacities and m.name != machine.name]
         same = [m.name for m in others if m.gpus == machine.gpus]
         if same:
             fixes.append(f"machineType: {' or '.join(same)} for {pool.capacity}")
@@ -224,13 +234,16 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool) -> Iterato
             fixes.append(f"gpusPerNode {' or '.join(str(n) for n in counts)} "
                          f"({', '.join(m.name for m in others if m.gpus in counts)}) for {pool.capacity}")
         if not others:
-            fixes.append(f"another GPU: no {cloud} machine with {pool.gpu} is sold {pool.capacity}")
-        unsupported = [c for c in sold if c not in _SELECTABLE]
+            fixes.append(f"another GPU: no {cloud} machine with {pool.gpu} is sold {asked}")
+        # GKE consumes reservations through cluster.gcp.reservation; other kinds have no pool setting yet.
+        unsupported = [c for c in sold if c not in _SELECTABLE and not (c == "reservation" and provider == "gke")]
         note = (f"; {' and '.join(unsupported)} provisioning is not supported here (capacity is on-demand or spot)"
                 if unsupported else "")
         what = f"machineType {machine.name}" if pool.machine_type else machine.name
+        how = (f"through reservations (cluster.gcp.reservation {reservation!r} makes on-demand pools consume one)"
+               if reserved else pool.capacity)
         yield Issue(path("capacity"), (
-            f"{what} ({machine.gpus}x {pool.gpu}) is not sold {pool.capacity} on {cloud}, only "
+            f"{what} ({machine.gpus}x {pool.gpu}) is not sold {how} on {cloud}, only "
             f"{' / '.join(sold)}; use {' or '.join(fixes)}{note}"))
         return  # its price at a capacity it is not sold at is moot
     if pool.capacity == "spot":

@@ -60,7 +60,7 @@ def test_every_catalog_machine_records_its_capacities_and_the_rule_holds_for_eac
     """The rule is generic: any machine type without a capacity is refused for it, on both clouds."""
     seen = set()
     for gpu in catalog.GPUS.values():
-        for provider, machines in (("gke", gpu.gke_machine_types), ("eks", gpu.eks_instance_types)):
+        for machines in (gpu.gke_machine_types, gpu.eks_instance_types):
             for machine in machines:
                 assert machine.capacities and machine.capacities <= catalog.CAPACITIES, machine
                 seen |= machine.capacities

@@ -20,7 +20,7 @@ NETWORK_TYPES = ("gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwo
                  "gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat")
 
 # DESIGN.md's GKE stack: H100 8-GPU on-demand, A100-80GB spot split into MIG 1g.10gb slices,
-# and an L4 pool shared by time-slicing.
+# an L4 pool shared by time-slicing, and a B200 spot pool split into MIG 3g.90gb slices.
 GKE = {
     "cluster": {
         "provider": "gke",
@@ -40,12 +40,16 @@ GKE = {
              "min": 0, "max": 8, "sharing": {"strategy": "mig", "profile": "1g.10gb"}},
             {"name": "l4-ts", "gpu": "l4", "gpusPerNode": 1, "capacity": "on-demand",
              "min": 1, "max": 3, "sharing": {"strategy": "time-slicing", "replicas": 4}},
+            # A4 (B200) is sold through reservations, Spot and Flex-start only (issue 19).
+            {"name": "b200-mig", "gpu": "b200-180gb", "gpusPerNode": 8, "capacity": "spot",
+             "min": 0, "max": 1, "sharing": {"strategy": "mig", "profile": "3g.90gb"}},
         ],
     },
     "labels": {"team": "ml-platform"},
 }
 GPU_POOLS = {p["name"]: p for p in GKE["nodePools"]["gpu"]}
-EXPECTED_ACCELERATOR = {"h100-80gb": "nvidia-h100-80gb", "a100-80gb": "nvidia-a100-80gb", "l4": "nvidia-l4"}
+EXPECTED_ACCELERATOR = {"h100-80gb": "nvidia-h100-80gb", "a100-80gb": "nvidia-a100-80gb", "l4": "nvidia-l4",
+                        "b200-180gb": "nvidia-b200"}
 
 
 def variant(**cluster_changes) -> dict:
@@ -124,6 +128,13 @@ def test_mig_pool_sets_partition_size_and_no_sharing(gke):
     [accel] = gpu_pools(gke)["a100-spot"]["nodeConfig"]["guestAccelerators"]
     assert accel["gpuPartitionSize"] == "1g.10gb"
     assert "gpuSharingConfig" not in accel
+
+
+def test_b200_mig_pool_is_an_a4_machine_with_its_partition_size(gke):
+    node_config = gpu_pools(gke)["b200-mig"]["nodeConfig"]
+    assert node_config["machineType"] == "a4-highgpu-8g" and node_config["spot"] is True
+    [accel] = node_config["guestAccelerators"]
+    assert (accel["type"], accel["count"], accel["gpuPartitionSize"]) == ("nvidia-b200", 8, "3g.90gb")
 
 
 def test_time_slicing_pool_sets_sharing_config(gke):

@@ -231,7 +231,7 @@ def test_no_legacy_abac_no_client_certificates_shielded_nodes(gke):
 
 def test_every_node_pool_is_hardened(gke):
     pools = gke.of_type(NODE_POOL)
-    assert len(pools) == 4  # system + three GPU pools
+    assert len(pools) == 5  # system + four GPU pools
     for pool in pools:
         node_config = pool.inputs["nodeConfig"]
         assert node_config["metadata"] == {"disable-legacy-endpoints": "true"}, pool.name
