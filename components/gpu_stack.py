@@ -31,6 +31,7 @@ from config.gpu_stack import (
     MIG_DISABLED,
     Ownership,
     device_plugin_configs,
+    kernel_module_type,
     mig_parted_config,
     ownership,
 )
@@ -125,6 +126,10 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
             },
         },
     }
+    module_type = kernel_module_type(cfg, owner)
+    if module_type is not None:
+        # Blackwell runs only on the open GPU kernel modules; say so instead of trusting `auto`'s detection.
+        values["driver"]["kernelModuleType"] = module_type
     if owner.toolkit == "operator":
         # GPU isolation: a container that requests no GPU but carries NVIDIA_VISIBLE_DEVICES=all (every CUDA base
         # image does) must not get the node's GPUs through the `nvidia` runtime. The operator's own operands that

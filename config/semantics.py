@@ -30,7 +30,7 @@ from .engines import (
     quantization_args,
 )
 from .errors import Issue, key_path, required
-from .gpu_stack import layout_problems, ownership, pool_profiles
+from .gpu_stack import driver_issues, layout_problems, ownership, pool_profiles
 from .models import GpuPool, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, credential_namespaces, platform_namespace_names
 from .network import eks_subnets
@@ -50,7 +50,7 @@ def check(cfg: StackConfig) -> list[Issue]:
     return [*inference_checks.check(cfg),
             *_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
             *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg),
-            *_admission(cfg)]
+            *_admission(cfg), *driver_issues(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})

@@ -25,6 +25,7 @@ UPSTREAM_DEFAULTS: dict[str, object] = {
     "gfd.enabled": True,
     "mig.strategy": "single",
     "driver.enabled": True,
+    "driver.kernelModuleType": "auto",
     "toolkit.enabled": True,
     "toolkit.installDir": "/usr/local/nvidia",
     "toolkit.env": [],

@@ -21,7 +21,19 @@ from ..common import Scope, required
 from .iam import NodeIdentity
 
 IMAGE_TYPE = "COS_CONTAINERD"
+# GKE installs the driver; COS resolves DEFAULT and LATEST per GPU type (its gpu_driver_versions table), so both
+# name a driver that supports the attached GPU -- including B200 (R570+) and RTX PRO 6000 (R575+), which only the
+# newest branches drive.  LATEST keeps the newest production branch on every node, which newer CUDA in the model
+# server images needs (CUDA 13.x containers need R580; config/gpu_stack.py records the sources).
 GPU_DRIVER_VERSION = "LATEST"
+# Machine series whose VMs boot from Hyperdisk only (no Persistent Disk), so the pool names the boot disk type
+# instead of relying on GKE's default (pd-balanced where the machine supports it).  A3 Ultra (H200): the
+# GoogleCloudPlatform/cluster-toolkit blueprint for a3-ultragpu-8g node pools sets disk_type hyperdisk-balanced;
+# A4 (B200): third-party provisioning code records that a4-highgpu-8g rejects pd-standard and boots A3/A4 GPU pools
+# from hyperdisk-balanced; G4 (RTX PRO 6000): third-party code boots g4-* from hyperdisk-balanced.
+# unverified: the Compute Engine disk-support table of each series was not in a stored copy here.
+HYPERDISK_ONLY_SERIES = ("a3-ultragpu-", "a4-highgpu-", "g4-standard-")
+HYPERDISK_BOOT = "hyperdisk-balanced"
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
 GKE_SHARING = {"time-slicing": "TIME_SHARING", "mps": "MPS"}
 # Scopes are all-or-nothing on GKE; the service account's IAM roles are the real limit.
@@ -96,6 +108,11 @@ def initial_nodes_per_zone(total_min: int, zones: int) -> int:
     return math.ceil(total_min / max(zones, 1)) if total_min > 0 else 0
 
 
+def boot_disk_type(machine_type: str) -> str | None:
+    """The boot disk type a machine needs: Hyperdisk Balanced on Hyperdisk-only series, else GKE's default."""
+    return HYPERDISK_BOOT if machine_type.startswith(HYPERDISK_ONLY_SERIES) else None
+
+
 def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: int, *,
                 labels: dict[str, str], resource_labels: dict[str, str],
                 guest_accelerators: list[gcp.container.NodePoolNodeConfigGuestAcceleratorArgs] | None = None,
@@ -108,6 +125,7 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
     return gcp.container.NodePoolNodeConfigArgs(
         machine_type=machine_type,
         disk_size_gb=disk_gi,
+        disk_type=boot_disk_type(machine_type),
         image_type=IMAGE_TYPE,
         service_account=service_account,
         oauth_scopes=OAUTH_SCOPES,
