@@ -192,3 +192,20 @@ def test_a_region_added_as_data_is_accepted_and_priced_from_its_table(monkeypatc
     assert plan.prices_region == "europe-west4"
     assert plan.pool("l4-spot").usd_per_node_hour == 0.5
     assert plan.pool("a100-spot").usd_per_node_hour == 6.0  # no spot figure: priced on-demand (upper bound)
+
+
+def test_the_policy_pack_knows_every_gpu_machine_family_of_the_catalog():
+    """The pack runs without config/, so its GPU family lists must name every family the catalog can provision: a
+    GPU node pool of a family it does not know would escape the GPU-pool policies (taints, labels, sizing)."""
+    from policy.rules.helpers import (
+        EKS_GPU_INSTANCE_FAMILIES,
+        GKE_GPU_MACHINE_FAMILIES,
+        eks_instance_family,
+        gke_machine_family,
+    )
+    gke = {gke_machine_family(m.name) for g in catalog.GPUS.values() for m in g.gke_machine_types}
+    eks = {eks_instance_family(m.name) for g in catalog.GPUS.values() for m in g.eks_instance_types}
+    # N1 VMs carry T4s only through guestAccelerators (the pack recognises them by the accelerator).
+    assert gke - {"n1"} <= set(GKE_GPU_MACHINE_FAMILIES), gke - set(GKE_GPU_MACHINE_FAMILIES)
+    assert eks <= EKS_GPU_INSTANCE_FAMILIES, eks - EKS_GPU_INSTANCE_FAMILIES
+    assert {"g4", "a4"} <= gke and {"g7e", "p6-b200", "p5en"} <= eks  # the new GPUs' families are in the catalog

@@ -36,12 +36,12 @@ GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 # GCE machine families that always carry NVIDIA GPUs (the accelerator is implied by the type).
-GKE_GPU_MACHINE_FAMILIES = ("a2", "a3", "a4", "g2")
+GKE_GPU_MACHINE_FAMILIES = ("a2", "a3", "a4", "g2", "g4")
 
 # EC2 instance families with NVIDIA GPUs (the part of the instance type before the dot).
 EKS_GPU_INSTANCE_FAMILIES = frozenset({
     "p3", "p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",
-    "g4dn", "g5", "g5g", "g6", "g6e", "gr6",
+    "g4dn", "g5", "g5g", "g6", "g6e", "g7e", "gr6",
 })
 
 
