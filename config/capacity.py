@@ -67,7 +67,7 @@ def shape_of(model: ServedModel, arch_cfg: Architecture | None = None) -> Shape 
                      expert_params_b=known.expert_params_b, attention=known.attention,
                      kv_lora_rank=known.kv_lora_rank, qk_rope_head_dim=known.qk_rope_head_dim,
                      sliding_window=known.sliding_window, sliding_layers=known.sliding_layers,
-                     native_format=known.native_format, weights_bytes=known.weights_bytes)
+                     native_format=known.native_format, weights_bytes=known.weights_bytes, encoder=known.encoder)
     if model.params_b is None:
         return None
     arch = arch_cfg or model.architecture
@@ -644,6 +644,10 @@ def memory_of(shape: Shape, model: ServedModel, quantization: str, tp: int, gpu:
     in_flight = startup_in_flight_tokens(model.engine, gpu, device_gib) if gpu else 0
     weights = weights_gib(shape, quantization)
     kv = kv_cache_gib(shape, model.max_model_len, kv_dtype, in_flight, windowed=model.engine in WINDOWED_ENGINES)
+    if shape.task == "embed" and model.engine != "vllm":
+        # Only vLLM (the embedding server's `vllm` engine) pages a KV cache for an embedding model; TEI embeds a batch in one forward pass and keeps no paged KV cache (router/src/main.rs v1.9.3 sizes batches
+        # by --max-batch-tokens, not by cached sequences); its per-batch activations are in the overhead.
+        kv = 0.0
     weights_unit = weights_bytes_per_gpu(shape, quantization, tp, model.expert_parallel) / GIB
     kv_unit = kv * kv_share_per_gpu(shape, tp)
     return Memory(weights, kv, weights_unit, kv_unit, RUNTIME_OVERHEAD_GIB + ACTIVATION_FRACTION * weights_unit)

@@ -51,6 +51,7 @@ class ModelArch:
     native_format: str = "none"           # quantization value the repo's weights ship in (none = 16 bit)
     weights_bytes: int | None = None      # model.safetensors.index.json metadata.total_size of `repo`
     source: str = ""                      # where the numbers were read (shipped config file / URL), for the docs
+    encoder: bool = False                 # a bidirectional encoder (BERT, XLM-RoBERTa): no KV cache in any engine
 
 
 _MODEL_LIST = (
@@ -103,7 +104,7 @@ _MODEL_LIST = (
     # config.json of BAAI/bge-m3 (XLMRobertaModel): 24 layers, hidden 1024, 16 heads (no GQA -> 16 KV heads),
     # vocab 250002, max_position_embeddings 8194 (8192 usable tokens), 568M parameters.
     ModelArch("BAAI/bge-m3", 0.568, 24, 1024, 16, 64, 250002, True, 8194, False, "embed",
-              aliases=("bge-m3",), source=_shipped("BAAI/bge-m3")),
+              aliases=("bge-m3",), source=_shipped("BAAI/bge-m3"), encoder=True),
     # Qwen3-Embedding (Apache-2.0, not gated): Qwen3ForCausalLM decoders used for embeddings (last-token pooling,
     # vLLM `--runner pooling`).  0.6B: config.json quoted by several public copies (28 layers, 1024, 16 heads, 8 KV,
     # head_dim 128, vocab 151669, 32768 positions, tied), read 2026-12-07; model card "0.6B".

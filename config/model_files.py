@@ -319,9 +319,10 @@ def _shape(config: Mapping[str, Any], index: Mapping[str, Any] | None, file: str
             raise ShapeFileError(file.replace(CONFIG_FILE, INDEX_FILE),
                                  "missing key metadata.total_size (a positive byte count)")
         weights = size
+    archs = config.get("architectures") or []
+    encoder = model_type in _ENCODERS or any(a in _ENCODER_ARCHITECTURES for a in archs)
     if task is None:
-        archs = config.get("architectures") or []
-        task = "embed" if model_type in _ENCODERS or any(a in _ENCODER_ARCHITECTURES for a in archs) else "generate"
+        task = "embed" if encoder else "generate"
     moe = dims["experts"] > 0
     return Shape(
         params_b=_billions(total), layers=dims["layers"], hidden=dims["hidden"], kv_heads=dims["kv_heads"],
@@ -332,7 +333,7 @@ def _shape(config: Mapping[str, Any], index: Mapping[str, Any] | None, file: str
         attention="mla" if model_type in _MLA else "gqa",
         kv_lora_rank=c.int("kv_lora_rank") if model_type in _MLA else 0,
         qk_rope_head_dim=c.int("qk_rope_head_dim") if model_type in _MLA else 0,
-        sliding_window=window, sliding_layers=windowed, native_format=fmt, weights_bytes=weights,
+        sliding_window=window, sliding_layers=windowed, native_format=fmt, weights_bytes=weights, encoder=encoder,
     )
 
 
@@ -405,7 +406,7 @@ def model_arch(repo: str, shape: Shape, *, gated: bool, task: Literal["generate"
                      attention=shape.attention, kv_lora_rank=shape.kv_lora_rank,
                      qk_rope_head_dim=shape.qk_rope_head_dim, sliding_window=shape.sliding_window,
                      sliding_layers=shape.sliding_layers, native_format=shape.native_format,
-                     weights_bytes=shape.weights_bytes, source=source)
+                     weights_bytes=shape.weights_bytes, source=source, encoder=shape.encoder)
 
 
 __all__ = [

@@ -96,6 +96,9 @@ class Shape:
     """The quantization value the checkpoint ships in."""
     weights_bytes: int | None = None
     """Exact checkpoint size (safetensors index total_size), in `native_format`."""
+    encoder: bool = False
+    """A bidirectional encoder (BERT, XLM-RoBERTa: bge-m3) keeps no KV cache; decoder-based embedding models
+    (Qwen3-Embedding) do in vLLM, which runs them through its paged KV cache like any decoder."""
 
     @property
     def moe(self) -> bool:
@@ -194,7 +197,7 @@ def kv_bytes(shape: Shape, tokens: int, kv_dtype: str = "auto", in_flight_tokens
 
     `windowed` False: the engine caches sliding-window layers like full ones (no hybrid KV cache manager).
     """
-    if shape.task == "embed" or tokens <= 0:
+    if shape.encoder or tokens <= 0:
         return 0.0
     per_layer = kv_elements_per_token_layer(shape) * KV_DTYPE_BYTES[kv_dtype]
     sliding = shape.sliding_layers if windowed else 0

@@ -260,3 +260,25 @@ def test_the_server_container_gets_the_flags():
     args = container(result, "moe")["args"]
     assert args[args.index("--kv-cache-dtype") + 1] == "fp8"
     assert "--enable-expert-parallel" in args and args[args.index("--tensor-parallel-size") + 1] == "2"
+
+
+# ------------------------------------------------------------------------------------------- embedding servers
+
+
+@pytest.mark.parametrize(("repo", "engine", "expected_gib"), [
+    # Qwen3-Embedding-8B is a Qwen3 decoder: vLLM's pooling runner caches K/V in its paged cache like any decoder.
+    # 36 layers x 2 x 8 KV heads x 128 x 2 bytes = 147,456 B/token x 8192 tokens = 1,207,959,552 B = 1.125 GiB.
+    ("Qwen/Qwen3-Embedding-8B", "vllm", 1.125),
+    # TEI embeds a batch in one forward pass and keeps no cache.
+    ("Qwen/Qwen3-Embedding-8B", "tei", 0.0),
+    # bge-m3 is a bidirectional XLM-RoBERTa encoder: no KV cache in either engine.
+    ("BAAI/bge-m3", "vllm", 0.0),
+    ("BAAI/bge-m3", "tei", 0.0),
+])
+def test_embedding_kv_cache_by_architecture_and_engine(repo, engine, expected_gib):
+    model = ServedModel.model_construct(name="embedding", engine=engine, model=repo, quantization="none",
+                                        max_model_len=8192, tensor_parallel=1, kv_cache_dtype="auto",
+                                        expert_parallel=False, params_b=None, architecture=None, shape_from=None)
+    found = shape_of(model)
+    assert found is not None and found.task == "embed"
+    assert memory_of(found, model, "none", 1, "l4", 22.49).kv == pytest.approx(expected_gib)
