@@ -645,8 +645,9 @@ def memory_of(shape: Shape, model: ServedModel, quantization: str, tp: int, gpu:
     weights = weights_gib(shape, quantization)
     kv = kv_cache_gib(shape, model.max_model_len, kv_dtype, in_flight, windowed=model.engine in WINDOWED_ENGINES)
     if shape.task == "embed" and model.engine != "vllm":
-        # Only vLLM (the embedding server's `vllm` engine) pages a KV cache for an embedding model; TEI embeds a batch in one forward pass and keeps no paged KV cache (router/src/main.rs v1.9.3 sizes batches
-        # by --max-batch-tokens, not by cached sequences); its per-batch activations are in the overhead.
+        # Only vLLM (the embedding server's `vllm` engine) pages a KV cache for an embedding model. TEI embeds a batch
+        # in one forward pass and keeps no paged KV cache (router/src/main.rs v1.9.3 sizes batches by
+        # --max-batch-tokens, not by cached sequences); its per-batch activations are in the overhead.
         kv = 0.0
     weights_unit = weights_bytes_per_gpu(shape, quantization, tp, model.expert_parallel) / GIB
     kv_unit = kv * kv_share_per_gpu(shape, tp)
