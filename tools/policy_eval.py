@@ -262,6 +262,12 @@ def evaluate(resources: Iterable[Recorded], pack_config: Mapping[str, Any] | Non
 def _evaluate(resources: list[Recorded], pack_config: Mapping[str, Any], policies: list) -> list[Verdict]:
     verdicts = []
     policy_resources = _stack_resources(resources)
+    # What resource policies judge, unwrapped once per evaluation rather than once per policy (unwrapping every
+    # object's inputs for each of the pack's resource policies was most of an evaluation's time). One copy per
+    # resource shared by the policies, as the analyzer hands one deserialized copy of a resource to every policy.
+    judged = [(r, unwrap(r.inputs), _opts(r)) for r in resources
+              # helm.sh/v4:Chart registers as a component but carries its chart inputs.
+              if not r.type.startswith("pulumi:providers:") and (r.custom or r.type == HELM_V4_CHART)]
     for policy in policies:
         verdict = Verdict(policy.name, policy.description, _level(policy, pack_config))
         if verdict.enforcement == "disabled":
@@ -274,11 +280,8 @@ def _evaluate(resources: list[Recorded], pack_config: Mapping[str, Any], policie
 
         try:
             if isinstance(policy, ResourceValidationPolicy):
-                for r in resources:
-                    # helm.sh/v4:Chart registers as a component but carries its chart inputs.
-                    if r.type.startswith("pulumi:providers:") or not (r.custom or r.type == HELM_V4_CHART):
-                        continue
-                    args = ResourceValidationArgs(r.type, unwrap(r.inputs), r.urn, r.name, _opts(r), None, config)
+                for r, props, opts in judged:
+                    args = ResourceValidationArgs(r.type, props, r.urn, r.name, opts, None, config)
                     _finish(policy.validate(args, lambda m, urn=None, _u=r.urn: report(m, urn or _u)))
             elif isinstance(policy, StackValidationPolicy):
                 _finish(policy.validate(StackValidationArgs(policy_resources, config), report))
