@@ -327,6 +327,34 @@ class Mps(Model):
 Sharing = Annotated[Exclusive | Mig | TimeSlicing | Mps, Field(discriminator="strategy")]
 
 
+class PoolReservation(Model):
+    """Reserved capacity a pool consumes (`nodePools.gpu[].reservation`)."""
+
+    affinity: Literal["specific", "any"] = "specific"
+    """specific: only the reservations in `names` (GKE SPECIFIC_RESERVATION; EC2 capacity reservation ids);
+    any: any matching reservation of the project / account (GKE ANY_RESERVATION; Karpenter selects by `tags`)."""
+    names: tuple[str, ...] = ()
+    """GKE reservation names, or EC2 capacity reservation ids (`cr-...`, On-Demand Capacity Reservations and
+    Capacity Blocks for ML)."""
+    project: str | None = None
+    """GKE: the project owning a shared reservation (omitted: the cluster's project)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """EKS with Karpenter: select capacity reservations by these tags instead of ids."""
+    capacity_block: bool = False
+    """EKS: the reservation is a Capacity Block for ML (time-boxed; managed node groups use capacity type
+    CAPACITY_BLOCK, Karpenter `reserved`)."""
+
+
+class FlexStart(Model):
+    """GKE Dynamic Workload Scheduler flex-start settings (`nodePools.gpu[].flexStart`)."""
+
+    max_run_duration_hours: int = Field(168, ge=1, le=168)
+    """Most hours a flex-start node runs before GKE removes it (GKE caps it at 7 days)."""
+    queued: bool = False
+    """Queued provisioning: nodes come all at once for a ProvisioningRequest (admitted through Kueue) instead of
+    one by one as pods wait."""
+
+
 class GpuPool(Model):
     """One GPU node pool / managed node group."""
 
@@ -336,8 +364,14 @@ class GpuPool(Model):
     """GPU model (catalog key)."""
     gpus_per_node: int = Field(1, ge=1, le=16)
     """GPUs per node; must match a machine type of that GPU on the cloud."""
-    capacity: Literal["on-demand", "spot"] = "on-demand"
-    """on-demand or spot (preemptible) capacity."""
+    capacity: Literal["on-demand", "spot", "flex-start", "reservation"] = "on-demand"
+    """How the pool's nodes are obtained: on-demand, spot (preemptible), flex-start (GKE Dynamic Workload Scheduler:
+    capacity when it is free, for at most `flexStart.maxRunDurationHours`) or reservation (reserved capacity named in
+    `reservation`: GKE reservations, EC2 On-Demand Capacity Reservations and Capacity Blocks for ML)."""
+    reservation: PoolReservation | None = None
+    """The reserved capacity a `capacity: reservation` pool consumes."""
+    flex_start: FlexStart | None = None
+    """Flex-start settings of a `capacity: flex-start` pool (GKE)."""
     min: int = Field(0, ge=0, le=500)
     """Minimum nodes (whole pool)."""
     max: int = Field(1, ge=1, le=500)
@@ -369,6 +403,20 @@ class NodePoolsConfig(Model):
     """The CPU system pool; required for gke and eks (existing clusters bring their own nodes)."""
     gpu: tuple[GpuPool, ...] = ()
     """GPU pools; names must be unique."""
+    provisioner: Literal["managed", "karpenter"] = "managed"
+    """How GPU nodes are created: managed (GKE node pools / EKS managed node groups with the cluster autoscaler) or
+    karpenter (EKS only: a Karpenter NodePool and EC2NodeClass per GPU pool)."""
+    compute_classes: tuple[ComputeClassSpec, ...] = ()
+    """GKE custom compute classes: an ordered list of pools a workload falls back through by itself."""
+
+
+class ComputeClassSpec(Model):
+    """One GKE custom compute class (`nodePools.computeClasses[]`, cloud.google.com/v1 ComputeClass)."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63)
+    """ComputeClass name; model servers select it with `computeClass`."""
+    pools: tuple[str, ...] = Field(min_length=1)
+    """GPU pool names in priority order (e.g. reservation, then on-demand, then spot, then flex-start)."""
 
 
 # -------------------------------------------------------------------------------------- GPU stack
@@ -622,6 +670,9 @@ class ServedModel(Model):
     through the inference gateway; raise, lower or remove it with one config change."""
     router: RouterOverride | None = None
     """Per-model endpoint-picker settings (override `inferenceGateway.router`)."""
+    compute_class: str | None = Field(None, pattern=DNS_LABEL, max_length=63)
+    """GKE: the `nodePools.computeClasses[]` entry the server's pods select; they then run on its pools in priority
+    order (the plan sizes `pool`, which must be the class's first pool, and prices each step)."""
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     """KV cache element type: auto (the model's 16-bit dtype) or fp8 (vLLM `--kv-cache-dtype fp8`: half the KV
     memory, so twice the context or batch per GPU)."""
@@ -1460,6 +1511,27 @@ class TenancyConfig(Model):
 # -------------------------------------------------------------------------------------- budget
 
 
+class QueueNamespace(Model):
+    """Kueue settings of one tenant namespace (`queueing.namespaces.<name>`)."""
+
+    borrowing_limit_gpus: int | None = Field(None, ge=0, le=100000)
+    """GPUs the namespace's ClusterQueue may borrow from the cohort above its quota (omitted: no limit)."""
+    lending_limit_gpus: int | None = Field(None, ge=0, le=100000)
+    """GPUs of its quota it lends to the cohort at most (omitted: all unused)."""
+
+
+class QueueingConfig(Model):
+    """`ai-platform:queueing`: Kueue admission and fair sharing of GPU capacity."""
+
+    enabled: bool = False
+    """Install Kueue and queue batch work (Jobs) in the tenant namespaces."""
+    cohort: str = Field("ai-platform", pattern=DNS_LABEL, max_length=63)
+    """The cohort every ClusterQueue belongs to (unused quota is shared within it)."""
+    namespaces: dict[str, QueueNamespace] = Field(default_factory=dict)
+    """Per tenant namespace settings; a namespace listed here gets a ClusterQueue and a LocalQueue (omitted: every
+    tenancy namespace with a gpuQuota)."""
+
+
 class BudgetConfig(Model):
     """`ai-platform:budget`: enforced by the policy pack (gpu-budget), reported by the plan."""
 
@@ -1495,6 +1567,8 @@ class StackConfig(Model):
     """`ai-platform:tenancy`."""
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     """`ai-platform:budget`."""
+    queueing: QueueingConfig = Field(default_factory=QueueingConfig)
+    """`ai-platform:queueing`."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Extra labels on every Kubernetes object and cloud resource (user labels win)."""
 
