@@ -108,6 +108,7 @@ def controller_policy(cluster: str, region: str, account: str, queue_arn: str, n
     owned_resource = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
     profile_request = {**owned, "aws:RequestTag/topology.kubernetes.io/region": region}
     profile_resource = {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region}
+    profiles = f"arn:{p}:iam::{account}:instance-profile/*"
     launched = [f"{ec2}:*:{k}/*" for k in ("fleet", "instance", "volume", "network-interface", "launch-template")]
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "AllowScopedEC2InstanceActions", "Effect": "Allow",
@@ -156,22 +157,24 @@ def controller_policy(cluster: str, region: str, account: str, queue_arn: str, n
          "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]},
         {"Sid": "AllowPassingInstanceRole", "Effect": "Allow", "Resource": node_role_arn, "Action": "iam:PassRole",
          "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
-        {"Sid": "AllowScopedInstanceProfileCreationActions", "Effect": "Allow", "Resource": "*",
+        # Upstream grants the instance-profile actions on "*" with tag conditions; here also only on this account's
+        # instance profiles (Karpenter creates one per EC2NodeClass for the node role).
+        {"Sid": "AllowScopedInstanceProfileCreationActions", "Effect": "Allow", "Resource": profiles,
          "Action": ["iam:CreateInstanceProfile"],
          "Condition": {"StringEquals": profile_request,
                        "StringLike": {"aws:RequestTag/karpenter.sh/nodeclass": "*"}}},
-        {"Sid": "AllowScopedInstanceProfileTagActions", "Effect": "Allow", "Resource": "*",
+        {"Sid": "AllowScopedInstanceProfileTagActions", "Effect": "Allow", "Resource": profiles,
          "Action": ["iam:TagInstanceProfile"],
          "Condition": {"StringEquals": {**profile_resource, **profile_request},
                        "StringLike": {"aws:ResourceTag/karpenter.sh/nodeclass": "*",
                                       "aws:RequestTag/karpenter.sh/nodeclass": "*"}}},
-        {"Sid": "AllowScopedInstanceProfileActions", "Effect": "Allow", "Resource": "*",
+        {"Sid": "AllowScopedInstanceProfileActions", "Effect": "Allow", "Resource": profiles,
          "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
          "Condition": {"StringEquals": profile_resource,
                        "StringLike": {"aws:ResourceTag/karpenter.sh/nodeclass": "*"}}},
         # Karpenter names its instance profiles itself; reading one is harmless and has no tag condition upstream.
         {"Sid": "AllowInstanceProfileReadActions", "Effect": "Allow",
-         "Resource": f"arn:{p}:iam::{account}:instance-profile/*", "Action": "iam:GetInstanceProfile"},
+         "Resource": profiles, "Action": "iam:GetInstanceProfile"},
         {"Sid": "AllowAPIServerEndpointDiscovery", "Effect": "Allow",
          "Resource": f"arn:{p}:eks:{region}:{account}:cluster/{cluster}", "Action": "eks:DescribeCluster"},
     ]}
