@@ -27,7 +27,8 @@ The package follows the split of terraform-aws-eks and pulumi-eks, one module pe
 `network` (VPC, subnets, NAT, routes), `iam` (control-plane and node roles, the IRSA-role helper,
 `EksIdentity`), `control_plane` (cluster, access entry, OIDC provider, kubeconfig, Kubernetes
 provider), `node_groups`, `addons` (managed add-ons, default StorageClass), `autoscaler` (Cluster
-Autoscaler, its chart pin and node-template hints) and `shared_file_system` (EFS). `EksCluster`
+Autoscaler, its chart pin and node-template hints), `karpenter` (with `nodePools.provisioner: karpenter`: the
+GPU pools' NodePools instead of their managed groups) and `shared_file_system` (EFS). `EksCluster`
 calls them in order; what one step returns is what the next depends on.
 """
 
