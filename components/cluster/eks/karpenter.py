@@ -56,6 +56,8 @@ CAPACITY_TYPES = {"on-demand": "on-demand", "spot": "spot", "reservation": "rese
 # and the instance's accelerator: for an NVIDIA instance type AL2023 resolves the `.../amazon-linux-2023/x86_64/nvidia`
 # SSM parameter and Bottlerocket the `aws-k8s-<version>-nvidia` variant (karpenter-provider-aws
 # pkg/providers/amifamily/al2023.go and bottlerocket.go, DescribeImageQuery by GPU/Neuron requirements).
+# unverified: those files were not read at v1.14.1 here (no copy at hand); the behaviour is Karpenter's documented
+# alias resolution ("AMI Selector Terms", alias), to be checked against the tag before relying on it.
 AMI_ALIASES = {"AL2023_x86_64_NVIDIA": "al2023@latest", "BOTTLEROCKET_x86_64_NVIDIA": "bottlerocket@latest"}
 ROOT_DEVICE = "/dev/xvda"
 BOTTLEROCKET_DATA_DEVICE = "/dev/xvdb"
@@ -91,7 +93,8 @@ INTERRUPTION_EVENTS = {
     "state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
 }
 # Regions the AWS Price List API answers in (docs.aws.amazon.com/awsaccountbilling "Using the AWS Price List Query
-# API": us-east-1, eu-central-1, ap-south-1; cn-northwest-1 in China).
+# API": us-east-1, eu-central-1, ap-south-1; cn-northwest-1 in China). unverified: read from memory of that page and
+# of Karpenter's pricing client, not re-read for this change.
 PRICING_REGIONS = ("us-east-1", "eu-central-1", "ap-south-1", "cn-northwest-1")
 # The reference queue keeps messages 5 minutes: a spot warning comes 2 minutes before the reclaim, older ones are moot.
 QUEUE_RETENTION_SECONDS = 300
