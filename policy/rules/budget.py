@@ -43,6 +43,7 @@ from pulumi_policy import (
 from .helpers import (
     EKS_NODE_GROUP,
     GKE_NODE_POOL,
+    KARPENTER_NODE_POOL,
     fmt,
     get,
     gke_accelerators,
@@ -165,13 +166,28 @@ def eks_pool(props: Any, name: str, urn: str) -> PoolGpus:
     return pool
 
 
+def karpenter_pool(props: Any, name: str, urn: str) -> PoolGpus:
+    """A Karpenter NodePool: at most `spec.limits["nvidia.com/gpu"]` GPUs, in nodes of the `gpus-per-node` label."""
+    pool = PoolGpus(pool_label(props, name), urn, gpus_per_node=number(
+        get(props, "spec", "template", "metadata", "labels", GPUS_PER_NODE_LABEL)))
+    limit = number(get(props, "spec", "limits", "nvidia.com/gpu"))
+    if limit is None:
+        pool.problem = "no spec.limits nvidia.com/gpu: a NodePool without a GPU limit grows without bound"
+    elif not pool.gpus_per_node:
+        pool.problem = f"GPUs per node unknown; set the template label {GPUS_PER_NODE_LABEL}"
+    else:
+        pool.nodes = limit / pool.gpus_per_node
+    return pool
+
+
 def gpu_pools(resources) -> list[PoolGpus]:
-    """Every GPU node pool / node group of the stack at max scale."""
+    """Every GPU node pool / node group / Karpenter NodePool of the stack at max scale."""
     pools = []
+    builders = {GKE_NODE_POOL: gke_pool, EKS_NODE_GROUP: eks_pool, KARPENTER_NODE_POOL: karpenter_pool}
     for r in resources:
-        if r.resource_type not in (GKE_NODE_POOL, EKS_NODE_GROUP) or not is_gpu_pool(r.resource_type, r.props):
+        if r.resource_type not in builders or not is_gpu_pool(r.resource_type, r.props):
             continue
-        build = gke_pool if r.resource_type == GKE_NODE_POOL else eks_pool
+        build = builders[r.resource_type]
         pools.append(build(r.props, r.name, r.urn))
     return pools
 

@@ -151,6 +151,8 @@ RESOURCE_STAR_ACTIONS: dict[str, str] = {
                              "(kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md)",
     "sts:GetCallerIdentity": "no resource types; it returns the caller's own identity",
     "kms:ListAliases": "no resource types (Service Authorization Reference, AWS KMS)",
+    "pricing:GetProducts": "public price list, no resource types (Service Authorization Reference, AWS Price List); "
+                           "Karpenter's reference controller policy grants it on '*'",
 }
 """Actions an identity policy may grant on `Resource: "*"`, each with the reason (fnmatch patterns)."""
 

@@ -31,15 +31,17 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from . import plan_keys as plan_key
-from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool
+from .budget import PLAN_KEY, capacity_configmaps, capacity_json, eks_pool, gke_pool, karpenter_pool
 from .helpers import (
     DEPLOYMENT_TYPE,
-    EKS_NODE_GROUP,
     GKE_NODE_POOL,
+    KARPENTER_NODE_POOL,
     STATEFULSET_TYPE,
     get,
     is_map,
+    karpenter_capacity_types,
     namespace_of,
+    node_labels,
     number,
     pod_spec,
 )
@@ -53,12 +55,10 @@ def pool_resources(resources) -> dict[str, list]:
     """Node pool / node group resources by their `ai-platform/pool` node label."""
     found: dict[str, list] = {}
     for r in resources:
-        if r.resource_type == GKE_NODE_POOL:
-            label = get(r.props, "nodeConfig", "labels", POOL_LABEL)
-        elif r.resource_type == EKS_NODE_GROUP:
-            label = get(r.props, "labels", POOL_LABEL)
-        else:
+        labels = node_labels(r.resource_type, r.props)
+        if labels is None:
             continue
+        label = get(labels, POOL_LABEL)
         if isinstance(label, str):
             found.setdefault(label, []).append(r)
     return found
@@ -69,6 +69,10 @@ def resource_capacity(r) -> tuple[str, float | None]:
     if r.resource_type == GKE_NODE_POOL:
         spot = get(r.props, "nodeConfig", "spot") is True or get(r.props, "nodeConfig", "preemptible") is True
         return ("spot" if spot else "on-demand"), gke_pool(r.props, r.name, r.urn).nodes
+    if r.resource_type == KARPENTER_NODE_POOL:
+        # reserved (capacity reservations, Capacity Blocks) is on-demand capacity held for the stack.
+        spot = karpenter_capacity_types(r.props) == ["spot"]
+        return ("spot" if spot else "on-demand"), karpenter_pool(r.props, r.name, r.urn).nodes
     capacity = str(get(r.props, "capacityType", default="ON_DEMAND")).upper()
     return ("spot" if capacity == "SPOT" else "on-demand"), eks_pool(r.props, r.name, r.urn).nodes
 

@@ -8,6 +8,8 @@ here (GKE and EKS spell the effect NO_SCHEDULE; NoSchedule is accepted too).
   type of family a2-/a3-/a4-/g2-; its taints are `nodeConfig.taints`.
 - EKS `aws:eks/nodeGroup:NodeGroup`: a GPU node group has an `amiType` containing NVIDIA or GPU, or
   an instance type of a GPU family (p3, p4d, p5, g4dn, g5, g6, g6e, ...); its taints are `taints`.
+- Karpenter `karpenter.sh/v1 NodePool`: a GPU NodePool has an nvidia.com/gpu limit or only GPU instance types;
+  its taints are `spec.template.spec.taints`.
 
 Absent properties: a pool whose machine type / accelerators / AMI / instance types are absent is
 not recognised as a GPU pool (the cloud defaults are CPU machines) and is compliant. A GPU pool
@@ -23,6 +25,7 @@ from .helpers import (
     GPU_TAINT_EFFECT,
     GPU_TAINT_KEY,
     GPU_TAINT_VALUE,
+    KARPENTER_NODE_POOL,
     get,
     has_gpu_taint,
     is_gpu_pool,
@@ -35,7 +38,8 @@ NAME = "gpu-node-pool-tainted"
 def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if not is_gpu_pool(args.resource_type, args.props):
         return
-    path = ("nodeConfig", "taints") if args.resource_type == GKE_NODE_POOL else ("taints",)
+    path = {GKE_NODE_POOL: ("nodeConfig", "taints"), KARPENTER_NODE_POOL: ("spec", "template", "spec", "taints")}.get(
+        args.resource_type, ("taints",))
     if has_gpu_taint(get(args.props, *path)):
         return
     form = ".".join(path)

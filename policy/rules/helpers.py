@@ -34,6 +34,10 @@ def mig_resource(profile: str) -> str:
 
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+KARPENTER_NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+"""A Karpenter NodePool (EKS `nodePools.provisioner: karpenter`): node labels in `spec.template.metadata.labels`, taints
+in `spec.template.spec.taints`, its GPUs capped by `spec.limits["nvidia.com/gpu"]`."""
+NODE_POOL_TYPES = (GKE_NODE_POOL, EKS_NODE_GROUP, KARPENTER_NODE_POOL)
 
 # GCE machine families that always carry NVIDIA GPUs (the accelerator is implied by the type).
 GKE_GPU_MACHINE_FAMILIES = ("a2", "a3", "a4", "g2", "g4")
@@ -244,17 +248,47 @@ def is_eks_gpu_pool(props: Any) -> bool:
     return any(eks_instance_family(t) in EKS_GPU_INSTANCE_FAMILIES for t in strings(get(props, "instanceTypes")))
 
 
+def is_karpenter_gpu_pool(props: Any) -> bool:
+    """GPU NodePool: a GPU limit, or only instance types of GPU families."""
+    if get(props, "spec", "limits", GPU_TAINT_KEY) is not None:
+        return True
+    types = [v for req in maps(get(props, "spec", "template", "spec", "requirements"))
+             if get(req, "key") == "node.kubernetes.io/instance-type" and get(req, "operator") == "In"
+             for v in strings(get(req, "values"))]
+    return bool(types) and all(eks_instance_family(t) in EKS_GPU_INSTANCE_FAMILIES for t in types)
+
+
 def is_gpu_pool(resource_type: str, props: Any) -> bool:
     if resource_type == GKE_NODE_POOL:
         return is_gke_gpu_pool(props)
     if resource_type == EKS_NODE_GROUP:
         return is_eks_gpu_pool(props)
+    if resource_type == KARPENTER_NODE_POOL:
+        return is_karpenter_gpu_pool(props)
     return False
+
+
+def node_labels(resource_type: str, props: Any) -> Any:
+    """The node labels a node pool / node group / Karpenter NodePool gives its nodes; None for other resources."""
+    if resource_type == GKE_NODE_POOL:
+        return get(props, "nodeConfig", "labels")
+    if resource_type == EKS_NODE_GROUP:
+        return get(props, "labels")
+    if resource_type == KARPENTER_NODE_POOL:
+        return get(props, "spec", "template", "metadata", "labels")
+    return None
+
+
+def karpenter_capacity_types(props: Any) -> list[str]:
+    """Values of a NodePool's karpenter.sh/capacity-type requirement (In); empty when unconstrained."""
+    return [v for req in maps(get(props, "spec", "template", "spec", "requirements"))
+            if get(req, "key") == "karpenter.sh/capacity-type" and get(req, "operator") == "In"
+            for v in strings(get(req, "values"))]
 
 
 def pool_label(props: Any, name: str) -> str:
     """A readable name for a node pool in messages (cloud name if set, else the Pulumi name)."""
-    cloud_name = get(props, "name") or get(props, "nodeGroupName")
+    cloud_name = get(props, "name") or get(props, "nodeGroupName") or get(props, "metadata", "name")
     return f"{cloud_name} ({name})" if isinstance(cloud_name, str) and cloud_name != name else name
 
 

@@ -69,9 +69,10 @@ from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs
 
 from .budget import CONFIGMAP_TYPE
 from .helpers import (
-    EKS_NODE_GROUP,
     GKE_NODE_POOL,
+    KARPENTER_NODE_POOL,
     MIG_RESOURCE_PREFIX,
+    NODE_POOL_TYPES,
     containers,
     get,
     gke_accelerators,
@@ -79,6 +80,7 @@ from .helpers import (
     is_map,
     maps,
     mig_resource,
+    node_labels,
     number,
     pod_spec,
     pool_label,
@@ -142,12 +144,9 @@ def mig_workloads(resources) -> Iterator[tuple[Any, str, Mapping, list[tuple[str
 
 def pool_labels(r) -> Mapping | None:
     """Node labels of a node pool / node group; None for other resources."""
-    if r.resource_type == GKE_NODE_POOL:
-        labels = get(r.props, "nodeConfig", "labels")
-    elif r.resource_type == EKS_NODE_GROUP:
-        labels = get(r.props, "labels")
-    else:
+    if r.resource_type not in NODE_POOL_TYPES:
         return None
+    labels = node_labels(r.resource_type, r.props)
     return labels if is_map(labels) else {}
 
 
@@ -198,6 +197,9 @@ def builtin_profiles(layout: str) -> set[str] | None:
     return {match.group(1) + ("+me" if match.group(2) else "")}
 
 
+KIND_NAMES = {GKE_NODE_POOL: "GKE node pool", KARPENTER_NODE_POOL: "Karpenter NodePool"}
+
+
 def configured_profiles(resources, report_violation: ReportViolation | None) -> set[str]:
     """MIG profiles the stack's pools configure; undefined layouts are reported when a callback is given."""
     layouts = mig_parted_layouts(resources)
@@ -218,7 +220,7 @@ def configured_profiles(resources, report_violation: ReportViolation | None) -> 
             continue
         if report_violation is None:
             continue
-        where = f"{'GKE node pool' if r.resource_type == GKE_NODE_POOL else 'EKS node group'} " \
+        where = f"{KIND_NAMES.get(r.resource_type, 'EKS node group')} " \
                 f"{pool_label(r.props, r.name)}"
         if layouts is not None:
             report_violation(

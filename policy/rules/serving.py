@@ -28,8 +28,6 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .helpers import (
-    EKS_NODE_GROUP,
-    GKE_NODE_POOL,
     POD_SPEC_PATHS,
     containers,
     get,
@@ -37,6 +35,7 @@ from .helpers import (
     is_map,
     maps,
     namespace_of,
+    node_labels,
     object_ref,
     pod_spec,
     strings,
@@ -73,12 +72,10 @@ def stack_pools(resources) -> set[str]:
     """`ai-platform/pool` labels of the stack's node pools / node groups."""
     found = set()
     for r in resources:
-        if r.resource_type == GKE_NODE_POOL:
-            label = get(r.props, "nodeConfig", "labels", POOL_LABEL)
-        elif r.resource_type == EKS_NODE_GROUP:
-            label = get(r.props, "labels", POOL_LABEL)
-        else:
+        labels = node_labels(r.resource_type, r.props)
+        if labels is None:
             continue
+        label = get(labels, POOL_LABEL)
         if isinstance(label, str):
             found.add(label)
     return found

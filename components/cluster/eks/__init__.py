@@ -27,7 +27,8 @@ The package follows the split of terraform-aws-eks and pulumi-eks, one module pe
 `network` (VPC, subnets, NAT, routes), `iam` (control-plane and node roles, the IRSA-role helper,
 `EksIdentity`), `control_plane` (cluster, access entry, OIDC provider, kubeconfig, Kubernetes
 provider), `node_groups`, `addons` (managed add-ons, default StorageClass), `autoscaler` (Cluster
-Autoscaler, its chart pin and node-template hints) and `shared_file_system` (EFS). `EksCluster`
+Autoscaler, its chart pin and node-template hints), `karpenter` (with `nodePools.provisioner: karpenter`: the
+GPU pools' NodePools instead of their managed groups) and `shared_file_system` (EFS). `EksCluster`
 calls them in order; what one step returns is what the next depends on.
 """
 
@@ -53,6 +54,7 @@ from .control_plane import (
     secret_kubeconfig,
 )
 from .iam import EksIdentity, cluster_roles
+from .karpenter import DISCOVERY_TAG, Karpenter, karpenter
 from .network import carve_subnets, private_subnets
 from .node_groups import NodeGroups, Placement, gpu_node_groups, system_node_groups, system_zones
 from .shared_file_system import shared_file_system
@@ -81,6 +83,8 @@ class EksCluster(Cluster):
     """The Cluster Autoscaler's Release."""
     shared_file_system: aws.efs.FileSystem | None
     """The EFS file system of ReadWriteMany model caches, when `ClusterArgs.shared_file_system`."""
+    karpenter: Karpenter | None
+    """Karpenter and its NodePools, with `nodePools.provisioner: karpenter` (then `node_groups` is empty)."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:cluster:Eks", name, None, opts)
@@ -91,7 +95,11 @@ class EksCluster(Cluster):
         scope = Scope(name, self)
         tags = cloud_labels("cluster", args.labels)
 
-        subnets = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags)
+        # Karpenter: GPU nodes come from a NodePool per pool, not from managed groups (the system pool stays managed:
+        # it runs the controller).
+        use_karpenter = args.node_pools.provisioner == "karpenter"
+        subnets = private_subnets(scope, cfg.name, eks_cfg, cfg.zones, tags,
+                                  {DISCOVERY_TAG: cfg.name} if use_karpenter else None)
         subnet_ids = subnets.nodes
         roles = cluster_roles(scope, region, tags, ssm=eks_cfg.ssm)
         self.cluster = control_plane(scope, cfg, eks_cfg, roles, subnets.control_plane, region, tags)
@@ -107,8 +115,8 @@ class EksCluster(Cluster):
         system_groups = system_node_groups(scope, args, system, placement)
         dns = coredns(scope, self.cluster, tags, after=system_groups)
         ebs_driver = ebs_csi(scope, self.cluster, self.identity, region, tags, after=system_groups)
-        groups = NodeGroups(system_groups, gpu_node_groups(scope, args, eks_cfg, placement,
-                                                           after=[*network_addons, dns, ebs_driver]))
+        groups = NodeGroups(system_groups, {} if use_karpenter else gpu_node_groups(
+            scope, args, eks_cfg, placement, after=[*network_addons, dns, ebs_driver]))
         self.node_groups = groups.gpu
 
         self.name = self.cluster.name
@@ -118,12 +126,20 @@ class EksCluster(Cluster):
         self.kubeconfig = secret_kubeconfig(self.cluster, region)
         self.provider = kubernetes_provider(scope, self.kubeconfig, after=[*groups.all, dns])
         default_storage_class(scope, self.provider, retain=cfg.deletion_protection, driver=ebs_driver)
+        # With Karpenter the autoscaler still sizes the managed system groups; no GPU group exists for it to touch
+        # (it discovers Auto Scaling groups by tag, and Karpenter's nodes belong to none).
         self.cluster_autoscaler = cluster_autoscaler(scope, self.provider, cfg, region, self.identity, tags,
                                                      after=groups.system)
         self.shared_file_system = (
             shared_file_system(scope, self.cluster, subnet_ids, self.identity, region, self.provider, tags,
                                after=groups.system)
             if args.shared_file_system else None)
+        self.karpenter = (
+            karpenter(scope, self.provider, self.cluster, cfg.name, region, eks_cfg, args.node_pools.gpu,
+                      {p.name: args.node_labels(p) for p in args.node_pools.gpu}, roles.node, self.identity,
+                      subnet_ids, tags, cloud_labels("gpu-pool", args.labels),
+                      after=[*groups.system, dns, *network_addons])
+            if use_karpenter else None)
         self.node_pool_names = pulumi.Output.all(*[g.node_group_name for g in groups.all])
         self.register_outputs({
             "name": self.name,

@@ -12,7 +12,7 @@ serve both (and the API-server rules fall back to any address: docs/tenancy.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -41,8 +41,9 @@ class EksSubnetIds:
 
 
 def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: Sequence[str],
-                    tags: dict[str, str]) -> EksSubnetIds:
-    """Subnet ids for the nodes and the control plane: the configured ones or a new VPC's."""
+                    tags: dict[str, str], node_subnet_tags: Mapping[str, str] | None = None) -> EksSubnetIds:
+    """Subnet ids for the nodes and the control plane: the configured ones or a new VPC's (its private subnets also
+    carry `node_subnet_tags`: Karpenter's discovery tag)."""
     if eks_cfg.subnet_ids:
         return EksSubnetIds(list(eks_cfg.subnet_ids), list(eks_cfg.subnet_ids))
     name = scope.name
@@ -75,7 +76,8 @@ def private_subnets(scope: Scope, cluster_name: str, eks_cfg: EksConfig, zones: 
             vpc_id=vpc.id,
             availability_zone=zone,
             cidr_block=priv_cidr,
-            tags={**tags, **shared, "Name": f"{cluster_name}-private-{zone}", "kubernetes.io/role/internal-elb": "1"},
+            tags={**tags, **shared, "Name": f"{cluster_name}-private-{zone}", "kubernetes.io/role/internal-elb": "1",
+                  **(node_subnet_tags or {})},
             opts=scope.opts(),
         ))
     eip = aws.ec2.Eip(f"{name}-nat-eip", domain="vpc", tags={**tags, "Name": f"{cluster_name}-nat"},
