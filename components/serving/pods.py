@@ -77,11 +77,12 @@ def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, An
     """Node selection, GPU toleration and spreading for one Deployment of the server."""
     out: dict[str, Any] = {}
     pool = placement_pool(server, placement)
-    steps = compute_class_steps(server) if placement == PRIMARY else ()
-    if pool is not None and steps:
-        klass = server.model.compute_class
+    klass = server.model.compute_class if placement == PRIMARY else None
+    steps = compute_class_steps(server) if klass is not None else ()
+    if klass is not None and steps:
+        # GKE scales the class's steps in order for pods that select it (config/compute_classes.py).
         out["nodeSelector"] = {COMPUTE_CLASS_LABEL: klass}
-        out["tolerations"] = [gpu_toleration(), class_toleration(str(klass))]
+        out["tolerations"] = [gpu_toleration(), class_toleration(klass)]
     elif pool is not None:
         out["nodeSelector"] = {POOL_LABEL: pool.name}
         out["tolerations"] = [gpu_toleration()]
