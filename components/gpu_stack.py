@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from config.compute_classes import COMPUTE_CLASS_LABEL
 from config.errors import key_path, required
 from config.gpu_stack import (
     DEVICE_PLUGIN_CONFIGMAP,
@@ -38,7 +39,7 @@ from config.gpu_stack import (
 from config.models import StackConfig
 
 from .helm import pin, release
-from .labels import SCRAPE_LABELS, standard_labels
+from .labels import GPU_TAINT_KEY, SCRAPE_LABELS, standard_labels
 
 CHART = "gpu-operator"
 PIN = pin(CHART)
@@ -146,6 +147,16 @@ def chart_values(cfg: StackConfig, owner: Ownership | None = None) -> dict[str, 
         values["toolkit"].update(installDir=GKE_NVIDIA_DIR)
         # GKE >= 1.33: let the toolkit read containerd's config file, not `containerd config dump`.
         values["toolkit"]["env"].append({"name": "RUNTIME_CONFIG_SOURCE", "value": "file"})
+    if cfg.node_pools.compute_classes:
+        # Steps of a GKE compute class carry its NoSchedule taint (components/cluster/gke/node_pools.py): the operands
+        # (toolkit, DCGM exporter, GFD, validator) and the NFD worker that finds GPU nodes for them must tolerate it
+        # too. Helm replaces lists, so the chart's own tolerations (values.yaml of v26.7.0) are repeated.
+        gpu = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+        klass = {"key": COMPUTE_CLASS_LABEL, "operator": "Exists", "effect": "NoSchedule"}
+        control_plane = {"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "",
+                         "effect": "NoSchedule"}
+        values["daemonsets"] = {"tolerations": [gpu, klass]}
+        values["node-feature-discovery"]["worker"]["tolerations"] = [control_plane, gpu, klass]
     if operator_sharing:
         values["devicePlugin"]["config"] = {"name": DEVICE_PLUGIN_CONFIGMAP, "default": EXCLUSIVE_CONFIG}
         values["migManager"]["config"] = {"name": MIG_CONFIGMAP, "default": MIG_DISABLED}

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
-from . import catalog, inference_checks, karpenter, model_files, upgrades
+from . import catalog, compute_classes, inference_checks, karpenter, model_files, upgrades
 from .admission import registry_allowed
 from .capacity import EMBEDDING_SERVER, CapacityPlan, canary_model, machine_for, served_models, shape_of
 from .cron import to_elasticsearch
@@ -50,7 +50,7 @@ def check(cfg: StackConfig) -> list[Issue]:
     return [*inference_checks.check(cfg),
             *_cluster(cfg), *_pools(cfg), *_gpu_stack(cfg), *_models(cfg), *_rag(cfg), *_rag_data(cfg), *_backup(cfg),
             *_namespaces(cfg), *deployer_issues(cfg, hf_token=False), *_observability(cfg), *_serving(cfg),
-            *_admission(cfg), *driver_issues(cfg), *karpenter.check(cfg)]
+            *_admission(cfg), *driver_issues(cfg), *karpenter.check(cfg), *compute_classes.check(cfg)]
 
 
 RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
@@ -368,7 +368,9 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
-        yield from _fallback(cfg, path, model.pool, model.fallback_pool, model.critical)
+        # A compute-class server's fallback is its class (config/compute_classes.py judges critical ones).
+        yield from _fallback(cfg, path, model.pool, model.fallback_pool,
+                             model.critical and model.compute_class is None)
         if model.fallback_pool is not None and model.fallback_pool not in pools:
             continue
         pool = pools.get(model.pool) if model.pool else None

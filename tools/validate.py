@@ -24,6 +24,8 @@
   (`x-kubernetes-validations`) are not evaluated. Root `metadata` is checked strictly as ObjectMeta.
 - A custom resource whose group/version/kind no installed CRD serves, and that Kubernetes does not
   build in, is itself a problem ("no CRD installed for ...").
+- Custom resources of CRDs the cloud installs with the cluster (GKE's ComputeClass) are checked against the
+  minimal schemas in `tools.cluster_crds`, which this project wrote from the documented API (a note says so).
 
 `validate_stack(result, charts_dir)` does this for one mock run of the program (its own objects, and
 the CRDs its Helm Releases install) and is what the tests and `tools.plan` call. It also reports a
@@ -621,6 +623,7 @@ def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[
     `cluster.kubernetesVersion` (an existing cluster), else the config default. CRD-backed APIs the
     cluster's provider installs (`CLUSTER_APIS`) are accepted without a schema, and named in the notes.
     """
+    from . import cluster_crds
     from . import crds as crd_sources
     from .plan import k8s_object
 
@@ -630,7 +633,9 @@ def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[
     installed = (crd_sources.platform_crds(crd_sources.releases_of(result), charts_dir) if read_archives
                  else crd_sources.Installed())
     all_objects = [("program", o) for o in objects] + list(extra)
-    crds = installed.crds + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
+    # CRDs the cloud installs with the cluster, with the project's own minimal schemas (tools/cluster_crds.py).
+    cloud = list(cluster_crds.CLUSTER_CRDS[provider])
+    crds = installed.crds + cloud + [o for _, o in all_objects if o.get("kind") == "CustomResourceDefinition"]
     problems = validate_objects([o for _, o in all_objects], kube_version, crds, [s for s, _ in all_objects],
                                 CLUSTER_APIS[provider] + addon_apis(result))
     problems += ordering_problems(result, installed)
@@ -641,6 +646,10 @@ def validate_stack(result: Any, charts_dir: Path | None = None, extra: Sequence[
                         if key_unchecked((g, v, k), index, provider, kube_version, addon_apis(result))})
     notes = installed.notes + [f"{api}: served by CRDs the {provider} cluster installs; accepted without a schema"
                                for api in unchecked]
+    cloud_index = crd_index(cloud)
+    notes += sorted({f"{g}/{v} {k}: served by a CRD the {provider} cluster installs; checked against the project's "
+                     "minimal schema written from the documented API (tools/cluster_crds.py), not the cloud's own CRD"
+                     for g, v, k in gvk if (g, v, k) in cloud_index})
     return StackValidation(result.stack, kube_version, len(all_objects), custom, len(index), problems, notes)
 
 

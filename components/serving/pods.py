@@ -13,6 +13,7 @@ from typing import Any
 
 from config import sizing
 from config.capacity import spread
+from config.compute_classes import COMPUTE_CLASS_LABEL, class_toleration
 from config.models import GpuPool, StackConfig
 
 from ..labels import POOL_LABEL, gpu_toleration
@@ -76,7 +77,13 @@ def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, An
     """Node selection, GPU toleration and spreading for one Deployment of the server."""
     out: dict[str, Any] = {}
     pool = placement_pool(server, placement)
-    if pool is not None:
+    klass = server.model.compute_class if placement == PRIMARY else None
+    steps = compute_class_steps(server) if klass is not None else ()
+    if klass is not None and steps:
+        # GKE scales the class's steps in order for pods that select it (config/compute_classes.py).
+        out["nodeSelector"] = {COMPUTE_CLASS_LABEL: klass}
+        out["tolerations"] = [gpu_toleration(), class_toleration(klass)]
+    elif pool is not None:
         out["nodeSelector"] = {POOL_LABEL: pool.name}
         out["tolerations"] = [gpu_toleration()]
     own = {"matchLabels": selector(server)}
@@ -84,7 +91,7 @@ def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, An
         # The cache volume attaches to one node: every replica of the model goes there.
         out["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
             {"labelSelector": own, "topologyKey": "kubernetes.io/hostname"}]}}
-        return out
+        return _with_steps(out, steps)
     mine = {"matchLabels": selector(server, placement)}
     kind = replica_spread(server, placement, access_mode)
     if kind == "required":
@@ -101,6 +108,22 @@ def scheduling(server: Server, placement: str, access_mode: str) -> dict[str, An
     out["topologySpreadConstraints"] = [
         {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": mine}
         for key in keys]
+    return _with_steps(out, steps)
+
+
+def compute_class_steps(server: Server) -> tuple[str, ...]:
+    """The pools of the server's compute class in priority order (empty: the server selects its pool)."""
+    return server.class_steps if server.pool is not None else ()
+
+
+def _with_steps(out: dict[str, Any], steps: tuple[str, ...]) -> dict[str, Any]:
+    """A compute-class server selects its class (GKE scales the steps in order) and, as a required node affinity,
+    the class's pools: every step is a pool the plan knows, and the serving-pods-select-gpu-pool policy reads the
+    pool label (GKE refuses only system-label selectors next to a class, not ours)."""
+    if steps:
+        term = {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": list(steps)}]}
+        out.setdefault("affinity", {})["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from config import router, sizing, upgrades
 from config.capacity import CapacityPlan, ModelPlan, Role, served_models
+from config.compute_classes import class_pool_names
 from config.engine_profiles import EngineProfile, profile
 from config.engines import EngineSpec
 from config.models import Adapter, GpuPool, ServedModel, StackConfig
@@ -44,6 +45,8 @@ class Server:
     """LoRA adapters it loads (config/router.py `adapters`: the ones routed to it)."""
     kv_events: bool = False
     """Publishes KV-cache events to its endpoint picker (precise prefix-cache scoring, config/router.py)."""
+    class_steps: tuple[str, ...] = ()
+    """The pools of its GKE compute class in priority order (`computeClass`; empty: it selects `pool` alone)."""
 
     @property
     def served_name(self) -> str:
@@ -72,7 +75,8 @@ def servers(cfg: StackConfig, plan: CapacityPlan) -> list[Server]:
     """Every model server of the stack: `serving.models[]` in order, then the embedding server."""
     return [Server(s.model.name, s.path, s.role, s.engine, s.model, plan.model(s.model.name),
                    cfg.pool(s.model.pool or ""), cfg.pool(s.model.fallback_pool or ""), cfg.serving.namespace,
-                   s.canary_of, router.adapters(cfg, s.model.name), router.kv_events(cfg, s))
+                   s.canary_of, router.adapters(cfg, s.model.name), router.kv_events(cfg, s),
+                   class_pool_names(cfg.node_pools, s.model.compute_class) if s.model.compute_class else ())
             for s in served_models(cfg)]
 
 

@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
 from .. import Cluster, ClusterArgs
 from ..common import Scope, required
 from .addons import addons_config
+from .compute_classes import compute_classes
 from .control_plane import control_plane, endpoint, kubernetes_provider, secret_kubeconfig
 from .iam import node_identity
 from .network import cluster_network, control_plane_firewall
@@ -65,6 +67,8 @@ class GkeCluster(Cluster):
     """The GKE cluster resource."""
     node_pools: dict[str, gcp.container.NodePool]
     """GPU node pools by pool name."""
+    compute_classes: list[k8s.apiextensions.CustomResource]
+    """One ComputeClass per `nodePools.computeClasses[]` entry (compute_classes.py)."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ai-platform:cluster:Gke", name, None, opts)
@@ -92,6 +96,7 @@ class GkeCluster(Cluster):
         # ...and after the firewall rule that lets the API server reach their webhooks.
         self.provider = kubernetes_provider(scope, self.kubeconfig, after=[
             *pools.all, *([policy] if policy else []), *([firewall] if firewall else [])])
+        self.compute_classes = compute_classes(scope, args.node_pools.compute_classes, self.provider, dict(args.labels))
         self.node_pool_names = pulumi.Output.all(*[p.name for p in pools.all])
         self.register_outputs({
             "name": self.name,

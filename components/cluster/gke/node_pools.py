@@ -14,6 +14,7 @@ import pulumi_gcp as gcp
 from components.labels import GPU_TAINT_EFFECT_API, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL, cloud_labels
 from config import catalog
 from config.capacity import machine_for
+from config.compute_classes import COMPUTE_CLASS_LABEL, pool_class
 from config.models import GcpConfig, GpuPool, Mps, SystemPool, TimeSlicing
 
 from .. import ClusterArgs
@@ -203,6 +204,12 @@ def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: in
         if gcp_cfg.reservation and not spot
         else None
     )
+    # A step of a compute class carries the class's node label and NoSchedule taint, as GKE requires of manually
+    # created node pools (config/compute_classes.py has the source): only pods of the class land there.
+    klass = pool_class(args.node_pools, pool.name)
+    class_label = {COMPUTE_CLASS_LABEL: klass} if klass else {}
+    class_taint = ([gcp.container.NodePoolNodeConfigTaintArgs(key=COMPUTE_CLASS_LABEL, value=klass,
+                                                              effect=GPU_TAINT_EFFECT_API)] if klass else [])
     return gcp.container.NodePool(
         f"{scope.name}-gpu-{pool.name}",
         name=pool.name,
@@ -215,10 +222,10 @@ def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: in
         upgrade_settings=surge_upgrades(),
         node_config=node_config(
             placement.nodes.email, machine.name, pool.disk_gi,
-            labels=args.node_labels(pool),
+            labels={**args.node_labels(pool), **class_label},
             resource_labels=cloud_labels("gpu-pool", args.labels),
             guest_accelerators=[gpu_accelerator(pool)],
-            taints=[gpu_taint()],
+            taints=[gpu_taint(), *class_taint],
             spot=spot,
             reservation_affinity=reservation,
         ),
