@@ -216,9 +216,11 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
 _SELECTABLE = {"gke": ("on-demand", "spot", "flex-start", "reservation"),
                "eks": ("on-demand", "spot", "reservation")}
 # GKE reservation names (Compute Engine resource names, RFC 1035) and EC2 capacity reservation ids ("cr-" and 17
-# hex digits today, 8 in older ids: the EC2 API reference's CapacityReservationId examples).
+# hex digits, e.g. cr-02168da1478b509e0 in docs.aws.amazon.com/eks/latest/userguide/capacity-blocks-mng.html).
+# unverified: that no capacity reservation ever had a short (8-digit) id; capacity reservations date from 2018,
+# after EC2's move to 17-character ids, so none is expected.
 _GKE_RESERVATION_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_EC2_RESERVATION_ID = re.compile(r"^cr-([0-9a-f]{8}|[0-9a-f]{17})$")
+_EC2_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
 
 
 def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
