@@ -343,6 +343,10 @@ class PoolReservation(Model):
     capacity_block: bool = False
     """EKS: the reservation is a Capacity Block for ML (time-boxed; managed node groups use capacity type
     CAPACITY_BLOCK, Karpenter `reserved`)."""
+    machine_type: str | None = None
+    """The machine / instance type the reservation holds, as the team knows it (GKE reservations and EC2 capacity
+    reservations are per machine type). The plan cannot see the cloud's reservation: when given, a pool whose
+    machine type differs is a config error; omitted, a mismatch only shows when nodes fail to come up."""
 
 
 class FlexStart(Model):

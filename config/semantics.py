@@ -31,7 +31,7 @@ from .engines import (
 )
 from .errors import Issue, key_path, required
 from .gpu_stack import driver_issues, layout_problems, ownership, pool_profiles
-from .models import GpuPool, ServedModel, StackConfig
+from .models import GpuPool, PoolReservation, ServedModel, StackConfig
 from .namespaces import autoscaled, component_namespaces, credential_namespaces, platform_namespace_names
 from .network import eks_subnets
 from .pool_scaling import epp_scaled
@@ -208,9 +208,19 @@ def _pools(cfg: StackConfig) -> Iterator[Issue]:
                               "config.models")
             reservation = cfg.cluster.gcp.reservation if provider == "gke" and cfg.cluster.gcp else None
             yield from _pool_capacity(provider, region, i, pool, reservation)
+        yield from _pool_capacity_settings(cfg, i, pool)
 
 
-_SELECTABLE = ("on-demand", "spot")  # GpuPool.capacity values
+# GpuPool.capacity values a pool can ask for, per cloud: EC2 has no flex-start (its time-boxed GPU capacity is the
+# Capacity Block for ML, a `capacity: reservation` with `reservation.capacityBlock`).
+_SELECTABLE = {"gke": ("on-demand", "spot", "flex-start", "reservation"),
+               "eks": ("on-demand", "spot", "reservation")}
+# GKE reservation names (Compute Engine resource names, RFC 1035) and EC2 capacity reservation ids ("cr-" and 17
+# hex digits, e.g. cr-02168da1478b509e0 in docs.aws.amazon.com/eks/latest/userguide/capacity-blocks-mng.html).
+# unverified: that no capacity reservation ever had a short (8-digit) id; capacity reservations date from 2018,
+# after EC2's move to 17-character ids, so none is expected.
+_GKE_RESERVATION_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EC2_RESERVATION_ID = re.compile(r"^cr-[0-9a-f]{17}$")
 
 
 def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
@@ -227,6 +237,13 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
     machine = machine_for(provider, pool)
     if machine is None:  # wrong GPU count / machine type: reported by _pool
         return
+    selectable = _SELECTABLE[provider]
+    if pool.capacity not in selectable:  # flex-start on EKS
+        yield Issue(path("capacity"), (
+            f"{pool.capacity} is GKE's Dynamic Workload Scheduler; EKS has no flex-start: for time-boxed GPU capacity "
+            f"buy an EC2 Capacity Block for ML of {machine.name} and use capacity: reservation with "
+            "reservation: {capacityBlock: true, names: [cr-...]}; allowed on eks: " + _choices(selectable)))
+        return
     gpu = catalog.GPUS[pool.gpu]
     offered = gpu.gke_machine_types if provider == "gke" else gpu.eks_instance_types
     cloud = provider.upper()
@@ -234,7 +251,7 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
     asked = "reservation" if reserved else pool.capacity
     if asked not in machine.capacities:
         sold = sorted(machine.capacities)
-        fixes = [f"capacity: {c}" for c in sold if c in _SELECTABLE]
+        fixes = [f"capacity: {c}" for c in sold if c in selectable]
         if provider == "gke" and pool.capacity == "on-demand" and not reserved and "reservation" in sold:
             fixes.append(f"cluster.gcp.reservation: <a Compute Engine reservation of {machine.name}> (on-demand "
                          "pools consume it)")
@@ -248,9 +265,8 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
                          f"({', '.join(m.name for m in others if m.gpus in counts)}) for {pool.capacity}")
         if not others:
             fixes.append(f"another GPU: no {cloud} machine with {pool.gpu} is sold {asked}")
-        # GKE consumes reservations through cluster.gcp.reservation; other kinds have no pool setting yet.
-        unsupported = [c for c in sold if c not in _SELECTABLE and not (c == "reservation" and provider == "gke")]
-        note = (f"; {' and '.join(unsupported)} provisioning is not supported here (capacity is on-demand or spot)"
+        unsupported = [c for c in sold if c not in selectable]
+        note = (f"; {' and '.join(unsupported)} is not offered on {cloud} (allowed: {_choices(selectable)})"
                 if unsupported else "")
         what = f"machineType {machine.name}" if pool.machine_type else machine.name
         how = (f"through reservations (cluster.gcp.reservation {reservation!r} makes on-demand pools consume one)"
@@ -279,6 +295,112 @@ def _pool_capacity(provider: str, region: str, i: int, pool: GpuPool,
         else:
             yield Issue(path("gpu"), (f"the catalog has no {region} {pool.capacity} price for {machine.name}; add "
                                       f"it to config/catalog.py REGIONAL_PRICES['{provider}']['{region}']"))
+
+
+def _pool_capacity_settings(cfg: StackConfig, i: int, pool: GpuPool) -> Iterator[Issue]:
+    """`reservation` and `flexStart` of a pool: given exactly where its capacity reads them, and within what the
+    cloud's provisioner can do with them (components/cluster/gke/node_pools.py, .../eks/node_groups.py)."""
+    provider = cfg.cluster.provider
+    path = partial(key_path, "nodePools", "gpu", i)
+    res, flex = pool.reservation, pool.flex_start
+    if provider not in _SELECTABLE:  # an existing cluster: its nodes are not the program's
+        for key, block in (("reservation", res), ("flexStart", flex)):
+            if block is not None:
+                yield Issue(path(key), (
+                    f"{key} configures nodes the program creates; provider {provider} brings its own nodes "
+                    "(capacity only labels them): remove it"))
+        return
+    if pool.capacity == "reservation" and res is None:
+        yield Issue(path("reservation"), (
+            "capacity: reservation needs the reservation it consumes: {affinity: specific, names: [...]} (GKE "
+            "reservation names, EC2 capacity reservation ids cr-...) or {affinity: any}"))
+    elif pool.capacity != "reservation" and res is not None:
+        yield Issue(path("reservation"), (
+            f"reservation is read only by capacity: reservation pools (this pool is {pool.capacity}); remove it or "
+            "set capacity: reservation"))
+    if flex is not None and pool.capacity != "flex-start":
+        yield Issue(path("flexStart"), (
+            f"flexStart is read only by capacity: flex-start pools (this pool is {pool.capacity}); remove it or set "
+            "capacity: flex-start"))
+    if pool.capacity == "flex-start" and provider == "gke":
+        yield from _flex_start(cfg, path, pool)
+    if pool.capacity == "reservation" and res is not None:
+        yield from _reservation(cfg, path, pool, res)
+
+
+def _flex_start(cfg: StackConfig, path: Callable[..., str], pool: GpuPool) -> Iterator[Issue]:
+    """A GKE flex-start pool: scaled from zero by waiting pods (GKE's flex-start and queued provisioning node pools
+    are created with --num-nodes=0 and autoscaling, cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest
+    and .../dws-flex-start-training); queued provisioning hands out nodes only to ProvisioningRequests, which Kueue
+    (ai-platform:queueing) creates for admitted workloads."""
+    if pool.min > 0:
+        yield Issue(path("min"), (
+            f"a flex-start pool starts empty and gets nodes only while pods wait for them (at most "
+            f"{(pool.flex_start.max_run_duration_hours if pool.flex_start else 168)} h each); min {pool.min} cannot "
+            "be held: set min: 0, or use capacity: on-demand or reservation for nodes that must always be there"))
+    if pool.flex_start is not None and pool.flex_start.queued and not cfg.queueing.enabled:
+        yield Issue(path("flexStart", "queued"), (
+            "flex-start without a queue: a queued-provisioning pool gets nodes only through ProvisioningRequests, "
+            "which Kueue creates for the workloads it admits; set ai-platform:queueing.enabled: true, or "
+            "flexStart.queued: false (nodes come one by one as pods wait)"))
+
+
+def _reservation(cfg: StackConfig, path: Callable[..., str], pool: GpuPool, res: PoolReservation) -> Iterator[Issue]:
+    """The reservation of a `capacity: reservation` pool: names where the provisioner needs them, in the cloud's
+    form, and the machine type it holds (as declared: the plan cannot see the cloud's reservation)."""
+    provider = cfg.cluster.provider
+    karpenter = provider == "eks" and cfg.node_pools.provisioner == "karpenter"
+    rpath = partial(path, "reservation")
+    if res.tags and not karpenter:
+        managed = "GKE node pools" if provider == "gke" else "managed node groups"
+        yield Issue(rpath("tags"), (
+            "tags select EC2 capacity reservations through Karpenter (capacityReservationSelectorTerms) and need "
+            f"nodePools.provisioner: karpenter on eks; {managed} consume reservations by name: use reservation.names"))
+    if res.affinity == "specific" and not res.names and not (karpenter and res.tags):
+        yield Issue(rpath("names"), (
+            "affinity: specific needs the reservations to consume: "
+            + ("GKE reservation names" if provider == "gke" else "EC2 capacity reservation ids (cr-...)")
+            + (" or tags (Karpenter)" if karpenter else "") + "; or affinity: any (any matching reservation)"))
+    if res.affinity == "any" and res.names:
+        yield Issue(rpath("names"), (
+            "names are read only with affinity: specific; remove them (affinity any consumes any matching "
+            "reservation) or set affinity: specific"))
+    if provider == "gke":
+        for j, name in enumerate(res.names):
+            if not _GKE_RESERVATION_NAME.match(name):
+                yield Issue(rpath("names", j), (
+                    f"{name!r} is not a Compute Engine reservation name (lowercase letters, digits and hyphens, "
+                    "starting with a letter, at most 63 characters); name the reservation, not its URL: a shared "
+                    "reservation's project goes in reservation.project"))
+        if res.capacity_block:
+            yield Issue(rpath("capacityBlock"), (
+                "Capacity Blocks for ML are EC2's; on gke a future reservation is consumed like any reservation: "
+                "remove capacityBlock"))
+        if res.project is not None and res.affinity != "specific":
+            yield Issue(rpath("project"), (
+                "project names the owner of a shared reservation consumed by name: set affinity: specific with "
+                "names, or remove project (affinity any consumes the cluster project's matching reservations)"))
+    else:
+        for j, name in enumerate(res.names):
+            if not _EC2_RESERVATION_ID.match(name):
+                yield Issue(rpath("names", j), (
+                    f"{name!r} is not an EC2 capacity reservation id (cr- and 17 hex digits, e.g. "
+                    "cr-0123456789abcdef0); On-Demand Capacity Reservations and Capacity Blocks both have one"))
+        if res.project is not None:
+            yield Issue(rpath("project"), "project is GKE's (a shared reservation's owner); remove it on eks")
+        if not karpenter and len(res.names) > 1:
+            yield Issue(rpath("names"), (
+                f"a managed node group's launch template targets one capacity reservation, not {len(res.names)}; "
+                "give each reservation its own pool, or use nodePools.provisioner: karpenter"))
+        if res.capacity_block and res.affinity != "specific":
+            yield Issue(rpath("affinity"), (
+                "a Capacity Block is consumed only when targeted by id: set affinity: specific with its cr- id"))
+    machine = machine_for(provider, pool)
+    if res.machine_type is not None and machine is not None and res.machine_type != machine.name:
+        yield Issue(rpath("machineType"), (
+            f"the reservation holds {res.machine_type} but the pool runs {machine.name} ({machine.gpus}x {pool.gpu}): "
+            "a reservation serves only VMs of its own machine type; set the pool's machineType (and gpusPerNode) to "
+            f"{res.machine_type}, or name a reservation of {machine.name}"))
 
 
 def _pool(provider: str, i: int, pool: GpuPool, mig_strategy: str) -> Iterator[Issue]:

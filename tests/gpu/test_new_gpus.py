@@ -188,9 +188,9 @@ def test_rtx_pro_6000_mig_geometry_has_four_slices():
 def test_on_demand_h200_on_gke_is_refused_with_how_a3_ultra_is_sold():
     message = fit_error(gke([pool("p", "h200-141gb", 8, "on-demand")], []))
     assert ("ai-platform:nodePools.gpu[0].capacity: a3-ultragpu-8g (8x h200-141gb) is not sold on-demand on GKE, "
-            "only flex-start / reservation / spot; use capacity: spot or cluster.gcp.reservation: <a Compute Engine "
-            "reservation of a3-ultragpu-8g> (on-demand pools consume it) or another GPU: no GKE machine with "
-            "h200-141gb is sold on-demand; flex-start provisioning is not supported here") in message
+            "only flex-start / reservation / spot; use capacity: flex-start or capacity: reservation or capacity: spot "
+            "or cluster.gcp.reservation: <a Compute Engine reservation of a3-ultragpu-8g> (on-demand pools consume it) "
+            "or another GPU: no GKE machine with h200-141gb is sold on-demand") in message
 
 
 def test_a_gke_reservation_makes_an_on_demand_a3_ultra_pool_valid():
@@ -208,13 +208,14 @@ def test_a_gke_reservation_cannot_hold_a3_highgpu_1g():
     message = fit_error(values)
     assert ("ai-platform:nodePools.gpu[0].capacity: a3-highgpu-1g (1x h100-80gb) is not sold through reservations "
             "(cluster.gcp.reservation 'h100-block' makes on-demand pools consume one) on GKE, only flex-start / "
-            "spot; use capacity: spot or gpusPerNode 8 (a3-highgpu-8g, a3-edgegpu-8g) for on-demand") in message
+            "spot; use capacity: flex-start or capacity: spot or gpusPerNode 8 (a3-highgpu-8g, a3-edgegpu-8g) for "
+            "on-demand") in message
 
 
 def test_on_demand_b200_on_gke_is_refused_and_spot_is_priced():
     message = fit_error(gke([pool("p", "b200-180gb", 8, "on-demand")], []))
     assert "a4-highgpu-8g (8x b200-180gb) is not sold on-demand on GKE" in message
-    assert "use capacity: spot" in message
+    assert "use capacity: flex-start or capacity: reservation or capacity: spot" in message
     cfg, capacity = validate(gke([pool("p", "b200-180gb", 8, "spot")], []), "Pulumi.t.yaml")
     assert capacity.pool("p").usd_per_node_hour == pytest.approx(32.6064)  # SkyPilot v8 B200 x8 spot row
 
@@ -223,8 +224,8 @@ def test_p5e_is_sold_through_capacity_blocks_not_on_demand():
     values = eks([pool("p", "h200-141gb", 8, "on-demand", machineType="p5e.48xlarge")], [])
     message = fit_error(values)
     assert ("ai-platform:nodePools.gpu[0].capacity: machineType p5e.48xlarge (8x h200-141gb) is not sold on-demand "
-            "on EKS, only reservation / spot; use capacity: spot or machineType: p5en.48xlarge for on-demand; "
-            "reservation provisioning is not supported here") in message
+            "on EKS, only reservation / spot; use capacity: reservation or capacity: spot or machineType: "
+            "p5en.48xlarge for on-demand") in message
     # Spot p5e: no us-east-1 row at all in the price list, so not offered there.
     values = eks([pool("p", "h200-141gb", 8, "spot", machineType="p5e.48xlarge")], [])
     assert ("ai-platform:nodePools.gpu[0].gpu: p5e.48xlarge has no us-east-1 spot price in the catalog (the cloud "

@@ -12,7 +12,8 @@ the control plane and the add-ons that must lead it (components/cluster/eks/__in
 one at a time (`max_unavailable` 1, the DEFAULT strategy: new nodes are up before old ones drain); Pulumi's
 update timeout is sized from the pool's size and its models' start-up budgets (config/upgrades.py).
 
-GPU groups: `capacity_type` ON_DEMAND/SPOT, the configured NVIDIA AMI, the GPU taint, the Cluster
+GPU groups: `capacity_type` ON_DEMAND/SPOT/CAPACITY_BLOCK (reservation pools target their EC2 capacity
+reservation through the launch template), the configured NVIDIA AMI, the GPU taint, the Cluster
 Autoscaler's node-template hints copied onto their Auto Scaling groups (scale from zero), and a name
 prefix instead of a fixed name, so a change EKS can only make by replacement creates the new group before
 the old one is deleted.
@@ -83,12 +84,54 @@ class Placement:
     """Created (and updated) before any group: the node role's policies and access entry, the CNI and kube-proxy."""
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """How a `capacity: reservation` pool's instances consume EC2 capacity reservations (its launch template)."""
+
+    reservation_id: str | None
+    """The On-Demand Capacity Reservation or Capacity Block targeted (affinity specific); None: any open one."""
+    capacity_block: bool
+    instance_type: str
+    """A Capacity Block's template names the instance type (the group then names none)."""
+
+    def specification(self) -> aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs:
+        """Target the reservation by id (EC2: with a target, the preference is omitted), else any open one."""
+        if self.reservation_id is None:
+            return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(capacity_reservation_preference="open")
+        target = aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs
+        return aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+            capacity_reservation_target=target(capacity_reservation_id=self.reservation_id))
+
+
+def reserved(pool: GpuPool, instance_type: str) -> Reserved | None:
+    """The reservation a GPU pool's group consumes (config.semantics checks: one id, a Capacity Block by id)."""
+    res = pool.reservation
+    if pool.capacity != "reservation" or res is None:
+        return None
+    target = res.names[0] if res.affinity == "specific" and res.names else None
+    return Reserved(target, res.capacity_block, instance_type)
+
+
+def capacity_type(pool: GpuPool) -> str:
+    """The group's EKS capacity type: SPOT, CAPACITY_BLOCK for a Capacity Block for ML (EKS CreateNodegroup
+    capacityType; docs.aws.amazon.com/eks/latest/userguide/capacity-blocks-mng.html), else ON_DEMAND (On-Demand
+    Capacity Reservations are on-demand instances launched into the reservation)."""
+    if pool.capacity == "spot":
+        return "SPOT"
+    if pool.capacity == "reservation" and pool.reservation is not None and pool.reservation.capacity_block:
+        return "CAPACITY_BLOCK"
+    return "ON_DEMAND"
+
+
 def launch_template(scope: Scope, role: str, ami_type: str, disk_gi: int,
-                    tags: dict[str, str]) -> aws.ec2.LaunchTemplate:
+                    tags: dict[str, str], reservation: Reserved | None = None) -> aws.ec2.LaunchTemplate:
     """The launch template of a group: IMDSv2 with hop limit 1, encrypted gp3 volumes, tags on instances and volumes.
 
     No image, instance type, subnet or security group: the node group sets the AMI type and instance types, and EKS
-    adds the cluster security group when the template names none.
+    adds the cluster security group when the template names none. A reservation pool's template also targets its
+    capacity reservation; a Capacity Block's template sets market type `capacity-block` and the instance type
+    (capacity-blocks-mng.html: LaunchTemplateData InstanceMarketOptions.MarketType "capacity-block",
+    CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId, InstanceType).
     """
     def volume(size: int | None) -> aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs:
         return aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
@@ -109,6 +152,10 @@ def launch_template(scope: Scope, role: str, ami_type: str, disk_gi: int,
         block_device_mappings=devices,
         tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
                             for kind in ("instance", "volume")],
+        capacity_reservation_specification=reservation.specification() if reservation else None,
+        instance_market_options=(aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+                                 if reservation and reservation.capacity_block else None),
+        instance_type=reservation.instance_type if reservation and reservation.capacity_block else None,
         # Each change is a new version the node groups roll to; the default version follows it.
         update_default_version=True,
         tags=tags,
@@ -186,7 +233,8 @@ def gpu_node_group(scope: Scope, args: ClusterArgs, eks_cfg: EksConfig, index: i
     node_labels = args.node_labels(pool)
     ca_tags = autoscaler_tags(pool, node_labels, args.pool_node_resources.get(pool.name))
     tags = cloud_labels("gpu-pool", args.labels)
-    template = launch_template(scope, f"gpu-{pool.name}", eks_cfg.ami_type, pool.disk_gi, tags)
+    reservation = reserved(pool, machine.name)
+    template = launch_template(scope, f"gpu-{pool.name}", eks_cfg.ami_type, pool.disk_gi, tags, reservation)
     update_minutes = upgrades.eks_update_minutes(pool, args.pool_rehomes.get(pool.name, ()))
     group = aws.eks.NodeGroup(
         f"{scope.name}-gpu-{pool.name}",
@@ -199,8 +247,9 @@ def gpu_node_group(scope: Scope, args: ClusterArgs, eks_cfg: EksConfig, index: i
         node_role_arn=placement.roles.node.arn,
         subnet_ids=placement.subnet_ids,
         ami_type=eks_cfg.ami_type,
-        capacity_type="SPOT" if spot else "ON_DEMAND",
-        instance_types=instance_types,
+        capacity_type=capacity_type(pool),
+        # EKS refuses instance types on both the group and its template: a Capacity Block's are the template's.
+        instance_types=None if reservation and reservation.capacity_block else instance_types,
         launch_template=template_ref(template),
         scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=pool.min, max_size=pool.max,
                                                           desired_size=pool.min),

@@ -1,5 +1,6 @@
-"""GKE node pools: the CPU system pool and one pool per GPU pool (accelerators, MIG or sharing, spot,
-reservations, the GPU taint). Pool `min`/`max` are whole-pool numbers (`total_*_node_count`)."""
+"""GKE node pools: the CPU system pool and one pool per GPU pool (accelerators, MIG or sharing, the pool's
+capacity -- on-demand, spot, flex-start with optional queued provisioning, reservation --, the GPU taint).
+Pool `min`/`max` are whole-pool numbers (`total_*_node_count`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from components.labels import GPU_TAINT_EFFECT_API, GPU_TAINT_KEY, GPU_TAINT_VAL
 from config import catalog
 from config.capacity import machine_for
 from config.compute_classes import COMPUTE_CLASS_LABEL, pool_class
-from config.models import GcpConfig, GpuPool, Mps, SystemPool, TimeSlicing
+from config.models import FlexStart, GcpConfig, GpuPool, Mps, SystemPool, TimeSlicing
 
 from .. import ClusterArgs
 from ..common import Scope, required
@@ -120,6 +121,7 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
                 taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None,
                 spot: bool = False,
                 reservation_affinity: gcp.container.NodePoolNodeConfigReservationAffinityArgs | None = None,
+                flex_start: bool | None = None, max_run_duration: str | None = None,
                 ) -> gcp.container.NodePoolNodeConfigArgs:
     """Node VM settings: COS, the nodes' service account, GKE metadata server, legacy metadata endpoints off,
     Shielded VM with secure boot and integrity monitoring."""
@@ -136,6 +138,8 @@ def node_config(service_account: pulumi.Input[str], machine_type: str, disk_gi: 
         taints=taints,
         spot=spot,
         reservation_affinity=reservation_affinity,
+        flex_start=flex_start,
+        max_run_duration=max_run_duration,
         # CIS GKE: the Compute Engine metadata server's legacy (v0.1/v1beta1) endpoints stay off. GKE sets this
         # itself since 1.12; declaring it keeps the provider from unsetting it (pulumi_gcp NodeConfig.metadata).
         metadata={"disable-legacy-endpoints": "true"},
@@ -186,24 +190,53 @@ def system_node_pool(scope: Scope, args: ClusterArgs, system: SystemPool,
     )
 
 
-def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: int, pool: GpuPool,
-                  placement: Placement) -> gcp.container.NodePool:
-    """The node pool of GPU pool `pool` (`nodePools.gpu[index]`).
+def reservation_affinity(index: int, pool: GpuPool, gcp_cfg: GcpConfig,
+                         project: str) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs | None:
+    """How a GPU pool's VMs consume Compute Engine reservations.
 
-    Spot pools scale with location policy ANY (the autoscaler goes where capacity is), on-demand
-    pools with BALANCED; spot VMs cannot consume reservations, on-demand pools take `gcp.reservation`.
-    """
-    machine = required(machine_for("gke", pool), "nodePools", "gpu", index, "machineType")
-    spot = pool.capacity == "spot"
-    reservation = (
-        gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+    `capacity: reservation`: the pool's own reservation, SPECIFIC_RESERVATION by name (`projects/<p>/reservations/
+    <name>` for a reservation shared from another project) or ANY_RESERVATION. On-demand pools consume
+    `cluster.gcp.reservation` (the cluster-wide default). Spot VMs cannot consume reservations, and flex-start VMs
+    must not (NO_RESERVATION: GKE's flex-start and queued-provisioning node pools are created with
+    --reservation-affinity=none, cloud.google.com/kubernetes-engine/docs/how-to/provisioningrequest)."""
+    if pool.capacity == "reservation":
+        res = required(pool.reservation, "nodePools", "gpu", index, "reservation")
+        if res.affinity == "any":
+            return gcp.container.NodePoolNodeConfigReservationAffinityArgs(consume_reservation_type="ANY_RESERVATION")
+        owner = res.project if res.project and res.project != project else None
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+            consume_reservation_type="SPECIFIC_RESERVATION",
+            key=RESERVATION_KEY,
+            values=[f"projects/{owner}/reservations/{n}" if owner else n for n in res.names],
+        )
+    if pool.capacity == "flex-start":
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(consume_reservation_type="NO_RESERVATION")
+    if pool.capacity == "on-demand" and gcp_cfg.reservation:
+        return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
             consume_reservation_type="SPECIFIC_RESERVATION",
             key=RESERVATION_KEY,
             values=[gcp_cfg.reservation],
         )
-        if gcp_cfg.reservation and not spot
-        else None
-    )
+    return None
+
+
+def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: int, pool: GpuPool,
+                  placement: Placement) -> gcp.container.NodePool:
+    """The node pool of GPU pool `pool` (`nodePools.gpu[index]`).
+
+    On-demand pools scale with location policy BALANCED; spot, flex-start and reservation pools with ANY (the
+    autoscaler goes where capacity is: ANY also puts unused reservations first, and GKE's flex-start pools are
+    created with it). Flex-start pools (GKE Dynamic Workload Scheduler) set `flex_start`, the nodes' run limit
+    `max_run_duration` and, when queued, `queued_provisioning`; GKE creates them without auto-repair
+    (--no-enable-autorepair in the flex-start and queued provisioning guides).
+    """
+    machine = required(machine_for("gke", pool), "nodePools", "gpu", index, "machineType")
+    spot = pool.capacity == "spot"
+    flex = (pool.flex_start or FlexStart()) if pool.capacity == "flex-start" else None
+    queued = flex is not None and flex.queued
+    common = placement.common()
+    if flex is not None:
+        common["management"] = gcp.container.NodePoolManagementArgs(auto_repair=False, auto_upgrade=True)
     # A step of a compute class carries the class's node label and NoSchedule taint, as GKE requires of manually
     # created node pools (config/compute_classes.py has the source): only pods of the class land there.
     klass = pool_class(args.node_pools, pool.name)
@@ -216,10 +249,12 @@ def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: in
         autoscaling=gcp.container.NodePoolAutoscalingArgs(
             total_min_node_count=pool.min,
             total_max_node_count=pool.max,
-            location_policy="ANY" if spot else "BALANCED",
+            location_policy="BALANCED" if pool.capacity == "on-demand" else "ANY",
         ),
         initial_node_count=initial_nodes_per_zone(pool.min, len(placement.zones)),
         upgrade_settings=surge_upgrades(),
+        # Queued provisioning: nodes only for ProvisioningRequests (Kueue's admission checks create them).
+        queued_provisioning=gcp.container.NodePoolQueuedProvisioningArgs(enabled=True) if queued else None,
         node_config=node_config(
             placement.nodes.email, machine.name, pool.disk_gi,
             labels={**args.node_labels(pool), **class_label},
@@ -227,11 +262,15 @@ def gpu_node_pool(scope: Scope, args: ClusterArgs, gcp_cfg: GcpConfig, index: in
             guest_accelerators=[gpu_accelerator(pool)],
             taints=[gpu_taint(), *class_taint],
             spot=spot,
-            reservation_affinity=reservation,
+            reservation_affinity=reservation_affinity(index, pool, gcp_cfg, placement.project),
+            flex_start=flex is not None or None,
+            # pulumi-gcp NodePoolNodeConfig.max_run_duration: seconds, terminated by "s". A queued pool's run limit
+            # is its ProvisioningRequest's maxRunDurationSeconds (set where Kueue's ProvisioningRequestConfig is).
+            max_run_duration=f"{flex.max_run_duration_hours * 3600}s" if flex is not None and not queued else None,
         ),
         # A fixed name, and delete before replace: GPU quota rarely holds two copies of
         # a pool, so create-before-delete would stall on quota anyway.
         opts=scope.opts(depends_on=list(placement.nodes.roles), delete_before_replace=True,
                         ignore_changes=["initialNodeCount"]),
-        **placement.common(),
+        **common,
     )
