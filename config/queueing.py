@@ -66,6 +66,9 @@ CPU_FLAVOR = "cpu"
 PROVISIONING_CLASS = "queued-provisioning.gke.io"
 """GKE's ProvisioningRequest class for queued provisioning (GKE docs "Deploy GPUs for batch workloads with
 ProvisioningRequest"; Kueue site "Provisioning Admission Check Controller")."""
+PROVISIONING_MIN_VERSION = (1, 32)
+"""GKE serves autoscaling.x-k8s.io/v1 ProvisioningRequests from 1.32.2-gke.1652000 (GKE docs "ProvisioningRequest";
+unverified against the page itself: read in a third-party summary of it)."""
 PROVISIONING_CONTROLLER = "kueue.x-k8s.io/provisioning-request"
 """Kueue's built-in ProvisioningRequest admission check controller."""
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
@@ -278,6 +281,12 @@ def check(cfg: StackConfig) -> list[Issue]:
             issues.append(Issue(key_path("nodePools", "gpu", i, "flexStart", "queued"), (
                 f"pool '{pool.name}' uses queued provisioning, whose nodes come only for Jobs Kueue admits; set "
                 "queueing.enabled: true (Kueue with a ProvisioningRequest admission check) or queued: false")))
+    version = tuple(int(x) for x in cfg.cluster.kubernetes_version.split("."))
+    if provisioning_pools(cfg) and version < PROVISIONING_MIN_VERSION:
+        issues.append(Issue(key_path("cluster", "kubernetesVersion"), (
+            f"{cfg.cluster.kubernetes_version} does not serve the ProvisioningRequest API v1 that Kueue's "
+            f"provisioning admission check creates for queued flex-start pools; use "
+            f"{'.'.join(map(str, PROVISIONING_MIN_VERSION))} or newer")))
     if not q.enabled:
         if q.namespaces:
             issues.append(Issue(ns_path, "set only with queueing.enabled: true (Kueue is not installed otherwise)"))

@@ -155,6 +155,13 @@ def test_queued_provisioning_is_gke_only():
                "queued-provisioning.gke.io) is GKE only" in e for e in errors(v))
 
 
+def test_queued_provisioning_needs_the_provisioning_request_api():
+    v = gke_values()
+    v["cluster"]["kubernetesVersion"] = "1.31"
+    assert any("cluster.kubernetesVersion: 1.31 does not serve the ProvisioningRequest API v1" in e
+               and "use 1.32 or newer" in e for e in errors(v))
+
+
 def test_limits_against_the_quota_headroom():
     v = eks_values()
     v["queueing"]["namespaces"]["ai-inference"]["borrowingLimitGpus"] = 17  # headroom 40 - 24 = 16
