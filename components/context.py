@@ -44,6 +44,9 @@ class PlatformContext:
     """The mesh (Istio base with its CRDs, istiod, istio-cni, ztunnel; components/mesh.py); empty without
     `mesh.enabled`. Istio resources (AuthorizationPolicy, PeerAuthentication, ...) and the gateway Releases depend
     on it."""
+    queue_ready: Sequence[pulumi.Resource] = ()
+    """Kueue and its queues (components/queueing.py); empty without `queueing.enabled`. Jobs that name a LocalQueue
+    depend on it."""
     extra: Mapping[str, object] = field(default_factory=dict)
     """Outputs of earlier components later ones need (e.g. the observability stack's ready resources)."""
 

@@ -30,6 +30,7 @@ from .inference.router import Routers, RoutersArgs
 from .labels import standard_labels
 from .mesh import Mesh, MeshArgs
 from .observability import Observability, ObservabilityArgs
+from .queueing import Queueing, QueueingArgs
 from .rag import Rag, RagArgs
 from .serving import Serving, ServingArgs
 from .tenancy import Tenancy, TenancyArgs
@@ -119,6 +120,14 @@ class Platform(pulumi.ComponentResource):
             config=cfg, plan=args.plan, namespaces=self.tenancy.namespaces, monitoring_crds=monitoring_crds,
             gpu_ready=self.gpu_stack.ready, hf_token=args.hf_token, mesh_ready=mesh_ready,
             gateway_crds=(self.gateway_crds,) if self.gateway_crds else ())
+
+        # Kueue and the queues (queueing.enabled), before serving: the model-download Jobs of a queued namespace name
+        # its LocalQueue and wait for admission.
+        self.queueing: Queueing | None = None
+        if cfg.queueing.enabled:
+            self.queueing = Queueing(f"{name}-queueing", QueueingArgs(
+                self.context, after=[self.cluster, *self.tenancy.ready, *mesh_ready]), k8s_opts)
+            self.context = replace(self.context, queue_ready=tuple(self.queueing.ready))
 
         plan_output = args.plan.to_output()
         self.capacity_config_map = k8s.core.v1.ConfigMap(

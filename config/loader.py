@@ -20,7 +20,7 @@ import pulumi
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from . import catalog, hub, model_files, quotas, semantics, stackfile
+from . import catalog, hub, model_files, queueing, quotas, semantics, stackfile
 from .capacity import CapacityPlan, plan, served_models, shape_of
 from .errors import PROJECT, ConfigError, Issue, key_path
 from .models import CONFIG_KEYS, SECRET_KEYS, StackConfig
@@ -105,6 +105,7 @@ def validate(raw: Mapping[str, Any], stack_file: str,
         raise ConfigError(stack_file, issues)
     capacity, fit_issues = plan(cfg)
     fit_issues += quotas.check(cfg, capacity)
+    fit_issues += queueing.plan_check(cfg, capacity)
     fit_issues += semantics.serving_capacity(cfg, capacity)
     fit_issues += semantics.upgrade_drains(cfg, capacity)
     if fit_issues:

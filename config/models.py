@@ -1519,7 +1519,9 @@ class QueueNamespace(Model):
     """Kueue settings of one tenant namespace (`queueing.namespaces.<name>`)."""
 
     borrowing_limit_gpus: int | None = Field(None, ge=0, le=100000)
-    """GPUs the namespace's ClusterQueue may borrow from the cohort above its quota (omitted: no limit)."""
+    """GPUs the namespace's ClusterQueue may borrow from the cohort above its nominal quota (omitted: 0). Taken out of
+    the namespace's gpuQuota headroom, which stays the hard ceiling (config/queueing.py: the nominal quota is the
+    headroom minus this)."""
     lending_limit_gpus: int | None = Field(None, ge=0, le=100000)
     """GPUs of its quota it lends to the cohort at most (omitted: all unused)."""
 

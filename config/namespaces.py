@@ -27,6 +27,8 @@ Two kinds:
   | elastic-system | restricted | the ECK operator runs non-root, read-only                             |
   | prometheus-    | restricted | prometheus-adapter runs non-root (UID 10001), read-only, no caps;     |
   | adapter        |            | only with a model on `autoscaling.engine: hpa`                        |
+  | kueue-system   | restricted | Kueue's controller runs non-root, read-only, no capabilities (chart    |
+  |                |            | 0.19.2 defaults); only with `queueing.enabled`                         |
   | istio-system   | privileged | `mesh.namespace`: the ambient node agents istio-cni (hostNetwork,     |
   | (mesh)         |            | hostPath CNI dirs, NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN to     |
   |                |            | enter pod network namespaces, hostPath socket) beside istiod          |
@@ -67,6 +69,7 @@ CERT_MANAGER = "cert-manager"
 INGRESS_NGINX = "ingress-nginx"
 ELASTIC_SYSTEM = "elastic-system"
 PROMETHEUS_ADAPTER = "prometheus-adapter"
+KUEUE = "kueue-system"
 MESH = "istio-system"
 """`mesh.namespace`'s default (istiod, istio-cni, ztunnel)."""
 MESH_ROLE = "mesh"
@@ -84,6 +87,7 @@ _PLATFORM: dict[str, tuple[PodSecurity, str]] = {
     INGRESS_NGINX: ("restricted", ""),
     ELASTIC_SYSTEM: ("restricted", ""),
     PROMETHEUS_ADAPTER: ("restricted", ""),
+    KUEUE: ("restricted", ""),
     MESH: ("privileged", "ambient node agents: istio-cni (hostNetwork, hostPath CNI bin/conf dirs, "
                          "NET_ADMIN/SYS_ADMIN) and ztunnel (SYS_ADMIN/NET_ADMIN to enter pod network namespaces, "
                          "hostPath socket dir)"),
@@ -194,6 +198,8 @@ def platform_roles(cfg: StackConfig) -> dict[str, str]:
         found[ELASTIC_SYSTEM] = "eck-operator"
     if cfg.mesh.enabled:
         found[cfg.mesh.namespace] = MESH_ROLE
+    if cfg.queueing.enabled:
+        found[KUEUE] = "kueue"
     return found
 
 

@@ -116,6 +116,7 @@ from .namespaces import (
     GPU_OPERATOR,
     INGRESS_NGINX,
     KEDA,
+    KUEUE,
     MESH_ROLE,
     NODE_AGENTS,
     PROMETHEUS_ADAPTER,
@@ -206,6 +207,11 @@ INGRESS_ADMISSION_PORT = 8443
 INGRESS_CLIENT_PORTS = (80, 443)
 # prometheus-community/helm-charts prometheus-adapter values.yaml @ prometheus-adapter-5.3.0 (listenPort).
 PROMETHEUS_ADAPTER_PORT = 6443
+# kubernetes-sigs/kueue charts/kueue @ v0.19.2 (values.yaml webhookService targetPort 9443, manager.yaml container
+# ports webhook-server 9443 and visibility 8082; pod labels from _helpers.tpl kueue.selectorLabels).
+KUEUE_MANAGER_PODS = {NAME_LABEL: "kueue", "control-plane": "controller-manager"}
+KUEUE_WEBHOOK_PORT = 9443
+KUEUE_VISIBILITY_PORT = 8082
 # (namespace, flow name, pods, port, why) of every admission webhook and aggregated API the API server calls
 # (container ports of the rendered charts; tests/tenancy/test_platform_network.py resolves each).
 API_SERVER_CALLS: tuple[tuple[str, str, Mapping[str, str], int, str], ...] = (
@@ -221,6 +227,10 @@ API_SERVER_CALLS: tuple[tuple[str, str, Mapping[str, str], int, str], ...] = (
      "admission of Ingresses (validating webhook of the controller)"),
     (PROMETHEUS_ADAPTER, "prometheus-adapter-api", PROMETHEUS_ADAPTER_PODS, PROMETHEUS_ADAPTER_PORT,
      "the custom.metrics.k8s.io APIService the models' HPAs read"),
+    (KUEUE, "kueue-webhook", KUEUE_MANAGER_PODS, KUEUE_WEBHOOK_PORT,
+     "admission of Jobs and Kueue objects (mutating and validating webhooks; queueing.enabled)"),
+    (KUEUE, "kueue-visibility-api", KUEUE_MANAGER_PODS, KUEUE_VISIBILITY_PORT,
+     "the visibility.kueue.x-k8s.io APIService (pending workloads; queueing.enabled)"),
 )
 # Istio 1.30.3 (istiod chart templates/deployment.yaml and service.yaml, labels `app: istiod`; ztunnel chart
 # templates/daemonset.yaml, `app: ztunnel`): xDS and the CA on 15012, the webhooks on container port 15017 (Service

@@ -333,6 +333,17 @@ def _int64(value: Any) -> bool:
     return not isinstance(value, int) or -2**63 <= value < 2**63
 
 
+def go_pattern(pattern: str) -> str:
+    """A Go (RE2) pattern as Python's `re` takes it: RE2 accepts an inline flag group such as `(?i)` anywhere (it
+    applies from there on), Python only at the start; from there to the end is the same as a scoped `(?i:...)`
+    (Kueue 0.19.2's AdmissionCheck `parameters.kind`: `^(?i)[a-z]([-a-z0-9]*[a-z0-9])?$`)."""
+    for flags in ("(?i)", "(?s)", "(?m)", "(?is)"):
+        at = pattern.find(flags)
+        if at > 0:
+            return f"{pattern[:at]}(?{flags[2:-1]}:{pattern[at + len(flags):]})"
+    return pattern
+
+
 def to_json_schema(schema: Any, root: bool = False) -> Any:
     """A Kubernetes structural (OpenAPI v3) schema as a Draft 4 JSON Schema with its extensions.
 
@@ -355,6 +366,8 @@ def to_json_schema(schema: Any, root: bool = False) -> Any:
                 out[key] = value  # int32/int64 bounds; other formats (byte, date-time, ...) are not checked
         elif key in ("description", "example", "externalDocs", "default", "nullable") or key.startswith("x-"):
             continue
+        elif key == "pattern" and isinstance(value, str):
+            out[key] = go_pattern(value)
         else:
             out[key] = value
     if schema.get("x-kubernetes-int-or-string"):

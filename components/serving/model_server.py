@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import PlatformContext
+from config import queueing
 from config.capacity import EMBEDDING_SERVER
 from config.endpoints import endpoints
 from config.errors import required
@@ -118,12 +119,14 @@ class ModelServer(pulumi.ComponentResource):
         self.download = k8s.batch.v1.Job(
             f"{name}-download",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{server.name}-download", namespace=ns,
-                                                labels=download_labels(server, cfg)),
+                                                # Queued namespaces (queueing.enabled): admitted through Kueue.
+                                                labels={**download_labels(server, cfg),
+                                                        **queueing.job_labels(cfg, cfg.serving.namespace)}),
             spec=job_spec,
             # Pulumi waits for the Job to complete (pulumi-kubernetes batch/v1 Job await: Complete, fail on Failed):
             # servers start only once the weights are on the volume. A new model
             # replaces the Job (same name, so the old one goes first) and downloads into the same volume.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[seed, *args.after, *ctx.gpu_ready],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[seed, *args.after, *ctx.gpu_ready, *ctx.queue_ready],
                                         delete_before_replace=True,
                                         custom_timeouts=pulumi.CustomTimeouts(create="6h", update="6h")))
         ready: list[pulumi.Resource] = [self.download]

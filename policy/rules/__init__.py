@@ -45,6 +45,7 @@ from .network import ingress_tls, loadbalancer_services_allowed
 from .pack_config import guard_configure
 from .pods import no_host_access, no_privilege_escalation, read_only_root_filesystem, run_as_non_root
 from .protection import cluster_deletion_protection
+from .queueing import job_names_local_queue
 from .rbac import rbac_no_dangerous_rules, rbac_no_privileged_bindings
 from .secrets import no_plain_secret_env
 from .serving import model_servers_mount_model_cache, serving_pods_select_gpu_pool
@@ -105,6 +106,7 @@ ALL_POLICIES: list[Policy] = [
     route_parent_platform_gateway,
     public_listener_tls,
     mesh_mtls_strict,
+    job_names_local_queue,
 ]
 """Every policy of the pack, in report order (PolicyPack requires a list)."""
 

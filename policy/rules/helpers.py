@@ -305,6 +305,7 @@ STATEFULSET_TYPE = "kubernetes:apps/v1:StatefulSet"
 SYSTEM_NAMESPACES = (
     "kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
     "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "istio-system",
+    "kueue-system",  # queueing.enabled: the Kueue controller
     "ai-gateway",  # inferenceGateway.namespace's default: the Gateways' Envoy pods and body-based routing
 )
 

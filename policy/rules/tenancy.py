@@ -3,7 +3,7 @@
 A **workload namespace** is a `kubernetes:core/v1:Namespace` resource of the stack whose
 `metadata.name` is not in the pack config `systemNamespaces` (default: kube-system, kube-public,
 kube-node-lease, default, gpu-operator, observability-node, keda, cert-manager, ingress-nginx,
-elastic-system: the cluster's own and the platform operators' namespaces). A Namespace with
+elastic-system, kueue-system: the cluster's own and the platform operators' namespaces). A Namespace with
 absent `metadata.name` is a violation on it (nothing can be matched to an unnamed namespace). A
 namespaced object belongs to its `metadata.namespace`; absent means `default`.
 

@@ -96,7 +96,7 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
                      "gke-cluster-hardened", "pdb-allows-eviction", "pdb-below-replicas",
                      "helm-chart-renders", "helm-chart-renders-advisory",
                      "gateway-class-allowed", "inferencepool-has-epp", "route-parent-platform-gateway",
-                     "public-listener-tls", "mesh-mtls-strict"]
+                     "public-listener-tls", "mesh-mtls-strict", "job-names-local-queue"]
 
 
 ADVISORY = {"pdb-for-multi-replica", "helm-chart-renders-advisory"}
@@ -117,7 +117,7 @@ def test_policy_kinds_and_config_schemas():
                       "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem",
                       "s3-bucket-guardrails", "eks-network-policy-enforced", "pdb-below-replicas",
                       "gateway-class-allowed", "inferencepool-has-epp", "route-parent-platform-gateway",
-                      "public-listener-tls", "mesh-mtls-strict"}
+                      "public-listener-tls", "mesh-mtls-strict", "job-names-local-queue"}
     assert all(kinds[n] is StackValidationPolicy for n in stack_policies)
     assert all(kinds[n] is ResourceValidationPolicy for n in kinds if n not in stack_policies)
     schemas = {p.name: set(p.config_schema.properties) for p in ALL_POLICIES if p.config_schema is not None}
@@ -146,7 +146,8 @@ def test_policy_kinds_and_config_schemas():
     budget = POLICIES_BY_NAME["gpu-budget"].config_schema.properties
     assert budget["maxGpus"]["type"] == "integer" and "default" not in budget["maxGpus"]
     system = ["kube-system", "kube-public", "kube-node-lease", "default", "gpu-operator", "observability-node", "keda",
-              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "istio-system", "ai-gateway"]
+              "cert-manager", "ingress-nginx", "elastic-system", "prometheus-adapter", "istio-system", "kueue-system",
+              "ai-gateway"]
     quota = POLICIES_BY_NAME["namespace-resource-quota"].config_schema.properties
     assert quota["systemNamespaces"]["default"] == system
     # Operator namespaces are default-deny too: only the cluster's own are exempt.
