@@ -16,6 +16,8 @@ is a violation (the published plan is broken). The program refuses the same conf
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from . import plan_keys as plan_key
@@ -28,7 +30,7 @@ STAYING = ("on-demand", "reservation")
 """Capacities that stay once obtained: they make a flex-start server's availability independent of DWS."""
 
 
-def steps_of(model) -> list[str]:
+def steps_of(model: Any) -> list[str]:
     """The model's step capacities in order (its `capacity` alone for a plan without steps)."""
     steps = get(model, plan_key.MODEL_STEP_CAPACITIES)
     if isinstance(steps, list) and steps and all(isinstance(s, str) for s in steps):
