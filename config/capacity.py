@@ -42,7 +42,7 @@ from .engines import (
 from .errors import Issue, key_path, required
 from .gpu_stack import layout_name, mig_devices, resource_for
 from .models import Architecture, Autoscaling, Embedding, GpuPool, Mig, Replicas, ServedModel, StackConfig
-from .plan_shape import ModelEntry, PlanOutput, PoolEntry, ThroughputEntry
+from .plan_shape import ModelEntry, PlanOutput, PoolEntry, Scenarios, ThroughputEntry
 from .shape import GIB, Shape, kv_cache_gib, kv_share_per_gpu, weights_bytes_per_gpu, weights_gib
 from .throughput import Throughput, estimate, share_of
 
@@ -156,14 +156,21 @@ def machine_for(provider: str, pool: GpuPool) -> catalog.MachineType | None:
     return next((m for m in fitting if pool.capacity in m.capacities), next(iter(fitting), None))
 
 
-def node_price(provider: str, pool: GpuPool, region: str | None = None) -> float:
-    """USD per node-hour in `region` (None: the catalog's price region); a spot pool without a recorded
-    spot price is priced on-demand (an upper bound)."""
+def pool_price(provider: str, pool: GpuPool, region: str | None = None) -> tuple[float, str]:
+    """(USD per node-hour in `region`, which figure it is) at the pool's capacity (catalog.price_basis): spot at the
+    spot figure, flex-start at the Flex-start figure, reservations (and Capacity Blocks) at on-demand; a missing
+    spot or flex-start figure falls back to on-demand, an upper bound. None region: the catalog's price region."""
     machine = machine_for(provider, pool)
     if machine is None:
-        return 0.0
-    spot = catalog.price(provider, region, machine.name, "spot") if pool.capacity == "spot" else None
-    return spot if spot is not None else (catalog.price(provider, region, machine.name, "on-demand") or 0.0)
+        return 0.0, "not priced"
+    block = pool.reservation is not None and pool.reservation.capacity_block
+    figure, basis = catalog.price_basis(provider, region, machine.name, pool.capacity, block)
+    return (figure or 0.0), basis
+
+
+def node_price(provider: str, pool: GpuPool, region: str | None = None) -> float:
+    """USD per node-hour of the pool at its capacity (`pool_price` without the basis)."""
+    return pool_price(provider, pool, region)[0]
 
 
 def resource_name(cfg: StackConfig, pool: GpuPool, profile: str | None = None) -> str:
@@ -208,6 +215,29 @@ class Fallback:
     place; equal to the model's min replicas when it does not scale."""
     monthly_usd_max: float = 0.0
     """On-demand cost of `max_replicas`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One capacity step of a model server: a pool its replicas can run on, in the order they are tried."""
+
+    pool: str
+    capacity: str
+    """The step pool's capacity: on-demand | spot | flex-start | reservation."""
+    via: str
+    """How the server reaches it: pool (its own), computeClass (a later pool of its GKE compute class, in priority
+    order) or fallbackPool (the `<name>-fallback` Deployment)."""
+    usd_per_node_hour: float
+    price_basis: str
+    """Which price figure the step is priced at (catalog.price_basis)."""
+    monthly_usd_min: float
+    """The server's min replicas on this step, per month (its share of the step pool's nodes)."""
+    monthly_usd_max: float
+    """Its max replicas on this step (a fallback: the fallback's max), per month."""
+    unit: str = ""
+    """The step pool's unit label for this server ("1x a100-80gb", "3g.40gb slice")."""
+    resource: str = ""
+    """Extended resource the server's pods request on the step pool."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -274,6 +304,9 @@ class ModelPlan:
     throughput: Throughput | None = None
     """Estimated decode/prefill throughput and $ per million output tokens of one replica (config.throughput); None
     for CPU and embedding servers."""
+    steps: tuple[Step, ...] = ()
+    """Capacity steps in the order the server's replicas use them (own pool, compute-class pools, fallbackPool);
+    empty on CPU."""
 
     # Flat names of the fallback record, read by components/serving until it reads `fallback`.
     @property
@@ -346,6 +379,48 @@ class PoolPlan:
     """Units its models' Deployments hold at min scale (fallback floors included)."""
     units_asked_max: int
     """... and at max scale (fallback floors included)."""
+    price_basis: str = "on-demand"
+    """Which price figure `usd_per_node_hour` is (catalog.price_basis)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpotMove:
+    """Where a model server on a spot pool goes when spot capacity is gone (at max scale)."""
+
+    model: str
+    from_pool: str
+    to_pool: str | None
+    """The step that takes its replicas; None: nowhere (its replicas are lost)."""
+    via: str | None
+    """computeClass (the next non-spot pool of its compute class takes the primary's pods) | fallbackPool (the
+    `<name>-fallback` Deployment scales to its max) | None."""
+    replicas: int
+    """Replicas running on `to_pool` at max scale."""
+    lost_replicas: int
+    """Max replicas with nowhere to run."""
+    critical: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpotGone:
+    """The spot-gone scenario: every spot pool at 0 nodes, every server at max replicas where it can still run."""
+
+    gpus: int
+    """GPUs of the non-spot pools holding what still runs (each pool between its min and max nodes)."""
+    monthly_usd: float
+    moves: tuple[SpotMove, ...]
+    """One per model server whose own pool is spot."""
+    pool_nodes: tuple[tuple[str, int], ...]
+    """(pool, nodes) of every GPU pool in the scenario (spot pools 0)."""
+    pool_usd: tuple[tuple[str, float], ...]
+    """(pool, monthly USD) of every GPU pool in the scenario."""
+    notes: tuple[str, ...] = ()
+    """Pools the moved replicas overflow (their max holds fewer: the rest stays pending)."""
+
+    @property
+    def losing(self) -> tuple[str, ...]:
+        """Model servers that lose replicas (max replicas with nowhere to run)."""
+        return tuple(m.model for m in self.moves if m.lost_replicas > 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -363,6 +438,13 @@ class CapacityPlan:
     prices_as_of: str
     prices_region: str | None
     """The region priced (None: existing clusters, nothing priced)."""
+    spot_gone: SpotGone | None = None
+    """The spot-gone scenario (`spot_gone`)."""
+
+    @property
+    def monthly_usd_worst(self) -> float:
+        """The most expensive month the plan allows: every pool at max, or spot gone (whichever costs more)."""
+        return max(self.monthly_usd_max, self.spot_gone.monthly_usd if self.spot_gone else 0.0)
 
     def model(self, name: str) -> ModelPlan:
         return next(m for m in self.models if m.name == name)
@@ -386,6 +468,26 @@ class CapacityPlan:
             },
             "pricesAsOf": self.prices_as_of,
             "pricesRegion": self.prices_region,
+            "flexStartPricesAsOf": catalog.FLEX_START_PRICES_AS_OF,
+            "scenarios": self._scenarios(),
+        }
+
+    def _scenarios(self) -> Scenarios:
+        gone = self.spot_gone or SpotGone(gpus=0, monthly_usd=0.0, moves=(), pool_nodes=(), pool_usd=())
+        usd = dict(gone.pool_usd)
+        return {
+            "expected": {"gpus": self.gpus_min, "monthlyUsd": _usd(self.monthly_usd_min)},
+            "max": {"gpus": self.gpus_max, "monthlyUsd": _usd(self.monthly_usd_max)},
+            "spotGone": {
+                "gpus": gone.gpus,
+                "monthlyUsd": _usd(gone.monthly_usd),
+                "moves": [{"model": m.model, "fromPool": m.from_pool, "toPool": m.to_pool, "via": m.via,
+                           "replicas": m.replicas, "lostReplicas": m.lost_replicas, "critical": m.critical}
+                          for m in gone.moves],
+                "pools": {name: {"nodes": nodes, "monthlyUsd": _usd(usd[name])} for name, nodes in gone.pool_nodes},
+                "notes": list(gone.notes),
+            },
+            "worstMonthlyUsd": _usd(self.monthly_usd_worst),
         }
 
 
@@ -439,6 +541,10 @@ def _model_entry(m: ModelPlan) -> ModelEntry:
         "weightsPerUnitGib": _usd(m.weights_per_unit_gib),
         "kvCachePerUnitGib": _usd(m.kv_cache_per_unit_gib),
         "throughput": _throughput_entry(m.throughput) if m.throughput is not None else None,
+        "steps": [{"pool": s.pool, "capacity": s.capacity, "via": s.via, "usdPerNodeHour": _usd(s.usd_per_node_hour),
+                   "priceBasis": s.price_basis, "monthlyUsdMin": _usd(s.monthly_usd_min),
+                   "monthlyUsdMax": _usd(s.monthly_usd_max)} for s in m.steps],
+        "stepCapacities": [s.capacity for s in m.steps],
     }
 
 
@@ -484,6 +590,7 @@ def _pool_entry(p: PoolPlan) -> PoolEntry:
         "models": list(p.models),
         "unitsAskedMin": p.units_asked_min,
         "unitsAskedMax": p.units_asked_max,
+        "priceBasis": p.price_basis,
     }
 
 
@@ -824,6 +931,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
     fallback: Fallback | None = None
     spread_kind, notes = "none", []
     rate: Throughput | None = None
+    steps: tuple[Step, ...] = ()
     if pool is not None and unit is not None:
         capacity, unit_label, resource = pool.capacity, unit.label, resource_name(cfg, pool, unit.profile)
         usable = unit.memory_gib * model.gpu_memory_utilization
@@ -846,6 +954,7 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         share = node_price(cfg.cluster.provider, pool, priced_region(cfg)) * HOURS_PER_MONTH * unit.node_fraction * tp
         fallback, found = plan_fallback(cfg, path, model, need)
         issues += found
+        steps = plan_steps(cfg, model, fallback)
         spread_kind = spread(units, model.replicas.max, pool.max, cfg.serving.cache_access_mode)
         notes = _spread_notes(cfg, model, pool, units, cfg.pool(model.fallback_pool or ""))
         if spread_kind == "required":
@@ -874,7 +983,43 @@ def plan_model(cfg: StackConfig, path: str, model: ServedModel) -> tuple[ModelPl
         attention=shape.attention, sliding_window=shape.sliding_window if shape.sliding_layers else None,
         expert_parallel=model.expert_parallel and shape.moe and tp > 1,
         weights_per_unit_gib=mem.weights_per_unit, kv_cache_per_unit_gib=mem.kv_per_unit,
-        throughput=rate), issues
+        throughput=rate, steps=steps), issues
+
+
+def step_pools(cfg: StackConfig, model: ServedModel) -> list[tuple[GpuPool, str]]:
+    """(pool, via) of a GPU model server in the order its replicas use them: its own pool, then the later pools of its
+    compute class (`nodePools.computeClasses[].pools`, priority order), then its fallbackPool. Unknown names are
+    skipped (config.semantics reports them); each pool once."""
+    own = cfg.pool(model.pool or "")
+    if own is None:
+        return []
+    found = [(own, "pool")]
+    spec = next((c for c in cfg.node_pools.compute_classes if c.name == model.compute_class), None)
+    for name in spec.pools if spec is not None else ():
+        pool = cfg.pool(name)
+        if pool is not None and all(pool.name != p.name for p, _ in found):
+            found.append((pool, "computeClass"))
+    fb = cfg.pool(model.fallback_pool or "")
+    if fb is not None and all(fb.name != p.name for p, _ in found):
+        found.append((fb, "fallbackPool"))
+    return found
+
+
+def plan_steps(cfg: StackConfig, model: ServedModel, fallback: Fallback | None) -> tuple[Step, ...]:
+    """Every capacity step of a GPU model server, each priced for the server's replicas on it: a replica carries
+    `tensorParallel` units of the step pool's node price (its unit's share of a node), min and max replicas (the
+    fallback step: the fallback Deployment's max)."""
+    region = priced_region(cfg)
+    steps = []
+    for pool, via in step_pools(cfg, model):
+        price, basis = pool_price(cfg.cluster.provider, pool, region)
+        unit = unit_of(pool, model.mig_profile)
+        per_replica = price * HOURS_PER_MONTH * unit.node_fraction * model.tensor_parallel
+        most = fallback.max_replicas if via == "fallbackPool" and fallback is not None else model.replicas.max
+        steps.append(Step(pool=pool.name, capacity=pool.capacity, via=via, usd_per_node_hour=price, price_basis=basis,
+                          monthly_usd_min=per_replica * model.replicas.min, monthly_usd_max=per_replica * most,
+                          unit=unit.label, resource=resource_name(cfg, pool, unit.profile)))
+    return tuple(steps)
 
 
 def spread(units_per_replica: int, replicas: int, pool_max_nodes: int, cache_access_mode: str) -> str:
@@ -962,14 +1107,78 @@ def plan_pool(cfg: StackConfig, index: int, pool: GpuPool, demands: Sequence[Dem
         issues.append(Issue(key_path("nodePools", "gpu", index, "max"), (
             f"pool '{pool.name}' needs {need_min} nodes to hold min replicas of its models but max is {pool.max}")))
     machine = machine_for(provider, pool)
-    price = node_price(provider, pool, priced_region(cfg))
+    price, basis = pool_price(provider, pool, priced_region(cfg))
     return PoolPlan(
         name=pool.name, gpu=pool.gpu, capacity=pool.capacity, machine_type=machine.name if machine else None,
         gpus_per_node=pool.gpus_per_node, unit=unit_label, units_per_node=per_node,
         min_nodes=pool.min, max_nodes=pool.max, nodes_needed_min=need_min, nodes_needed_max=need_max,
         usd_per_node_hour=price, gpus_min=pool.min * pool.gpus_per_node, gpus_max=pool.max * pool.gpus_per_node,
         monthly_usd_min=pool.min * price * HOURS_PER_MONTH, monthly_usd_max=pool.max * price * HOURS_PER_MONTH,
-        models=tuple(users), units_asked_min=sum(units_min.values()), units_asked_max=sum(units_max.values())), issues
+        models=tuple(users), units_asked_min=sum(units_min.values()), units_asked_max=sum(units_max.values()),
+        price_basis=basis), issues
+
+
+def spot_gone(cfg: StackConfig, models: Sequence[ModelPlan]) -> SpotGone:
+    """What runs where when no spot node is left, at max scale (the worst moment to lose spot).
+
+    A server on a non-spot pool stays (its Deployments as planned, `ModelPlan.demands()`). A server on a spot pool
+    moves to the first non-spot pool of its compute class (GKE schedules its pods there by itself; its fallback, if
+    any, keeps its floor), else its `<name>-fallback` Deployment scales to its max on the fallbackPool (primary
+    replicas above that max are lost), else all its replicas are lost. Each non-spot pool then runs the nodes its
+    Deployments need, at least its min and at most its max (replicas beyond the max stay pending: a note)."""
+    spot = {p.name for p in cfg.node_pools.gpu if p.capacity == "spot"}
+    demands: list[Demand] = []
+    moves: list[SpotMove] = []
+    for m in models:
+        if m.pool is None or m.resource is None:
+            continue
+        if m.pool not in spot:
+            demands += m.demands()
+            continue
+        tp, fb = m.units_per_replica, m.fallback
+        target = next((s for s in m.steps if s.via == "computeClass" and s.capacity != "spot"), None)
+        if target is not None:
+            demands.append(Demand(model=m.name, placement="primary", pool=target.pool, unit=target.unit,
+                                  resource=target.resource, units_min=tp * m.min_replicas,
+                                  units_max=tp * m.max_replicas))
+            if fb is not None:  # the fallback Deployment keeps its floor whatever the primary does
+                demands.append(Demand(model=m.name, placement="fallback", pool=fb.pool, unit=fb.unit,
+                                      resource=fb.resource, units_min=tp * m.min_replicas,
+                                      units_max=tp * m.min_replicas))
+            moves.append(SpotMove(model=m.name, from_pool=m.pool, to_pool=target.pool, via="computeClass",
+                                  replicas=m.max_replicas, lost_replicas=0, critical=m.critical))
+        elif fb is not None:
+            held = max(m.min_replicas, fb.max_replicas)
+            demands.append(Demand(model=m.name, placement="fallback", pool=fb.pool, unit=fb.unit, resource=fb.resource,
+                                  units_min=tp * m.min_replicas, units_max=tp * held))
+            moves.append(SpotMove(model=m.name, from_pool=m.pool, to_pool=fb.pool, via="fallbackPool", replicas=held,
+                                  lost_replicas=max(0, m.max_replicas - held), critical=m.critical))
+        else:
+            moves.append(SpotMove(model=m.name, from_pool=m.pool, to_pool=None, via=None, replicas=0,
+                                  lost_replicas=m.max_replicas, critical=m.critical))
+    region, provider = priced_region(cfg), cfg.cluster.provider
+    nodes_of: list[tuple[str, int]] = []
+    usd_of: list[tuple[str, float]] = []
+    notes: list[str] = []
+    for pool in cfg.node_pools.gpu:
+        if pool.name in spot:
+            nodes_of.append((pool.name, 0))
+            usd_of.append((pool.name, 0.0))
+            continue
+        asked: dict[str, int] = {}
+        for d in demands:
+            if d.pool == pool.name:
+                _add(asked, d.unit, d.units_max)
+        needed = max((_ceil_div(asked.get(u.label, 0), u.per_node) for u in pool_units(pool)), default=0)
+        if needed > pool.max:
+            notes.append(f"pool '{pool.name}' would need {needed} nodes but max is {pool.max}: the replicas beyond "
+                         "stay pending")
+        nodes = max(pool.min, min(pool.max, needed))
+        nodes_of.append((pool.name, nodes))
+        usd_of.append((pool.name, nodes * node_price(provider, pool, region) * HOURS_PER_MONTH))
+    gpus = sum(n * p.gpus_per_node for (_, n), p in zip(nodes_of, cfg.node_pools.gpu, strict=True))
+    return SpotGone(gpus=gpus, monthly_usd=sum(u for _, u in usd_of), moves=tuple(moves),
+                    pool_nodes=tuple(nodes_of), pool_usd=tuple(usd_of), notes=tuple(notes))
 
 
 def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
@@ -1002,6 +1211,7 @@ def plan(cfg: StackConfig) -> tuple[CapacityPlan, list[Issue]]:
         monthly_usd_spot_max=sum(p.monthly_usd_max for p in pools if p.capacity == "spot"),
         prices_as_of=catalog.PRICES_AS_OF,
         prices_region=priced_region(cfg),
+        spot_gone=spot_gone(cfg, models),
     ), issues
 
 

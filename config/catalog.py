@@ -609,6 +609,80 @@ REGIONAL_PRICES: Mapping[str, Mapping[str, Mapping[str, tuple[float | None, floa
 })
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Prices per capacity step (issue 20): what a pool of each `capacity` is priced at.
+#
+#   on-demand    the MachineType on-demand figure (PRICES_AS_OF)
+#   spot         the MachineType spot figure; none recorded: on-demand (an upper bound)
+#   reservation  the on-demand figure.  GCE: "You're charged for the reserved resources at the same on-demand rate
+#                as running VMs, including any applicable discounts, until the reservation is deleted. A VM consuming
+#                a reservation doesn't incur separate charges" (compute/docs/instances/reservations-overview
+#                #reservation-billing, as quoted by Google's "Use reservations" inference page, read 2026-12-07).
+#                EC2 On-Demand Capacity Reservations bill the on-demand rate of the reserved instances whether used
+#                or not (EC2 User Guide "Capacity Reservation pricing and billing"; # unverified: not re-read here).
+#                Committed-use discounts / Savings Plans are not modelled: the plan is then an upper bound.
+#   capacity block (reservation with capacityBlock: true, EC2 Capacity Blocks for ML): the on-demand figure.
+#                # unverified: Capacity Block prices are offer prices set by supply and demand at purchase time
+#                (EC2 User Guide, "Capacity Blocks pricing and billing").  The only published table found (the
+#                "Amazon EC2 Capacity Blocks for ML Pricing" page, rates valid until 2025-01-01) gave p5.48xlarge in
+#                US East (N. Virginia) an effective 39.33 USD per instance-hour and p5e.48xlarge only in US East
+#                (Ohio); no p5en or p6-b200 figure for us-east-1 was found.  That table is superseded, so Capacity
+#                Block pools are priced at on-demand, assumed an upper bound; p5e.48xlarge has no us-east-1 figure
+#                at all and stays unpriced (a pool on it is refused with the priced machine types).
+#   flex-start   FLEX_START_USD_HOUR where recorded, else on-demand (an upper bound).  GCE Flex-start VMs (Dynamic
+#                Workload Scheduler) bill "vCPUs, memory, and any attached GPUs at a discounted price" for A4, A3,
+#                A2 and H4D machines (cloud.google.com/compute/docs/instances/about-flex-start-vms); GKE's flex-start
+#                page states "discounts (up to 53%) for vCPUs, GPUs and TPUs" (kubernetes-engine/docs/concepts/dws).
+#                G2 is not in the discounted list: its flex-start price is its on-demand price.
+# ---------------------------------------------------------------------------------------------------------------
+
+FLEX_START_PRICES_AS_OF = "2026-12-07"
+# GCE us-central1 Flex-start figures, USD per machine-hour.  Source: SkyPilot catalog v8 gcp/vms.csv, stored copy
+# 006059e, read 2026-12-07: the A100-80GB GPU rows of us-central1 (1/2/4/8 GPUs: 1.8462, 3.6924, 7.38479,
+# 14.76958) are the DWS flex-start GPU SKU (the standard A100 80GB GPU part is 5.0688 - 1.09962 = 3.96918 per
+# GPU, so 1.8462 is 53.5 % off: Google's "up to 53%"), plus the A2 Ultra VM rows (1.09962 ... 8.79698) at the
+# standard VM price (the VM part is discounted too, by an unpublished amount: these figures are an upper bound).
+# a2-ultragpu-1g = 1.09962 + 1.8462 = 2.94582; -2g = 2.19924 + 3.6924 = 5.89164; -4g = 4.39849 + 7.38479 =
+# 11.78328; -8g = 8.79698 + 14.76958 = 23.56656.
+# Not recorded (priced on-demand, an upper bound):
+#   * a3-highgpu-*: # unverified: the same file's us-central1 H100 row (4.20076 per GPU) is 57 % below the standard
+#     H100 GPU part (88.49 / 8 - 1.18251 = 9.87874), more than the 53 % Google states, so it is not used;
+#   * a2-highgpu-* (A100 40GB): that file's rows are the standard price (23.47126 = 29.38708 - 5.91582): no figure;
+#   * a3-ultragpu-8g, a4-highgpu-8g: the file's rows are the list price; no flex-start figure found;
+#   * g2-standard-*: no discount (see above), so on-demand is the price, not only a bound.
+FLEX_START_USD_HOUR: Mapping[str, float] = MappingProxyType({
+    "a2-ultragpu-1g": 2.94582,
+    "a2-ultragpu-2g": 5.89164,
+    "a2-ultragpu-4g": 11.78328,
+    "a2-ultragpu-8g": 23.56656,
+})
+
+
+def price_basis(provider: str, region: str | None, machine: str, capacity: str,
+                capacity_block: bool = False) -> tuple[float | None, str]:
+    """(USD per machine-hour, which figure it is) of a pool of `capacity` on `machine` in `region`.
+
+    The second element names the figure used, for the plan report: "spot", "on-demand", "flex-start",
+    "on-demand (reservation)", "on-demand (Capacity Block, unverified upper bound)", "on-demand (no spot figure:
+    upper bound)", "on-demand (no flex-start figure: upper bound)"."""
+    on_demand = price(provider, region, machine, "on-demand")
+    if capacity == "spot":
+        spot = price(provider, region, machine, "spot")
+        return (spot, "spot") if spot is not None else (on_demand, "on-demand (no spot figure: upper bound)")
+    if capacity == "reservation":
+        return on_demand, ("on-demand (Capacity Block, unverified upper bound)" if capacity_block
+                           else "on-demand (reservation)")
+    if capacity == "flex-start":
+        home = region is None or region == PRICE_REGIONS.get(provider)
+        flex = FLEX_START_USD_HOUR.get(machine) if provider == "gke" and home else None
+        if flex is not None:
+            return flex, "flex-start"
+        if provider == "gke" and machine.startswith("g2-"):
+            return on_demand, "on-demand (G2 flex-start is not discounted)"
+        return on_demand, "on-demand (no flex-start figure: upper bound)"
+    return on_demand, "on-demand"
+
+
 def priced_regions(provider: str) -> tuple[str, ...]:
     """Regions whose prices the catalog records for a cloud (`gke` / `eks`)."""
     home = PRICE_REGIONS.get(provider)
@@ -637,6 +711,8 @@ def gpu_keys() -> tuple[str, ...]:
 
 __all__ = [
     "CAPACITIES",
+    "FLEX_START_PRICES_AS_OF",
+    "FLEX_START_USD_HOUR",
     "GKE_KUBERNETES_VERSIONS",
     "GPUS",
     "MODELS",
@@ -650,5 +726,6 @@ __all__ = [
     "find_model",
     "gpu_keys",
     "price",
+    "price_basis",
     "priced_regions",
 ]

@@ -1544,7 +1544,11 @@ class BudgetConfig(Model):
     max_gpus: int | None = Field(None, ge=0, le=100000)
     """GPUs across all pools at max scale."""
     max_monthly_usd: float | None = Field(None, ge=0)
-    """Monthly cost at max scale, USD."""
+    """Monthly cost in the worst case, USD: every pool at max, or spot gone (servers on their fallback and
+    compute-class steps), whichever costs more (policy cost-budget)."""
+    expected_monthly_usd: float | None = Field(None, ge=0)
+    """Monthly cost in the expected case, USD: every pool at its min nodes (policy cost-budget; omitted: not
+    judged)."""
 
 
 # --------------------------------------------------------------------------------------- stack

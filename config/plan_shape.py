@@ -39,6 +39,18 @@ class ThroughputEntry(TypedDict):
     assumptions: list[str]
 
 
+class StepEntry(TypedDict):
+    """`models.<name>.steps[]`: one capacity step of a model server, in the order its replicas use them."""
+
+    pool: str
+    capacity: str                 # on-demand | spot | flex-start | reservation
+    via: str                      # pool | computeClass | fallbackPool
+    usdPerNodeHour: float
+    priceBasis: str               # which figure: spot, on-demand, flex-start, on-demand (reservation), ...
+    monthlyUsdMin: float          # the server's min replicas on this step
+    monthlyUsdMax: float          # its max replicas on this step (fallback: the fallback's max)
+
+
 class ModelEntry(TypedDict):
     """`models.<name>`: one model server (GiB and USD rounded to 2 decimals)."""
 
@@ -84,13 +96,15 @@ class ModelEntry(TypedDict):
     weightsPerUnitGib: float      # weights on the most loaded GPU/slice of a replica
     kvCachePerUnitGib: float      # KV cache of one full sequence on one GPU/slice
     throughput: ThroughputEntry | None  # the estimate of one replica; None for CPU and embedding servers
+    steps: list[StepEntry]        # capacity steps, in order (empty on CPU)
+    stepCapacities: list[str]     # the steps' capacities, in order (what flex-start-not-sole-capacity reads)
 
 class PoolEntry(TypedDict):
     """`pools.<name>`: one GPU pool."""
 
     name: str
     gpu: str
-    capacity: str              # on-demand | spot
+    capacity: str              # on-demand | spot | flex-start | reservation
     machineType: str | None
     gpusPerNode: int
     unit: str
@@ -107,6 +121,7 @@ class PoolEntry(TypedDict):
     models: list[str]
     unitsAskedMin: int
     unitsAskedMax: int
+    priceBasis: str            # which figure usdPerNodeHour is (config.catalog.price_basis)
 
 
 class Totals(TypedDict):
@@ -120,6 +135,51 @@ class Totals(TypedDict):
     monthlyUsdSpotMax: float
 
 
+class ScenarioCost(TypedDict):
+    """GPUs and monthly cost of the stack in one scenario."""
+
+    gpus: int
+    monthlyUsd: float
+
+
+class PoolInScenario(TypedDict):
+    """`scenarios.spotGone.pools.<name>`: nodes a GPU pool runs when spot is gone (spot pools 0)."""
+
+    nodes: int
+    monthlyUsd: float
+
+
+class SpotMoveEntry(TypedDict):
+    """`scenarios.spotGone.moves[]`: where a server on a spot pool goes when spot is gone."""
+
+    model: str
+    fromPool: str
+    toPool: str | None            # None: nowhere
+    via: str | None               # computeClass | fallbackPool | None
+    replicas: int                 # replicas on toPool at max scale
+    lostReplicas: int             # max replicas with nowhere to run
+    critical: bool
+
+
+class SpotGoneEntry(TypedDict):
+    """`scenarios.spotGone`: every spot pool at 0 nodes, servers at max replicas where they can still run."""
+
+    gpus: int
+    monthlyUsd: float
+    moves: list[SpotMoveEntry]
+    pools: dict[str, PoolInScenario]
+    notes: list[str]
+
+
+class Scenarios(TypedDict):
+    """`scenarios`: what the budget policies judge."""
+
+    expected: ScenarioCost        # every pool at its min (the plan's monthlyUsdMin)
+    max: ScenarioCost             # every pool at its max
+    spotGone: SpotGoneEntry
+    worstMonthlyUsd: float        # max(max, spotGone)
+
+
 class PlanOutput(TypedDict):
     """The whole published plan."""
 
@@ -128,6 +188,8 @@ class PlanOutput(TypedDict):
     totals: Totals
     pricesAsOf: str
     pricesRegion: str | None
+    flexStartPricesAsOf: str      # date of the Flex-start figures (config.catalog.FLEX_START_PRICES_AS_OF)
+    scenarios: Scenarios
 
 
 def _is_typed_dict(t: Any) -> bool:
@@ -190,4 +252,5 @@ def declared_type(path: tuple[str, ...]) -> Any:
     return t
 
 
-__all__ = ["ModelEntry", "PlanOutput", "PoolEntry", "ThroughputEntry", "Totals", "declared_type", "problems"]
+__all__ = ["ModelEntry", "PlanOutput", "PoolEntry", "ScenarioCost", "Scenarios", "SpotGoneEntry", "SpotMoveEntry",
+           "StepEntry", "ThroughputEntry", "Totals", "declared_type", "problems"]

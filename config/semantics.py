@@ -491,9 +491,10 @@ def _models(cfg: StackConfig) -> Iterator[Issue]:
         if model.pool is not None and model.pool not in pools:
             yield Issue(path("pool"), f"no GPU pool named '{model.pool}'; pools: {_choices(pools)}")
             continue
-        # A compute-class server's fallback is its class (config/compute_classes.py judges critical ones).
+        # A compute-class server's fallback is its class (config/compute_classes.py judges critical ones: the class
+        # must start on an on-demand or reservation pool).
         yield from _fallback(cfg, path, model.pool, model.fallback_pool,
-                             model.critical and model.compute_class is None)
+                             model.critical and model.compute_class is None, model.compute_class)
         if model.fallback_pool is not None and model.fallback_pool not in pools:
             continue
         pool = pools.get(model.pool) if model.pool else None
@@ -566,7 +567,7 @@ def _shape_from(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]
 
 
 def _fallback(cfg: StackConfig, path: Callable[..., str], pool_name: str | None, fallback_pool: str | None,
-              critical: bool) -> Iterator[Issue]:
+              critical: bool, compute_class: str | None = None) -> Iterator[Issue]:
     """`fallbackPool` and `critical` of a model server (serving.models[] and rag.embedding alike)."""
     pools = {p.name: p for p in cfg.node_pools.gpu}
     if fallback_pool is not None:
@@ -587,6 +588,18 @@ def _fallback(cfg: StackConfig, path: Callable[..., str], pool_name: str | None,
         on_demand = [p.name for p in cfg.node_pools.gpu if p.capacity == "on-demand"]
         yield Issue(path("critical"), (f"critical model on spot-only pool '{pool.name}': set fallbackPool to an "
                     f"on-demand pool ({_choices(on_demand)}) or use an on-demand pool"))
+    if critical and pool is not None and pool.capacity == "flex-start":
+        # Flex-start nodes come only when DWS finds capacity and leave after maxRunDurationHours: a latency-critical
+        # server needs a step that stays (the policy flex-start-not-sole-capacity judges the published plan alike).
+        spec = next((c for c in cfg.node_pools.compute_classes if c.name == compute_class), None)
+        steps = [pools[n] for n in (*(spec.pools if spec else ()), fallback_pool or "") if n in pools]
+        if not any(p.capacity in ("on-demand", "reservation") for p in steps):
+            staying = [p.name for p in cfg.node_pools.gpu if p.capacity in ("on-demand", "reservation")]
+            yield Issue(path("critical"), (
+                f"critical model on flex-start pool '{pool.name}' has no other step that stays (flex-start nodes come "
+                "only when capacity is free and are removed after flexStart.maxRunDurationHours): set fallbackPool "
+                f"to an on-demand pool ({_choices(staying)}), add an on-demand or reservation pool to its "
+                "computeClass, or set critical: false"))
 
 
 def _context(path: Callable[..., str], model: ServedModel) -> Iterator[Issue]:

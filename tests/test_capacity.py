@@ -156,7 +156,7 @@ def test_plan_output_is_json_ready():
 
     cfg, capacity = validate(stack_values("prod"), "Pulumi.prod.yaml")
     out = json.loads(json.dumps(capacity.to_output()))
-    assert set(out) == {"models", "pools", "totals", "pricesAsOf", "pricesRegion"}
+    assert set(out) == {"models", "pools", "totals", "pricesAsOf", "pricesRegion", "flexStartPricesAsOf", "scenarios"}
     assert out["totals"]["gpusMax"] == 40
     assert out["models"]["qwen7b"]["resource"] == "nvidia.com/mig-3g.40gb"  # mixed MIG strategy
 

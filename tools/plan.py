@@ -264,13 +264,15 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
         lines += [f"    note: {note}" for note in m.get("notes", [])]
     lines += throughput_lines(capacity)
     lines.append("pools:")
-    lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<10}{'machine':<18}"
+    lines.append(f"  {'name':<12}{'gpu':<11}{'capacity':<12}{'machine':<18}"
                  f"{'nodes':>7}{'needed':>8}{'GPUs':>8}{'$/node-h':>10}{'$/mo max':>12}")
     for name, p in capacity.get("pools", {}).items():
         lines.append(
-            f"  {name:<12}{p['gpu']:<11}{p['capacity']:<10}{p['machineType'] or '-'!s:<18}"
+            f"  {name:<12}{p['gpu']:<11}{p['capacity']:<12}{p['machineType'] or '-'!s:<18}"
             f"{p['minNodes']:>3}-{p['maxNodes']:<3}{p['nodesNeededMin']:>3}-{p['nodesNeededMax']:<4}"
             f"{p['gpusMin']:>3}-{p['gpusMax']:<4}{p['usdPerNodeHour']:>10.2f}{p['monthlyUsdMax']:>12,.0f}")
+    lines += step_lines(capacity)
+    lines += spot_gone_lines(capacity)
     t = capacity.get("totals", {})
     lines.append(f"totals: GPUs {t.get('gpusMin', 0)}-{t.get('gpusMax', 0)}; monthly ${monthly.get('minUsd', 0):,.0f} "
                  "at pool min, "
@@ -278,6 +280,49 @@ def capacity_lines(capacity: dict, monthly: dict) -> list[str]:
                  f"spot ${monthly.get('spotMaxUsd', 0):,.0f}); "
                  + (f"prices for {capacity['pricesRegion']} as of {capacity.get('pricesAsOf')}"
                     if capacity.get("pricesRegion") else "no cloud machines priced (existing cluster)"))
+    return lines
+
+
+def step_lines(capacity: dict) -> list[str]:
+    """Each GPU model server's capacity steps in the order its replicas use them, priced for its min-max replicas on
+    that step (docs/capacity.md#capacity-types-and-steps)."""
+    rows = [(name, m.get("steps", [])) for name, m in capacity.get("models", {}).items()]
+    rows = [(name, steps) for name, steps in rows if steps]
+    if not rows:
+        return []
+    lines = ["capacity steps (the server's min-max replicas on each step, $/month):"]
+    for name, steps in rows:
+        shown = "; then ".join(
+            f"{s['pool']} ({s['capacity']}, {s['via']}) ${s['monthlyUsdMin']:,.0f}-{s['monthlyUsdMax']:,.0f}"
+            + ("" if s["priceBasis"] == s["capacity"] else f" [{s['priceBasis']}]") for s in steps)
+        lines.append(f"  {name:<14}{shown}")
+    return lines
+
+
+def _replicas(n: int) -> str:
+    return f"{n} replica" if n == 1 else f"{n} replicas"
+
+
+def spot_gone_lines(capacity: dict) -> list[str]:
+    """The spot-gone scenario: which servers move where, which lose replicas, and the GPUs and cost then, next to the
+    expected (pool min) and max (pool max) months (docs/capacity.md#when-spot-is-gone)."""
+    scenarios = capacity.get("scenarios")
+    if not scenarios:
+        return []
+    gone = scenarios["spotGone"]
+    lines = ["when spot is gone (every spot pool at 0 nodes, servers at max replicas):"]
+    for move in gone["moves"]:
+        where = (f"-> {move['toPool']} ({move['via']}): {_replicas(move['replicas'])}" if move["toPool"]
+                 else "-> nowhere")
+        lost = f", {_replicas(move['lostReplicas'])} lost" if move["lostReplicas"] else ""
+        lines.append(f"  {move['model']:<14}{move['fromPool']} {where}{lost}"
+                     + (" (critical)" if move["critical"] else ""))
+    if not gone["moves"]:
+        lines.append("  no server runs on spot: nothing moves")
+    lines += [f"  note: {note}" for note in gone["notes"]]
+    lines.append(f"  GPUs {gone['gpus']}, ${gone['monthlyUsd']:,.0f}/month; expected (pool min) "
+                 f"${scenarios['expected']['monthlyUsd']:,.0f}, max (pool max) ${scenarios['max']['monthlyUsd']:,.0f}, "
+                 f"worst case ${scenarios['worstMonthlyUsd']:,.0f}")
     return lines
 
 

@@ -28,6 +28,7 @@ from .crd_bundles import crd_bundle_locked
 from .critical import critical_models_on_demand
 from .endpoint import cluster_endpoint_not_public
 from .exposure import ingress_no_management_routes, ingress_safe_annotations
+from .flex_start import flex_start_not_sole_capacity
 from .gpu_isolation import gpu_access_requires_gpu_request
 from .gpu_pools import gpu_node_pool_tainted
 from .helm import helm_chart_locked, helm_chart_pinned
@@ -61,6 +62,7 @@ ALL_POLICIES: list[Policy] = [
     gpu_budget,
     cluster_deletion_protection,
     critical_models_on_demand,
+    flex_start_not_sole_capacity,
     mig_requests_match_layouts,
     mig_workloads_select_mig_pool,
     namespace_resource_quota,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +192,7 @@ def gpu_pools(resources) -> list[PoolGpus]:
     return pools
 
 
-def capacity_configmaps(resources):
+def capacity_configmaps(resources: Iterable[Any]) -> Iterator[tuple[Any, str]]:
     """(resource, "ConfigMap <namespace>/ai-platform-capacity") of every capacity ConfigMap of the stack."""
     for r in resources:
         if r.resource_type == CONFIGMAP_TYPE and get(r.props, "metadata", "name") == CAPACITY_CONFIGMAP:

@@ -18,17 +18,27 @@ MODEL_CRITICAL = "critical"
 MODEL_CAPACITY = "capacity"
 MODEL_POOL = "pool"
 MODEL_FALLBACK_POOL = "fallbackPool"
+MODEL_STEP_CAPACITIES = "stepCapacities"
 POOL_CAPACITY = "capacity"
 POOL_MONTHLY_USD_MAX = "monthlyUsdMax"
 TOTAL_MONTHLY_USD_MAX = "monthlyUsdMax"
+TOTAL_MONTHLY_USD_MIN = "monthlyUsdMin"
+SCENARIOS = "scenarios"
+SPOT_GONE = "spotGone"
+SCENARIO_MONTHLY_USD = "monthlyUsd"
+SCENARIO_POOLS = "pools"
 
 READS: dict[tuple[str, ...], Any] = {
     (MODELS, "*", MODEL_CRITICAL): bool,
     (MODELS, "*", MODEL_CAPACITY): str,
     (MODELS, "*", MODEL_POOL): str | None,
     (MODELS, "*", MODEL_FALLBACK_POOL): str | None,
+    (MODELS, "*", MODEL_STEP_CAPACITIES): list[str],
     (POOLS, "*", POOL_CAPACITY): str,
     (POOLS, "*", POOL_MONTHLY_USD_MAX): float,
     (TOTALS, TOTAL_MONTHLY_USD_MAX): float,
+    (TOTALS, TOTAL_MONTHLY_USD_MIN): float,
+    (SCENARIOS, SPOT_GONE, SCENARIO_MONTHLY_USD): float,
+    (SCENARIOS, SPOT_GONE, SCENARIO_POOLS, "*", SCENARIO_MONTHLY_USD): float,
 }
 """Every plan path a rule reads (`*`: any model or pool name) -> the type the rule expects there."""

@@ -114,3 +114,61 @@ def test_pools_without_cost_show_as_unknown():
     assert "Per pool at max nodes: x unknown." in violation.message
     [violation] = check([capacity({"maxMonthlyUsd": 1}, {"totals": {"monthlyUsdMax": 5}})])
     assert "Per pool at max nodes: no pools." in violation.message
+
+
+# ---- issue 20: the worst case (max scale or spot gone) and the expected case (pool min) ----------------------------
+
+def scenario_plan(total_max: float, total_min: float, spot_gone: float, gone_pools: dict | None = None) -> dict:
+    """A plan with scenarios: prod-like figures chosen by each test."""
+    return {"models": {}, "pools": POOLS, "totals": {"monthlyUsdMax": total_max, "monthlyUsdMin": total_min},
+            "scenarios": {"spotGone": {"monthlyUsd": spot_gone,
+                                       "pools": gone_pools if gone_pools is not None else {"h100-od": {
+                                           "nodes": 3, "monthlyUsd": spot_gone}, "a100-spot": {
+                                           "nodes": 0, "monthlyUsd": 0.0}}}}}
+
+
+def test_spot_gone_within_the_budget_is_compliant():
+    # prod: max 134,133.12 (every pool at max), spot gone 120,537.60 (3 x 55.04 x 730): both under 150,000.
+    assert check([capacity({"maxMonthlyUsd": 150000}, scenario_plan(TOTAL, 40179.2, 120537.6))]) == []
+
+
+def test_spot_gone_above_the_budget_is_a_violation_even_when_max_scale_is_within():
+    # A stack whose spot pools are cheap at max (50,000) but whose fallbacks scale an on-demand pool to
+    # 3 x 40.5504 x 730 = 88,805.38 when spot is gone: the worst month is the spot-gone one.
+    cm = capacity({"maxMonthlyUsd": 60000}, scenario_plan(50000, 10000, 88805.38))
+    [violation] = check([cm])
+    assert violation.urn == cm.urn
+    assert violation.message.startswith("Monthly cost when spot is gone: $88,805.38 > budget $60,000 "
+                                        "(ConfigMap kube-system/ai-platform-capacity budget.json maxMonthlyUsd).")
+    assert "a100-spot $0; h100-od $88,805.38" in violation.message
+
+
+def test_expected_budget_judges_the_pool_minimum():
+    # prod at pool min: 1 x 55.04 x 730 = 40,179.20.
+    plan_ = scenario_plan(TOTAL, 40179.2, 120537.6)
+    assert check([capacity({"maxMonthlyUsd": 250000, "expectedMonthlyUsd": 40179.2}, plan_)]) == []
+    [violation] = check([capacity({"maxMonthlyUsd": 250000, "expectedMonthlyUsd": 40000}, plan_)])
+    assert violation.message.startswith("Expected monthly cost (every pool at its min nodes): $40,179.20 > budget "
+                                        "$40,000 (ConfigMap kube-system/ai-platform-capacity budget.json "
+                                        "expectedMonthlyUsd).")
+
+
+def test_expected_budget_alone_applies_and_the_pack_config_overrides_it():
+    plan_ = scenario_plan(TOTAL, 40179.2, 120537.6)
+    assert len(check([capacity({"expectedMonthlyUsd": 1000}, plan_)])) == 1
+    assert check([capacity({"expectedMonthlyUsd": 1000}, plan_)], {"expectedMonthlyUsd": 50000}) == []
+    [violation] = check([capacity({"expectedMonthlyUsd": 1000}, {"totals": {"monthlyUsdMax": 5}})])
+    assert "no numeric totals.monthlyUsdMin" in violation.message
+
+
+def test_a_plan_without_scenarios_is_judged_at_max_scale_only():
+    assert check([capacity({"maxMonthlyUsd": TOTAL}, plan())]) == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_shipped_stacks_worst_case_is_within_their_budget(stack):
+    from tests.conftest import run_stack as run_shipped
+    from tools.policy_eval import evaluate
+
+    verdict = next(v for v in evaluate(run_shipped(stack).resources, {}) if v.name == NAME)
+    assert verdict.passed

@@ -81,7 +81,8 @@ def test_policy_names_are_unique_kebab_case_and_indexed():
     assert POLICIES_BY_NAME == {p.name: p for p in ALL_POLICIES}
     assert names == ["helm-chart-pinned", "helm-chart-locked", "crd-bundle-locked", "gpu-node-pool-tainted",
                      "gpu-workloads-tolerate-gpu-taint", "gpu-budget",
-                     "cluster-deletion-protection", "critical-models-on-demand", "mig-requests-match-layouts",
+                     "cluster-deletion-protection", "critical-models-on-demand", "flex-start-not-sole-capacity",
+                     "mig-requests-match-layouts",
                      "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                      "gpu-quota-for-gpu-namespaces", "container-resources", "image-pinned", "no-host-access",
                      "run-as-non-root", "no-plain-secret-env", "ingress-tls", "loadbalancer-services-allowed",
@@ -111,7 +112,8 @@ def test_policies_are_mandatory_unless_advisory_and_described():
 
 def test_policy_kinds_and_config_schemas():
     kinds = {p.name: type(p) for p in ALL_POLICIES}
-    stack_policies = {"gpu-budget", "critical-models-on-demand", "mig-requests-match-layouts",
+    stack_policies = {"gpu-budget", "critical-models-on-demand", "flex-start-not-sole-capacity",
+                      "mig-requests-match-layouts",
                       "mig-workloads-select-mig-pool", "namespace-resource-quota", "namespace-default-deny",
                       "gpu-quota-for-gpu-namespaces", "cost-budget", "serving-replicas-ha", "pdb-for-multi-replica",
                       "serving-pods-select-gpu-pool", "model-servers-mount-model-cache", "read-only-root-filesystem",
@@ -129,7 +131,7 @@ def test_policy_kinds_and_config_schemas():
         "container-resources": {"requireCpuLimit"},
         "image-pinned": {"allowedRegistries", "mutableTagPatterns", "digestStacks"}, "run-as-non-root": {"rootImages"},
         "no-plain-secret-env": {"secretNamePatterns"}, "loadbalancer-services-allowed": {"allowedNamespaces"},
-        "cost-budget": {"maxMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
+        "cost-budget": {"maxMonthlyUsd", "expectedMonthlyUsd"}, "serving-replicas-ha": {"stacks"},
         "cluster-endpoint-not-public": {"stacks"},
         "gpu-access-requires-gpu-request": {"systemNamespaces"},
         "netpol-internet-egress": {"internetEgress", "internetEgressNamespaces"},
