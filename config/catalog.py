@@ -76,8 +76,8 @@ PRICE_REGIONS = {"gke": "us-central1", "eks": "us-east-1"}
 #   flex-start  GCE Dynamic Workload Scheduler Flex-start: queued, runs up to 7 days, then deleted
 #   reservation capacity reserved ahead: GCE reservations / future reservations (AI Hypercomputer), EC2 On-Demand
 #               Capacity Reservations or Capacity Blocks for ML.  Billed whether used or not.
-# Stack configs choose `on-demand` or `spot` (GpuPool.capacity); `flex-start` and `reservation` are recorded so
-# config errors can say how a machine IS sold (issue 20 adds pools of those kinds).
+# A pool chooses one (GpuPool.capacity; flex-start on GKE only); config refuses a capacity its machine is not sold at
+# and names how it IS sold (config/semantics.py, _pool_capacity).
 CAPACITIES: frozenset[str] = frozenset({"on-demand", "spot", "flex-start", "reservation"})
 # Every machine in this catalog can be reserved: GCE "Reservations ... All GPU machine types" (AI Hypercomputer
 # consumption options); EC2 On-Demand Capacity Reservations accept any instance type.
