@@ -45,23 +45,22 @@ def usd(amount: float) -> str:
 
 
 def pool_costs(plan) -> list[str]:
-    pools = get(plan, plan_key.POOLS)
-    if not is_map(pools):
-        return []
-    shown = []
-    for name in sorted(pools):
-        cost = number(get(pools[name], plan_key.POOL_MONTHLY_USD_MAX))
-        shown.append(f"{name} {usd(cost) if cost is not None else 'unknown'}")
-    return shown
+    """`<pool> $<monthly at max>` per pool of the plan."""
+    return _costs(get(plan, plan_key.POOLS), plan_key.POOL_MONTHLY_USD_MAX)
 
 
 def spot_gone_costs(plan) -> list[str]:
-    pools = get(plan, plan_key.SCENARIOS, plan_key.SPOT_GONE, plan_key.SCENARIO_POOLS)
+    """`<pool> $<monthly>` per pool of the spot-gone scenario."""
+    return _costs(get(plan, plan_key.SCENARIOS, plan_key.SPOT_GONE, plan_key.SCENARIO_POOLS),
+                  plan_key.SCENARIO_MONTHLY_USD)
+
+
+def _costs(pools, key: str) -> list[str]:
     if not is_map(pools):
         return []
     shown = []
     for name in sorted(pools):
-        cost = number(get(pools[name], plan_key.SCENARIO_MONTHLY_USD))
+        cost = number(get(pools[name], key))
         shown.append(f"{name} {usd(cost) if cost is not None else 'unknown'}")
     return shown
 
