@@ -162,6 +162,10 @@ def test_expected_budget_alone_applies_and_the_pack_config_overrides_it():
 
 
 def test_a_plan_without_scenarios_is_judged_at_max_scale_only():
+    # plan() publishes no `scenarios` (a plan from before issue 20): the max-scale month alone is judged, so a budget
+    # one cent below it is one violation and the budget equal to it none.
+    assert "scenarios" not in plan()
+    assert len(check([capacity({"maxMonthlyUsd": TOTAL - 0.01}, plan())])) == 1
     assert check([capacity({"maxMonthlyUsd": TOTAL}, plan())]) == []
 
 
